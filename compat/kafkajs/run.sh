@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# compat/kafkajs/run.sh ISSUE — kafkajs 2.2.4 (package-lock.json) via node. Called by
+# compat/run with $BOOTSTRAP and $NODE_PATH set. kafkajs has no manual assignment, so its
+# consume checks use a consumer group even in "core".
+# issues: core
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+T="$COMPAT_DIR/kafkajs/test.js"
+case "$1" in
+core)
+    for codec in none gzip; do
+        check "core/kafkajs/produce-$codec" --timeout 120 -- node "$T" codec "$codec" produce
+        check "core/kafkajs/produce-consume-group-$codec" --timeout 180 -- node "$T" codec "$codec"
+    done
+    check core/kafkajs/admin --timeout 120 -- node "$T" admin
+    ;;
+esac
+# Results are recorded by `check`; a non-zero exit here means run.sh itself broke.
+exit 0

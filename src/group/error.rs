@@ -1,0 +1,136 @@
+//! `GroupError`: every failure the group coordinator reports, with its one mapping to Kafka
+//! error codes (`kafka_code`). Handlers put the code in the response; nothing here closes a
+//! connection.
+
+/// Errors of the group coordinator. Each variant maps to exactly one Kafka error code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GroupError {
+    /// Storage failure while persisting, or the group is being unloaded / deleted (`Dead`).
+    #[error("coordinator not available: {0}")]
+    CoordinatorNotAvailable(String),
+    #[error("this node is not the coordinator for group {0}")]
+    NotCoordinator(String),
+    #[error("coordinator is loading groups")]
+    CoordinatorLoadInProgress,
+    #[error("illegal generation {requested} (current generation {current})")]
+    IllegalGeneration { requested: i32, current: i32 },
+    #[error("inconsistent group protocol: {0}")]
+    InconsistentGroupProtocol(String),
+    #[error("invalid group id {0:?}")]
+    InvalidGroupId(String),
+    #[error("unknown member id {0:?}")]
+    UnknownMemberId(String),
+    #[error("session timeout {requested} ms outside [{min}, {max}]")]
+    InvalidSessionTimeout { requested: i32, min: i32, max: i32 },
+    #[error("rebalance in progress")]
+    RebalanceInProgress,
+    #[error("group {0} not found")]
+    GroupIdNotFound(String),
+    #[error("group {0} is not empty")]
+    NonEmptyGroup(String),
+    /// JoinGroup v4+: the client must rejoin with the member id carried here.
+    #[error("member id required; rejoin with {0}")]
+    MemberIdRequired(String),
+    #[error("group.instance.id {instance_id} is owned by another member (request member id {member_id:?})")]
+    FencedInstanceId {
+        instance_id: String,
+        member_id: String,
+    },
+    #[error("group has reached its maximum size {0}")]
+    GroupMaxSizeReached(usize),
+    #[error("group is subscribed to topic {0}")]
+    GroupSubscribedToTopic(String),
+    #[error("offset commit metadata of {len} bytes exceeds {max}")]
+    OffsetMetadataTooLarge { len: usize, max: usize },
+    #[error("there are unstable offsets for the requested partitions")]
+    UnstableOffsetCommit,
+}
+
+impl GroupError {
+    /// The Kafka protocol error code for this error.
+    pub fn kafka_code(&self) -> i16 {
+        match self {
+            GroupError::OffsetMetadataTooLarge { .. } => 12,
+            GroupError::CoordinatorLoadInProgress => 14,
+            GroupError::CoordinatorNotAvailable(_) => 15,
+            GroupError::NotCoordinator(_) => 16,
+            GroupError::IllegalGeneration { .. } => 22,
+            GroupError::InconsistentGroupProtocol(_) => 23,
+            GroupError::InvalidGroupId(_) => 24,
+            GroupError::UnknownMemberId(_) => 25,
+            GroupError::InvalidSessionTimeout { .. } => 26,
+            GroupError::RebalanceInProgress => 27,
+            GroupError::NonEmptyGroup(_) => 68,
+            GroupError::GroupIdNotFound(_) => 69,
+            GroupError::MemberIdRequired(_) => 79,
+            GroupError::GroupMaxSizeReached(_) => 81,
+            GroupError::FencedInstanceId { .. } => 82,
+            GroupError::GroupSubscribedToTopic(_) => 86,
+            GroupError::UnstableOffsetCommit => 88,
+        }
+    }
+}
+
+/// Kafka's error code for "no error", for handlers that map `Option<GroupError>`.
+pub const NONE_CODE: i16 = 0;
+
+/// Maps an optional error to its Kafka code (0 when there is none).
+pub fn code_of(error: &Option<GroupError>) -> i16 {
+    error.as_ref().map_or(NONE_CODE, GroupError::kafka_code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_match_kafka() {
+        assert_eq!(
+            GroupError::CoordinatorNotAvailable("x".into()).kafka_code(),
+            15
+        );
+        assert_eq!(GroupError::NotCoordinator("g".into()).kafka_code(), 16);
+        assert_eq!(
+            GroupError::IllegalGeneration {
+                requested: 1,
+                current: 2
+            }
+            .kafka_code(),
+            22
+        );
+        assert_eq!(
+            GroupError::InconsistentGroupProtocol(String::new()).kafka_code(),
+            23
+        );
+        assert_eq!(GroupError::InvalidGroupId(String::new()).kafka_code(), 24);
+        assert_eq!(GroupError::UnknownMemberId(String::new()).kafka_code(), 25);
+        assert_eq!(
+            GroupError::InvalidSessionTimeout {
+                requested: 1,
+                min: 2,
+                max: 3
+            }
+            .kafka_code(),
+            26
+        );
+        assert_eq!(GroupError::RebalanceInProgress.kafka_code(), 27);
+        assert_eq!(GroupError::NonEmptyGroup(String::new()).kafka_code(), 68);
+        assert_eq!(GroupError::GroupIdNotFound(String::new()).kafka_code(), 69);
+        assert_eq!(GroupError::MemberIdRequired(String::new()).kafka_code(), 79);
+        assert_eq!(GroupError::GroupMaxSizeReached(1).kafka_code(), 81);
+        assert_eq!(
+            GroupError::FencedInstanceId {
+                instance_id: "i".into(),
+                member_id: "m".into()
+            }
+            .kafka_code(),
+            82
+        );
+        assert_eq!(
+            GroupError::GroupSubscribedToTopic("t".into()).kafka_code(),
+            86
+        );
+        assert_eq!(GroupError::UnstableOffsetCommit.kafka_code(), 88);
+        assert_eq!(code_of(&None), 0);
+    }
+}

@@ -1,0 +1,83 @@
+//! ApiVersions (key 18): the handshake every client starts with.
+//!
+//! Answers from the single version table. v3+ carries the client's software name and
+//! version, which Kafka validates (librdkafka retries with v0 on INVALID_REQUEST). Too-new
+//! versions never get here: the codec answers them with a v0-format UNSUPPORTED_VERSION.
+//! No tagged fields with default values are sent (old librdkafka mis-skips them).
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
+
+use super::{codes, RequestContext};
+use crate::broker::Broker;
+use crate::protocol::versions;
+
+pub async fn handle(
+    _broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: ApiVersionsRequest,
+) -> ApiVersionsResponse {
+    if ctx.api_version >= 3
+        && !(valid_software_field(req.client_software_name.as_str())
+            && valid_software_field(req.client_software_version.as_str()))
+    {
+        tracing::warn!(
+            name = req.client_software_name.as_str(),
+            version = req.client_software_version.as_str(),
+            "ApiVersions with invalid client software name/version"
+        );
+        return ApiVersionsResponse::default().with_error_code(codes::INVALID_REQUEST);
+    }
+    ApiVersionsResponse::default().with_api_keys(advertised())
+}
+
+/// The advertised table in wire form.
+pub fn advertised() -> Vec<ApiVersion> {
+    versions::SUPPORTED
+        .iter()
+        .map(|r| {
+            ApiVersion::default()
+                .with_api_key(r.key as i16)
+                .with_min_version(r.min)
+                .with_max_version(r.max)
+        })
+        .collect()
+}
+
+/// Kafka's rule for ClientSoftwareName/Version: `[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?`.
+fn valid_software_field(s: &str) -> bool {
+    let b = s.as_bytes();
+    match (b.first(), b.last()) {
+        (Some(f), Some(l)) => {
+            f.is_ascii_alphanumeric()
+                && l.is_ascii_alphanumeric()
+                && b.iter()
+                    .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'.')
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn software_name_rule_matches_kafka() {
+        for ok in ["librdkafka", "apache-kafka-java", "2.0.2", "a", "kcat1.7.1"] {
+            assert!(valid_software_field(ok), "{ok}");
+        }
+        for bad in ["", "-x", "x-", "a b", "x_y", "ü"] {
+            assert!(!valid_software_field(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn advertised_table_is_the_version_table() {
+        let a = advertised();
+        assert_eq!(a.len(), versions::SUPPORTED.len());
+        assert!(a.iter().any(|v| v.api_key == 18 && v.max_version == 4));
+    }
+}

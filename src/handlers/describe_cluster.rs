@@ -1,0 +1,113 @@
+//! DescribeCluster (key 60, v0–1; v2 decodes too): this node as the only broker, the cluster
+//! id, and this node as controller.
+//!
+//! As Kafka's broker (`AuthHelper.computeDescribeClusterResponse`): v1+ may ask for an
+//! endpoint type. BROKER (1) is what we are; CONTROLLER (2) answers MISMATCHED_ENDPOINT_TYPE
+//! and anything else UNSUPPORTED_ENDPOINT_TYPE. Kafka's broker reports a random live broker
+//! as "controller" because clients cannot reach the real one; here the node is both.
+//!
+//! Authorized operations: there are no ACLs, which Kafka treats like having no authorizer —
+//! every operation the CLUSTER resource supports is allowed — so when the client asks for
+//! them it gets that full set; otherwise the schema default `i32::MIN` ("not requested").
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::RequestContext;
+use crate::broker::Broker;
+
+const ENDPOINT_BROKER: i8 = 1;
+const ENDPOINT_CONTROLLER: i8 = 2;
+const MISMATCHED_ENDPOINT_TYPE: i16 = 114;
+const UNSUPPORTED_ENDPOINT_TYPE: i16 = 115;
+
+/// AclOperation codes the CLUSTER resource supports (Kafka's `AclEntry.supportedOperations`):
+/// CREATE 5, ALTER 7, DESCRIBE 8, CLUSTER_ACTION 9, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11,
+/// IDEMPOTENT_WRITE 12.
+const CLUSTER_OPERATIONS: [u8; 7] = [5, 7, 8, 9, 10, 11, 12];
+
+/// The authorized-operations bit field (bit n = AclOperation code n).
+fn cluster_authorized_operations(requested: bool) -> i32 {
+    if requested {
+        CLUSTER_OPERATIONS.iter().fold(0, |acc, op| acc | (1 << op))
+    } else {
+        i32::MIN
+    }
+}
+
+/// Checks the requested endpoint type (v0 has none and means brokers).
+fn check_endpoint(version: i16, endpoint_type: i8) -> Result<(), (i16, String)> {
+    if version < 1 {
+        return Ok(());
+    }
+    match endpoint_type {
+        ENDPOINT_BROKER => Ok(()),
+        ENDPOINT_CONTROLLER => Err((
+            MISMATCHED_ENDPOINT_TYPE,
+            "The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER".into(),
+        )),
+        other => Err((
+            UNSUPPORTED_ENDPOINT_TYPE,
+            format!("Unsupported endpoint type {other}"),
+        )),
+    }
+}
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: DescribeClusterRequest,
+) -> DescribeClusterResponse {
+    if let Err((code, message)) = check_endpoint(ctx.api_version, req.endpoint_type) {
+        return DescribeClusterResponse::default()
+            .with_error_code(code)
+            .with_error_message(Some(StrBytes::from_string(message)));
+    }
+    let node = &broker.node;
+    DescribeClusterResponse::default()
+        .with_endpoint_type(ENDPOINT_BROKER)
+        .with_cluster_id(StrBytes::from_string(broker.cluster_id.clone()))
+        .with_controller_id(BrokerId(node.node_id))
+        .with_brokers(vec![DescribeClusterBroker::default()
+            .with_broker_id(BrokerId(node.node_id))
+            .with_host(StrBytes::from_string(node.host.clone()))
+            .with_port(node.port)
+            .with_rack(node.rack.clone().map(StrBytes::from_string))
+            .with_is_fenced(false)])
+        .with_cluster_authorized_operations(cluster_authorized_operations(
+            req.include_cluster_authorized_operations,
+        ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_types() {
+        assert!(check_endpoint(0, 0).is_ok(), "v0 has no endpoint type");
+        assert!(check_endpoint(1, ENDPOINT_BROKER).is_ok());
+        assert_eq!(
+            check_endpoint(1, ENDPOINT_CONTROLLER).unwrap_err().0,
+            MISMATCHED_ENDPOINT_TYPE
+        );
+        assert_eq!(
+            check_endpoint(1, 0).unwrap_err().0,
+            UNSUPPORTED_ENDPOINT_TYPE
+        );
+        assert_eq!(
+            check_endpoint(1, 9).unwrap_err().0,
+            UNSUPPORTED_ENDPOINT_TYPE
+        );
+    }
+
+    #[test]
+    fn authorized_operations_bitfield() {
+        assert_eq!(cluster_authorized_operations(false), i32::MIN);
+        // 32 + 128 + 256 + 512 + 1024 + 2048 + 4096
+        assert_eq!(cluster_authorized_operations(true), 8096);
+    }
+}

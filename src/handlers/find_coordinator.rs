@@ -1,0 +1,195 @@
+//! FindCoordinator (key 10, v0–6): which node coordinates a group (key type 0) or a
+//! transactional id (key type 1).
+//!
+//! v0–3 ask for one `key` (v0 has no key type: always a group) and answer in the top-level
+//! fields; v4+ batch `coordinator_keys` and answer one `Coordinator` per key. Groups are
+//! coordinated by `GroupCoordinator::coordinator_for` (this node while single-node).
+//! Transactions do not exist yet, so a transactional key gets COORDINATOR_NOT_AVAILABLE
+//! (clients retry). Any other key type is INVALID_REQUEST, as in Kafka.
+//! Errors carry node id −1, host "" and port −1 (Kafka's `Node.noNode()`).
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{codes, RequestContext};
+use crate::broker::Broker;
+
+const KEY_TYPE_GROUP: i8 = 0;
+const KEY_TYPE_TRANSACTION: i8 = 1;
+
+/// Where one key is coordinated, or why not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Answer {
+    Node {
+        node_id: i32,
+        host: String,
+        port: i32,
+    },
+    Error {
+        code: i16,
+        message: &'static str,
+    },
+}
+
+fn resolve(broker: &Broker, key_type: i8, key: &str) -> Answer {
+    match key_type {
+        KEY_TYPE_GROUP => {
+            let node_id = broker.groups.coordinator_for(key);
+            // Single node: the coordinator is this node. Cluster mode maps the id to a
+            // live node's endpoint here.
+            Answer::Node {
+                node_id,
+                host: broker.node.host.clone(),
+                port: broker.node.port,
+            }
+        }
+        KEY_TYPE_TRANSACTION => Answer::Error {
+            code: codes::COORDINATOR_NOT_AVAILABLE,
+            message: "The coordinator is not available.",
+        },
+        _ => Answer::Error {
+            code: codes::INVALID_REQUEST,
+            message: "Invalid coordinator key type.",
+        },
+    }
+}
+
+fn build(version: i16, keys: Vec<(StrBytes, Answer)>) -> FindCoordinatorResponse {
+    if version >= 4 {
+        let coordinators = keys
+            .into_iter()
+            .map(|(key, answer)| {
+                let c = Coordinator::default().with_key(key);
+                match answer {
+                    Answer::Node {
+                        node_id,
+                        host,
+                        port,
+                    } => c
+                        .with_node_id(BrokerId(node_id))
+                        .with_host(StrBytes::from_string(host))
+                        .with_port(port),
+                    Answer::Error { code, message } => c
+                        .with_node_id(BrokerId(-1))
+                        .with_host(StrBytes::new())
+                        .with_port(-1)
+                        .with_error_code(code)
+                        .with_error_message(Some(StrBytes::from_static_str(message))),
+                }
+            })
+            .collect();
+        return FindCoordinatorResponse::default().with_coordinators(coordinators);
+    }
+    let answer = keys
+        .into_iter()
+        .next()
+        .map(|(_, a)| a)
+        .unwrap_or(Answer::Error {
+            code: codes::INVALID_REQUEST,
+            message: "Invalid coordinator key type.",
+        });
+    match answer {
+        Answer::Node {
+            node_id,
+            host,
+            port,
+        } => FindCoordinatorResponse::default()
+            .with_node_id(BrokerId(node_id))
+            .with_host(StrBytes::from_string(host))
+            .with_port(port),
+        Answer::Error { code, message } => FindCoordinatorResponse::default()
+            .with_error_code(code)
+            .with_error_message(if version >= 1 {
+                Some(StrBytes::from_static_str(message))
+            } else {
+                None
+            })
+            .with_node_id(BrokerId(-1))
+            .with_host(StrBytes::new())
+            .with_port(-1),
+    }
+}
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: FindCoordinatorRequest,
+) -> FindCoordinatorResponse {
+    let version = ctx.api_version;
+    let key_type = if version >= 1 {
+        req.key_type
+    } else {
+        KEY_TYPE_GROUP
+    };
+    let keys: Vec<StrBytes> = if version >= 4 {
+        req.coordinator_keys
+    } else {
+        vec![req.key]
+    };
+    let answers = keys
+        .into_iter()
+        .map(|key| {
+            let answer = resolve(broker, key_type, key.as_str());
+            (key, answer)
+        })
+        .collect();
+    build(version, answers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+    use kafka_protocol::protocol::Encodable;
+
+    fn node() -> Answer {
+        Answer::Node {
+            node_id: 3,
+            host: "h".into(),
+            port: 9092,
+        }
+    }
+
+    #[test]
+    fn encodes_at_every_version() {
+        for v in 0..=6 {
+            for a in [
+                node(),
+                Answer::Error {
+                    code: 15,
+                    message: "x",
+                },
+            ] {
+                let r = build(v, vec![(StrBytes::from_static_str("g"), a)]);
+                r.encode(&mut BytesMut::new(), v)
+                    .unwrap_or_else(|e| panic!("v{v}: {e}"));
+            }
+        }
+    }
+
+    #[test]
+    fn legacy_and_batched_shapes() {
+        let r = build(3, vec![(StrBytes::from_static_str("g"), node())]);
+        assert_eq!((r.node_id.0, r.port, r.error_code), (3, 9092, 0));
+        let r = build(
+            4,
+            vec![
+                (StrBytes::from_static_str("g"), node()),
+                (
+                    StrBytes::from_static_str("t"),
+                    Answer::Error {
+                        code: 15,
+                        message: "x",
+                    },
+                ),
+            ],
+        );
+        assert_eq!(r.coordinators.len(), 2);
+        assert_eq!(r.coordinators[0].node_id.0, 3);
+        assert_eq!(r.coordinators[1].error_code, 15);
+        assert_eq!(r.coordinators[1].node_id.0, -1);
+    }
+}

@@ -1,0 +1,41 @@
+//! InitProducerId (key 22): producer ids for idempotent producers.
+//!
+//! The Java producer is idempotent by default and cannot work without this API. Without a
+//! transactional id Kafka always hands out a fresh producer id at epoch 0 (also when the
+//! client asks to bump the epoch of an existing id after OUT_OF_ORDER_SEQUENCE_NUMBER), so
+//! do we. Ids come from the store and never repeat across restarts. Transactions are not
+//! implemented (and their APIs are not advertised): a transactional id is refused.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
+
+use super::{blocking, codes, RequestContext};
+use crate::broker::Broker;
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    _ctx: &RequestContext,
+    req: InitProducerIdRequest,
+) -> InitProducerIdResponse {
+    let fail = |code| {
+        InitProducerIdResponse::default()
+            .with_error_code(code)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1)
+    };
+    if req.transactional_id.as_ref().is_some_and(|t| !t.is_empty()) {
+        tracing::warn!("InitProducerId with a transactional id: transactions are not supported");
+        return fail(codes::TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+    }
+    let store = broker.store.clone();
+    match blocking(move || store.allocate_producer_id()).await {
+        Ok(id) => InitProducerIdResponse::default()
+            .with_producer_id(ProducerId(id))
+            .with_producer_epoch(0),
+        Err(e) => {
+            tracing::error!(error = %e, "allocating a producer id");
+            fail(e.kafka_code())
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Metadata (key 3): brokers, cluster id, controller and topic/partition leadership.
+//!
+//! Topic selection: v0 empty list = all topics; v1+ null = all, empty = none; v10+ may name
+//! topics by id. Unknown topics are created when `log.auto_create_topics` is on and the
+//! request allows it (always for v0–3), synchronously, so the reply already carries the
+//! new topic's partitions.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{blocking, codes, RequestContext};
+use crate::broker::{now_ms, Broker};
+use crate::cluster::controller::{validate_topic_name, NewTopic};
+use crate::cluster::TopicInfo;
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: MetadataRequest,
+) -> MetadataResponse {
+    let v = ctx.api_version;
+    let allow_auto =
+        broker.config.log.auto_create_topics && (v < 4 || req.allow_auto_topic_creation);
+    let requested = match req.topics {
+        None => None,
+        Some(t) if v == 0 && t.is_empty() => None,
+        Some(t) => Some(t),
+    };
+    let mut topics = Vec::new();
+    match requested {
+        None => {
+            for t in broker.metadata.topics() {
+                topics.push(topic_entry(&t, codes::NONE));
+            }
+        }
+        Some(list) => {
+            for rt in list {
+                match rt.name {
+                    Some(name) if !name.is_empty() => {
+                        topics.push(named_topic(broker, name.as_str(), allow_auto).await)
+                    }
+                    _ => {
+                        // v10+: by topic id.
+                        let entry = match broker.metadata.topic_by_id(rt.topic_id) {
+                            Some(t) => topic_entry(&t, codes::NONE),
+                            None => MetadataResponseTopic::default()
+                                .with_error_code(codes::UNKNOWN_TOPIC_ID)
+                                .with_topic_id(rt.topic_id)
+                                .with_topic_authorized_operations(i32::MIN),
+                        };
+                        topics.push(entry);
+                    }
+                }
+            }
+        }
+    }
+    let node = &broker.node;
+    MetadataResponse::default()
+        .with_brokers(vec![MetadataResponseBroker::default()
+            .with_node_id(BrokerId(node.node_id))
+            .with_host(StrBytes::from_string(node.host.clone()))
+            .with_port(node.port)
+            .with_rack(node.rack.clone().map(StrBytes::from_string))])
+        .with_cluster_id(Some(StrBytes::from_string(broker.cluster_id.clone())))
+        .with_controller_id(BrokerId(node.node_id))
+        .with_topics(topics)
+        .with_cluster_authorized_operations(i32::MIN)
+}
+
+async fn named_topic(broker: &Arc<Broker>, name: &str, allow_auto: bool) -> MetadataResponseTopic {
+    if let Some(t) = broker.metadata.topic(name) {
+        return topic_entry(&t, codes::NONE);
+    }
+    let unknown = |code| {
+        MetadataResponseTopic::default()
+            .with_error_code(code)
+            .with_name(Some(TopicName(StrBytes::from_string(name.to_string()))))
+            .with_topic_authorized_operations(i32::MIN)
+    };
+    if let Err(e) = validate_topic_name(name) {
+        return unknown(e.kafka_code());
+    }
+    if !allow_auto {
+        return unknown(codes::UNKNOWN_TOPIC_OR_PARTITION);
+    }
+    let controller = broker.controller.clone();
+    let new = NewTopic {
+        name: name.to_string(),
+        num_partitions: -1,
+        replication_factor: -1,
+        assignments: Vec::new(),
+        configs: Default::default(),
+    };
+    match blocking(move || controller.create_topic(&new, false, now_ms())).await {
+        Ok(t) => topic_entry(&t, codes::NONE),
+        // Lost a race with a concurrent creation: the topic exists now.
+        Err(e) if e.kafka_code() == 36 => match broker.metadata.topic(name) {
+            Some(t) => topic_entry(&t, codes::NONE),
+            None => unknown(codes::LEADER_NOT_AVAILABLE),
+        },
+        Err(e) => {
+            tracing::warn!(topic = name, error = %e, "auto-creating topic failed");
+            unknown(e.kafka_code())
+        }
+    }
+}
+
+/// A topic's metadata entry.
+pub(crate) fn topic_entry(t: &TopicInfo, error_code: i16) -> MetadataResponseTopic {
+    MetadataResponseTopic::default()
+        .with_error_code(error_code)
+        .with_name(Some(TopicName(StrBytes::from_string(t.name.clone()))))
+        .with_topic_id(t.id)
+        .with_is_internal(false)
+        .with_partitions(
+            t.partitions
+                .iter()
+                .map(|p| {
+                    MetadataResponsePartition::default()
+                        .with_partition_index(p.index)
+                        .with_leader_id(BrokerId(p.leader))
+                        .with_leader_epoch(p.leader_epoch)
+                        .with_replica_nodes(p.replicas.iter().map(|r| BrokerId(*r)).collect())
+                        .with_isr_nodes(p.isr.iter().map(|r| BrokerId(*r)).collect())
+                })
+                .collect(),
+        )
+        .with_topic_authorized_operations(i32::MIN)
+}

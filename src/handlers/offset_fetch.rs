@@ -1,0 +1,224 @@
+//! OffsetFetch (key 9, v1–9): committed offsets of a group.
+//!
+//! v1–7 ask for one group (`group_id`, `topics`); v8+ batch `groups`. Null topics (v2+)
+//! mean every partition the group has an offset for. A partition without a committed
+//! offset, or a group that does not exist, answers offset −1, leader epoch −1, metadata ""
+//! and no error, as Kafka does. Group-level errors go in the top-level error code (v2–7) or
+//! the group's error code (v8+); v1 has neither, so they go on each partition. The leader
+//! epoch is sent from v5. `require_stable` (v7+) would wait out pending transactional
+//! offsets; there are none until transactions exist. v9's member id / epoch are for the
+//! KIP-848 protocol and are ignored for classic groups, as Kafka does.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use super::RequestContext;
+use crate::broker::Broker;
+use crate::group::CommittedOffset;
+
+/// One partition's answer: (partition, offset, leader epoch, metadata, error code).
+type PartitionAnswer = (i32, i64, i32, String, i16);
+
+/// One group's answer: (group error code, topics).
+type GroupAnswer = (i16, Vec<(String, Vec<PartitionAnswer>)>);
+
+fn answer(partition: i32, offset: Option<CommittedOffset>) -> PartitionAnswer {
+    match offset {
+        Some(o) => (partition, o.offset, o.leader_epoch, o.metadata, 0),
+        None => (partition, -1, -1, String::new(), 0),
+    }
+}
+
+async fn fetch_group(
+    broker: &Broker,
+    group_id: &str,
+    topics: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
+) -> GroupAnswer {
+    match broker
+        .groups
+        .fetch_offsets(group_id, topics.as_deref(), require_stable)
+        .await
+    {
+        Ok(fetched) => (
+            0,
+            fetched
+                .into_iter()
+                .map(|(topic, parts)| {
+                    (
+                        topic,
+                        parts.into_iter().map(|(p, o)| answer(p, o)).collect(),
+                    )
+                })
+                .collect(),
+        ),
+        Err(e) => {
+            // Requested partitions still get entries (offset −1) carrying the error, so a
+            // v1 client, which has no group-level error, sees it.
+            let code = e.kafka_code();
+            let topics = topics
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(t, ps)| {
+                    (
+                        t,
+                        ps.into_iter()
+                            .map(|p| (p, -1, -1, String::new(), code))
+                            .collect(),
+                    )
+                })
+                .collect();
+            (code, topics)
+        }
+    }
+}
+
+fn legacy_response(version: i16, (code, topics): GroupAnswer) -> OffsetFetchResponse {
+    let topics = topics
+        .into_iter()
+        .map(|(name, parts)| {
+            let partitions = parts
+                .into_iter()
+                .map(|(index, offset, epoch, metadata, pcode)| {
+                    OffsetFetchResponsePartition::default()
+                        .with_partition_index(index)
+                        .with_committed_offset(offset)
+                        .with_committed_leader_epoch(if version >= 5 { epoch } else { -1 })
+                        .with_metadata(Some(StrBytes::from_string(metadata)))
+                        // From v2 the group error is top-level; v1 repeats it per partition.
+                        .with_error_code(if version >= 2 && pcode == code {
+                            0
+                        } else {
+                            pcode
+                        })
+                })
+                .collect();
+            OffsetFetchResponseTopic::default()
+                .with_name(TopicName(StrBytes::from_string(name)))
+                .with_partitions(partitions)
+        })
+        .collect();
+    OffsetFetchResponse::default()
+        .with_topics(topics)
+        .with_error_code(if version >= 2 { code } else { 0 })
+}
+
+fn batched_group(group_id: GroupId, (code, topics): GroupAnswer) -> OffsetFetchResponseGroup {
+    let topics = topics
+        .into_iter()
+        .map(|(name, parts)| {
+            let partitions = parts
+                .into_iter()
+                .map(|(index, offset, epoch, metadata, pcode)| {
+                    OffsetFetchResponsePartitions::default()
+                        .with_partition_index(index)
+                        .with_committed_offset(offset)
+                        .with_committed_leader_epoch(epoch)
+                        .with_metadata(Some(StrBytes::from_string(metadata)))
+                        .with_error_code(if pcode == code { 0 } else { pcode })
+                })
+                .collect();
+            OffsetFetchResponseTopics::default()
+                .with_name(TopicName(StrBytes::from_string(name)))
+                .with_partitions(partitions)
+        })
+        .collect();
+    OffsetFetchResponseGroup::default()
+        .with_group_id(group_id)
+        .with_topics(topics)
+        .with_error_code(code)
+}
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: OffsetFetchRequest,
+) -> OffsetFetchResponse {
+    let v = ctx.api_version;
+    let require_stable = v >= 7 && req.require_stable;
+    if v < 8 {
+        let topics = req.topics.map(|ts| {
+            ts.into_iter()
+                .map(|t| (t.name.0.to_string(), t.partition_indexes))
+                .collect::<Vec<_>>()
+        });
+        let group = fetch_group(broker, req.group_id.0.as_str(), topics, require_stable).await;
+        return legacy_response(v, group);
+    }
+    let mut groups = Vec::with_capacity(req.groups.len());
+    for g in req.groups {
+        let topics = g.topics.map(|ts| {
+            ts.into_iter()
+                .map(|t| (t.name.0.to_string(), t.partition_indexes))
+                .collect::<Vec<_>>()
+        });
+        let answer = fetch_group(broker, g.group_id.0.as_str(), topics, require_stable).await;
+        groups.push(batched_group(g.group_id, answer));
+    }
+    OffsetFetchResponse::default().with_groups(groups)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+    use kafka_protocol::protocol::Encodable;
+
+    fn sample(code: i16) -> GroupAnswer {
+        (
+            code,
+            vec![(
+                "t".into(),
+                vec![
+                    (0, 42, 3, "m".into(), code),
+                    (1, -1, -1, String::new(), code),
+                ],
+            )],
+        )
+    }
+
+    #[test]
+    fn encodes_at_every_version() {
+        for v in 1..=7 {
+            for code in [0, 24] {
+                legacy_response(v, sample(code))
+                    .encode(&mut BytesMut::new(), v)
+                    .unwrap_or_else(|e| panic!("v{v}: {e}"));
+            }
+        }
+        for v in 8..=9 {
+            let r = OffsetFetchResponse::default().with_groups(vec![batched_group(
+                GroupId(StrBytes::from_static_str("g")),
+                sample(0),
+            )]);
+            r.encode(&mut BytesMut::new(), v)
+                .unwrap_or_else(|e| panic!("v{v}: {e}"));
+        }
+    }
+
+    #[test]
+    fn group_errors_go_where_the_version_can_carry_them() {
+        let v1 = legacy_response(1, sample(24));
+        assert_eq!(v1.error_code, 0);
+        assert_eq!(v1.topics[0].partitions[0].error_code, 24);
+        let v2 = legacy_response(2, sample(24));
+        assert_eq!(v2.error_code, 24);
+        assert_eq!(v2.topics[0].partitions[0].error_code, 0);
+        let v4 = legacy_response(4, sample(0));
+        assert_eq!(
+            v4.topics[0].partitions[0].committed_leader_epoch, -1,
+            "no epoch before v5"
+        );
+        let v5 = legacy_response(5, sample(0));
+        assert_eq!(v5.topics[0].partitions[0].committed_leader_epoch, 3);
+        let g = batched_group(GroupId(StrBytes::from_static_str("g")), sample(24));
+        assert_eq!(g.error_code, 24);
+        assert_eq!(g.topics[0].partitions[0].error_code, 0);
+    }
+}

@@ -1,0 +1,59 @@
+//! OffsetForLeaderEpoch (key 23): the end offset of a leader epoch, from each partition's
+//! leader epoch cache. Consumers use it to detect log truncation after a leader change;
+//! a wrong answer makes them truncate or reset, so the answer comes from the epochs the
+//! log actually recorded at append time.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::offset_for_leader_epoch_response::{
+    EpochEndOffset, OffsetForLeaderTopicResult,
+};
+use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
+
+use super::{codes, RequestContext};
+use crate::broker::Broker;
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    _ctx: &RequestContext,
+    req: OffsetForLeaderEpochRequest,
+) -> OffsetForLeaderEpochResponse {
+    let mut topics = Vec::with_capacity(req.topics.len());
+    for t in req.topics {
+        let meta = broker.metadata.topic(t.topic.as_str());
+        let mut parts = Vec::with_capacity(t.partitions.len());
+        for p in t.partitions {
+            let mut r = EpochEndOffset::default()
+                .with_partition(p.partition)
+                .with_leader_epoch(-1)
+                .with_end_offset(-1);
+            let info = meta.as_ref().and_then(|m| m.partition(p.partition));
+            match (
+                info,
+                info.and_then(|_| broker.logs.get(t.topic.as_str(), p.partition)),
+            ) {
+                (Some(info), Some(log)) => {
+                    if p.current_leader_epoch >= 0 && p.current_leader_epoch != info.leader_epoch {
+                        r.error_code = if p.current_leader_epoch > info.leader_epoch {
+                            codes::UNKNOWN_LEADER_EPOCH
+                        } else {
+                            codes::FENCED_LEADER_EPOCH
+                        };
+                    } else {
+                        let (epoch, end) = log.end_offset_for_epoch(p.leader_epoch);
+                        r.leader_epoch = epoch;
+                        r.end_offset = end;
+                    }
+                }
+                _ => r.error_code = codes::UNKNOWN_TOPIC_OR_PARTITION,
+            }
+            parts.push(r);
+        }
+        topics.push(
+            OffsetForLeaderTopicResult::default()
+                .with_topic(t.topic)
+                .with_partitions(parts),
+        );
+    }
+    OffsetForLeaderEpochResponse::default().with_topics(topics)
+}

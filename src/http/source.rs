@@ -1,0 +1,395 @@
+//! Read-only snapshots of broker state for the console API and the scrape-time metrics.
+//!
+//! The only place in `http` that knows the engines' APIs (log manager, metadata view,
+//! group coordinator, store): everything else works on the plain view structs here. All
+//! functions may touch the file system or RocksDB; async callers use `spawn_blocking`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::broker::Broker;
+use crate::cluster::topic_config;
+use crate::telemetry::{GroupOffsetSample, GroupSample, PartitionSample, StateSample, StateSource};
+
+/// One partition as the console shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PartitionView {
+    pub partition: i32,
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    /// -1 when the partition has no open log on this broker.
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+    pub high_watermark: i64,
+    pub size_bytes: u64,
+}
+
+/// One effective topic config.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ConfigView {
+    pub name: &'static str,
+    pub value: String,
+    pub is_override: bool,
+}
+
+/// One topic as the console shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TopicView {
+    pub name: String,
+    /// Kafka's printed form (URL-safe base64).
+    pub id: String,
+    pub partitions: Vec<PartitionView>,
+    pub configs: Vec<ConfigView>,
+    /// Records currently retained: Σ (high watermark − log start).
+    pub records: i64,
+    pub size_bytes: u64,
+}
+
+/// Every topic, in name order, with live offsets.
+pub fn topics(b: &Broker) -> Vec<TopicView> {
+    b.metadata
+        .topics()
+        .iter()
+        .map(|t| {
+            let partitions: Vec<PartitionView> = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let log = b.logs.get(&t.name, p.index);
+                    PartitionView {
+                        partition: p.index,
+                        leader: p.leader,
+                        leader_epoch: p.leader_epoch,
+                        replicas: p.replicas.clone(),
+                        isr: p.isr.clone(),
+                        log_start_offset: log.as_ref().map_or(-1, |l| l.log_start_offset()),
+                        log_end_offset: log.as_ref().map_or(-1, |l| l.log_end_offset()),
+                        high_watermark: log.as_ref().map_or(-1, |l| l.high_watermark()),
+                        size_bytes: log.as_ref().map_or(0, |l| l.size_bytes()),
+                    }
+                })
+                .collect();
+            let configs = topic_config::effective(b.controller.defaults(), &t.configs)
+                .into_iter()
+                .map(|c| ConfigView {
+                    name: c.def.name,
+                    value: c.value,
+                    is_override: c.is_override,
+                })
+                .collect();
+            TopicView {
+                name: t.name.clone(),
+                id: crate::store::kafka_uuid_string(t.id),
+                records: partitions
+                    .iter()
+                    .filter(|p| p.log_start_offset >= 0)
+                    .map(|p| p.high_watermark - p.log_start_offset)
+                    .sum(),
+                size_bytes: partitions.iter().map(|p| p.size_bytes).sum(),
+                partitions,
+                configs,
+            }
+        })
+        .collect()
+}
+
+/// A member's assigned partitions of one topic.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AssignmentView {
+    pub topic: String,
+    pub partitions: Vec<i32>,
+}
+
+/// One group member.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct MemberView {
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    /// Decoded from the consumer protocol's assignment bytes; empty when the group does not
+    /// use the "consumer" protocol or the bytes do not parse.
+    pub assignment: Vec<AssignmentView>,
+}
+
+/// One committed offset with its lag.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct OffsetView {
+    pub topic: String,
+    pub partition: i32,
+    pub committed: i64,
+    pub log_end_offset: Option<i64>,
+    /// Log end offset − committed offset (never negative); None when the partition is gone.
+    pub lag: Option<i64>,
+    /// The member currently assigned this partition, if any.
+    pub member_id: Option<String>,
+    pub commit_timestamp_ms: i64,
+}
+
+/// One consumer group.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct GroupView {
+    pub group_id: String,
+    pub state: String,
+    pub protocol_type: String,
+    pub protocol: String,
+    pub generation_id: i32,
+    pub members: Vec<MemberView>,
+    pub offsets: Vec<OffsetView>,
+    pub total_lag: i64,
+}
+
+/// Every group the coordinator knows, with committed offsets and lag.
+pub fn groups(b: &Broker) -> Vec<GroupView> {
+    let mut ends: HashMap<(String, i32), i64> = HashMap::new();
+    let mut end_of = |topic: &str, partition: i32| -> Option<i64> {
+        if let Some(e) = ends.get(&(topic.to_string(), partition)) {
+            return Some(*e);
+        }
+        let e = b.logs.get(topic, partition)?.log_end_offset();
+        ends.insert((topic.to_string(), partition), e);
+        Some(e)
+    };
+    let mut out = Vec::new();
+    for g in b.groups.describe_all() {
+        let members: Vec<MemberView> = g
+            .members
+            .iter()
+            .map(|m| MemberView {
+                member_id: m.member_id.clone(),
+                group_instance_id: m.group_instance_id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                assignment: if g.protocol_type == "consumer" {
+                    decode_assignment(&m.assignment).unwrap_or_default()
+                } else {
+                    Vec::new()
+                },
+            })
+            .collect();
+        let owner = |topic: &str, partition: i32| {
+            members
+                .iter()
+                .find(|m| {
+                    m.assignment
+                        .iter()
+                        .any(|a| a.topic == topic && a.partitions.contains(&partition))
+                })
+                .map(|m| m.member_id.clone())
+        };
+        let offsets: Vec<OffsetView> = g
+            .offsets
+            .iter()
+            .map(|o| {
+                let end = end_of(&o.topic, o.partition);
+                OffsetView {
+                    topic: o.topic.clone(),
+                    partition: o.partition,
+                    committed: o.offset,
+                    log_end_offset: end,
+                    lag: end.map(|e| (e - o.offset).max(0)),
+                    member_id: owner(&o.topic, o.partition),
+                    commit_timestamp_ms: o.commit_timestamp_ms,
+                }
+            })
+            .collect();
+        out.push(GroupView {
+            total_lag: offsets.iter().filter_map(|o| o.lag).sum(),
+            group_id: g.group_id.clone(),
+            state: g.state.clone(),
+            protocol_type: g.protocol_type.clone(),
+            protocol: g.protocol.clone(),
+            generation_id: g.generation_id,
+            members,
+            offsets,
+        });
+    }
+    out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+    out
+}
+
+/// Decodes Kafka's ConsumerProtocolAssignment (any version: the assigned partitions come
+/// first, user data after): `version int16, [topic string, [partition int32]]`.
+/// Every length is checked against the remaining bytes; None on anything malformed.
+pub fn decode_assignment(b: &[u8]) -> Option<Vec<AssignmentView>> {
+    let mut r = Reader(b);
+    if b.is_empty() {
+        return Some(Vec::new());
+    }
+    let _version = r.i16()?;
+    let topics = r.i32()?;
+    if topics < 0 {
+        return Some(Vec::new());
+    }
+    let mut out = Vec::new();
+    for _ in 0..topics {
+        let len = usize::try_from(r.i16()?).ok()?;
+        let topic = std::str::from_utf8(r.take(len)?).ok()?.to_string();
+        let n = r.i32()?;
+        // Each partition needs 4 bytes: refuse counts the input cannot hold.
+        let n = usize::try_from(n).ok().filter(|n| *n <= r.0.len() / 4)?;
+        let mut partitions = Vec::with_capacity(n);
+        for _ in 0..n {
+            partitions.push(r.i32()?);
+        }
+        partitions.sort_unstable();
+        out.push(AssignmentView { topic, partitions });
+    }
+    Some(out)
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(head)
+    }
+    fn i16(&mut self) -> Option<i16> {
+        Some(i16::from_be_bytes(self.take(2)?.try_into().ok()?))
+    }
+    fn i32(&mut self) -> Option<i32> {
+        Some(i32::from_be_bytes(self.take(4)?.try_into().ok()?))
+    }
+}
+
+/// The broker as the metrics' [`StateSource`].
+pub(crate) struct BrokerState(pub Arc<Broker>);
+
+impl StateSource for BrokerState {
+    fn sample(&self, per_partition: bool) -> StateSample {
+        let b = &self.0;
+        let partitions = b
+            .logs
+            .partitions()
+            .into_iter()
+            .map(|(topic, partition, log)| PartitionSample {
+                topic,
+                partition,
+                log_start_offset: log.log_start_offset(),
+                log_end_offset: log.log_end_offset(),
+                high_watermark: log.high_watermark(),
+                size_bytes: log.size_bytes(),
+            })
+            .collect::<Vec<_>>();
+        let ends: HashMap<(&str, i32), i64> = partitions
+            .iter()
+            .map(|p| ((p.topic.as_str(), p.partition), p.log_end_offset))
+            .collect();
+        // Group lag is needed for the per-group sum even without per-partition families.
+        let _ = per_partition;
+        let groups = b
+            .groups
+            .describe_all()
+            .into_iter()
+            .map(|g| GroupSample {
+                offsets: g
+                    .offsets
+                    .iter()
+                    .map(|o| GroupOffsetSample {
+                        log_end_offset: ends.get(&(o.topic.as_str(), o.partition)).copied(),
+                        topic: o.topic.clone(),
+                        partition: o.partition,
+                        committed: o.offset,
+                    })
+                    .collect(),
+                group: g.group_id,
+                state: g.state,
+                members: g.members.len(),
+            })
+            .collect();
+        StateSample {
+            partitions,
+            groups,
+            store_size_bytes: b.store.size_bytes(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assignment(topics: &[(&str, &[i32])], user_data: &[u8]) -> Vec<u8> {
+        let mut b = vec![0, 1];
+        b.extend_from_slice(&(topics.len() as i32).to_be_bytes());
+        for (t, ps) in topics {
+            b.extend_from_slice(&(t.len() as i16).to_be_bytes());
+            b.extend_from_slice(t.as_bytes());
+            b.extend_from_slice(&(ps.len() as i32).to_be_bytes());
+            for p in *ps {
+                b.extend_from_slice(&p.to_be_bytes());
+            }
+        }
+        b.extend_from_slice(&(user_data.len() as i32).to_be_bytes());
+        b.extend_from_slice(user_data);
+        b
+    }
+
+    #[test]
+    fn decodes_consumer_assignments() {
+        let raw = assignment(&[("orders", &[2, 0]), ("audit", &[])], b"xyz");
+        let got = decode_assignment(&raw).unwrap();
+        assert_eq!(
+            got,
+            vec![
+                AssignmentView {
+                    topic: "orders".into(),
+                    partitions: vec![0, 2]
+                },
+                AssignmentView {
+                    topic: "audit".into(),
+                    partitions: vec![]
+                },
+            ]
+        );
+        assert_eq!(decode_assignment(&[]).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn malformed_assignments_are_none() {
+        let raw = assignment(&[("orders", &[1, 2, 3])], b"");
+        for cut in 1..raw.len() - 4 {
+            assert_eq!(decode_assignment(&raw[..cut]), None, "cut at {cut}");
+        }
+        // A huge partition count is refused before allocating.
+        let mut huge = vec![0, 0, 0, 0, 0, 1, 0, 1, b'a'];
+        huge.extend_from_slice(&i32::MAX.to_be_bytes());
+        assert_eq!(decode_assignment(&huge), None);
+    }
+
+    #[test]
+    fn views_serialize_with_stable_field_names() {
+        let g = GroupView {
+            group_id: "g".into(),
+            state: "Empty".into(),
+            protocol_type: "consumer".into(),
+            protocol: "range".into(),
+            generation_id: 0,
+            members: vec![],
+            offsets: vec![OffsetView {
+                topic: "t".into(),
+                partition: 0,
+                committed: 3,
+                log_end_offset: Some(10),
+                lag: Some(7),
+                member_id: None,
+                commit_timestamp_ms: 0,
+            }],
+            total_lag: 7,
+        };
+        let v = serde_json::to_value(&g).unwrap();
+        assert_eq!(v["offsets"][0]["lag"], 7);
+        assert_eq!(v["offsets"][0]["log_end_offset"], 10);
+        assert_eq!(v["total_lag"], 7);
+        assert_eq!(v["state"], "Empty");
+    }
+}

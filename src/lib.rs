@@ -1,0 +1,29 @@
+//! Runnel: a Kafka-wire-compatible message broker.
+//!
+//! Module map, from the socket down to the disk (dependencies point down only):
+//!
+//! - [`config`]    — the TOML configuration, defaults, env/flag overrides, validation
+//! - [`telemetry`] — tracing subscriber and the Prometheus metric families
+//! - [`http`]      — the HTTP listener: `/metrics`, `/healthz`, `/readyz`, the web console
+//! - [`runtime`]   — process wiring: bind listeners, recover, serve, shut down (main + tests)
+//! - [`server`]    — TCP listener, connection framing, limits, in-order replies, shutdown
+//! - [`protocol`]  — Kafka wire glue (no I/O): header, version table, decode/encode
+//! - [`handlers`]  — one file per Kafka API; wire types ↔ domain types; one dispatch `match`
+//! - [`broker`]    — shared state handed to handlers; boot and shutdown order
+//! - [`cluster`]   — node identity, topic metadata view, the controller, topic configs
+//! - [`group`]     — the classic consumer group coordinator (state machine, timers, offsets)
+//! - [`log`]       — the partition log engine: segments, indexes, recovery, retention
+//! - [`store`]     — RocksDB: cluster id, producer ids, topics, groups, committed offsets
+
+pub mod broker;
+pub mod cluster;
+pub mod config;
+pub mod group;
+pub mod handlers;
+pub mod http;
+pub mod log;
+pub mod protocol;
+pub mod runtime;
+pub mod server;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,88 @@
+//! `LogConfig`: per-topic log settings, named after Kafka's topic configs. The struct is `Copy`
+//! so the append path reads it without allocation; `PartitionLog::update_config` swaps it.
+
+/// `message.timestamp.type`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TimestampType {
+    /// Keep the producer's timestamps (Kafka default).
+    #[default]
+    CreateTime,
+    /// The broker stamps each batch with its append time.
+    LogAppendTime,
+}
+
+/// `cleanup.policy`. Compaction itself is not implemented: `Compact` only makes keys mandatory
+/// at produce time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CleanupPolicy {
+    /// Delete old segments by retention (Kafka default).
+    #[default]
+    Delete,
+    /// Compacted topic: every record needs a key.
+    Compact,
+}
+
+/// Per-topic log settings. `Default` gives Kafka's defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogConfig {
+    /// `segment.bytes`: roll the active segment before it would exceed this size (default 1 GiB,
+    /// clamped to `i32::MAX` because index positions are 32-bit).
+    pub segment_bytes: u64,
+    /// `segment.ms`: roll the active segment when its first batch is older than this (7 days).
+    pub segment_ms: i64,
+    /// `retention.ms`: delete sealed segments whose largest timestamp is older (7 days; -1 = never).
+    pub retention_ms: i64,
+    /// `retention.bytes`: delete oldest sealed segments while the log is larger (-1 = no limit).
+    pub retention_bytes: i64,
+    /// `flush.messages`: fsync after this many unflushed messages (`i64::MAX` = leave it to the OS).
+    pub flush_messages: i64,
+    /// `flush.ms`: fsync when the last flush is older than this (`i64::MAX` = never).
+    pub flush_ms: i64,
+    /// `max.message.bytes`: largest accepted batch, in bytes (1048588).
+    pub max_message_bytes: usize,
+    /// `message.timestamp.type` (CreateTime).
+    pub message_timestamp_type: TimestampType,
+    /// `segment.index.bytes`: roll when the offset index would exceed this size (10 MiB).
+    pub segment_index_bytes: u64,
+    /// `index.interval.bytes`: bytes of batches between two offset index entries (4096).
+    pub index_interval_bytes: u64,
+    /// `cleanup.policy` (delete).
+    pub cleanup_policy: CleanupPolicy,
+    /// `message.timestamp.before.max.ms`: how far in the past a CreateTime may be (`i64::MAX`).
+    pub message_timestamp_before_max_ms: i64,
+    /// `message.timestamp.after.max.ms`: how far in the future a CreateTime may be (`i64::MAX`).
+    pub message_timestamp_after_max_ms: i64,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+        LogConfig {
+            segment_bytes: 1 << 30,
+            segment_ms: 7 * DAY_MS,
+            retention_ms: 7 * DAY_MS,
+            retention_bytes: -1,
+            flush_messages: i64::MAX,
+            flush_ms: i64::MAX,
+            max_message_bytes: 1_048_588,
+            message_timestamp_type: TimestampType::CreateTime,
+            segment_index_bytes: 10 * 1024 * 1024,
+            index_interval_bytes: 4096,
+            cleanup_policy: CleanupPolicy::Delete,
+            message_timestamp_before_max_ms: i64::MAX,
+            message_timestamp_after_max_ms: i64::MAX,
+        }
+    }
+}
+
+impl LogConfig {
+    /// `segment.bytes` clamped to what 32-bit index positions can address.
+    pub(crate) fn effective_segment_bytes(&self) -> u64 {
+        self.segment_bytes.clamp(1, i32::MAX as u64)
+    }
+
+    /// Maximum number of offset index entries (8 bytes each) per segment, at least 1.
+    pub(crate) fn max_index_entries(&self) -> usize {
+        ((self.segment_index_bytes / 8).max(1)).min(usize::MAX as u64) as usize
+    }
+}

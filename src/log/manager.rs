@@ -1,0 +1,475 @@
+//! `LogManager`: owns every partition log of the broker under one data directory, creates and
+//! deletes them, and runs the background flusher and retention checker.
+//!
+//! Layout: `<data_dir>/<topic>-<partition>/` (see `mod.rs`). A deleted topic's directories are
+//! first renamed to `<topic>-<partition>.<nanos>.deleted` (atomic, so a crash never leaves a
+//! half-deleted partition under its live name) and then removed; leftovers are removed at open.
+//!
+//! Start-up is lazy: `open` only scans the directory; the broker, which knows its topics and
+//! their configs from the metadata store, calls `open_partition` for each (each open scans at
+//! most the active segment's tail). `existing_partitions` lists what is on disk.
+//!
+//! Locks: `logs` is a `std::sync::RwLock` held only for map lookups/updates; `create_lock` is a
+//! `std::sync::Mutex` serializing creation so two creators of one partition cannot both open it.
+//! Neither is held across `.await`.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::config::LogConfig;
+use super::error::LogError;
+use super::partition::PartitionLog;
+use super::{lock, read_lock, write_lock};
+
+/// Suffix of directories being deleted.
+pub const DELETED_SUFFIX: &str = ".deleted";
+
+/// Intervals of the background tasks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackgroundConfig {
+    /// How often the flusher checks `flush.ms` of each partition (Kafka's
+    /// `log.flush.scheduler.interval.ms`); default 1000.
+    pub flush_check_interval_ms: u64,
+    /// How often retention runs (Kafka's `log.retention.check.interval.ms`); default 300000.
+    pub retention_check_interval_ms: u64,
+}
+
+impl Default for BackgroundConfig {
+    fn default() -> Self {
+        BackgroundConfig {
+            flush_check_interval_ms: 1000,
+            retention_check_interval_ms: 300_000,
+        }
+    }
+}
+
+/// All partition logs of the broker. Share it as `Arc<LogManager>`.
+pub struct LogManager {
+    data_dir: PathBuf,
+    logs: RwLock<HashMap<(String, i32), Arc<PartitionLog>>>,
+    create_lock: Mutex<()>,
+}
+
+fn now_wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Kafka's legal topic names: 1..=249 of `[a-zA-Z0-9._-]`, not `.` or `..`. Checked here too
+/// because the name becomes a path component.
+fn check_topic(topic: &str) -> Result<(), LogError> {
+    let ok = !topic.is_empty()
+        && topic.len() <= 249
+        && topic != "."
+        && topic != ".."
+        && topic
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(LogError::InvalidRequest(format!(
+            "illegal topic name {topic:?}"
+        )))
+    }
+}
+
+/// Splits `<topic>-<partition>` (the topic may itself contain '-').
+fn parse_dir_name(name: &str) -> Option<(String, i32)> {
+    let (topic, p) = name.rsplit_once('-')?;
+    let p: i32 = p.parse().ok()?;
+    (p >= 0 && check_topic(topic).is_ok()).then(|| (topic.to_string(), p))
+}
+
+impl LogManager {
+    /// Opens the data directory (creating it), removing leftovers of interrupted topic
+    /// deletions. Partitions are opened by [`LogManager::open_partition`].
+    pub fn open(data_dir: &Path) -> Result<Self, LogError> {
+        let ioe = |e| LogError::io(format!("opening data directory {}", data_dir.display()), e);
+        fs::create_dir_all(data_dir).map_err(ioe)?;
+        for ent in fs::read_dir(data_dir).map_err(ioe)? {
+            let ent = ent.map_err(ioe)?;
+            if ent.file_name().to_string_lossy().ends_with(DELETED_SUFFIX) {
+                if let Err(e) = fs::remove_dir_all(ent.path()) {
+                    tracing::warn!(path = %ent.path().display(), error = %e, "could not remove deleted partition");
+                }
+            }
+        }
+        Ok(LogManager {
+            data_dir: data_dir.to_path_buf(),
+            logs: RwLock::new(HashMap::new()),
+            create_lock: Mutex::new(()),
+        })
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// `(topic, partition)` of every partition directory on disk, sorted.
+    pub fn existing_partitions(&self) -> Result<Vec<(String, i32)>, LogError> {
+        let ioe = |e| LogError::io(format!("listing {}", self.data_dir.display()), e);
+        let mut v = Vec::new();
+        for ent in fs::read_dir(&self.data_dir).map_err(ioe)? {
+            let ent = ent.map_err(ioe)?;
+            if ent.file_type().map_err(ioe)?.is_dir() {
+                if let Some(tp) = parse_dir_name(&ent.file_name().to_string_lossy()) {
+                    v.push(tp);
+                }
+            }
+        }
+        v.sort();
+        Ok(v)
+    }
+
+    fn partition_dir(&self, topic: &str, partition: i32) -> PathBuf {
+        self.data_dir.join(format!("{topic}-{partition}"))
+    }
+
+    /// The open log of a partition, if any.
+    pub fn get(&self, topic: &str, partition: i32) -> Option<Arc<PartitionLog>> {
+        read_lock(&self.logs)
+            .get(&(topic.to_string(), partition))
+            .cloned()
+    }
+
+    /// Opens the partition's log, creating its directory if needed. Idempotent: if it is
+    /// already open, the existing log is returned unchanged (use `update_config` to change it).
+    pub fn create(
+        &self,
+        topic: &str,
+        partition: i32,
+        cfg: LogConfig,
+        now_ms: i64,
+    ) -> Result<Arc<PartitionLog>, LogError> {
+        check_topic(topic)?;
+        if partition < 0 {
+            return Err(LogError::InvalidRequest(format!(
+                "negative partition {partition}"
+            )));
+        }
+        if let Some(l) = self.get(topic, partition) {
+            return Ok(l);
+        }
+        let _g = lock(&self.create_lock);
+        if let Some(l) = self.get(topic, partition) {
+            return Ok(l);
+        }
+        let log = Arc::new(PartitionLog::open(
+            &self.partition_dir(topic, partition),
+            cfg,
+            now_ms,
+        )?);
+        write_lock(&self.logs).insert((topic.to_string(), partition), Arc::clone(&log));
+        Ok(log)
+    }
+
+    /// Same as [`LogManager::create`]; the name used by the broker at start-up.
+    pub fn open_partition(
+        &self,
+        topic: &str,
+        partition: i32,
+        cfg: LogConfig,
+        now_ms: i64,
+    ) -> Result<Arc<PartitionLog>, LogError> {
+        self.create(topic, partition, cfg, now_ms)
+    }
+
+    /// Deletes every partition of `topic`: open logs are marked deleted (later calls on them
+    /// return `LogError::Deleted`), directories are renamed to `*.deleted` and removed.
+    pub fn delete_topic(&self, topic: &str) -> Result<(), LogError> {
+        check_topic(topic)?;
+        let _g = lock(&self.create_lock);
+        let removed: Vec<_> = {
+            let mut logs = write_lock(&self.logs);
+            let keys: Vec<_> = logs.keys().filter(|k| k.0 == topic).cloned().collect();
+            keys.into_iter().filter_map(|k| logs.remove(&k)).collect()
+        };
+        for log in &removed {
+            log.mark_deleted();
+        }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        for (t, p) in self.existing_partitions()? {
+            if t != topic {
+                continue;
+            }
+            let from = self.partition_dir(&t, p);
+            let to = self
+                .data_dir
+                .join(format!("{t}-{p}.{nanos}{DELETED_SUFFIX}"));
+            fs::rename(&from, &to)
+                .map_err(|e| LogError::io(format!("renaming {}", from.display()), e))?;
+            fs::remove_dir_all(&to)
+                .map_err(|e| LogError::io(format!("removing {}", to.display()), e))?;
+        }
+        Ok(())
+    }
+
+    /// Every open partition log, sorted by topic and partition.
+    pub fn partitions(&self) -> Vec<(String, i32, Arc<PartitionLog>)> {
+        let mut v: Vec<_> = read_lock(&self.logs)
+            .iter()
+            .map(|((t, p), l)| (t.clone(), *p, Arc::clone(l)))
+            .collect();
+        v.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        v
+    }
+
+    /// Group commit for `flush.messages`: after an append, the produce path awaits this. If the
+    /// partition has fewer unflushed messages than `flush.messages` it returns at once.
+    /// Otherwise callers queue on the partition's flush lock; the first one fsyncs (in
+    /// `spawn_blocking`) and every caller whose append is covered by that fsync returns without
+    /// another one, so one fsync serves many appends. Coalescing is per partition, not across
+    /// partitions.
+    pub async fn flush_if_needed(&self, part: &Arc<PartitionLog>) -> Result<(), LogError> {
+        if part.unflushed_messages() < part.config().flush_messages {
+            return Ok(());
+        }
+        let target = part.log_end_offset();
+        let _g = part.flush_lock.lock().await;
+        if part.flushed_offset() >= target {
+            return Ok(());
+        }
+        let p = Arc::clone(part);
+        tokio::task::spawn_blocking(move || p.flush())
+            .await
+            .map_err(|e| LogError::Storage(format!("flush task failed: {e}")))??;
+        Ok(())
+    }
+
+    /// Spawns the background flusher (`flush.ms`) and retention checker on the current tokio
+    /// runtime. Both stop when `shutdown` becomes `true` or its sender is dropped. Blocking work
+    /// (fsync, file deletion) runs in `spawn_blocking`. Uses wall-clock time.
+    pub fn spawn_background(
+        self: &Arc<Self>,
+        bg: BackgroundConfig,
+        shutdown: watch::Receiver<bool>,
+    ) -> Vec<JoinHandle<()>> {
+        let flusher = {
+            let mgr = Arc::clone(self);
+            let mut stop = shutdown.clone();
+            tokio::spawn(async move {
+                let mut tick =
+                    tokio::time::interval(Duration::from_millis(bg.flush_check_interval_ms.max(1)));
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                while wait_tick(&mut tick, &mut stop).await {
+                    let now = now_wall_ms();
+                    for (topic, partition, p) in mgr.partitions() {
+                        let cfg = p.config();
+                        if cfg.flush_ms == i64::MAX
+                            || p.unflushed_messages() <= 0
+                            || now.saturating_sub(p.last_flush_ms()) < cfg.flush_ms
+                        {
+                            continue;
+                        }
+                        let r = tokio::task::spawn_blocking(move || p.flush()).await;
+                        if let Ok(Err(e)) | Err(e) = r.map_err(|e| LogError::Storage(e.to_string()))
+                        {
+                            tracing::error!(topic, partition, error = %e, "background flush failed");
+                        }
+                    }
+                }
+            })
+        };
+        let retention = {
+            let mgr = Arc::clone(self);
+            let mut stop = shutdown;
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(
+                    bg.retention_check_interval_ms.max(1),
+                ));
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                while wait_tick(&mut tick, &mut stop).await {
+                    let now = now_wall_ms();
+                    for (topic, partition, p) in mgr.partitions() {
+                        let r = tokio::task::spawn_blocking(move || p.enforce_retention(now)).await;
+                        match r {
+                            Ok(Ok(0)) => {}
+                            Ok(Ok(n)) => tracing::info!(
+                                topic,
+                                partition,
+                                segments = n,
+                                "retention deleted segments"
+                            ),
+                            Ok(Err(LogError::Closed | LogError::Deleted)) => {}
+                            Ok(Err(e)) => {
+                                tracing::error!(topic, partition, error = %e, "retention failed")
+                            }
+                            Err(e) => {
+                                tracing::error!(topic, partition, error = %e, "retention task failed")
+                            }
+                        }
+                    }
+                }
+            })
+        };
+        vec![flusher, retention]
+    }
+
+    /// Closes every partition cleanly (flush, producer snapshot, clean-shutdown marker). Tries
+    /// all of them and returns the first error.
+    pub fn close_all(&self) -> Result<(), LogError> {
+        let mut first = None;
+        for (topic, partition, p) in self.partitions() {
+            if let Err(e) = p.close() {
+                tracing::error!(topic, partition, error = %e, "close failed");
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+}
+
+/// Waits for the next tick; false once shutdown is signalled.
+async fn wait_tick(tick: &mut tokio::time::Interval, stop: &mut watch::Receiver<bool>) -> bool {
+    if *stop.borrow() {
+        return false;
+    }
+    tokio::select! {
+        _ = tick.tick() => !*stop.borrow(),
+        r = stop.changed() => r.is_ok() && !*stop.borrow(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::testutil::BatchBuilder;
+
+    #[test]
+    fn create_get_delete() {
+        let d = tempfile::tempdir().unwrap();
+        let m = LogManager::open(d.path()).unwrap();
+        let a = m.create("my-topic", 0, LogConfig::default(), 0).unwrap();
+        let b = m.create("my-topic", 0, LogConfig::default(), 0).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        m.create("my-topic", 1, LogConfig::default(), 0).unwrap();
+        m.create("other", 0, LogConfig::default(), 0).unwrap();
+        a.append(&BatchBuilder::new().build(), 0, 0).unwrap();
+        assert_eq!(
+            m.existing_partitions().unwrap(),
+            vec![
+                ("my-topic".into(), 0),
+                ("my-topic".into(), 1),
+                ("other".into(), 0)
+            ]
+        );
+        assert_eq!(m.partitions().len(), 3);
+        assert_eq!(
+            m.create("../x", 0, LogConfig::default(), 0)
+                .unwrap_err()
+                .kafka_code(),
+            42
+        );
+        m.delete_topic("my-topic").unwrap();
+        assert!(m.get("my-topic", 0).is_none());
+        assert_eq!(
+            a.append(&BatchBuilder::new().build(), 0, 0)
+                .unwrap_err()
+                .kafka_code(),
+            3
+        );
+        assert_eq!(m.existing_partitions().unwrap(), vec![("other".into(), 0)]);
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
+        m.close_all().unwrap();
+        assert_eq!(
+            m.get("other", 0)
+                .unwrap()
+                .read(0, 100, true)
+                .unwrap_err()
+                .kafka_code(),
+            6
+        );
+    }
+
+    #[test]
+    fn reopen_all_after_close() {
+        let d = tempfile::tempdir().unwrap();
+        {
+            let m = LogManager::open(d.path()).unwrap();
+            for p in 0..3 {
+                let l = m.create("t", p, LogConfig::default(), 0).unwrap();
+                for _ in 0..=p {
+                    l.append(&BatchBuilder::new().build(), 0, 0).unwrap();
+                }
+            }
+            m.close_all().unwrap();
+        }
+        let m = LogManager::open(d.path()).unwrap();
+        for (t, p) in m.existing_partitions().unwrap() {
+            let l = m.open_partition(&t, p, LogConfig::default(), 0).unwrap();
+            assert_eq!(l.log_end_offset(), i64::from(p) + 1);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn flush_if_needed_coalesces() {
+        let d = tempfile::tempdir().unwrap();
+        let m = Arc::new(LogManager::open(d.path()).unwrap());
+        let cfg = LogConfig {
+            flush_messages: 1,
+            ..LogConfig::default()
+        };
+        let l = m.create("t", 0, cfg, 0).unwrap();
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let (m, l) = (Arc::clone(&m), Arc::clone(&l));
+            tasks.push(tokio::spawn(async move {
+                l.append(&BatchBuilder::new().build(), 0, 0).unwrap();
+                m.flush_if_needed(&l).await.unwrap();
+                assert!(l.flushed_offset() >= 1);
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(l.unflushed_messages(), 0);
+        assert_eq!(l.flushed_offset(), 16);
+        // Below the threshold nothing happens.
+        let l2 = m.create("t", 1, LogConfig::default(), 0).unwrap();
+        l2.append(&BatchBuilder::new().build(), 0, 0).unwrap();
+        m.flush_if_needed(&l2).await.unwrap();
+        assert_eq!(l2.unflushed_messages(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn background_flusher_and_shutdown() {
+        let d = tempfile::tempdir().unwrap();
+        let m = Arc::new(LogManager::open(d.path()).unwrap());
+        let cfg = LogConfig {
+            flush_ms: 0,
+            ..LogConfig::default()
+        };
+        let l = m.create("t", 0, cfg, 0).unwrap();
+        l.append(&BatchBuilder::new().build(), 0, 0).unwrap();
+        let (tx, rx) = watch::channel(false);
+        let bg = BackgroundConfig {
+            flush_check_interval_ms: 5,
+            retention_check_interval_ms: 5,
+        };
+        let handles = m.spawn_background(bg, rx);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while l.unflushed_messages() > 0 && std::time::Instant::now() < deadline {
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(l.unflushed_messages(), 0);
+        tx.send(true).unwrap();
+        for h in handles {
+            tokio::time::timeout(Duration::from_secs(5), h)
+                .await
+                .unwrap()
+                .unwrap();
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! Partition log engine: durable, append-only storage of Kafka record batches, one directory
+//! per topic-partition. Handlers call it with opaque batch bytes and offsets; it knows nothing
+//! about the network or `kafka_protocol`.
+//!
+//! On-disk layout (like Kafka's):
+//! ```text
+//! <data_dir>/<topic>-<partition>/
+//!   00000000000000000000.log        record batches stored verbatim (batch.rs, segment.rs)
+//!   00000000000000000000.index      sparse offset index (index.rs)
+//!   00000000000000000000.timeindex  sparse time index (index.rs)
+//!   00000000000000001234.log ...    next segment: file name = its base offset
+//!   00000000000000001234.snapshot   producer state at offset 1234 (producer_state.rs)
+//!   leader-epoch-checkpoint         epoch → start offset (epoch_cache.rs)
+//!   log-start-offset                DeleteRecords low watermark (checkpoint.rs)
+//!   .clean-shutdown                 present only between a clean close and the next open
+//! ```
+//!
+//! Invariants:
+//! - one writer per partition (`PartitionLog`'s writer mutex); readers never take it;
+//! - offsets are dense and monotonic: each batch's base offset is the previous last offset + 1;
+//! - reads never go beyond the high watermark (single replica: HW = log end offset once the
+//!   bytes are in the page cache), and never see a half-written batch;
+//! - after a write or fsync error the partition is failed (fail-stop) until reopened;
+//! - start-up scans only the active segment (none at all after a clean shutdown).
+//!
+//! Module map: `error` (LogError + Kafka codes), `config` (LogConfig), `batch` (header,
+//! validation, patching), `index` (offset/time index), `segment` (one .log + indexes, recovery
+//! scan), `checkpoint` (framed checkpoint files, clean-shutdown marker), `epoch_cache` (leader
+//! epochs), `producer_state` (idempotence), `partition` (PartitionLog), `manager` (LogManager,
+//! background flusher and retention).
+
+pub mod batch;
+pub mod checkpoint;
+pub mod config;
+pub mod epoch_cache;
+pub mod error;
+pub mod index;
+pub mod manager;
+pub mod partition;
+pub mod producer_state;
+pub mod segment;
+#[cfg(test)]
+pub(crate) mod testutil;
+
+pub use batch::{validate_produce_batch, BatchHeader, Compression};
+pub use config::{CleanupPolicy, LogConfig, TimestampType};
+pub use error::LogError;
+pub use manager::{BackgroundConfig, LogManager};
+pub use partition::{AppendOutcome, PartitionLog, ReadResult};
+
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+// Lock helpers: a panic while holding a lock must not turn every later call into a panic; the
+// protected data is kept consistent by the code that mutates it (fail-stop covers I/O).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+pub(crate) fn read_lock<T>(m: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|e| e.into_inner())
+}
+pub(crate) fn write_lock<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,934 @@
+//! `PartitionLog`: the log of one topic-partition — an ordered set of segments, the high
+//! watermark, the idempotent producer state and the leader epoch cache.
+//!
+//! Concurrency (stated once, here):
+//! - `writer` (`std::sync::Mutex`, never held across `.await`) serializes every mutation:
+//!   append, roll, DeleteRecords, retention, close. It owns the producer state, the reusable
+//!   copy buffer and the active segment's write position. File writes happen under it.
+//! - `state` (`std::sync::RwLock`) holds the segment map, log start offset, log end offset / high
+//!   watermark and the byte position of the high watermark in the active segment. The writer
+//!   takes it for writing only for in-memory updates (publishing an append, inserting or
+//!   removing a segment); readers take it for reading just long enough to pick a segment and
+//!   clone its `Arc`, then `pread` without any lock.
+//! - `flush` takes neither lock during fsync: it snapshots the segment list and the log end
+//!   offset, fsyncs, then publishes the flushed offset.
+//!
+//! Invariants: offsets are dense and monotonic; the high watermark equals the log end offset
+//! (single replica) and is published only after the batch bytes are written to the page cache;
+//! readers never read beyond the published position; after a write/fsync error every call
+//! returns `LogError::Storage` until the partition is reopened (fail-stop, no fsync retry).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use bytes::Bytes;
+use tokio::sync::watch;
+
+use super::batch::{patch_for_append, BatchHeader, LENGTH_OFFSET, LOG_OVERHEAD};
+use super::checkpoint::{self, CleanMarker};
+use super::config::{LogConfig, TimestampType};
+use super::epoch_cache::LeaderEpochCache;
+use super::error::LogError;
+use super::producer_state::{ProducerStateManager, SeqCheck};
+use super::segment::{Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+use super::{lock, read_lock, write_lock};
+
+/// Kafka's `producer.id.expiration.ms` default (1 day); applied by `enforce_retention`.
+pub const PRODUCER_ID_EXPIRATION_MS: i64 = 24 * 60 * 60 * 1000;
+
+const OPEN: u8 = 0;
+const CLOSED: u8 = 1;
+const DELETED: u8 = 2;
+
+/// Result of [`PartitionLog::append`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppendOutcome {
+    /// The batch was written.
+    Appended {
+        /// Offset assigned to the first record.
+        base_offset: i64,
+        /// Offset assigned to the last record.
+        last_offset: i64,
+        /// Broker append time for LogAppendTime topics, -1 for CreateTime.
+        log_append_time: i64,
+        /// Log start offset after the append.
+        log_start_offset: i64,
+    },
+    /// Retry of one of the producer's last 5 batches; nothing was written.
+    Duplicate {
+        /// Offset of the original batch's first record.
+        base_offset: i64,
+        /// Offset of the original batch's last record.
+        last_offset: i64,
+        /// Current log start offset.
+        log_start_offset: i64,
+    },
+}
+
+/// Result of [`PartitionLog::read`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadResult {
+    /// Whole record batches exactly as stored; empty if nothing is available.
+    pub records: Bytes,
+    /// High watermark when the read started.
+    pub high_watermark: i64,
+    /// Log start offset when the read started.
+    pub log_start_offset: i64,
+}
+
+/// Writer-only state, behind `PartitionLog::writer`.
+struct Writer {
+    producers: ProducerStateManager,
+    /// Reusable copy of the batch being appended (patched in place).
+    scratch: Vec<u8>,
+    /// End of the active segment's `.log` as written by us.
+    write_pos: u64,
+    /// Bytes since the last offset index entry in the active segment.
+    bytes_since_index: u64,
+}
+
+/// Reader-visible state, behind `PartitionLog::state`.
+struct State {
+    segments: BTreeMap<i64, Arc<Segment>>,
+    log_start: i64,
+    /// Log end offset; equals the high watermark (single replica).
+    leo: i64,
+    /// Byte position in the active segment up to which readers may read.
+    hw_pos: u64,
+}
+
+impl State {
+    fn active(&self) -> &Arc<Segment> {
+        // Invariant: there is always at least one segment (open creates one, retention never
+        // deletes the active one).
+        self.segments
+            .values()
+            .next_back()
+            .expect("partition has an active segment")
+    }
+
+    /// Readable end of `seg`: the published HW position for the active segment, the full size
+    /// for sealed ones.
+    fn end_pos(&self, seg: &Segment) -> u64 {
+        if seg.base_offset == self.active().base_offset {
+            self.hw_pos
+        } else {
+            seg.size()
+        }
+    }
+}
+
+/// The log of one topic-partition. `Send + Sync`; share it as `Arc<PartitionLog>`.
+pub struct PartitionLog {
+    dir: PathBuf,
+    config: RwLock<LogConfig>,
+    /// Serializes mutations; see the module docs. Sync mutex: never held across `.await`.
+    writer: Mutex<Writer>,
+    state: RwLock<State>,
+    epochs: RwLock<LeaderEpochCache>,
+    failed: AtomicBool,
+    fail_reason: Mutex<String>,
+    status: AtomicU8,
+    hw_tx: watch::Sender<i64>,
+    messages_appended: AtomicI64,
+    messages_flushed: AtomicI64,
+    flushed_offset: AtomicI64,
+    last_flush_ms: AtomicI64,
+    /// A segment file was created since the last directory fsync.
+    dir_dirty: AtomicBool,
+    /// Async mutex used by `LogManager::flush_if_needed` to coalesce concurrent flushers; held
+    /// across the `spawn_blocking` fsync, which is why it is a tokio mutex.
+    pub(crate) flush_lock: tokio::sync::Mutex<()>,
+}
+
+fn now_wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Lists segment base offsets in `dir` and removes leftovers (temp files, orphan indexes).
+fn scan_dir(dir: &Path) -> Result<Vec<i64>, LogError> {
+    let mut bases = Vec::new();
+    let mut orphans = Vec::new();
+    let rd =
+        fs::read_dir(dir).map_err(|e| LogError::io(format!("listing {}", dir.display()), e))?;
+    for ent in rd {
+        let ent = ent.map_err(|e| LogError::io(format!("listing {}", dir.display()), e))?;
+        let name = ent.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".tmp") || name.ends_with(".deleted") {
+            orphans.push(ent.path());
+            continue;
+        }
+        let Some((stem, ext)) = name.split_once('.') else {
+            continue;
+        };
+        let Ok(base) = stem.parse::<i64>() else {
+            continue;
+        };
+        if ext == LOG_SUFFIX {
+            bases.push(base);
+        } else if (ext == INDEX_SUFFIX || ext == TIME_INDEX_SUFFIX)
+            && !dir.join(format!("{stem}.{LOG_SUFFIX}")).exists()
+        {
+            orphans.push(ent.path());
+        }
+    }
+    for p in orphans {
+        let _ = fs::remove_file(p);
+    }
+    bases.sort_unstable();
+    Ok(bases)
+}
+
+impl std::fmt::Debug for PartitionLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = read_lock(&self.state);
+        f.debug_struct("PartitionLog")
+            .field("dir", &self.dir)
+            .field("log_start_offset", &s.log_start)
+            .field("log_end_offset", &s.leo)
+            .field("segments", &s.segments.len())
+            .field("failed", &self.is_failed())
+            .finish()
+    }
+}
+
+impl PartitionLog {
+    /// Opens (creating if missing) the partition directory and recovers it.
+    ///
+    /// Only the active (last) segment is scanned — batch by batch, header, CRC and dense
+    /// offsets — and a torn or corrupt tail is truncated at the last valid batch; its indexes are
+    /// rebuilt by that scan. After a clean shutdown (marker present and file sizes matching) even
+    /// that scan is skipped. Sealed segments are not scanned unless an index file is missing or
+    /// fails its sanity check. Producer state comes from the newest snapshot ≤ the recovered log
+    /// end, plus a replay of the batch headers after it.
+    pub fn open(dir: &Path, cfg: LogConfig, now_ms: i64) -> Result<Self, LogError> {
+        let ioe = |what: &str, e| LogError::io(format!("{what} in {}", dir.display()), e);
+        fs::create_dir_all(dir).map_err(|e| ioe("creating partition directory", e))?;
+        let marker = CleanMarker::take(dir).map_err(|e| ioe("reading clean-shutdown marker", e))?;
+        let ckpt_start =
+            checkpoint::read_log_start(dir).map_err(|e| ioe("reading log-start-offset", e))?;
+        let bases = scan_dir(dir)?;
+        let interval = cfg.index_interval_bytes;
+
+        let mut segments = BTreeMap::new();
+        let (leo, write_pos, bytes_since_index);
+        if bases.is_empty() {
+            let base = ckpt_start.unwrap_or(0).max(0);
+            let seg = Segment::create(dir, base).map_err(|e| ioe("creating first segment", e))?;
+            segments.insert(base, Arc::new(seg));
+            leo = base;
+            write_pos = 0;
+            bytes_since_index = 0;
+        } else {
+            let (sealed, active) = bases.split_at(bases.len() - 1);
+            for &b in sealed {
+                let (seg, ok) = Segment::open(dir, b).map_err(|e| ioe("opening segment", e))?;
+                if !ok {
+                    tracing::warn!(dir = %dir.display(), base = b, "rebuilding segment indexes");
+                    seg.recover(interval, false)
+                        .map_err(|e| ioe("rebuilding indexes", e))?;
+                }
+                segments.insert(b, Arc::new(seg));
+            }
+            let base = active[0];
+            let (seg, ok) = Segment::open(dir, base).map_err(|e| ioe("opening segment", e))?;
+            let (ilen, tlen) = seg.index_file_lens();
+            let clean = marker.filter(|m| {
+                ok && m.active_base == base
+                    && m.log_size == seg.size()
+                    && m.index_size == ilen
+                    && m.time_index_size == tlen
+            });
+            if let Some(m) = clean {
+                seg.set_meta(super::segment::SegMeta {
+                    max_timestamp: m.max_timestamp,
+                    offset_of_max_timestamp: m.offset_of_max_timestamp,
+                    rolling_timestamp: m.rolling_timestamp,
+                });
+                leo = m.log_end_offset;
+                bytes_since_index = 0;
+            } else {
+                let r = seg
+                    .recover(interval, true)
+                    .map_err(|e| ioe("recovering segment", e))?;
+                if r.truncated_bytes > 0 {
+                    tracing::warn!(dir = %dir.display(), bytes = r.truncated_bytes, "recovery truncated the log tail");
+                }
+                leo = r.next_offset;
+                bytes_since_index = r.bytes_since_index;
+            }
+            write_pos = seg.size();
+            segments.insert(base, Arc::new(seg));
+        }
+
+        let mut epochs =
+            LeaderEpochCache::load(dir).map_err(|e| ioe("reading leader-epoch-checkpoint", e))?;
+        if epochs.truncate_from_end(leo) {
+            epochs
+                .persist(dir)
+                .map_err(|e| ioe("writing leader-epoch-checkpoint", e))?;
+        }
+
+        let first_base = *segments.keys().next().unwrap_or(&0);
+        let log_start = ckpt_start.unwrap_or(first_base).max(first_base).min(leo);
+
+        let (snap, mut producers) = ProducerStateManager::load_latest(dir, leo)
+            .map_err(|e| ioe("loading producer snapshot", e))?;
+        let from = snap.unwrap_or(first_base);
+        if from < leo {
+            let start_seg = segments
+                .range(..=from)
+                .next_back()
+                .map_or(first_base, |(b, _)| *b);
+            for seg in segments.range(start_seg..).map(|(_, s)| s) {
+                seg.for_each_header(from, |h| producers.update(h))
+                    .map_err(|e| ioe("replaying producer state", e))?;
+            }
+        }
+
+        let (hw_tx, _) = watch::channel(leo);
+        tracing::debug!(
+            dir = %dir.display(),
+            log_start,
+            leo,
+            segments = segments.len(),
+            producers = producers.len(),
+            "opened partition log"
+        );
+        Ok(PartitionLog {
+            dir: dir.to_path_buf(),
+            config: RwLock::new(cfg),
+            writer: Mutex::new(Writer {
+                producers,
+                scratch: Vec::new(),
+                write_pos,
+                bytes_since_index,
+            }),
+            state: RwLock::new(State {
+                segments,
+                log_start,
+                leo,
+                hw_pos: write_pos,
+            }),
+            epochs: RwLock::new(epochs),
+            failed: AtomicBool::new(false),
+            fail_reason: Mutex::new(String::new()),
+            status: AtomicU8::new(OPEN),
+            hw_tx,
+            messages_appended: AtomicI64::new(0),
+            messages_flushed: AtomicI64::new(0),
+            flushed_offset: AtomicI64::new(leo),
+            last_flush_ms: AtomicI64::new(now_ms),
+            dir_dirty: AtomicBool::new(false),
+            flush_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The partition directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Current configuration.
+    pub fn config(&self) -> LogConfig {
+        *read_lock(&self.config)
+    }
+
+    /// Replaces the configuration; takes effect from the next append/retention run.
+    pub fn update_config(&self, cfg: LogConfig) {
+        *write_lock(&self.config) = cfg;
+    }
+
+    /// Marks the partition failed and returns the error to report.
+    fn fail(&self, what: &str, err: std::io::Error) -> LogError {
+        let msg = format!("{what} in {}: {err}", self.dir.display());
+        tracing::error!(error = %msg, "partition log failed; it stays offline until reopened");
+        *lock(&self.fail_reason) = msg.clone();
+        self.failed.store(true, Ordering::Release);
+        LogError::Storage(msg)
+    }
+
+    /// Errors if the partition is failed, closed or deleted.
+    fn check_usable(&self) -> Result<(), LogError> {
+        match self.status.load(Ordering::Acquire) {
+            CLOSED => return Err(LogError::Closed),
+            DELETED => return Err(LogError::Deleted),
+            _ => {}
+        }
+        if self.failed.load(Ordering::Acquire) {
+            return Err(LogError::Storage(format!(
+                "partition offline after an earlier I/O error: {}",
+                lock(&self.fail_reason)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether the partition is failed (fail-stop after an I/O error).
+    pub fn is_failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
+
+    /// Appends one client batch that already passed [`super::validate_produce_batch`] (bytes
+    /// exactly as the client sent them). Assigns offsets by patching BaseOffset and
+    /// PartitionLeaderEpoch in a reused private copy; for LogAppendTime also sets MaxTimestamp
+    /// and attribute bit 3 and recomputes the CRC (BaseTimestamp is left as sent, like Kafka).
+    /// For CreateTime, checks `message.timestamp.before/after.max.ms` at batch level (base and
+    /// max timestamp, not every record).
+    ///
+    /// Idempotence (producer id ≥ 0): see `producer_state.rs` — a retry of one of the last 5
+    /// batches returns `Duplicate` with the original offsets; gaps, stale epochs and a new
+    /// epoch not starting at 0 are rejected; unknown producers are accepted at any sequence
+    /// (Kafka's current, KIP-360 behaviour).
+    ///
+    /// Rolls the segment first if the batch would overflow `segment.bytes`, the segment is older
+    /// than `segment.ms`, or its index is full. Then advances the high watermark and wakes
+    /// `subscribe` receivers. A new `leader_epoch` (≥ 0, above the latest) is recorded in the
+    /// epoch cache. Does not fsync (see `flush` / `LogManager::flush_if_needed`).
+    pub fn append(
+        &self,
+        batch: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendOutcome, LogError> {
+        self.check_usable()?;
+        let h = BatchHeader::parse(batch)?;
+        if h.batch_size() != batch.len() {
+            return Err(LogError::InvalidRecord(format!(
+                "append expects exactly one whole batch: header says {} bytes, got {}",
+                h.batch_size(),
+                batch.len()
+            )));
+        }
+        let cfg = self.config();
+        if batch.len() > cfg.max_message_bytes {
+            return Err(LogError::MessageTooLarge {
+                size: batch.len(),
+                max: cfg.max_message_bytes,
+            });
+        }
+        let log_append_time = match cfg.message_timestamp_type {
+            TimestampType::LogAppendTime => Some(now_ms),
+            TimestampType::CreateTime => {
+                if now_ms.saturating_sub(h.base_timestamp) > cfg.message_timestamp_before_max_ms {
+                    return Err(LogError::InvalidTimestamp {
+                        timestamp: h.base_timestamp,
+                        now: now_ms,
+                    });
+                }
+                if h.max_timestamp.saturating_sub(now_ms) > cfg.message_timestamp_after_max_ms {
+                    return Err(LogError::InvalidTimestamp {
+                        timestamp: h.max_timestamp,
+                        now: now_ms,
+                    });
+                }
+                None
+            }
+        };
+
+        let mut guard = lock(&self.writer);
+        let w = &mut *guard;
+        self.check_usable()?;
+        if let SeqCheck::Duplicate(b) = w.producers.check(&h)? {
+            return Ok(AppendOutcome::Duplicate {
+                base_offset: b.first_offset,
+                last_offset: b.last_offset,
+                log_start_offset: self.log_start_offset(),
+            });
+        }
+
+        let (leo, mut active) = {
+            let s = read_lock(&self.state);
+            (s.leo, Arc::clone(s.active()))
+        };
+        let size = batch.len() as u64;
+        let meta = active.meta();
+        let need_roll = w.write_pos > 0
+            && (w.write_pos + size > cfg.effective_segment_bytes()
+                // Kafka's segment.ms rule: the incoming batch's timestamp against the first
+                // batch's, so producers with old CreateTime timestamps do not roll every batch.
+                || (meta.rolling_timestamp >= 0
+                    && log_append_time
+                        .unwrap_or(h.max_timestamp)
+                        .saturating_sub(meta.rolling_timestamp)
+                        > cfg.segment_ms)
+                || active.index_entries() >= cfg.max_index_entries()
+                || leo + i64::from(h.last_offset_delta) - active.base_offset > i64::from(i32::MAX));
+        if need_roll {
+            active = self.roll(w, leo)?;
+        }
+
+        w.scratch.clear();
+        w.scratch.extend_from_slice(batch);
+        patch_for_append(&mut w.scratch, leo, leader_epoch, log_append_time);
+        let pos = w.write_pos;
+        if let Err(e) = active.write_at(&w.scratch, pos) {
+            return Err(self.fail("writing batch", e));
+        }
+        if let Err(e) = active.index_batch(
+            pos,
+            leo,
+            size,
+            &mut w.bytes_since_index,
+            cfg.index_interval_bytes,
+        ) {
+            return Err(self.fail("writing index", e));
+        }
+        let fin = BatchHeader {
+            base_offset: leo,
+            partition_leader_epoch: leader_epoch,
+            max_timestamp: log_append_time.unwrap_or(h.max_timestamp),
+            ..h
+        };
+        w.producers.update(&fin);
+        {
+            let mut ep = write_lock(&self.epochs);
+            if ep.assign(leader_epoch, leo) {
+                if let Err(e) = ep.persist(&self.dir) {
+                    return Err(self.fail("writing leader-epoch-checkpoint", e));
+                }
+            }
+        }
+        w.write_pos += size;
+        let new_leo = fin.last_offset() + 1;
+        let log_start = {
+            let mut s = write_lock(&self.state);
+            active.observe(leo, fin.max_timestamp);
+            active.set_size(w.write_pos);
+            s.leo = new_leo;
+            s.hw_pos = w.write_pos;
+            s.log_start
+        };
+        self.messages_appended
+            .fetch_add(i64::from(h.records_count.max(0)), Ordering::AcqRel);
+        self.hw_tx.send_replace(new_leo);
+        Ok(AppendOutcome::Appended {
+            base_offset: leo,
+            last_offset: fin.last_offset(),
+            log_append_time: log_append_time.unwrap_or(-1),
+            log_start_offset: log_start,
+        })
+    }
+
+    /// Seals the active segment, snapshots producer state at `leo` and starts a new segment.
+    fn roll(&self, w: &mut Writer, leo: i64) -> Result<Arc<Segment>, LogError> {
+        let old = Arc::clone(read_lock(&self.state).active());
+        if let Err(e) = old.seal() {
+            return Err(self.fail("sealing segment", e));
+        }
+        if let Err(e) = w.producers.write_snapshot(&self.dir, leo) {
+            return Err(self.fail("writing producer snapshot", e));
+        }
+        let seg = match Segment::create(&self.dir, leo) {
+            Ok(s) => Arc::new(s),
+            Err(e) => return Err(self.fail("creating segment", e)),
+        };
+        {
+            let mut s = write_lock(&self.state);
+            s.segments.insert(leo, Arc::clone(&seg));
+            s.hw_pos = 0;
+        }
+        self.dir_dirty.store(true, Ordering::Release);
+        w.write_pos = 0;
+        w.bytes_since_index = 0;
+        tracing::debug!(dir = %self.dir.display(), base_offset = leo, "rolled segment");
+        Ok(seg)
+    }
+
+    /// Reads whole batches starting with the batch that contains `offset`, never past the high
+    /// watermark, from one segment. At most `max_bytes`, except that with `min_one` the first
+    /// batch is returned even if it is larger (Kafka's fetch semantics). `offset` below the log
+    /// start or above the log end → `OffsetOutOfRange`; `offset == log end` → empty. The bytes
+    /// come straight from the file with one `pread` (two if the first batch exceeds
+    /// `max_bytes`), without holding the writer lock.
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+    ) -> Result<ReadResult, LogError> {
+        self.check_usable()?;
+        let mut cursor = offset;
+        loop {
+            let (seg, end_pos, hw, log_start, next_base) = {
+                let s = read_lock(&self.state);
+                if offset < s.log_start || offset > s.leo {
+                    return Err(LogError::OffsetOutOfRange {
+                        requested: offset,
+                        start: s.log_start,
+                        end: s.leo,
+                    });
+                }
+                let empty = ReadResult {
+                    records: Bytes::new(),
+                    high_watermark: s.leo,
+                    log_start_offset: s.log_start,
+                };
+                if cursor >= s.leo {
+                    return Ok(empty);
+                }
+                let Some((_, seg)) = s.segments.range(..=cursor).next_back() else {
+                    return Err(LogError::OffsetOutOfRange {
+                        requested: offset,
+                        start: s.log_start,
+                        end: s.leo,
+                    });
+                };
+                let next = s.segments.range(cursor + 1..).next().map(|(b, _)| *b);
+                (Arc::clone(seg), s.end_pos(seg), s.leo, s.log_start, next)
+            };
+            let rerr = |e| LogError::io(format!("reading {}", self.dir.display()), e);
+            let Some((pos, h)) = seg.find_batch(cursor, end_pos).map_err(rerr)? else {
+                // Nothing at or after `cursor` in this segment: continue in the next one.
+                match next_base {
+                    Some(b) => {
+                        cursor = b;
+                        continue;
+                    }
+                    None => {
+                        return Ok(ReadResult {
+                            records: Bytes::new(),
+                            high_watermark: hw,
+                            log_start_offset: log_start,
+                        });
+                    }
+                }
+            };
+            let first = h.batch_size();
+            let avail = (end_pos - pos) as usize;
+            let want = if first > max_bytes {
+                if !min_one {
+                    return Ok(ReadResult {
+                        records: Bytes::new(),
+                        high_watermark: hw,
+                        log_start_offset: log_start,
+                    });
+                }
+                first
+            } else {
+                max_bytes.min(avail)
+            };
+            let mut buf = seg.read_bytes(pos, want).map_err(rerr)?;
+            // Keep whole batches only.
+            let mut end = 0usize;
+            while end + LOG_OVERHEAD <= buf.len() {
+                let l = &buf[end + LENGTH_OFFSET..end + LENGTH_OFFSET + 4];
+                let len = i32::from_be_bytes([l[0], l[1], l[2], l[3]]);
+                let next = end + LOG_OVERHEAD + len.max(0) as usize;
+                if len < 0 || next > buf.len() {
+                    break;
+                }
+                end = next;
+            }
+            buf.truncate(end);
+            return Ok(ReadResult {
+                records: buf.freeze(),
+                high_watermark: hw,
+                log_start_offset: log_start,
+            });
+        }
+    }
+
+    /// First offset of the log (advanced by retention and DeleteRecords).
+    pub fn log_start_offset(&self) -> i64 {
+        read_lock(&self.state).log_start
+    }
+
+    /// Offset the next appended record will get.
+    pub fn log_end_offset(&self) -> i64 {
+        read_lock(&self.state).leo
+    }
+
+    /// High watermark; equals the log end offset (single replica, no follower to wait for).
+    pub fn high_watermark(&self) -> i64 {
+        read_lock(&self.state).leo
+    }
+
+    /// Total bytes of all segment `.log` files.
+    pub fn size_bytes(&self) -> u64 {
+        read_lock(&self.state)
+            .segments
+            .values()
+            .map(|s| s.size())
+            .sum()
+    }
+
+    /// Number of segments (including the active one).
+    pub fn segment_count(&self) -> usize {
+        read_lock(&self.state).segments.len()
+    }
+
+    /// A `watch` receiver of the high watermark, for long-poll fetches.
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.hw_tx.subscribe()
+    }
+
+    /// ListOffsets by timestamp: the first batch (at or after the log start) whose MaxTimestamp
+    /// is ≥ `ts`, found via segment max timestamps, the time index, then a header scan within
+    /// one segment. Batch-level approximation: returns `(batch base offset (clamped to the log
+    /// start), batch MaxTimestamp)`, not the exact record — records before the matching one in
+    /// the same batch may be older than `ts`. `None` if no batch qualifies.
+    pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, LogError> {
+        self.check_usable()?;
+        let (segs, log_start) = {
+            let s = read_lock(&self.state);
+            let v: Vec<_> = s
+                .segments
+                .values()
+                .map(|seg| (Arc::clone(seg), s.end_pos(seg)))
+                .collect();
+            (v, s.log_start)
+        };
+        for (seg, end) in segs {
+            if seg.meta().max_timestamp < ts {
+                continue;
+            }
+            let found = seg
+                .find_timestamp(ts, log_start, end)
+                .map_err(|e| LogError::io(format!("reading {}", self.dir.display()), e))?;
+            if let Some(h) = found {
+                return Ok(Some((h.base_offset.max(log_start), h.max_timestamp)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// ListOffsets MAX_TIMESTAMP (-3): `(offset, timestamp)` of the batch with the largest
+    /// MaxTimestamp (the earliest such batch on ties). Batch-level approximation: the offset is
+    /// that batch's base offset (clamped to the log start), not the exact record's. For sealed
+    /// segments without time index entries the file mtime stands in, as in Kafka.
+    pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>, LogError> {
+        self.check_usable()?;
+        let s = read_lock(&self.state);
+        let mut best: Option<(i64, i64)> = None;
+        for seg in s.segments.values() {
+            let m = seg.meta();
+            if m.max_timestamp >= 0 && best.is_none_or(|(_, t)| m.max_timestamp > t) {
+                best = Some((m.offset_of_max_timestamp.max(s.log_start), m.max_timestamp));
+            }
+        }
+        Ok(best)
+    }
+
+    /// DeleteRecords: advances the log start offset to `offset` (`-1` means the high
+    /// watermark), which must be ≤ the high watermark, persists it in `log-start-offset` so it
+    /// survives restart, and deletes segments wholly below it. Returns the new log start offset
+    /// (unchanged if `offset` is not above it).
+    pub fn delete_records_before(&self, offset: i64) -> Result<i64, LogError> {
+        self.check_usable()?;
+        let _w = lock(&self.writer);
+        self.check_usable()?;
+        let (log_start, hw) = {
+            let s = read_lock(&self.state);
+            (s.log_start, s.leo)
+        };
+        let offset = if offset == -1 { hw } else { offset };
+        if offset < 0 || offset > hw {
+            return Err(LogError::OffsetOutOfRange {
+                requested: offset,
+                start: log_start,
+                end: hw,
+            });
+        }
+        if offset <= log_start {
+            return Ok(log_start);
+        }
+        if let Err(e) = checkpoint::write_log_start(&self.dir, offset) {
+            return Err(self.fail("writing log-start-offset", e));
+        }
+        let removed = {
+            let mut s = write_lock(&self.state);
+            s.log_start = offset;
+            Self::remove_prefix(&mut s, |seg, next_base, _| {
+                let _ = seg;
+                next_base <= offset
+            })
+        };
+        self.delete_segment_files(&removed);
+        Ok(offset)
+    }
+
+    /// Removes the longest prefix of sealed segments for which `pred(segment, next_base,
+    /// bytes_remaining)` holds; returns them. Never removes the active segment.
+    fn remove_prefix(
+        s: &mut State,
+        mut pred: impl FnMut(&Segment, i64, u64) -> bool,
+    ) -> Vec<Arc<Segment>> {
+        let mut total: u64 = s.segments.values().map(|x| x.size()).sum();
+        let bases: Vec<i64> = s.segments.keys().copied().collect();
+        let mut removed = Vec::new();
+        for pair in bases.windows(2) {
+            let seg = &s.segments[&pair[0]];
+            if !pred(seg, pair[1], total) {
+                break;
+            }
+            total -= seg.size();
+            removed.push(pair[0]);
+        }
+        let removed: Vec<_> = removed
+            .iter()
+            .filter_map(|b| s.segments.remove(b))
+            .collect();
+        if let Some(&first) = s.segments.keys().next() {
+            s.log_start = s.log_start.max(first);
+        }
+        removed
+    }
+
+    fn delete_segment_files(&self, segs: &[Arc<Segment>]) {
+        for seg in segs {
+            if let Err(e) = seg.delete_files() {
+                tracing::warn!(dir = %self.dir.display(), base = seg.base_offset, error = %e,
+                    "could not delete segment files");
+            } else {
+                tracing::info!(dir = %self.dir.display(), base = seg.base_offset, "deleted segment");
+            }
+        }
+    }
+
+    /// Retention: deletes the oldest sealed segments while any of these holds for the oldest
+    /// one: it lies wholly below the log start offset; its largest timestamp is older than
+    /// `now_ms - retention.ms` (when ≥ 0); the log minus this segment is still ≥
+    /// `retention.bytes` (when ≥ 0). The active segment is never deleted (Kafka would roll an
+    /// expired active segment first; we wait for the next roll). Also expires idle producer
+    /// state (`PRODUCER_ID_EXPIRATION_MS`). Returns the number of segments deleted.
+    pub fn enforce_retention(&self, now_ms: i64) -> Result<usize, LogError> {
+        self.check_usable()?;
+        let cfg = self.config();
+        let mut w = lock(&self.writer);
+        self.check_usable()?;
+        w.producers
+            .remove_expired(now_ms, PRODUCER_ID_EXPIRATION_MS);
+        let removed = {
+            let mut s = write_lock(&self.state);
+            let log_start = s.log_start;
+            Self::remove_prefix(&mut s, |seg, next_base, total| {
+                let by_start = next_base <= log_start;
+                let by_time = cfg.retention_ms >= 0
+                    && now_ms.saturating_sub(seg.meta().max_timestamp) > cfg.retention_ms;
+                let by_size = cfg.retention_bytes >= 0
+                    && total.saturating_sub(seg.size()) >= cfg.retention_bytes as u64;
+                by_start || by_time || by_size
+            })
+        };
+        drop(w);
+        self.delete_segment_files(&removed);
+        Ok(removed.len())
+    }
+
+    /// fsync of every segment written since the last flush (normally only the active one and a
+    /// just-sealed one), their indexes, and the directory if segments were created. Does not
+    /// block appends. Returns the offset up to which the log is durable. Blocking: call from a
+    /// blocking thread. An fsync error fails the partition (never retried).
+    pub fn flush(&self) -> Result<i64, LogError> {
+        self.check_usable()?;
+        self.flush_inner()
+    }
+
+    fn flush_inner(&self) -> Result<i64, LogError> {
+        let appended = self.messages_appended.load(Ordering::Acquire);
+        let (segs, leo) = {
+            let s = read_lock(&self.state);
+            (s.segments.values().cloned().collect::<Vec<_>>(), s.leo)
+        };
+        for seg in &segs {
+            if let Err(e) = seg.sync() {
+                return Err(self.fail("fsync of segment", e));
+            }
+        }
+        if self.dir_dirty.swap(false, Ordering::AcqRel) {
+            if let Err(e) = checkpoint::sync_dir(&self.dir) {
+                return Err(self.fail("fsync of partition directory", e));
+            }
+        }
+        self.flushed_offset.fetch_max(leo, Ordering::AcqRel);
+        self.messages_flushed.fetch_max(appended, Ordering::AcqRel);
+        self.last_flush_ms.store(now_wall_ms(), Ordering::Release);
+        Ok(self.flushed_offset.load(Ordering::Acquire))
+    }
+
+    /// Offset below which everything is fsynced (as of the last flush).
+    pub fn flushed_offset(&self) -> i64 {
+        self.flushed_offset.load(Ordering::Acquire)
+    }
+
+    /// Records appended since the last flush.
+    pub fn unflushed_messages(&self) -> i64 {
+        self.messages_appended.load(Ordering::Acquire)
+            - self.messages_flushed.load(Ordering::Acquire)
+    }
+
+    /// Wall-clock time of the last successful flush (open time before the first one).
+    pub fn last_flush_ms(&self) -> i64 {
+        self.last_flush_ms.load(Ordering::Acquire)
+    }
+
+    /// OffsetForLeaderEpoch: `(epoch, end offset)` — see `LeaderEpochCache::end_offset_for`
+    /// (Kafka semantics: `(-1, -1)` for an unknown cache or an epoch above all known ones; an
+    /// epoch older than all known ones answers `(requested, first epoch's start offset)`).
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        let leo = self.log_end_offset();
+        read_lock(&self.epochs).end_offset_for(epoch, leo)
+    }
+
+    /// The latest leader epoch seen by an append, if any.
+    pub fn latest_epoch(&self) -> Option<i32> {
+        read_lock(&self.epochs).latest_epoch()
+    }
+
+    /// Clean shutdown: flush, write a producer state snapshot at the log end and the
+    /// clean-shutdown marker, then refuse further calls (`LogError::Closed`). A failed partition
+    /// is closed without a marker so the next open recovers it.
+    pub fn close(&self) -> Result<(), LogError> {
+        let w = lock(&self.writer);
+        if self.status.load(Ordering::Acquire) != OPEN {
+            return Ok(());
+        }
+        let result = if self.failed.load(Ordering::Acquire) {
+            Ok(())
+        } else {
+            self.close_inner(&w)
+        };
+        self.status.store(CLOSED, Ordering::Release);
+        result
+    }
+
+    fn close_inner(&self, w: &Writer) -> Result<(), LogError> {
+        let leo = self.flush_inner()?;
+        if let Err(e) = w.producers.write_snapshot(&self.dir, leo) {
+            return Err(self.fail("writing producer snapshot", e));
+        }
+        let active = Arc::clone(read_lock(&self.state).active());
+        let (index_size, time_index_size) = active.index_file_lens();
+        let m = active.meta();
+        let marker = CleanMarker {
+            active_base: active.base_offset,
+            log_size: w.write_pos,
+            index_size,
+            time_index_size,
+            log_end_offset: leo,
+            max_timestamp: m.max_timestamp,
+            offset_of_max_timestamp: m.offset_of_max_timestamp,
+            rolling_timestamp: m.rolling_timestamp,
+        };
+        if let Err(e) = marker.write(&self.dir) {
+            return Err(self.fail("writing clean-shutdown marker", e));
+        }
+        Ok(())
+    }
+
+    /// Marks the log deleted (its directory is being removed): every later call returns
+    /// `LogError::Deleted`.
+    pub(crate) fn mark_deleted(&self) {
+        let _w = lock(&self.writer);
+        self.status.store(DELETED, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,471 @@
+//! One log segment: a `.log` file of whole record batches stored verbatim, plus its offset and
+//! time indexes. A segment covers offsets `[base_offset, next segment's base_offset)`.
+//!
+//! Files, named like Kafka's (20-digit zero-padded base offset):
+//! `00000000000000000000.log`, `.index` (see `index.rs`), `.timeindex` (see `index.rs`).
+//! The `.log` file is a plain concatenation of magic-2 batches (byte table in `batch.rs`); it has
+//! no header of its own — each batch carries its own CRC-32C.
+//!
+//! Invariants: only the partition's single writer appends, and only to the last (active)
+//! segment; batch offsets inside a segment are dense and increasing; readers never read past the
+//! byte position published with the high watermark, so they never see a half-written batch.
+//! Sealed segments are immutable and are never scanned at start-up unless an index is damaged.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
+
+use bytes::BytesMut;
+
+use super::batch::{compute_crc, BatchHeader, HEADER_SIZE};
+use super::index::{OffsetIndex, TimeIndex};
+use super::{lock, read_lock, write_lock};
+
+/// Extension of segment data files.
+pub const LOG_SUFFIX: &str = "log";
+/// Extension of offset index files.
+pub const INDEX_SUFFIX: &str = "index";
+/// Extension of time index files.
+pub const TIME_INDEX_SUFFIX: &str = "timeindex";
+/// Read-ahead used when scanning a segment at recovery.
+const SCAN_CHUNK: usize = 1 << 20;
+
+/// `<dir>/<20-digit base offset>.<ext>`.
+pub fn segment_file(dir: &Path, base_offset: i64, ext: &str) -> PathBuf {
+    dir.join(format!("{base_offset:020}.{ext}"))
+}
+
+/// Timestamp bookkeeping of a segment, updated under the partition's state lock so readers see
+/// it consistent with the high watermark.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SegMeta {
+    /// Largest batch MaxTimestamp, -1 if none.
+    pub max_timestamp: i64,
+    /// Base offset of the batch holding `max_timestamp`, -1 if none.
+    pub offset_of_max_timestamp: i64,
+    /// Time the segment.ms roll clock starts from (first batch's timestamp), -1 if empty.
+    pub rolling_timestamp: i64,
+}
+
+/// Result of a recovery scan.
+#[derive(Debug)]
+pub(crate) struct Recovered {
+    /// Offset after the last valid batch.
+    pub next_offset: i64,
+    /// Bytes cut off the tail (0 if the segment was intact).
+    pub truncated_bytes: u64,
+    /// Bytes appended since the last offset index entry, to continue the index cadence.
+    pub bytes_since_index: u64,
+}
+
+/// One segment; shared by `Arc` between the writer and readers.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    pub base_offset: i64,
+    dir: PathBuf,
+    log: File,
+    offset_index: RwLock<OffsetIndex>,
+    time_index: RwLock<TimeIndex>,
+    size: AtomicU64,
+    meta: Mutex<SegMeta>,
+    /// Written since the last fsync.
+    dirty: AtomicBool,
+}
+
+const EMPTY_META: SegMeta = SegMeta {
+    max_timestamp: -1,
+    offset_of_max_timestamp: -1,
+    rolling_timestamp: -1,
+};
+
+fn open_log(path: &Path, create: bool) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(create)
+        .truncate(false)
+        .open(path)
+}
+
+impl Segment {
+    /// Creates a new, empty segment (files truncated if they exist).
+    pub(crate) fn create(dir: &Path, base_offset: i64) -> io::Result<Segment> {
+        let log = open_log(&segment_file(dir, base_offset, LOG_SUFFIX), true)?;
+        log.set_len(0)?;
+        Ok(Segment {
+            base_offset,
+            dir: dir.to_path_buf(),
+            log,
+            offset_index: RwLock::new(OffsetIndex::create(&segment_file(
+                dir,
+                base_offset,
+                INDEX_SUFFIX,
+            ))?),
+            time_index: RwLock::new(TimeIndex::create(&segment_file(
+                dir,
+                base_offset,
+                TIME_INDEX_SUFFIX,
+            ))?),
+            size: AtomicU64::new(0),
+            meta: Mutex::new(EMPTY_META),
+            dirty: AtomicBool::new(true),
+        })
+    }
+
+    /// Opens an existing segment without scanning it. Returns the segment and whether both
+    /// index files loaded and passed their sanity check (if not, empty indexes are installed and
+    /// the caller must run [`Segment::recover`]). Timestamp metadata comes from the last time
+    /// index entry, or the file's mtime if the time index is empty (as Kafka does).
+    pub(crate) fn open(dir: &Path, base_offset: i64) -> io::Result<(Segment, bool)> {
+        let log_path = segment_file(dir, base_offset, LOG_SUFFIX);
+        let log = open_log(&log_path, false)?;
+        let md = log.metadata()?;
+        let size = md.len();
+        let idx_path = segment_file(dir, base_offset, INDEX_SUFFIX);
+        let tidx_path = segment_file(dir, base_offset, TIME_INDEX_SUFFIX);
+        let oi = OffsetIndex::load(&idx_path, size.max(1))?;
+        let ti = TimeIndex::load(&tidx_path)?;
+        let ok = oi.is_some() && ti.is_some();
+        let (oi, ti) = match (oi, ti) {
+            (Some(o), Some(t)) => (o, t),
+            _ => (
+                OffsetIndex::create(&idx_path)?,
+                TimeIndex::create(&tidx_path)?,
+            ),
+        };
+        let mut meta = EMPTY_META;
+        if let Some((ts, rel)) = ti.last() {
+            meta.max_timestamp = ts;
+            meta.offset_of_max_timestamp = base_offset + i64::from(rel);
+        } else if size > 0 {
+            let mtime = md
+                .modified()
+                .ok()
+                .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(-1, |d| d.as_millis() as i64);
+            meta.max_timestamp = mtime;
+            meta.offset_of_max_timestamp = base_offset;
+        }
+        let seg = Segment {
+            base_offset,
+            dir: dir.to_path_buf(),
+            log,
+            offset_index: RwLock::new(oi),
+            time_index: RwLock::new(ti),
+            size: AtomicU64::new(size),
+            meta: Mutex::new(meta),
+            dirty: AtomicBool::new(false),
+        };
+        Ok((seg, ok))
+    }
+
+    /// Current size of the `.log` file as far as readers are concerned.
+    pub(crate) fn size(&self) -> u64 {
+        self.size.load(Ordering::Acquire)
+    }
+
+    /// Timestamp metadata.
+    pub(crate) fn meta(&self) -> SegMeta {
+        *lock(&self.meta)
+    }
+
+    /// Overrides timestamp metadata (clean-shutdown marker).
+    pub(crate) fn set_meta(&self, m: SegMeta) {
+        *lock(&self.meta) = m;
+    }
+
+    /// Records a batch's timestamps in the metadata. Called by the writer under the state lock.
+    pub(crate) fn observe(&self, base_offset: i64, max_timestamp: i64) {
+        let mut m = lock(&self.meta);
+        if m.rolling_timestamp < 0 {
+            m.rolling_timestamp = max_timestamp;
+        }
+        if max_timestamp > m.max_timestamp {
+            m.max_timestamp = max_timestamp;
+            m.offset_of_max_timestamp = base_offset;
+        }
+    }
+
+    /// Publishes a new size after the writer appended bytes.
+    pub(crate) fn set_size(&self, size: u64) {
+        self.size.store(size, Ordering::Release);
+    }
+
+    /// Number of offset index entries.
+    pub(crate) fn index_entries(&self) -> usize {
+        read_lock(&self.offset_index).len()
+    }
+
+    /// Sizes of the two index files (for the clean-shutdown marker).
+    pub(crate) fn index_file_lens(&self) -> (u64, u64) {
+        (
+            read_lock(&self.offset_index).file_len(),
+            read_lock(&self.time_index).file_len(),
+        )
+    }
+
+    /// Writes a whole batch at `pos` (the writer's view of the end of the file).
+    pub(crate) fn write_at(&self, buf: &[u8], pos: u64) -> io::Result<()> {
+        self.dirty.store(true, Ordering::Release);
+        self.log.write_all_at(buf, pos)
+    }
+
+    /// Adds index entries for a batch about to be (or just) written at `pos`, following
+    /// `index.interval.bytes`, and advances `bytes_since_index`.
+    pub(crate) fn index_batch(
+        &self,
+        pos: u64,
+        base_offset: i64,
+        batch_size: u64,
+        bytes_since_index: &mut u64,
+        interval: u64,
+    ) -> io::Result<()> {
+        if pos > 0 && *bytes_since_index >= interval {
+            let rel = (base_offset - self.base_offset) as u32;
+            write_lock(&self.offset_index).append(rel, pos as u32)?;
+            let m = self.meta();
+            if m.max_timestamp >= 0 {
+                let mrel = (m.offset_of_max_timestamp - self.base_offset) as u32;
+                write_lock(&self.time_index).maybe_append(m.max_timestamp, mrel)?;
+            }
+            *bytes_since_index = 0;
+        }
+        *bytes_since_index += batch_size;
+        Ok(())
+    }
+
+    /// Seals the segment at roll: writes a final time index entry for the segment's largest
+    /// timestamp so a reopen finds it without scanning.
+    pub(crate) fn seal(&self) -> io::Result<()> {
+        let m = self.meta();
+        if m.max_timestamp >= 0 {
+            let rel = (m.offset_of_max_timestamp - self.base_offset) as u32;
+            write_lock(&self.time_index).maybe_append(m.max_timestamp, rel)?;
+        }
+        Ok(())
+    }
+
+    /// fsync of the log and both indexes if anything was written since the last one.
+    pub(crate) fn sync(&self) -> io::Result<()> {
+        if self.dirty.swap(false, Ordering::AcqRel) {
+            let r = self
+                .log
+                .sync_data()
+                .and_then(|_| read_lock(&self.offset_index).sync())
+                .and_then(|_| read_lock(&self.time_index).sync());
+            if r.is_err() {
+                self.dirty.store(true, Ordering::Release);
+            }
+            r?;
+        }
+        Ok(())
+    }
+
+    /// Reads `len` bytes at `pos` with one `pread`.
+    pub(crate) fn read_bytes(&self, pos: u64, len: usize) -> io::Result<BytesMut> {
+        let mut buf = BytesMut::zeroed(len);
+        self.log.read_exact_at(&mut buf, pos)?;
+        Ok(buf)
+    }
+
+    fn read_header(&self, pos: u64) -> io::Result<BatchHeader> {
+        let mut h = [0u8; HEADER_SIZE];
+        self.log.read_exact_at(&mut h, pos)?;
+        BatchHeader::parse(&h).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    }
+
+    /// Finds the first batch below `end_pos` whose last offset is ≥ `offset`, starting from the
+    /// offset index's position for it. Returns `(position, header)`.
+    pub(crate) fn find_batch(
+        &self,
+        offset: i64,
+        end_pos: u64,
+    ) -> io::Result<Option<(u64, BatchHeader)>> {
+        let rel = (offset - self.base_offset).clamp(0, i64::from(u32::MAX)) as u32;
+        let mut pos = u64::from(read_lock(&self.offset_index).lookup(rel));
+        while pos + HEADER_SIZE as u64 <= end_pos {
+            let h = self.read_header(pos)?;
+            if h.last_offset() >= offset {
+                return Ok(Some((pos, h)));
+            }
+            pos += h.batch_size() as u64;
+        }
+        Ok(None)
+    }
+
+    /// First batch below `end_pos` with MaxTimestamp ≥ `ts` and last offset ≥ `min_offset`,
+    /// starting where the time index allows.
+    pub(crate) fn find_timestamp(
+        &self,
+        ts: i64,
+        min_offset: i64,
+        end_pos: u64,
+    ) -> io::Result<Option<BatchHeader>> {
+        let start_rel = read_lock(&self.time_index).lookup_before(ts).unwrap_or(0);
+        let min_rel = (min_offset - self.base_offset).clamp(0, i64::from(u32::MAX)) as u32;
+        let mut pos = u64::from(read_lock(&self.offset_index).lookup(start_rel.max(min_rel)));
+        while pos + HEADER_SIZE as u64 <= end_pos {
+            let h = self.read_header(pos)?;
+            if h.max_timestamp >= ts && h.last_offset() >= min_offset {
+                return Ok(Some(h));
+            }
+            pos += h.batch_size() as u64;
+        }
+        Ok(None)
+    }
+
+    /// Calls `f` with the header of every batch whose base offset is ≥ `from_offset`, in order,
+    /// reading sequentially in large chunks. Stops at the first invalid header (sealed segments
+    /// are trusted; the active one was recovered first).
+    pub(crate) fn for_each_header(
+        &self,
+        from_offset: i64,
+        mut f: impl FnMut(&BatchHeader),
+    ) -> io::Result<()> {
+        let end = self.size();
+        let mut scan = Scanner::new(&self.log, end);
+        let mut pos = 0u64;
+        while let Some(slice) = scan.get(pos, HEADER_SIZE)? {
+            let Ok(h) = BatchHeader::parse(slice) else {
+                break;
+            };
+            if h.base_offset >= from_offset {
+                f(&h);
+            }
+            pos += h.batch_size() as u64;
+        }
+        Ok(())
+    }
+
+    /// Scans the whole segment, validating every batch (header, CRC, dense offsets starting at
+    /// the base offset) and rebuilding both indexes and the timestamp metadata from scratch.
+    /// If `truncate`, a torn or corrupt tail is cut off at the last valid batch; otherwise
+    /// (sealed segment with a damaged index) the data is left alone and indexing stops there.
+    pub(crate) fn recover(&self, interval: u64, truncate: bool) -> io::Result<Recovered> {
+        let file_len = self.log.metadata()?.len();
+        {
+            *write_lock(&self.offset_index) =
+                OffsetIndex::create(&segment_file(&self.dir, self.base_offset, INDEX_SUFFIX))?;
+            *write_lock(&self.time_index) = TimeIndex::create(&segment_file(
+                &self.dir,
+                self.base_offset,
+                TIME_INDEX_SUFFIX,
+            ))?;
+        }
+        *lock(&self.meta) = EMPTY_META;
+        let mut scan = Scanner::new(&self.log, file_len);
+        let mut pos = 0u64;
+        let mut next = self.base_offset;
+        let mut since = 0u64;
+        let mut reason = "";
+        while pos < file_len {
+            let Some(hdr) = scan.get(pos, HEADER_SIZE)? else {
+                reason = "torn batch header";
+                break;
+            };
+            let h = match BatchHeader::parse(hdr) {
+                Ok(h) => h,
+                Err(_) => {
+                    reason = "invalid batch header";
+                    break;
+                }
+            };
+            let size = h.batch_size();
+            let Some(batch) = scan.get(pos, size)? else {
+                reason = "torn batch";
+                break;
+            };
+            if compute_crc(batch) != h.crc {
+                reason = "CRC mismatch";
+                break;
+            }
+            if h.base_offset != next || h.last_offset_delta < 0 {
+                reason = "offsets not dense";
+                break;
+            }
+            self.index_batch(pos, h.base_offset, size as u64, &mut since, interval)?;
+            self.observe(h.base_offset, h.max_timestamp);
+            next = h.last_offset() + 1;
+            pos += size as u64;
+        }
+        let mut truncated = 0;
+        if pos < file_len {
+            if truncate {
+                tracing::warn!(
+                    segment = %segment_file(&self.dir, self.base_offset, LOG_SUFFIX).display(),
+                    valid_bytes = pos,
+                    file_bytes = file_len,
+                    reason,
+                    "truncating invalid tail of log segment"
+                );
+                self.log.set_len(pos)?;
+                self.log.sync_all()?;
+                truncated = file_len - pos;
+            } else {
+                tracing::warn!(
+                    segment = %segment_file(&self.dir, self.base_offset, LOG_SUFFIX).display(),
+                    valid_bytes = pos,
+                    reason,
+                    "sealed segment has an invalid region; index stops there"
+                );
+            }
+        }
+        self.set_size(if truncate { pos } else { file_len });
+        self.dirty.store(true, Ordering::Release);
+        Ok(Recovered {
+            next_offset: next,
+            truncated_bytes: truncated,
+            bytes_since_index: since,
+        })
+    }
+
+    /// Unlinks the segment's files. Open handles (in-flight reads) stay valid.
+    pub(crate) fn delete_files(&self) -> io::Result<()> {
+        for ext in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+            match std::fs::remove_file(segment_file(&self.dir, self.base_offset, ext)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sequential chunked reader over a file, so recovery does one `pread` per MiB, not per batch.
+struct Scanner<'a> {
+    file: &'a File,
+    len: u64,
+    buf: Vec<u8>,
+    start: u64,
+}
+
+impl<'a> Scanner<'a> {
+    fn new(file: &'a File, len: u64) -> Self {
+        Scanner {
+            file,
+            len,
+            buf: Vec::new(),
+            start: 0,
+        }
+    }
+
+    /// `n` bytes at `pos`, or `None` if the file ends first.
+    fn get(&mut self, pos: u64, n: usize) -> io::Result<Option<&[u8]>> {
+        if pos.checked_add(n as u64).is_none_or(|e| e > self.len) {
+            return Ok(None);
+        }
+        let have = pos >= self.start && pos + n as u64 <= self.start + self.buf.len() as u64;
+        if !have {
+            let want = (n.max(SCAN_CHUNK) as u64).min(self.len - pos) as usize;
+            self.buf.resize(want, 0);
+            self.file.read_exact_at(&mut self.buf, pos)?;
+            self.start = pos;
+        }
+        let off = (pos - self.start) as usize;
+        Ok(Some(&self.buf[off..off + n]))
+    }
+}

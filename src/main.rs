@@ -1,0 +1,141 @@
+//! The `runnel` binary: CLI → config → telemetry → broker → listeners, until a signal.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use runnel::config::Config;
+use runnel::telemetry;
+
+/// A Kafka-wire-compatible message broker: point stock Kafka clients at it.
+///
+/// Settings come from built-in defaults, then the TOML file (--config), then RUNNEL_*
+/// environment variables (every config key: RUNNEL_ + its path in upper case with `_`,
+/// e.g. RUNNEL_LOG_SEGMENT_BYTES, RUNNEL_GROUP_INITIAL_REBALANCE_DELAY_MS), then flags.
+#[derive(Parser, Debug)]
+#[command(name = "runnel", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the broker (the default when no command is given).
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args, Debug, Clone, Default)]
+struct ServeArgs {
+    /// TOML config file; see config/runnel.toml for every key.
+    #[arg(long, env = "RUNNEL_CONFIG")]
+    config: Option<PathBuf>,
+    /// Directory for partition logs and the metadata store (log.dirs).
+    #[arg(long, env = "RUNNEL_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address the Kafka listener binds, HOST:PORT (default 0.0.0.0:9092).
+    #[arg(long, env = "RUNNEL_LISTEN")]
+    listen: Option<String>,
+    /// HOST:PORT advertised to clients in Metadata (default: the listen address).
+    #[arg(long, env = "RUNNEL_ADVERTISED_LISTENER")]
+    advertised_listener: Option<String>,
+    /// This broker's node id (node.id).
+    #[arg(long, env = "RUNNEL_NODE_ID")]
+    node_id: Option<i32>,
+    /// HTTP listener for /metrics, /healthz, /readyz and the console; "" disables it.
+    #[arg(long, env = "RUNNEL_HTTP_LISTEN")]
+    http_listen: Option<String>,
+    /// Log as JSON lines.
+    #[arg(long)]
+    log_json: bool,
+    /// Print the effective configuration as TOML and exit.
+    #[arg(long)]
+    print_config: bool,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let args = match cli.command {
+        Some(Command::Serve(a)) => a,
+        None => cli.serve,
+    };
+    match run(args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("runnel: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Builds the effective configuration: file, then environment, then flags.
+fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
+    let mut cfg = match &args.config {
+        Some(p) => Config::from_file(p)?,
+        None => Config::default(),
+    };
+    cfg = runnel::config::apply_env(cfg, std::env::vars())?;
+    if let Some(d) = &args.data_dir {
+        cfg.data_dir = d.clone();
+    }
+    if let Some(l) = &args.listen {
+        cfg.listen = l.clone();
+    }
+    if let Some(a) = &args.advertised_listener {
+        cfg.advertised_listener = Some(a.clone());
+    }
+    if let Some(n) = args.node_id {
+        cfg.node_id = n;
+    }
+    if let Some(h) = &args.http_listen {
+        cfg.http_listen = h.clone();
+    }
+    if args.log_json {
+        cfg.telemetry.log_json = true;
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let cfg = load_config(&args)?;
+    if args.print_config {
+        print!("{}", toml::to_string_pretty(&cfg)?);
+        return Ok(());
+    }
+    telemetry::init_logging(&cfg.telemetry);
+    tracing::info!(config = %serde_json::to_string(&cfg)?, "effective configuration");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("runnel")
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serve(cfg))
+}
+
+async fn serve(cfg: Config) -> anyhow::Result<()> {
+    let running = runnel::runtime::start(cfg).await?;
+    wait_for_signal().await;
+    tracing::info!("shutting down: draining connections");
+    running.shutdown().await;
+    tracing::info!("shutdown complete");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

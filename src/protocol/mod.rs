@@ -1,0 +1,10 @@
+//! Kafka wire protocol glue, no I/O: frame header parsing, the advertised version table,
+//! request decoding and response encoding on top of the `kafka-protocol` crate.
+//!
+//! Invariant: every request that reaches a handler has an API key and version inside the
+//! advertised range of [`versions`]; anything else is answered or rejected here.
+
+pub mod codec;
+pub mod versions;
+
+pub use codec::{decode_request, encode_response, DecodeError, DecodedRequest, RequestHeaderInfo};

@@ -1,0 +1,340 @@
+//! The metadata store: one RocksDB database under `<data_dir>/meta`.
+//!
+//! It owns everything that is not a partition log: the cluster id, the producer id
+//! allocator, topic metadata (names, ids, partition counts, leader epochs, configs),
+//! consumer group metadata and committed offsets. Each column family is one concern:
+//!
+//! | column family | key                                   | value                        |
+//! |---------------|---------------------------------------|------------------------------|
+//! | `meta`        | `cluster_id`, `producer_id_block`     | UTF-8 string / i64 BE        |
+//! | `topics`      | topic name (UTF-8)                    | [`TopicRecord`] JSON         |
+//! | `groups`      | group id (UTF-8)                      | group metadata (see groups)  |
+//! | `offsets`     | group id, 0x00, topic, 0x00, i32 BE   | committed offset (see groups)|
+//!
+//! Durability: every write goes through RocksDB's write-ahead log. Topic and cluster
+//! metadata writes are synced (`fsync` before returning) because they are rare and losing
+//! them would orphan partition directories. Group and offset writes are atomic per request
+//! (one `WriteBatch`) and synced too when `sync` is asked for by the caller.
+//! All calls block: async callers use `spawn_blocking` or accept a short stall on rare paths.
+
+mod groups;
+mod topics;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Mutex;
+
+use rocksdb::{ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
+
+pub use topics::{PartitionRecord, TopicRecord};
+
+const CF_META: &str = "meta";
+const CF_TOPICS: &str = "topics";
+/// Column family of consumer group metadata.
+pub const CF_GROUPS: &str = "groups";
+/// Column family of committed offsets.
+pub const CF_OFFSETS: &str = "offsets";
+const COLUMN_FAMILIES: [&str; 4] = [CF_META, CF_TOPICS, CF_GROUPS, CF_OFFSETS];
+
+const KEY_CLUSTER_ID: &[u8] = b"cluster_id";
+const KEY_PRODUCER_ID_BLOCK: &[u8] = b"producer_id_block";
+/// Producer ids are reserved from the store in blocks, so InitProducerId writes once per
+/// this many producers (Kafka's controller hands out blocks of 1000 the same way).
+const PRODUCER_ID_BLOCK: i64 = 1000;
+
+/// Store failures. Every one maps to a Kafka error code for the request that hit it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("metadata store I/O error: {0}")]
+    Db(#[from] rocksdb::Error),
+    #[error("corrupt metadata record {key}: {message}")]
+    Corrupt { key: String, message: String },
+}
+
+impl StoreError {
+    /// KAFKA_STORAGE_ERROR for I/O, UNKNOWN_SERVER_ERROR for corruption.
+    pub fn kafka_code(&self) -> i16 {
+        match self {
+            StoreError::Db(_) => 56,
+            StoreError::Corrupt { .. } => -1,
+        }
+    }
+}
+
+/// A raw key and value from a scan.
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+
+/// One write of a batch: put or delete a key in a column family.
+pub enum StoreOp {
+    Put {
+        cf: &'static str,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    Delete {
+        cf: &'static str,
+        key: Vec<u8>,
+    },
+}
+
+/// The RocksDB-backed metadata store. Shared as `Arc<Store>`; RocksDB is internally
+/// synchronised, so methods take `&self`.
+pub struct Store {
+    db: DB,
+    /// Next unused producer id and the end of the reserved block; a sync mutex because it is
+    /// held only for arithmetic and, once per block, one RocksDB write (never across `.await`).
+    producer_ids: Mutex<(i64, i64)>,
+    writes: AtomicI64,
+}
+
+impl Store {
+    /// Opens or creates the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        // Metadata is small: keep RocksDB's own memory and file footprint modest.
+        opts.set_max_open_files(256);
+        opts.set_keep_log_file_num(2);
+        opts.set_write_buffer_size(4 << 20);
+        let cfs = COLUMN_FAMILIES
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let db = DB::open_cf_descriptors(&opts, dir, cfs)?;
+        let block_end = match db.get_cf(cf(&db, CF_META), KEY_PRODUCER_ID_BLOCK)? {
+            Some(v) => decode_i64(KEY_PRODUCER_ID_BLOCK, &v)?,
+            None => 0,
+        };
+        Ok(Store {
+            db,
+            // Ids below the persisted block end may have been handed out: start after it.
+            producer_ids: Mutex::new((block_end, block_end)),
+            writes: AtomicI64::new(0),
+        })
+    }
+
+    /// The cluster id, created (22-character base64 of a random UUID, like Kafka) on first use.
+    pub fn cluster_id(&self) -> Result<String, StoreError> {
+        let meta = cf(&self.db, CF_META);
+        if let Some(v) = self.db.get_cf(meta, KEY_CLUSTER_ID)? {
+            return String::from_utf8(v).map_err(|e| StoreError::Corrupt {
+                key: "cluster_id".into(),
+                message: e.to_string(),
+            });
+        }
+        let id = kafka_uuid_string(uuid::Uuid::new_v4());
+        self.db
+            .put_cf_opt(meta, KEY_CLUSTER_ID, id.as_bytes(), &synced())?;
+        Ok(id)
+    }
+
+    /// A producer id never handed out before, across restarts.
+    pub fn allocate_producer_id(&self) -> Result<i64, StoreError> {
+        let mut ids = self
+            .producer_ids
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if ids.0 >= ids.1 {
+            let new_end = ids.1 + PRODUCER_ID_BLOCK;
+            self.db.put_cf_opt(
+                cf(&self.db, CF_META),
+                KEY_PRODUCER_ID_BLOCK,
+                new_end.to_be_bytes(),
+                &synced(),
+            )?;
+            ids.1 = new_end;
+        }
+        let id = ids.0;
+        ids.0 += 1;
+        Ok(id)
+    }
+
+    /// Applies a batch of puts and deletes atomically; `sync` waits for the WAL fsync.
+    pub fn write(&self, ops: Vec<StoreOp>, sync: bool) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        for op in ops {
+            match op {
+                StoreOp::Put {
+                    cf: name,
+                    key,
+                    value,
+                } => batch.put_cf(cf(&self.db, name), key, value),
+                StoreOp::Delete { cf: name, key } => batch.delete_cf(cf(&self.db, name), key),
+            }
+        }
+        let mut wo = WriteOptions::default();
+        wo.set_sync(sync);
+        self.db.write_opt(batch, &wo)?;
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Every (key, value) of a column family whose key starts with `prefix`, in key order.
+    pub fn scan_prefix(
+        &self,
+        cf_name: &'static str,
+        prefix: &[u8],
+    ) -> Result<Vec<KeyValue>, StoreError> {
+        let mut out = Vec::new();
+        let iter = self.db.iterator_cf(
+            cf(&self.db, cf_name),
+            rocksdb::IteratorMode::From(prefix, rocksdb::Direction::Forward),
+        );
+        for item in iter {
+            let (k, v) = item?;
+            if !k.starts_with(prefix) {
+                break;
+            }
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// One value by key.
+    pub fn get(&self, cf_name: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get_cf(cf(&self.db, cf_name), key)?)
+    }
+
+    /// Approximate bytes of live SST and memtable data, for the store-size metric.
+    pub fn size_bytes(&self) -> u64 {
+        COLUMN_FAMILIES
+            .iter()
+            .map(|name| {
+                let h = cf(&self.db, name);
+                let sst = self
+                    .db
+                    .property_int_value_cf(h, "rocksdb.total-sst-files-size")
+                    .ok()
+                    .flatten()
+                    .unwrap_or(0);
+                let mem = self
+                    .db
+                    .property_int_value_cf(h, "rocksdb.cur-size-all-mem-tables")
+                    .ok()
+                    .flatten()
+                    .unwrap_or(0);
+                sst + mem
+            })
+            .sum()
+    }
+
+    /// Flushes memtables so a restart replays no WAL (called on clean shutdown).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        for name in COLUMN_FAMILIES {
+            self.db.flush_cf(cf(&self.db, name))?;
+        }
+        Ok(())
+    }
+}
+
+/// The column family handle; the names are fixed and created at open, so it always exists.
+fn cf<'a>(db: &'a DB, name: &str) -> &'a rocksdb::ColumnFamily {
+    #[allow(clippy::expect_used)]
+    db.cf_handle(name)
+        .expect("column families are created at open")
+}
+
+fn synced() -> WriteOptions {
+    let mut wo = WriteOptions::default();
+    wo.set_sync(true);
+    wo
+}
+
+fn decode_i64(key: &[u8], v: &[u8]) -> Result<i64, StoreError> {
+    let arr: [u8; 8] = v.try_into().map_err(|_| StoreError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        message: format!("expected 8 bytes, found {}", v.len()),
+    })?;
+    Ok(i64::from_be_bytes(arr))
+}
+
+/// Kafka prints UUIDs (cluster ids, topic ids) as URL-safe base64 without padding.
+pub fn kafka_uuid_string(id: uuid::Uuid) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = id.as_bytes();
+    let mut out = String::with_capacity(22);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for &b in bytes {
+        acc = (acc << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 6 {
+            bits -= 6;
+            out.push(ALPHABET[((acc >> bits) & 0x3f) as usize] as char);
+        }
+    }
+    if bits > 0 {
+        out.push(ALPHABET[((acc << (6 - bits)) & 0x3f) as usize] as char);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_id_and_producer_ids_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cid, last) = {
+            let s = Store::open(dir.path()).unwrap();
+            let cid = s.cluster_id().unwrap();
+            assert_eq!(cid.len(), 22);
+            assert_eq!(s.cluster_id().unwrap(), cid);
+            let a = s.allocate_producer_id().unwrap();
+            let b = s.allocate_producer_id().unwrap();
+            assert_eq!(b, a + 1);
+            (cid, b)
+        };
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.cluster_id().unwrap(), cid);
+        assert!(s.allocate_producer_id().unwrap() > last);
+    }
+
+    #[test]
+    fn batches_and_prefix_scans() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        s.write(
+            vec![
+                StoreOp::Put {
+                    cf: CF_OFFSETS,
+                    key: b"g1\0a".to_vec(),
+                    value: b"1".to_vec(),
+                },
+                StoreOp::Put {
+                    cf: CF_OFFSETS,
+                    key: b"g1\0b".to_vec(),
+                    value: b"2".to_vec(),
+                },
+                StoreOp::Put {
+                    cf: CF_OFFSETS,
+                    key: b"g2\0a".to_vec(),
+                    value: b"3".to_vec(),
+                },
+            ],
+            true,
+        )
+        .unwrap();
+        let g1 = s.scan_prefix(CF_OFFSETS, b"g1\0").unwrap();
+        assert_eq!(g1.len(), 2);
+        s.write(
+            vec![StoreOp::Delete {
+                cf: CF_OFFSETS,
+                key: b"g1\0a".to_vec(),
+            }],
+            false,
+        )
+        .unwrap();
+        assert_eq!(s.scan_prefix(CF_OFFSETS, b"g1\0").unwrap().len(), 1);
+        assert_eq!(s.get(CF_OFFSETS, b"g2\0a").unwrap(), Some(b"3".to_vec()));
+    }
+
+    #[test]
+    fn uuid_strings_match_kafka_encoding() {
+        let id = uuid::Uuid::from_u128(0);
+        assert_eq!(kafka_uuid_string(id), "AAAAAAAAAAAAAAAAAAAAAA");
+        let id = uuid::Uuid::from_u128(u128::MAX);
+        assert_eq!(kafka_uuid_string(id), "_____________________w");
+    }
+}

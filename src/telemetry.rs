@@ -1,0 +1,548 @@
+//! Logs and metrics.
+//!
+//! Logging: a `tracing` subscriber, human-readable by default or JSON lines, filtered by
+//! `RUST_LOG` or the configured level. Every request runs in a debug-level span carrying
+//! api, version, correlation id and client id.
+//!
+//! Metrics: every Prometheus family the broker exports is defined here, in one registry.
+//! Label values come from closed sets (API names, error codes) so cardinality stays bounded;
+//! the per-partition families can be switched off in config.
+//!
+//! Two kinds of family live here. Event families (requests, bytes, records, fsyncs) are
+//! counted on the request path. State families (log offsets and sizes, consumer group lag,
+//! group state, store size) are computed at scrape time by [`StateCollector`] from a
+//! [`StateSource`] snapshot: no background task, and a scrape always sees current values.
+//! The source is installed once the broker has recovered ([`Metrics::install_state_source`]);
+//! before that the state families are simply absent.
+
+use std::sync::Arc;
+
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
+};
+
+use crate::config::TelemetryConfig;
+
+/// Installs the global tracing subscriber.
+pub fn init_logging(cfg: &TelemetryConfig) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    // A second init (tests) is harmless: keep the first subscriber.
+    let _ = if cfg.log_json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// The broker's metric families.
+pub struct Metrics {
+    pub registry: Registry,
+    /// Requests handled, by API name and response error code ("0" for success).
+    pub requests: IntCounterVec,
+    /// Request latency from decode to encoded response, by API name.
+    pub request_seconds: HistogramVec,
+    /// Bytes of request frames read.
+    pub bytes_in: IntCounter,
+    /// Bytes of response frames written.
+    pub bytes_out: IntCounter,
+    /// Records appended by Produce (from batch headers, no per-record work).
+    pub records_in: IntCounter,
+    /// Records served by Fetch (from batch headers).
+    pub records_out: IntCounter,
+    /// Open client connections.
+    pub connections: IntGauge,
+    /// Connections closed because of a framing or decoding error.
+    pub protocol_errors: IntCounter,
+    /// fsync calls on partition logs and their duration.
+    pub fsync_seconds: Histogram,
+}
+
+impl Metrics {
+    /// Creates and registers every family.
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new("runnel_requests_total", "Kafka requests handled"),
+            &["api", "error_code"],
+        )
+        .unwrap_or_else(|e| unreachable_metric(e));
+        let request_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "runnel_request_duration_seconds",
+                "Time from request decode to encoded response",
+            )
+            .buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
+            &["api"],
+        )
+        .unwrap_or_else(|e| unreachable_metric(e));
+        let counter = |name: &str, help: &str| {
+            IntCounter::new(name, help).unwrap_or_else(|e| unreachable_metric(e))
+        };
+        let bytes_in = counter("runnel_request_bytes_total", "Bytes of request frames read");
+        let bytes_out = counter(
+            "runnel_response_bytes_total",
+            "Bytes of response frames written",
+        );
+        let records_in = counter("runnel_records_in_total", "Records appended by Produce");
+        let records_out = counter("runnel_records_out_total", "Records served by Fetch");
+        let protocol_errors = counter(
+            "runnel_protocol_errors_total",
+            "Connections closed for framing or decoding errors",
+        );
+        let connections = IntGauge::new("runnel_connections_active", "Open client connections")
+            .unwrap_or_else(|e| unreachable_metric(e));
+        let fsync_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "runnel_fsync_duration_seconds",
+                "Partition log fsync latency",
+            )
+            .buckets(vec![
+                0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            ]),
+        )
+        .unwrap_or_else(|e| unreachable_metric(e));
+        let m = Metrics {
+            registry,
+            requests,
+            request_seconds,
+            bytes_in,
+            bytes_out,
+            records_in,
+            records_out,
+            connections,
+            protocol_errors,
+            fsync_seconds,
+        };
+        let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+            Box::new(m.requests.clone()),
+            Box::new(m.request_seconds.clone()),
+            Box::new(m.bytes_in.clone()),
+            Box::new(m.bytes_out.clone()),
+            Box::new(m.records_in.clone()),
+            Box::new(m.records_out.clone()),
+            Box::new(m.connections.clone()),
+            Box::new(m.protocol_errors.clone()),
+            Box::new(m.fsync_seconds.clone()),
+        ];
+        for c in collectors {
+            if let Err(e) = m.registry.register(c) {
+                unreachable_metric(e);
+            }
+        }
+        m
+    }
+}
+
+impl Metrics {
+    /// Registers the scrape-time state families, reading from `source` on every scrape.
+    /// Called once, when the broker has recovered; a second call is refused by the registry
+    /// (duplicate descriptors) and reported as an error.
+    pub fn install_state_source(
+        &self,
+        source: Arc<dyn StateSource>,
+        per_partition: bool,
+    ) -> Result<(), prometheus::Error> {
+        self.registry
+            .register(Box::new(StateCollector::new(source, per_partition)))
+    }
+
+    /// The whole registry in the Prometheus text exposition format (version 0.0.4).
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Err(e) =
+            prometheus::TextEncoder::new().encode_utf8(&self.registry.gather(), &mut out)
+        {
+            tracing::warn!(error = %e, "encoding metrics");
+        }
+        out
+    }
+}
+
+/// One partition's log, as sampled at scrape time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionSample {
+    pub topic: String,
+    pub partition: i32,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+    pub high_watermark: i64,
+    pub size_bytes: u64,
+}
+
+/// One committed offset of a group, with the partition's log end offset for the lag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupOffsetSample {
+    pub topic: String,
+    pub partition: i32,
+    pub committed: i64,
+    /// None when the partition no longer exists (topic deleted): no lag is exported.
+    pub log_end_offset: Option<i64>,
+}
+
+impl GroupOffsetSample {
+    /// Kafka's definition (`kafka-consumer-groups`): log end offset − committed offset,
+    /// never negative (a committed offset past the end after a truncation reads as 0).
+    pub fn lag(&self) -> Option<i64> {
+        self.log_end_offset.map(|end| (end - self.committed).max(0))
+    }
+}
+
+/// One consumer group, as sampled at scrape time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSample {
+    pub group: String,
+    /// Kafka's state name: Empty, PreparingRebalance, CompletingRebalance, Stable, Dead.
+    pub state: String,
+    pub members: usize,
+    pub offsets: Vec<GroupOffsetSample>,
+}
+
+/// Everything the state families need, taken in one pass.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StateSample {
+    pub partitions: Vec<PartitionSample>,
+    pub groups: Vec<GroupSample>,
+    pub store_size_bytes: u64,
+}
+
+/// Where scrape-time state comes from (the broker; a fixed sample in tests). Implementations
+/// must be cheap and must not block on I/O beyond reading in-memory counters: a scrape runs
+/// on a blocking thread but should still finish in milliseconds.
+pub trait StateSource: Send + Sync {
+    /// A snapshot; `per_partition` false means the caller will not export per-partition
+    /// families, so the source may skip gathering offsets per partition.
+    fn sample(&self, per_partition: bool) -> StateSample;
+}
+
+/// The group states Kafka defines; `runnel_consumer_group_state` exports one series per
+/// group with the current state's label set to 1 (the usual "enum as gauge" shape), so the
+/// label set stays closed.
+pub const GROUP_STATES: [&str; 5] = [
+    "Empty",
+    "PreparingRebalance",
+    "CompletingRebalance",
+    "Stable",
+    "Dead",
+];
+
+/// Computes the state families at scrape time (see the module header).
+pub struct StateCollector {
+    source: Arc<dyn StateSource>,
+    per_partition: bool,
+    /// Prototypes: they supply the descriptors and the options for each scrape's fresh vecs.
+    families: StateFamilies,
+}
+
+struct StateFamilies {
+    log_start: IntGaugeVec,
+    log_end: IntGaugeVec,
+    high_watermark: IntGaugeVec,
+    size: IntGaugeVec,
+    group_lag: IntGaugeVec,
+    group_committed: IntGaugeVec,
+    group_total_lag: IntGaugeVec,
+    group_state: IntGaugeVec,
+    group_members: IntGaugeVec,
+    partitions: IntGauge,
+    groups: IntGauge,
+    store_size: IntGauge,
+}
+
+impl StateFamilies {
+    fn new() -> StateFamilies {
+        let vec = |name: &str, help: &str, labels: &[&str]| {
+            IntGaugeVec::new(Opts::new(name, help), labels)
+                .unwrap_or_else(|e| unreachable_metric(e))
+        };
+        let gauge = |name: &str, help: &str| {
+            IntGauge::new(name, help).unwrap_or_else(|e| unreachable_metric(e))
+        };
+        let tp = &["topic", "partition"];
+        let gtp = &["group", "topic", "partition"];
+        StateFamilies {
+            log_start: vec(
+                "runnel_partition_log_start_offset",
+                "First offset still in the partition log",
+                tp,
+            ),
+            log_end: vec(
+                "runnel_partition_log_end_offset",
+                "Offset the next appended record will get",
+                tp,
+            ),
+            high_watermark: vec(
+                "runnel_partition_high_watermark",
+                "Last offset visible to consumers, plus one",
+                tp,
+            ),
+            size: vec(
+                "runnel_partition_size_bytes",
+                "Bytes of segment files of the partition log",
+                tp,
+            ),
+            group_lag: vec(
+                "runnel_consumer_group_lag",
+                "Log end offset minus committed offset, in records",
+                gtp,
+            ),
+            group_committed: vec(
+                "runnel_consumer_group_committed_offset",
+                "Committed offset of a group for a partition",
+                gtp,
+            ),
+            group_total_lag: vec(
+                "runnel_consumer_group_total_lag",
+                "Sum of the group's lag over all partitions it has committed offsets for",
+                &["group"],
+            ),
+            group_state: vec(
+                "runnel_consumer_group_state",
+                "1 for the group's current state",
+                &["group", "state"],
+            ),
+            group_members: vec(
+                "runnel_consumer_group_members",
+                "Members of the consumer group",
+                &["group"],
+            ),
+            partitions: gauge("runnel_partitions", "Partitions hosted by this broker"),
+            groups: gauge(
+                "runnel_consumer_groups",
+                "Consumer groups known to the coordinator",
+            ),
+            store_size: gauge(
+                "runnel_store_size_bytes",
+                "Approximate RocksDB metadata store size (SST files and memtables)",
+            ),
+        }
+    }
+
+    fn collectors(&self) -> [&dyn Collector; 12] {
+        [
+            &self.log_start,
+            &self.log_end,
+            &self.high_watermark,
+            &self.size,
+            &self.group_lag,
+            &self.group_committed,
+            &self.group_total_lag,
+            &self.group_state,
+            &self.group_members,
+            &self.partitions,
+            &self.groups,
+            &self.store_size,
+        ]
+    }
+}
+
+impl StateCollector {
+    /// A collector reading `source`; per-partition families only when `per_partition`.
+    pub fn new(source: Arc<dyn StateSource>, per_partition: bool) -> StateCollector {
+        StateCollector {
+            source,
+            per_partition,
+            families: StateFamilies::new(),
+        }
+    }
+}
+
+impl Collector for StateCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.families
+            .collectors()
+            .into_iter()
+            .flat_map(|c| c.desc())
+            .collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let sample = self.source.sample(self.per_partition);
+        // Fresh vecs per scrape, so series of deleted topics and groups disappear.
+        let f = StateFamilies::new();
+        f.partitions.set(sample.partitions.len() as i64);
+        f.groups.set(sample.groups.len() as i64);
+        f.store_size
+            .set(i64::try_from(sample.store_size_bytes).unwrap_or(i64::MAX));
+        if self.per_partition {
+            for p in &sample.partitions {
+                let idx = p.partition.to_string();
+                let l = [p.topic.as_str(), idx.as_str()];
+                f.log_start.with_label_values(&l).set(p.log_start_offset);
+                f.log_end.with_label_values(&l).set(p.log_end_offset);
+                f.high_watermark.with_label_values(&l).set(p.high_watermark);
+                f.size
+                    .with_label_values(&l)
+                    .set(i64::try_from(p.size_bytes).unwrap_or(i64::MAX));
+            }
+        }
+        for g in &sample.groups {
+            f.group_members
+                .with_label_values(&[g.group.as_str()])
+                .set(g.members as i64);
+            for s in GROUP_STATES {
+                f.group_state
+                    .with_label_values(&[g.group.as_str(), s])
+                    .set(i64::from(g.state == s));
+            }
+            let mut total = 0i64;
+            for o in &g.offsets {
+                let lag = o.lag();
+                total = total.saturating_add(lag.unwrap_or(0));
+                if self.per_partition {
+                    let idx = o.partition.to_string();
+                    let l = [g.group.as_str(), o.topic.as_str(), idx.as_str()];
+                    f.group_committed.with_label_values(&l).set(o.committed);
+                    if let Some(lag) = lag {
+                        f.group_lag.with_label_values(&l).set(lag);
+                    }
+                }
+            }
+            f.group_total_lag
+                .with_label_values(&[g.group.as_str()])
+                .set(total);
+        }
+        f.collectors()
+            .into_iter()
+            .flat_map(|c| c.collect())
+            // An empty vec encodes as a bare HELP/TYPE pair; leave such families out.
+            .filter(|mf| !mf.get_metric().is_empty())
+            .collect()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// Metric definitions are static; a failure here is a programming error caught by the
+/// unit test below, never by input.
+fn unreachable_metric(e: prometheus::Error) -> ! {
+    panic!("invalid metric definition: {e}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_families_register_and_encode() {
+        let m = Metrics::new();
+        m.requests.with_label_values(&["Produce", "0"]).inc();
+        let mut out = String::new();
+        prometheus::TextEncoder::new()
+            .encode_utf8(&m.registry.gather(), &mut out)
+            .unwrap();
+        assert!(out.contains("runnel_requests_total{api=\"Produce\",error_code=\"0\"} 1"));
+    }
+
+    struct Fixed(StateSample);
+    impl StateSource for Fixed {
+        fn sample(&self, _per_partition: bool) -> StateSample {
+            self.0.clone()
+        }
+    }
+
+    fn sample() -> StateSample {
+        StateSample {
+            partitions: vec![PartitionSample {
+                topic: "orders".into(),
+                partition: 0,
+                log_start_offset: 0,
+                log_end_offset: 10,
+                high_watermark: 10,
+                size_bytes: 1234,
+            }],
+            groups: vec![GroupSample {
+                group: "billing".into(),
+                state: "Stable".into(),
+                members: 2,
+                offsets: vec![
+                    GroupOffsetSample {
+                        topic: "orders".into(),
+                        partition: 0,
+                        committed: 4,
+                        log_end_offset: Some(10),
+                    },
+                    GroupOffsetSample {
+                        topic: "gone".into(),
+                        partition: 0,
+                        committed: 4,
+                        log_end_offset: None,
+                    },
+                ],
+            }],
+            store_size_bytes: 4096,
+        }
+    }
+
+    #[test]
+    fn state_families_render_lag_and_offsets() {
+        let m = Metrics::new();
+        m.install_state_source(Arc::new(Fixed(sample())), true)
+            .unwrap();
+        let out = m.render();
+        for line in [
+            "runnel_partition_log_end_offset{partition=\"0\",topic=\"orders\"} 10",
+            "runnel_partition_size_bytes{partition=\"0\",topic=\"orders\"} 1234",
+            "runnel_consumer_group_lag{group=\"billing\",partition=\"0\",topic=\"orders\"} 6",
+            "runnel_consumer_group_committed_offset{group=\"billing\",partition=\"0\",topic=\"gone\"} 4",
+            "runnel_consumer_group_total_lag{group=\"billing\"} 6",
+            "runnel_consumer_group_state{group=\"billing\",state=\"Stable\"} 1",
+            "runnel_consumer_group_state{group=\"billing\",state=\"Empty\"} 0",
+            "runnel_consumer_group_members{group=\"billing\"} 2",
+            "runnel_store_size_bytes 4096",
+            "runnel_partitions 1",
+        ] {
+            assert!(out.contains(line), "missing {line} in\n{out}");
+        }
+        // No lag series for a partition that no longer exists.
+        assert!(!out.contains(
+            "runnel_consumer_group_lag{group=\"billing\",partition=\"0\",topic=\"gone\"}"
+        ));
+    }
+
+    #[test]
+    fn per_partition_families_can_be_switched_off() {
+        let m = Metrics::new();
+        m.install_state_source(Arc::new(Fixed(sample())), false)
+            .unwrap();
+        let out = m.render();
+        assert!(!out.contains("runnel_partition_log_end_offset"), "{out}");
+        assert!(!out.contains("runnel_consumer_group_lag{"), "{out}");
+        assert!(out.contains("runnel_consumer_group_total_lag{group=\"billing\"} 6"));
+        assert!(out.contains("runnel_partitions 1"));
+    }
+
+    #[test]
+    fn second_state_source_is_refused() {
+        let m = Metrics::new();
+        m.install_state_source(Arc::new(Fixed(sample())), true)
+            .unwrap();
+        assert!(m
+            .install_state_source(Arc::new(Fixed(sample())), true)
+            .is_err());
+    }
+
+    #[test]
+    fn lag_is_never_negative() {
+        let o = GroupOffsetSample {
+            topic: "t".into(),
+            partition: 0,
+            committed: 12,
+            log_end_offset: Some(10),
+        };
+        assert_eq!(o.lag(), Some(0));
+    }
+}
