@@ -78,6 +78,8 @@ impl Broker {
         let logs_dir = data_dir.join("logs");
         mkdir(&logs_dir)?;
         let logs = Arc::new(LogManager::open(&logs_dir)?);
+        let fsync_seconds = metrics.fsync_seconds.clone();
+        logs.set_fsync_observer(Arc::new(move |d| fsync_seconds.observe(d.as_secs_f64())));
         let now = now_ms();
         let mut topics = Vec::new();
         for rec in store.load_topics()? {

@@ -14,6 +14,15 @@
 //! [`StateSource`] snapshot: no background task, and a scrape always sees current values.
 //! The source is installed once the broker has recovered ([`Metrics::install_state_source`]);
 //! before that the state families are simply absent.
+//!
+//! State families (gauges). Per partition — off with `telemetry.per_partition_metrics =
+//! false`: `runnel_partition_{log_start_offset,log_end_offset,high_watermark,size_bytes}`
+//! {topic,partition}, `runnel_consumer_group_{lag,committed_offset}` {group,topic,partition}.
+//! Always: `runnel_consumer_group_total_lag`, `runnel_consumer_group_members` {group},
+//! `runnel_consumer_group_state` {group,state} (1 for the current state, 0 for the others),
+//! `runnel_partitions`, `runnel_consumer_groups`, `runnel_store_size_bytes`. Group ids are
+//! client-chosen strings, so per-group series grow with the number of groups (as in Kafka's
+//! own exporters); they are not switched off with the per-partition families.
 
 use std::sync::Arc;
 

@@ -663,6 +663,39 @@ mod tests {
         running.shutdown().await;
     }
 
+    #[tokio::test(flavor = "multi_thread")]
+    async fn readyz_follows_the_broker_ready_flag() {
+        use std::sync::atomic::Ordering;
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = test_config();
+        cfg.data_dir = dir.path().to_path_buf();
+        let shutdown = CancellationToken::new();
+        let metrics = Arc::new(Metrics::new());
+        let h = start(&cfg, metrics.clone(), shutdown.clone())
+            .await
+            .unwrap()
+            .unwrap();
+        let addr = h.local_addr();
+        assert_eq!(get(addr, &req("/readyz")).await.0, 503);
+        let broker = tokio::task::spawn_blocking(move || Broker::open(cfg, metrics))
+            .await
+            .unwrap()
+            .unwrap();
+        h.set_broker(broker.clone());
+        // Recovered, but the Kafka listener is not serving yet.
+        let (status, body) = get(addr, &req("/readyz")).await;
+        assert_eq!(status, 503, "{body}");
+        broker.ready.store(true, Ordering::Release);
+        assert_eq!(get(addr, &req("/readyz")).await.0, 200);
+        // A second attach is ignored (and does not register the state metrics twice).
+        h.set_broker(broker.clone());
+        assert_eq!(get(addr, &req("/metrics")).await.0, 200);
+        shutdown.cancel();
+        tokio::task::spawn_blocking(move || broker.close())
+            .await
+            .unwrap();
+    }
+
     #[tokio::test]
     async fn console_can_be_disabled() {
         let shutdown = CancellationToken::new();

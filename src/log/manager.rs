@@ -54,7 +54,13 @@ pub struct LogManager {
     data_dir: PathBuf,
     logs: RwLock<HashMap<(String, i32), Arc<PartitionLog>>>,
     create_lock: Mutex<()>,
+    /// Told the duration of every partition flush (the broker feeds its fsync histogram);
+    /// a callback keeps this engine free of any metrics dependency.
+    fsync_observer: RwLock<Option<FsyncObserver>>,
 }
+
+/// Receives the duration of each partition flush (one or more fsyncs).
+pub type FsyncObserver = Arc<dyn Fn(Duration) + Send + Sync>;
 
 fn now_wall_ms() -> i64 {
     std::time::SystemTime::now()
@@ -106,6 +112,7 @@ impl LogManager {
             data_dir: data_dir.to_path_buf(),
             logs: RwLock::new(HashMap::new()),
             create_lock: Mutex::new(()),
+            fsync_observer: RwLock::new(None),
         })
     }
 
@@ -240,11 +247,39 @@ impl LogManager {
         if part.flushed_offset() >= target {
             return Ok(());
         }
-        let p = Arc::clone(part);
-        tokio::task::spawn_blocking(move || p.flush())
+        self.timed_flush(Arc::clone(part))
             .await
             .map_err(|e| LogError::Storage(format!("flush task failed: {e}")))??;
         Ok(())
+    }
+
+    /// Installs the callback told the duration of every partition flush.
+    pub fn set_fsync_observer(&self, observer: FsyncObserver) {
+        *self
+            .fsync_observer
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(observer);
+    }
+
+    /// `PartitionLog::flush` on a blocking thread, reporting its duration to the observer.
+    async fn timed_flush(
+        &self,
+        p: Arc<PartitionLog>,
+    ) -> Result<Result<i64, LogError>, tokio::task::JoinError> {
+        let observer = self
+            .fsync_observer
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let r = p.flush();
+            if let Some(o) = observer {
+                o(started.elapsed());
+            }
+            r
+        })
+        .await
     }
 
     /// Spawns the background flusher (`flush.ms`) and retention checker on the current tokio
@@ -272,7 +307,7 @@ impl LogManager {
                         {
                             continue;
                         }
-                        let r = tokio::task::spawn_blocking(move || p.flush()).await;
+                        let r = mgr.timed_flush(p).await;
                         if let Ok(Err(e)) | Err(e) = r.map_err(|e| LogError::Storage(e.to_string()))
                         {
                             tracing::error!(topic, partition, error = %e, "background flush failed");
