@@ -13,7 +13,7 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Encodable, StrBytes};
 
 use runnel::config::Config;
-use runnel::handlers::{dispatch, RequestContext};
+use runnel::handlers::{dispatch, Reply, RequestContext};
 use runnel::protocol::codec::{decode_request, encode_response, DecodedRequest};
 use runnel::protocol::versions::{self, PRODUCE_MIN_ACCEPTED};
 
@@ -330,8 +330,10 @@ async fn every_advertised_version_round_trips() {
                 dispatch(&broker, &ctx, *req),
             )
             .await
-            .unwrap_or_else(|_| panic!("{:?} v{v} timed out", r.key))
-            .unwrap_or_else(|| panic!("{:?} v{v} gave no response", r.key));
+            .unwrap_or_else(|_| panic!("{:?} v{v} timed out", r.key));
+            let Reply::Respond(resp) = resp else {
+                panic!("{:?} v{v} gave no response: {resp:?}", r.key)
+            };
             let mut out = BytesMut::new();
             encode_response(&mut out, r.key, v, 42, &resp)
                 .unwrap_or_else(|e| panic!("{:?} v{v} response does not encode: {e}", r.key));

@@ -109,19 +109,27 @@ pub fn api_name(key: ApiKey) -> &'static str {
     }
 }
 
-/// Routes a decoded request to its handler. `None` means no response is sent
-/// (Produce with acks=0). The version table guarantees only advertised APIs arrive here.
-pub async fn dispatch(
-    broker: &Arc<Broker>,
-    ctx: &RequestContext,
-    req: RequestKind,
-) -> Option<ResponseKind> {
+/// What the connection does after a request.
+#[derive(Debug)]
+pub enum Reply {
+    /// Send this response (boxed: responses are large, the other variants small).
+    Respond(Box<ResponseKind>),
+    /// Send nothing (Produce with acks=0 that succeeded).
+    Silent,
+    /// Close the connection: the only way to tell an acks=0 producer that its write failed
+    /// (Kafka does the same), or a request that cannot be answered in order.
+    Close(String),
+}
+
+/// Routes a decoded request to its handler. The version table guarantees only advertised
+/// APIs arrive here.
+pub async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, req: RequestKind) -> Reply {
     use RequestKind as Rq;
     use ResponseKind as Rs;
-    Some(match req {
+    Reply::Respond(Box::new(match req {
         Rq::ApiVersions(r) => Rs::ApiVersions(api_versions::handle(broker, ctx, r).await),
         Rq::Metadata(r) => Rs::Metadata(metadata::handle(broker, ctx, r).await),
-        Rq::Produce(r) => return produce::handle(broker, ctx, r).await.map(Rs::Produce),
+        Rq::Produce(r) => return produce::handle(broker, ctx, r).await,
         Rq::Fetch(r) => Rs::Fetch(fetch::handle(broker, ctx, r).await),
         Rq::ListOffsets(r) => Rs::ListOffsets(list_offsets::handle(broker, ctx, r).await),
         Rq::InitProducerId(r) => Rs::InitProducerId(init_producer_id::handle(broker, ctx, r).await),
@@ -155,11 +163,10 @@ pub async fn dispatch(
         Rq::DeleteGroups(r) => Rs::DeleteGroups(delete_groups::handle(broker, ctx, r).await),
         other => {
             // Unreachable while the version table and this match agree; a test checks that.
-            tracing::error!(api = ?ctx.api_key, "no handler for an advertised API");
             drop(other);
-            return None;
+            return Reply::Close(format!("no handler for advertised API {:?}", ctx.api_key));
         }
-    })
+    }))
 }
 
 /// The response-level error code, for the requests metric (0 when errors are per item).

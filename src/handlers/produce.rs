@@ -3,7 +3,7 @@
 //! The hot path does header-level work only: one batch per partition is validated
 //! (size, magic, CRC, counts — PROTOCOL.md §6) and stored verbatim; the log engine patches
 //! the base offset and leader epoch in place. Errors are per partition. acks=0 gets no
-//! response; acks=1 and acks=all are the same on a single replica, and both wait for an
+//! response (a failed acks=0 write closes the connection, as in Kafka); acks=1 and acks=all are the same on a single replica, and both wait for an
 //! fsync only when the topic's flush policy (`flush.messages`) asks for one.
 //! v0–2 never arrive here (the codec refuses them); v13+ (topic ids) is not advertised.
 
@@ -11,18 +11,14 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{codes, RequestContext};
+use super::{codes, Reply, RequestContext};
 use crate::broker::{now_ms, Broker};
 use crate::log::{validate_produce_batch, AppendOutcome, LogError};
 
-pub async fn handle(
-    broker: &Arc<Broker>,
-    ctx: &RequestContext,
-    req: ProduceRequest,
-) -> Option<ProduceResponse> {
+pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequest) -> Reply {
     let acks = req.acks;
     let allow_zstd = ctx.api_version >= 7;
     let now = now_ms();
@@ -119,9 +115,23 @@ pub async fn handle(
         }
     }
     if acks == 0 {
-        return None;
+        // No response exists to carry an error: close the connection instead, so the
+        // producer notices, refreshes metadata and reconnects.
+        let failed = responses
+            .iter()
+            .flat_map(|t| t.partition_responses.iter())
+            .find(|p| p.error_code != codes::NONE);
+        return match failed {
+            Some(p) => Reply::Close(format!(
+                "acks=0 produce failed with error {} on partition {}",
+                p.error_code, p.index
+            )),
+            None => Reply::Silent,
+        };
     }
-    Some(ProduceResponse::default().with_responses(responses))
+    Reply::Respond(Box::new(ResponseKind::Produce(
+        ProduceResponse::default().with_responses(responses),
+    )))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::broker::Broker;
-use crate::handlers::{self, RequestContext};
+use crate::handlers::{self, Reply, RequestContext};
 use crate::protocol::codec::{self, DecodedRequest, RequestHeaderInfo};
 
 /// Serves one connection until the client closes it, a framing error, or shutdown.
@@ -128,8 +128,9 @@ async fn process(
                 client_host: peer.ip(),
             };
             match handlers::dispatch(broker, &ctx, *req).await {
-                None => None,
-                Some(resp) => {
+                Reply::Silent => None,
+                Reply::Close(reason) => return Err(reason),
+                Reply::Respond(resp) => {
                     let code = handlers::top_level_error(&resp);
                     broker
                         .metrics

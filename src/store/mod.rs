@@ -2,19 +2,23 @@
 //!
 //! It owns everything that is not a partition log: the cluster id, the producer id
 //! allocator, topic metadata (names, ids, partition counts, leader epochs, configs),
-//! consumer group metadata and committed offsets. Each column family is one concern:
+//! consumer group metadata and committed offsets. Each concern is a key space, marked by the
+//! key's first byte, in RocksDB's default column family (one column family keeps creating a
+//! fresh store to a handful of fsyncs: start-up on an empty directory stays fast):
 //!
-//! | column family | key                                   | value                        |
-//! |---------------|---------------------------------------|------------------------------|
-//! | `meta`        | `cluster_id`, `producer_id_block`     | UTF-8 string / i64 BE        |
-//! | `topics`      | topic name (UTF-8)                    | [`TopicRecord`] JSON         |
-//! | `groups`      | group id (UTF-8)                      | group metadata (see groups)  |
-//! | `offsets`     | group id, 0x00, topic, 0x00, i32 BE   | committed offset (see groups)|
+//! | space     | tag  | key after the tag                      | value                        |
+//! |-----------|------|----------------------------------------|------------------------------|
+//! | `Meta`    | `m`  | `cluster_id`, `producer_id_block`      | UTF-8 string / i64 BE        |
+//! | `Topics`  | `t`  | topic name (UTF-8)                     | [`TopicRecord`] JSON         |
+//! | `Groups`  | `g`  | group id (UTF-8)                       | group metadata (see groups)  |
+//! | `Offsets` | `o`  | group id, 0x00, topic, 0x00, i32 BE    | committed offset (see groups)|
 //!
 //! Durability: every write goes through RocksDB's write-ahead log. Topic and cluster
 //! metadata writes are synced (`fsync` before returning) because they are rare and losing
 //! them would orphan partition directories. Group and offset writes are atomic per request
-//! (one `WriteBatch`) and synced too when `sync` is asked for by the caller.
+//! (one `WriteBatch`) and synced when the caller asks (`sync`): group metadata is, offsets
+//! are not (a crash of the process loses nothing; a power loss may lose the last commits,
+//! like Kafka's page-cache-backed offsets topic).
 //! All calls block: async callers use `spawn_blocking` or accept a short stall on rare paths.
 
 mod groups;
@@ -24,17 +28,44 @@ use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 
-use rocksdb::{ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
+use rocksdb::{Options, WriteBatch, WriteOptions, DB};
 
 pub use topics::{PartitionRecord, TopicRecord};
 
-const CF_META: &str = "meta";
-const CF_TOPICS: &str = "topics";
-/// Column family of consumer group metadata.
-pub const CF_GROUPS: &str = "groups";
-/// Column family of committed offsets.
-pub const CF_OFFSETS: &str = "offsets";
-const COLUMN_FAMILIES: [&str; 4] = [CF_META, CF_TOPICS, CF_GROUPS, CF_OFFSETS];
+/// A key space of the store: every key starts with its tag byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Space {
+    Meta,
+    Topics,
+    Groups,
+    Offsets,
+}
+
+impl Space {
+    fn tag(self) -> u8 {
+        match self {
+            Space::Meta => b'm',
+            Space::Topics => b't',
+            Space::Groups => b'g',
+            Space::Offsets => b'o',
+        }
+    }
+
+    /// The stored key: tag byte, then the key.
+    fn key(self, key: &[u8]) -> Vec<u8> {
+        let mut k = Vec::with_capacity(key.len() + 1);
+        k.push(self.tag());
+        k.extend_from_slice(key);
+        k
+    }
+}
+
+const CF_META: Space = Space::Meta;
+const CF_TOPICS: Space = Space::Topics;
+/// Key space of consumer group metadata.
+pub const CF_GROUPS: Space = Space::Groups;
+/// Key space of committed offsets.
+pub const CF_OFFSETS: Space = Space::Offsets;
 
 const KEY_CLUSTER_ID: &[u8] = b"cluster_id";
 const KEY_PRODUCER_ID_BLOCK: &[u8] = b"producer_id_block";
@@ -67,12 +98,12 @@ pub type KeyValue = (Vec<u8>, Vec<u8>);
 /// One write of a batch: put or delete a key in a column family.
 pub enum StoreOp {
     Put {
-        cf: &'static str,
+        cf: Space,
         key: Vec<u8>,
         value: Vec<u8>,
     },
     Delete {
-        cf: &'static str,
+        cf: Space,
         key: Vec<u8>,
     },
 }
@@ -97,11 +128,9 @@ impl Store {
         opts.set_max_open_files(256);
         opts.set_keep_log_file_num(2);
         opts.set_write_buffer_size(4 << 20);
-        let cfs = COLUMN_FAMILIES
-            .iter()
-            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
-        let db = DB::open_cf_descriptors(&opts, dir, cfs)?;
-        let block_end = match db.get_cf(cf(&db, CF_META), KEY_PRODUCER_ID_BLOCK)? {
+        opts.set_log_level(rocksdb::LogLevel::Warn);
+        let db = DB::open(&opts, dir)?;
+        let block_end = match db.get(CF_META.key(KEY_PRODUCER_ID_BLOCK))? {
             Some(v) => decode_i64(KEY_PRODUCER_ID_BLOCK, &v)?,
             None => 0,
         };
@@ -115,8 +144,7 @@ impl Store {
 
     /// The cluster id, created (22-character base64 of a random UUID, like Kafka) on first use.
     pub fn cluster_id(&self) -> Result<String, StoreError> {
-        let meta = cf(&self.db, CF_META);
-        if let Some(v) = self.db.get_cf(meta, KEY_CLUSTER_ID)? {
+        if let Some(v) = self.db.get(CF_META.key(KEY_CLUSTER_ID))? {
             return String::from_utf8(v).map_err(|e| StoreError::Corrupt {
                 key: "cluster_id".into(),
                 message: e.to_string(),
@@ -124,7 +152,7 @@ impl Store {
         }
         let id = kafka_uuid_string(uuid::Uuid::new_v4());
         self.db
-            .put_cf_opt(meta, KEY_CLUSTER_ID, id.as_bytes(), &synced())?;
+            .put_opt(CF_META.key(KEY_CLUSTER_ID), id.as_bytes(), &synced())?;
         Ok(id)
     }
 
@@ -136,9 +164,8 @@ impl Store {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if ids.0 >= ids.1 {
             let new_end = ids.1 + PRODUCER_ID_BLOCK;
-            self.db.put_cf_opt(
-                cf(&self.db, CF_META),
-                KEY_PRODUCER_ID_BLOCK,
+            self.db.put_opt(
+                CF_META.key(KEY_PRODUCER_ID_BLOCK),
                 new_end.to_be_bytes(),
                 &synced(),
             )?;
@@ -154,12 +181,8 @@ impl Store {
         let mut batch = WriteBatch::default();
         for op in ops {
             match op {
-                StoreOp::Put {
-                    cf: name,
-                    key,
-                    value,
-                } => batch.put_cf(cf(&self.db, name), key, value),
-                StoreOp::Delete { cf: name, key } => batch.delete_cf(cf(&self.db, name), key),
+                StoreOp::Put { cf, key, value } => batch.put(cf.key(&key), value),
+                StoreOp::Delete { cf, key } => batch.delete(cf.key(&key)),
             }
         }
         let mut wo = WriteOptions::default();
@@ -169,69 +192,41 @@ impl Store {
         Ok(())
     }
 
-    /// Every (key, value) of a column family whose key starts with `prefix`, in key order.
-    pub fn scan_prefix(
-        &self,
-        cf_name: &'static str,
-        prefix: &[u8],
-    ) -> Result<Vec<KeyValue>, StoreError> {
+    /// Every (key, value) of a key space whose key starts with `prefix`, in key order
+    /// (keys returned without the space's tag).
+    pub fn scan_prefix(&self, space: Space, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
+        let start = space.key(prefix);
         let mut out = Vec::new();
-        let iter = self.db.iterator_cf(
-            cf(&self.db, cf_name),
-            rocksdb::IteratorMode::From(prefix, rocksdb::Direction::Forward),
-        );
+        let iter = self.db.iterator(rocksdb::IteratorMode::From(
+            &start,
+            rocksdb::Direction::Forward,
+        ));
         for item in iter {
             let (k, v) = item?;
-            if !k.starts_with(prefix) {
+            if !k.starts_with(&start) {
                 break;
             }
-            out.push((k.to_vec(), v.to_vec()));
+            out.push((k[1..].to_vec(), v.to_vec()));
         }
         Ok(out)
     }
 
     /// One value by key.
-    pub fn get(&self, cf_name: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.db.get_cf(cf(&self.db, cf_name), key)?)
+    pub fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get(space.key(key))?)
     }
 
     /// Approximate bytes of live SST and memtable data, for the store-size metric.
     pub fn size_bytes(&self) -> u64 {
-        COLUMN_FAMILIES
-            .iter()
-            .map(|name| {
-                let h = cf(&self.db, name);
-                let sst = self
-                    .db
-                    .property_int_value_cf(h, "rocksdb.total-sst-files-size")
-                    .ok()
-                    .flatten()
-                    .unwrap_or(0);
-                let mem = self
-                    .db
-                    .property_int_value_cf(h, "rocksdb.cur-size-all-mem-tables")
-                    .ok()
-                    .flatten()
-                    .unwrap_or(0);
-                sst + mem
-            })
-            .sum()
+        let prop = |name: &str| self.db.property_int_value(name).ok().flatten().unwrap_or(0);
+        prop("rocksdb.total-sst-files-size") + prop("rocksdb.cur-size-all-mem-tables")
     }
 
     /// Flushes memtables so a restart replays no WAL (called on clean shutdown).
     pub fn flush(&self) -> Result<(), StoreError> {
-        for name in COLUMN_FAMILIES {
-            self.db.flush_cf(cf(&self.db, name))?;
-        }
+        self.db.flush()?;
         Ok(())
     }
-}
-
-/// The column family handle; the names are fixed and created at open, so it always exists.
-fn cf<'a>(db: &'a DB, name: &str) -> &'a rocksdb::ColumnFamily {
-    #[allow(clippy::expect_used)]
-    db.cf_handle(name)
-        .expect("column families are created at open")
 }
 
 fn synced() -> WriteOptions {

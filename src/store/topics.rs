@@ -1,4 +1,4 @@
-//! Topic metadata records in the `topics` column family.
+//! Topic metadata records in the `Topics` key space.
 //!
 //! A [`TopicRecord`] is stored as JSON under the topic name. It is the durable source of
 //! truth for which topics exist; partition directories on disk are opened from it at boot.
@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{cf, synced, Store, StoreError, CF_TOPICS};
+use super::{synced, Store, StoreError, CF_TOPICS};
 
 /// One partition's replica assignment and leadership, as the controller decided it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,11 +34,7 @@ impl Store {
     /// Every topic, in name order.
     pub fn load_topics(&self) -> Result<Vec<TopicRecord>, StoreError> {
         let mut out = Vec::new();
-        for item in self
-            .db
-            .iterator_cf(cf(&self.db, CF_TOPICS), rocksdb::IteratorMode::Start)
-        {
-            let (k, v) = item?;
+        for (k, v) in self.scan_prefix(CF_TOPICS, b"")? {
             let rec: TopicRecord = serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
                 key: String::from_utf8_lossy(&k).into_owned(),
                 message: e.to_string(),
@@ -55,14 +51,14 @@ impl Store {
             message: e.to_string(),
         })?;
         self.db
-            .put_cf_opt(cf(&self.db, CF_TOPICS), rec.name.as_bytes(), v, &synced())?;
+            .put_opt(CF_TOPICS.key(rec.name.as_bytes()), v, &synced())?;
         Ok(())
     }
 
     /// Removes a topic record (synced).
     pub fn delete_topic(&self, name: &str) -> Result<(), StoreError> {
         self.db
-            .delete_cf_opt(cf(&self.db, CF_TOPICS), name.as_bytes(), &synced())?;
+            .delete_opt(CF_TOPICS.key(name.as_bytes()), &synced())?;
         Ok(())
     }
 }
