@@ -125,6 +125,21 @@ restart_broker() {
     _launch_broker
 }
 
+# crash_restart_broker: SIGKILL (no clean shutdown, no flush), then start again on the same
+# data dir and port: recovery must find every acknowledged record.
+crash_restart_broker() {
+    if broker_external; then log "crash_restart_broker: not possible with an external broker"; return 1; fi
+    local pid
+    pid="$(cat "$COMPAT_BROKER_PIDFILE")"
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null || true
+    local i
+    for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    rm -f "$COMPAT_BROKER_PIDFILE"
+    echo "---- compat: SIGKILL and restart ----" >>"$COMPAT_BROKER_LOG"
+    _launch_broker
+}
+
 # cleanup_broker: stop and remove the data dir (unless COMPAT_KEEP=1).
 cleanup_broker() {
     stop_broker

@@ -23,7 +23,13 @@ core)
         state="$COMPAT_LOGDIR/restart-state.json"
         if check core/restart/before -- "$PYTHON" -u restart.py before "$state"; then
             if restart_broker; then
-                check core/restart/durability -- "$PYTHON" -u restart.py after "$state"
+                if check core/restart/durability -- "$PYTHON" -u restart.py after "$state"; then
+                    if crash_restart_broker; then
+                        check core/restart/crash-recovery -- "$PYTHON" -u restart.py crashed "$state"
+                    else
+                        fail core/restart/crash-recovery "broker did not come back after SIGKILL"
+                    fi
+                fi
             else
                 fail core/restart/durability "broker did not come back after SIGTERM"
             fi
