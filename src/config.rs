@@ -48,8 +48,10 @@ pub struct NetworkConfig {
     pub max_request_bytes: usize,
     /// Maximum concurrent client connections (`max.connections`).
     pub max_connections: usize,
-    /// Requests one connection may have in flight before the broker stops reading from it
-    /// (`queued.max.requests`, per connection here).
+    /// Encoded replies one connection may have waiting to be written before the broker stops
+    /// reading its requests (requests themselves run one at a time per connection). Bounds
+    /// memory per connection to this many responses (a Fetch response is at most
+    /// `fetch.max.bytes`, 55 MiB).
     pub max_in_flight_per_connection: usize,
     /// Idle connections are closed after this many ms (`connections.max.idle.ms`).
     pub idle_timeout_ms: u64,
@@ -152,7 +154,7 @@ impl Default for NetworkConfig {
         NetworkConfig {
             max_request_bytes: 100 * 1024 * 1024,
             max_connections: 10_000,
-            max_in_flight_per_connection: 64,
+            max_in_flight_per_connection: 4,
             idle_timeout_ms: 600_000,
         }
     }

@@ -26,6 +26,11 @@ use super::{codes, RequestContext};
 use crate::broker::Broker;
 use crate::log::{LogError, PartitionLog};
 
+/// The most one response carries whatever the client asks (Kafka's `fetch.max.bytes`
+/// default), so a response's memory is bounded (a first batch larger than this is still sent
+/// whole, as Kafka does).
+const FETCH_MAX_BYTES: usize = 55 * 1024 * 1024;
+
 /// FETCH_SESSION_ID_NOT_FOUND: the client asked for a session we never created.
 const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
 
@@ -68,9 +73,9 @@ pub async fn handle(
         topics.push(FetchableTopicResponse::default().with_topic(t.topic.clone()));
     }
     let max_total = if v >= 3 {
-        req.max_bytes.max(0) as usize
+        (req.max_bytes.max(0) as usize).min(FETCH_MAX_BYTES)
     } else {
-        usize::MAX
+        FETCH_MAX_BYTES
     };
     let min_bytes = req.min_bytes.max(0) as usize;
     let deadline =
