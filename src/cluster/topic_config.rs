@@ -269,11 +269,25 @@ pub fn log_config(defaults: &LogDefaults, overrides: &BTreeMap<String, String>) 
     let policy = get("cleanup.policy").unwrap_or_else(|| defaults.cleanup_policy.clone());
     let ts_type =
         get("message.timestamp.type").unwrap_or_else(|| defaults.message_timestamp_type.clone());
+    let policies: Vec<&str> = policy.split(',').map(str::trim).collect();
+    let compact = policies.contains(&"compact");
+    // Kafka applies time and size retention only with the `delete` policy: a compact-only
+    // topic (Connect's config and offset topics, changelogs) keeps every segment until
+    // compaction — which is not implemented yet, so such a topic keeps everything.
+    let retains = policies.contains(&"delete");
     LogConfig {
         segment_bytes: long("segment.bytes", defaults.segment_bytes as i64).max(14) as u64,
         segment_ms: long("segment.ms", defaults.segment_ms),
-        retention_ms: long("retention.ms", defaults.retention_ms),
-        retention_bytes: long("retention.bytes", defaults.retention_bytes),
+        retention_ms: if retains {
+            long("retention.ms", defaults.retention_ms)
+        } else {
+            -1
+        },
+        retention_bytes: if retains {
+            long("retention.bytes", defaults.retention_bytes)
+        } else {
+            -1
+        },
         flush_messages: long("flush.messages", defaults.flush_messages),
         flush_ms: long("flush.ms", defaults.flush_ms),
         max_message_bytes: long("max.message.bytes", i64::from(defaults.max_message_bytes))
@@ -288,7 +302,7 @@ pub fn log_config(defaults: &LogDefaults, overrides: &BTreeMap<String, String>) 
         } else {
             crate::log::TimestampType::CreateTime
         },
-        cleanup_policy: if policy.split(',').any(|p| p.trim() == "compact") {
+        cleanup_policy: if compact {
             CleanupPolicy::Compact
         } else {
             CleanupPolicy::Delete
@@ -320,8 +334,17 @@ mod tests {
         m.insert("retention.ms".to_string(), "1234".to_string());
         m.insert("cleanup.policy".to_string(), "compact".to_string());
         let c = log_config(&LogDefaults::default(), &m);
+        // compact alone: no time/size retention (Kafka's rule).
+        assert_eq!(c.retention_ms, -1);
+        assert_eq!(c.cleanup_policy, CleanupPolicy::Compact);
+        m.insert("cleanup.policy".to_string(), "compact,delete".to_string());
+        let c = log_config(&LogDefaults::default(), &m);
         assert_eq!(c.retention_ms, 1234);
         assert_eq!(c.cleanup_policy, CleanupPolicy::Compact);
+        m.remove("cleanup.policy");
+        let c = log_config(&LogDefaults::default(), &m);
+        assert_eq!(c.retention_ms, 1234);
+        assert_eq!(c.cleanup_policy, CleanupPolicy::Delete);
         assert_eq!(c.segment_bytes, 1 << 30);
         let eff = effective(&LogDefaults::default(), &m);
         let r = eff.iter().find(|e| e.def.name == "retention.ms").unwrap();
