@@ -19,6 +19,7 @@ use kafka_protocol::messages::api_versions_response::{ApiVersion, ApiVersionsRes
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::{Decodable, Encodable};
 
+use super::splice::SpliceBuf;
 use super::versions;
 
 /// Kafka's UNSUPPORTED_VERSION error code.
@@ -149,6 +150,37 @@ pub fn encode_response(
     Ok(())
 }
 
+/// Encodes a response frame as chunks to write in order. Fetch responses splice the record
+/// batches read from segments by reference ([`SpliceBuf`]) instead of copying them into the
+/// encode buffer; every other response is one chunk.
+pub fn encode_response_chunks(
+    api_key: ApiKey,
+    api_version: i16,
+    correlation_id: i32,
+    response: &ResponseKind,
+) -> anyhow::Result<Vec<Bytes>> {
+    let ResponseKind::Fetch(fetch) = response else {
+        let mut out = BytesMut::new();
+        encode_response(&mut out, api_key, api_version, correlation_id, response)?;
+        return Ok(vec![out.freeze()]);
+    };
+    let fields = fetch
+        .responses
+        .iter()
+        .flat_map(|t| t.partitions.iter())
+        .filter_map(|p| p.records.clone())
+        .collect();
+    let mut buf = SpliceBuf::new(fields);
+    ResponseHeader::default()
+        .with_correlation_id(correlation_id)
+        .encode(&mut buf, api_key.response_header_version(api_version))?;
+    fetch.encode(&mut buf, api_version)?;
+    let len = i32::try_from(buf.len())?;
+    let mut chunks = vec![Bytes::copy_from_slice(&len.to_be_bytes())];
+    chunks.extend(buf.into_chunks());
+    Ok(chunks)
+}
+
 /// The v0-format reply to an ApiVersions request newer than we support: error 35 and
 /// our ApiVersions range, so the client retries at a version we speak.
 pub fn encode_api_versions_too_new(out: &mut BytesMut, correlation_id: i32) {
@@ -257,6 +289,34 @@ mod tests {
             decode_request(f),
             Err(DecodeError::Malformed { .. })
         ));
+    }
+
+    #[test]
+    fn spliced_fetch_frames_equal_copied_ones() {
+        use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+        use kafka_protocol::messages::{FetchResponse, TopicName};
+        let records = Bytes::from(vec![3u8; 20_000]);
+        let resp = ResponseKind::Fetch(FetchResponse::default().with_responses(
+            vec![FetchableTopicResponse::default()
+                .with_topic(TopicName("t".into()))
+                .with_partitions(vec![
+                    PartitionData::default().with_records(Some(records.clone())),
+                    PartitionData::default()
+                        .with_partition_index(1)
+                        .with_records(Some(Bytes::from_static(b"small"))),
+                ])],
+        ));
+        for v in [4i16, 11, 12] {
+            let mut copied = BytesMut::new();
+            encode_response(&mut copied, ApiKey::Fetch, v, 9, &resp).unwrap();
+            let chunks = encode_response_chunks(ApiKey::Fetch, v, 9, &resp).unwrap();
+            assert!(
+                chunks.iter().any(|c| c.as_ptr() == records.as_ptr()),
+                "v{v} spliced"
+            );
+            let flat: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+            assert_eq!(flat, copied.to_vec(), "v{v}");
+        }
     }
 
     proptest::proptest! {

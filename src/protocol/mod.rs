@@ -5,6 +5,10 @@
 //! advertised range of [`versions`]; anything else is answered or rejected here.
 
 pub mod codec;
+pub mod splice;
 pub mod versions;
 
-pub use codec::{decode_request, encode_response, DecodeError, DecodedRequest, RequestHeaderInfo};
+pub use codec::{
+    decode_request, encode_response, encode_response_chunks, DecodeError, DecodedRequest,
+    RequestHeaderInfo,
+};

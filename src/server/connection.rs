@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -35,7 +35,7 @@ pub async fn serve(
     let _ = socket.set_nodelay(true);
     broker.metrics.connections.inc();
     let (read_half, write_half) = socket.into_split();
-    let (tx, rx) = mpsc::channel::<BytesMut>(broker.config.network.max_in_flight_per_connection);
+    let (tx, rx) = mpsc::channel::<Vec<Bytes>>(broker.config.network.max_in_flight_per_connection);
     let writer = tokio::spawn(write_replies(write_half, rx, broker.clone()));
     if let Err(reason) = read_requests(&broker, read_half, peer, tx, &shutdown).await {
         broker.metrics.protocol_errors.inc();
@@ -50,7 +50,7 @@ async fn read_requests(
     broker: &Arc<Broker>,
     mut read_half: tokio::net::tcp::OwnedReadHalf,
     peer: SocketAddr,
-    tx: mpsc::Sender<BytesMut>,
+    tx: mpsc::Sender<Vec<Bytes>>,
     shutdown: &CancellationToken,
 ) -> Result<(), String> {
     let max = broker.config.network.max_request_bytes;
@@ -99,25 +99,26 @@ async fn read_requests(
     }
 }
 
-/// Runs one request and encodes its reply; `None` when no reply is sent (acks=0).
+/// Runs one request and encodes its reply as chunks to write in order; `None` when no reply
+/// is sent (acks=0).
 async fn process(
     broker: &Arc<Broker>,
     header: &RequestHeaderInfo,
     request: DecodedRequest,
     peer: SocketAddr,
-) -> Result<Option<BytesMut>, String> {
+) -> Result<Option<Vec<Bytes>>, String> {
     let started = Instant::now();
     let api = handlers::api_name(header.api_key);
-    let mut out = BytesMut::new();
     let reply = match request {
         DecodedRequest::ApiVersionsTooNew => {
+            let mut out = BytesMut::new();
             codec::encode_api_versions_too_new(&mut out, header.correlation_id);
             broker
                 .metrics
                 .requests
                 .with_label_values(&[api, "35"])
                 .inc();
-            Some(out)
+            Some(vec![out.freeze()])
         }
         DecodedRequest::Request(req) => {
             let ctx = RequestContext {
@@ -137,8 +138,7 @@ async fn process(
                         .requests
                         .with_label_values(&[api, error_label(code)])
                         .inc();
-                    codec::encode_response(
-                        &mut out,
+                    let chunks = codec::encode_response_chunks(
                         header.api_key,
                         header.api_version,
                         header.correlation_id,
@@ -147,7 +147,7 @@ async fn process(
                     // Encoding failures are bugs; closing beats a reply the client waits
                     // on forever.
                     .map_err(|e| format!("failed to encode {api} response: {e}"))?;
-                    Some(out)
+                    Some(chunks)
                 }
             }
         }
@@ -161,10 +161,11 @@ async fn process(
 }
 
 /// Writes replies in order; flushes whenever no further reply is queued, so pipelined
-/// replies share a syscall without delaying a finished one.
+/// replies share a syscall without delaying a finished one. Chunks at least as large as the
+/// write buffer (spliced record batches) go to the socket without another copy.
 async fn write_replies(
     write_half: tokio::net::tcp::OwnedWriteHalf,
-    mut rx: mpsc::Receiver<BytesMut>,
+    mut rx: mpsc::Receiver<Vec<Bytes>>,
     broker: Arc<Broker>,
 ) {
     let mut w = BufWriter::with_capacity(64 * 1024, write_half);
@@ -182,9 +183,11 @@ async fn write_replies(
                 }
             }
         };
-        broker.metrics.bytes_out.inc_by(bytes.len() as u64);
-        if w.write_all(&bytes).await.is_err() {
-            return;
+        for chunk in bytes {
+            broker.metrics.bytes_out.inc_by(chunk.len() as u64);
+            if w.write_all(&chunk).await.is_err() {
+                return;
+            }
         }
     }
     let _ = w.flush().await;
