@@ -12,7 +12,7 @@ use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
-use kafka_protocol::records::{RecordBatchDecoder, TimestampType};
+use kafka_protocol::records::TimestampType;
 
 use super::{codes, RequestContext};
 use crate::broker::Broker;
@@ -98,7 +98,7 @@ pub async fn handle(
 
 /// The log answers timestamp lookups per batch: `(base offset, batch max timestamp)`. Kafka
 /// answers with the exact record, so the batch is read and its records decoded (this handles
-/// compression; a cold path, one batch) to find the first record whose timestamp matches.
+/// compression, with a size cap; a cold path, one batch) to find the first record whose timestamp matches.
 /// LogAppendTime batches carry one timestamp for every record. If the batch cannot be read or
 /// decoded, the batch-level answer stands.
 fn exact_record(
@@ -110,7 +110,7 @@ fn exact_record(
         return (base, batch_ts);
     };
     let mut bytes = read.records;
-    let Ok(set) = RecordBatchDecoder::decode(&mut bytes) else {
+    let Ok(set) = crate::protocol::records::decode_batch(&mut bytes) else {
         return (base, batch_ts);
     };
     set.records

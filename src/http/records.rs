@@ -2,7 +2,7 @@
 //!
 //! Input is raw log bytes as `PartitionLog::read` returns them: whole v2 batches, possibly
 //! followed by a partial batch cut off at the read limit. Each complete batch is decoded with
-//! `kafka_protocol`'s `RecordBatchDecoder` (which handles compression); the partial tail is
+//! `protocol::records::decode_batch` (compression handled, inflation capped); the partial tail is
 //! ignored and the caller resumes from [`DecodedBatches::next_offset`]. Control batches
 //! (transaction markers) are skipped but still advance the position.
 //!
@@ -11,7 +11,7 @@
 //! record headers in a map, so duplicate header keys show only the last value.
 
 use bytes::{Buf, Bytes};
-use kafka_protocol::records::{RecordBatchDecoder, TimestampType};
+use kafka_protocol::records::TimestampType;
 use serde::Serialize;
 
 /// Bytes of one key/value/header shown to the browser.
@@ -142,7 +142,7 @@ pub fn decode_batches(mut raw: Bytes, from: i64, upto: i64, limit: usize) -> Dec
             out.next_offset = out.next_offset.max(last + 1);
             continue;
         }
-        let set = match RecordBatchDecoder::decode(&mut batch.clone()) {
+        let set = match crate::protocol::records::decode_batch(&mut batch.clone()) {
             Ok(s) => s,
             Err(e) => {
                 out.error = Some(format!("cannot decode batch at offset {base}: {e}"));
