@@ -439,9 +439,8 @@ mod tests {
         use crate::broker::now_ms;
         use crate::cluster::controller::NewTopic;
         use crate::group::{CommitRequest, CommittedOffset};
-        use kafka_protocol::records::{
-            Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-        };
+        use crate::protocol::records::testutil;
+        use kafka_protocol::records::Compression;
 
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = test_config();
@@ -461,30 +460,17 @@ mod tests {
             };
             b.controller.create_topic(&nt, false, now_ms()).unwrap();
             let batch = |n: i64, tag: &str| {
-                let recs: Vec<Record> = (0..n)
-                    .map(|i| Record {
-                        transactional: false,
-                        control: false,
-                        delete_horizon: false,
-                        partition_leader_epoch: 0,
-                        producer_id: -1,
-                        producer_epoch: -1,
-                        timestamp_type: TimestampType::Creation,
-                        offset: i,
-                        sequence: i as i32,
-                        timestamp: now_ms(),
-                        key: Some(bytes::Bytes::from(format!("k{i}"))),
-                        value: Some(bytes::Bytes::from(format!("{tag} {i}"))),
-                        headers: Default::default(),
+                let recs: Vec<_> = (0..n)
+                    .map(|i| {
+                        testutil::record(
+                            i,
+                            now_ms(),
+                            Some(bytes::Bytes::from(format!("k{i}"))),
+                            bytes::Bytes::from(format!("{tag} {i}")),
+                        )
                     })
                     .collect();
-                let mut buf = bytes::BytesMut::new();
-                let opts = RecordEncodeOptions {
-                    version: 2,
-                    compression: Compression::None,
-                };
-                RecordBatchEncoder::encode(&mut buf, &recs, &opts).unwrap();
-                buf
+                testutil::encode(&recs, Compression::None)
             };
             let p0 = b.logs.get("orders", 0).unwrap();
             p0.append(&batch(5, "a"), 0, now_ms()).unwrap();

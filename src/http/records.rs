@@ -198,50 +198,30 @@ fn be_i16(b: &[u8], at: usize) -> i16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::records::testutil;
     use bytes::BytesMut;
-    use kafka_protocol::indexmap::IndexMap;
     use kafka_protocol::protocol::StrBytes;
-    use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions};
+    use kafka_protocol::records::{Compression, Record};
 
     fn record(offset: i64, key: Option<&'static [u8]>, value: &'static [u8]) -> Record {
-        let mut headers = IndexMap::new();
-        headers.insert(
+        let mut r = testutil::record(
+            offset,
+            1_700_000_000_000 + offset,
+            key.map(Bytes::from_static),
+            Bytes::from_static(value),
+        );
+        r.headers.insert(
             StrBytes::from_static_str("h"),
             Some(Bytes::from_static(b"v")),
         );
-        Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset,
-            // The encoder starts a new batch whenever offset − sequence changes.
-            sequence: offset as i32,
-            timestamp: 1_700_000_000_000 + offset,
-            key: key.map(Bytes::from_static),
-            value: Some(Bytes::from_static(value)),
-            headers,
-        }
+        r
     }
 
     fn batch(base: i64, n: i64, compression: Compression) -> BytesMut {
         let recs: Vec<Record> = (base..base + n)
             .map(|o| record(o, Some(b"k"), b"hello"))
             .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            &recs,
-            &RecordEncodeOptions {
-                version: 2,
-                compression,
-            },
-        )
-        .unwrap();
-        buf
+        testutil::encode(&recs, compression)
     }
 
     #[test]

@@ -97,14 +97,17 @@ fn snappy(mut input: Bytes, limit: usize) -> anyhow::Result<Bytes> {
     Ok(out.into())
 }
 
+/// Builders for tests that need real encoded batches (here, the console's decoder, the HTTP API).
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use bytes::BytesMut;
-    use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+pub(crate) mod testutil {
+    use bytes::{Bytes, BytesMut};
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
 
-    fn batch(compression: Compression, value: Vec<u8>) -> Bytes {
-        let record = Record {
+    /// A plain CreateTime record; `sequence` follows the offset so the encoder keeps one batch.
+    pub(crate) fn record(offset: i64, timestamp: i64, key: Option<Bytes>, value: Bytes) -> Record {
+        Record {
             transactional: false,
             control: false,
             delete_horizon: false,
@@ -112,24 +115,34 @@ mod tests {
             producer_id: -1,
             producer_epoch: -1,
             timestamp_type: TimestampType::Creation,
-            offset: 0,
-            sequence: -1,
-            timestamp: 1,
-            key: None,
-            value: Some(Bytes::from(value)),
+            offset,
+            sequence: offset as i32,
+            timestamp,
+            key,
+            value: Some(value),
             headers: Default::default(),
-        };
+        }
+    }
+
+    /// `records` encoded as magic-2 batches with `compression`.
+    pub(crate) fn encode(records: &[Record], compression: Compression) -> BytesMut {
         let mut out = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut out,
-            [record].iter(),
-            &RecordEncodeOptions {
-                version: 2,
-                compression,
-            },
-        )
-        .unwrap();
-        out.freeze()
+        let opts = RecordEncodeOptions {
+            version: 2,
+            compression,
+        };
+        RecordBatchEncoder::encode(&mut out, records, &opts).unwrap_or_else(|e| panic!("{e}"));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testutil::{encode, record};
+    use super::*;
+
+    fn batch(compression: Compression, value: Vec<u8>) -> Bytes {
+        encode(&[record(0, 1, None, Bytes::from(value))], compression).freeze()
     }
 
     #[test]
