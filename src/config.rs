@@ -53,8 +53,25 @@ pub struct NetworkConfig {
     /// memory per connection to this many responses (a Fetch response is at most
     /// `fetch.max.bytes`, 55 MiB).
     pub max_in_flight_per_connection: usize,
-    /// Idle connections are closed after this many ms (`connections.max.idle.ms`).
+    /// Connections with no bytes read or written for this many ms are closed
+    /// (`connections.max.idle.ms`). Measured from the last activity in either direction.
     pub idle_timeout_ms: u64,
+    /// Once the first byte of a request's length has arrived, the whole frame must arrive
+    /// within this many ms or the connection is closed (no Kafka equivalent: Kafka's
+    /// selector only has the idle timeout). Stops a client that sends a length and stalls
+    /// from holding a connection slot forever.
+    pub frame_timeout_ms: u64,
+    /// Most concurrent connections from one IP address (`max.connections.per.ip`); further
+    /// connections from it are closed at once.
+    pub max_connections_per_ip: usize,
+    /// Broker-wide bound on response bytes held in memory for unsent replies. A Fetch
+    /// reserves its share before reading from disk; when the budget is used up it waits (up
+    /// to its `max_wait_ms`) and is then answered with what fits, possibly no records (Kafka
+    /// has no equivalent: it sends from the page cache with sendfile).
+    pub max_response_bytes_in_flight: usize,
+    /// A connection stops reading requests while this many of its reply bytes are unsent,
+    /// so a client that never reads holds at most this plus one response.
+    pub max_unsent_bytes_per_connection: usize,
 }
 
 /// Broker-wide topic defaults (each can be overridden per topic with Kafka's topic config names).
@@ -130,6 +147,9 @@ pub struct ConsoleConfig {
     pub enabled: bool,
     /// Allow topic creation/deletion and offset resets from the console.
     pub allow_writes: bool,
+    /// Host names (without port) the console and its API answer besides IP literals,
+    /// `localhost` and the `http_listen` host. Other `Host` headers get 403 (DNS rebinding).
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for Config {
@@ -156,6 +176,10 @@ impl Default for NetworkConfig {
             max_connections: 10_000,
             max_in_flight_per_connection: 4,
             idle_timeout_ms: 600_000,
+            frame_timeout_ms: 30_000,
+            max_connections_per_ip: 1000,
+            max_response_bytes_in_flight: 256 * 1024 * 1024,
+            max_unsent_bytes_per_connection: 1024 * 1024,
         }
     }
 }
@@ -207,6 +231,7 @@ impl Default for ConsoleConfig {
         ConsoleConfig {
             enabled: true,
             allow_writes: false,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -282,6 +307,24 @@ impl Config {
         }
         if self.network.max_in_flight_per_connection == 0 {
             return invalid("network.max_in_flight_per_connection", "must be >= 1");
+        }
+        if self.network.frame_timeout_ms == 0 || self.network.idle_timeout_ms == 0 {
+            return invalid(
+                "network.frame_timeout_ms",
+                "frame_timeout_ms and idle_timeout_ms must be >= 1",
+            );
+        }
+        if self.network.max_connections_per_ip == 0 {
+            return invalid("network.max_connections_per_ip", "must be >= 1");
+        }
+        if self.network.max_unsent_bytes_per_connection == 0 {
+            return invalid("network.max_unsent_bytes_per_connection", "must be >= 1");
+        }
+        if self.network.max_response_bytes_in_flight < 1024 * 1024 {
+            return invalid(
+                "network.max_response_bytes_in_flight",
+                "must be at least 1 MiB",
+            );
         }
         if self.log.num_partitions < 1 {
             return invalid("log.num_partitions", "must be >= 1");

@@ -69,6 +69,17 @@ pub struct Metrics {
     pub connections: IntGauge,
     /// Connections closed because of a framing or decoding error.
     pub protocol_errors: IntCounter,
+    /// Response bytes held in memory for replies not yet written (the broker-wide budget's
+    /// use, `network.max_response_bytes_in_flight`).
+    pub response_bytes_in_flight: IntGauge,
+    /// Fetches answered with less than they asked because the response budget was short.
+    pub fetch_budget_limited: IntCounter,
+    /// Connections closed on accept, by reason (`max_connections`, `per_ip_limit`).
+    pub connections_rejected: IntCounterVec,
+    /// Connections closed by a timeout, by reason (`idle`, `frame`).
+    pub connections_timed_out: IntCounterVec,
+    /// HTTP connections closed before sending a request head, to make room for new ones.
+    pub http_connections_evicted: IntCounter,
     /// fsync calls on partition logs and their duration.
     pub fsync_seconds: Histogram,
 }
@@ -110,6 +121,31 @@ impl Metrics {
         );
         let connections = IntGauge::new("runnel_connections_active", "Open client connections")
             .unwrap_or_else(|e| unreachable_metric(e));
+        let response_bytes_in_flight = IntGauge::new(
+            "runnel_response_bytes_in_flight",
+            "Response bytes held in memory for replies not yet written",
+        )
+        .unwrap_or_else(|e| unreachable_metric(e));
+        let fetch_budget_limited = counter(
+            "runnel_fetch_budget_limited_total",
+            "Fetches answered with less data because the response byte budget was short",
+        );
+        let reason_counter = |name: &str, help: &str| {
+            IntCounterVec::new(Opts::new(name, help), &["reason"])
+                .unwrap_or_else(|e| unreachable_metric(e))
+        };
+        let connections_rejected = reason_counter(
+            "runnel_connections_rejected_total",
+            "Connections closed on accept, by reason",
+        );
+        let connections_timed_out = reason_counter(
+            "runnel_connections_timed_out_total",
+            "Connections closed by the idle or frame timeout, by reason",
+        );
+        let http_connections_evicted = counter(
+            "runnel_http_connections_evicted_total",
+            "HTTP connections closed before their request head to make room for new ones",
+        );
         let fsync_seconds = Histogram::with_opts(
             HistogramOpts::new(
                 "runnel_fsync_duration_seconds",
@@ -130,6 +166,11 @@ impl Metrics {
             records_out,
             connections,
             protocol_errors,
+            response_bytes_in_flight,
+            fetch_budget_limited,
+            connections_rejected,
+            connections_timed_out,
+            http_connections_evicted,
             fsync_seconds,
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
@@ -141,6 +182,11 @@ impl Metrics {
             Box::new(m.records_out.clone()),
             Box::new(m.connections.clone()),
             Box::new(m.protocol_errors.clone()),
+            Box::new(m.response_bytes_in_flight.clone()),
+            Box::new(m.fetch_budget_limited.clone()),
+            Box::new(m.connections_rejected.clone()),
+            Box::new(m.connections_timed_out.clone()),
+            Box::new(m.http_connections_evicted.clone()),
             Box::new(m.fsync_seconds.clone()),
         ];
         for c in collectors {

@@ -28,8 +28,8 @@ use crate::log::{LogError, PartitionLog};
 
 /// The most one response carries whatever the client asks (Kafka's `fetch.max.bytes`
 /// default), so a response's memory is bounded (a first batch larger than this is still sent
-/// whole, as Kafka does).
-const FETCH_MAX_BYTES: usize = 55 * 1024 * 1024;
+/// whole, as Kafka does). The connection reserves this much of the response budget at most.
+pub const FETCH_MAX_BYTES: usize = 55 * 1024 * 1024;
 
 /// FETCH_SESSION_ID_NOT_FOUND: the client asked for a session we never created.
 const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
