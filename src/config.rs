@@ -70,7 +70,10 @@ pub struct NetworkConfig {
     /// has no equivalent: it sends from the page cache with sendfile).
     pub max_response_bytes_in_flight: usize,
     /// A connection stops reading requests while this many of its reply bytes are unsent,
-    /// so a client that never reads holds at most this plus one response.
+    /// so a client that never reads holds at most this plus one response (Kafka mutes a
+    /// connection until its response is sent). When the broker-wide budget is spent, a
+    /// fetch still returns its first batch whole, so the worst case is
+    /// `max_response_bytes_in_flight + connections × (this + max_message_bytes)`.
     pub max_unsent_bytes_per_connection: usize,
 }
 
@@ -179,7 +182,7 @@ impl Default for NetworkConfig {
             frame_timeout_ms: 30_000,
             max_connections_per_ip: 1000,
             max_response_bytes_in_flight: 256 * 1024 * 1024,
-            max_unsent_bytes_per_connection: 1024 * 1024,
+            max_unsent_bytes_per_connection: 64 * 1024,
         }
     }
 }
