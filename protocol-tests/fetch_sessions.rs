@@ -120,7 +120,10 @@ const ABC: &[(&str, &[(i32, i64)])] = &[
 async fn open(c: &mut Client) -> i32 {
     let full = fetch(c, &incremental(0, 0, ABC, &[])).await;
     assert_eq!(full.error, 0);
-    assert_ne!(full.session_id, 0, "a full fetch with epoch 0 opens a session");
+    assert_ne!(
+        full.session_id, 0,
+        "a full fetch with epoch 0 opens a session"
+    );
     // A full response lists every requested partition, changed or not.
     assert_eq!(full.names(), vec![("fs-a", 0), ("fs-b", 0), ("fs-c", 0)]);
     full.session_id
@@ -163,7 +166,10 @@ async fn incremental_fetches_carry_only_partitions_with_news() {
     )
     .await;
     assert_eq!(r.names(), vec![("fs-d", 0)]);
-    assert_eq!(r.parts[0].2, 3, "UNKNOWN_TOPIC_OR_PARTITION for a missing topic");
+    assert_eq!(
+        r.parts[0].2, 3,
+        "UNKNOWN_TOPIC_OR_PARTITION for a missing topic"
+    );
     produce(&mut c, "fs-a", &record_batch(&[b"y"], 1)).await;
     let r = fetch(&mut c, &incremental(id, 5, &[], &[])).await;
     // fs-a was forgotten; fs-d still fails and errors are always sent.
@@ -197,11 +203,7 @@ async fn session_errors_and_closing() {
     assert_eq!((r.error, r.session_id, r.parts.len()), (70, 0, 0));
 
     // Epoch -1 with the session id closes the session and is answered sessionless.
-    let r = fetch(
-        &mut c,
-        &incremental(id, -1, &[("fs-c", &[(0, 0)])], &[]),
-    )
-    .await;
+    let r = fetch(&mut c, &incremental(id, -1, &[("fs-c", &[(0, 0)])], &[])).await;
     assert_eq!((r.error, r.session_id), (0, 0));
     assert_eq!(r.names(), vec![("fs-c", 0)]);
     let r = fetch(&mut c, &incremental(id, 2, &[], &[])).await;

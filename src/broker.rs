@@ -116,7 +116,9 @@ impl Broker {
             topics = metadata.topics().len(),
             "recovered state"
         );
-        let fetch_sessions = Arc::new(FetchSessionCache::new(config.fetch.max_incremental_sessions));
+        let fetch_sessions = Arc::new(FetchSessionCache::new(
+            config.fetch.max_incremental_sessions,
+        ));
         Ok(Arc::new(Broker {
             config,
             node,

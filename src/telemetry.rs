@@ -137,8 +137,9 @@ impl Metrics {
             &["kind"],
         )
         .unwrap_or_else(|e| unreachable_metric(e));
-        let gauge =
-            |name: &str, help: &str| IntGauge::new(name, help).unwrap_or_else(|e| unreachable_metric(e));
+        let gauge = |name: &str, help: &str| {
+            IntGauge::new(name, help).unwrap_or_else(|e| unreachable_metric(e))
+        };
         let fetch_sessions = gauge("runnel_fetch_sessions", "Live incremental fetch sessions");
         let fetch_session_partitions = gauge(
             "runnel_fetch_session_partitions",

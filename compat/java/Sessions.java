@@ -82,8 +82,9 @@ public class Sessions {
                 }
             }
             pollUntil(c, got, want.size(), Duration.ofSeconds(60));
-            // Idle a little: nothing buffered, so every fetch names the whole session.
-            for (int i = 0; i < 4; i++) {
+            // Idle for ~3 s (fetch.max.wait.ms 500): nothing buffered, so each of these fetches
+            // is an incremental one over the whole session with nothing to send.
+            for (int i = 0; i < 6; i++) {
                 for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(500))) {
                     throw new AssertionError("unexpected record " + r);
                 }
@@ -99,7 +100,7 @@ public class Sessions {
             double badEpoch = m.getOrDefault("runnel_requests_total{api=\"Fetch\",error_code=\"71\"}", 0.0);
             System.out.printf("fetches: incremental=%.0f full=%.0f; sessions=%.0f cached partitions=%.0f;"
                     + " errors 70=%.0f 71=%.0f%n", incremental, full, sessions, cached, notFound, badEpoch);
-            Util.check(incremental >= 10, "at least 10 incremental fetches, got " + incremental);
+            Util.check(incremental >= 5, "at least 5 incremental fetches, got " + incremental);
             Util.check(incremental > full, "incremental fetches outnumber full ones: " + incremental + " vs " + full);
             Util.check(sessions >= 1, "a live fetch session, got " + sessions);
             Util.check(cached >= 2000, "the session holds all 2,000 partitions, got " + cached);

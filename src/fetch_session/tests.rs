@@ -305,7 +305,10 @@ fn stale_least_recently_used_session_is_evicted_first() {
     // a is used at T0+90, b is left idle; at T0+120 b has been idle more than 100 ms.
     incremental(&cache, T0 + 90, a, 1, &[], &[]);
     let c = cache.create(T0 + 120, false, (0..1).map(|p| (req("t", p, 0), out(0, 0))));
-    assert!(c.session_id > 0, "a stale session is evicted even by a smaller one");
+    assert!(
+        c.session_id > 0,
+        "a stale session is evicted even by a smaller one"
+    );
     assert_eq!(c.evicted, 1);
     assert!(cache.begin(T0 + 120, b, 1, &[], &[]).is_err());
     incremental(&cache, T0 + 120, a, 2, &[], &[]);
@@ -338,7 +341,14 @@ fn byte_budget_bounds_sessions() {
     let many: Vec<PartitionRequest<'_>> = (10..20).map(|p| req("t", p, 0)).collect();
     let ctx = cache.begin(T0, a, 1, &many, &[]).unwrap();
     assert!(matches!(ctx, FetchContext::Sessionless));
-    assert_eq!(cache.stats(), CacheStats { sessions: 0, partitions: 0, bytes: 0 });
+    assert_eq!(
+        cache.stats(),
+        CacheStats {
+            sessions: 0,
+            partitions: 0,
+            bytes: 0
+        }
+    );
     // A session larger than the whole budget is never created.
     let huge = FetchSessionCache::with_limits(100, 100, 1000);
     assert_eq!(open(&huge, T0, 100), 0);
