@@ -84,6 +84,7 @@ public class Sessions {
             pollUntil(c, got, want.size(), Duration.ofSeconds(60));
             // Idle for ~3 s (fetch.max.wait.ms 500): nothing buffered, so each of these fetches
             // is an incremental one over the whole session with nothing to send.
+            Map<String, Double> before = metrics(http);
             for (int i = 0; i < 6; i++) {
                 for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(500))) {
                     throw new AssertionError("unexpected record " + r);
@@ -98,6 +99,15 @@ public class Sessions {
             double cached = m.getOrDefault("runnel_fetch_session_partitions", 0.0);
             double notFound = m.getOrDefault("runnel_requests_total{api=\"Fetch\",error_code=\"70\"}", 0.0);
             double badEpoch = m.getOrDefault("runnel_requests_total{api=\"Fetch\",error_code=\"71\"}", 0.0);
+            // Informational: what an idle fetch of 2,000 partitions costs on the wire.
+            double idleFetches = 0;
+            for (String kind : List.of("full", "incremental", "sessionless")) {
+                String k = "runnel_fetch_requests_total{kind=\"" + kind + "\"}";
+                idleFetches += m.getOrDefault(k, 0.0) - before.getOrDefault(k, 0.0);
+            }
+            double idleBytes = m.getOrDefault("runnel_response_bytes_total", 0.0)
+                    - before.getOrDefault("runnel_response_bytes_total", 0.0);
+            System.out.printf("idle: %.0f fetches, %.0f response bytes in all%n", idleFetches, idleBytes);
             System.out.printf("fetches: incremental=%.0f full=%.0f; sessions=%.0f cached partitions=%.0f;"
                     + " errors 70=%.0f 71=%.0f%n", incremental, full, sessions, cached, notFound, badEpoch);
             Util.check(incremental >= 5, "at least 5 incremental fetches, got " + incremental);
