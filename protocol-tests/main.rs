@@ -10,5 +10,6 @@ mod all_versions;
 mod api_versions;
 mod bad_frames;
 mod connections;
+mod fetch_sessions;
 mod metadata;
 mod produce_fetch;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use crate::cluster::{topic_config, Controller, MetadataView, NodeInfo, TopicInfo};
 use crate::config::Config;
+use crate::fetch_session::FetchSessionCache;
 use crate::group::GroupCoordinator;
 use crate::log::LogManager;
 use crate::store::Store;
@@ -46,6 +47,8 @@ pub struct Broker {
     pub metadata: Arc<MetadataView>,
     pub controller: Arc<Controller>,
     pub groups: Arc<GroupCoordinator>,
+    /// Incremental fetch sessions (KIP-227), shared by every connection.
+    pub fetch_sessions: Arc<FetchSessionCache>,
     pub metrics: Arc<Metrics>,
     /// True once logs are recovered, the store is open and the listener is bound.
     pub ready: AtomicBool,
@@ -113,6 +116,9 @@ impl Broker {
             topics = metadata.topics().len(),
             "recovered state"
         );
+        let fetch_sessions = Arc::new(FetchSessionCache::new(
+            config.fetch.max_incremental_sessions,
+        ));
         Ok(Arc::new(Broker {
             config,
             node,
@@ -122,6 +128,7 @@ impl Broker {
             metadata,
             controller,
             groups,
+            fetch_sessions,
             metrics,
             ready: AtomicBool::new(false),
             _dir_lock: dir_lock,

@@ -33,6 +33,8 @@ pub struct Config {
     pub log: LogDefaults,
     /// Consumer group coordinator settings.
     pub group: GroupConfig,
+    /// Fetch settings.
+    pub fetch: FetchConfig,
     /// Logging and metrics.
     pub telemetry: TelemetryConfig,
     /// Web console.
@@ -129,6 +131,16 @@ pub struct GroupConfig {
     pub offsets_retention_minutes: i64,
 }
 
+/// Fetch settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FetchConfig {
+    /// Most incremental fetch sessions (KIP-227) kept at once
+    /// (`max.incremental.fetch.session.cache.slots`); 0 disables sessions, so every fetch is
+    /// a full fetch answered with session id 0.
+    pub max_incremental_sessions: usize,
+}
+
 /// Logging and metrics.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -166,6 +178,7 @@ impl Default for Config {
             network: NetworkConfig::default(),
             log: LogDefaults::default(),
             group: GroupConfig::default(),
+            fetch: FetchConfig::default(),
             telemetry: TelemetryConfig::default(),
             console: ConsoleConfig::default(),
         }
@@ -215,6 +228,14 @@ impl Default for GroupConfig {
             max_session_timeout_ms: 1_800_000,
             max_size: i32::MAX as usize,
             offsets_retention_minutes: 10080,
+        }
+    }
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        FetchConfig {
+            max_incremental_sessions: 1000,
         }
     }
 }

@@ -82,6 +82,15 @@ pub struct Metrics {
     pub http_connections_evicted: IntCounter,
     /// fsync calls on partition logs and their duration.
     pub fsync_seconds: Histogram,
+    /// Fetch requests by session kind: `full` (may open a session), `incremental`,
+    /// `sessionless` (Fetch < v7, epoch -1, or a session that was just closed).
+    pub fetch_requests: IntCounterVec,
+    /// Live incremental fetch sessions (Kafka: NumIncrementalFetchSessions).
+    pub fetch_sessions: IntGauge,
+    /// Partitions held by all fetch sessions (Kafka: NumIncrementalFetchPartitionsCached).
+    pub fetch_session_partitions: IntGauge,
+    /// Fetch sessions evicted to make room for new ones.
+    pub fetch_session_evictions: IntCounter,
 }
 
 impl Metrics {
@@ -156,6 +165,26 @@ impl Metrics {
             ]),
         )
         .unwrap_or_else(|e| unreachable_metric(e));
+        let fetch_requests = IntCounterVec::new(
+            Opts::new(
+                "runnel_fetch_requests_total",
+                "Fetch requests by session kind (full, incremental, sessionless)",
+            ),
+            &["kind"],
+        )
+        .unwrap_or_else(|e| unreachable_metric(e));
+        let gauge = |name: &str, help: &str| {
+            IntGauge::new(name, help).unwrap_or_else(|e| unreachable_metric(e))
+        };
+        let fetch_sessions = gauge("runnel_fetch_sessions", "Live incremental fetch sessions");
+        let fetch_session_partitions = gauge(
+            "runnel_fetch_session_partitions",
+            "Partitions held by incremental fetch sessions",
+        );
+        let fetch_session_evictions = counter(
+            "runnel_fetch_session_evictions_total",
+            "Incremental fetch sessions evicted to make room for new ones",
+        );
         let m = Metrics {
             registry,
             requests,
@@ -172,6 +201,10 @@ impl Metrics {
             connections_timed_out,
             http_connections_evicted,
             fsync_seconds,
+            fetch_requests,
+            fetch_sessions,
+            fetch_session_partitions,
+            fetch_session_evictions,
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(m.requests.clone()),
@@ -188,6 +221,10 @@ impl Metrics {
             Box::new(m.connections_timed_out.clone()),
             Box::new(m.http_connections_evicted.clone()),
             Box::new(m.fsync_seconds.clone()),
+            Box::new(m.fetch_requests.clone()),
+            Box::new(m.fetch_sessions.clone()),
+            Box::new(m.fetch_session_partitions.clone()),
+            Box::new(m.fetch_session_evictions.clone()),
         ];
         for c in collectors {
             if let Err(e) = m.registry.register(c) {
