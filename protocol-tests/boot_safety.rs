@@ -29,18 +29,54 @@ fn config(dir: &Path) -> Config {
     }
 }
 
+/// Starts a broker on `dir`. The previous broker of the same test may still be letting go of
+/// the directory: its group timer task holds the store until it has seen the shutdown, so
+/// "in use" / RocksDB lock errors are retried for a while (a real restart is a new process).
+async fn try_start(cfg: Config) -> Result<Running, String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match runtime::start(cfg.clone()).await {
+            Ok(r) => return Ok(r),
+            Err(e) => {
+                let msg = e.to_string();
+                let locked = msg.contains("in use by another") || msg.contains("lock hold");
+                if !locked || std::time::Instant::now() > deadline {
+                    return Err(msg);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// The stopped broker's store, opened directly (same retry as `try_start`).
+async fn open_store(dir: &Path) -> Store {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match Store::open_existing(&dir.join("meta")) {
+            Ok(s) => return s,
+            Err(e)
+                if e.to_string().contains("lock hold") && std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("opening the store: {e}"),
+        }
+    }
+}
+
 async fn start(dir: &Path) -> Running {
-    runtime::start(config(dir)).await.expect("broker starts")
+    try_start(config(dir)).await.expect("broker starts")
 }
 
 /// The start error's message; panics if the broker started.
 async fn start_error(dir: &Path) -> String {
-    match runtime::start(config(dir)).await {
+    match try_start(config(dir)).await {
         Ok(r) => {
             r.shutdown().await;
             panic!("the broker started on a damaged data directory")
         }
-        Err(e) => e.to_string(),
+        Err(msg) => msg,
     }
 }
 
@@ -94,7 +130,10 @@ fn log_entries(dir: &Path) -> Vec<String> {
 }
 
 fn assert_names_recovery(msg: &str, dir: &Path) {
-    let cmd = format!("runnel recover --data-dir {} --reset-metadata", dir.display());
+    let cmd = format!(
+        "runnel recover --data-dir {} --reset-metadata",
+        dir.display()
+    );
     assert!(msg.contains(&cmd), "{msg}");
 }
 
@@ -122,7 +161,10 @@ async fn deleted_meta_refuses_start_until_recover() {
     std::fs::remove_dir_all(dir.path().join("meta")).unwrap();
 
     let msg = start_error(dir.path()).await;
-    assert!(msg.contains("metadata store") && msg.contains("is missing"), "{msg}");
+    assert!(
+        msg.contains("metadata store") && msg.contains("is missing"),
+        "{msg}"
+    );
     assert!(msg.contains(&first_cluster), "{msg}");
     assert_names_recovery(&msg, dir.path());
     // Refusing created nothing: a second try says the same.
@@ -155,9 +197,16 @@ async fn deleted_meta_refuses_start_until_recover() {
         .arg(dir.path())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("quarantined 1 partition directories"), "{stdout}");
+    assert!(
+        stdout.contains("quarantined 1 partition directories"),
+        "{stdout}"
+    );
 
     let r = start(dir.path()).await;
     assert_ne!(r.broker.cluster_id, first_cluster);
@@ -166,7 +215,9 @@ async fn deleted_meta_refuses_start_until_recover() {
     assert_eq!(leo(&r, "orders"), 0);
     let entries = log_entries(dir.path());
     assert!(
-        entries.iter().any(|e| e.starts_with("orders-0.") && e.ends_with(".orphan")),
+        entries
+            .iter()
+            .any(|e| e.starts_with("orders-0.") && e.ends_with(".orphan")),
         "{entries:?}"
     );
     r.shutdown().await;
@@ -217,7 +268,7 @@ async fn corrupt_wal_or_manifest_refuses_start() {
         r.shutdown().await;
         // Writes that only the WAL holds (no flush before close), like after a crash.
         {
-            let store = Store::open_existing(&dir.path().join("meta")).unwrap();
+            let store = open_store(dir.path()).await;
             for i in 0..20 {
                 store
                     .write(
@@ -237,6 +288,7 @@ async fn corrupt_wal_or_manifest_refuses_start() {
         };
         corrupt_first_record(&file);
         let msg = start_error(dir.path()).await;
+        eprintln!("{target}: {msg}");
         assert!(msg.contains("cannot be opened"), "{target}: {msg}");
         assert!(msg.to_lowercase().contains("corruption"), "{target}: {msg}");
         assert_names_recovery(&msg, dir.path());
@@ -254,7 +306,10 @@ async fn store_and_logs_of_different_clusters_refuse_start() {
     marker::write(&logs, "ForeignClusterIdXXXXXX").unwrap();
     let msg = start_error(dir.path()).await;
     assert!(msg.contains("cluster id mismatch"), "{msg}");
-    assert!(msg.contains(&cluster) && msg.contains("ForeignClusterIdXXXXXX"), "{msg}");
+    assert!(
+        msg.contains(&cluster) && msg.contains("ForeignClusterIdXXXXXX"),
+        "{msg}"
+    );
     assert_names_recovery(&msg, dir.path());
 
     // A damaged marker is refused, not mistaken for a missing one.
@@ -262,12 +317,15 @@ async fn store_and_logs_of_different_clusters_refuse_start() {
     *bytes.last_mut().unwrap() ^= 1;
     std::fs::write(logs.join(marker::MARKER_FILE), bytes).unwrap();
     let msg = start_error(dir.path()).await;
-    assert!(msg.contains("checksum mismatch") && msg.contains("cluster.meta"), "{msg}");
+    assert!(
+        msg.contains("checksum mismatch") && msg.contains("cluster.meta"),
+        "{msg}"
+    );
 
     // A store that lost its cluster id (emptied or replaced) is refused too.
     marker::write(&logs, &cluster).unwrap();
     {
-        let store = Store::open_existing(&dir.path().join("meta")).unwrap();
+        let store = open_store(dir.path()).await;
         store
             .write(
                 vec![StoreOp::Delete {
@@ -318,7 +376,7 @@ async fn orphan_partition_dir_is_quarantined_and_auto_create_starts_empty() {
     r.shutdown().await;
     // The store forgets the topic; its directory stays.
     {
-        let store = Store::open_existing(&dir.path().join("meta")).unwrap();
+        let store = open_store(dir.path()).await;
         store.delete_topic("orders").unwrap();
     }
     let r = start(dir.path()).await;
@@ -332,7 +390,11 @@ async fn orphan_partition_dir_is_quarantined_and_auto_create_starts_empty() {
     auto_create(&r, "orders").await;
     assert_eq!(leo(&r, "orders"), 0);
     // The quarantined records are still on disk for the operator.
-    let seg = dir.path().join("logs").join(orphan).join("00000000000000000000.log");
+    let seg = dir
+        .path()
+        .join("logs")
+        .join(orphan)
+        .join("00000000000000000000.log");
     assert!(std::fs::metadata(seg).unwrap().len() > 0);
     r.shutdown().await;
 }
@@ -372,7 +434,10 @@ async fn http_post(addr: std::net::SocketAddr, path: &str, json: &str) -> u16 {
     let mut resp = Vec::new();
     s.read_to_end(&mut resp).await.unwrap();
     let text = String::from_utf8_lossy(&resp);
-    text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+    text.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -381,7 +446,7 @@ async fn delete_topics_and_console_delete_both_drop_committed_offsets() {
     let mut cfg = config(dir.path());
     cfg.http_listen = "127.0.0.1:0".into();
     cfg.console.allow_writes = true;
-    let r = runtime::start(cfg).await.unwrap();
+    let r = try_start(cfg).await.unwrap();
     for t in ["by-kafka", "by-console", "kept"] {
         topic_with_records(&r, t, 5).await;
     }
@@ -429,7 +494,12 @@ async fn delete_topics_and_console_delete_both_drop_committed_offsets() {
         200
     );
 
-    let fetched = r.broker.groups.fetch_offsets("g", None, false).await.unwrap();
+    let fetched = r
+        .broker
+        .groups
+        .fetch_offsets("g", None, false)
+        .await
+        .unwrap();
     let topics: Vec<&str> = fetched.iter().map(|(t, _)| t.as_str()).collect();
     assert_eq!(topics, vec!["kept"], "{fetched:?}");
 
@@ -446,6 +516,9 @@ async fn delete_topics_and_console_delete_both_drop_committed_offsets() {
         .fetch_offsets("g", Some(&ask), false)
         .await
         .unwrap();
-    assert!(fetched.iter().all(|(_, ps)| ps[0].1.is_none()), "{fetched:?}");
+    assert!(
+        fetched.iter().all(|(_, ps)| ps[0].1.is_none()),
+        "{fetched:?}"
+    );
     r.shutdown().await;
 }

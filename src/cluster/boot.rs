@@ -121,15 +121,16 @@ impl Controller {
             if !missing.is_empty() {
                 tracing::warn!(topic = %topic.name, partitions = ?missing,
                     "partition directories missing (a create interrupted after its commit, or lost): created empty");
-                let staged = self
-                    .logs
-                    .stage_partitions(&topic.name, topic.id.as_u128(), &missing)?;
+                let staged =
+                    self.logs
+                        .stage_partitions(&topic.name, topic.id.as_u128(), &missing)?;
                 self.logs.activate_staged(&topic.name, &staged)?;
                 report.created_missing += missing.len();
             }
             let cfg = super::topic_config::log_config(&self.defaults, &topic.configs);
             for p in &topic.partitions {
-                self.logs.open_partition(&topic.name, p.index, cfg, now_ms)?;
+                self.logs
+                    .open_partition(&topic.name, p.index, cfg, now_ms)?;
             }
             self.view.upsert(topic);
         }

@@ -217,7 +217,8 @@ impl Controller {
             .logs
             .stage_partitions(&topic.name, topic.id.as_u128(), new_partitions)?;
         if let Err(e) = self.store.put_topic(&topic.to_record()) {
-            self.logs.purge(staged.into_iter().map(|s| s.path).collect());
+            self.logs
+                .purge(staged.into_iter().map(|s| s.path).collect());
             return Err(e.into());
         }
         // Committed: from here on a failure leaves a topic the next boot completes.

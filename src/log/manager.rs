@@ -653,10 +653,7 @@ mod tests {
             vec![("t".into(), 0), ("t".into(), 1)]
         );
         assert_eq!(m.scan().unwrap().creating, Vec::<PathBuf>::new());
-        assert_eq!(
-            read_topic_id(&m.partition_dir("t", 1)).unwrap(),
-            Some(42)
-        );
+        assert_eq!(read_topic_id(&m.partition_dir("t", 1)).unwrap(), Some(42));
         let l = m.create("t", 1, LogConfig::default(), 0).unwrap();
         assert_eq!(l.log_end_offset(), 0);
         // A failed stage leaves nothing behind.

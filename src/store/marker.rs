@@ -166,7 +166,10 @@ mod tests {
         assert_eq!(&b[0..4], b"RNCM");
         assert_eq!(&b[4..6], &[0, 1]); // version
         assert_eq!(&b[6..10], &[0, 0, 0, 4]); // payload length
-        assert_eq!(&b[10..14], &crc32c::crc32c(&[0, 2, b'a', b'b']).to_be_bytes());
+        assert_eq!(
+            &b[10..14],
+            &crc32c::crc32c(&[0, 2, b'a', b'b']).to_be_bytes()
+        );
         assert_eq!(&b[14..], &[0, 2, b'a', b'b']);
     }
 
@@ -180,10 +183,7 @@ mod tests {
             (Vec::new(), "truncated"),
             (good[..9].to_vec(), "truncated"),
             (good[..10].to_vec(), "does not match"),
-            (
-                [b"XXXX".as_slice(), &good[4..]].concat(),
-                "bad magic",
-            ),
+            ([b"XXXX".as_slice(), &good[4..]].concat(), "bad magic"),
             (
                 [&good[..4], &[0u8, 9][..], &good[6..]].concat(),
                 "unsupported version",

@@ -47,7 +47,9 @@ fn new_topic(name: &str, partitions: i32) -> NewTopic {
 
 /// Creates `name` with `partitions` partitions holding 3 records each.
 fn create_with_records(c: &Controller, name: &str, partitions: i32) -> u128 {
-    let t = c.create_topic(&new_topic(name, partitions), false, 0).unwrap();
+    let t = c
+        .create_topic(&new_topic(name, partitions), false, 0)
+        .unwrap();
     for p in 0..partitions {
         let log = c.logs.get(name, p).unwrap();
         log.append(&BatchBuilder::new().records(3).build(), 0, 0)
@@ -69,9 +71,16 @@ fn entries(dir: &Path) -> Vec<String> {
 /// After boot: `name` is absent everywhere and re-creating it starts every partition empty.
 fn assert_gone_and_recreated_empty(c: &Controller, dir: &Path, name: &str) {
     assert!(c.view.topic(name).is_none());
-    assert!(c.store.load_topics().unwrap().iter().all(|t| t.name != name));
+    assert!(c
+        .store
+        .load_topics()
+        .unwrap()
+        .iter()
+        .all(|t| t.name != name));
     assert!(
-        entries(dir).iter().all(|e| !e.starts_with(&format!("{name}-"))),
+        entries(dir)
+            .iter()
+            .all(|e| !e.starts_with(&format!("{name}-"))),
         "{:?}",
         entries(dir)
     );
@@ -242,10 +251,15 @@ fn orphan_directories_are_quarantined_never_adopted() {
     assert_eq!(c.logs.get("t", 0).unwrap().log_end_offset(), 3);
     let names = entries(d.path());
     assert_eq!(names.iter().filter(|n| n.ends_with(".orphan")).count(), 2);
-    assert!(names.iter().any(|n| n.starts_with("lost-0.") && n.ends_with(".orphan")));
+    assert!(names
+        .iter()
+        .any(|n| n.starts_with("lost-0.") && n.ends_with(".orphan")));
     // The quarantined data is kept, and a re-created topic does not see it.
     let orphan = report.quarantined.iter().find(|p| {
-        p.file_name().unwrap().to_string_lossy().starts_with("lost-0.")
+        p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("lost-0.")
     });
     assert!(orphan.unwrap().join("00000000000000000000.log").exists());
     c.create_topic(&new_topic("lost", 1), false, 0).unwrap();
