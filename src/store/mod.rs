@@ -89,7 +89,7 @@ const PRODUCER_ID_BLOCK: i64 = 1000;
 /// Store failures. Every one maps to a Kafka error code for the request that hit it.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("metadata store I/O error: {0}")]
+    #[error("metadata store error: {0}")]
     Db(#[from] rocksdb::Error),
     #[error("corrupt metadata record {key}: {message}")]
     Corrupt { key: String, message: String },
