@@ -11,5 +11,6 @@ mod api_versions;
 mod bad_frames;
 mod connections;
 mod fetch_sessions;
+mod boot_safety;
 mod metadata;
 mod produce_fetch;

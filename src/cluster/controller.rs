@@ -1,12 +1,30 @@
-//! The controller: the only writer of topic metadata.
+//! The controller: the only writer of topic metadata, and the one place the topic workflows
+//! live. Both front doors — the Kafka handlers (CreateTopics, DeleteTopics, CreatePartitions,
+//! Metadata auto-create) and the HTTP console — call these methods and nothing else, so a
+//! topic is created or deleted the same way whichever door asked.
 //!
-//! Creating, deleting and growing topics goes through here, serialised by one mutex so two
-//! concurrent CreateTopics for the same name cannot both win. Order of effects on create:
-//! partition directories first, then the store record (synced), then the in-memory view —
-//! so a crash between steps leaves at worst empty directories that the next create reuses,
-//! never a topic in the store without its logs. Delete runs in the reverse order.
+//! Creating, deleting and growing topics is serialised by one mutex so two concurrent
+//! CreateTopics for the same name cannot both win. Each change has one commit point, the
+//! synced store write, and is crash-atomic around it (the directory states are listed in
+//! `log::manager`):
 //!
-//! All methods block (file system and RocksDB): async callers use `spawn_blocking`.
+//! - **create** (and new partitions): stage empty directories under `.creating` names, each
+//!   recording the topic id → commit the store record → rename them to their live names →
+//!   open the logs → publish in the view. A crash before the commit leaves only `.creating`
+//!   directories, removed at boot; after it, boot creates whatever live directory is missing.
+//!   A live-named directory is therefore never created for an uncommitted topic.
+//! - **delete**: close the logs and rename every live directory to `.deleted` → drop the
+//!   topic's committed offsets → commit the store delete → unpublish → remove the
+//!   directories. A crash before the commit leaves `.deleted` directories whose recorded topic
+//!   id is still in the store: boot finishes that delete (see `boot.rs`). Once the first
+//!   rename happened the delete is decided; the topic's records can never be opened again.
+//!   Offsets go before the commit so no crash can leave them behind for a re-created topic
+//!   (Kafka drops them the same way when partitions are deleted).
+//!
+//! Boot reconciliation (`Controller::recover`, in `boot.rs`) opens what the store lists and
+//! quarantines any directory no stored topic owns: orphans are never adopted.
+//!
+//! All methods block (file system, RocksDB, group locks): async callers use `spawn_blocking`.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -14,6 +32,8 @@ use std::sync::{Arc, Mutex};
 use super::metadata::{MetadataView, PartitionInfo, TopicInfo};
 use super::{topic_config, NodeInfo};
 use crate::config::LogDefaults;
+use crate::group::GroupCoordinator;
+use crate::log::manager::StagedPartition;
 use crate::log::{LogError, LogManager};
 use crate::store::{Store, StoreError};
 
@@ -78,15 +98,17 @@ pub struct NewTopic {
     pub configs: BTreeMap<String, String>,
 }
 
-/// Serialises metadata changes and applies them to logs, store and view.
+/// Serialises metadata changes and applies them to logs, store, view and group offsets.
 pub struct Controller {
-    node: NodeInfo,
-    defaults: LogDefaults,
-    store: Arc<Store>,
-    logs: Arc<LogManager>,
-    view: Arc<MetadataView>,
+    pub(super) node: NodeInfo,
+    pub(super) defaults: LogDefaults,
+    pub(super) store: Arc<Store>,
+    pub(super) logs: Arc<LogManager>,
+    pub(super) view: Arc<MetadataView>,
+    /// Committed offsets of a deleted topic are dropped here, as part of the delete.
+    pub(super) groups: Arc<GroupCoordinator>,
     /// Held for the whole of one change (blocking I/O included), never across `.await`.
-    lock: Mutex<()>,
+    pub(super) lock: Mutex<()>,
 }
 
 /// Kafka's topic name rules: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
@@ -115,13 +137,14 @@ pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
 }
 
 impl Controller {
-    /// A controller for this node.
+    /// A controller for this node. The view is filled by [`Controller::recover`] at boot.
     pub fn new(
         node: NodeInfo,
         defaults: LogDefaults,
         store: Arc<Store>,
         logs: Arc<LogManager>,
         view: Arc<MetadataView>,
+        groups: Arc<GroupCoordinator>,
     ) -> Controller {
         Controller {
             node,
@@ -129,6 +152,7 @@ impl Controller {
             store,
             logs,
             view,
+            groups,
             lock: Mutex::new(()),
         }
     }
@@ -175,14 +199,50 @@ impl Controller {
         if validate_only {
             return Ok(topic);
         }
-        let cfg = topic_config::log_config(&self.defaults, &topic.configs);
-        for p in &topic.partitions {
-            self.logs.create(&topic.name, p.index, cfg, now_ms)?;
-        }
-        self.store.put_topic(&topic.to_record())?;
-        self.view.upsert(topic.clone());
+        let indexes: Vec<i32> = topic.partitions.iter().map(|p| p.index).collect();
+        self.commit_partitions(&topic, &indexes, now_ms)?;
         tracing::info!(topic = %topic.name, partitions = topic.partitions.len(), id = %topic.id, "created topic");
         Ok(topic)
+    }
+
+    /// The create workflow for `new_partitions` of `topic` (all of a new topic, or the added
+    /// ones): stage → commit `topic`'s record → activate → open → publish. See the header.
+    fn commit_partitions(
+        &self,
+        topic: &TopicInfo,
+        new_partitions: &[i32],
+        now_ms: i64,
+    ) -> Result<(), TopicError> {
+        let staged = self
+            .logs
+            .stage_partitions(&topic.name, topic.id.as_u128(), new_partitions)?;
+        if let Err(e) = self.store.put_topic(&topic.to_record()) {
+            self.logs
+                .purge(staged.into_iter().map(|s| s.path).collect());
+            return Err(e.into());
+        }
+        // Committed: from here on a failure leaves a topic the next boot completes.
+        self.open_staged(topic, &staged, now_ms).inspect_err(|e| {
+            tracing::error!(topic = %topic.name, error = %e,
+                "topic committed but its partitions could not be opened; the next start completes it");
+        })?;
+        self.view.upsert(topic.clone());
+        Ok(())
+    }
+
+    /// Gives staged partitions their live names and opens their logs.
+    fn open_staged(
+        &self,
+        topic: &TopicInfo,
+        staged: &[StagedPartition],
+        now_ms: i64,
+    ) -> Result<(), TopicError> {
+        self.logs.activate_staged(&topic.name, staged)?;
+        let cfg = topic_config::log_config(&self.defaults, &topic.configs);
+        for s in staged {
+            self.logs.create(&topic.name, s.partition, cfg, now_ms)?;
+        }
+        Ok(())
     }
 
     fn plan_partitions(&self, req: &NewTopic) -> Result<Vec<PartitionInfo>, TopicError> {
@@ -259,17 +319,21 @@ impl Controller {
         }
     }
 
-    /// Deletes a topic: metadata first (clients stop seeing it), then its logs.
+    /// Deletes a topic with its logs and every group's committed offsets for it: retire the
+    /// directories → drop offsets → commit the store delete → unpublish → remove the
+    /// directories (see the header for why in this order).
     pub fn delete_topic(&self, name: &str) -> Result<TopicInfo, TopicError> {
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let topic = self
             .view
             .topic(name)
             .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        let retired = self.logs.retire_topic(name)?;
+        let offsets = self.groups.remove_offsets_for_topic(name);
         self.store.delete_topic(name)?;
         self.view.remove(name);
-        self.logs.delete_topic(name)?;
-        tracing::info!(topic = name, "deleted topic");
+        self.logs.purge(retired);
+        tracing::info!(topic = name, id = %topic.id, offsets, "deleted topic");
         Ok((*topic).clone())
     }
 
@@ -325,12 +389,8 @@ impl Controller {
         if validate_only {
             return Ok(grown);
         }
-        let cfg = topic_config::log_config(&self.defaults, &grown.configs);
-        for i in current..total {
-            self.logs.create(name, i, cfg, now_ms)?;
-        }
-        self.store.put_topic(&grown.to_record())?;
-        self.view.upsert(grown.clone());
+        let added: Vec<i32> = (current..total).collect();
+        self.commit_partitions(&grown, &added, now_ms)?;
         Ok(grown)
     }
 }

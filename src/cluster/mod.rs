@@ -6,10 +6,12 @@
 //! group id; topic ids are real random UUIDs. Cluster mode replaces the controller's local
 //! decisions with a Raft-replicated log without changing what handlers see.
 
+mod boot;
 pub mod controller;
 pub mod metadata;
 pub mod topic_config;
 
+pub use boot::RecoveryReport;
 pub use controller::{Controller, TopicError};
 pub use metadata::{MetadataView, PartitionInfo, TopicInfo};
 

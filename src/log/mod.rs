@@ -12,6 +12,7 @@
 //!   00000000000000001234.snapshot   producer state at offset 1234 (producer_state.rs)
 //!   leader-epoch-checkpoint         epoch → start offset (epoch_cache.rs)
 //!   log-start-offset                DeleteRecords low watermark (checkpoint.rs)
+//!   partition.metadata              the owning topic's id (manager.rs)
 //!   .clean-shutdown                 present only between a clean close and the next open
 //! ```
 //!
