@@ -105,6 +105,10 @@ impl Broker {
             logs.clone(),
             metadata.clone(),
         ));
+        let topic_metrics = metrics.clone();
+        controller.set_deleted_observer(Arc::new(move |name: &str| {
+            topic_metrics.topics.remove_topic(name)
+        }));
         let groups = GroupCoordinator::open(node.node_id, &config.group, store.clone())
             .map_err(|e| BootError::Group(e.to_string()))?;
         tracing::info!(

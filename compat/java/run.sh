@@ -12,6 +12,9 @@ core)
         check "core/java/$c" --timeout 120 -- "${JAVA[@]}" Core "$c"
     done
     check core/java/list-offsets --timeout 120 -- "${JAVA[@]}" Core list-offsets
+    for c in log-dirs describe-producers elect-leaders reassignments describe-topics; do
+        check "core/java/admin-$c" --timeout 120 -- "${JAVA[@]}" AdminApis "$c"
+    done
     ;;
 groups)
     for a in range cooperative-sticky; do

@@ -7,6 +7,7 @@
 //! decisions with a Raft-replicated log without changing what handlers see.
 
 pub mod controller;
+pub mod leadership;
 pub mod metadata;
 pub mod topic_config;
 
