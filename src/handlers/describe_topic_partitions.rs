@@ -95,8 +95,7 @@ fn describe(
     }
     let limit = req
         .response_partition_limit
-        .min(MAX_PARTITIONS_PER_RESPONSE)
-        .max(1);
+        .clamp(1, MAX_PARTITIONS_PER_RESPONSE);
     let mut remaining = limit as usize;
     let mut out = Vec::new();
     let mut next_cursor = None;
