@@ -120,10 +120,9 @@ public class AdminApis {
             Util.check(p.lastTimestamp() > 0, "last timestamp " + p.lastTimestamp());
             Util.check(p.coordinatorEpoch().isEmpty(), "coordinator epoch " + p.coordinatorEpoch());
             Util.check(p.currentTransactionStartOffset().isEmpty(), "txn start " + p.currentTransactionStartOffset());
-            TopicPartition missing = new TopicPartition(t, 5);
-            Throwable e = failure(a.describeProducers(List.of(missing)).partitionResult(missing));
-            Util.check(e instanceof UnknownTopicOrPartitionException,
-                    "describeProducers of a missing partition: want UnknownTopicOrPartitionException, got " + e);
+            // (A partition that does not exist is not asked here: the Admin client first looks
+            // up its leader and retries UNKNOWN_TOPIC_OR_PARTITION until its timeout, as it does
+            // against Kafka; protocol-tests/admin.rs covers the broker's answer.)
         }
     }
 
