@@ -264,6 +264,82 @@ fn sample(key: ApiKey, v: i16) -> RequestKind {
         ApiKey::DeleteGroups => RequestKind::DeleteGroups(
             DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s("missing"))]),
         ),
+        ApiKey::DescribeTopicPartitions => RequestKind::DescribeTopicPartitions(
+            DescribeTopicPartitionsRequest::default()
+                .with_topics(vec![
+                    m::describe_topic_partitions_request::TopicRequest::default()
+                        .with_name(topic("av")),
+                    m::describe_topic_partitions_request::TopicRequest::default()
+                        .with_name(topic("missing")),
+                ])
+                .with_response_partition_limit(2000),
+        ),
+        ApiKey::DescribeLogDirs => RequestKind::DescribeLogDirs(
+            DescribeLogDirsRequest::default().with_topics(if v % 2 == 0 {
+                None
+            } else {
+                Some(vec![
+                    m::describe_log_dirs_request::DescribableLogDirTopic::default()
+                        .with_topic(topic("av"))
+                        .with_partitions(vec![0]),
+                ])
+            }),
+        ),
+        ApiKey::AlterReplicaLogDirs => RequestKind::AlterReplicaLogDirs(
+            AlterReplicaLogDirsRequest::default().with_dirs(vec![
+                m::alter_replica_log_dirs_request::AlterReplicaLogDir::default()
+                    .with_path(s("/not/a/log/dir"))
+                    .with_topics(vec![
+                        m::alter_replica_log_dirs_request::AlterReplicaLogDirTopic::default()
+                            .with_name(topic("av"))
+                            .with_partitions(vec![0]),
+                    ]),
+            ]),
+        ),
+        ApiKey::DescribeProducers => RequestKind::DescribeProducers(
+            DescribeProducersRequest::default().with_topics(vec![
+                m::describe_producers_request::TopicRequest::default()
+                    .with_name(topic("av"))
+                    .with_partition_indexes(vec![0, 7]),
+                m::describe_producers_request::TopicRequest::default()
+                    .with_name(topic("missing"))
+                    .with_partition_indexes(vec![0]),
+            ]),
+        ),
+        ApiKey::ElectLeaders => {
+            let mut r = ElectLeadersRequest::default()
+                .with_timeout_ms(1000)
+                .with_topic_partitions(Some(vec![
+                    m::elect_leaders_request::TopicPartitions::default()
+                        .with_topic(topic("av"))
+                        .with_partitions(vec![0, 9]),
+                ]));
+            if v >= 1 {
+                r.election_type = 1;
+            }
+            RequestKind::ElectLeaders(r)
+        }
+        ApiKey::AlterPartitionReassignments => RequestKind::AlterPartitionReassignments(
+            AlterPartitionReassignmentsRequest::default()
+                .with_timeout_ms(1000)
+                .with_topics(vec![
+                    m::alter_partition_reassignments_request::ReassignableTopic::default()
+                        .with_name(topic("av"))
+                        .with_partitions(vec![
+                            m::alter_partition_reassignments_request::ReassignablePartition::default()
+                                .with_partition_index(0)
+                                .with_replicas(Some(vec![BrokerId(0)])),
+                            m::alter_partition_reassignments_request::ReassignablePartition::default()
+                                .with_partition_index(0)
+                                .with_replicas(None),
+                        ]),
+                ]),
+        ),
+        ApiKey::ListPartitionReassignments => RequestKind::ListPartitionReassignments(
+            ListPartitionReassignmentsRequest::default()
+                .with_timeout_ms(1000)
+                .with_topics(None),
+        ),
         other => panic!("no sample request for advertised API {other:?}"),
     }
 }

@@ -6,6 +6,7 @@
 mod harness;
 mod wire;
 
+mod admin;
 mod all_versions;
 mod api_versions;
 mod bad_frames;

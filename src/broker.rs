@@ -180,6 +180,10 @@ impl Broker {
                 "partition directories reconciled with the metadata store"
             );
         }
+        let topic_metrics = metrics.clone();
+        controller.set_deleted_observer(Arc::new(move |name: &str| {
+            topic_metrics.topics.remove_topic(name)
+        }));
         tracing::info!(
             cluster_id = %cluster_id,
             node_id = node.node_id,

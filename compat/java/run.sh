@@ -20,6 +20,9 @@ core)
     else
         skip core/java/fetch-sessions-2000 "no broker /metrics address (external broker?)"
     fi
+    for c in log-dirs describe-producers elect-leaders reassignments describe-topics; do
+        check "core/java/admin-$c" --timeout 120 -- "${JAVA[@]}" AdminApis "$c"
+    done
     ;;
 groups)
     for a in range cooperative-sticky; do

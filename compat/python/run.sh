@@ -13,6 +13,7 @@ core)
     done
     check core/confluent-kafka/idempotent-producer -- "$PYTHON" -u ck_core.py idempotent
     check core/confluent-kafka/admin-topics -- "$PYTHON" -u ck_core.py admin
+    check core/confluent-kafka/authorized-operations -- "$PYTHON" -u ck_core.py authorized-ops
     for codec in none gzip snappy lz4 zstd; do
         check "core/kafka-python/codec-$codec" -- "$PYTHON" -u kp_core.py codec "$codec"
     done

@@ -27,8 +27,9 @@
 //! All methods block (file system, RocksDB, group locks): async callers use `spawn_blocking`.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
+use super::leadership::{self, ElectionError, ElectionType, ReassignError};
 use super::metadata::{MetadataView, PartitionInfo, TopicInfo};
 use super::{topic_config, NodeInfo};
 use crate::config::LogDefaults;
@@ -109,7 +110,14 @@ pub struct Controller {
     pub(super) groups: Arc<GroupCoordinator>,
     /// Held for the whole of one change (blocking I/O included), never across `.await`.
     pub(super) lock: Mutex<()>,
+    /// Told the name of every deleted topic (the broker drops its per-topic metric series);
+    /// a callback keeps this engine free of any metrics dependency. Sync lock: only read or
+    /// set, never held across I/O or `.await`.
+    deleted_observer: RwLock<Option<TopicDeletedObserver>>,
 }
+
+/// Receives the name of each deleted topic, after its logs are gone.
+pub type TopicDeletedObserver = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// Kafka's topic name rules: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
 pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
@@ -154,7 +162,16 @@ impl Controller {
             view,
             groups,
             lock: Mutex::new(()),
+            deleted_observer: RwLock::new(None),
         }
+    }
+
+    /// Installs the callback told the name of every deleted topic.
+    pub fn set_deleted_observer(&self, observer: TopicDeletedObserver) {
+        *self
+            .deleted_observer
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(observer);
     }
 
     /// The broker-wide topic defaults.
@@ -333,6 +350,14 @@ impl Controller {
         self.store.delete_topic(name)?;
         self.view.remove(name);
         self.logs.purge(retired);
+        let observer = self
+            .deleted_observer
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(o) = observer {
+            o(name);
+        }
         tracing::info!(topic = name, id = %topic.id, offsets, "deleted topic");
         Ok((*topic).clone())
     }
@@ -392,6 +417,85 @@ impl Controller {
         let added: Vec<i32> = (current..total).collect();
         self.commit_partitions(&grown, &added, now_ms)?;
         Ok(grown)
+    }
+
+    /// The brokers that can hold replicas: this node (the cluster's membership later).
+    pub fn live_brokers(&self) -> Vec<i32> {
+        vec![self.node.node_id]
+    }
+
+    /// Runs a leader election for one partition (rules in `leadership.rs`). With this node
+    /// the leader and first replica of every partition, the answer is ELECTION_NOT_NEEDED;
+    /// a replica set naming other nodes (a changed node id) can elect this node.
+    pub fn elect_leader(
+        &self,
+        topic: &str,
+        partition: i32,
+        kind: ElectionType,
+    ) -> Result<(), ElectionError> {
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let info = self
+            .view
+            .topic(topic)
+            .ok_or_else(|| ElectionError::UnknownTopic(topic.into()))?;
+        let p = info
+            .partition(partition)
+            .ok_or_else(|| ElectionError::UnknownPartition(topic.into(), partition))?;
+        let leader = leadership::elect(topic, p, kind, &self.live_brokers())?;
+        self.update_partition(&info, partition, |p| {
+            p.leader = leader;
+            p.leader_epoch += 1;
+        })
+        .map_err(|e| ElectionError::Store(e.to_string()))
+    }
+
+    /// Reassigns a partition's replicas (`None` cancels a reassignment in progress). Moving
+    /// to the only live broker completes at once; the leader becomes the first replica.
+    pub fn reassign_partition(
+        &self,
+        topic: &str,
+        partition: i32,
+        target: Option<&[i32]>,
+    ) -> Result<(), ReassignError> {
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let info = self
+            .view
+            .topic(topic)
+            .ok_or_else(|| ReassignError::UnknownTopic(topic.into()))?;
+        let p = info
+            .partition(partition)
+            .ok_or_else(|| ReassignError::UnknownPartition(topic.into(), partition))?;
+        let Some(replicas) = leadership::reassign(p, target, &self.live_brokers())? else {
+            return Ok(());
+        };
+        self.update_partition(&info, partition, |p| {
+            p.leader = replicas.first().copied().unwrap_or(-1);
+            p.leader_epoch += 1;
+            p.isr = replicas.clone();
+            p.replicas = replicas.clone();
+        })
+        .map_err(|e| ReassignError::Store(e.to_string()))
+    }
+
+    /// Applies `change` to one partition and persists the topic (store, then view). Called
+    /// with `lock` held.
+    fn update_partition(
+        &self,
+        topic: &TopicInfo,
+        partition: i32,
+        change: impl FnOnce(&mut PartitionInfo),
+    ) -> Result<(), TopicError> {
+        let mut updated = topic.clone();
+        if let Some(p) = usize::try_from(partition)
+            .ok()
+            .and_then(|i| updated.partitions.get_mut(i))
+        {
+            change(p);
+        }
+        self.store.put_topic(&updated.to_record())?;
+        tracing::info!(topic = %updated.name, partition, "partition leadership changed");
+        self.view.upsert(updated);
+        Ok(())
     }
 }
 

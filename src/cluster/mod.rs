@@ -8,6 +8,7 @@
 
 mod boot;
 pub mod controller;
+pub mod leadership;
 pub mod metadata;
 pub mod topic_config;
 

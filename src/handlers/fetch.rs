@@ -129,6 +129,11 @@ pub async fn handle(
             records_out += count_records(r);
         }
         if let Some(t) = topics.get_mut(slot.topic_index) {
+            if slot.log.is_some() {
+                let bytes = pd.records.as_ref().map_or(0, |r| r.len() as u64);
+                let topic_metrics = &broker.metrics.topics;
+                topic_metrics.fetch(t.topic.as_str(), bytes, pd.error_code);
+            }
             t.partitions.push(pd);
         }
     }

@@ -94,6 +94,12 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
                     resp.error_code = code;
                 }
             }
+            if meta.is_some() {
+                broker
+                    .metrics
+                    .topics
+                    .produce(topic.name.as_str(), resp.error_code);
+            }
             parts.push(resp);
         }
         responses.push(
@@ -111,6 +117,13 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
             {
                 r.error_code = e.kafka_code();
                 r.error_message = Some(StrBytes::from_string(e.to_string()));
+            }
+            if let Some(t) = responses.get(ti) {
+                // Counted once as a request already; this adds the failure.
+                broker
+                    .metrics
+                    .topics
+                    .produce_failed(t.name.as_str(), e.kafka_code());
             }
         }
     }
@@ -149,10 +162,12 @@ fn append(
     let header = validate_produce_batch(&records, &part.config(), allow_zstd)?;
     let out = part.append(&records, leader_epoch, now)?;
     if matches!(out, AppendOutcome::Appended { .. }) {
+        let records_count = header.records_count.max(0) as u64;
+        broker.metrics.records_in.inc_by(records_count);
         broker
             .metrics
-            .records_in
-            .inc_by(header.records_count.max(0) as u64);
+            .topics
+            .appended(topic, records.len() as u64, records_count);
     }
     Ok((out, part))
 }

@@ -48,6 +48,7 @@ pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use error::LogError;
 pub use manager::{BackgroundConfig, LogManager};
 pub use partition::{AppendOutcome, PartitionLog, ReadResult};
+pub use producer_state::ActiveProducer;
 
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 

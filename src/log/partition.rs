@@ -32,7 +32,7 @@ use super::checkpoint::{self, CleanMarker};
 use super::config::{LogConfig, TimestampType};
 use super::epoch_cache::LeaderEpochCache;
 use super::error::LogError;
-use super::producer_state::{ProducerStateManager, SeqCheck};
+use super::producer_state::{ActiveProducer, ProducerStateManager, SeqCheck};
 use super::segment::{Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 use super::{lock, read_lock, write_lock};
 
@@ -656,6 +656,13 @@ impl PartitionLog {
             .values()
             .map(|s| s.size())
             .sum()
+    }
+
+    /// The idempotent producers this partition tracks (DescribeProducers), by producer id.
+    /// Takes the writer lock for the copy only.
+    pub fn active_producers(&self) -> Result<Vec<ActiveProducer>, LogError> {
+        self.check_usable()?;
+        Ok(lock(&self.writer).producers.active())
     }
 
     /// Number of segments (including the active one).
