@@ -11,3 +11,4 @@ mod api_versions;
 mod bad_frames;
 mod metadata;
 mod produce_fetch;
+mod validation;
