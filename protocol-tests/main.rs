@@ -15,3 +15,4 @@ mod fetch_sessions;
 mod boot_safety;
 mod metadata;
 mod produce_fetch;
+mod validation;

@@ -1,8 +1,11 @@
 //! Produce (key 0): append client record batches to partition logs.
 //!
-//! The hot path does header-level work only: one batch per partition is validated
-//! (size, magic, CRC, counts — PROTOCOL.md §6) and stored verbatim; the log engine patches
-//! the base offset and leader epoch in place. Errors are per partition. acks=0 gets no
+//! One batch per partition is validated as Kafka's LogValidator does (size, magic, CRC,
+//! counts — PROTOCOL.md §6 — then every record's framing, compressed batches through a bounded
+//! streaming decoder) and stored verbatim; the log engine patches the base offset and leader
+//! epoch in place. The record walk allocates nothing per record and runs inline while a
+//! compressed batch inflates to at most [`INLINE_INFLATE`] bytes; a batch that inflates more is
+//! validated again on a blocking thread, so large decompression never stalls the async workers. Errors are per partition. acks=0 gets no
 //! response (a failed acks=0 write closes the connection, as in Kafka); acks=1 and acks=all are the same on a single replica, and both wait for an
 //! fsync only when the topic's flush policy (`flush.messages`) asks for one.
 //! v0–2 never arrive here (the codec refuses them); v13+ (topic ids) is not advertised.
@@ -14,9 +17,17 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
+use super::blocking;
 use super::{codes, Reply, RequestContext};
 use crate::broker::{now_ms, Broker};
-use crate::log::{validate_produce_batch, AppendOutcome, LogError};
+use crate::log::{
+    validate_produce_batch, validate_produce_batch_inline, AppendOutcome, InlineValidation,
+    LogError,
+};
+
+/// Decompressed bytes a Produce batch may inflate to while validated on the async worker
+/// (about 100 µs of zstd or lz4); beyond it the walk moves to a blocking thread.
+pub const INLINE_INFLATE: usize = 256 << 10;
 
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequest) -> Reply {
     let acks = req.acks;
@@ -49,6 +60,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
                         allow_zstd,
                         now,
                     )
+                    .await
                     .map_err(|e| {
                         resp.error_message = Some(StrBytes::from_string(e.to_string()));
                         e.kafka_code()
@@ -148,7 +160,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
 }
 
 #[allow(clippy::too_many_arguments)]
-fn append(
+async fn append(
     broker: &Broker,
     topic: &str,
     partition: i32,
@@ -159,7 +171,14 @@ fn append(
 ) -> Result<(AppendOutcome, Arc<crate::log::PartitionLog>), LogError> {
     let part = broker.logs.get(topic, partition).ok_or(LogError::Deleted)?;
     let records = records.unwrap_or_default();
-    let header = validate_produce_batch(&records, &part.config(), allow_zstd)?;
+    let cfg = part.config();
+    let header = match validate_produce_batch_inline(&records, &cfg, allow_zstd, INLINE_INFLATE)? {
+        InlineValidation::Valid(h) => h,
+        InlineValidation::Deferred => {
+            let batch = records.clone();
+            blocking(move || validate_produce_batch(&batch, &cfg, allow_zstd)).await?
+        }
+    };
     let out = part.append(&records, leader_epoch, now)?;
     if matches!(out, AppendOutcome::Appended { .. }) {
         let records_count = header.records_count.max(0) as u64;

@@ -25,7 +25,7 @@
 //! - start-up scans only the active segment (none at all after a clean shutdown).
 //!
 //! Module map: `error` (LogError + Kafka codes), `config` (LogConfig), `batch` (header,
-//! validation, patching), `index` (offset/time index), `segment` (one .log + indexes, recovery
+//! validation, patching), `records` (the record walk and bounded decompression), `index` (offset/time index), `segment` (one .log + indexes, recovery
 //! scan), `checkpoint` (framed checkpoint files, clean-shutdown marker), `epoch_cache` (leader
 //! epochs), `producer_state` (idempotence), `partition` (PartitionLog), `manager` (LogManager,
 //! background flusher and retention).
@@ -39,11 +39,15 @@ pub mod index;
 pub mod manager;
 pub mod partition;
 pub mod producer_state;
+pub mod records;
 pub mod segment;
 #[cfg(test)]
 pub(crate) mod testutil;
 
-pub use batch::{validate_produce_batch, BatchHeader, Compression};
+pub use batch::{
+    validate_produce_batch, validate_produce_batch_inline, BatchHeader, Compression,
+    InlineValidation,
+};
 pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use error::LogError;
 pub use manager::{BackgroundConfig, LogManager};

@@ -27,12 +27,15 @@ use std::sync::{Arc, Mutex, RwLock};
 use bytes::Bytes;
 use tokio::sync::watch;
 
-use super::batch::{patch_for_append, BatchHeader, LENGTH_OFFSET, LOG_OVERHEAD};
+use super::batch::{
+    patch_for_append, BatchHeader, BatchTimestampType, Compression, LENGTH_OFFSET, LOG_OVERHEAD,
+};
 use super::checkpoint::{self, CleanMarker};
 use super::config::{LogConfig, TimestampType};
 use super::epoch_cache::LeaderEpochCache;
 use super::error::LogError;
 use super::producer_state::{ActiveProducer, ProducerStateManager, SeqCheck};
+use super::records;
 use super::segment::{Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 use super::{lock, read_lock, write_lock};
 
@@ -720,6 +723,73 @@ impl PartitionLog {
             }
         }
         Ok(best)
+    }
+
+    /// ListOffsets by timestamp, exact: the first record (at or after the log start) whose
+    /// timestamp is ≥ `ts`, as `(offset, timestamp)`, like Kafka. The batch comes from
+    /// [`Self::offset_for_timestamp`]; its records are then walked as a stream and the walk stops
+    /// at the first match (see [`Self::refine_to_record`]). Blocking: reads a file and may
+    /// decompress; call from a blocking thread.
+    pub fn offset_for_timestamp_exact(
+        &self,
+        ts: i64,
+        budget: &mut usize,
+    ) -> Result<Option<(i64, i64)>, LogError> {
+        Ok(self
+            .offset_for_timestamp(ts)?
+            .map(|found| self.refine_to_record(found, |t| t >= ts, budget)))
+    }
+
+    /// ListOffsets MAX_TIMESTAMP, exact: the first record carrying the largest timestamp, found
+    /// like [`Self::offset_for_timestamp_exact`]. Blocking.
+    pub fn max_timestamp_exact(&self, budget: &mut usize) -> Result<Option<(i64, i64)>, LogError> {
+        Ok(self
+            .max_timestamp()?
+            .map(|found| self.refine_to_record(found, |t| t >= found.1, budget)))
+    }
+
+    /// Turns a batch-level answer `(offset in the batch, batch MaxTimestamp)` into the first
+    /// record at or after that offset whose timestamp satisfies `hit`. LogAppendTime batches
+    /// need no walk (every record has the batch's timestamp). A compressed batch inflates at
+    /// most `*budget` bytes, which is charged (an uncompressed one its size); when the budget is spent, or the batch cannot be
+    /// read or walked, the batch-level answer stands (it is never later than the exact one).
+    pub fn refine_to_record(
+        &self,
+        (offset, batch_ts): (i64, i64),
+        hit: impl Fn(i64) -> bool,
+        budget: &mut usize,
+    ) -> (i64, i64) {
+        let fallback = (offset, batch_ts);
+        let Ok(read) = self.read(offset, 1, true) else {
+            return fallback;
+        };
+        let Ok(h) = BatchHeader::parse(&read.records) else {
+            return fallback;
+        };
+        if h.is_control() || h.timestamp_type() == BatchTimestampType::LogAppendTime {
+            return fallback;
+        }
+        if *budget == 0 {
+            return fallback;
+        }
+        let limit = (*budget).min(records::MAX_INFLATED);
+        match records::first_record_at_or_after(&read.records, &h, offset, limit, hit) {
+            Ok((found, inflated)) => {
+                // An uncompressed walk costs its batch; a compressed one what it inflated.
+                let cost = match h.compression() {
+                    Compression::None => read.records.len(),
+                    _ => inflated,
+                };
+                *budget = budget.saturating_sub(cost);
+                found.unwrap_or(fallback)
+            }
+            Err(e) => {
+                *budget = budget.saturating_sub(limit);
+                tracing::debug!(dir = %self.dir.display(), offset, error = %e,
+                    "exact timestamp lookup fell back to the batch");
+                fallback
+            }
+        }
     }
 
     /// DeleteRecords: advances the log start offset to `offset` (`-1` means the high
