@@ -11,11 +11,12 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::cluster::{topic_config, Controller, MetadataView, NodeInfo, TopicInfo};
+use crate::cluster::topic_config::{self, BrokerLayers};
+use crate::cluster::{Controller, MetadataView, NodeInfo, TopicInfo};
 use crate::config::Config;
 use crate::group::GroupCoordinator;
 use crate::log::LogManager;
-use crate::store::Store;
+use crate::store::{ConfigScope, Store};
 use crate::telemetry::Metrics;
 
 /// Why the broker could not start.
@@ -81,10 +82,23 @@ impl Broker {
         let fsync_seconds = metrics.fsync_seconds.clone();
         logs.set_fsync_observer(Arc::new(move |d| fsync_seconds.observe(d.as_secs_f64())));
         let now = now_ms();
+        // Dynamic broker configs: cluster-wide defaults under "", this node's under its id.
+        let mut layers = BrokerLayers::from_static(config.log.clone());
+        for (name, overrides) in store.load_config_overrides(ConfigScope::Broker)? {
+            if name.is_empty() {
+                layers.cluster = overrides;
+            } else if name == config.node_id.to_string() {
+                layers.per_broker = overrides;
+            }
+        }
+        let group_configs = store
+            .load_config_overrides(ConfigScope::Group)?
+            .into_iter()
+            .collect();
         let mut topics = Vec::new();
         for rec in store.load_topics()? {
             let topic = TopicInfo::from_record(&rec);
-            let cfg = topic_config::log_config(&config.log, &topic.configs);
+            let cfg = topic_config::log_config(&layers, &topic.configs);
             for p in &topic.partitions {
                 logs.create(&topic.name, p.index, cfg, now)?;
             }
@@ -100,7 +114,8 @@ impl Broker {
         let metadata = Arc::new(MetadataView::new(topics));
         let controller = Arc::new(Controller::new(
             node.clone(),
-            config.log.clone(),
+            layers,
+            group_configs,
             store.clone(),
             logs.clone(),
             metadata.clone(),

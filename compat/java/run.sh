@@ -12,6 +12,9 @@ core)
         check "core/java/$c" --timeout 120 -- "${JAVA[@]}" Core "$c"
     done
     check core/java/list-offsets --timeout 120 -- "${JAVA[@]}" Core list-offsets
+    for c in alter-topic all-topic-configs broker-configs group-logger recompress; do
+        check "core/java/configs-$c" --timeout 120 -- "${JAVA[@]}" Configs "$c"
+    done
     ;;
 groups)
     for a in range cooperative-sticky; do

@@ -8,11 +8,12 @@
 //!
 //! All methods block (file system and RocksDB): async callers use `spawn_blocking`.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
 
 use super::metadata::{MetadataView, PartitionInfo, TopicInfo};
-use super::{topic_config, NodeInfo};
+use super::topic_config::{self, BrokerLayers};
+use super::NodeInfo;
 use crate::config::LogDefaults;
 use crate::log::{LogError, LogManager};
 use crate::store::{Store, StoreError};
@@ -80,13 +81,18 @@ pub struct NewTopic {
 
 /// Serialises metadata changes and applies them to logs, store and view.
 pub struct Controller {
-    node: NodeInfo,
+    pub(super) node: NodeInfo,
     defaults: LogDefaults,
-    store: Arc<Store>,
-    logs: Arc<LogManager>,
-    view: Arc<MetadataView>,
+    /// Static and dynamic broker-level topic defaults; written only under `lock`, read by
+    /// every topic-config resolution (a sync lock held for a clone, never across `.await`).
+    pub(super) layers: RwLock<BrokerLayers>,
+    /// Per-group config overrides (GROUP resource); written only under `lock`.
+    pub(super) group_configs: RwLock<HashMap<String, BTreeMap<String, String>>>,
+    pub(super) store: Arc<Store>,
+    pub(super) logs: Arc<LogManager>,
+    pub(super) view: Arc<MetadataView>,
     /// Held for the whole of one change (blocking I/O included), never across `.await`.
-    lock: Mutex<()>,
+    pub(super) lock: Mutex<()>,
 }
 
 /// Kafka's topic name rules: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
@@ -118,14 +124,17 @@ impl Controller {
     /// A controller for this node.
     pub fn new(
         node: NodeInfo,
-        defaults: LogDefaults,
+        layers: BrokerLayers,
+        group_configs: HashMap<String, BTreeMap<String, String>>,
         store: Arc<Store>,
         logs: Arc<LogManager>,
         view: Arc<MetadataView>,
     ) -> Controller {
         Controller {
             node,
-            defaults,
+            defaults: layers.static_defaults.clone(),
+            layers: RwLock::new(layers),
+            group_configs: RwLock::new(group_configs),
             store,
             logs,
             view,
@@ -133,7 +142,7 @@ impl Controller {
         }
     }
 
-    /// The broker-wide topic defaults.
+    /// The static broker-wide topic defaults (`runnel.toml`).
     pub fn defaults(&self) -> &LogDefaults {
         &self.defaults
     }
@@ -175,7 +184,7 @@ impl Controller {
         if validate_only {
             return Ok(topic);
         }
-        let cfg = topic_config::log_config(&self.defaults, &topic.configs);
+        let cfg = topic_config::log_config(&self.broker_layers(), &topic.configs);
         for p in &topic.partitions {
             self.logs.create(&topic.name, p.index, cfg, now_ms)?;
         }
@@ -325,7 +334,7 @@ impl Controller {
         if validate_only {
             return Ok(grown);
         }
-        let cfg = topic_config::log_config(&self.defaults, &grown.configs);
+        let cfg = topic_config::log_config(&self.broker_layers(), &grown.configs);
         for i in current..total {
             self.logs.create(name, i, cfg, now_ms)?;
         }

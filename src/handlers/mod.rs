@@ -16,6 +16,7 @@ use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 
 use crate::broker::Broker;
 
+mod alter_configs;
 mod api_versions;
 mod create_partitions;
 mod create_topics;
@@ -28,6 +29,7 @@ mod describe_groups;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
+mod incremental_alter_configs;
 mod init_producer_id;
 mod join_group;
 mod leave_group;
@@ -65,6 +67,7 @@ pub mod codes {
     pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
     pub const RECORD_LIST_TOO_LARGE: i16 = 18;
     pub const INVALID_REQUIRED_ACKS: i16 = 21;
+    pub const INVALID_CONFIG: i16 = 40;
     pub const INVALID_REQUEST: i16 = 42;
     pub const UNSUPPORTED_FOR_MESSAGE_FORMAT: i16 = 43;
     pub const POLICY_VIOLATION: i16 = 44;
@@ -105,6 +108,8 @@ pub fn api_name(key: ApiKey) -> &'static str {
         ApiKey::CreatePartitions => "CreatePartitions",
         ApiKey::OffsetDelete => "OffsetDelete",
         ApiKey::DescribeCluster => "DescribeCluster",
+        ApiKey::AlterConfigs => "AlterConfigs",
+        ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
         _ => "Other",
     }
 }
@@ -143,6 +148,10 @@ pub async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, req: RequestKi
         }
         Rq::DescribeConfigs(r) => {
             Rs::DescribeConfigs(describe_configs::handle(broker, ctx, r).await)
+        }
+        Rq::AlterConfigs(r) => Rs::AlterConfigs(alter_configs::handle(broker, ctx, r).await),
+        Rq::IncrementalAlterConfigs(r) => {
+            Rs::IncrementalAlterConfigs(incremental_alter_configs::handle(broker, ctx, r).await)
         }
         Rq::DeleteRecords(r) => Rs::DeleteRecords(delete_records::handle(broker, ctx, r).await),
         Rq::DescribeCluster(r) => {

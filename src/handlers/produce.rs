@@ -2,7 +2,8 @@
 //!
 //! The hot path does header-level work only: one batch per partition is validated
 //! (size, magic, CRC, counts — PROTOCOL.md §6) and stored verbatim; the log engine patches
-//! the base offset and leader epoch in place. Errors are per partition. acks=0 gets no
+//! the base offset and leader epoch in place. Only a topic whose `compression.type` names a
+//! codec has batches in another codec recompressed (`protocol::recompress`). Errors are per partition. acks=0 gets no
 //! response (a failed acks=0 write closes the connection, as in Kafka); acks=1 and acks=all are the same on a single replica, and both wait for an
 //! fsync only when the topic's flush policy (`flush.messages`) asks for one.
 //! v0–2 never arrive here (the codec refuses them); v13+ (topic ids) is not advertised.
@@ -16,7 +17,8 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{codes, Reply, RequestContext};
 use crate::broker::{now_ms, Broker};
-use crate::log::{validate_produce_batch, AppendOutcome, LogError};
+use crate::log::{validate_produce_batch, AppendOutcome, LogError, TopicCompression};
+use crate::protocol::recompress::recompress;
 
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequest) -> Reply {
     let acks = req.acks;
@@ -146,7 +148,22 @@ fn append(
 ) -> Result<(AppendOutcome, Arc<crate::log::PartitionLog>), LogError> {
     let part = broker.logs.get(topic, partition).ok_or(LogError::Deleted)?;
     let records = records.unwrap_or_default();
-    let header = validate_produce_batch(&records, &part.config(), allow_zstd)?;
+    let cfg = part.config();
+    let header = validate_produce_batch(&records, &cfg, allow_zstd)?;
+    // A topic with its own codec gets batches in that codec (Kafka's LogValidator); the
+    // default `producer` keeps the verbatim path.
+    let records = if cfg.compression == TopicCompression::Producer {
+        records
+    } else {
+        // Kafka refuses to store zstd for a producer that cannot read it (Produce < 7).
+        if matches!(cfg.compression, TopicCompression::Zstd(_)) && !allow_zstd {
+            return Err(LogError::UnsupportedCompression(4));
+        }
+        match recompress(&records, cfg.compression)? {
+            Some(b) => Bytes::from(b),
+            None => records,
+        }
+    };
     let out = part.append(&records, leader_epoch, now)?;
     if matches!(out, AppendOutcome::Appended { .. }) {
         broker

@@ -43,7 +43,7 @@ pub mod segment;
 pub(crate) mod testutil;
 
 pub use batch::{validate_produce_batch, BatchHeader, Compression};
-pub use config::{CleanupPolicy, LogConfig, TimestampType};
+pub use config::{CleanupPolicy, LogConfig, TimestampType, TopicCompression};
 pub use error::LogError;
 pub use manager::{BackgroundConfig, LogManager};
 pub use partition::{AppendOutcome, PartitionLog, ReadResult};

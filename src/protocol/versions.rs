@@ -45,8 +45,10 @@ pub const SUPPORTED: &[Range] = &[
     r(ApiKey::InitProducerId, 0, 5),
     r(ApiKey::OffsetForLeaderEpoch, 2, 4),
     r(ApiKey::DescribeConfigs, 1, 4),
+    r(ApiKey::AlterConfigs, 0, 2),
     r(ApiKey::CreatePartitions, 0, 3),
     r(ApiKey::DeleteGroups, 0, 2),
+    r(ApiKey::IncrementalAlterConfigs, 0, 1),
     r(ApiKey::OffsetDelete, 0, 0),
     r(ApiKey::DescribeCluster, 0, 1),
 ];

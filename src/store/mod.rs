@@ -12,6 +12,7 @@
 //! | `Topics`  | `t`  | topic name (UTF-8)                     | [`TopicRecord`] JSON         |
 //! | `Groups`  | `g`  | group id (UTF-8)                       | group metadata (see groups)  |
 //! | `Offsets` | `o`  | group id, 0x00, topic, 0x00, i32 BE    | committed offset (see groups)|
+//! | `Configs` | `c`  | scope byte (`b` broker, `g` group), name | config overrides JSON (see configs) |
 //!
 //! Durability: every write goes through RocksDB's write-ahead log. Topic and cluster
 //! metadata writes are synced (`fsync` before returning) because they are rare and losing
@@ -21,6 +22,7 @@
 //! like Kafka's page-cache-backed offsets topic).
 //! All calls block: async callers use `spawn_blocking` or accept a short stall on rare paths.
 
+mod configs;
 mod groups;
 mod topics;
 
@@ -30,6 +32,7 @@ use std::sync::Mutex;
 
 use rocksdb::{Options, WriteBatch, WriteOptions, DB};
 
+pub use configs::ConfigScope;
 pub use topics::{PartitionRecord, TopicRecord};
 
 /// A key space of the store: every key starts with its tag byte.
@@ -39,6 +42,7 @@ pub enum Space {
     Topics,
     Groups,
     Offsets,
+    Configs,
 }
 
 impl Space {
@@ -48,6 +52,7 @@ impl Space {
             Space::Topics => b't',
             Space::Groups => b'g',
             Space::Offsets => b'o',
+            Space::Configs => b'c',
         }
     }
 
