@@ -366,7 +366,7 @@ async fn every_advertised_version_round_trips() {
             let Reply::Respond(resp) = resp else {
                 panic!("{:?} v{v} gave no response: {resp:?}", r.key)
             };
-            assert_config_answers(v, &*resp);
+            assert_config_answers(v, &resp);
             let mut out = BytesMut::new();
             encode_response(&mut out, r.key, v, 42, &resp)
                 .unwrap_or_else(|e| panic!("{:?} v{v} response does not encode: {e}", r.key));
