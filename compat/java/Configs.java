@@ -50,7 +50,8 @@ public class Configs {
     }
 
     static ConfigEntry entry(Admin a, ConfigResource r, String k) throws Exception {
-        Config c = a.describeConfigs(List.of(r)).all().get(60, SECONDS).get(r);
+        Config c = a.describeConfigs(List.of(r), new DescribeConfigsOptions().includeSynonyms(true))
+                .all().get(60, SECONDS).get(r);
         ConfigEntry e = c.get(k);
         Util.check(e != null, r + ": " + k + " not described");
         return e;
@@ -202,7 +203,7 @@ public class Configs {
             ConfigResource g = new ConfigResource(ConfigResource.Type.GROUP, "java-cfg-group");
             expect(a, g, "consumer.session.timeout.ms", "45000", ConfigEntry.ConfigSource.DEFAULT_CONFIG);
             alter(a, g, false, op("consumer.session.timeout.ms", "50000", AlterConfigOp.OpType.SET));
-            expect(a, g, "consumer.session.timeout.ms", "50000", ConfigEntry.ConfigSource.GROUP_CONFIG);
+            expect(a, g, "consumer.session.timeout.ms", "50000", ConfigEntry.ConfigSource.DYNAMIC_GROUP_CONFIG);
             ConfigResource l = new ConfigResource(ConfigResource.Type.BROKER_LOGGER, Integer.toString(Util.NODE_ID));
             Config levels = a.describeConfigs(List.of(l)).all().get(60, SECONDS).get(l);
             Util.check(levels.get("root") != null, "root logger described");
