@@ -3,7 +3,7 @@
   configs.py ck-alter   confluent-kafka: incremental_alter_configs SET / APPEND / SUBTRACT /
                         DELETE on a topic, validate_only, INVALID_CONFIG for unknown names,
                         describe_configs values and sources, a topic created with every
-                        documented topic config, cluster-default log.retention.ms on BROKER ""
+                        documented topic config, per-broker log.retention.ms reaching a topic
   configs.py kp-alter   kafka-python: legacy AlterConfigs (replace) and IncrementalAlterConfigs,
                         describe_configs with synonyms, GROUP and BROKER_LOGGER resources
 """
@@ -38,7 +38,8 @@ def t_ck_alter():
         f.result()
 
     def alter(entries, res=None, validate_only=False):
-        r = res or ConfigResource(ResourceType.TOPIC, t)
+        # (A ConfigResource without configs is falsy: no `res or ...` here.)
+        r = res if res is not None else ConfigResource(ResourceType.TOPIC, t)
         r = ConfigResource(r.restype, r.name, incremental_configs=[
             ConfigEntry(k, v, incremental_operation=op) for k, v, op in entries])
         for f in a.incremental_alter_configs([r], validate_only=validate_only, request_timeout=30).values():
@@ -70,17 +71,20 @@ def t_ck_alter():
         raise AssertionError("unknown config accepted")
     except KafkaException as e:
         eq(e.args[0].name(), "INVALID_CONFIG", "unknown config name")
-    # Cluster-wide default reaches a topic without its own override.
-    broker_default = ConfigResource(ResourceType.BROKER, "")
-    alter([("log.retention.ms", "172800000", AlterConfigOpType.SET)], res=broker_default)
+    # This broker's dynamic log.retention.ms reaches a topic without its own override
+    # (librdkafka refuses the empty name of the cluster-wide default resource).
+    broker = ConfigResource(ResourceType.BROKER, str(NODE_ID))
+    alter([("log.retention.ms", "172800000", AlterConfigOpType.SET)], res=broker)
     try:
         d = describe()
         eq((d["retention.ms"].value, d["retention.ms"].source),
-           ("172800000", ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value), "retention.ms from the cluster default")
+           ("172800000", ConfigSource.DYNAMIC_BROKER_CONFIG.value), "retention.ms from the broker setting")
         b = describe(ResourceType.BROKER, str(NODE_ID))
-        eq(b["log.retention.ms"].value, "172800000", "broker log.retention.ms")
+        eq((b["log.retention.ms"].value, b["log.retention.ms"].source),
+           ("172800000", ConfigSource.DYNAMIC_BROKER_CONFIG.value), "broker log.retention.ms")
+        check(b["log.dirs"].is_read_only, "log.dirs is read-only")
     finally:
-        alter([("log.retention.ms", None, AlterConfigOpType.DELETE)], res=broker_default)
+        alter([("log.retention.ms", None, AlterConfigOpType.DELETE)], res=broker)
     # Every documented topic config at creation.
     t2 = topic_name("ck-allcfg")
     for f in a.create_topics([NewTopic(t2, 1, 1, config=ALL)], request_timeout=30).values():
