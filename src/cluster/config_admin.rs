@@ -316,3 +316,198 @@ impl Controller {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::cluster::controller::NewTopic;
+    use crate::cluster::{MetadataView, NodeInfo};
+    use crate::log::LogManager;
+    use crate::store::Store;
+
+    fn controller(dir: &std::path::Path) -> Controller {
+        let node = NodeInfo {
+            node_id: 0,
+            host: "localhost".into(),
+            port: 9092,
+            rack: None,
+        };
+        Controller::new(
+            node,
+            BrokerLayers::from_static(Config::default().log),
+            Default::default(),
+            Arc::new(Store::open(&dir.join("meta")).unwrap()),
+            Arc::new(LogManager::open(&dir.join("logs")).unwrap()),
+            Arc::new(MetadataView::new(Vec::new())),
+        )
+    }
+
+    fn topic(c: &Controller, name: &str) {
+        let t = NewTopic {
+            name: name.into(),
+            num_partitions: 2,
+            replication_factor: -1,
+            assignments: Vec::new(),
+            configs: BTreeMap::new(),
+        };
+        c.create_topic(&t, false, 0).unwrap();
+    }
+
+    fn set(k: &str, v: &str) -> (String, AlterOp) {
+        (k.into(), AlterOp::Set(v.into()))
+    }
+
+    #[test]
+    fn list_ops_validation_and_validate_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = controller(dir.path());
+        let cfg = Config::default();
+        topic(&c, "t");
+        let t = ConfigTarget::Topic("t".into());
+        let policy = |c: &Controller| c.overrides_of(&t).unwrap().get("cleanup.policy").cloned();
+        let append = (
+            "cleanup.policy".to_string(),
+            AlterOp::Append("compact".into()),
+        );
+        c.alter_configs(&cfg, &t, &[append.clone()], false, 0)
+            .unwrap();
+        assert_eq!(
+            policy(&c).as_deref(),
+            Some("delete,compact"),
+            "APPEND starts from the default"
+        );
+        c.alter_configs(&cfg, &t, &[append], false, 0).unwrap();
+        assert_eq!(
+            policy(&c).as_deref(),
+            Some("delete,compact"),
+            "APPEND adds no duplicate"
+        );
+        let sub = (
+            "cleanup.policy".to_string(),
+            AlterOp::Subtract("delete,compact".into()),
+        );
+        c.alter_configs(&cfg, &t, &[sub], false, 0).unwrap();
+        assert_eq!(
+            policy(&c).as_deref(),
+            Some(""),
+            "SUBTRACT to the empty list"
+        );
+        let bad = ("retention.ms".to_string(), AlterOp::Append("1".into()));
+        assert_eq!(
+            c.alter_configs(&cfg, &t, &[bad], false, 0)
+                .unwrap_err()
+                .kafka_code(),
+            40
+        );
+        let unknown = ("nope".to_string(), AlterOp::Subtract("1".into()));
+        assert_eq!(
+            c.alter_configs(&cfg, &t, &[unknown], false, 0)
+                .unwrap_err()
+                .kafka_code(),
+            40
+        );
+        // validate_only: checked, not applied.
+        c.alter_configs(&cfg, &t, &[set("retention.ms", "1000")], true, 0)
+            .unwrap();
+        assert!(!c.overrides_of(&t).unwrap().contains_key("retention.ms"));
+        let missing = ConfigTarget::Topic("missing".into());
+        assert_eq!(
+            c.alter_configs(&cfg, &missing, &[set("retention.ms", "1")], false, 0)
+                .unwrap_err()
+                .kafka_code(),
+            3
+        );
+        // Applied to every partition's log config.
+        c.alter_configs(&cfg, &t, &[set("retention.ms", "1000")], false, 0)
+            .unwrap();
+        c.alter_configs(&cfg, &t, &[set("cleanup.policy", "delete")], false, 0)
+            .unwrap();
+        for p in 0..2 {
+            assert_eq!(c.logs.get("t", p).unwrap().config().retention_ms, 1000);
+        }
+        // Legacy replace drops what is not given.
+        c.replace_configs(
+            &cfg,
+            &t,
+            [("segment.ms".to_string(), "5000".to_string())].into(),
+            false,
+            0,
+        )
+        .unwrap();
+        assert_eq!(c.overrides_of(&t).unwrap().len(), 1);
+        assert_eq!(
+            c.logs.get("t", 0).unwrap().config().retention_ms,
+            604_800_000
+        );
+    }
+
+    #[test]
+    fn broker_levels_reach_topics_and_new_partitions() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = controller(dir.path());
+        let cfg = Config::default();
+        topic(&c, "a");
+        let cluster = ConfigTarget::Broker(String::new());
+        let node = ConfigTarget::Broker("0".into());
+        c.alter_configs(&cfg, &cluster, &[set("log.retention.ms", "2000")], false, 0)
+            .unwrap();
+        assert_eq!(c.logs.get("a", 1).unwrap().config().retention_ms, 2000);
+        c.alter_configs(&cfg, &node, &[set("log.retention.ms", "3000")], false, 0)
+            .unwrap();
+        topic(&c, "b");
+        assert_eq!(
+            c.logs.get("b", 0).unwrap().config().retention_ms,
+            3000,
+            "new topics too"
+        );
+        assert_eq!(
+            c.broker_layers()
+                .cluster
+                .get("log.retention.ms")
+                .map(String::as_str),
+            Some("2000")
+        );
+        let e = c
+            .alter_configs(&cfg, &node, &[set("num.partitions", "3")], false, 0)
+            .unwrap_err();
+        assert_eq!(e.kafka_code(), 42);
+        let other = ConfigTarget::Broker("9".into());
+        assert_eq!(
+            c.alter_configs(&cfg, &other, &[set("log.retention.ms", "1")], false, 0)
+                .unwrap_err()
+                .kafka_code(),
+            42
+        );
+        c.alter_configs(
+            &cfg,
+            &node,
+            &[("log.retention.ms".into(), AlterOp::Delete)],
+            false,
+            0,
+        )
+        .unwrap();
+        assert_eq!(c.logs.get("b", 0).unwrap().config().retention_ms, 2000);
+        // Groups.
+        let g = ConfigTarget::Group("g".into());
+        c.alter_configs(
+            &cfg,
+            &g,
+            &[set("consumer.heartbeat.interval.ms", "4000")],
+            false,
+            0,
+        )
+        .unwrap();
+        assert_eq!(c.group_overrides("g").len(), 1);
+        c.alter_configs(
+            &cfg,
+            &g,
+            &[("consumer.heartbeat.interval.ms".into(), AlterOp::Delete)],
+            false,
+            0,
+        )
+        .unwrap();
+        assert!(c.group_overrides("g").is_empty());
+    }
+}
