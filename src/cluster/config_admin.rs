@@ -371,7 +371,7 @@ mod tests {
             "cleanup.policy".to_string(),
             AlterOp::Append("compact".into()),
         );
-        c.alter_configs(&cfg, &t, &[append.clone()], false, 0)
+        c.alter_configs(&cfg, &t, std::slice::from_ref(&append), false, 0)
             .unwrap();
         assert_eq!(
             policy(&c).as_deref(),
