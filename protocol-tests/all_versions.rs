@@ -152,6 +152,38 @@ fn sample(key: ApiKey, v: i16) -> RequestKind {
             }
             RequestKind::DescribeConfigs(r)
         }
+        ApiKey::AlterConfigs => {
+            RequestKind::AlterConfigs(AlterConfigsRequest::default().with_resources(vec![
+                m::alter_configs_request::AlterConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s("av"))
+                    .with_configs(vec![m::alter_configs_request::AlterableConfig::default()
+                        .with_name(s("retention.ms"))
+                        .with_value(Some(s("86400000")))]),
+            ]))
+        }
+        ApiKey::IncrementalAlterConfigs => RequestKind::IncrementalAlterConfigs(
+            IncrementalAlterConfigsRequest::default().with_resources(vec![
+                m::incremental_alter_configs_request::AlterConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s("av"))
+                    .with_configs(vec![
+                        m::incremental_alter_configs_request::AlterableConfig::default()
+                            .with_name(s("segment.ms"))
+                            .with_config_operation(0)
+                            .with_value(Some(s(&format!("{}", 3_600_000 + i64::from(v))))),
+                    ]),
+                m::incremental_alter_configs_request::AlterConfigsResource::default()
+                    .with_resource_type(8)
+                    .with_resource_name(s("0"))
+                    .with_configs(vec![
+                        m::incremental_alter_configs_request::AlterableConfig::default()
+                            .with_name(s("runnel::http"))
+                            .with_config_operation(0)
+                            .with_value(Some(s("INFO"))),
+                    ]),
+            ]),
+        ),
         ApiKey::DeleteRecords => RequestKind::DeleteRecords(
             DeleteRecordsRequest::default()
                 .with_timeout_ms(1000)
@@ -410,6 +442,7 @@ async fn every_advertised_version_round_trips() {
             let Reply::Respond(resp) = resp else {
                 panic!("{:?} v{v} gave no response: {resp:?}", r.key)
             };
+            assert_config_answers(v, &resp);
             let mut out = BytesMut::new();
             encode_response(&mut out, r.key, v, 42, &resp)
                 .unwrap_or_else(|e| panic!("{:?} v{v} response does not encode: {e}", r.key));
@@ -418,6 +451,51 @@ async fn every_advertised_version_round_trips() {
     }
     assert!(checked > 100, "{checked}");
     running.shutdown().await;
+}
+
+/// The config APIs' happy-path samples must succeed, not merely encode.
+fn assert_config_answers(v: i16, resp: &ResponseKind) {
+    match resp {
+        ResponseKind::DescribeConfigs(r) => {
+            for res in &r.results {
+                assert_eq!(
+                    res.error_code, 0,
+                    "DescribeConfigs v{v}: {:?}",
+                    res.error_message
+                );
+                assert!(
+                    !res.configs.is_empty(),
+                    "DescribeConfigs v{v} described nothing"
+                );
+            }
+            let topic = &r.results[0].configs;
+            assert_eq!(topic.len(), 33, "every Kafka topic config");
+            let policy = topic
+                .iter()
+                .find(|c| c.name.as_str() == "cleanup.policy")
+                .unwrap();
+            assert_eq!(policy.value.as_deref(), Some("delete"));
+        }
+        ResponseKind::AlterConfigs(r) => {
+            assert_eq!(r.responses.len(), 1);
+            assert_eq!(
+                r.responses[0].error_code, 0,
+                "AlterConfigs v{v}: {:?}",
+                r.responses[0].error_message
+            );
+        }
+        ResponseKind::IncrementalAlterConfigs(r) => {
+            assert_eq!(r.responses.len(), 2);
+            for res in &r.responses {
+                assert_eq!(
+                    res.error_code, 0,
+                    "IncrementalAlterConfigs v{v}: {:?}",
+                    res.error_message
+                );
+            }
+        }
+        _ => {}
+    }
 }
 
 fn ctx(key: ApiKey, v: i16) -> RequestContext {

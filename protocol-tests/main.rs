@@ -13,6 +13,7 @@ mod bad_frames;
 mod connections;
 mod fetch_sessions;
 mod boot_safety;
+mod configs;
 mod metadata;
 mod produce_fetch;
 mod validation;

@@ -29,12 +29,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crate::cluster::topic_config::BrokerLayers;
 use crate::cluster::{Controller, MetadataView, NodeInfo};
 use crate::config::Config;
 use crate::fetch_session::FetchSessionCache;
 use crate::group::GroupCoordinator;
 use crate::log::LogManager;
-use crate::store::{marker, Store};
+use crate::store::{marker, ConfigScope, Store};
 use crate::telemetry::Metrics;
 
 /// Why the broker could not start.
@@ -152,6 +153,19 @@ impl Broker {
         let logs = Arc::new(LogManager::open(&logs_dir)?);
         let fsync_seconds = metrics.fsync_seconds.clone();
         logs.set_fsync_observer(Arc::new(move |d| fsync_seconds.observe(d.as_secs_f64())));
+        // Dynamic broker configs: cluster-wide defaults under "", this node's under its id.
+        let mut layers = BrokerLayers::from_static(config.log.clone());
+        for (name, overrides) in store.load_config_overrides(ConfigScope::Broker)? {
+            if name.is_empty() {
+                layers.cluster = overrides;
+            } else if name == config.node_id.to_string() {
+                layers.per_broker = overrides;
+            }
+        }
+        let group_configs = store
+            .load_config_overrides(ConfigScope::Group)?
+            .into_iter()
+            .collect();
         let (host, port) = config.advertised();
         let node = NodeInfo {
             node_id: config.node_id,
@@ -164,7 +178,8 @@ impl Broker {
         let metadata = Arc::new(MetadataView::new(Vec::new()));
         let controller = Arc::new(Controller::new(
             node.clone(),
-            config.log.clone(),
+            layers,
+            group_configs,
             store.clone(),
             logs.clone(),
             metadata.clone(),

@@ -43,19 +43,39 @@ use prometheus::{
 
 use crate::config::TelemetryConfig;
 
-/// Installs the global tracing subscriber.
+pub mod levels;
+
+/// Installs the global tracing subscriber, with a reloadable filter so log levels can change
+/// at runtime ([`levels`], the BROKER_LOGGER config resource).
 pub fn init_logging(cfg: &TelemetryConfig) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let base = std::env::var("RUST_LOG").unwrap_or_else(|_| cfg.log_level.clone());
+    let filter = tracing_subscriber::EnvFilter::try_new(&base)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);
-    // A second init (tests) is harmless: keep the first subscriber.
-    let _ = if cfg.log_json {
-        builder.json().try_init()
+    // A second init (tests) is harmless: keep the first subscriber (and its reload handle).
+    if cfg.log_json {
+        let b = builder.json().with_filter_reloading();
+        let h = b.reload_handle();
+        if b.try_init().is_ok() {
+            levels::install(&base, Some(Box::new(move |f: &str| reload(&h, f))));
+        }
     } else {
-        builder.try_init()
-    };
+        let b = builder.with_filter_reloading();
+        let h = b.reload_handle();
+        if b.try_init().is_ok() {
+            levels::install(&base, Some(Box::new(move |f: &str| reload(&h, f))));
+        }
+    }
+}
+
+fn reload<S>(
+    h: &tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, S>,
+    filter: &str,
+) -> Result<(), String> {
+    let f = tracing_subscriber::EnvFilter::try_new(filter).map_err(|e| e.to_string())?;
+    h.reload(f).map_err(|e| e.to_string())
 }
 
 /// The broker's metric families.

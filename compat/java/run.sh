@@ -23,6 +23,9 @@ core)
     for c in log-dirs describe-producers elect-leaders reassignments describe-topics; do
         check "core/java/admin-$c" --timeout 120 -- "${JAVA[@]}" AdminApis "$c"
     done
+    for c in alter-topic all-topic-configs broker-configs group-logger recompress; do
+        check "core/java/configs-$c" --timeout 120 -- "${JAVA[@]}" Configs "$c"
+    done
     ;;
 groups)
     for a in range cooperative-sticky; do

@@ -18,6 +18,8 @@ core)
         check "core/kafka-python/codec-$codec" -- "$PYTHON" -u kp_core.py codec "$codec"
     done
     check core/kafka-python/admin-topics -- "$PYTHON" -u kp_core.py admin
+    check core/confluent-kafka/admin-configs -- "$PYTHON" -u configs.py ck-alter
+    check core/kafka-python/admin-configs -- "$PYTHON" -u configs.py kp-alter
     if broker_external; then
         skip core/restart/durability "external broker: cannot restart it"
     else

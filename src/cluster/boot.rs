@@ -127,7 +127,7 @@ impl Controller {
                 self.logs.activate_staged(&topic.name, &staged)?;
                 report.created_missing += missing.len();
             }
-            let cfg = super::topic_config::log_config(&self.defaults, &topic.configs);
+            let cfg = super::topic_config::log_config(&self.broker_layers(), &topic.configs);
             for p in &topic.partitions {
                 self.logs
                     .open_partition(&topic.name, p.index, cfg, now_ms)?;

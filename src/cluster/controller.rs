@@ -26,12 +26,13 @@
 //!
 //! All methods block (file system, RocksDB, group locks): async callers use `spawn_blocking`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
 use super::leadership::{self, ElectionError, ElectionType, ReassignError};
 use super::metadata::{MetadataView, PartitionInfo, TopicInfo};
-use super::{topic_config, NodeInfo};
+use super::topic_config::{self, BrokerLayers};
+use super::NodeInfo;
 use crate::config::LogDefaults;
 use crate::group::GroupCoordinator;
 use crate::log::manager::StagedPartition;
@@ -103,6 +104,11 @@ pub struct NewTopic {
 pub struct Controller {
     pub(super) node: NodeInfo,
     pub(super) defaults: LogDefaults,
+    /// Static and dynamic broker-level topic defaults; written only under `lock`, read by
+    /// every topic-config resolution (a sync lock held for a clone, never across `.await`).
+    pub(super) layers: RwLock<BrokerLayers>,
+    /// Per-group config overrides (GROUP resource); written only under `lock`.
+    pub(super) group_configs: RwLock<HashMap<String, BTreeMap<String, String>>>,
     pub(super) store: Arc<Store>,
     pub(super) logs: Arc<LogManager>,
     pub(super) view: Arc<MetadataView>,
@@ -148,7 +154,8 @@ impl Controller {
     /// A controller for this node. The view is filled by [`Controller::recover`] at boot.
     pub fn new(
         node: NodeInfo,
-        defaults: LogDefaults,
+        layers: BrokerLayers,
+        group_configs: HashMap<String, BTreeMap<String, String>>,
         store: Arc<Store>,
         logs: Arc<LogManager>,
         view: Arc<MetadataView>,
@@ -156,7 +163,9 @@ impl Controller {
     ) -> Controller {
         Controller {
             node,
-            defaults,
+            defaults: layers.static_defaults.clone(),
+            layers: RwLock::new(layers),
+            group_configs: RwLock::new(group_configs),
             store,
             logs,
             view,
@@ -174,7 +183,7 @@ impl Controller {
             .unwrap_or_else(|p| p.into_inner()) = Some(observer);
     }
 
-    /// The broker-wide topic defaults.
+    /// The static broker-wide topic defaults (`runnel.toml`).
     pub fn defaults(&self) -> &LogDefaults {
         &self.defaults
     }
@@ -255,7 +264,7 @@ impl Controller {
         now_ms: i64,
     ) -> Result<(), TopicError> {
         self.logs.activate_staged(&topic.name, staged)?;
-        let cfg = topic_config::log_config(&self.defaults, &topic.configs);
+        let cfg = topic_config::log_config(&self.broker_layers(), &topic.configs);
         for s in staged {
             self.logs.create(&topic.name, s.partition, cfg, now_ms)?;
         }

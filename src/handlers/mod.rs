@@ -16,6 +16,7 @@ use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 
 use crate::broker::Broker;
 
+mod alter_configs;
 mod alter_partition_reassignments;
 mod alter_replica_log_dirs;
 mod api_versions;
@@ -34,6 +35,7 @@ mod elect_leaders;
 pub mod fetch;
 mod find_coordinator;
 mod heartbeat;
+mod incremental_alter_configs;
 mod init_producer_id;
 mod join_group;
 mod leave_group;
@@ -72,6 +74,7 @@ pub mod codes {
     pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
     pub const RECORD_LIST_TOO_LARGE: i16 = 18;
     pub const INVALID_REQUIRED_ACKS: i16 = 21;
+    pub const INVALID_CONFIG: i16 = 40;
     pub const INVALID_REQUEST: i16 = 42;
     pub const UNSUPPORTED_FOR_MESSAGE_FORMAT: i16 = 43;
     pub const POLICY_VIOLATION: i16 = 44;
@@ -119,6 +122,8 @@ pub fn api_name(key: ApiKey) -> &'static str {
         ApiKey::ListPartitionReassignments => "ListPartitionReassignments",
         ApiKey::DescribeProducers => "DescribeProducers",
         ApiKey::DescribeTopicPartitions => "DescribeTopicPartitions",
+        ApiKey::AlterConfigs => "AlterConfigs",
+        ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
         _ => "Other",
     }
 }
@@ -157,6 +162,10 @@ pub async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, req: RequestKi
         }
         Rq::DescribeConfigs(r) => {
             Rs::DescribeConfigs(describe_configs::handle(broker, ctx, r).await)
+        }
+        Rq::AlterConfigs(r) => Rs::AlterConfigs(alter_configs::handle(broker, ctx, r).await),
+        Rq::IncrementalAlterConfigs(r) => {
+            Rs::IncrementalAlterConfigs(incremental_alter_configs::handle(broker, ctx, r).await)
         }
         Rq::DeleteRecords(r) => Rs::DeleteRecords(delete_records::handle(broker, ctx, r).await),
         Rq::DescribeCluster(r) => {

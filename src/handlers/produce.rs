@@ -5,7 +5,9 @@
 //! streaming decoder) and stored verbatim; the log engine patches the base offset and leader
 //! epoch in place. The record walk allocates nothing per record and runs inline while a
 //! compressed batch inflates to at most [`INLINE_INFLATE`] bytes; a batch that inflates more is
-//! validated again on a blocking thread, so large decompression never stalls the async workers. Errors are per partition. acks=0 gets no
+//! validated again on a blocking thread, so large decompression never stalls the async workers.
+//! Only a topic whose `compression.type` names a codec has batches in another codec
+//! recompressed (`protocol::recompress`). Errors are per partition. acks=0 gets no
 //! response (a failed acks=0 write closes the connection, as in Kafka); acks=1 and acks=all are the same on a single replica, and both wait for an
 //! fsync only when the topic's flush policy (`flush.messages`) asks for one.
 //! v0–2 never arrive here (the codec refuses them); v13+ (topic ids) is not advertised.
@@ -22,8 +24,9 @@ use super::{codes, Reply, RequestContext};
 use crate::broker::{now_ms, Broker};
 use crate::log::{
     validate_produce_batch, validate_produce_batch_inline, AppendOutcome, InlineValidation,
-    LogError,
+    LogError, TopicCompression,
 };
+use crate::protocol::recompress::recompress;
 
 /// Decompressed bytes a Produce batch may inflate to while validated on the async worker
 /// (about 100 µs of zstd or lz4); beyond it the walk moves to a blocking thread.
@@ -177,6 +180,20 @@ async fn append(
         InlineValidation::Deferred => {
             let batch = records.clone();
             blocking(move || validate_produce_batch(&batch, &cfg, allow_zstd)).await?
+        }
+    };
+    // A topic with its own codec gets batches in that codec (Kafka's LogValidator); the
+    // default `producer` keeps the verbatim path.
+    let records = if cfg.compression == TopicCompression::Producer {
+        records
+    } else {
+        // Kafka refuses to store zstd for a producer that cannot read it (Produce < 7).
+        if matches!(cfg.compression, TopicCompression::Zstd(_)) && !allow_zstd {
+            return Err(LogError::UnsupportedCompression(4));
+        }
+        match recompress(&records, cfg.compression)? {
+            Some(b) => Bytes::from(b),
+            None => records,
         }
     };
     let out = part.append(&records, leader_epoch, now)?;

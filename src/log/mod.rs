@@ -48,7 +48,7 @@ pub use batch::{
     validate_produce_batch, validate_produce_batch_inline, BatchHeader, Compression,
     InlineValidation,
 };
-pub use config::{CleanupPolicy, LogConfig, TimestampType};
+pub use config::{CleanupPolicy, LogConfig, TimestampType, TopicCompression};
 pub use error::LogError;
 pub use manager::{BackgroundConfig, LogManager};
 pub use partition::{AppendOutcome, PartitionLog, ReadResult};

@@ -28,7 +28,11 @@ fn decode_batch_limited(buf: &mut Bytes, limit: usize) -> anyhow::Result<RecordS
     RecordBatchDecoder::decode_with_custom_compression(buf, Some(inflate))
 }
 
-fn inflate(data: &mut Bytes, compression: Compression, limit: usize) -> anyhow::Result<Bytes> {
+pub(crate) fn inflate(
+    data: &mut Bytes,
+    compression: Compression,
+    limit: usize,
+) -> anyhow::Result<Bytes> {
     let input = data.split_to(data.len());
     let codec = match compression {
         Compression::None => return Ok(input),

@@ -12,6 +12,7 @@
 //! | `Topics`  | `t`  | topic name (UTF-8)                     | [`TopicRecord`] JSON         |
 //! | `Groups`  | `g`  | group id (UTF-8)                       | group metadata (see groups)  |
 //! | `Offsets` | `o`  | group id, 0x00, topic, 0x00, i32 BE    | committed offset (see groups)|
+//! | `Configs` | `c`  | scope byte (`b` broker, `g` group), name | config overrides JSON (see configs) |
 //!
 //! Durability: every write goes through RocksDB's write-ahead log. Topic and cluster
 //! metadata writes are synced (`fsync` before returning) because they are rare and losing
@@ -33,6 +34,7 @@
 //! open as well. [`marker`] ties the store to the log directory so a store that is missing
 //! or replaced is caught too.
 
+mod configs;
 mod groups;
 pub mod marker;
 mod topics;
@@ -43,6 +45,7 @@ use std::sync::Mutex;
 
 use rocksdb::{DBRecoveryMode, Options, WriteBatch, WriteOptions, DB};
 
+pub use configs::ConfigScope;
 pub use topics::{PartitionRecord, TopicRecord};
 
 /// A key space of the store: every key starts with its tag byte.
@@ -52,6 +55,7 @@ pub enum Space {
     Topics,
     Groups,
     Offsets,
+    Configs,
 }
 
 impl Space {
@@ -61,6 +65,7 @@ impl Space {
             Space::Topics => b't',
             Space::Groups => b'g',
             Space::Offsets => b'o',
+            Space::Configs => b'c',
         }
     }
 
