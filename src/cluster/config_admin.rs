@@ -334,13 +334,18 @@ mod tests {
             port: 9092,
             rack: None,
         };
+        let store = Arc::new(Store::open(&dir.join("meta")).unwrap());
+        let groups =
+            crate::group::GroupCoordinator::open(0, &Config::default().group, store.clone())
+                .unwrap();
         Controller::new(
             node,
             BrokerLayers::from_static(Config::default().log),
             Default::default(),
-            Arc::new(Store::open(&dir.join("meta")).unwrap()),
+            store,
             Arc::new(LogManager::open(&dir.join("logs")).unwrap()),
             Arc::new(MetadataView::new(Vec::new())),
+            groups,
         )
     }
 

@@ -30,7 +30,15 @@ fn boot(dir: &Path) -> (Controller, RecoveryReport) {
         rack: None,
     };
     let view = Arc::new(MetadataView::new(Vec::new()));
-    let c = Controller::new(node, cfg.log.clone(), store, logs, view, groups);
+    let c = Controller::new(
+        node,
+        crate::cluster::topic_config::BrokerLayers::from_static(cfg.log.clone()),
+        Default::default(),
+        store,
+        logs,
+        view,
+        groups,
+    );
     let report = c.recover(0).unwrap();
     (c, report)
 }
