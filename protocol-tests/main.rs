@@ -9,5 +9,6 @@ mod wire;
 mod all_versions;
 mod api_versions;
 mod bad_frames;
+mod fd_limits;
 mod metadata;
 mod produce_fetch;

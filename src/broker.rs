@@ -77,7 +77,16 @@ impl Broker {
         let cluster_id = store.cluster_id()?;
         let logs_dir = data_dir.join("logs");
         mkdir(&logs_dir)?;
-        let logs = Arc::new(LogManager::open(&logs_dir)?);
+        let nofile = crate::runtime::nofile_limit().map_or(1024, |l| l.0);
+        let (fd_cache, max_partitions) = crate::runtime::fd_budget(
+            nofile,
+            config.log.max_open_segment_files,
+            config.log.max_partitions,
+        );
+        let logs = Arc::new(LogManager::open_with(
+            &logs_dir,
+            crate::log::LogFiles::new(fd_cache),
+        )?);
         let fsync_seconds = metrics.fsync_seconds.clone();
         logs.set_fsync_observer(Arc::new(move |d| fsync_seconds.observe(d.as_secs_f64())));
         let now = now_ms();
@@ -98,13 +107,31 @@ impl Broker {
             rack: None,
         };
         let metadata = Arc::new(MetadataView::new(topics));
-        let controller = Arc::new(Controller::new(
-            node.clone(),
-            config.log.clone(),
-            store.clone(),
-            logs.clone(),
-            metadata.clone(),
-        ));
+        let controller = Arc::new(
+            Controller::new(
+                node.clone(),
+                config.log.clone(),
+                store.clone(),
+                logs.clone(),
+                metadata.clone(),
+            )
+            .with_max_partitions(max_partitions),
+        );
+        let hosted = logs.partition_count();
+        tracing::info!(
+            open_file_limit = nofile,
+            descriptor_cache = fd_cache,
+            max_partitions,
+            partitions = hosted,
+            "file descriptor budget"
+        );
+        if hosted > max_partitions {
+            tracing::warn!(
+                partitions = hosted,
+                max_partitions,
+                "more partitions on disk than log.max_partitions allows; new ones are refused"
+            );
+        }
         let groups = GroupCoordinator::open(node.node_id, &config.group, store.clone())
             .map_err(|e| BootError::Group(e.to_string()))?;
         tracing::info!(

@@ -6,6 +6,12 @@
 //! so a crash between steps leaves at worst empty directories that the next create reuses,
 //! never a topic in the store without its logs. Delete runs in the reverse order.
 //!
+//! A create that fails halfway (a partition directory that cannot be made, the store write)
+//! is rolled back: every partition log it opened is closed and its directory removed, so
+//! nothing stays open or on disk and no store record is written. The broker-wide partition
+//! cap (`log.max_partitions`) is checked before anything is created, in validate-only mode
+//! too, and refuses with POLICY_VIOLATION as Kafka's create-topic policies do.
+//!
 //! All methods block (file system and RocksDB): async callers use `spawn_blocking`.
 
 use std::collections::BTreeMap;
@@ -41,6 +47,8 @@ pub enum TopicError {
     InvalidConfig(String),
     #[error("{0}")]
     InvalidRequest(String),
+    #[error("{0}")]
+    PolicyViolation(String),
     #[error("log error: {0}")]
     Log(#[from] LogError),
     #[error("store error: {0}")]
@@ -59,6 +67,7 @@ impl TopicError {
             TopicError::InvalidReplicaAssignment(_) => 39,
             TopicError::InvalidConfig(_) => 40,
             TopicError::InvalidRequest(_) => 42,
+            TopicError::PolicyViolation(_) => 44,
             TopicError::Log(e) => e.kafka_code(),
             TopicError::Store(e) => e.kafka_code(),
         }
@@ -85,6 +94,8 @@ pub struct Controller {
     store: Arc<Store>,
     logs: Arc<LogManager>,
     view: Arc<MetadataView>,
+    /// Most partitions the broker may host (`log.max_partitions`, resolved at boot).
+    max_partitions: usize,
     /// Held for the whole of one change (blocking I/O included), never across `.await`.
     lock: Mutex<()>,
 }
@@ -129,7 +140,56 @@ impl Controller {
             store,
             logs,
             view,
+            max_partitions: usize::MAX,
             lock: Mutex::new(()),
+        }
+    }
+
+    /// Caps the partitions this broker hosts (default: no cap).
+    pub fn with_max_partitions(mut self, max: usize) -> Controller {
+        self.max_partitions = max;
+        self
+    }
+
+    /// POLICY_VIOLATION if adding `new` partitions would pass the broker's cap.
+    fn check_partition_cap(&self, new: usize) -> Result<(), TopicError> {
+        let hosted = self.logs.partition_count();
+        if hosted.saturating_add(new) > self.max_partitions {
+            return Err(TopicError::PolicyViolation(format!(
+                "Creating {new} partition(s) would make this broker host {}, more than its limit of {} (log.max_partitions, derived from the open-file limit when 0).",
+                hosted.saturating_add(new),
+                self.max_partitions
+            )));
+        }
+        Ok(())
+    }
+
+    /// Opens the logs of `partitions`; if one fails, closes and removes every one of them
+    /// (including a directory the failing one may have left) and returns the error.
+    fn create_logs(
+        &self,
+        topic: &str,
+        partitions: &[i32],
+        cfg: crate::log::LogConfig,
+        now_ms: i64,
+    ) -> Result<(), TopicError> {
+        for (i, &p) in partitions.iter().enumerate() {
+            if let Err(e) = self.logs.create(topic, p, cfg, now_ms) {
+                self.roll_back(topic, &partitions[..=i]);
+                return Err(e.into());
+            }
+        }
+        Ok(())
+    }
+
+    fn roll_back(&self, topic: &str, partitions: &[i32]) {
+        tracing::warn!(
+            topic,
+            partitions = partitions.len(),
+            "rolling back a failed topic change"
+        );
+        if let Err(e) = self.logs.delete_partitions(topic, partitions) {
+            tracing::error!(topic, error = %e, "rolling back partition logs");
         }
     }
 
@@ -166,6 +226,7 @@ impl Controller {
         }
         let partitions = self.plan_partitions(req)?;
         topic_config::validate(&req.configs).map_err(TopicError::InvalidConfig)?;
+        self.check_partition_cap(partitions.len())?;
         let topic = TopicInfo {
             name: req.name.clone(),
             id: uuid::Uuid::new_v4(),
@@ -176,10 +237,12 @@ impl Controller {
             return Ok(topic);
         }
         let cfg = topic_config::log_config(&self.defaults, &topic.configs);
-        for p in &topic.partitions {
-            self.logs.create(&topic.name, p.index, cfg, now_ms)?;
+        let indexes: Vec<i32> = topic.partitions.iter().map(|p| p.index).collect();
+        self.create_logs(&topic.name, &indexes, cfg, now_ms)?;
+        if let Err(e) = self.store.put_topic(&topic.to_record()) {
+            self.roll_back(&topic.name, &indexes);
+            return Err(e.into());
         }
-        self.store.put_topic(&topic.to_record())?;
         self.view.upsert(topic.clone());
         tracing::info!(topic = %topic.name, partitions = topic.partitions.len(), id = %topic.id, "created topic");
         Ok(topic)
@@ -318,6 +381,7 @@ impl Controller {
                 )));
             }
         }
+        self.check_partition_cap((total - current) as usize)?;
         let mut grown = (*topic).clone();
         grown
             .partitions
@@ -326,10 +390,12 @@ impl Controller {
             return Ok(grown);
         }
         let cfg = topic_config::log_config(&self.defaults, &grown.configs);
-        for i in current..total {
-            self.logs.create(name, i, cfg, now_ms)?;
+        let added: Vec<i32> = (current..total).collect();
+        self.create_logs(name, &added, cfg, now_ms)?;
+        if let Err(e) = self.store.put_topic(&grown.to_record()) {
+            self.roll_back(name, &added);
+            return Err(e.into());
         }
-        self.store.put_topic(&grown.to_record())?;
         self.view.upsert(grown.clone());
         Ok(grown)
     }
