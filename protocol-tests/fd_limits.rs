@@ -335,7 +335,8 @@ fn partition_cap_and_halfway_create_leave_nothing_behind() {
         .with_timeout_ms(30_000)
         .with_topics(vec![CreatePartitionsTopic::default()
             .with_name(topic("small"))
-            .with_count(120)]);
+            .with_count(120)
+            .with_assignments(None)]);
     let resp: CreatePartitionsResponse = c.call(ApiKey::CreatePartitions, 3, &req);
     assert_eq!(resp.results[0].error_code, 44);
     assert_eq!(b.partition_dirs("small").len(), 50);

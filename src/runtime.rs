@@ -24,6 +24,8 @@ use crate::telemetry::Metrics;
 pub const FD_RESERVE: u64 = 256;
 
 /// The process's `RLIMIT_NOFILE` as `(soft, hard)`.
+// `rlim_t` is u64 on Linux but not on every target, hence the casts.
+#[allow(clippy::unnecessary_cast)]
 pub fn nofile_limit() -> std::io::Result<(u64, u64)> {
     let mut l = libc::rlimit {
         rlim_cur: 0,
@@ -38,6 +40,7 @@ pub fn nofile_limit() -> std::io::Result<(u64, u64)> {
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit (capped at the kernel's `nr_open` when
 /// the hard limit is unlimited). Returns `(soft before, soft after, hard)`.
+#[allow(clippy::unnecessary_cast)]
 pub fn raise_nofile_limit() -> std::io::Result<(u64, u64, u64)> {
     let (soft, hard) = nofile_limit()?;
     let target = if hard == libc::RLIM_INFINITY as u64 {

@@ -72,7 +72,10 @@ fn full_disk_refuses_writes_keeps_reads_and_heals_without_restart() {
     // Reads up to the high watermark still work.
     assert_eq!(log.high_watermark(), 6);
     assert_eq!(read_all(&log, 0), vec![(0, 1), (2, 3), (4, 5)]);
-    assert_eq!(log.offset_for_timestamp(10).unwrap().map(|(o, _)| o), Some(0));
+    assert_eq!(
+        log.offset_for_timestamp(10).unwrap().map(|(o, _)| o),
+        Some(0)
+    );
 
     // Space returns: the next append goes through at the next dense offset.
     io.heal();
