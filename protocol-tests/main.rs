@@ -14,6 +14,7 @@ mod connections;
 mod fetch_sessions;
 mod boot_safety;
 mod configs;
+mod fd_limits;
 mod metadata;
 mod produce_fetch;
 mod validation;

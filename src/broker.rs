@@ -150,7 +150,16 @@ impl Broker {
         mkdir(&logs_dir)?;
         let (store, cluster_id) = open_store(&data_dir, &logs_dir)?;
         let store = Arc::new(store);
-        let logs = Arc::new(LogManager::open(&logs_dir)?);
+        let nofile = crate::runtime::nofile_limit().map_or(1024, |l| l.0);
+        let (fd_cache, max_partitions) = crate::runtime::fd_budget(
+            nofile,
+            config.log.max_open_segment_files,
+            config.log.max_partitions,
+        );
+        let logs = Arc::new(LogManager::open_with(
+            &logs_dir,
+            crate::log::LogFiles::new(fd_cache),
+        )?);
         let fsync_seconds = metrics.fsync_seconds.clone();
         logs.set_fsync_observer(Arc::new(move |d| fsync_seconds.observe(d.as_secs_f64())));
         // Dynamic broker configs: cluster-wide defaults under "", this node's under its id.
@@ -176,7 +185,8 @@ impl Broker {
         let groups = GroupCoordinator::open(node.node_id, &config.group, store.clone())
             .map_err(|e| BootError::Group(e.to_string()))?;
         let metadata = Arc::new(MetadataView::new(Vec::new()));
-        let controller = Arc::new(Controller::new(
+        let controller = Arc::new(
+            Controller::new(
             node.clone(),
             layers,
             group_configs,
@@ -184,7 +194,9 @@ impl Broker {
             logs.clone(),
             metadata.clone(),
             groups.clone(),
-        ));
+        )
+        .with_max_partitions(max_partitions),
+        );
         let report = controller.recover(now_ms())?;
         if report.quarantined.is_empty() && report.finished_deletes.is_empty() {
             tracing::debug!(?report, "partition directories reconciled");
@@ -199,6 +211,21 @@ impl Broker {
         controller.set_deleted_observer(Arc::new(move |name: &str| {
             topic_metrics.topics.remove_topic(name)
         }));
+        let hosted = logs.partition_count();
+        tracing::info!(
+            open_file_limit = nofile,
+            descriptor_cache = fd_cache,
+            max_partitions,
+            partitions = hosted,
+            "file descriptor budget"
+        );
+        if hosted > max_partitions {
+            tracing::warn!(
+                partitions = hosted,
+                max_partitions,
+                "more partitions on disk than log.max_partitions allows; new ones are refused"
+            );
+        }
         tracing::info!(
             cluster_id = %cluster_id,
             node_id = node.node_id,

@@ -112,6 +112,12 @@ pub struct LogDefaults {
     pub cleanup_policy: String,
     /// Sparse offset index interval (`log.index.interval.bytes`).
     pub index_interval_bytes: i32,
+    /// Most partitions this broker hosts; CreateTopics/CreatePartitions beyond it fail with
+    /// POLICY_VIOLATION. 0 = derived from the open-file limit at start (see the README).
+    pub max_partitions: usize,
+    /// Descriptors kept open for index files and sealed segments, shared by all partitions
+    /// (each partition also keeps its active segment open).
+    pub max_open_segment_files: usize,
 }
 
 /// Classic consumer group coordinator settings.
@@ -216,6 +222,8 @@ impl Default for LogDefaults {
             message_timestamp_type: "CreateTime".into(),
             cleanup_policy: "delete".into(),
             index_interval_bytes: 4096,
+            max_partitions: 0,
+            max_open_segment_files: 1000,
         }
     }
 }

@@ -161,6 +161,14 @@ fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     telemetry::init_logging(&cfg.telemetry);
     tracing::info!(config = %serde_json::to_string(&cfg)?, "effective configuration");
+    // Every partition keeps a descriptor open; the common soft limit of 1024 is far below
+    // what the hard limit allows, so take all of it before opening anything.
+    match runnel::runtime::raise_nofile_limit() {
+        Ok((before, after, hard)) => {
+            tracing::info!(soft_before = before, soft = after, hard, "open-file limit")
+        }
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("runnel")

@@ -21,6 +21,10 @@
 //!   Offsets go before the commit so no crash can leave them behind for a re-created topic
 //!   (Kafka drops them the same way when partitions are deleted).
 //!
+//! The broker-wide partition cap (`log.max_partitions`) is checked before anything is
+//! created, in validate-only mode too, and refuses with POLICY_VIOLATION as Kafka's
+//! create-topic policies do.
+//!
 //! Boot reconciliation (`Controller::recover`, in `boot.rs`) opens what the store lists and
 //! quarantines any directory no stored topic owns: orphans are never adopted.
 //!
@@ -63,6 +67,8 @@ pub enum TopicError {
     InvalidConfig(String),
     #[error("{0}")]
     InvalidRequest(String),
+    #[error("{0}")]
+    PolicyViolation(String),
     #[error("log error: {0}")]
     Log(#[from] LogError),
     #[error("store error: {0}")]
@@ -81,6 +87,7 @@ impl TopicError {
             TopicError::InvalidReplicaAssignment(_) => 39,
             TopicError::InvalidConfig(_) => 40,
             TopicError::InvalidRequest(_) => 42,
+            TopicError::PolicyViolation(_) => 44,
             TopicError::Log(e) => e.kafka_code(),
             TopicError::Store(e) => e.kafka_code(),
         }
@@ -114,6 +121,8 @@ pub struct Controller {
     pub(super) view: Arc<MetadataView>,
     /// Committed offsets of a deleted topic are dropped here, as part of the delete.
     pub(super) groups: Arc<GroupCoordinator>,
+    /// Most partitions the broker may host (`log.max_partitions`, resolved at boot).
+    max_partitions: usize,
     /// Held for the whole of one change (blocking I/O included), never across `.await`.
     pub(super) lock: Mutex<()>,
     /// Told the name of every deleted topic (the broker drops its per-topic metric series);
@@ -170,6 +179,7 @@ impl Controller {
             logs,
             view,
             groups,
+            max_partitions: usize::MAX,
             lock: Mutex::new(()),
             deleted_observer: RwLock::new(None),
         }
@@ -181,6 +191,25 @@ impl Controller {
             .deleted_observer
             .write()
             .unwrap_or_else(|p| p.into_inner()) = Some(observer);
+    }
+
+    /// Caps the partitions this broker hosts (default: no cap).
+    pub fn with_max_partitions(mut self, max: usize) -> Controller {
+        self.max_partitions = max;
+        self
+    }
+
+    /// POLICY_VIOLATION if adding `new` partitions would pass the broker's cap.
+    fn check_partition_cap(&self, new: usize) -> Result<(), TopicError> {
+        let hosted = self.logs.partition_count();
+        if hosted.saturating_add(new) > self.max_partitions {
+            return Err(TopicError::PolicyViolation(format!(
+                "Creating {new} partition(s) would make this broker host {}, more than its limit of {} (log.max_partitions, derived from the open-file limit when 0).",
+                hosted.saturating_add(new),
+                self.max_partitions
+            )));
+        }
+        Ok(())
     }
 
     /// The static broker-wide topic defaults (`runnel.toml`).
@@ -216,6 +245,7 @@ impl Controller {
         }
         let partitions = self.plan_partitions(req)?;
         topic_config::validate(&req.configs).map_err(TopicError::InvalidConfig)?;
+        self.check_partition_cap(partitions.len())?;
         let topic = TopicInfo {
             name: req.name.clone(),
             id: uuid::Uuid::new_v4(),
@@ -416,6 +446,7 @@ impl Controller {
                 )));
             }
         }
+        self.check_partition_cap((total - current) as usize)?;
         let mut grown = (*topic).clone();
         grown
             .partitions

@@ -30,6 +30,10 @@
 //! their configs from the metadata store, calls `open_partition` for each (each open scans at
 //! most the active segment's tail). `scan` lists what is on disk.
 //!
+//! File descriptors: all partitions share one `LogFiles` (descriptor cache + I/O seam, see
+//! `files.rs`): a partition pins one descriptor (its active `.log`), everything else is opened
+//! on demand within `log.max_open_segment_files`.
+//!
 //! Locks: `logs` is a `std::sync::RwLock` held only for map lookups/updates; `create_lock` is a
 //! `std::sync::Mutex` serializing creation so two creators of one partition cannot both open it.
 //! Neither is held across `.await`.
@@ -46,6 +50,7 @@ use tokio::task::JoinHandle;
 use super::checkpoint::{read_framed, sync_dir, write_framed};
 use super::config::LogConfig;
 use super::error::LogError;
+use super::files::LogFiles;
 use super::partition::PartitionLog;
 use super::{lock, read_lock, write_lock};
 
@@ -106,6 +111,7 @@ pub struct LogManager {
     data_dir: PathBuf,
     logs: RwLock<HashMap<(String, i32), Arc<PartitionLog>>>,
     create_lock: Mutex<()>,
+    files: LogFiles,
     /// Told the duration of every partition flush (the broker feeds its fsync histogram);
     /// a callback keeps this engine free of any metrics dependency.
     fsync_observer: RwLock<Option<FsyncObserver>>,
@@ -190,12 +196,19 @@ impl LogManager {
     /// place: the controller inspects them at boot (see [`LogManager::scan`]) before anything
     /// is removed. Partitions are opened by [`LogManager::open_partition`].
     pub fn open(data_dir: &Path) -> Result<Self, LogError> {
+        Self::open_with(data_dir, LogFiles::default())
+    }
+
+    /// [`LogManager::open`] with a given descriptor cache and I/O seam, shared by every
+    /// partition it opens.
+    pub fn open_with(data_dir: &Path, files: LogFiles) -> Result<Self, LogError> {
         let ioe = |e| LogError::io(format!("opening data directory {}", data_dir.display()), e);
         fs::create_dir_all(data_dir).map_err(ioe)?;
         Ok(LogManager {
             data_dir: data_dir.to_path_buf(),
             logs: RwLock::new(HashMap::new()),
             create_lock: Mutex::new(()),
+            files,
             fsync_observer: RwLock::new(None),
         })
     }
@@ -203,6 +216,16 @@ impl LogManager {
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The descriptor cache and I/O seam shared by all partitions.
+    pub fn files(&self) -> &LogFiles {
+        &self.files
+    }
+
+    /// Number of open partition logs.
+    pub fn partition_count(&self) -> usize {
+        read_lock(&self.logs).len()
     }
 
     /// `(topic, partition)` of every partition directory on disk, sorted.
@@ -368,10 +391,11 @@ impl LogManager {
         if let Some(l) = self.get(topic, partition) {
             return Ok(l);
         }
-        let log = Arc::new(PartitionLog::open(
+        let log = Arc::new(PartitionLog::open_with(
             &self.partition_dir(topic, partition),
             cfg,
             now_ms,
+            &self.files,
         )?);
         write_lock(&self.logs).insert((topic.to_string(), partition), Arc::clone(&log));
         Ok(log)
@@ -428,6 +452,49 @@ impl LogManager {
         sync_dir(&self.data_dir)
             .map_err(|e| LogError::io(format!("syncing {}", self.data_dir.display()), e))?;
         Ok(retired)
+    }
+
+    /// Deletes the given partitions of `topic` (rolling back a failed create): each open log is
+    /// marked deleted and dropped from the map, its directory renamed to `*.deleted` and
+    /// removed. Partitions without a log or directory are skipped. Tries every partition and
+    /// returns the first error.
+    pub fn delete_partitions(&self, topic: &str, partitions: &[i32]) -> Result<(), LogError> {
+        check_topic(topic)?;
+        let _g = lock(&self.create_lock);
+        let removed: Vec<_> = {
+            let mut logs = write_lock(&self.logs);
+            partitions
+                .iter()
+                .filter_map(|&p| logs.remove(&(topic.to_string(), p)))
+                .collect()
+        };
+        for log in &removed {
+            log.mark_deleted();
+        }
+        drop(removed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let mut first = None;
+        for &p in partitions {
+            let from = self.partition_dir(topic, p);
+            if !from.is_dir() {
+                continue;
+            }
+            let to = self
+                .data_dir
+                .join(format!("{topic}-{p}.{nanos}{DELETED_SUFFIX}"));
+            let r = fs::rename(&from, &to)
+                .map_err(|e| LogError::io(format!("renaming {}", from.display()), e))
+                .and_then(|()| {
+                    fs::remove_dir_all(&to)
+                        .map_err(|e| LogError::io(format!("removing {}", to.display()), e))
+                });
+            if let Err(e) = r {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
     }
 
     /// Every open partition log, sorted by topic and partition.
@@ -704,6 +771,53 @@ mod tests {
         assert_eq!(parse_dir_name("a.deleted-0"), Some(("a.deleted".into(), 0)));
         assert_eq!(parse_dir_name("a-0.123.deleted"), None);
         assert_eq!(parse_dir_name("a-+1"), None);
+    }
+
+    #[test]
+    fn delete_partitions_closes_and_removes_only_those() {
+        let d = tempfile::tempdir().unwrap();
+        let m = LogManager::open_with(d.path(), LogFiles::new(8)).unwrap();
+        for p in 0..4 {
+            m.create("t", p, LogConfig::default(), 0).unwrap();
+        }
+        let gone = m.get("t", 1).unwrap();
+        m.delete_partitions("t", &[1, 2, 7]).unwrap();
+        assert_eq!(m.partition_count(), 2);
+        assert_eq!(
+            m.existing_partitions().unwrap(),
+            vec![("t".into(), 0), ("t".into(), 3)]
+        );
+        assert_eq!(
+            gone.append(&BatchBuilder::new().build(), 0, 0)
+                .unwrap_err()
+                .kafka_code(),
+            3
+        );
+    }
+
+    #[test]
+    fn recreated_topic_never_sees_stale_cached_files() {
+        let d = tempfile::tempdir().unwrap();
+        let m = LogManager::open_with(d.path(), LogFiles::new(64)).unwrap();
+        let cfg = LogConfig {
+            segment_bytes: 200,
+            ..LogConfig::default()
+        };
+        let l = m.create("t", 0, cfg, 0).unwrap();
+        for _ in 0..10 {
+            l.append(&BatchBuilder::new().records(2).build(), 0, 0)
+                .unwrap();
+        }
+        assert!(!l.read(0, 1 << 20, true).unwrap().records.is_empty());
+        drop(l);
+        m.delete_topic("t").unwrap();
+        let l = m.create("t", 0, cfg, 0).unwrap();
+        assert_eq!(l.log_end_offset(), 0);
+        l.append(&BatchBuilder::new().build(), 0, 0).unwrap();
+        let r = l.read(0, 1 << 20, true).unwrap();
+        let h = crate::log::BatchHeader::parse(&r.records).unwrap();
+        assert_eq!((h.base_offset, h.last_offset()), (0, 0));
+        assert_eq!(r.records.len(), h.batch_size());
     }
 
     #[test]

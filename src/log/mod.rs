@@ -21,11 +21,15 @@
 //! - offsets are dense and monotonic: each batch's base offset is the previous last offset + 1;
 //! - reads never go beyond the high watermark (single replica: HW = log end offset once the
 //!   bytes are in the page cache), and never see a half-written batch;
-//! - after a write or fsync error the partition is failed (fail-stop) until reopened;
+//! - after a write or fsync error the partition is failed (fail-stop) until reopened, except a
+//!   write refused for lack of space or descriptors: that append is cut off and refused, reads
+//!   go on, and the next append retries (`partition.rs`);
+//! - a partition keeps one descriptor open (its active `.log`); index files and sealed
+//!   segments are opened on demand through a bounded shared cache (`files.rs`);
 //! - start-up scans only the active segment (none at all after a clean shutdown).
 //!
 //! Module map: `error` (LogError + Kafka codes), `config` (LogConfig), `batch` (header,
-//! validation, patching), `records` (the record walk and bounded decompression), `index` (offset/time index), `segment` (one .log + indexes, recovery
+//! validation, patching), `records` (the record walk and bounded decompression), `files` (descriptor cache, `FileIo` write seam), `index` (offset/time index), `segment` (one .log + indexes, recovery
 //! scan), `checkpoint` (framed checkpoint files, clean-shutdown marker), `epoch_cache` (leader
 //! epochs), `producer_state` (idempotence), `partition` (PartitionLog), `manager` (LogManager,
 //! background flusher and retention).
@@ -35,6 +39,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod epoch_cache;
 pub mod error;
+pub mod files;
 pub mod index;
 pub mod manager;
 pub mod partition;
@@ -50,6 +55,7 @@ pub use batch::{
 };
 pub use config::{CleanupPolicy, LogConfig, TimestampType, TopicCompression};
 pub use error::LogError;
+pub use files::{FdCache, FileIo, LogFiles};
 pub use manager::{BackgroundConfig, LogManager};
 pub use partition::{AppendOutcome, PartitionLog, ReadResult};
 pub use producer_state::ActiveProducer;
