@@ -349,5 +349,8 @@ fn partition_cap_and_halfway_create_leave_nothing_behind() {
     let fds_before = b.open_fds();
     assert_eq!(c.create_topic("half", 20).0, 0);
     assert_eq!(b.partition_dirs("half").len(), 20);
-    assert!(b.open_fds() <= fds_before + 20 + 2, "one descriptor per new partition");
+    assert!(
+        b.open_fds() <= fds_before + 20 + 2,
+        "one descriptor per new partition"
+    );
 }

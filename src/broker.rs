@@ -187,15 +187,15 @@ impl Broker {
         let metadata = Arc::new(MetadataView::new(Vec::new()));
         let controller = Arc::new(
             Controller::new(
-            node.clone(),
-            layers,
-            group_configs,
-            store.clone(),
-            logs.clone(),
-            metadata.clone(),
-            groups.clone(),
-        )
-        .with_max_partitions(max_partitions),
+                node.clone(),
+                layers,
+                group_configs,
+                store.clone(),
+                logs.clone(),
+                metadata.clone(),
+                groups.clone(),
+            )
+            .with_max_partitions(max_partitions),
         );
         let report = controller.recover(now_ms())?;
         if report.quarantined.is_empty() && report.finished_deletes.is_empty() {
