@@ -427,7 +427,7 @@ async fn killed_mid_delete_never_serves_the_deleted_records() {
 async fn http_post(addr: std::net::SocketAddr, path: &str, json: &str) -> u16 {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
         json.len()
     );
     s.write_all(req.as_bytes()).await.unwrap();

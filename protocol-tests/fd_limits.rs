@@ -349,8 +349,10 @@ fn partition_cap_and_halfway_create_leave_nothing_behind() {
     let fds_before = b.open_fds();
     assert_eq!(c.create_topic("half", 20).0, 0);
     assert_eq!(b.partition_dirs("half").len(), 20);
+    // One pinned descriptor per new partition, plus what the shared cache (150 here) holds.
+    let fds_after = b.open_fds();
     assert!(
-        b.open_fds() <= fds_before + 20 + 2,
-        "one descriptor per new partition"
+        fds_after <= fds_before + 20 + 150 + 2,
+        "bounded by partitions + cache: {fds_before} -> {fds_after}"
     );
 }

@@ -1,6 +1,6 @@
 # Shared environment for Runnel's scripts (sourced, not run).
 # The cargo target directory lives outside the checkout so CI runs and later sessions
-# reuse the RocksDB build (15–20 minutes cold on two cores).
+# reuse the RocksDB build (about 20 minutes cold on two cores).
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/runnel/target}"
 export RUNNEL_CACHE="${RUNNEL_CACHE:-$HOME/.cache/runnel}"
 export RUNNEL_BIN="${RUNNEL_BIN:-$CARGO_TARGET_DIR/release/runnel}"
