@@ -12,6 +12,7 @@
 //!   00000000000000001234.snapshot   producer state at offset 1234 (producer_state.rs)
 //!   leader-epoch-checkpoint         epoch → start offset (epoch_cache.rs)
 //!   log-start-offset                DeleteRecords low watermark (checkpoint.rs)
+//!   recovery-point                  offset below which everything was fsynced (checkpoint.rs)
 //!   .clean-shutdown                 present only between a clean close and the next open
 //! ```
 //!
@@ -21,13 +22,17 @@
 //! - reads never go beyond the high watermark (single replica: HW = log end offset once the
 //!   bytes are in the page cache), and never see a half-written batch;
 //! - after a write or fsync error the partition is failed (fail-stop) until reopened;
-//! - start-up scans only the active segment (none at all after a clean shutdown).
+//! - start-up scans no segment after a clean shutdown; after an unclean one it validates every
+//!   segment from the recovery point's on and truncates at the first invalid batch;
+//! - below the high watermark a read finds its batch intact or fails (CORRUPT_MESSAGE), never
+//!   returns an empty result.
 //!
 //! Module map: `error` (LogError + Kafka codes), `config` (LogConfig), `batch` (header,
 //! validation, patching), `index` (offset/time index), `segment` (one .log + indexes, recovery
-//! scan), `checkpoint` (framed checkpoint files, clean-shutdown marker), `epoch_cache` (leader
-//! epochs), `producer_state` (idempotence), `partition` (PartitionLog), `manager` (LogManager,
-//! background flusher and retention).
+//! scan), `verify` (batch checks for reads and the scrubber), `recovery` (start-up loading and
+//! unclean-shutdown recovery), `checkpoint` (framed checkpoint files, clean-shutdown marker),
+//! `epoch_cache` (leader epochs), `producer_state` (idempotence), `partition` (PartitionLog),
+//! `manager` (LogManager, background flusher, retention and scrubber).
 
 pub mod batch;
 pub mod checkpoint;
@@ -38,9 +43,11 @@ pub mod index;
 pub mod manager;
 pub mod partition;
 pub mod producer_state;
+pub mod recovery;
 pub mod segment;
 #[cfg(test)]
 pub(crate) mod testutil;
+pub mod verify;
 
 pub use batch::{validate_produce_batch, BatchHeader, Compression};
 pub use config::{CleanupPolicy, LogConfig, TimestampType};
