@@ -249,9 +249,8 @@ impl LogManager {
                 .map_err(|e| LogError::io(format!("removing {}", to.display()), e))?;
         }
         // Make the removal durable, so a power cut cannot bring the topic's data back.
-        super::checkpoint::sync_dir(&self.data_dir).map_err(|e| {
-            LogError::io(format!("fsync of {}", self.data_dir.display()), e)
-        })?;
+        super::checkpoint::sync_dir(&self.data_dir)
+            .map_err(|e| LogError::io(format!("fsync of {}", self.data_dir.display()), e))?;
         Ok(())
     }
 
@@ -455,12 +454,14 @@ impl LogManager {
                     }
                 };
                 if let Some(why) = &report.damage {
-                    self.scrub_damage.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.scrub_damage
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tracing::error!(topic, partition, segment = seg.base_offset,
                         valid_bytes = report.valid_bytes, size, reason = %why,
                         "scrubber found a damaged sealed segment");
                 } else if let Some(why) = &report.index_damage {
-                    self.scrub_damage.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.scrub_damage
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     seg.distrust_index();
                     tracing::error!(topic, partition, segment = seg.base_offset, reason = %why,
                         "scrubber found a damaged offset index; reads scan the segment instead");
@@ -508,7 +509,11 @@ impl LogManager {
                 match self.timed_flush(q, now).await {
                     Ok(Ok(_)) => {}
                     Ok(Err(LogError::Closed | LogError::Deleted)) => {
-                        tracing::debug!(topic, partition, "skipping flush of a closed or deleted partition");
+                        tracing::debug!(
+                            topic,
+                            partition,
+                            "skipping flush of a closed or deleted partition"
+                        );
                         continue;
                     }
                     Ok(Err(e)) => {
@@ -734,6 +739,39 @@ mod tests {
         assert!(clock() - l.last_flush_ms() <= 1050);
     }
 
+    /// The root of the old 2× interval: the flush time was taken after the fsync, so with a
+    /// tick equal to `flush.ms` the next tick found the partition a few ms short of due and
+    /// skipped it. Now a flush started at `now` makes the partition due again at exactly
+    /// `now + flush.ms`, however long the fsync took, and the pass says when that is.
+    #[tokio::test]
+    async fn flush_pass_measures_flush_ms_from_the_flush_start() {
+        let d = tempfile::tempdir().unwrap();
+        let m = LogManager::open(d.path()).unwrap();
+        let cfg = LogConfig {
+            flush_ms: 1000,
+            ..LogConfig::default()
+        };
+        let l = m.create("t", 0, cfg, 0).unwrap();
+        let t0 = 50_000;
+        l.append(&BatchBuilder::new().build(), 0, 0).unwrap();
+        assert_eq!(m.flush_pass(m.partitions(), t0).await, Some(t0 + 1000));
+        assert_eq!((l.unflushed_messages(), l.last_flush_ms()), (0, t0));
+        l.append(&BatchBuilder::new().build(), 0, 0).unwrap();
+        // 1 ms early: not due, and the pass asks to be woken exactly when it is.
+        assert_eq!(
+            m.flush_pass(m.partitions(), t0 + 999).await,
+            Some(t0 + 1000)
+        );
+        assert_eq!(l.unflushed_messages(), 1);
+        assert_eq!(
+            m.flush_pass(m.partitions(), t0 + 1000).await,
+            Some(t0 + 2000)
+        );
+        assert_eq!((l.unflushed_messages(), l.last_flush_ms()), (0, t0 + 1000));
+        // Idle and long past due: nothing to flush, nothing to wake for.
+        assert_eq!(m.flush_pass(m.partitions(), t0 + 5000).await, None);
+    }
+
     /// Counts ERROR events of the current thread's subscriber.
     struct ErrorCounter(Arc<std::sync::atomic::AtomicUsize>);
 
@@ -792,7 +830,8 @@ mod tests {
         };
         let l = m.create("t", 0, cfg, 0).unwrap();
         for _ in 0..20 {
-            l.append(&BatchBuilder::new().records(2).build(), 0, 0).unwrap();
+            l.append(&BatchBuilder::new().records(2).build(), 0, 0)
+                .unwrap();
         }
         assert!(l.sealed_segments().len() >= 3);
         let (_tx, mut rx) = watch::channel(false);

@@ -150,9 +150,11 @@ pub(crate) fn load_segments(
     for (i, (seg, _)) in opened.iter().enumerate().skip(first_recovered) {
         if i + 1 < keep {
             // Still sealed: record its largest timestamp like a roll does.
-            seg.seal().map_err(|e| ioe("sealing recovered segment", e))?;
+            seg.seal()
+                .map_err(|e| ioe("sealing recovered segment", e))?;
         }
-        seg.sync().map_err(|e| ioe("fsync of recovered segment", e))?;
+        seg.sync()
+            .map_err(|e| ioe("fsync of recovered segment", e))?;
     }
     if !removed.is_empty() {
         checkpoint::sync_dir(dir).map_err(|e| ioe("fsync of partition directory", e))?;

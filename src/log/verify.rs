@@ -289,7 +289,11 @@ mod tests {
         let idx = crate::log::segment::segment_file(d.path(), 0, "index");
         drop(s);
         let mut bytes = Vec::new();
-        for (rel, pos) in [(2u32, size as u32), (4, size as u32 + 1), (6, 3 * size as u32)] {
+        for (rel, pos) in [
+            (2u32, size as u32),
+            (4, size as u32 + 1),
+            (6, 3 * size as u32),
+        ] {
             bytes.extend_from_slice(&rel.to_be_bytes());
             bytes.extend_from_slice(&pos.to_be_bytes());
         }

@@ -67,7 +67,10 @@ fn crash_with_unflushed_segments(dir: &Path) -> (Vec<(i64, u64)>, i64) {
         log.append(&b(2), 0, 0).unwrap();
     }
     let rp = log.recovery_point();
-    assert!(rp > 0 && rp <= 16, "recovery point {rp} within the flushed prefix");
+    assert!(
+        rp > 0 && rp <= 16,
+        "recovery point {rp} within the flushed prefix"
+    );
     (segs(&log), rp)
     // Dropped without close: no clean-shutdown marker.
 }
@@ -110,7 +113,10 @@ fn torn_sealed_segment_above_recovery_point_is_truncated() {
     // The log end is consistent: every offset below it reads back, densely.
     let all = read_all(&log);
     assert_eq!(all.len() as i64, torn_at / 2);
-    assert!(all.iter().enumerate().all(|(i, &(s, e))| s == 2 * i as i64 && e == s + 1));
+    assert!(all
+        .iter()
+        .enumerate()
+        .all(|(i, &(s, e))| s == 2 * i as i64 && e == s + 1));
     // Recovered segments were fsynced and the recovery point moved to the new end.
     assert_eq!(log.recovery_point(), torn_at);
     assert_eq!(
@@ -196,7 +202,11 @@ fn clean_shutdown_still_scans_nothing() {
     let damaged = before[2].0 - 2;
     let e = log.read(damaged, 1 << 20, true).unwrap_err();
     assert_eq!(e.kafka_code(), 2, "{e}");
-    assert!(!log.read(damaged - 2, 1 << 20, true).unwrap().records.is_empty());
+    assert!(!log
+        .read(damaged - 2, 1 << 20, true)
+        .unwrap()
+        .records
+        .is_empty());
 }
 
 #[test]
@@ -231,8 +241,16 @@ fn batch_cut_below_high_watermark_is_an_error_not_an_empty_read() {
         }
     }
     // Offsets before and after the damage still read.
-    assert!(!log.read(damaged - 1, 1 << 20, true).unwrap().records.is_empty());
-    assert!(!log.read(damaged + 2, 1 << 20, true).unwrap().records.is_empty());
+    assert!(!log
+        .read(damaged - 1, 1 << 20, true)
+        .unwrap()
+        .records
+        .is_empty());
+    assert!(!log
+        .read(damaged + 2, 1 << 20, true)
+        .unwrap()
+        .records
+        .is_empty());
 }
 
 #[test]
@@ -255,5 +273,8 @@ fn recovery_point_advances_once_per_roll() {
     }
     let leo = log.flush().unwrap();
     assert_eq!(log.recovery_point(), leo);
-    assert_eq!(checkpoint::read_recovery_point(d.path()).unwrap(), Some(leo));
+    assert_eq!(
+        checkpoint::read_recovery_point(d.path()).unwrap(),
+        Some(leo)
+    );
 }
