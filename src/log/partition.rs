@@ -515,12 +515,14 @@ impl PartitionLog {
             Ok(s) => Arc::new(s),
             Err(e) => return Err(self.fail("creating segment", e)),
         };
+        // Marked before the segment becomes visible: a flush that sees the new segment (and
+        // may put the recovery point in it) also fsyncs the directory entry.
+        self.dir_dirty.store(true, Ordering::Release);
         {
             let mut s = write_lock(&self.state);
             s.segments.insert(leo, Arc::clone(&seg));
             s.hw_pos = 0;
         }
-        self.dir_dirty.store(true, Ordering::Release);
         w.write_pos = 0;
         w.bytes_since_index = 0;
         tracing::debug!(dir = %self.dir.display(), base_offset = leo, "rolled segment");
