@@ -152,6 +152,38 @@ fn sample(key: ApiKey, v: i16) -> RequestKind {
             }
             RequestKind::DescribeConfigs(r)
         }
+        ApiKey::AlterConfigs => {
+            RequestKind::AlterConfigs(AlterConfigsRequest::default().with_resources(vec![
+                m::alter_configs_request::AlterConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s("av"))
+                    .with_configs(vec![m::alter_configs_request::AlterableConfig::default()
+                        .with_name(s("retention.ms"))
+                        .with_value(Some(s("86400000")))]),
+            ]))
+        }
+        ApiKey::IncrementalAlterConfigs => RequestKind::IncrementalAlterConfigs(
+            IncrementalAlterConfigsRequest::default().with_resources(vec![
+                m::incremental_alter_configs_request::AlterConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s("av"))
+                    .with_configs(vec![
+                        m::incremental_alter_configs_request::AlterableConfig::default()
+                            .with_name(s("segment.ms"))
+                            .with_config_operation(0)
+                            .with_value(Some(s(&format!("{}", 3_600_000 + i64::from(v))))),
+                    ]),
+                m::incremental_alter_configs_request::AlterConfigsResource::default()
+                    .with_resource_type(8)
+                    .with_resource_name(s("0"))
+                    .with_configs(vec![
+                        m::incremental_alter_configs_request::AlterableConfig::default()
+                            .with_name(s("runnel::http"))
+                            .with_config_operation(0)
+                            .with_value(Some(s("INFO"))),
+                    ]),
+            ]),
+        ),
         ApiKey::DeleteRecords => RequestKind::DeleteRecords(
             DeleteRecordsRequest::default()
                 .with_timeout_ms(1000)
@@ -264,6 +296,82 @@ fn sample(key: ApiKey, v: i16) -> RequestKind {
         ApiKey::DeleteGroups => RequestKind::DeleteGroups(
             DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s("missing"))]),
         ),
+        ApiKey::DescribeTopicPartitions => RequestKind::DescribeTopicPartitions(
+            DescribeTopicPartitionsRequest::default()
+                .with_topics(vec![
+                    m::describe_topic_partitions_request::TopicRequest::default()
+                        .with_name(topic("av")),
+                    m::describe_topic_partitions_request::TopicRequest::default()
+                        .with_name(topic("missing")),
+                ])
+                .with_response_partition_limit(2000),
+        ),
+        ApiKey::DescribeLogDirs => RequestKind::DescribeLogDirs(
+            DescribeLogDirsRequest::default().with_topics(if v % 2 == 0 {
+                None
+            } else {
+                Some(vec![
+                    m::describe_log_dirs_request::DescribableLogDirTopic::default()
+                        .with_topic(topic("av"))
+                        .with_partitions(vec![0]),
+                ])
+            }),
+        ),
+        ApiKey::AlterReplicaLogDirs => RequestKind::AlterReplicaLogDirs(
+            AlterReplicaLogDirsRequest::default().with_dirs(vec![
+                m::alter_replica_log_dirs_request::AlterReplicaLogDir::default()
+                    .with_path(s("/not/a/log/dir"))
+                    .with_topics(vec![
+                        m::alter_replica_log_dirs_request::AlterReplicaLogDirTopic::default()
+                            .with_name(topic("av"))
+                            .with_partitions(vec![0]),
+                    ]),
+            ]),
+        ),
+        ApiKey::DescribeProducers => RequestKind::DescribeProducers(
+            DescribeProducersRequest::default().with_topics(vec![
+                m::describe_producers_request::TopicRequest::default()
+                    .with_name(topic("av"))
+                    .with_partition_indexes(vec![0, 7]),
+                m::describe_producers_request::TopicRequest::default()
+                    .with_name(topic("missing"))
+                    .with_partition_indexes(vec![0]),
+            ]),
+        ),
+        ApiKey::ElectLeaders => {
+            let mut r = ElectLeadersRequest::default()
+                .with_timeout_ms(1000)
+                .with_topic_partitions(Some(vec![
+                    m::elect_leaders_request::TopicPartitions::default()
+                        .with_topic(topic("av"))
+                        .with_partitions(vec![0, 9]),
+                ]));
+            if v >= 1 {
+                r.election_type = 1;
+            }
+            RequestKind::ElectLeaders(r)
+        }
+        ApiKey::AlterPartitionReassignments => RequestKind::AlterPartitionReassignments(
+            AlterPartitionReassignmentsRequest::default()
+                .with_timeout_ms(1000)
+                .with_topics(vec![
+                    m::alter_partition_reassignments_request::ReassignableTopic::default()
+                        .with_name(topic("av"))
+                        .with_partitions(vec![
+                            m::alter_partition_reassignments_request::ReassignablePartition::default()
+                                .with_partition_index(0)
+                                .with_replicas(Some(vec![BrokerId(0)])),
+                            m::alter_partition_reassignments_request::ReassignablePartition::default()
+                                .with_partition_index(0)
+                                .with_replicas(None),
+                        ]),
+                ]),
+        ),
+        ApiKey::ListPartitionReassignments => RequestKind::ListPartitionReassignments(
+            ListPartitionReassignmentsRequest::default()
+                .with_timeout_ms(1000)
+                .with_topics(None),
+        ),
         other => panic!("no sample request for advertised API {other:?}"),
     }
 }
@@ -334,6 +442,7 @@ async fn every_advertised_version_round_trips() {
             let Reply::Respond(resp) = resp else {
                 panic!("{:?} v{v} gave no response: {resp:?}", r.key)
             };
+            assert_config_answers(v, &resp);
             let mut out = BytesMut::new();
             encode_response(&mut out, r.key, v, 42, &resp)
                 .unwrap_or_else(|e| panic!("{:?} v{v} response does not encode: {e}", r.key));
@@ -342,6 +451,51 @@ async fn every_advertised_version_round_trips() {
     }
     assert!(checked > 100, "{checked}");
     running.shutdown().await;
+}
+
+/// The config APIs' happy-path samples must succeed, not merely encode.
+fn assert_config_answers(v: i16, resp: &ResponseKind) {
+    match resp {
+        ResponseKind::DescribeConfigs(r) => {
+            for res in &r.results {
+                assert_eq!(
+                    res.error_code, 0,
+                    "DescribeConfigs v{v}: {:?}",
+                    res.error_message
+                );
+                assert!(
+                    !res.configs.is_empty(),
+                    "DescribeConfigs v{v} described nothing"
+                );
+            }
+            let topic = &r.results[0].configs;
+            assert_eq!(topic.len(), 33, "every Kafka topic config");
+            let policy = topic
+                .iter()
+                .find(|c| c.name.as_str() == "cleanup.policy")
+                .unwrap();
+            assert_eq!(policy.value.as_deref(), Some("delete"));
+        }
+        ResponseKind::AlterConfigs(r) => {
+            assert_eq!(r.responses.len(), 1);
+            assert_eq!(
+                r.responses[0].error_code, 0,
+                "AlterConfigs v{v}: {:?}",
+                r.responses[0].error_message
+            );
+        }
+        ResponseKind::IncrementalAlterConfigs(r) => {
+            assert_eq!(r.responses.len(), 2);
+            for res in &r.responses {
+                assert_eq!(
+                    res.error_code, 0,
+                    "IncrementalAlterConfigs v{v}: {:?}",
+                    res.error_message
+                );
+            }
+        }
+        _ => {}
+    }
 }
 
 fn ctx(key: ApiKey, v: i16) -> RequestContext {

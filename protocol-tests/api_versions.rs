@@ -29,8 +29,10 @@ async fn v0_lists_the_advertised_table() {
     assert!(entries.contains(&(1, 4, 12)));
     assert!(entries.contains(&(18, 0, 4)));
     assert!(entries.contains(&(22, 0, 5)));
-    // Not advertised: ConsumerGroupDescribe, DescribeTopicPartitions, SASL.
-    for missing in [69, 75, 17, 36, 68] {
+    // DescribeTopicPartitions is served (Kafka 4's `kafka-topics --describe` uses it).
+    assert!(entries.contains(&(75, 0, 0)));
+    // Not advertised: ConsumerGroupDescribe, SASL.
+    for missing in [69, 17, 36, 68] {
         assert!(
             entries.iter().all(|e| e.0 != missing),
             "{missing} advertised"

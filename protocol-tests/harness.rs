@@ -20,12 +20,22 @@ pub async fn start() -> TestBroker {
 }
 
 pub async fn start_in(dir: tempfile::TempDir) -> TestBroker {
-    let cfg = Config {
+    start_with_in(dir, |_| {}).await
+}
+
+/// A broker whose configuration `adjust` changes first (limits, timeouts, `http_listen`).
+pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestBroker {
+    start_with_in(tempfile::tempdir().unwrap(), adjust).await
+}
+
+async fn start_with_in(dir: tempfile::TempDir, adjust: impl FnOnce(&mut Config)) -> TestBroker {
+    let mut cfg = Config {
         data_dir: dir.path().to_path_buf(),
         listen: "127.0.0.1:0".into(),
         http_listen: String::new(),
         ..Config::default()
     };
+    adjust(&mut cfg);
     let running = runtime::start(cfg).await.expect("broker starts");
     TestBroker {
         addr: running.kafka_addr,

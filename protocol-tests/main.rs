@@ -6,8 +6,15 @@
 mod harness;
 mod wire;
 
+mod admin;
 mod all_versions;
 mod api_versions;
 mod bad_frames;
+mod boot_safety;
+mod configs;
+mod connections;
+mod fd_limits;
+mod fetch_sessions;
 mod metadata;
 mod produce_fetch;
+mod validation;

@@ -7,7 +7,7 @@ use crate::harness::{self, Client};
 use crate::wire::{record_batch, R, W};
 
 /// Produce v3 of one batch to `topic`/0; returns (error, base offset).
-async fn produce(c: &mut Client, topic: &str, batch: &[u8]) -> (i16, i64) {
+pub(crate) async fn produce(c: &mut Client, topic: &str, batch: &[u8]) -> (i16, i64) {
     let req = W::default()
         .header(0, 3, 11, "p")
         .i16(-1) // null transactional id
@@ -70,7 +70,7 @@ async fn fetch(c: &mut Client, topic: &str, offset: i64, max_wait: i32) -> (i16,
 }
 
 /// Creates `topic` through Metadata auto-creation.
-async fn create(c: &mut Client, topic: &str) {
+pub(crate) async fn create(c: &mut Client, topic: &str) {
     c.call(&W::default().header(3, 1, 1, "t").i32(1).str(topic).0)
         .await;
 }

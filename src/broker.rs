@@ -1,21 +1,41 @@
 //! The broker: shared state every handler works against, and the boot/shutdown sequence.
 //!
-//! Boot order: lock the data directory (one broker per directory), open the metadata store,
-//! read the cluster id and topics, open every partition log (recovery happens here), build
-//! the metadata view, controller and group coordinator, then mark the broker ready.
-//! Shutdown runs the other way: stop accepting, let in-flight requests finish, flush and
-//! close every log (clean-shutdown marker), flush the store.
+//! Boot order: lock the data directory (one broker per directory), check the metadata store
+//! against the log directory's marker and open it, open the group coordinator, then let the
+//! controller reconcile the partition directories with the stored topics and open every
+//! partition log (recovery happens here), then mark the broker ready. Shutdown runs the other
+//! way: stop accepting, let in-flight requests finish, flush and close every log
+//! (clean-shutdown marker), flush the store.
+//!
+//! Metadata loss is never silent. `<data_dir>/logs/cluster.meta` (see `store::marker`)
+//! records the cluster id the logs belong to; the broker refuses to start when
+//!
+//! | marker | store (`<data_dir>/meta`)        | meaning                                  |
+//! |--------|----------------------------------|------------------------------------------|
+//! | yes    | missing                          | the store was deleted                    |
+//! | yes    | no cluster id                    | the store was emptied or replaced        |
+//! | yes    | other cluster id                 | store and logs come from different nodes |
+//! | damaged| any                              | cannot tell: refuse rather than guess    |
+//! | no     | missing, but partition dirs exist| the store of an older data dir was lost  |
+//! | any    | RocksDB reports corruption       | WAL / MANIFEST / table damage            |
+//!
+//! and names the way out: restore `meta/` from a backup, or accept the loss with
+//! `runnel recover --data-dir DIR --reset-metadata` ([`reset_metadata`]). A store without a
+//! marker (a data directory from before the marker existed, or a crash right after the store
+//! got its cluster id) gets its marker written from the store.
 
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::cluster::{topic_config, Controller, MetadataView, NodeInfo, TopicInfo};
+use crate::cluster::topic_config::BrokerLayers;
+use crate::cluster::{Controller, MetadataView, NodeInfo};
 use crate::config::Config;
+use crate::fetch_session::FetchSessionCache;
 use crate::group::GroupCoordinator;
 use crate::log::LogManager;
-use crate::store::Store;
+use crate::store::{marker, ConfigScope, Store};
 use crate::telemetry::Metrics;
 
 /// Why the broker could not start.
@@ -30,10 +50,61 @@ pub enum BootError {
     Locked(PathBuf),
     #[error("metadata store: {0}")]
     Store(#[from] crate::store::StoreError),
+    #[error("metadata store {meta} cannot be opened: {source}. {}", recovery_hint(.data_dir))]
+    StoreDamaged {
+        meta: PathBuf,
+        data_dir: PathBuf,
+        source: crate::store::StoreError,
+    },
+    #[error("metadata store {meta} is missing, but the log directory {logs} belongs to cluster {cluster_id}; starting would forget every topic and committed offset. {}", recovery_hint(.data_dir))]
+    MetadataMissing {
+        meta: PathBuf,
+        logs: PathBuf,
+        data_dir: PathBuf,
+        cluster_id: String,
+    },
+    #[error("metadata store {meta} has no cluster id, but the log directory {logs} belongs to cluster {cluster_id}: the store lost its data. {}", recovery_hint(.data_dir))]
+    MetadataLost {
+        meta: PathBuf,
+        logs: PathBuf,
+        data_dir: PathBuf,
+        cluster_id: String,
+    },
+    #[error("cluster id mismatch: metadata store {meta} belongs to cluster {store_id} but the log directory {logs} belongs to cluster {logs_id}; they come from different brokers. {}", recovery_hint(.data_dir))]
+    ClusterIdMismatch {
+        meta: PathBuf,
+        logs: PathBuf,
+        data_dir: PathBuf,
+        store_id: String,
+        logs_id: String,
+    },
+    #[error("the log directory {logs} holds {partitions} partition directories but there is no metadata store at {meta}; starting would forget their topics. {}", recovery_hint(.data_dir))]
+    LogsWithoutStore {
+        meta: PathBuf,
+        logs: PathBuf,
+        data_dir: PathBuf,
+        partitions: usize,
+    },
+    #[error("{source}. {}", recovery_hint(.data_dir))]
+    MarkerDamaged {
+        data_dir: PathBuf,
+        source: crate::store::StoreError,
+    },
     #[error("partition logs: {0}")]
     Log(#[from] crate::log::LogError),
+    #[error("reconciling partition directories with the metadata store: {0}")]
+    Topics(#[from] crate::cluster::TopicError),
     #[error("group coordinator: {0}")]
     Group(String),
+}
+
+/// The way out that every metadata-loss error names.
+fn recovery_hint(data_dir: &Path) -> String {
+    format!(
+        "Restore the metadata store from a backup, or accept the loss with `runnel recover --data-dir {} --reset-metadata` \
+         (keeps the partition data aside under *.orphan names; see README, \"Recovering from metadata loss\")",
+        data_dir.display()
+    )
 }
 
 /// Shared broker state.
@@ -46,6 +117,8 @@ pub struct Broker {
     pub metadata: Arc<MetadataView>,
     pub controller: Arc<Controller>,
     pub groups: Arc<GroupCoordinator>,
+    /// Incremental fetch sessions (KIP-227), shared by every connection.
+    pub fetch_sessions: Arc<FetchSessionCache>,
     pub metrics: Arc<Metrics>,
     /// True once logs are recovered, the store is open and the listener is bound.
     pub ready: AtomicBool,
@@ -73,23 +146,35 @@ impl Broker {
         };
         mkdir(&data_dir)?;
         let dir_lock = lock_dir(&data_dir)?;
-        let store = Arc::new(Store::open(&data_dir.join("meta"))?);
-        let cluster_id = store.cluster_id()?;
         let logs_dir = data_dir.join("logs");
         mkdir(&logs_dir)?;
-        let logs = Arc::new(LogManager::open(&logs_dir)?);
+        let (store, cluster_id) = open_store(&data_dir, &logs_dir)?;
+        let store = Arc::new(store);
+        let nofile = crate::runtime::nofile_limit().map_or(1024, |l| l.0);
+        let (fd_cache, max_partitions) = crate::runtime::fd_budget(
+            nofile,
+            config.log.max_open_segment_files,
+            config.log.max_partitions,
+        );
+        let logs = Arc::new(LogManager::open_with(
+            &logs_dir,
+            crate::log::LogFiles::new(fd_cache),
+        )?);
         let fsync_seconds = metrics.fsync_seconds.clone();
         logs.set_fsync_observer(Arc::new(move |d| fsync_seconds.observe(d.as_secs_f64())));
-        let now = now_ms();
-        let mut topics = Vec::new();
-        for rec in store.load_topics()? {
-            let topic = TopicInfo::from_record(&rec);
-            let cfg = topic_config::log_config(&config.log, &topic.configs);
-            for p in &topic.partitions {
-                logs.create(&topic.name, p.index, cfg, now)?;
+        // Dynamic broker configs: cluster-wide defaults under "", this node's under its id.
+        let mut layers = BrokerLayers::from_static(config.log.clone());
+        for (name, overrides) in store.load_config_overrides(ConfigScope::Broker)? {
+            if name.is_empty() {
+                layers.cluster = overrides;
+            } else if name == config.node_id.to_string() {
+                layers.per_broker = overrides;
             }
-            topics.push(topic);
         }
+        let group_configs = store
+            .load_config_overrides(ConfigScope::Group)?
+            .into_iter()
+            .collect();
         let (host, port) = config.advertised();
         let node = NodeInfo {
             node_id: config.node_id,
@@ -97,22 +182,59 @@ impl Broker {
             port,
             rack: None,
         };
-        let metadata = Arc::new(MetadataView::new(topics));
-        let controller = Arc::new(Controller::new(
-            node.clone(),
-            config.log.clone(),
-            store.clone(),
-            logs.clone(),
-            metadata.clone(),
-        ));
         let groups = GroupCoordinator::open(node.node_id, &config.group, store.clone())
             .map_err(|e| BootError::Group(e.to_string()))?;
+        let metadata = Arc::new(MetadataView::new(Vec::new()));
+        let controller = Arc::new(
+            Controller::new(
+                node.clone(),
+                layers,
+                group_configs,
+                store.clone(),
+                logs.clone(),
+                metadata.clone(),
+                groups.clone(),
+            )
+            .with_max_partitions(max_partitions),
+        );
+        let report = controller.recover(now_ms())?;
+        if report.quarantined.is_empty() && report.finished_deletes.is_empty() {
+            tracing::debug!(?report, "partition directories reconciled");
+        } else {
+            tracing::warn!(
+                finished_deletes = ?report.finished_deletes,
+                quarantined = report.quarantined.len(),
+                "partition directories reconciled with the metadata store"
+            );
+        }
+        let topic_metrics = metrics.clone();
+        controller.set_deleted_observer(Arc::new(move |name: &str| {
+            topic_metrics.topics.remove_topic(name)
+        }));
+        let hosted = logs.partition_count();
+        tracing::info!(
+            open_file_limit = nofile,
+            descriptor_cache = fd_cache,
+            max_partitions,
+            partitions = hosted,
+            "file descriptor budget"
+        );
+        if hosted > max_partitions {
+            tracing::warn!(
+                partitions = hosted,
+                max_partitions,
+                "more partitions on disk than log.max_partitions allows; new ones are refused"
+            );
+        }
         tracing::info!(
             cluster_id = %cluster_id,
             node_id = node.node_id,
             topics = metadata.topics().len(),
             "recovered state"
         );
+        let fetch_sessions = Arc::new(FetchSessionCache::new(
+            config.fetch.max_incremental_sessions,
+        ));
         Ok(Arc::new(Broker {
             config,
             node,
@@ -122,6 +244,7 @@ impl Broker {
             metadata,
             controller,
             groups,
+            fetch_sessions,
             metrics,
             ready: AtomicBool::new(false),
             _dir_lock: dir_lock,
@@ -143,6 +266,118 @@ impl Broker {
             tracing::error!(error = %e, "flushing metadata store");
         }
     }
+}
+
+/// Opens the metadata store after checking it against the log directory's marker (see the
+/// module header); returns it with the cluster id.
+fn open_store(data_dir: &Path, logs_dir: &Path) -> Result<(Store, String), BootError> {
+    let meta = data_dir.join("meta");
+    let marked = marker::read(logs_dir).map_err(|source| BootError::MarkerDamaged {
+        data_dir: data_dir.to_owned(),
+        source,
+    })?;
+    let damaged = |source| BootError::StoreDamaged {
+        meta: meta.clone(),
+        data_dir: data_dir.to_owned(),
+        source,
+    };
+    let Some(logs_id) = marked else {
+        if !Store::exists(&meta) {
+            let partitions = LogManager::open(logs_dir)?.scan()?.live.len();
+            if partitions > 0 {
+                return Err(BootError::LogsWithoutStore {
+                    meta,
+                    logs: logs_dir.to_owned(),
+                    data_dir: data_dir.to_owned(),
+                    partitions,
+                });
+            }
+        }
+        // A new data directory, or one from before the marker: the store is the authority.
+        let store = Store::open(&meta).map_err(damaged)?;
+        let id = store.cluster_id()?;
+        marker::write(logs_dir, &id)?;
+        tracing::info!(cluster_id = %id, marker = %logs_dir.join(marker::MARKER_FILE).display(), "wrote the data directory marker");
+        return Ok((store, id));
+    };
+    if !Store::exists(&meta) {
+        return Err(BootError::MetadataMissing {
+            meta,
+            logs: logs_dir.to_owned(),
+            data_dir: data_dir.to_owned(),
+            cluster_id: logs_id,
+        });
+    }
+    let store = Store::open_existing(&meta).map_err(damaged)?;
+    match store.stored_cluster_id().map_err(damaged)? {
+        None => Err(BootError::MetadataLost {
+            meta,
+            logs: logs_dir.to_owned(),
+            data_dir: data_dir.to_owned(),
+            cluster_id: logs_id,
+        }),
+        Some(store_id) if store_id != logs_id => Err(BootError::ClusterIdMismatch {
+            meta,
+            logs: logs_dir.to_owned(),
+            data_dir: data_dir.to_owned(),
+            store_id,
+            logs_id,
+        }),
+        Some(id) => Ok((store, id)),
+    }
+}
+
+/// What [`reset_metadata`] did.
+#[derive(Debug, Default)]
+pub struct ResetReport {
+    /// Where the old metadata store was moved (if there was one).
+    pub old_store: Option<PathBuf>,
+    /// Partition directories moved aside to `.orphan` names.
+    pub quarantined: Vec<PathBuf>,
+}
+
+/// The operator's way out of a refused start (`runnel recover --reset-metadata`): accept that
+/// the metadata (topics, topic ids, committed offsets, groups, cluster id) is gone. The old
+/// store is moved to `meta.<nanos>.broken`, every live partition directory is quarantined
+/// under a `.orphan` name (nothing is deleted), and the marker is removed; the next start
+/// creates a new store and cluster id. Takes the data directory lock, so it cannot run
+/// against a live broker.
+pub fn reset_metadata(data_dir: &Path) -> Result<ResetReport, BootError> {
+    if !data_dir.is_dir() {
+        return Err(BootError::DataDir {
+            path: data_dir.to_owned(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        });
+    }
+    let _lock = lock_dir(data_dir)?;
+    let mut report = ResetReport::default();
+    let meta = data_dir.join("meta");
+    if meta.exists() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let to = data_dir.join(format!("meta.{nanos}.broken"));
+        std::fs::rename(&meta, &to).map_err(|source| BootError::DataDir {
+            path: meta.clone(),
+            source,
+        })?;
+        report.old_store = Some(to);
+    }
+    let logs_dir = data_dir.join("logs");
+    if logs_dir.is_dir() {
+        let logs = LogManager::open(&logs_dir)?;
+        for (topic, p, _) in logs.scan()?.live {
+            report.quarantined.push(logs.quarantine(&topic, p)?);
+        }
+        marker::remove(&logs_dir)?;
+    }
+    File::open(data_dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| BootError::DataDir {
+            path: data_dir.to_owned(),
+            source,
+        })?;
+    Ok(report)
 }
 
 /// Takes an exclusive advisory lock so two brokers never share a data directory.

@@ -33,6 +33,8 @@ pub struct Config {
     pub log: LogDefaults,
     /// Consumer group coordinator settings.
     pub group: GroupConfig,
+    /// Fetch settings.
+    pub fetch: FetchConfig,
     /// Logging and metrics.
     pub telemetry: TelemetryConfig,
     /// Web console.
@@ -53,8 +55,28 @@ pub struct NetworkConfig {
     /// memory per connection to this many responses (a Fetch response is at most
     /// `fetch.max.bytes`, 55 MiB).
     pub max_in_flight_per_connection: usize,
-    /// Idle connections are closed after this many ms (`connections.max.idle.ms`).
+    /// Connections with no bytes read or written for this many ms are closed
+    /// (`connections.max.idle.ms`). Measured from the last activity in either direction.
     pub idle_timeout_ms: u64,
+    /// Once the first byte of a request's length has arrived, the whole frame must arrive
+    /// within this many ms or the connection is closed (no Kafka equivalent: Kafka's
+    /// selector only has the idle timeout). Stops a client that sends a length and stalls
+    /// from holding a connection slot forever.
+    pub frame_timeout_ms: u64,
+    /// Most concurrent connections from one IP address (`max.connections.per.ip`); further
+    /// connections from it are closed at once.
+    pub max_connections_per_ip: usize,
+    /// Broker-wide bound on response bytes held in memory for unsent replies. A Fetch
+    /// reserves its share before reading from disk; when the budget is used up it waits (up
+    /// to its `max_wait_ms`) and is then answered with what fits, possibly no records (Kafka
+    /// has no equivalent: it sends from the page cache with sendfile).
+    pub max_response_bytes_in_flight: usize,
+    /// A connection stops reading requests while this many of its reply bytes are unsent,
+    /// so a client that never reads holds at most this plus one response (Kafka mutes a
+    /// connection until its response is sent). When the broker-wide budget is spent, a
+    /// fetch still returns its first batch whole, so the worst case is
+    /// `max_response_bytes_in_flight + connections × (this + max_message_bytes)`.
+    pub max_unsent_bytes_per_connection: usize,
 }
 
 /// Broker-wide topic defaults (each can be overridden per topic with Kafka's topic config names).
@@ -90,6 +112,12 @@ pub struct LogDefaults {
     pub cleanup_policy: String,
     /// Sparse offset index interval (`log.index.interval.bytes`).
     pub index_interval_bytes: i32,
+    /// Most partitions this broker hosts; CreateTopics/CreatePartitions beyond it fail with
+    /// POLICY_VIOLATION. 0 = derived from the open-file limit at start (see the README).
+    pub max_partitions: usize,
+    /// Descriptors kept open for index files and sealed segments, shared by all partitions
+    /// (each partition also keeps its active segment open).
+    pub max_open_segment_files: usize,
 }
 
 /// Classic consumer group coordinator settings.
@@ -107,6 +135,16 @@ pub struct GroupConfig {
     pub max_size: usize,
     /// Committed offsets of an empty group expire after this (`offsets.retention.minutes`).
     pub offsets_retention_minutes: i64,
+}
+
+/// Fetch settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FetchConfig {
+    /// Most incremental fetch sessions (KIP-227) kept at once
+    /// (`max.incremental.fetch.session.cache.slots`); 0 disables sessions, so every fetch is
+    /// a full fetch answered with session id 0.
+    pub max_incremental_sessions: usize,
 }
 
 /// Logging and metrics.
@@ -130,6 +168,9 @@ pub struct ConsoleConfig {
     pub enabled: bool,
     /// Allow topic creation/deletion and offset resets from the console.
     pub allow_writes: bool,
+    /// Host names (without port) the console and its API answer besides IP literals,
+    /// `localhost` and the `http_listen` host. Other `Host` headers get 403 (DNS rebinding).
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for Config {
@@ -143,6 +184,7 @@ impl Default for Config {
             network: NetworkConfig::default(),
             log: LogDefaults::default(),
             group: GroupConfig::default(),
+            fetch: FetchConfig::default(),
             telemetry: TelemetryConfig::default(),
             console: ConsoleConfig::default(),
         }
@@ -156,6 +198,10 @@ impl Default for NetworkConfig {
             max_connections: 10_000,
             max_in_flight_per_connection: 4,
             idle_timeout_ms: 600_000,
+            frame_timeout_ms: 30_000,
+            max_connections_per_ip: 1000,
+            max_response_bytes_in_flight: 256 * 1024 * 1024,
+            max_unsent_bytes_per_connection: 64 * 1024,
         }
     }
 }
@@ -176,6 +222,8 @@ impl Default for LogDefaults {
             message_timestamp_type: "CreateTime".into(),
             cleanup_policy: "delete".into(),
             index_interval_bytes: 4096,
+            max_partitions: 0,
+            max_open_segment_files: 1000,
         }
     }
 }
@@ -188,6 +236,14 @@ impl Default for GroupConfig {
             max_session_timeout_ms: 1_800_000,
             max_size: i32::MAX as usize,
             offsets_retention_minutes: 10080,
+        }
+    }
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        FetchConfig {
+            max_incremental_sessions: 1000,
         }
     }
 }
@@ -207,6 +263,7 @@ impl Default for ConsoleConfig {
         ConsoleConfig {
             enabled: true,
             allow_writes: false,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -282,6 +339,24 @@ impl Config {
         }
         if self.network.max_in_flight_per_connection == 0 {
             return invalid("network.max_in_flight_per_connection", "must be >= 1");
+        }
+        if self.network.frame_timeout_ms == 0 || self.network.idle_timeout_ms == 0 {
+            return invalid(
+                "network.frame_timeout_ms",
+                "frame_timeout_ms and idle_timeout_ms must be >= 1",
+            );
+        }
+        if self.network.max_connections_per_ip == 0 {
+            return invalid("network.max_connections_per_ip", "must be >= 1");
+        }
+        if self.network.max_unsent_bytes_per_connection == 0 {
+            return invalid("network.max_unsent_bytes_per_connection", "must be >= 1");
+        }
+        if self.network.max_response_bytes_in_flight < 1024 * 1024 {
+            return invalid(
+                "network.max_response_bytes_in_flight",
+                "must be at least 1 MiB",
+            );
         }
         if self.log.num_partitions < 1 {
             return invalid("log.num_partitions", "must be >= 1");

@@ -11,6 +11,7 @@
 //! - [`handlers`]  — one file per Kafka API; wire types ↔ domain types; one dispatch `match`
 //! - [`broker`]    — shared state handed to handlers; boot and shutdown order
 //! - [`cluster`]   — node identity, topic metadata view, the controller, topic configs
+//! - [`fetch_session`] — incremental fetch sessions (KIP-227): the session cache and eviction
 //! - [`group`]     — the classic consumer group coordinator (state machine, timers, offsets)
 //! - [`log`]       — the partition log engine: segments, indexes, recovery, retention
 //! - [`store`]     — RocksDB: cluster id, producer ids, topics, groups, committed offsets
@@ -18,6 +19,7 @@
 pub mod broker;
 pub mod cluster;
 pub mod config;
+pub mod fetch_session;
 pub mod group;
 pub mod handlers;
 pub mod http;

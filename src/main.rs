@@ -26,6 +26,25 @@ struct Cli {
 enum Command {
     /// Run the broker (the default when no command is given).
     Serve(ServeArgs),
+    /// Get a data directory whose start was refused back into service (run with the broker
+    /// stopped). See README, "Recovering from metadata loss".
+    Recover(RecoverArgs),
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct RecoverArgs {
+    /// TOML config file (for `data_dir`).
+    #[arg(long, env = "RUNNEL_CONFIG")]
+    config: Option<PathBuf>,
+    /// The data directory to recover (log.dirs).
+    #[arg(long, env = "RUNNEL_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Accept the loss of the metadata store: move it aside to `meta.<nanos>.broken`,
+    /// quarantine every partition directory under a `.orphan` name (data kept, not served),
+    /// and let the next start create a new store and cluster id. Required: recovery never
+    /// happens without it.
+    #[arg(long)]
+    reset_metadata: bool,
 }
 
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -58,11 +77,12 @@ struct ServeArgs {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let args = match cli.command {
-        Some(Command::Serve(a)) => a,
-        None => cli.serve,
+    let result = match cli.command {
+        Some(Command::Serve(a)) => run(a),
+        Some(Command::Recover(a)) => recover(a),
+        None => run(cli.serve),
     };
-    match run(args) {
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("runnel: {e:#}");
@@ -100,6 +120,39 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
     Ok(cfg)
 }
 
+/// `runnel recover`: the explicit, offline way out of a start refused for metadata loss.
+fn recover(args: RecoverArgs) -> anyhow::Result<()> {
+    if !args.reset_metadata {
+        anyhow::bail!(
+            "nothing to do: `runnel recover` needs --reset-metadata (the only recovery there is: \
+             it discards the metadata store and quarantines the partition directories)"
+        );
+    }
+    let cfg = load_config(&ServeArgs {
+        config: args.config,
+        data_dir: args.data_dir,
+        ..ServeArgs::default()
+    })?;
+    let report = runnel::broker::reset_metadata(&cfg.data_dir)
+        .with_context(|| format!("recovering {}", cfg.data_dir.display()))?;
+    match &report.old_store {
+        Some(p) => println!("moved the old metadata store to {}", p.display()),
+        None => println!("there was no metadata store"),
+    }
+    println!(
+        "quarantined {} partition directories (renamed to *.orphan, data kept, not served):",
+        report.quarantined.len()
+    );
+    for p in &report.quarantined {
+        println!("  {}", p.display());
+    }
+    println!(
+        "the next start creates a new metadata store and cluster id in {}",
+        cfg.data_dir.display()
+    );
+    Ok(())
+}
+
 fn run(args: ServeArgs) -> anyhow::Result<()> {
     let cfg = load_config(&args)?;
     if args.print_config {
@@ -108,6 +161,14 @@ fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     telemetry::init_logging(&cfg.telemetry);
     tracing::info!(config = %serde_json::to_string(&cfg)?, "effective configuration");
+    // Every partition keeps a descriptor open; the common soft limit of 1024 is far below
+    // what the hard limit allows, so take all of it before opening anything.
+    match runnel::runtime::raise_nofile_limit() {
+        Ok((before, after, hard)) => {
+            tracing::info!(soft_before = before, soft = after, hard, "open-file limit")
+        }
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("runnel")

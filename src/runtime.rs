@@ -4,6 +4,10 @@
 //! Order matters: the HTTP listener binds first so `/readyz` answers "not ready" during
 //! recovery; the Kafka listener binds before recovery too (so the port is known and
 //! reserved) but is only served once the broker is open.
+//!
+//! Also the process's file-descriptor budget: `raise_nofile_limit` (called by `main` before
+//! anything opens files) and `fd_budget`, which splits the limit between the descriptor cache,
+//! partitions and connections.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -15,6 +19,72 @@ use tokio_util::sync::CancellationToken;
 use crate::broker::{BootError, Broker};
 use crate::config::Config;
 use crate::telemetry::Metrics;
+
+/// Headroom for the store (RocksDB), listeners, checkpoints and other short-lived files.
+pub const FD_RESERVE: u64 = 256;
+
+/// The process's `RLIMIT_NOFILE` as `(soft, hard)`.
+// `rlim_t` is u64 on Linux but not on every target, hence the casts.
+#[allow(clippy::unnecessary_cast)]
+pub fn nofile_limit() -> std::io::Result<(u64, u64)> {
+    let mut l = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we pass; nothing else is shared.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok((l.rlim_cur as u64, l.rlim_max as u64))
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit (capped at the kernel's `nr_open` when
+/// the hard limit is unlimited). Returns `(soft before, soft after, hard)`.
+#[allow(clippy::unnecessary_cast)]
+pub fn raise_nofile_limit() -> std::io::Result<(u64, u64, u64)> {
+    let (soft, hard) = nofile_limit()?;
+    let target = if hard == libc::RLIM_INFINITY as u64 {
+        std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or(1 << 20)
+    } else {
+        hard
+    };
+    if soft >= target {
+        return Ok((soft, soft, hard));
+    }
+    let l = libc::rlimit {
+        rlim_cur: target as libc::rlim_t,
+        rlim_max: hard as libc::rlim_t,
+    };
+    // SAFETY: setrlimit reads the struct we pass; nothing else is shared.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &l) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok((soft, target, hard))
+}
+
+/// How a descriptor limit is spent: `(descriptor cache cap, partition cap)`. The cache gets
+/// `max_open_segment_files`, at most a quarter of the limit. Each partition keeps one
+/// descriptor; with `max_partitions == 0` the cap is half of what is left after the cache and
+/// [`FD_RESERVE`], the other half being left for connections. An explicit cap is used as is.
+pub fn fd_budget(
+    nofile: u64,
+    max_open_segment_files: usize,
+    max_partitions: usize,
+) -> (usize, usize) {
+    let cache = (max_open_segment_files as u64).min(nofile / 4);
+    let partitions = if max_partitions == 0 {
+        nofile.saturating_sub(cache + FD_RESERVE) / 2
+    } else {
+        max_partitions as u64
+    };
+    (
+        usize::try_from(cache).unwrap_or(usize::MAX),
+        usize::try_from(partitions).unwrap_or(usize::MAX),
+    )
+}
 
 /// Why a broker process could not start.
 #[derive(Debug, thiserror::Error)]
@@ -123,5 +193,33 @@ impl Running {
         let _ = self.server.await;
         let b = self.broker.clone();
         let _ = tokio::task::spawn_blocking(move || b.close()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fd_budget_splits_the_limit() {
+        // 20000 descriptors: full cache, half of the rest for partitions.
+        assert_eq!(
+            fd_budget(20_000, 1000, 0),
+            (1000, (20_000 - 1000 - 256) / 2)
+        );
+        // 1024: the cache is held to a quarter of the limit.
+        assert_eq!(fd_budget(1024, 1000, 0), (256, (1024 - 256 - 256) / 2));
+        // Tiny limits never underflow.
+        assert_eq!(fd_budget(100, 1000, 0), (25, 0));
+        // An explicit cap wins.
+        assert_eq!(fd_budget(1024, 10, 5000), (10, 5000));
+    }
+
+    #[test]
+    fn raising_the_limit_never_lowers_it() {
+        let (before, after, hard) = raise_nofile_limit().unwrap();
+        assert!(after >= before);
+        assert!(after <= hard);
+        assert_eq!(nofile_limit().unwrap().0, after);
     }
 }

@@ -23,6 +23,14 @@
 //! `runnel_partitions`, `runnel_consumer_groups`, `runnel_store_size_bytes`. Group ids are
 //! client-chosen strings, so per-group series grow with the number of groups (as in Kafka's
 //! own exporters); they are not switched off with the per-partition families.
+//!
+//! Per-topic event families ([`TopicMetrics`], Kafka's `BrokerTopicMetrics`), labelled
+//! {topic}: `runnel_topic_{bytes_in,bytes_out,records_in}_total`,
+//! `runnel_topic_{produce,fetch}_requests_total` and
+//! `runnel_topic_failed_{produce,fetch}_requests_total`. Requests count per partition of a
+//! request, as Kafka counts them. Only topics that exist get series (an unknown topic name in a
+//! request creates none), and a deleted topic's series are removed, so cardinality is bounded
+//! by the topics the broker holds.
 
 use std::sync::Arc;
 
@@ -35,19 +43,39 @@ use prometheus::{
 
 use crate::config::TelemetryConfig;
 
-/// Installs the global tracing subscriber.
+pub mod levels;
+
+/// Installs the global tracing subscriber, with a reloadable filter so log levels can change
+/// at runtime ([`levels`], the BROKER_LOGGER config resource).
 pub fn init_logging(cfg: &TelemetryConfig) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let base = std::env::var("RUST_LOG").unwrap_or_else(|_| cfg.log_level.clone());
+    let filter = tracing_subscriber::EnvFilter::try_new(&base)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);
-    // A second init (tests) is harmless: keep the first subscriber.
-    let _ = if cfg.log_json {
-        builder.json().try_init()
+    // A second init (tests) is harmless: keep the first subscriber (and its reload handle).
+    if cfg.log_json {
+        let b = builder.json().with_filter_reloading();
+        let h = b.reload_handle();
+        if b.try_init().is_ok() {
+            levels::install(&base, Some(Box::new(move |f: &str| reload(&h, f))));
+        }
     } else {
-        builder.try_init()
-    };
+        let b = builder.with_filter_reloading();
+        let h = b.reload_handle();
+        if b.try_init().is_ok() {
+            levels::install(&base, Some(Box::new(move |f: &str| reload(&h, f))));
+        }
+    }
+}
+
+fn reload<S>(
+    h: &tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, S>,
+    filter: &str,
+) -> Result<(), String> {
+    let f = tracing_subscriber::EnvFilter::try_new(filter).map_err(|e| e.to_string())?;
+    h.reload(f).map_err(|e| e.to_string())
 }
 
 /// The broker's metric families.
@@ -69,8 +97,154 @@ pub struct Metrics {
     pub connections: IntGauge,
     /// Connections closed because of a framing or decoding error.
     pub protocol_errors: IntCounter,
+    /// Response bytes held in memory for replies not yet written (the broker-wide budget's
+    /// use, `network.max_response_bytes_in_flight`).
+    pub response_bytes_in_flight: IntGauge,
+    /// Fetches answered with less than they asked because the response budget was short.
+    pub fetch_budget_limited: IntCounter,
+    /// Connections closed on accept, by reason (`max_connections`, `per_ip_limit`).
+    pub connections_rejected: IntCounterVec,
+    /// Connections closed by a timeout, by reason (`idle`, `frame`).
+    pub connections_timed_out: IntCounterVec,
+    /// HTTP connections closed before sending a request head, to make room for new ones.
+    pub http_connections_evicted: IntCounter,
     /// fsync calls on partition logs and their duration.
     pub fsync_seconds: Histogram,
+    /// Fetch requests by session kind: `full` (may open a session), `incremental`,
+    /// `sessionless` (Fetch < v7, epoch -1, or a session that was just closed).
+    pub fetch_requests: IntCounterVec,
+    /// Live incremental fetch sessions (Kafka: NumIncrementalFetchSessions).
+    pub fetch_sessions: IntGauge,
+    /// Partitions held by all fetch sessions (Kafka: NumIncrementalFetchPartitionsCached).
+    pub fetch_session_partitions: IntGauge,
+    /// Fetch sessions evicted to make room for new ones.
+    pub fetch_session_evictions: IntCounter,
+    /// Per-topic traffic (Kafka's BrokerTopicMetrics).
+    pub topics: TopicMetrics,
+}
+
+/// Whether a partition's Produce error counts in `failed_produce_requests`. Kafka
+/// (`ReplicaManager.appendToLocalLog`) leaves out the errors a healthy broker answers in normal
+/// operation — UNKNOWN_TOPIC_OR_PARTITION 3, NOT_LEADER_OR_FOLLOWER 6, MESSAGE_TOO_LARGE 10,
+/// RECORD_LIST_TOO_LARGE 18, CORRUPT_MESSAGE 2, KAFKA_STORAGE_ERROR 56 — and counts every other.
+fn produce_error_counts_as_failed(code: i16) -> bool {
+    !matches!(code, 0 | 2 | 3 | 6 | 10 | 18 | 56)
+}
+
+/// Whether a partition's Fetch error counts in `failed_fetch_requests`. Kafka
+/// (`ReplicaManager.readFromLog`) leaves out UNKNOWN_TOPIC_OR_PARTITION 3,
+/// NOT_LEADER_OR_FOLLOWER 6, REPLICA_NOT_AVAILABLE 9, KAFKA_STORAGE_ERROR 56,
+/// FENCED_LEADER_EPOCH 74, UNKNOWN_LEADER_EPOCH 75 and INCONSISTENT_TOPIC_ID 103, and counts
+/// every other error, OFFSET_OUT_OF_RANGE from a consumer included.
+fn fetch_error_counts_as_failed(code: i16) -> bool {
+    !matches!(code, 0 | 3 | 6 | 9 | 56 | 74 | 75 | 103)
+}
+
+/// Per-topic traffic counters, like Kafka's `BrokerTopicMetrics` (see the module header).
+/// Callers pass only names of topics that exist.
+pub struct TopicMetrics {
+    bytes_in: IntCounterVec,
+    bytes_out: IntCounterVec,
+    records_in: IntCounterVec,
+    produce_requests: IntCounterVec,
+    fetch_requests: IntCounterVec,
+    failed_produce_requests: IntCounterVec,
+    failed_fetch_requests: IntCounterVec,
+}
+
+impl TopicMetrics {
+    fn new() -> TopicMetrics {
+        let vec = |name: &str, help: &str| {
+            IntCounterVec::new(Opts::new(name, help), &["topic"])
+                .unwrap_or_else(|e| unreachable_metric(e))
+        };
+        TopicMetrics {
+            bytes_in: vec(
+                "runnel_topic_bytes_in_total",
+                "Bytes of record batches appended to the topic by Produce",
+            ),
+            bytes_out: vec(
+                "runnel_topic_bytes_out_total",
+                "Bytes of record batches of the topic served by Fetch",
+            ),
+            records_in: vec(
+                "runnel_topic_records_in_total",
+                "Records appended to the topic by Produce",
+            ),
+            produce_requests: vec(
+                "runnel_topic_produce_requests_total",
+                "Produce requests for the topic, counted per partition",
+            ),
+            fetch_requests: vec(
+                "runnel_topic_fetch_requests_total",
+                "Fetch requests for the topic, counted per partition",
+            ),
+            failed_produce_requests: vec(
+                "runnel_topic_failed_produce_requests_total",
+                "Produce requests for the topic answered with an error, per partition",
+            ),
+            failed_fetch_requests: vec(
+                "runnel_topic_failed_fetch_requests_total",
+                "Fetch requests for the topic answered with an error, per partition",
+            ),
+        }
+    }
+
+    fn collectors(&self) -> [&IntCounterVec; 7] {
+        [
+            &self.bytes_in,
+            &self.bytes_out,
+            &self.records_in,
+            &self.produce_requests,
+            &self.fetch_requests,
+            &self.failed_produce_requests,
+            &self.failed_fetch_requests,
+        ]
+    }
+
+    /// One partition of a Produce request for `topic`, answered with `error_code`.
+    pub fn produce(&self, topic: &str, error_code: i16) {
+        self.produce_requests.with_label_values(&[topic]).inc();
+        // Created at 0 with the first request, so dashboards see a series before a failure.
+        let failed = self.failed_produce_requests.with_label_values(&[topic]);
+        if produce_error_counts_as_failed(error_code) {
+            failed.inc();
+        }
+    }
+
+    /// A partition already counted by [`TopicMetrics::produce`] as a success failed later
+    /// (its flush), with `error_code`.
+    pub fn produce_failed(&self, topic: &str, error_code: i16) {
+        if produce_error_counts_as_failed(error_code) {
+            self.failed_produce_requests
+                .with_label_values(&[topic])
+                .inc();
+        }
+    }
+
+    /// A batch of `bytes` holding `records` records was appended to `topic`.
+    pub fn appended(&self, topic: &str, bytes: u64, records: u64) {
+        self.bytes_in.with_label_values(&[topic]).inc_by(bytes);
+        self.records_in.with_label_values(&[topic]).inc_by(records);
+    }
+
+    /// One partition of a Fetch response for `topic`: `bytes` of records, `error_code`.
+    pub fn fetch(&self, topic: &str, bytes: u64, error_code: i16) {
+        self.fetch_requests.with_label_values(&[topic]).inc();
+        let failed = self.failed_fetch_requests.with_label_values(&[topic]);
+        if fetch_error_counts_as_failed(error_code) {
+            failed.inc();
+        }
+        self.bytes_out.with_label_values(&[topic]).inc_by(bytes);
+    }
+
+    /// Drops every series of a deleted topic.
+    pub fn remove_topic(&self, topic: &str) {
+        for c in self.collectors() {
+            // Absent series (a topic that saw no traffic) are not an error worth reporting.
+            let _ = c.remove_label_values(&[topic]);
+        }
+    }
 }
 
 impl Metrics {
@@ -110,6 +284,31 @@ impl Metrics {
         );
         let connections = IntGauge::new("runnel_connections_active", "Open client connections")
             .unwrap_or_else(|e| unreachable_metric(e));
+        let response_bytes_in_flight = IntGauge::new(
+            "runnel_response_bytes_in_flight",
+            "Response bytes held in memory for replies not yet written",
+        )
+        .unwrap_or_else(|e| unreachable_metric(e));
+        let fetch_budget_limited = counter(
+            "runnel_fetch_budget_limited_total",
+            "Fetches answered with less data because the response byte budget was short",
+        );
+        let reason_counter = |name: &str, help: &str| {
+            IntCounterVec::new(Opts::new(name, help), &["reason"])
+                .unwrap_or_else(|e| unreachable_metric(e))
+        };
+        let connections_rejected = reason_counter(
+            "runnel_connections_rejected_total",
+            "Connections closed on accept, by reason",
+        );
+        let connections_timed_out = reason_counter(
+            "runnel_connections_timed_out_total",
+            "Connections closed by the idle or frame timeout, by reason",
+        );
+        let http_connections_evicted = counter(
+            "runnel_http_connections_evicted_total",
+            "HTTP connections closed before their request head to make room for new ones",
+        );
         let fsync_seconds = Histogram::with_opts(
             HistogramOpts::new(
                 "runnel_fsync_duration_seconds",
@@ -120,6 +319,26 @@ impl Metrics {
             ]),
         )
         .unwrap_or_else(|e| unreachable_metric(e));
+        let fetch_requests = IntCounterVec::new(
+            Opts::new(
+                "runnel_fetch_requests_total",
+                "Fetch requests by session kind (full, incremental, sessionless)",
+            ),
+            &["kind"],
+        )
+        .unwrap_or_else(|e| unreachable_metric(e));
+        let gauge = |name: &str, help: &str| {
+            IntGauge::new(name, help).unwrap_or_else(|e| unreachable_metric(e))
+        };
+        let fetch_sessions = gauge("runnel_fetch_sessions", "Live incremental fetch sessions");
+        let fetch_session_partitions = gauge(
+            "runnel_fetch_session_partitions",
+            "Partitions held by incremental fetch sessions",
+        );
+        let fetch_session_evictions = counter(
+            "runnel_fetch_session_evictions_total",
+            "Incremental fetch sessions evicted to make room for new ones",
+        );
         let m = Metrics {
             registry,
             requests,
@@ -130,7 +349,17 @@ impl Metrics {
             records_out,
             connections,
             protocol_errors,
+            response_bytes_in_flight,
+            fetch_budget_limited,
+            connections_rejected,
+            connections_timed_out,
+            http_connections_evicted,
             fsync_seconds,
+            fetch_requests,
+            fetch_sessions,
+            fetch_session_partitions,
+            fetch_session_evictions,
+            topics: TopicMetrics::new(),
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(m.requests.clone()),
@@ -141,8 +370,22 @@ impl Metrics {
             Box::new(m.records_out.clone()),
             Box::new(m.connections.clone()),
             Box::new(m.protocol_errors.clone()),
+            Box::new(m.response_bytes_in_flight.clone()),
+            Box::new(m.fetch_budget_limited.clone()),
+            Box::new(m.connections_rejected.clone()),
+            Box::new(m.connections_timed_out.clone()),
+            Box::new(m.http_connections_evicted.clone()),
             Box::new(m.fsync_seconds.clone()),
+            Box::new(m.fetch_requests.clone()),
+            Box::new(m.fetch_sessions.clone()),
+            Box::new(m.fetch_session_partitions.clone()),
+            Box::new(m.fetch_session_evictions.clone()),
         ];
+        let topic_collectors = m
+            .topics
+            .collectors()
+            .map(|c| Box::new(c.clone()) as Box<dyn prometheus::core::Collector>);
+        let collectors = collectors.into_iter().chain(topic_collectors);
         for c in collectors {
             if let Err(e) = m.registry.register(c) {
                 unreachable_metric(e);
@@ -542,6 +785,40 @@ mod tests {
         assert!(m
             .install_state_source(Arc::new(Fixed(sample())), true)
             .is_err());
+    }
+
+    #[test]
+    fn per_topic_families_count_and_are_removed_with_the_topic() {
+        let m = Metrics::new();
+        m.topics.produce("orders", 0);
+        m.topics.appended("orders", 100, 3);
+        m.topics.produce("orders", 0);
+        // OUT_OF_ORDER_SEQUENCE_NUMBER counts as failed; NOT_LEADER_OR_FOLLOWER does not.
+        m.topics.produce("orders", 45);
+        m.topics.produce("orders", 6);
+        m.topics.fetch("orders", 250, 0);
+        m.topics.fetch("orders", 0, 1);
+        m.topics.fetch("orders", 0, 74);
+        m.topics.produce("audit", 0);
+        m.topics.appended("audit", 10, 1);
+        let out = m.render();
+        for line in [
+            "runnel_topic_bytes_in_total{topic=\"orders\"} 100",
+            "runnel_topic_records_in_total{topic=\"orders\"} 3",
+            "runnel_topic_produce_requests_total{topic=\"orders\"} 4",
+            "runnel_topic_failed_produce_requests_total{topic=\"orders\"} 1",
+            "runnel_topic_bytes_out_total{topic=\"orders\"} 250",
+            "runnel_topic_fetch_requests_total{topic=\"orders\"} 3",
+            "runnel_topic_failed_fetch_requests_total{topic=\"orders\"} 1",
+            "runnel_topic_bytes_in_total{topic=\"audit\"} 10",
+        ] {
+            assert!(out.contains(line), "missing {line} in\n{out}");
+        }
+        m.topics.remove_topic("orders");
+        m.topics.remove_topic("never-seen");
+        let out = m.render();
+        assert!(!out.contains("topic=\"orders\""), "{out}");
+        assert!(out.contains("runnel_topic_bytes_in_total{topic=\"audit\"} 10"));
     }
 
     #[test]

@@ -12,6 +12,20 @@ core)
         check "core/java/$c" --timeout 120 -- "${JAVA[@]}" Core "$c"
     done
     check core/java/list-offsets --timeout 120 -- "${JAVA[@]}" Core list-offsets
+    # Fetch sessions: the check reads the broker's /metrics; its address is in the broker log.
+    COMPAT_HTTP="$(_strip_ansi <"$COMPAT_BROKER_LOG" | grep -o 'http listening on [0-9.:]*' | tail -n 1 | awk '{print $4}')"
+    export COMPAT_HTTP
+    if [[ -n "$COMPAT_HTTP" ]]; then
+        check core/java/fetch-sessions-2000 --timeout 240 -- "${JAVA[@]}" Sessions incremental-2000
+    else
+        skip core/java/fetch-sessions-2000 "no broker /metrics address (external broker?)"
+    fi
+    for c in log-dirs describe-producers elect-leaders reassignments describe-topics; do
+        check "core/java/admin-$c" --timeout 120 -- "${JAVA[@]}" AdminApis "$c"
+    done
+    for c in alter-topic all-topic-configs broker-configs group-logger recompress; do
+        check "core/java/configs-$c" --timeout 120 -- "${JAVA[@]}" Configs "$c"
+    done
     ;;
 groups)
     for a in range cooperative-sticky; do

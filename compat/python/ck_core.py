@@ -5,6 +5,8 @@
                               a manual-assignment consumer; compare everything
   ck_core.py idempotent       same with enable.idempotence=true (InitProducerId)
   ck_core.py admin            create_topics (3 partitions), list_topics, describe, delete_topics
+  ck_core.py authorized-ops   describe_topics / describe_cluster with
+                              include_authorized_operations (no ACLs: every operation)
 """
 import sys
 import time
@@ -133,6 +135,29 @@ def t_admin():
     wait_until(lambda: topic not in admin.list_topics(timeout=10).topics, 15, "topic gone from list_topics")
 
 
+def t_authorized_ops():
+    from confluent_kafka import TopicCollection as TC
+    from confluent_kafka.admin import AclOperation as Op
+    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    topic = topic_name("ck-ops")
+    create_topic(admin, topic, partitions=2)
+    # No authorizer: a TOPIC allows everything it supports, a CLUSTER likewise (Kafka's
+    # AclEntry.supportedOperations).
+    want_topic = {Op.READ, Op.WRITE, Op.CREATE, Op.DELETE, Op.ALTER, Op.DESCRIBE,
+                  Op.DESCRIBE_CONFIGS, Op.ALTER_CONFIGS}
+    want_cluster = {Op.CREATE, Op.ALTER, Op.DESCRIBE, Op.CLUSTER_ACTION, Op.DESCRIBE_CONFIGS,
+                    Op.ALTER_CONFIGS, Op.IDEMPOTENT_WRITE}
+    desc = admin.describe_topics(TC([topic]), include_authorized_operations=True)[topic].result(timeout=30)
+    eq(len(desc.partitions), 2, "describe_topics partitions")
+    eq(set(desc.authorized_operations or []), want_topic, "topic authorized operations")
+    plain = admin.describe_topics(TC([topic]))[topic].result(timeout=30)
+    check(not plain.authorized_operations, f"operations not requested but got {plain.authorized_operations}")
+    cl = admin.describe_cluster(include_authorized_operations=True, request_timeout=30).result(timeout=30)
+    eq(set(cl.authorized_operations or []), want_cluster, "cluster authorized operations")
+    eq([n.id for n in cl.nodes], [NODE_ID], "describe_cluster nodes")
+    admin.delete_topics([topic], operation_timeout=30, request_timeout=30)[topic].result(timeout=60)
+
+
 def run():
     cmd = sys.argv[1]
     if cmd == "codec":
@@ -141,6 +166,8 @@ def run():
         t_codec("lz4", extra={"enable.idempotence": True, "max.in.flight.requests.per.connection": 5})
     elif cmd == "admin":
         t_admin()
+    elif cmd == "authorized-ops":
+        t_authorized_ops()
     else:
         raise SystemExit(f"unknown command {cmd}")
 

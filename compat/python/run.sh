@@ -13,10 +13,13 @@ core)
     done
     check core/confluent-kafka/idempotent-producer -- "$PYTHON" -u ck_core.py idempotent
     check core/confluent-kafka/admin-topics -- "$PYTHON" -u ck_core.py admin
+    check core/confluent-kafka/authorized-operations -- "$PYTHON" -u ck_core.py authorized-ops
     for codec in none gzip snappy lz4 zstd; do
         check "core/kafka-python/codec-$codec" -- "$PYTHON" -u kp_core.py codec "$codec"
     done
     check core/kafka-python/admin-topics -- "$PYTHON" -u kp_core.py admin
+    check core/confluent-kafka/admin-configs -- "$PYTHON" -u configs.py ck-alter
+    check core/kafka-python/admin-configs -- "$PYTHON" -u configs.py kp-alter
     if broker_external; then
         skip core/restart/durability "external broker: cannot restart it"
     else

@@ -1,19 +1,45 @@
-//! The controller: the only writer of topic metadata.
+//! The controller: the only writer of topic metadata, and the one place the topic workflows
+//! live. Both front doors — the Kafka handlers (CreateTopics, DeleteTopics, CreatePartitions,
+//! Metadata auto-create) and the HTTP console — call these methods and nothing else, so a
+//! topic is created or deleted the same way whichever door asked.
 //!
-//! Creating, deleting and growing topics goes through here, serialised by one mutex so two
-//! concurrent CreateTopics for the same name cannot both win. Order of effects on create:
-//! partition directories first, then the store record (synced), then the in-memory view —
-//! so a crash between steps leaves at worst empty directories that the next create reuses,
-//! never a topic in the store without its logs. Delete runs in the reverse order.
+//! Creating, deleting and growing topics is serialised by one mutex so two concurrent
+//! CreateTopics for the same name cannot both win. Each change has one commit point, the
+//! synced store write, and is crash-atomic around it (the directory states are listed in
+//! `log::manager`):
 //!
-//! All methods block (file system and RocksDB): async callers use `spawn_blocking`.
+//! - **create** (and new partitions): stage empty directories under `.creating` names, each
+//!   recording the topic id → commit the store record → rename them to their live names →
+//!   open the logs → publish in the view. A crash before the commit leaves only `.creating`
+//!   directories, removed at boot; after it, boot creates whatever live directory is missing.
+//!   A live-named directory is therefore never created for an uncommitted topic.
+//! - **delete**: close the logs and rename every live directory to `.deleted` → drop the
+//!   topic's committed offsets → commit the store delete → unpublish → remove the
+//!   directories. A crash before the commit leaves `.deleted` directories whose recorded topic
+//!   id is still in the store: boot finishes that delete (see `boot.rs`). Once the first
+//!   rename happened the delete is decided; the topic's records can never be opened again.
+//!   Offsets go before the commit so no crash can leave them behind for a re-created topic
+//!   (Kafka drops them the same way when partitions are deleted).
+//!
+//! The broker-wide partition cap (`log.max_partitions`) is checked before anything is
+//! created, in validate-only mode too, and refuses with POLICY_VIOLATION as Kafka's
+//! create-topic policies do.
+//!
+//! Boot reconciliation (`Controller::recover`, in `boot.rs`) opens what the store lists and
+//! quarantines any directory no stored topic owns: orphans are never adopted.
+//!
+//! All methods block (file system, RocksDB, group locks): async callers use `spawn_blocking`.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
 
+use super::leadership::{self, ElectionError, ElectionType, ReassignError};
 use super::metadata::{MetadataView, PartitionInfo, TopicInfo};
-use super::{topic_config, NodeInfo};
+use super::topic_config::{self, BrokerLayers};
+use super::NodeInfo;
 use crate::config::LogDefaults;
+use crate::group::GroupCoordinator;
+use crate::log::manager::StagedPartition;
 use crate::log::{LogError, LogManager};
 use crate::store::{Store, StoreError};
 
@@ -41,6 +67,8 @@ pub enum TopicError {
     InvalidConfig(String),
     #[error("{0}")]
     InvalidRequest(String),
+    #[error("{0}")]
+    PolicyViolation(String),
     #[error("log error: {0}")]
     Log(#[from] LogError),
     #[error("store error: {0}")]
@@ -59,6 +87,7 @@ impl TopicError {
             TopicError::InvalidReplicaAssignment(_) => 39,
             TopicError::InvalidConfig(_) => 40,
             TopicError::InvalidRequest(_) => 42,
+            TopicError::PolicyViolation(_) => 44,
             TopicError::Log(e) => e.kafka_code(),
             TopicError::Store(e) => e.kafka_code(),
         }
@@ -78,16 +107,32 @@ pub struct NewTopic {
     pub configs: BTreeMap<String, String>,
 }
 
-/// Serialises metadata changes and applies them to logs, store and view.
+/// Serialises metadata changes and applies them to logs, store, view and group offsets.
 pub struct Controller {
-    node: NodeInfo,
-    defaults: LogDefaults,
-    store: Arc<Store>,
-    logs: Arc<LogManager>,
-    view: Arc<MetadataView>,
+    pub(super) node: NodeInfo,
+    pub(super) defaults: LogDefaults,
+    /// Static and dynamic broker-level topic defaults; written only under `lock`, read by
+    /// every topic-config resolution (a sync lock held for a clone, never across `.await`).
+    pub(super) layers: RwLock<BrokerLayers>,
+    /// Per-group config overrides (GROUP resource); written only under `lock`.
+    pub(super) group_configs: RwLock<HashMap<String, BTreeMap<String, String>>>,
+    pub(super) store: Arc<Store>,
+    pub(super) logs: Arc<LogManager>,
+    pub(super) view: Arc<MetadataView>,
+    /// Committed offsets of a deleted topic are dropped here, as part of the delete.
+    pub(super) groups: Arc<GroupCoordinator>,
+    /// Most partitions the broker may host (`log.max_partitions`, resolved at boot).
+    max_partitions: usize,
     /// Held for the whole of one change (blocking I/O included), never across `.await`.
-    lock: Mutex<()>,
+    pub(super) lock: Mutex<()>,
+    /// Told the name of every deleted topic (the broker drops its per-topic metric series);
+    /// a callback keeps this engine free of any metrics dependency. Sync lock: only read or
+    /// set, never held across I/O or `.await`.
+    deleted_observer: RwLock<Option<TopicDeletedObserver>>,
 }
+
+/// Receives the name of each deleted topic, after its logs are gone.
+pub type TopicDeletedObserver = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// Kafka's topic name rules: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
 pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
@@ -115,25 +160,59 @@ pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
 }
 
 impl Controller {
-    /// A controller for this node.
+    /// A controller for this node. The view is filled by [`Controller::recover`] at boot.
     pub fn new(
         node: NodeInfo,
-        defaults: LogDefaults,
+        layers: BrokerLayers,
+        group_configs: HashMap<String, BTreeMap<String, String>>,
         store: Arc<Store>,
         logs: Arc<LogManager>,
         view: Arc<MetadataView>,
+        groups: Arc<GroupCoordinator>,
     ) -> Controller {
         Controller {
             node,
-            defaults,
+            defaults: layers.static_defaults.clone(),
+            layers: RwLock::new(layers),
+            group_configs: RwLock::new(group_configs),
             store,
             logs,
             view,
+            groups,
+            max_partitions: usize::MAX,
             lock: Mutex::new(()),
+            deleted_observer: RwLock::new(None),
         }
     }
 
-    /// The broker-wide topic defaults.
+    /// Installs the callback told the name of every deleted topic.
+    pub fn set_deleted_observer(&self, observer: TopicDeletedObserver) {
+        *self
+            .deleted_observer
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(observer);
+    }
+
+    /// Caps the partitions this broker hosts (default: no cap).
+    pub fn with_max_partitions(mut self, max: usize) -> Controller {
+        self.max_partitions = max;
+        self
+    }
+
+    /// POLICY_VIOLATION if adding `new` partitions would pass the broker's cap.
+    fn check_partition_cap(&self, new: usize) -> Result<(), TopicError> {
+        let hosted = self.logs.partition_count();
+        if hosted.saturating_add(new) > self.max_partitions {
+            return Err(TopicError::PolicyViolation(format!(
+                "Creating {new} partition(s) would make this broker host {}, more than its limit of {} (log.max_partitions, derived from the open-file limit when 0).",
+                hosted.saturating_add(new),
+                self.max_partitions
+            )));
+        }
+        Ok(())
+    }
+
+    /// The static broker-wide topic defaults (`runnel.toml`).
     pub fn defaults(&self) -> &LogDefaults {
         &self.defaults
     }
@@ -166,6 +245,7 @@ impl Controller {
         }
         let partitions = self.plan_partitions(req)?;
         topic_config::validate(&req.configs).map_err(TopicError::InvalidConfig)?;
+        self.check_partition_cap(partitions.len())?;
         let topic = TopicInfo {
             name: req.name.clone(),
             id: uuid::Uuid::new_v4(),
@@ -175,14 +255,50 @@ impl Controller {
         if validate_only {
             return Ok(topic);
         }
-        let cfg = topic_config::log_config(&self.defaults, &topic.configs);
-        for p in &topic.partitions {
-            self.logs.create(&topic.name, p.index, cfg, now_ms)?;
-        }
-        self.store.put_topic(&topic.to_record())?;
-        self.view.upsert(topic.clone());
+        let indexes: Vec<i32> = topic.partitions.iter().map(|p| p.index).collect();
+        self.commit_partitions(&topic, &indexes, now_ms)?;
         tracing::info!(topic = %topic.name, partitions = topic.partitions.len(), id = %topic.id, "created topic");
         Ok(topic)
+    }
+
+    /// The create workflow for `new_partitions` of `topic` (all of a new topic, or the added
+    /// ones): stage → commit `topic`'s record → activate → open → publish. See the header.
+    fn commit_partitions(
+        &self,
+        topic: &TopicInfo,
+        new_partitions: &[i32],
+        now_ms: i64,
+    ) -> Result<(), TopicError> {
+        let staged = self
+            .logs
+            .stage_partitions(&topic.name, topic.id.as_u128(), new_partitions)?;
+        if let Err(e) = self.store.put_topic(&topic.to_record()) {
+            self.logs
+                .purge(staged.into_iter().map(|s| s.path).collect());
+            return Err(e.into());
+        }
+        // Committed: from here on a failure leaves a topic the next boot completes.
+        self.open_staged(topic, &staged, now_ms).inspect_err(|e| {
+            tracing::error!(topic = %topic.name, error = %e,
+                "topic committed but its partitions could not be opened; the next start completes it");
+        })?;
+        self.view.upsert(topic.clone());
+        Ok(())
+    }
+
+    /// Gives staged partitions their live names and opens their logs.
+    fn open_staged(
+        &self,
+        topic: &TopicInfo,
+        staged: &[StagedPartition],
+        now_ms: i64,
+    ) -> Result<(), TopicError> {
+        self.logs.activate_staged(&topic.name, staged)?;
+        let cfg = topic_config::log_config(&self.broker_layers(), &topic.configs);
+        for s in staged {
+            self.logs.create(&topic.name, s.partition, cfg, now_ms)?;
+        }
+        Ok(())
     }
 
     fn plan_partitions(&self, req: &NewTopic) -> Result<Vec<PartitionInfo>, TopicError> {
@@ -259,17 +375,29 @@ impl Controller {
         }
     }
 
-    /// Deletes a topic: metadata first (clients stop seeing it), then its logs.
+    /// Deletes a topic with its logs and every group's committed offsets for it: retire the
+    /// directories → drop offsets → commit the store delete → unpublish → remove the
+    /// directories (see the header for why in this order).
     pub fn delete_topic(&self, name: &str) -> Result<TopicInfo, TopicError> {
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let topic = self
             .view
             .topic(name)
             .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        let retired = self.logs.retire_topic(name)?;
+        let offsets = self.groups.remove_offsets_for_topic(name);
         self.store.delete_topic(name)?;
         self.view.remove(name);
-        self.logs.delete_topic(name)?;
-        tracing::info!(topic = name, "deleted topic");
+        self.logs.purge(retired);
+        let observer = self
+            .deleted_observer
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(o) = observer {
+            o(name);
+        }
+        tracing::info!(topic = name, id = %topic.id, offsets, "deleted topic");
         Ok((*topic).clone())
     }
 
@@ -318,6 +446,7 @@ impl Controller {
                 )));
             }
         }
+        self.check_partition_cap((total - current) as usize)?;
         let mut grown = (*topic).clone();
         grown
             .partitions
@@ -325,13 +454,88 @@ impl Controller {
         if validate_only {
             return Ok(grown);
         }
-        let cfg = topic_config::log_config(&self.defaults, &grown.configs);
-        for i in current..total {
-            self.logs.create(name, i, cfg, now_ms)?;
-        }
-        self.store.put_topic(&grown.to_record())?;
-        self.view.upsert(grown.clone());
+        let added: Vec<i32> = (current..total).collect();
+        self.commit_partitions(&grown, &added, now_ms)?;
         Ok(grown)
+    }
+
+    /// The brokers that can hold replicas: this node (the cluster's membership later).
+    pub fn live_brokers(&self) -> Vec<i32> {
+        vec![self.node.node_id]
+    }
+
+    /// Runs a leader election for one partition (rules in `leadership.rs`). With this node
+    /// the leader and first replica of every partition, the answer is ELECTION_NOT_NEEDED;
+    /// a replica set naming other nodes (a changed node id) can elect this node.
+    pub fn elect_leader(
+        &self,
+        topic: &str,
+        partition: i32,
+        kind: ElectionType,
+    ) -> Result<(), ElectionError> {
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let info = self
+            .view
+            .topic(topic)
+            .ok_or_else(|| ElectionError::UnknownTopic(topic.into()))?;
+        let p = info
+            .partition(partition)
+            .ok_or_else(|| ElectionError::UnknownPartition(topic.into(), partition))?;
+        let leader = leadership::elect(topic, p, kind, &self.live_brokers())?;
+        self.update_partition(&info, partition, |p| {
+            p.leader = leader;
+            p.leader_epoch += 1;
+        })
+        .map_err(|e| ElectionError::Store(e.to_string()))
+    }
+
+    /// Reassigns a partition's replicas (`None` cancels a reassignment in progress). Moving
+    /// to the only live broker completes at once; the leader becomes the first replica.
+    pub fn reassign_partition(
+        &self,
+        topic: &str,
+        partition: i32,
+        target: Option<&[i32]>,
+    ) -> Result<(), ReassignError> {
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let info = self
+            .view
+            .topic(topic)
+            .ok_or_else(|| ReassignError::UnknownTopic(topic.into()))?;
+        let p = info
+            .partition(partition)
+            .ok_or_else(|| ReassignError::UnknownPartition(topic.into(), partition))?;
+        let Some(replicas) = leadership::reassign(p, target, &self.live_brokers())? else {
+            return Ok(());
+        };
+        self.update_partition(&info, partition, |p| {
+            p.leader = replicas.first().copied().unwrap_or(-1);
+            p.leader_epoch += 1;
+            p.isr = replicas.clone();
+            p.replicas = replicas.clone();
+        })
+        .map_err(|e| ReassignError::Store(e.to_string()))
+    }
+
+    /// Applies `change` to one partition and persists the topic (store, then view). Called
+    /// with `lock` held.
+    fn update_partition(
+        &self,
+        topic: &TopicInfo,
+        partition: i32,
+        change: impl FnOnce(&mut PartitionInfo),
+    ) -> Result<(), TopicError> {
+        let mut updated = topic.clone();
+        if let Some(p) = usize::try_from(partition)
+            .ok()
+            .and_then(|i| updated.partitions.get_mut(i))
+        {
+            change(p);
+        }
+        self.store.put_topic(&updated.to_record())?;
+        tracing::info!(topic = %updated.name, partition, "partition leadership changed");
+        self.view.upsert(updated);
+        Ok(())
     }
 }
 

@@ -6,10 +6,18 @@
 //! group id; topic ids are real random UUIDs. Cluster mode replaces the controller's local
 //! decisions with a Raft-replicated log without changing what handlers see.
 
+mod boot;
+pub mod broker_config;
+mod config_admin;
+pub mod config_def;
 pub mod controller;
+pub mod group_config;
+pub mod leadership;
 pub mod metadata;
 pub mod topic_config;
 
+pub use boot::RecoveryReport;
+pub use config_admin::{AlterOp, ConfigTarget};
 pub use controller::{Controller, TopicError};
 pub use metadata::{MetadataView, PartitionInfo, TopicInfo};
 

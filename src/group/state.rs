@@ -423,7 +423,7 @@ impl ClassicGroup {
                 group_instance_id: req.group_instance_id.clone(),
                 client_id: req.client_id.clone(),
                 client_host: req.client_host.clone(),
-                rebalance_timeout_ms: req.rebalance_timeout_ms,
+                rebalance_timeout_ms: req.effective_rebalance_timeout_ms(),
                 session_timeout_ms: req.session_timeout_ms,
                 protocol_type: req.protocol_type.clone(),
                 protocols: req.protocols.clone(),
@@ -448,7 +448,7 @@ impl ClassicGroup {
     ) -> Outcome<JoinResponse> {
         if let Some(m) = self.members.get_mut(&req.member_id) {
             m.protocols = req.protocols.clone();
-            m.rebalance_timeout_ms = req.rebalance_timeout_ms;
+            m.rebalance_timeout_ms = req.effective_rebalance_timeout_ms();
             m.session_timeout_ms = req.session_timeout_ms;
             m.awaiting_join = true;
         }
@@ -499,7 +499,7 @@ impl ClassicGroup {
         let new_member = Member {
             member_id: new_id.to_string(),
             protocols: req.protocols.clone(),
-            rebalance_timeout_ms: req.rebalance_timeout_ms,
+            rebalance_timeout_ms: req.effective_rebalance_timeout_ms(),
             session_timeout_ms: req.session_timeout_ms,
             awaiting_join: true,
             awaiting_sync: false,

@@ -748,3 +748,56 @@ fn dead_group_refuses_everything() {
         Err(GroupError::CoordinatorNotAvailable(_))
     ));
 }
+
+#[test]
+fn zero_rebalance_timeout_uses_session_timeout_and_completes_rebalance() {
+    // Some clients leave the rebalance timeout unset (0). Read literally, the pending-sync
+    // timer would fire at once and expire the member before its SyncGroup arrives.
+    let c = cfg();
+    let mut g = ClassicGroup::new("g", 0);
+    let req = JoinRequest {
+        rebalance_timeout_ms: 0,
+        ..join_req("c1", "")
+    };
+    let (o, fx) = g.join(&req, &c, 0);
+    let m = parked(o);
+    assert_eq!(join_reply(&fx, &m).generation_id, 1);
+    assert_eq!(g.member(&m).map(|x| x.rebalance_timeout_ms), Some(SESSION));
+    // Time passes before the SyncGroup: the member is still there and the sync completes.
+    let fx = g.tick(&c, 500);
+    assert!(fx.is_empty(), "{fx:?}");
+    let (o, fx) = g.sync(
+        &sync_req(&m, 1, vec![(m.clone(), Bytes::from_static(b"A"))]),
+        &c,
+        1_000,
+    );
+    assert_eq!(parked(o), m);
+    assert_eq!(sync_reply(&fx, &m).error, None);
+    assert_eq!(g.state(), GroupState::Stable);
+    // A second member with timeout 0 rejoins the same way; the rebalance completes.
+    let (o, _) = g.join(
+        &JoinRequest {
+            rebalance_timeout_ms: 0,
+            ..join_req("c2", "")
+        },
+        &c,
+        1_100,
+    );
+    let b = parked(o);
+    let (_, fx) = g.join(
+        &JoinRequest {
+            rebalance_timeout_ms: 0,
+            ..join_req("c1", &m)
+        },
+        &c,
+        1_200,
+    );
+    assert_eq!(join_reply(&fx, &b).generation_id, 2);
+    let _ = g.tick(&c, 2_000);
+    let (o, _) = g.sync(&sync_req(&b, 2, vec![]), &c, 2_500);
+    parked(o);
+    let (_, fx) = g.sync(&sync_req(&m, 2, vec![]), &c, 2_600);
+    assert_eq!(sync_reply(&fx, &b).error, None);
+    assert!(g.member(&b).is_some());
+    assert_eq!(g.state(), GroupState::Stable);
+}

@@ -100,7 +100,8 @@ pub struct JoinRequest {
     /// `"/" + ip`, as Kafka prints it.
     pub client_host: String,
     pub session_timeout_ms: i32,
-    /// v0 has none: pass the session timeout, as Kafka does.
+    /// v0 has none: pass the session timeout, as Kafka does. Values ≤ 0 (clients that leave
+    /// it unset) are read through [`JoinRequest::effective_rebalance_timeout_ms`].
     pub rebalance_timeout_ms: i32,
     pub protocol_type: String,
     pub protocols: Vec<Protocol>,
@@ -109,6 +110,20 @@ pub struct JoinRequest {
     /// JoinGroup v9+: a rejoining static leader may be told to skip the assignment.
     pub supports_skip_assignment: bool,
     pub reason: Option<String>,
+}
+
+impl JoinRequest {
+    /// The rebalance timeout the group uses for this member. A timeout ≤ 0 would end the
+    /// join phase and the pending-sync wait at once, expiring the member before it could send
+    /// SyncGroup; such a client (one that leaves the field unset) gets its session timeout,
+    /// the value Kafka itself uses for v0 requests, which have no rebalance timeout.
+    pub fn effective_rebalance_timeout_ms(&self) -> i32 {
+        if self.rebalance_timeout_ms > 0 {
+            self.rebalance_timeout_ms
+        } else {
+            self.session_timeout_ms
+        }
+    }
 }
 
 /// One member as the leader sees it in its JoinGroup response.

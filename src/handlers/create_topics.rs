@@ -23,12 +23,11 @@ use kafka_protocol::messages::create_topics_response::{
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use super::describe_configs::topic_entries;
 use super::{blocking, codes, RequestContext};
 use crate::broker::{now_ms, Broker};
 use crate::cluster::controller::{validate_topic_name, NewTopic};
+use crate::cluster::topic_config::{self, BrokerLayers};
 use crate::cluster::TopicInfo;
-use crate::config::LogDefaults;
 
 const TOPIC_ALREADY_EXISTS: i16 = 36;
 const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
@@ -116,20 +115,20 @@ fn error_result(name: TopicName, code: i16, message: String) -> CreatableTopicRe
 fn success_result(
     name: TopicName,
     topic: &TopicInfo,
-    defaults: &LogDefaults,
+    layers: &BrokerLayers,
 ) -> CreatableTopicResult {
     let replication_factor = topic
         .partitions
         .first()
         .map_or(1, |p| i16::try_from(p.replicas.len()).unwrap_or(i16::MAX));
-    let configs = topic_entries(defaults, &topic.configs)
+    let configs = topic_config::effective(layers, &topic.configs)
         .into_iter()
         .map(|d| {
             CreatableTopicConfigs::default()
-                .with_name(StrBytes::from_static_str(d.name))
+                .with_name(StrBytes::from_string(d.name))
                 .with_value(Some(StrBytes::from_string(d.value)))
                 .with_read_only(d.read_only)
-                .with_config_source(d.source)
+                .with_config_source(d.source.kafka_id())
                 .with_is_sensitive(false)
         })
         .collect();
@@ -205,7 +204,7 @@ async fn create_one(
     let outcome =
         blocking(move || controller.create_topic(&new_topic, validate_only, now_ms())).await;
     match outcome {
-        Ok(topic) => success_result(t.name, &topic, broker.controller.defaults()),
+        Ok(topic) => success_result(t.name, &topic, &broker.controller.broker_layers()),
         Err(e) => {
             tracing::debug!(topic = %name, error = %e, "create topic refused");
             error_result(t.name, e.kafka_code(), e.to_string())

@@ -9,9 +9,9 @@
 //! (Kafka shuffles them; clients match by name or id). `error_message` is encoded from v5,
 //! `topic_id` in v6.
 //!
-//! After a topic's logs are gone its committed offsets are dropped too, as Kafka's group
-//! coordinator does on partition deletion, so a topic re-created under the same name does
-//! not inherit stale positions.
+//! The delete itself is the controller's workflow (`Controller::delete_topic`), shared with
+//! the console: logs, store record and every group's committed offsets go together, so a
+//! topic re-created under the same name does not inherit stale positions.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -196,20 +196,10 @@ pub async fn handle(
         .collect();
 
     let controller = broker.controller.clone();
-    let groups = broker.groups.clone();
     let outcomes = blocking(move || {
         to_delete
             .into_iter()
-            .map(|name| {
-                let name = name?;
-                let outcome = controller.delete_topic(&name);
-                if outcome.is_ok() {
-                    // Blocking by contract (group locks, store writes): we are on a blocking thread.
-                    let removed = groups.remove_offsets_for_topic(&name);
-                    tracing::debug!(topic = %name, removed, "dropped committed offsets of deleted topic");
-                }
-                Some(outcome)
-            })
+            .map(|name| Some(controller.delete_topic(&name?)))
             .collect::<Vec<_>>()
     })
     .await;

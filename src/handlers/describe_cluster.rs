@@ -30,7 +30,7 @@ const UNSUPPORTED_ENDPOINT_TYPE: i16 = 115;
 const CLUSTER_OPERATIONS: [u8; 7] = [5, 7, 8, 9, 10, 11, 12];
 
 /// The authorized-operations bit field (bit n = AclOperation code n).
-fn cluster_authorized_operations(requested: bool) -> i32 {
+pub(crate) fn cluster_authorized_operations(requested: bool) -> i32 {
     if requested {
         CLUSTER_OPERATIONS.iter().fold(0, |acc, op| acc | (1 << op))
     } else {

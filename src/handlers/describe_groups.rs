@@ -4,9 +4,10 @@
 //! `protocol_data` the selected assignor and member metadata/assignments only when Stable.
 //! An unknown group is described as state "Dead" with no error below v6, and with
 //! GROUP_ID_NOT_FOUND from v6 (`kafka-consumer-groups` relies on both). v3+ report
-//! authorized operations when asked (no ACLs: every operation a GROUP resource supports —
-//! READ 3, DELETE 6, DESCRIBE 8), else `i32::MIN`. v4+ carry `group_instance_id`, v6+ an
-//! error message.
+//! authorized operations when asked (no ACLs: every operation a GROUP resource supports in
+//! Kafka 4 — READ 3, DELETE 6, DESCRIBE 8, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11) for groups
+//! described without error, else `i32::MIN`. v4+ carry `group_instance_id`, v6+ an error
+//! message.
 
 use std::sync::Arc;
 
@@ -18,8 +19,10 @@ use super::RequestContext;
 use crate::broker::Broker;
 use crate::group::{GroupDescription, GroupError};
 
-/// AclOperation codes the GROUP resource supports: READ 3, DELETE 6, DESCRIBE 8.
-const GROUP_OPERATIONS: [u8; 3] = [3, 6, 8];
+/// AclOperation codes the GROUP resource supports (Kafka 4's `AclEntry.supportedOperations`,
+/// which added the group config operations of KIP-848): READ 3, DELETE 6, DESCRIBE 8,
+/// DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11.
+const GROUP_OPERATIONS: [u8; 5] = [3, 6, 8, 10, 11];
 
 fn authorized_operations(version: i16, requested: bool) -> i32 {
     if version >= 3 && requested {
@@ -64,7 +67,9 @@ fn described(
         Err(GroupError::GroupIdNotFound(_)) if version < 6 => {
             base.with_group_state(StrBytes::from_static_str("Dead"))
         }
+        // Kafka fills the operations only for a group described without error.
         Err(e) => base
+            .with_authorized_operations(i32::MIN)
             .with_group_state(StrBytes::from_static_str("Dead"))
             .with_error_code(e.kafka_code())
             .with_error_message(if version >= 6 {
@@ -159,7 +164,14 @@ mod tests {
         );
         assert_eq!((new.error_code, new.group_state.as_str()), (69, "Dead"));
         assert_eq!(authorized_operations(6, false), i32::MIN);
-        assert_eq!(authorized_operations(3, true), 8 + 64 + 256);
+        assert_eq!(authorized_operations(3, true), 8 + 64 + 256 + 1024 + 2048);
+        let failed = described(
+            6,
+            gid(),
+            Err(GroupError::GroupIdNotFound("g".into())),
+            authorized_operations(6, true),
+        );
+        assert_eq!(failed.authorized_operations, i32::MIN);
         assert_eq!(authorized_operations(2, true), i32::MIN);
     }
 }

@@ -7,7 +7,12 @@
 //! with data is always returned whole (Kafka's rule, so a large batch cannot wedge a
 //! consumer). When fewer than `min_bytes` are available the handler waits up to
 //! `max_wait_ms`, woken by appends through each partition's high-watermark watch channel.
-//! Fetch sessions (KIP-227) are not kept: session id 0, every fetch is a full fetch.
+//! Fetch sessions (KIP-227, v7+): the session is resolved first (`fetch_session` engine),
+//! an incremental fetch reads the session's partitions in session order, and its response
+//! keeps only the partitions with news (records, high watermark or log start offset moved,
+//! an error); a full fetch that asks for a session opens one after it is answered. Session
+//! errors (FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH) are top-level, with no
+//! partitions, answered at once. Long polling applies to incremental fetches too.
 //! No transactions exist, so the last stable offset equals the high watermark and
 //! `read_committed` reads the same bytes as `read_uncommitted`.
 
@@ -19,20 +24,21 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
 use tokio::sync::watch;
 
 use super::{codes, RequestContext};
-use crate::broker::Broker;
+use crate::broker::{now_ms, Broker};
+use crate::fetch_session::{
+    FetchContext, FetchSessionError, IncrementalFetch, PartitionOutcome, PartitionRequest,
+};
 use crate::log::{LogError, PartitionLog};
 
 /// The most one response carries whatever the client asks (Kafka's `fetch.max.bytes`
 /// default), so a response's memory is bounded (a first batch larger than this is still sent
-/// whole, as Kafka does).
-const FETCH_MAX_BYTES: usize = 55 * 1024 * 1024;
-
-/// FETCH_SESSION_ID_NOT_FOUND: the client asked for a session we never created.
-const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
+/// whole, as Kafka does). The connection reserves this much of the response budget at most.
+pub const FETCH_MAX_BYTES: usize = 55 * 1024 * 1024;
 
 /// One requested partition, resolved once.
 struct Slot {
@@ -51,12 +57,22 @@ pub async fn handle(
     req: FetchRequest,
 ) -> FetchResponse {
     let v = ctx.api_version;
-    if v >= 7 && req.session_id != 0 {
-        return FetchResponse::default().with_error_code(FETCH_SESSION_ID_NOT_FOUND);
-    }
+    let session = match begin_session(broker, v, &req) {
+        Ok(s) => s,
+        Err(e) => return session_error(&e, 0),
+    };
     let mut topics = Vec::with_capacity(req.topics.len());
     let mut slots = Vec::new();
-    for (ti, t) in req.topics.iter().enumerate() {
+    if let FetchContext::Incremental(inc) = &session {
+        session_slots(broker, v, inc, &mut topics, &mut slots);
+    }
+    // A full or sessionless fetch reads the request's partitions, an incremental one the
+    // session's (the request only carried changes).
+    let request_topics = match &session {
+        FetchContext::Incremental(_) => &[][..],
+        _ => &req.topics[..],
+    };
+    for (ti, t) in request_topics.iter().enumerate() {
         let meta = broker.metadata.topic(t.topic.as_str());
         for p in &t.partitions {
             let info = meta.as_ref().and_then(|m| m.partition(p.partition));
@@ -100,18 +116,33 @@ pub async fn handle(
         results = read_all(&slots, max_total);
     }
     let (partitions, _, _) = results;
+    let (session_id, keep) = match finish_session(broker, &req, &session, &slots, &partitions) {
+        Ok(r) => r,
+        Err((e, id)) => return session_error(&e, id),
+    };
     let mut records_out = 0u64;
-    for (slot, pd) in slots.iter().zip(partitions) {
+    for ((slot, pd), keep) in slots.iter().zip(partitions).zip(keep) {
+        if !keep {
+            continue;
+        }
         if let Some(r) = &pd.records {
             records_out += count_records(r);
         }
         if let Some(t) = topics.get_mut(slot.topic_index) {
+            if slot.log.is_some() {
+                let bytes = pd.records.as_ref().map_or(0, |r| r.len() as u64);
+                let topic_metrics = &broker.metrics.topics;
+                topic_metrics.fetch(t.topic.as_str(), bytes, pd.error_code);
+            }
             t.partitions.push(pd);
         }
     }
     broker.metrics.records_out.inc_by(records_out);
+    if matches!(session, FetchContext::Incremental(_)) {
+        topics.retain(|t| !t.partitions.is_empty());
+    }
     FetchResponse::default()
-        .with_session_id(0)
+        .with_session_id(session_id)
         .with_responses(topics)
 }
 
@@ -208,6 +239,170 @@ async fn any_changed(watches: &mut Vec<watch::Receiver<i64>>) {
     for i in gone.into_iter().rev() {
         watches.swap_remove(i);
     }
+}
+
+/// Resolves the request's fetch session before anything is read. Fetch < v7 has no
+/// sessions. Counts the request by the kind the client asked for.
+fn begin_session(
+    broker: &Broker,
+    v: i16,
+    req: &FetchRequest,
+) -> Result<FetchContext, FetchSessionError> {
+    use crate::fetch_session::{FINAL_EPOCH, INITIAL_EPOCH};
+    let count = |kind: &str| {
+        broker
+            .metrics
+            .fetch_requests
+            .with_label_values(&[kind])
+            .inc()
+    };
+    if v < 7 || req.session_epoch == FINAL_EPOCH {
+        count("sessionless");
+    } else if req.session_epoch == INITIAL_EPOCH {
+        count("full");
+    } else {
+        count("incremental");
+    }
+    if v < 7 {
+        return Ok(FetchContext::Sessionless);
+    }
+    // Only an incremental request changes a session's partitions; a full fetch's partitions
+    // go to the cache after they are answered (`finish_session`).
+    let incremental = req.session_epoch != INITIAL_EPOCH && req.session_epoch != FINAL_EPOCH;
+    let mut partitions = Vec::new();
+    let mut forgotten = Vec::new();
+    if incremental {
+        for t in &req.topics {
+            for p in &t.partitions {
+                partitions.push(PartitionRequest {
+                    topic: t.topic.as_str(),
+                    partition: p.partition,
+                    fetch_offset: p.fetch_offset,
+                    max_bytes: p.partition_max_bytes,
+                    current_leader_epoch: if v >= 9 { p.current_leader_epoch } else { -1 },
+                });
+            }
+        }
+        for t in &req.forgotten_topics_data {
+            for &p in &t.partitions {
+                forgotten.push((t.topic.as_str(), p));
+            }
+        }
+    }
+    let r = broker.fetch_sessions.begin(
+        now_ms(),
+        req.session_id,
+        req.session_epoch,
+        &partitions,
+        &forgotten,
+    );
+    update_session_gauges(broker);
+    r
+}
+
+/// An incremental fetch reads the session's partitions, in session order; consecutive
+/// partitions of one topic share a topic entry in the response.
+fn session_slots(
+    broker: &Broker,
+    v: i16,
+    inc: &IncrementalFetch,
+    topics: &mut Vec<FetchableTopicResponse>,
+    slots: &mut Vec<Slot>,
+) {
+    let mut meta = None;
+    let mut current: Option<&str> = None;
+    for p in &inc.partitions {
+        if current != Some(&*p.topic) {
+            current = Some(&*p.topic);
+            meta = broker.metadata.topic(&p.topic);
+            topics.push(
+                FetchableTopicResponse::default()
+                    .with_topic(TopicName(StrBytes::from_string(p.topic.to_string()))),
+            );
+        }
+        let info = meta.as_ref().and_then(|m| m.partition(p.partition));
+        slots.push(Slot {
+            topic_index: topics.len().saturating_sub(1),
+            partition: p.partition,
+            fetch_offset: p.fetch_offset,
+            max_bytes: p.max_bytes.max(0) as usize,
+            current_leader_epoch: if v >= 9 { p.current_leader_epoch } else { -1 },
+            log: info.and_then(|_| broker.logs.get(&p.topic, p.partition)),
+            leader_epoch: info.map(|i| i.leader_epoch).unwrap_or(-1),
+        });
+    }
+}
+
+/// After the read: a full fetch that asked for a session opens one (its id goes in the
+/// response, 0 if the cache had no room); an incremental fetch learns which partitions have
+/// news. Returns the response's session id and, per slot, whether the response carries it;
+/// on a session error, the error and the session id to answer with.
+fn finish_session(
+    broker: &Broker,
+    req: &FetchRequest,
+    session: &FetchContext,
+    slots: &[Slot],
+    partitions: &[PartitionData],
+) -> Result<(i32, Vec<bool>), (FetchSessionError, i32)> {
+    let r = match session {
+        FetchContext::Sessionless => return Ok((0, vec![true; partitions.len()])),
+        FetchContext::Full => {
+            let answered = slots.iter().zip(partitions).filter_map(|(s, pd)| {
+                let topic = req.topics.get(s.topic_index)?.topic.as_str();
+                let req = PartitionRequest {
+                    topic,
+                    partition: s.partition,
+                    fetch_offset: s.fetch_offset,
+                    max_bytes: i32::try_from(s.max_bytes).unwrap_or(i32::MAX),
+                    current_leader_epoch: s.current_leader_epoch,
+                };
+                Some((req, outcome(pd)))
+            });
+            // Not privileged: only follower sessions are, and no followers exist yet.
+            let created = broker.fetch_sessions.create(now_ms(), false, answered);
+            broker
+                .metrics
+                .fetch_session_evictions
+                .inc_by(created.evicted);
+            Ok((created.session_id, vec![true; partitions.len()]))
+        }
+        FetchContext::Incremental(inc) => {
+            let outcomes: Vec<PartitionOutcome> = partitions.iter().map(outcome).collect();
+            match broker.fetch_sessions.finish(inc, &outcomes) {
+                Ok(keep) => Ok((inc.session_id, keep)),
+                // Kafka answers a response overtaken by a newer request with the session id.
+                Err(e @ FetchSessionError::InvalidEpoch { .. }) => Err((e, inc.session_id)),
+                Err(e) => Err((e, 0)),
+            }
+        }
+    };
+    update_session_gauges(broker);
+    r
+}
+
+/// What the session cache needs to know of one answered partition.
+fn outcome(pd: &PartitionData) -> PartitionOutcome {
+    PartitionOutcome {
+        high_watermark: pd.high_watermark,
+        log_start_offset: pd.log_start_offset,
+        has_records: pd.records.as_ref().is_some_and(|r| !r.is_empty()),
+        error: pd.error_code != codes::NONE,
+    }
+}
+
+/// A session error: top-level code, no partitions, answered at once.
+fn session_error(e: &FetchSessionError, session_id: i32) -> FetchResponse {
+    tracing::debug!(error = %e, "fetch session error");
+    FetchResponse::default()
+        .with_error_code(e.kafka_code())
+        .with_session_id(session_id)
+}
+
+fn update_session_gauges(broker: &Broker) {
+    let stats = broker.fetch_sessions.stats();
+    let m = &broker.metrics;
+    m.fetch_sessions.set(stats.sessions as i64);
+    m.fetch_session_partitions.set(stats.partitions as i64);
 }
 
 /// Records in a run of whole batches, from the batch headers (RecordsCount at byte 57).

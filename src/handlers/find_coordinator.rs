@@ -7,6 +7,7 @@
 //! Transactions do not exist yet, so a transactional key gets COORDINATOR_NOT_AVAILABLE
 //! (clients retry). Any other key type is INVALID_REQUEST, as in Kafka.
 //! Errors carry node id −1, host "" and port −1 (Kafka's `Node.noNode()`).
+//! A v1–3 success carries the message "NONE", as Kafka sends it.
 
 use std::sync::Arc;
 
@@ -97,6 +98,13 @@ fn build(version: i16, keys: Vec<(StrBytes, Answer)>) -> FindCoordinatorResponse
             host,
             port,
         } => FindCoordinatorResponse::default()
+            // Kafka fills v1–3 from `Errors.NONE.message()`, which is "NONE" (v4+ entries
+            // carry no message on success).
+            .with_error_message(if version >= 1 {
+                Some(StrBytes::from_static_str("NONE"))
+            } else {
+                None
+            })
             .with_node_id(BrokerId(node_id))
             .with_host(StrBytes::from_string(host))
             .with_port(port),
@@ -174,6 +182,9 @@ mod tests {
     fn legacy_and_batched_shapes() {
         let r = build(3, vec![(StrBytes::from_static_str("g"), node())]);
         assert_eq!((r.node_id.0, r.port, r.error_code), (3, 9092, 0));
+        assert_eq!(r.error_message.as_deref(), Some("NONE"));
+        let r = build(0, vec![(StrBytes::from_static_str("g"), node())]);
+        assert_eq!(r.error_message, None);
         let r = build(
             4,
             vec![

@@ -5,6 +5,13 @@
 //! timestamp (v7+), -4 earliest local (v8+, = earliest: all data is local), -5 earliest
 //! pending tiered upload (v9+, none: offset -1). A timestamp ≥ 0 finds the first offset
 //! whose timestamp is at or after it through the time index; none gives offset -1.
+//!
+//! Timestamp lookups (≥ 0 and -3) answer the exact record, as Kafka does: the log finds the
+//! batch through its time index, then walks that one batch's records as a stream and stops
+//! at the first match (`PartitionLog::offset_for_timestamp_exact`). The walk reads a file and
+//! may decompress, so it runs on a blocking thread, and one request may inflate at most
+//! [`REQUEST_INFLATE_BUDGET`] bytes in all; past that, entries get the batch-level answer
+//! (the batch's first offset at or after the log start, never later than the exact record).
 
 use std::sync::Arc;
 
@@ -12,11 +19,10 @@ use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
-use kafka_protocol::records::TimestampType;
 
-use super::{codes, RequestContext};
+use super::{blocking, codes, RequestContext};
 use crate::broker::Broker;
-use crate::log::PartitionLog;
+use crate::log::records::MAX_INFLATED;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -24,12 +30,17 @@ const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 const EARLIEST_PENDING_UPLOAD: i64 = -5;
 
+/// Decompressed (or, uncompressed, walked) bytes one ListOffsets request may spend on exact
+/// timestamp lookups: one maximal batch's worth.
+pub const REQUEST_INFLATE_BUDGET: usize = MAX_INFLATED;
+
 pub async fn handle(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     req: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
     let v = ctx.api_version;
+    let mut budget = REQUEST_INFLATE_BUDGET;
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let meta = broker.metadata.topic(t.name.as_str());
@@ -60,13 +71,22 @@ pub async fn handle(
             let found = match p.timestamp {
                 LATEST => Ok(Some((log.high_watermark(), -1))),
                 EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
-                MAX_TIMESTAMP if v >= 7 => log
-                    .max_timestamp()
-                    .map(|f| f.map(|found| exact_record(&log, found, |ts| ts >= found.1))),
                 EARLIEST_PENDING_UPLOAD if v >= 9 => Ok(None),
-                ts if ts >= 0 => log
-                    .offset_for_timestamp(ts)
-                    .map(|f| f.map(|found| exact_record(&log, found, |t| t >= ts))),
+                ts if ts >= 0 || (ts == MAX_TIMESTAMP && v >= 7) => {
+                    let b = budget;
+                    let (found, left) = blocking(move || {
+                        let mut b = b;
+                        let found = if ts == MAX_TIMESTAMP {
+                            log.max_timestamp_exact(&mut b)
+                        } else {
+                            log.offset_for_timestamp_exact(ts, &mut b)
+                        };
+                        (found, b)
+                    })
+                    .await;
+                    budget = left;
+                    found
+                }
                 _ => {
                     r.error_code = codes::INVALID_REQUEST;
                     parts.push(r);
@@ -94,36 +114,4 @@ pub async fn handle(
         );
     }
     ListOffsetsResponse::default().with_topics(topics)
-}
-
-/// The log answers timestamp lookups per batch: `(base offset, batch max timestamp)`. Kafka
-/// answers with the exact record, so the batch is read and its records decoded (this handles
-/// compression, with a size cap; a cold path, one batch) to find the first record whose timestamp matches.
-/// LogAppendTime batches carry one timestamp for every record. If the batch cannot be read or
-/// decoded, the batch-level answer stands.
-fn exact_record(
-    log: &PartitionLog,
-    (base, batch_ts): (i64, i64),
-    matches: impl Fn(i64) -> bool,
-) -> (i64, i64) {
-    let Ok(read) = log.read(base, 1, true) else {
-        return (base, batch_ts);
-    };
-    let mut bytes = read.records;
-    let Ok(set) = crate::protocol::records::decode_batch(&mut bytes) else {
-        return (base, batch_ts);
-    };
-    set.records
-        .iter()
-        .filter(|r| r.offset >= base && !r.control)
-        .map(|r| {
-            let ts = if r.timestamp_type == TimestampType::LogAppend {
-                batch_ts
-            } else {
-                r.timestamp
-            };
-            (r.offset, ts)
-        })
-        .find(|(_, ts)| matches(*ts))
-        .unwrap_or((base, batch_ts))
 }

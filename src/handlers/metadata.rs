@@ -4,6 +4,13 @@
 //! topics by id. Unknown topics are created when `log.auto_create_topics` is on and the
 //! request allows it (always for v0–3), synchronously, so the reply already carries the
 //! new topic's partitions.
+//!
+//! Authorized operations (v8+): there are no ACLs, which Kafka treats like having no
+//! authorizer — every operation a resource supports is allowed. When the request asks
+//! (`include_topic_authorized_operations`, v8+; `include_cluster_authorized_operations`,
+//! v8–10) the bit fields carry that full set, as librdkafka's DescribeTopics/DescribeCluster
+//! expect; otherwise the schema default `i32::MIN` ("not requested"). Kafka fills the topic
+//! field for every topic entry it returns, errors included.
 
 use std::sync::Arc;
 
@@ -13,7 +20,7 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{blocking, codes, RequestContext};
+use super::{blocking, codes, describe_cluster, RequestContext};
 use crate::broker::{now_ms, Broker};
 use crate::cluster::controller::{validate_topic_name, NewTopic};
 use crate::cluster::TopicInfo;
@@ -59,6 +66,14 @@ pub async fn handle(
             }
         }
     }
+    if v >= 8 && req.include_topic_authorized_operations {
+        for t in &mut topics {
+            t.topic_authorized_operations = topic_authorized_operations();
+        }
+    }
+    let cluster_ops = describe_cluster::cluster_authorized_operations(
+        (8..=10).contains(&v) && req.include_cluster_authorized_operations,
+    );
     let node = &broker.node;
     MetadataResponse::default()
         .with_brokers(vec![MetadataResponseBroker::default()
@@ -69,7 +84,18 @@ pub async fn handle(
         .with_cluster_id(Some(StrBytes::from_string(broker.cluster_id.clone())))
         .with_controller_id(BrokerId(node.node_id))
         .with_topics(topics)
-        .with_cluster_authorized_operations(i32::MIN)
+        .with_cluster_authorized_operations(cluster_ops)
+}
+
+/// AclOperation codes a TOPIC resource supports (Kafka's `AclEntry.supportedOperations`):
+/// READ 3, WRITE 4, CREATE 5, DELETE 6, ALTER 7, DESCRIBE 8, DESCRIBE_CONFIGS 10,
+/// ALTER_CONFIGS 11.
+const TOPIC_OPERATIONS: [u8; 8] = [3, 4, 5, 6, 7, 8, 10, 11];
+
+/// The authorized-operations bit field of a topic (bit n = AclOperation code n): with no
+/// authorizer, every operation the resource supports.
+pub(crate) fn topic_authorized_operations() -> i32 {
+    TOPIC_OPERATIONS.iter().fold(0, |acc, op| acc | (1 << op))
 }
 
 async fn named_topic(broker: &Arc<Broker>, name: &str, allow_auto: bool) -> MetadataResponseTopic {
@@ -131,4 +157,15 @@ pub(crate) fn topic_entry(t: &TopicInfo, error_code: i16) -> MetadataResponseTop
                 .collect(),
         )
         .with_topic_authorized_operations(i32::MIN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_operations_bitfield() {
+        // 8 + 16 + 32 + 64 + 128 + 256 + 1024 + 2048, what Kafka without an authorizer sends.
+        assert_eq!(topic_authorized_operations(), 3576);
+    }
 }

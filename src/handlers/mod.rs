@@ -16,6 +16,9 @@ use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 
 use crate::broker::Broker;
 
+mod alter_configs;
+mod alter_partition_reassignments;
+mod alter_replica_log_dirs;
 mod api_versions;
 mod create_partitions;
 mod create_topics;
@@ -25,14 +28,20 @@ mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
-mod fetch;
+mod describe_log_dirs;
+mod describe_producers;
+mod describe_topic_partitions;
+mod elect_leaders;
+pub mod fetch;
 mod find_coordinator;
 mod heartbeat;
+mod incremental_alter_configs;
 mod init_producer_id;
 mod join_group;
 mod leave_group;
 mod list_groups;
 mod list_offsets;
+mod list_partition_reassignments;
 mod metadata;
 mod offset_commit;
 mod offset_delete;
@@ -65,6 +74,7 @@ pub mod codes {
     pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
     pub const RECORD_LIST_TOO_LARGE: i16 = 18;
     pub const INVALID_REQUIRED_ACKS: i16 = 21;
+    pub const INVALID_CONFIG: i16 = 40;
     pub const INVALID_REQUEST: i16 = 42;
     pub const UNSUPPORTED_FOR_MESSAGE_FORMAT: i16 = 43;
     pub const POLICY_VIOLATION: i16 = 44;
@@ -105,6 +115,15 @@ pub fn api_name(key: ApiKey) -> &'static str {
         ApiKey::CreatePartitions => "CreatePartitions",
         ApiKey::OffsetDelete => "OffsetDelete",
         ApiKey::DescribeCluster => "DescribeCluster",
+        ApiKey::AlterReplicaLogDirs => "AlterReplicaLogDirs",
+        ApiKey::DescribeLogDirs => "DescribeLogDirs",
+        ApiKey::ElectLeaders => "ElectLeaders",
+        ApiKey::AlterPartitionReassignments => "AlterPartitionReassignments",
+        ApiKey::ListPartitionReassignments => "ListPartitionReassignments",
+        ApiKey::DescribeProducers => "DescribeProducers",
+        ApiKey::DescribeTopicPartitions => "DescribeTopicPartitions",
+        ApiKey::AlterConfigs => "AlterConfigs",
+        ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
         _ => "Other",
     }
 }
@@ -144,6 +163,10 @@ pub async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, req: RequestKi
         Rq::DescribeConfigs(r) => {
             Rs::DescribeConfigs(describe_configs::handle(broker, ctx, r).await)
         }
+        Rq::AlterConfigs(r) => Rs::AlterConfigs(alter_configs::handle(broker, ctx, r).await),
+        Rq::IncrementalAlterConfigs(r) => {
+            Rs::IncrementalAlterConfigs(incremental_alter_configs::handle(broker, ctx, r).await)
+        }
         Rq::DeleteRecords(r) => Rs::DeleteRecords(delete_records::handle(broker, ctx, r).await),
         Rq::DescribeCluster(r) => {
             Rs::DescribeCluster(describe_cluster::handle(broker, ctx, r).await)
@@ -161,6 +184,25 @@ pub async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, req: RequestKi
         Rq::DescribeGroups(r) => Rs::DescribeGroups(describe_groups::handle(broker, ctx, r).await),
         Rq::ListGroups(r) => Rs::ListGroups(list_groups::handle(broker, ctx, r).await),
         Rq::DeleteGroups(r) => Rs::DeleteGroups(delete_groups::handle(broker, ctx, r).await),
+        Rq::DescribeTopicPartitions(r) => {
+            Rs::DescribeTopicPartitions(describe_topic_partitions::handle(broker, ctx, r).await)
+        }
+        Rq::DescribeLogDirs(r) => {
+            Rs::DescribeLogDirs(describe_log_dirs::handle(broker, ctx, r).await)
+        }
+        Rq::AlterReplicaLogDirs(r) => {
+            Rs::AlterReplicaLogDirs(alter_replica_log_dirs::handle(broker, ctx, r).await)
+        }
+        Rq::DescribeProducers(r) => {
+            Rs::DescribeProducers(describe_producers::handle(broker, ctx, r).await)
+        }
+        Rq::ElectLeaders(r) => Rs::ElectLeaders(elect_leaders::handle(broker, ctx, r).await),
+        Rq::AlterPartitionReassignments(r) => Rs::AlterPartitionReassignments(
+            alter_partition_reassignments::handle(broker, ctx, r).await,
+        ),
+        Rq::ListPartitionReassignments(r) => Rs::ListPartitionReassignments(
+            list_partition_reassignments::handle(broker, ctx, r).await,
+        ),
         other => {
             // Unreachable while the version table and this match agree; a test checks that.
             drop(other);
@@ -182,6 +224,10 @@ pub fn top_level_error(resp: &ResponseKind) -> i16 {
         ResponseKind::DescribeCluster(r) => r.error_code,
         ResponseKind::ListGroups(r) => r.error_code,
         ResponseKind::OffsetDelete(r) => r.error_code,
+        ResponseKind::DescribeLogDirs(r) => r.error_code,
+        ResponseKind::ElectLeaders(r) => r.error_code,
+        ResponseKind::AlterPartitionReassignments(r) => r.error_code,
+        ResponseKind::ListPartitionReassignments(r) => r.error_code,
         _ => 0,
     }
 }

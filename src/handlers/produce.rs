@@ -1,8 +1,13 @@
 //! Produce (key 0): append client record batches to partition logs.
 //!
-//! The hot path does header-level work only: one batch per partition is validated
-//! (size, magic, CRC, counts — PROTOCOL.md §6) and stored verbatim; the log engine patches
-//! the base offset and leader epoch in place. Errors are per partition. acks=0 gets no
+//! One batch per partition is validated as Kafka's LogValidator does (size, magic, CRC,
+//! counts — PROTOCOL.md §6 — then every record's framing, compressed batches through a bounded
+//! streaming decoder) and stored verbatim; the log engine patches the base offset and leader
+//! epoch in place. The record walk allocates nothing per record and runs inline while a
+//! compressed batch inflates to at most [`INLINE_INFLATE`] bytes; a batch that inflates more is
+//! validated again on a blocking thread, so large decompression never stalls the async workers.
+//! Only a topic whose `compression.type` names a codec has batches in another codec
+//! recompressed (`protocol::recompress`). Errors are per partition. acks=0 gets no
 //! response (a failed acks=0 write closes the connection, as in Kafka); acks=1 and acks=all are the same on a single replica, and both wait for an
 //! fsync only when the topic's flush policy (`flush.messages`) asks for one.
 //! v0–2 never arrive here (the codec refuses them); v13+ (topic ids) is not advertised.
@@ -14,9 +19,18 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
+use super::blocking;
 use super::{codes, Reply, RequestContext};
 use crate::broker::{now_ms, Broker};
-use crate::log::{validate_produce_batch, AppendOutcome, LogError};
+use crate::log::{
+    validate_produce_batch, validate_produce_batch_inline, AppendOutcome, InlineValidation,
+    LogError, TopicCompression,
+};
+use crate::protocol::recompress::recompress;
+
+/// Decompressed bytes a Produce batch may inflate to while validated on the async worker
+/// (about 100 µs of zstd or lz4); beyond it the walk moves to a blocking thread.
+pub const INLINE_INFLATE: usize = 256 << 10;
 
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequest) -> Reply {
     let acks = req.acks;
@@ -49,6 +63,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
                         allow_zstd,
                         now,
                     )
+                    .await
                     .map_err(|e| {
                         resp.error_message = Some(StrBytes::from_string(e.to_string()));
                         e.kafka_code()
@@ -94,6 +109,12 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
                     resp.error_code = code;
                 }
             }
+            if meta.is_some() {
+                broker
+                    .metrics
+                    .topics
+                    .produce(topic.name.as_str(), resp.error_code);
+            }
             parts.push(resp);
         }
         responses.push(
@@ -111,6 +132,13 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
             {
                 r.error_code = e.kafka_code();
                 r.error_message = Some(StrBytes::from_string(e.to_string()));
+            }
+            if let Some(t) = responses.get(ti) {
+                // Counted once as a request already; this adds the failure.
+                broker
+                    .metrics
+                    .topics
+                    .produce_failed(t.name.as_str(), e.kafka_code());
             }
         }
     }
@@ -135,7 +163,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
 }
 
 #[allow(clippy::too_many_arguments)]
-fn append(
+async fn append(
     broker: &Broker,
     topic: &str,
     partition: i32,
@@ -146,13 +174,36 @@ fn append(
 ) -> Result<(AppendOutcome, Arc<crate::log::PartitionLog>), LogError> {
     let part = broker.logs.get(topic, partition).ok_or(LogError::Deleted)?;
     let records = records.unwrap_or_default();
-    let header = validate_produce_batch(&records, &part.config(), allow_zstd)?;
+    let cfg = part.config();
+    let header = match validate_produce_batch_inline(&records, &cfg, allow_zstd, INLINE_INFLATE)? {
+        InlineValidation::Valid(h) => h,
+        InlineValidation::Deferred => {
+            let batch = records.clone();
+            blocking(move || validate_produce_batch(&batch, &cfg, allow_zstd)).await?
+        }
+    };
+    // A topic with its own codec gets batches in that codec (Kafka's LogValidator); the
+    // default `producer` keeps the verbatim path.
+    let records = if cfg.compression == TopicCompression::Producer {
+        records
+    } else {
+        // Kafka refuses to store zstd for a producer that cannot read it (Produce < 7).
+        if matches!(cfg.compression, TopicCompression::Zstd(_)) && !allow_zstd {
+            return Err(LogError::UnsupportedCompression(4));
+        }
+        match recompress(&records, cfg.compression)? {
+            Some(b) => Bytes::from(b),
+            None => records,
+        }
+    };
     let out = part.append(&records, leader_epoch, now)?;
     if matches!(out, AppendOutcome::Appended { .. }) {
+        let records_count = header.records_count.max(0) as u64;
+        broker.metrics.records_in.inc_by(records_count);
         broker
             .metrics
-            .records_in
-            .inc_by(header.records_count.max(0) as u64);
+            .topics
+            .appended(topic, records.len() as u64, records_count);
     }
     Ok((out, part))
 }

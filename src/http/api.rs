@@ -10,7 +10,8 @@
 //!
 //! POST (only with `console.allow_writes`; JSON bodies):
 //! - `/api/topics/create`        `{"name", "partitions"?, "configs"?}`
-//! - `/api/topics/delete`        `{"name"}`
+//! - `/api/topics/delete`        `{"name"}` (the controller's delete: logs, record and the
+//!   topic's committed offsets, exactly like DeleteTopics)
 //! - `/api/groups/reset-offsets` `{"group", "topic", "partition"?, "to": "earliest"|"latest"|N}`
 //!
 //! Bounds: at most [`MAX_RECORDS`] records per call, at most [`MAX_READ_BYTES`] of log read

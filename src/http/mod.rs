@@ -5,8 +5,13 @@
 //! handful of GET routes and three optional POST actions, every response is built whole and
 //! sent with `Connection: close`, so framing is trivial and a dependency would add more code
 //! than it saves. Bounds: request heads ≤ 8 KiB, bodies ≤ 64 KiB, [`MAX_CONNECTIONS`]
-//! concurrent connections (beyond that new connections are closed at once), and
-//! [`IO_TIMEOUT`] for reading a request and for writing its response.
+//! concurrent connections plus a small reserve for health probes ([`slots`]: a connection
+//! that has not sent its request is closed to make room for a new one, so idle connections
+//! cannot lock out `/healthz` and `/readyz`), and [`IO_TIMEOUT`] for reading a request and
+//! for writing its response.
+//!
+//! The console and its API answer only `Host` headers that name this broker ([`host`]:
+//! DNS-rebinding protection); other requests get 403.
 //!
 //! Lifecycle: [`start`] binds before the broker recovers, so `/healthz` (process up) and
 //! `/readyz` (503 until ready) answer during recovery; [`HttpHandle::set_broker`] attaches
@@ -22,7 +27,9 @@
 //! `spawn_blocking`; nothing here holds a lock across `.await`.
 
 mod api;
+mod host;
 mod request;
+mod slots;
 mod source;
 
 pub mod records;
@@ -33,17 +40,16 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::broker::Broker;
 use crate::config::Config;
 use crate::telemetry::Metrics;
 
+use host::AllowedHosts;
 pub use request::{parse_head, Method, ParseError, Request, MAX_BODY_BYTES, MAX_HEAD_BYTES};
-
-/// Concurrent HTTP connections served; more are closed on accept.
-pub const MAX_CONNECTIONS: usize = 64;
+use slots::{Admission, Slot, Slots};
+pub use slots::{HEALTH_RESERVE, MAX_CONNECTIONS};
 /// Bound for reading one request and for writing one response.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -56,6 +62,8 @@ pub(crate) struct HttpState {
     pub(crate) console_enabled: bool,
     pub(crate) allow_writes: bool,
     pub(crate) per_partition_metrics: bool,
+    /// `Host` values the console answers (DNS-rebinding protection).
+    pub(crate) allowed_hosts: AllowedHosts,
     /// Set once by `set_broker`; read-only afterwards.
     pub(crate) broker: OnceLock<Arc<Broker>>,
 }
@@ -108,6 +116,7 @@ pub async fn start(
         console_enabled: cfg.console.enabled,
         allow_writes: cfg.console.allow_writes,
         per_partition_metrics: cfg.telemetry.per_partition_metrics,
+        allowed_hosts: AllowedHosts::from_config(cfg),
         broker: OnceLock::new(),
     });
     tokio::spawn(accept_loop(listener, state.clone(), shutdown));
@@ -115,7 +124,7 @@ pub async fn start(
 }
 
 async fn accept_loop(listener: TcpListener, state: Arc<HttpState>, shutdown: CancellationToken) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let slots = Arc::new(Slots::default());
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -130,29 +139,52 @@ async fn accept_loop(listener: TcpListener, state: Arc<HttpState>, shutdown: Can
                 continue;
             }
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            drop(stream);
-            continue;
+        let slot = match slots.admit() {
+            Admission::Admitted { slot, evicted } => {
+                if evicted {
+                    state.metrics.http_connections_evicted.inc();
+                }
+                slot
+            }
+            Admission::Refused => {
+                drop(stream);
+                continue;
+            }
         };
         let state = state.clone();
         tokio::spawn(async move {
-            let _permit = permit;
-            if let Err(e) = serve_connection(stream, &state).await {
+            if let Err(e) = serve_connection(stream, &state, &slot).await {
                 tracing::debug!(error = %e, "http connection");
             }
+            drop(slot);
         });
     }
 }
 
-/// One request, one response, close.
-async fn serve_connection(mut stream: TcpStream, state: &Arc<HttpState>) -> std::io::Result<()> {
-    let response = match tokio::time::timeout(IO_TIMEOUT, read_request(&mut stream)).await {
+/// One request, one response, close. A connection evicted before its request arrived is
+/// closed without an answer.
+async fn serve_connection(
+    mut stream: TcpStream,
+    state: &Arc<HttpState>,
+    slot: &Slot,
+) -> std::io::Result<()> {
+    let read = tokio::select! {
+        _ = slot.evict.cancelled() => return Ok(()),
+        r = tokio::time::timeout(IO_TIMEOUT, read_request(&mut stream)) => r,
+    };
+    slot.request_read();
+    let response = match read {
         Err(_) => Response::text(408, "request timeout\n"),
         Ok(Err(e)) => return Err(e),
         Ok(Ok(Err(pe))) => Response::text(pe.status(), &format!("{pe}\n")),
         Ok(Ok(Ok((req, body)))) => {
             let head_only = req.method == Method::Head;
-            let mut r = route(state, req, body).await;
+            let mut r = if slot.health_only && !matches!(req.path.as_str(), "/healthz" | "/readyz")
+            {
+                Response::text(503, "busy: only /healthz and /readyz are served now\n")
+            } else {
+                route(state, req, body).await
+            };
             if head_only {
                 r.body.clear();
             }
@@ -205,6 +237,14 @@ async fn read_request(
 async fn route(state: &Arc<HttpState>, req: Request, body: Vec<u8>) -> Response {
     let path = req.path.as_str();
     let is_get = matches!(req.method, Method::Get | Method::Head);
+    let console_route = path == "/" || path == "/index.html" || path.starts_with("/api/");
+    if console_route && state.console_enabled && !state.allowed_hosts.allows(req.host.as_deref()) {
+        return Response::text(
+            403,
+            "Host header not allowed: the console answers IP literals, localhost, the \
+             http_listen host and console.allowed_hosts\n",
+        );
+    }
     match (is_get, path) {
         (true, "/healthz") => Response::text(200, "ok\n"),
         (true, "/readyz") => match state.broker.get() {
@@ -390,10 +430,14 @@ mod tests {
         assert!(body.contains("runnel_records_in_total 7"), "{body}");
         assert!(!body.contains("runnel_partitions "), "{body}");
         // The API waits for the broker.
-        let (status, body) = get(addr, b"GET /api/overview HTTP/1.1\r\n\r\n").await;
+        let (status, body) = get(
+            addr,
+            b"GET /api/overview HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        )
+        .await;
         assert_eq!(status, 503, "{body}");
         // The console page is served at once.
-        let (status, body) = get(addr, b"GET / HTTP/1.1\r\n\r\n").await;
+        let (status, body) = get(addr, b"GET / HTTP/1.1\r\nHost: localhost:9644\r\n\r\n").await;
         assert_eq!(status, 200);
         assert!(body.contains("<title>Runnel console</title>"));
         shutdown.cancel();
@@ -421,14 +465,14 @@ mod tests {
 
     fn post(path: &str, json: &str) -> Vec<u8> {
         format!(
-            "POST {path} HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{json}",
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{json}",
             json.len()
         )
         .into_bytes()
     }
 
     fn req(path: &str) -> Vec<u8> {
-        format!("GET {path} HTTP/1.1\r\n\r\n").into_bytes()
+        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").into_bytes()
     }
 
     /// A broker on port 0 with a temp data dir, topic `orders` (2 partitions) holding 10 and
@@ -610,7 +654,7 @@ mod tests {
         let (status, _) = get(http, &post("/api/topics/create", r#"{"name":"fresh"}"#)).await;
         assert_eq!(status, 409);
         // Without the JSON content type a POST is refused (cross-site forms cannot set it).
-        let raw = b"POST /api/topics/delete HTTP/1.1\r\nContent-Type: text/plain\r\nContent-Length: 16\r\n\r\n{\"name\":\"fresh\"}";
+        let raw = b"POST /api/topics/delete HTTP/1.1\r\nHost: [::1]\r\nContent-Type: text/plain\r\nContent-Length: 16\r\n\r\n{\"name\":\"fresh\"}";
         assert_eq!(get(http, raw).await.0, 415);
         let (status, body) = get(http, &post("/api/topics/delete", r#"{"name":"fresh"}"#)).await;
         assert_eq!(status, 200, "{body}");
@@ -680,6 +724,30 @@ mod tests {
         tokio::task::spawn_blocking(move || broker.close())
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn console_refuses_foreign_host_headers() {
+        let shutdown = CancellationToken::new();
+        let h = start(&test_config(), Arc::new(Metrics::new()), shutdown.clone())
+            .await
+            .unwrap()
+            .unwrap();
+        let addr = h.local_addr();
+        // A rebinding page: its own name, resolving to us.
+        let evil = b"GET / HTTP/1.1\r\nHost: evil.example:9644\r\n\r\n";
+        assert_eq!(get(addr, evil).await.0, 403);
+        let evil_api = b"GET /api/overview HTTP/1.1\r\nHost: evil.example\r\n\r\n";
+        assert_eq!(get(addr, evil_api).await.0, 403);
+        assert_eq!(get(addr, b"GET / HTTP/1.0\r\n\r\n").await.0, 403);
+        // Probes and scrapes answer any name.
+        let probe = b"GET /healthz HTTP/1.1\r\nHost: runnel-0.runnel.svc:9644\r\n\r\n";
+        assert_eq!(get(addr, probe).await.0, 200);
+        let scrape = b"GET /metrics HTTP/1.1\r\nHost: evil.example\r\n\r\n";
+        assert_eq!(get(addr, scrape).await.0, 200);
+        let ok = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:9644\r\n\r\n";
+        assert_eq!(get(addr, ok).await.0, 200);
+        shutdown.cancel();
     }
 
     #[tokio::test]

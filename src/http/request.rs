@@ -32,6 +32,8 @@ pub struct Request {
     pub content_length: usize,
     /// `Content-Type` without parameters, lower-cased.
     pub content_type: Option<String>,
+    /// The `Host` header as sent (checked against DNS rebinding before console routes).
+    pub host: Option<String>,
 }
 
 impl Request {
@@ -114,6 +116,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(Request, usize)>, ParseError> {
 
     let mut content_length = None;
     let mut content_type = None;
+    let mut host = None;
     let mut count = 0;
     for line in lines {
         count += 1;
@@ -137,6 +140,11 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(Request, usize)>, ParseError> {
         } else if name.eq_ignore_ascii_case("content-type") {
             let mime = value.split(';').next().unwrap_or("").trim();
             content_type = Some(mime.to_ascii_lowercase());
+        } else if name.eq_ignore_ascii_case("host") {
+            if host.is_some() {
+                return Err(ParseError::Malformed("more than one host header"));
+            }
+            host = Some(value.to_string());
         }
     }
     let content_length = content_length.unwrap_or(0);
@@ -150,6 +158,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(Request, usize)>, ParseError> {
             query,
             content_length,
             content_type,
+            host,
         },
         end,
     )))
@@ -222,6 +231,9 @@ mod tests {
         assert_eq!(req.param("x"), Some("a b"));
         assert_eq!(req.param("nope"), None);
         assert_eq!(req.content_length, 0);
+        assert_eq!(req.host.as_deref(), Some("x"));
+        let two = b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n";
+        assert!(matches!(parse_head(two), Err(ParseError::Malformed(_))));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::broker::Broker;
+use crate::cluster::config_def::ConfigSource;
 use crate::cluster::topic_config;
 use crate::telemetry::{GroupOffsetSample, GroupSample, PartitionSample, StateSample, StateSource};
 
@@ -31,7 +32,7 @@ pub struct PartitionView {
 /// One effective topic config.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ConfigView {
-    pub name: &'static str,
+    pub name: String,
     pub value: String,
     pub is_override: bool,
 }
@@ -73,12 +74,12 @@ pub fn topics(b: &Broker) -> Vec<TopicView> {
                     }
                 })
                 .collect();
-            let configs = topic_config::effective(b.controller.defaults(), &t.configs)
+            let configs = topic_config::effective(&b.controller.broker_layers(), &t.configs)
                 .into_iter()
                 .map(|c| ConfigView {
-                    name: c.def.name,
+                    is_override: c.source == ConfigSource::Topic,
+                    name: c.name,
                     value: c.value,
-                    is_override: c.is_override,
                 })
                 .collect();
             TopicView {

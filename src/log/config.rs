@@ -22,6 +22,26 @@ pub enum CleanupPolicy {
     Compact,
 }
 
+/// `compression.type` of a topic: `Producer` stores batches as the producer compressed them
+/// (the fast path); any other value makes the broker recompress batches whose codec differs
+/// (with the `compression.<codec>.level` of the topic).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TopicCompression {
+    /// Keep the producer's codec (Kafka default).
+    #[default]
+    Producer,
+    /// Store uncompressed.
+    Uncompressed,
+    /// gzip at this level (-1 = the codec's default).
+    Gzip(i32),
+    /// snappy (no levels).
+    Snappy,
+    /// lz4 at this level.
+    Lz4(i32),
+    /// zstd at this level.
+    Zstd(i32),
+}
+
 /// Per-topic log settings. `Default` gives Kafka's defaults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LogConfig {
@@ -52,6 +72,8 @@ pub struct LogConfig {
     pub message_timestamp_before_max_ms: i64,
     /// `message.timestamp.after.max.ms`: how far in the future a CreateTime may be (`i64::MAX`).
     pub message_timestamp_after_max_ms: i64,
+    /// `compression.type` (producer).
+    pub compression: TopicCompression,
 }
 
 impl Default for LogConfig {
@@ -71,6 +93,7 @@ impl Default for LogConfig {
             cleanup_policy: CleanupPolicy::Delete,
             message_timestamp_before_max_ms: i64::MAX,
             message_timestamp_after_max_ms: i64::MAX,
+            compression: TopicCompression::Producer,
         }
     }
 }

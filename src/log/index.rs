@@ -4,6 +4,10 @@
 //! monotonic. The layouts match Kafka's `.index` / `.timeindex` files (big-endian, no header), so
 //! they carry no magic or checksum; the sanity check on load stands in for one.
 //!
+//! These types hold no file descriptor: `Segment` writes the entry bytes through the log's
+//! `FileIo` seam with a handle from the descriptor cache (`files.rs`), then records the entry
+//! here. Loading reads the file once and closes it.
+//!
 //! Offset index (`<base>.index`), one entry per `index.interval.bytes` of batches:
 //! ```text
 //! offset size field
@@ -23,9 +27,8 @@
 //! Invariants: timestamps strictly increase, relative offsets never decrease. Every batch before
 //! the entry's batch has a MaxTimestamp ≤ the entry's timestamp.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read};
-use std::os::unix::fs::FileExt;
+use std::fs;
+use std::io;
 use std::path::Path;
 
 /// Bytes per offset index entry.
@@ -33,47 +36,33 @@ pub const OFFSET_ENTRY_SIZE: usize = 8;
 /// Bytes per time index entry.
 pub const TIME_ENTRY_SIZE: usize = 12;
 
-fn create_rw(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)
-}
-
-fn read_all(path: &Path) -> io::Result<Option<(File, Vec<u8>)>> {
-    match OpenOptions::new().read(true).write(true).open(path) {
-        Ok(mut f) => {
-            let mut buf = Vec::new();
-            f.read_to_end(&mut buf)?;
-            Ok(Some((f, buf)))
-        }
+/// The whole file, or `None` if it does not exist. No descriptor outlives the call.
+fn read_all(path: &Path) -> io::Result<Option<Vec<u8>>> {
+    match fs::read(path) {
+        Ok(buf) => Ok(Some(buf)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
 }
 
-/// The sparse offset index of one segment.
-#[derive(Debug)]
+/// The sparse offset index of one segment, in memory. The segment writes each entry's bytes
+/// ([`OffsetIndex::encode`]) at [`OffsetIndex::file_len`] and then [`OffsetIndex::push`]es it,
+/// so memory never runs ahead of the file.
+#[derive(Debug, Default)]
 pub(crate) struct OffsetIndex {
-    file: File,
     entries: Vec<(u32, u32)>,
 }
 
 impl OffsetIndex {
-    /// Creates (truncating) an empty index file.
-    pub(crate) fn create(path: &Path) -> io::Result<Self> {
-        Ok(OffsetIndex {
-            file: create_rw(path)?,
-            entries: Vec::new(),
-        })
+    /// An empty index.
+    pub(crate) fn new() -> Self {
+        OffsetIndex::default()
     }
 
     /// Loads an index file; `Ok(None)` if it is missing or fails the sanity check against a log
     /// file of `log_size` bytes, in which case the caller rebuilds it.
     pub(crate) fn load(path: &Path, log_size: u64) -> io::Result<Option<Self>> {
-        let Some((file, buf)) = read_all(path)? else {
+        let Some(buf) = read_all(path)? else {
             return Ok(None);
         };
         if buf.len() % OFFSET_ENTRY_SIZE != 0 {
@@ -93,18 +82,25 @@ impl OffsetIndex {
             }
             entries.push((rel, pos));
         }
-        Ok(Some(OffsetIndex { file, entries }))
+        Ok(Some(OffsetIndex { entries }))
     }
 
-    /// Appends one entry to the file and to memory.
-    pub(crate) fn append(&mut self, rel: u32, pos: u32) -> io::Result<()> {
+    /// The file bytes of one entry.
+    pub(crate) fn encode(rel: u32, pos: u32) -> [u8; OFFSET_ENTRY_SIZE] {
         let mut e = [0u8; OFFSET_ENTRY_SIZE];
         e[..4].copy_from_slice(&rel.to_be_bytes());
         e[4..].copy_from_slice(&pos.to_be_bytes());
-        self.file
-            .write_all_at(&e, (self.entries.len() * OFFSET_ENTRY_SIZE) as u64)?;
+        e
+    }
+
+    /// Records an entry whose bytes are already in the file.
+    pub(crate) fn push(&mut self, rel: u32, pos: u32) {
         self.entries.push((rel, pos));
-        Ok(())
+    }
+
+    /// Keeps the first `n` entries (rewinding a failed append).
+    pub(crate) fn truncate(&mut self, n: usize) {
+        self.entries.truncate(n);
     }
 
     /// Position of the last indexed batch whose base offset is ≤ `rel`, or 0.
@@ -134,36 +130,27 @@ impl OffsetIndex {
         self.entries.len()
     }
 
-    /// fsync of the index file.
-    pub(crate) fn sync(&self) -> io::Result<()> {
-        self.file.sync_data()
-    }
-
-    /// Size of the index file in bytes.
+    /// Size of the index file in bytes (where the next entry goes).
     pub(crate) fn file_len(&self) -> u64 {
         (self.entries.len() * OFFSET_ENTRY_SIZE) as u64
     }
 }
 
-/// The sparse time index of one segment.
-#[derive(Debug)]
+/// The sparse time index of one segment, in memory; written like [`OffsetIndex`].
+#[derive(Debug, Default)]
 pub(crate) struct TimeIndex {
-    file: File,
     entries: Vec<(i64, u32)>,
 }
 
 impl TimeIndex {
-    /// Creates (truncating) an empty time index file.
-    pub(crate) fn create(path: &Path) -> io::Result<Self> {
-        Ok(TimeIndex {
-            file: create_rw(path)?,
-            entries: Vec::new(),
-        })
+    /// An empty time index.
+    pub(crate) fn new() -> Self {
+        TimeIndex::default()
     }
 
     /// Loads a time index file; `Ok(None)` if it is missing or not monotonic.
     pub(crate) fn load(path: &Path) -> io::Result<Option<Self>> {
-        let Some((file, buf)) = read_all(path)? else {
+        let Some(buf) = read_all(path)? else {
             return Ok(None);
         };
         if buf.len() % TIME_ENTRY_SIZE != 0 {
@@ -182,21 +169,34 @@ impl TimeIndex {
             }
             entries.push((ts, rel));
         }
-        Ok(Some(TimeIndex { file, entries }))
+        Ok(Some(TimeIndex { entries }))
     }
 
-    /// Appends `(ts, rel)` if `ts` is larger than the last entry's timestamp.
-    pub(crate) fn maybe_append(&mut self, ts: i64, rel: u32) -> io::Result<()> {
+    /// The file bytes of `(ts, rel)` if it should be appended (`ts` larger than the last
+    /// entry's), else `None`.
+    pub(crate) fn entry_for(&self, ts: i64, rel: u32) -> Option<[u8; TIME_ENTRY_SIZE]> {
         if self.entries.last().is_some_and(|&(lt, _)| ts <= lt) {
-            return Ok(());
+            return None;
         }
         let mut e = [0u8; TIME_ENTRY_SIZE];
         e[..8].copy_from_slice(&ts.to_be_bytes());
         e[8..].copy_from_slice(&rel.to_be_bytes());
-        self.file
-            .write_all_at(&e, (self.entries.len() * TIME_ENTRY_SIZE) as u64)?;
+        Some(e)
+    }
+
+    /// Records an entry whose bytes are already in the file.
+    pub(crate) fn push(&mut self, ts: i64, rel: u32) {
         self.entries.push((ts, rel));
-        Ok(())
+    }
+
+    /// Keeps the first `n` entries (rewinding a failed append).
+    pub(crate) fn truncate(&mut self, n: usize) {
+        self.entries.truncate(n);
+    }
+
+    /// Number of entries.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
     }
 
     /// Relative offset of the last entry whose timestamp is strictly below `ts`: every batch
@@ -215,12 +215,7 @@ impl TimeIndex {
         self.entries.last().copied()
     }
 
-    /// fsync of the time index file.
-    pub(crate) fn sync(&self) -> io::Result<()> {
-        self.file.sync_data()
-    }
-
-    /// Size of the time index file in bytes.
+    /// Size of the time index file in bytes (where the next entry goes).
     pub(crate) fn file_len(&self) -> u64 {
         (self.entries.len() * TIME_ENTRY_SIZE) as u64
     }
@@ -234,9 +229,13 @@ mod tests {
     fn offset_index_roundtrip_and_lookup() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("0.index");
-        let mut idx = OffsetIndex::create(&p).unwrap();
-        idx.append(10, 4000).unwrap();
-        idx.append(20, 8000).unwrap();
+        let mut idx = OffsetIndex::new();
+        let mut file = Vec::new();
+        for (rel, pos) in [(10, 4000), (20, 8000)] {
+            assert_eq!(idx.file_len(), file.len() as u64);
+            file.extend_from_slice(&OffsetIndex::encode(rel, pos));
+            idx.push(rel, pos);
+        }
         assert_eq!(idx.lookup(5), 0);
         assert_eq!(idx.lookup(10), 4000);
         assert_eq!(idx.lookup(19), 4000);
@@ -244,14 +243,15 @@ mod tests {
         assert_eq!(idx.lookup_entry(5), None);
         assert_eq!(idx.lookup_entry(19), Some((10, 4000)));
         assert_eq!(idx.lookup_entry(20), Some((20, 8000)));
-        drop(idx);
-        let idx = OffsetIndex::load(&p, 9000).unwrap().unwrap();
+        std::fs::write(&p, &file).unwrap();
+        let mut idx = OffsetIndex::load(&p, 9000).unwrap().unwrap();
         assert_eq!(idx.len(), 2);
         assert_eq!(idx.lookup(25), 8000);
+        idx.truncate(1);
+        assert_eq!((idx.len(), idx.file_len(), idx.lookup(25)), (1, 8, 4000));
         // Position beyond the log: rejected, rebuilt by the caller.
         assert!(OffsetIndex::load(&p, 8000).unwrap().is_none());
         // Ragged length: rejected.
-        std::fs::OpenOptions::new().append(true).open(&p).unwrap();
         std::fs::write(&p, [0u8; 7]).unwrap();
         assert!(OffsetIndex::load(&p, 9000).unwrap().is_none());
         assert!(OffsetIndex::load(&dir.path().join("missing"), 1)
@@ -263,16 +263,21 @@ mod tests {
     fn time_index_roundtrip_and_lookup() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("0.timeindex");
-        let mut t = TimeIndex::create(&p).unwrap();
-        t.maybe_append(100, 0).unwrap();
-        t.maybe_append(100, 3).unwrap(); // not larger: skipped
-        t.maybe_append(200, 5).unwrap();
+        let mut t = TimeIndex::new();
+        let mut file = Vec::new();
+        for (ts, rel) in [(100, 0), (100, 3), (200, 5)] {
+            // Not larger than the last timestamp: skipped.
+            if let Some(e) = t.entry_for(ts, rel) {
+                file.extend_from_slice(&e);
+                t.push(ts, rel);
+            }
+        }
         assert_eq!(t.lookup_before(100), None);
         assert_eq!(t.lookup_before(150), Some(0));
         assert_eq!(t.lookup_before(201), Some(5));
         assert_eq!(t.last(), Some((200, 5)));
-        drop(t);
+        std::fs::write(&p, &file).unwrap();
         let t = TimeIndex::load(&p).unwrap().unwrap();
-        assert_eq!(t.file_len(), 24);
+        assert_eq!((t.file_len(), t.len()), (24, 2));
     }
 }

@@ -1,21 +1,46 @@
 //! `LogManager`: owns every partition log of the broker under one data directory, creates and
 //! deletes them, and runs the background flusher and retention checker.
 //!
-//! Layout: `<data_dir>/<topic>-<partition>/` (see `mod.rs`). A deleted topic's directories are
-//! first renamed to `<topic>-<partition>.<nanos>.deleted` (atomic, so a crash never leaves a
-//! half-deleted partition under its live name) and then removed; leftovers are removed at open.
+//! Layout: `<data_dir>/<topic>-<partition>/` (see `mod.rs`). Only a directory with a live name
+//! is ever opened. Every other state of a partition directory has its own suffix, so a crash
+//! between two steps of a topic change leaves a name that says what to do with it:
 //!
-//! Start-up is lazy: `open` only scans the directory; the broker, which knows its topics and
+//! | name                                  | meaning                                   | at boot        |
+//! |---------------------------------------|-------------------------------------------|----------------|
+//! | `<topic>-<p>`                         | live: opened if the store has the topic   | see controller |
+//! | `<topic>-<p>.<nanos>.creating`        | created, store record not yet committed   | removed        |
+//! | `<topic>-<p>.<nanos>.deleted`         | renamed away by a delete                  | removed        |
+//! | `<topic>-<p>.<nanos>.orphan`          | quarantined: no topic in the store owns it | kept, ignored  |
+//!
+//! (`<topic>` is shortened in the suffixed names when needed to stay within the 255-byte file
+//! name limit; live names never are.) Renames are atomic and the directory is fsynced after
+//! each batch of them. Which topic a directory belongs to is recorded inside it, in
+//! `partition.metadata` (Kafka keeps a file of that name for the same purpose), in the
+//! checkpoint framing of `checkpoint.rs` with magic `RNPM`:
+//!
+//! ```text
+//! offset size field
+//!  0     16   topic id u128 BE (the topic's UUID)
+//! ```
+//!
+//! This module only moves directories; deciding which ones are live (comparing them with the
+//! metadata store) is the controller's job at boot (`cluster::controller`).
+//!
+//! Start-up is lazy: `open` only checks the directory; the broker, which knows its topics and
 //! their configs from the metadata store, calls `open_partition` for each (each open recovers
-//! that partition, see `recovery.rs`). `existing_partitions` lists what is on disk. Creating a
-//! partition fsyncs the data directory (in `PartitionLog::open`), deleting a topic fsyncs it
-//! after the removal.
+//! that partition, see `recovery.rs`). `scan` lists what is on disk, `existing_partitions` its
+//! live partitions. Creating a partition fsyncs the data directory (in `PartitionLog::open`);
+//! deleting a topic or partitions fsyncs it after the renames.
 //!
 //! Background tasks run on an injected [`Clock`]: the flusher is deadline-driven (a partition
 //! is fsynced once its unflushed data has waited `flush.ms` since the start of its last flush)
 //! and skips partitions deleted, closed or failed under it; retention runs every
 //! `retention_check_interval_ms`; a low-rate scrubber re-checks sealed segments (CRCs, offsets,
 //! index entries) and reports damage, which a single broker cannot repair.
+//!
+//! File descriptors: all partitions share one `LogFiles` (descriptor cache + I/O seam, see
+//! `files.rs`): a partition pins one descriptor (its active `.log`), everything else is opened
+//! on demand within `log.max_open_segment_files`.
 //!
 //! Locks: `logs` is a `std::sync::RwLock` held only for map lookups/updates; `create_lock` is a
 //! `std::sync::Mutex` serializing creation so two creators of one partition cannot both open it.
@@ -30,13 +55,45 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::checkpoint::{read_framed, sync_dir, write_framed};
 use super::config::LogConfig;
 use super::error::LogError;
+use super::files::LogFiles;
 use super::partition::PartitionLog;
 use super::{lock, read_lock, write_lock};
 
 /// Suffix of directories being deleted.
 pub const DELETED_SUFFIX: &str = ".deleted";
+/// Suffix of partition directories staged by a create whose store record is not committed.
+pub const CREATING_SUFFIX: &str = ".creating";
+/// Suffix of quarantined directories that no topic owns (kept for the operator, never opened).
+pub const ORPHAN_SUFFIX: &str = ".orphan";
+/// File in each partition directory naming the topic id it belongs to.
+pub const PARTITION_METADATA_FILE: &str = "partition.metadata";
+/// Magic of `partition.metadata`: "RNPM".
+pub const PARTITION_METADATA_MAGIC: u32 = u32::from_be_bytes(*b"RNPM");
+/// Longest file name the common Linux file systems accept.
+const NAME_MAX: usize = 255;
+
+/// What `LogManager::scan` found in the data directory.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DirScan {
+    /// Directories with a live name: `(topic, partition, path)`, sorted.
+    pub live: Vec<(String, i32, PathBuf)>,
+    /// `*.deleted` directories (an interrupted or unfinished delete).
+    pub deleted: Vec<PathBuf>,
+    /// `*.creating` directories (an interrupted create).
+    pub creating: Vec<PathBuf>,
+    /// `*.orphan` directories (quarantined earlier).
+    pub orphans: Vec<PathBuf>,
+}
+
+/// A partition directory staged under a `.creating` name, waiting for the store commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedPartition {
+    pub partition: i32,
+    pub path: PathBuf,
+}
 
 /// Intervals of the background tasks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,6 +128,7 @@ pub struct LogManager {
     data_dir: PathBuf,
     logs: RwLock<HashMap<(String, i32), Arc<PartitionLog>>>,
     create_lock: Mutex<()>,
+    files: LogFiles,
     /// Told the duration of every partition flush (the broker feeds its fsync histogram);
     /// a callback keeps this engine free of any metrics dependency.
     fsync_observer: RwLock<Option<FsyncObserver>>,
@@ -118,28 +176,67 @@ fn check_topic(topic: &str) -> Result<(), LogError> {
 /// Splits `<topic>-<partition>` (the topic may itself contain '-').
 fn parse_dir_name(name: &str) -> Option<(String, i32)> {
     let (topic, p) = name.rsplit_once('-')?;
+    if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
     let p: i32 = p.parse().ok()?;
     (p >= 0 && check_topic(topic).is_ok()).then(|| (topic.to_string(), p))
 }
 
+/// Nanoseconds since the epoch: makes set-aside names unique.
+fn unique_tag() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+/// `<topic>-<partition>.<tag><suffix>`, the topic shortened to fit in a file name. Topic
+/// names are ASCII (checked), so cutting at any byte is safe.
+fn aside_name(topic: &str, partition: i32, tag: u128, suffix: &str) -> String {
+    let tail = format!("-{partition}.{tag}{suffix}");
+    let keep = NAME_MAX.saturating_sub(tail.len()).min(topic.len());
+    format!("{}{tail}", topic.get(..keep).unwrap_or(topic))
+}
+
+/// The topic id recorded in a partition directory; `None` when the file is missing or
+/// damaged (directories written before the file existed have none).
+pub fn read_topic_id(dir: &Path) -> Result<Option<u128>, LogError> {
+    let payload = read_framed(&dir.join(PARTITION_METADATA_FILE), PARTITION_METADATA_MAGIC)
+        .map_err(|e| LogError::io(format!("reading topic id in {}", dir.display()), e))?;
+    Ok(payload
+        .and_then(|p| <[u8; 16]>::try_from(p.as_slice()).ok())
+        .map(u128::from_be_bytes))
+}
+
+/// Records `topic_id` in the partition directory `dir` (atomic, durable).
+pub fn write_topic_id(dir: &Path, topic_id: u128) -> Result<(), LogError> {
+    write_framed(
+        dir,
+        PARTITION_METADATA_FILE,
+        PARTITION_METADATA_MAGIC,
+        &topic_id.to_be_bytes(),
+    )
+    .map_err(|e| LogError::io(format!("writing topic id in {}", dir.display()), e))
+}
+
 impl LogManager {
-    /// Opens the data directory (creating it), removing leftovers of interrupted topic
-    /// deletions. Partitions are opened by [`LogManager::open_partition`].
+    /// Opens the data directory (creating it). Leftovers of interrupted changes are left in
+    /// place: the controller inspects them at boot (see [`LogManager::scan`]) before anything
+    /// is removed. Partitions are opened by [`LogManager::open_partition`].
     pub fn open(data_dir: &Path) -> Result<Self, LogError> {
+        Self::open_with(data_dir, LogFiles::default())
+    }
+
+    /// [`LogManager::open`] with a given descriptor cache and I/O seam, shared by every
+    /// partition it opens.
+    pub fn open_with(data_dir: &Path, files: LogFiles) -> Result<Self, LogError> {
         let ioe = |e| LogError::io(format!("opening data directory {}", data_dir.display()), e);
         fs::create_dir_all(data_dir).map_err(ioe)?;
-        for ent in fs::read_dir(data_dir).map_err(ioe)? {
-            let ent = ent.map_err(ioe)?;
-            if ent.file_name().to_string_lossy().ends_with(DELETED_SUFFIX) {
-                if let Err(e) = fs::remove_dir_all(ent.path()) {
-                    tracing::warn!(path = %ent.path().display(), error = %e, "could not remove deleted partition");
-                }
-            }
-        }
         Ok(LogManager {
             data_dir: data_dir.to_path_buf(),
             logs: RwLock::new(HashMap::new()),
             create_lock: Mutex::new(()),
+            files,
             fsync_observer: RwLock::new(None),
             scrub_damage: std::sync::atomic::AtomicU64::new(0),
         })
@@ -148,6 +245,16 @@ impl LogManager {
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The descriptor cache and I/O seam shared by all partitions.
+    pub fn files(&self) -> &LogFiles {
+        &self.files
+    }
+
+    /// Number of open partition logs.
+    pub fn partition_count(&self) -> usize {
+        read_lock(&self.logs).len()
     }
 
     /// `(topic, partition)` of every partition directory on disk, sorted.
@@ -166,8 +273,122 @@ impl LogManager {
         Ok(v)
     }
 
-    fn partition_dir(&self, topic: &str, partition: i32) -> PathBuf {
+    /// Every directory entry, classified by name (see the table in the module header).
+    pub fn scan(&self) -> Result<DirScan, LogError> {
+        let ioe = |e| LogError::io(format!("listing {}", self.data_dir.display()), e);
+        let mut scan = DirScan::default();
+        for ent in fs::read_dir(&self.data_dir).map_err(ioe)? {
+            let ent = ent.map_err(ioe)?;
+            if !ent.file_type().map_err(ioe)?.is_dir() {
+                continue;
+            }
+            let name = ent.file_name().to_string_lossy().into_owned();
+            if name.ends_with(DELETED_SUFFIX) {
+                scan.deleted.push(ent.path());
+            } else if name.ends_with(CREATING_SUFFIX) {
+                scan.creating.push(ent.path());
+            } else if name.ends_with(ORPHAN_SUFFIX) {
+                scan.orphans.push(ent.path());
+            } else if let Some((t, p)) = parse_dir_name(&name) {
+                scan.live.push((t, p, ent.path()));
+            }
+        }
+        scan.live.sort();
+        scan.deleted.sort();
+        scan.creating.sort();
+        scan.orphans.sort();
+        Ok(scan)
+    }
+
+    /// The live directory of a partition.
+    pub fn partition_dir(&self, topic: &str, partition: i32) -> PathBuf {
         self.data_dir.join(format!("{topic}-{partition}"))
+    }
+
+    /// Creates empty directories for `partitions` of `topic` under `.creating` names, each
+    /// recording `topic_id`, and fsyncs the data directory. Nothing is opened or visible yet;
+    /// on error whatever was made is removed again.
+    pub fn stage_partitions(
+        &self,
+        topic: &str,
+        topic_id: u128,
+        partitions: &[i32],
+    ) -> Result<Vec<StagedPartition>, LogError> {
+        check_topic(topic)?;
+        let tag = unique_tag();
+        let mut staged = Vec::with_capacity(partitions.len());
+        let mut stage_one = |p: i32| -> Result<(), LogError> {
+            if p < 0 {
+                return Err(LogError::InvalidRequest(format!("negative partition {p}")));
+            }
+            let path = self
+                .data_dir
+                .join(aside_name(topic, p, tag, CREATING_SUFFIX));
+            fs::create_dir(&path)
+                .map_err(|e| LogError::io(format!("creating {}", path.display()), e))?;
+            staged.push(StagedPartition {
+                partition: p,
+                path: path.clone(),
+            });
+            write_topic_id(&path, topic_id)
+        };
+        let mut result = partitions.iter().try_for_each(|&p| stage_one(p));
+        if result.is_ok() {
+            result = sync_dir(&self.data_dir)
+                .map_err(|e| LogError::io(format!("syncing {}", self.data_dir.display()), e));
+        }
+        match result {
+            Ok(()) => Ok(staged),
+            Err(e) => {
+                self.purge(staged.iter().map(|s| s.path.clone()).collect());
+                Err(e)
+            }
+        }
+    }
+
+    /// Gives staged directories their live names (after the store commit). A live directory
+    /// already in the way belongs to no topic (the controller checked): it is quarantined,
+    /// never reused. Fsyncs the data directory.
+    pub fn activate_staged(&self, topic: &str, staged: &[StagedPartition]) -> Result<(), LogError> {
+        let _g = lock(&self.create_lock);
+        for s in staged {
+            let live = self.partition_dir(topic, s.partition);
+            if live.exists() {
+                let moved = self.quarantine(topic, s.partition)?;
+                tracing::warn!(topic, partition = s.partition, moved_to = %moved.display(),
+                    "a directory with the new partition's name was in the way: quarantined");
+            }
+            fs::rename(&s.path, &live)
+                .map_err(|e| LogError::io(format!("renaming {}", s.path.display()), e))?;
+        }
+        sync_dir(&self.data_dir)
+            .map_err(|e| LogError::io(format!("syncing {}", self.data_dir.display()), e))
+    }
+
+    /// Removes directories (set-aside or staged ones); failures are logged and left for the
+    /// next boot, which removes every `.deleted` and `.creating` directory.
+    pub fn purge(&self, paths: Vec<PathBuf>) {
+        for p in paths {
+            if let Err(e) = fs::remove_dir_all(&p) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(path = %p.display(), error = %e, "could not remove directory; retried at next start");
+                }
+            }
+        }
+    }
+
+    /// Moves the live directory of `topic`-`partition` aside to a `.orphan` name (kept for the
+    /// operator, never opened again) and fsyncs the data directory. Returns the new path.
+    pub fn quarantine(&self, topic: &str, partition: i32) -> Result<PathBuf, LogError> {
+        let from = self.partition_dir(topic, partition);
+        let to = self
+            .data_dir
+            .join(aside_name(topic, partition, unique_tag(), ORPHAN_SUFFIX));
+        fs::rename(&from, &to)
+            .map_err(|e| LogError::io(format!("quarantining {}", from.display()), e))?;
+        sync_dir(&self.data_dir)
+            .map_err(|e| LogError::io(format!("syncing {}", self.data_dir.display()), e))?;
+        Ok(to)
     }
 
     /// The open log of a partition, if any.
@@ -199,10 +420,11 @@ impl LogManager {
         if let Some(l) = self.get(topic, partition) {
             return Ok(l);
         }
-        let log = Arc::new(PartitionLog::open(
+        let log = Arc::new(PartitionLog::open_with(
             &self.partition_dir(topic, partition),
             cfg,
             now_ms,
+            &self.files,
         )?);
         write_lock(&self.logs).insert((topic.to_string(), partition), Arc::clone(&log));
         Ok(log)
@@ -219,9 +441,21 @@ impl LogManager {
         self.create(topic, partition, cfg, now_ms)
     }
 
-    /// Deletes every partition of `topic`: open logs are marked deleted (later calls on them
-    /// return `LogError::Deleted`), directories are renamed to `*.deleted` and removed.
+    /// Deletes every partition of `topic` at once: [`LogManager::retire_topic`], then
+    /// [`LogManager::purge`].
     pub fn delete_topic(&self, topic: &str) -> Result<(), LogError> {
+        let retired = self.retire_topic(topic)?;
+        self.purge(retired);
+        Ok(())
+    }
+
+    /// First half of a delete: closes `topic`'s open logs (later calls on them return
+    /// `LogError::Deleted`) and renames every live directory of it to a `.deleted` name, then
+    /// fsyncs the data directory. Returns the new paths for [`LogManager::purge`]. After this
+    /// no live-named directory of the topic is left, so nothing of it can be opened again —
+    /// whatever happens to the store record afterwards. On a rename error the directories
+    /// renamed so far stay renamed (the controller finishes the delete at the next boot).
+    pub fn retire_topic(&self, topic: &str) -> Result<Vec<PathBuf>, LogError> {
         check_topic(topic)?;
         let _g = lock(&self.create_lock);
         let removed: Vec<_> = {
@@ -232,26 +466,76 @@ impl LogManager {
         for log in &removed {
             log.mark_deleted();
         }
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
+        let tag = unique_tag();
+        let mut retired = Vec::new();
         for (t, p) in self.existing_partitions()? {
             if t != topic {
                 continue;
             }
             let from = self.partition_dir(&t, p);
-            let to = self
-                .data_dir
-                .join(format!("{t}-{p}.{nanos}{DELETED_SUFFIX}"));
+            let to = self.data_dir.join(aside_name(&t, p, tag, DELETED_SUFFIX));
             fs::rename(&from, &to)
                 .map_err(|e| LogError::io(format!("renaming {}", from.display()), e))?;
-            fs::remove_dir_all(&to)
-                .map_err(|e| LogError::io(format!("removing {}", to.display()), e))?;
+            retired.push(to);
         }
         // Make the removal durable, so a power cut cannot bring the topic's data back.
-        super::checkpoint::sync_dir(&self.data_dir)
-            .map_err(|e| LogError::io(format!("fsync of {}", self.data_dir.display()), e))?;
-        Ok(())
+        sync_dir(&self.data_dir)
+            .map_err(|e| LogError::io(format!("syncing {}", self.data_dir.display()), e))?;
+        Ok(retired)
+    }
+
+    /// Deletes the given partitions of `topic` (rolling back a failed create): each open log is
+    /// marked deleted and dropped from the map, its directory renamed to `*.deleted` and
+    /// removed. Partitions without a log or directory are skipped. Tries every partition and
+    /// returns the first error.
+    pub fn delete_partitions(&self, topic: &str, partitions: &[i32]) -> Result<(), LogError> {
+        check_topic(topic)?;
+        let _g = lock(&self.create_lock);
+        let removed: Vec<_> = {
+            let mut logs = write_lock(&self.logs);
+            partitions
+                .iter()
+                .filter_map(|&p| logs.remove(&(topic.to_string(), p)))
+                .collect()
+        };
+        for log in &removed {
+            log.mark_deleted();
+        }
+        drop(removed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let mut first = None;
+        let mut renamed = false;
+        for &p in partitions {
+            let from = self.partition_dir(topic, p);
+            if !from.is_dir() {
+                continue;
+            }
+            renamed = true;
+            let to = self
+                .data_dir
+                .join(format!("{topic}-{p}.{nanos}{DELETED_SUFFIX}"));
+            let r = fs::rename(&from, &to)
+                .map_err(|e| LogError::io(format!("renaming {}", from.display()), e))
+                .and_then(|()| {
+                    fs::remove_dir_all(&to)
+                        .map_err(|e| LogError::io(format!("removing {}", to.display()), e))
+                });
+            if let Err(e) = r {
+                first.get_or_insert(e);
+            }
+        }
+        if renamed {
+            // Make the removal durable, so a power cut cannot bring the partitions back.
+            if let Err(e) = sync_dir(&self.data_dir) {
+                first.get_or_insert(LogError::io(
+                    format!("syncing {}", self.data_dir.display()),
+                    e,
+                ));
+            }
+        }
+        first.map_or(Ok(()), Err)
     }
 
     /// Every open partition log, sorted by topic and partition.
@@ -608,6 +892,124 @@ mod tests {
                 .kafka_code(),
             6
         );
+    }
+
+    #[test]
+    fn staged_partitions_stay_invisible_until_activated() {
+        let d = tempfile::tempdir().unwrap();
+        let m = LogManager::open(d.path()).unwrap();
+        let staged = m.stage_partitions("t", 42, &[0, 1]).unwrap();
+        assert!(m.existing_partitions().unwrap().is_empty());
+        let scan = m.scan().unwrap();
+        assert_eq!(scan.creating.len(), 2);
+        assert!(scan.live.is_empty());
+        for s in &staged {
+            assert_eq!(read_topic_id(&s.path).unwrap(), Some(42));
+        }
+        m.activate_staged("t", &staged).unwrap();
+        assert_eq!(
+            m.existing_partitions().unwrap(),
+            vec![("t".into(), 0), ("t".into(), 1)]
+        );
+        assert_eq!(m.scan().unwrap().creating, Vec::<PathBuf>::new());
+        assert_eq!(read_topic_id(&m.partition_dir("t", 1)).unwrap(), Some(42));
+        let l = m.create("t", 1, LogConfig::default(), 0).unwrap();
+        assert_eq!(l.log_end_offset(), 0);
+        // A failed stage leaves nothing behind.
+        assert!(m.stage_partitions("u", 1, &[0, -1]).is_err());
+        assert!(m.scan().unwrap().creating.is_empty());
+    }
+
+    #[test]
+    fn retire_then_purge_and_quarantine() {
+        let d = tempfile::tempdir().unwrap();
+        let m = LogManager::open(d.path()).unwrap();
+        for p in 0..2 {
+            m.create("t", p, LogConfig::default(), 0).unwrap();
+        }
+        m.create("other", 0, LogConfig::default(), 0).unwrap();
+        let retired = m.retire_topic("t").unwrap();
+        assert_eq!(retired.len(), 2);
+        assert!(m.get("t", 0).is_none());
+        let scan = m.scan().unwrap();
+        assert_eq!(scan.deleted, {
+            let mut r = retired.clone();
+            r.sort();
+            r
+        });
+        assert_eq!(scan.live.len(), 1);
+        m.purge(retired.clone());
+        m.purge(retired); // already gone: no error
+        assert!(m.scan().unwrap().deleted.is_empty());
+        let moved = m.quarantine("other", 0).unwrap();
+        let scan = m.scan().unwrap();
+        assert_eq!(scan.orphans, vec![moved]);
+        assert!(scan.live.is_empty());
+    }
+
+    #[test]
+    fn set_aside_names_fit_in_a_file_name() {
+        let long = "x".repeat(249);
+        let name = aside_name(&long, 99_999, u128::MAX, CREATING_SUFFIX);
+        assert!(name.len() <= NAME_MAX, "{}", name.len());
+        assert!(name.ends_with(CREATING_SUFFIX));
+        assert_eq!(parse_dir_name(&name), None);
+        let d = tempfile::tempdir().unwrap();
+        let m = LogManager::open(d.path()).unwrap();
+        let staged = m.stage_partitions(&long, 1, &[10_000]).unwrap();
+        m.activate_staged(&long, &staged).unwrap();
+        assert_eq!(m.retire_topic(&long).unwrap().len(), 1);
+        // Names of live topics never look like set-aside ones, and vice versa.
+        assert_eq!(parse_dir_name("a.deleted-0"), Some(("a.deleted".into(), 0)));
+        assert_eq!(parse_dir_name("a-0.123.deleted"), None);
+        assert_eq!(parse_dir_name("a-+1"), None);
+    }
+
+    #[test]
+    fn delete_partitions_closes_and_removes_only_those() {
+        let d = tempfile::tempdir().unwrap();
+        let m = LogManager::open_with(d.path(), LogFiles::new(8)).unwrap();
+        for p in 0..4 {
+            m.create("t", p, LogConfig::default(), 0).unwrap();
+        }
+        let gone = m.get("t", 1).unwrap();
+        m.delete_partitions("t", &[1, 2, 7]).unwrap();
+        assert_eq!(m.partition_count(), 2);
+        assert_eq!(
+            m.existing_partitions().unwrap(),
+            vec![("t".into(), 0), ("t".into(), 3)]
+        );
+        assert_eq!(
+            gone.append(&BatchBuilder::new().build(), 0, 0)
+                .unwrap_err()
+                .kafka_code(),
+            3
+        );
+    }
+
+    #[test]
+    fn recreated_topic_never_sees_stale_cached_files() {
+        let d = tempfile::tempdir().unwrap();
+        let m = LogManager::open_with(d.path(), LogFiles::new(64)).unwrap();
+        let cfg = LogConfig {
+            segment_bytes: 200,
+            ..LogConfig::default()
+        };
+        let l = m.create("t", 0, cfg, 0).unwrap();
+        for _ in 0..10 {
+            l.append(&BatchBuilder::new().records(2).build(), 0, 0)
+                .unwrap();
+        }
+        assert!(!l.read(0, 1 << 20, true).unwrap().records.is_empty());
+        drop(l);
+        m.delete_topic("t").unwrap();
+        let l = m.create("t", 0, cfg, 0).unwrap();
+        assert_eq!(l.log_end_offset(), 0);
+        l.append(&BatchBuilder::new().build(), 0, 0).unwrap();
+        let r = l.read(0, 1 << 20, true).unwrap();
+        let h = crate::log::BatchHeader::parse(&r.records).unwrap();
+        assert_eq!((h.base_offset, h.last_offset()), (0, 0));
+        assert_eq!(r.records.len(), h.batch_size());
     }
 
     #[test]

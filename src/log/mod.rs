@@ -13,6 +13,7 @@
 //!   leader-epoch-checkpoint         epoch → start offset (epoch_cache.rs)
 //!   log-start-offset                DeleteRecords low watermark (checkpoint.rs)
 //!   recovery-point                  offset below which everything was fsynced (checkpoint.rs)
+//!   partition.metadata              the owning topic's id (manager.rs)
 //!   .clean-shutdown                 present only between a clean close and the next open
 //! ```
 //!
@@ -21,39 +22,52 @@
 //! - offsets are dense and monotonic: each batch's base offset is the previous last offset + 1;
 //! - reads never go beyond the high watermark (single replica: HW = log end offset once the
 //!   bytes are in the page cache), and never see a half-written batch;
-//! - after a write or fsync error the partition is failed (fail-stop) until reopened;
+//! - after a write or fsync error the partition is failed (fail-stop) until reopened, except a
+//!   write refused for lack of space or descriptors: that append is cut off and refused, reads
+//!   go on, and the next append retries (`partition.rs`);
+//! - a partition keeps one descriptor open (its active `.log`); index files and sealed
+//!   segments are opened on demand through a bounded shared cache (`files.rs`);
 //! - start-up scans no segment after a clean shutdown; after an unclean one it validates every
 //!   segment from the recovery point's on and truncates at the first invalid batch;
 //! - below the high watermark a read finds its batch intact or fails (CORRUPT_MESSAGE), never
 //!   returns an empty result.
 //!
 //! Module map: `error` (LogError + Kafka codes), `config` (LogConfig), `batch` (header,
-//! validation, patching), `index` (offset/time index), `segment` (one .log + indexes, recovery
-//! scan), `verify` (batch checks for reads and the scrubber), `recovery` (start-up loading and
-//! unclean-shutdown recovery), `checkpoint` (framed checkpoint files, clean-shutdown marker),
-//! `epoch_cache` (leader epochs), `producer_state` (idempotence), `partition` (PartitionLog),
-//! `manager` (LogManager, background flusher, retention and scrubber).
+//! validation, patching), `records` (the record walk and bounded decompression), `files`
+//! (descriptor cache, `FileIo` write seam), `index` (offset/time index), `segment` (one .log +
+//! indexes, recovery scan), `verify` (batch checks for reads and the scrubber), `recovery`
+//! (start-up loading and unclean-shutdown recovery), `checkpoint` (framed checkpoint files,
+//! clean-shutdown marker), `epoch_cache` (leader epochs), `producer_state` (idempotence),
+//! `partition` (PartitionLog), `manager` (LogManager, background flusher, retention and
+//! scrubber).
 
 pub mod batch;
 pub mod checkpoint;
 pub mod config;
 pub mod epoch_cache;
 pub mod error;
+pub mod files;
 pub mod index;
 pub mod manager;
 pub mod partition;
 pub mod producer_state;
+pub mod records;
 pub mod recovery;
 pub mod segment;
 #[cfg(test)]
 pub(crate) mod testutil;
 pub mod verify;
 
-pub use batch::{validate_produce_batch, BatchHeader, Compression};
-pub use config::{CleanupPolicy, LogConfig, TimestampType};
+pub use batch::{
+    validate_produce_batch, validate_produce_batch_inline, BatchHeader, Compression,
+    InlineValidation,
+};
+pub use config::{CleanupPolicy, LogConfig, TimestampType, TopicCompression};
 pub use error::LogError;
+pub use files::{FdCache, FileIo, LogFiles};
 pub use manager::{BackgroundConfig, LogManager};
 pub use partition::{AppendOutcome, PartitionLog, ReadResult};
+pub use producer_state::ActiveProducer;
 
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 

@@ -17,6 +17,13 @@
 //! (single replica) and is published only after the batch bytes are written to the page cache;
 //! readers never read beyond the published position; after a write/fsync error every call
 //! returns `LogError::Storage` until the partition is reopened (fail-stop, no fsync retry).
+//!
+//! The one exception to fail-stop: a *write* (or an open) that fails because the disk or quota
+//! is full or no descriptor is left (`files::is_retryable_write_error`). Nothing durable was
+//! lost — the batch was never published — so the writer cuts its partial tail back to the last
+//! good position (`Segment::rewind`), answers that append with `KAFKA_STORAGE_ERROR`, and
+//! keeps serving reads up to the high watermark; the next append tries again, so the
+//! partition heals by itself once space returns. An fsync error is always fail-stop.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -27,14 +34,16 @@ use std::sync::{Arc, Mutex, RwLock};
 use bytes::Bytes;
 use tokio::sync::watch;
 
-use super::batch::{patch_for_append, BatchHeader, HEADER_SIZE};
+use super::batch::{patch_for_append, BatchHeader, BatchTimestampType, Compression, HEADER_SIZE};
 use super::checkpoint::{self, CleanMarker};
 use super::config::{LogConfig, TimestampType};
 use super::epoch_cache::LeaderEpochCache;
 use super::error::LogError;
-use super::producer_state::{ProducerStateManager, SeqCheck};
+use super::files::{is_no_space, is_retryable_write_error, LogFiles};
+use super::producer_state::{ActiveProducer, ProducerStateManager, SeqCheck};
+use super::records;
 use super::recovery::{load_segments, Loaded};
-use super::segment::{Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+use super::segment::{Segment, SyncError, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 use super::verify::Fault;
 use super::{lock, read_lock, write_lock};
 
@@ -90,6 +99,9 @@ struct Writer {
     write_pos: u64,
     /// Bytes since the last offset index entry in the active segment.
     bytes_since_index: u64,
+    /// A failed append could not be cut off yet: the active segment's files may extend past
+    /// `write_pos` / the in-memory index ends. Retried before the next write.
+    rewind_pending: bool,
 }
 
 /// Reader-visible state, behind `PartitionLog::state`.
@@ -133,6 +145,10 @@ pub struct PartitionLog {
     epochs: RwLock<LeaderEpochCache>,
     failed: AtomicBool,
     fail_reason: Mutex<String>,
+    /// The last append failed for lack of space or descriptors (reads still work; the next
+    /// append retries). Cleared by the next successful append.
+    write_suspended: AtomicBool,
+    files: LogFiles,
     status: AtomicU8,
     hw_tx: watch::Sender<i64>,
     messages_appended: AtomicI64,
@@ -213,6 +229,16 @@ impl PartitionLog {
     /// sanity check. Producer state comes from the newest snapshot ≤ the recovered log end, plus
     /// a replay of the batch headers after it.
     pub fn open(dir: &Path, cfg: LogConfig, now_ms: i64) -> Result<Self, LogError> {
+        Self::open_with(dir, cfg, now_ms, &LogFiles::default())
+    }
+
+    /// [`PartitionLog::open`] with the broker's shared descriptor cache and I/O seam.
+    pub fn open_with(
+        dir: &Path,
+        cfg: LogConfig,
+        now_ms: i64,
+        files: &LogFiles,
+    ) -> Result<Self, LogError> {
         let ioe = |what: &str, e| LogError::io(format!("{what} in {}", dir.display()), e);
         let created = !dir.exists();
         fs::create_dir_all(dir).map_err(|e| ioe("creating partition directory", e))?;
@@ -230,7 +256,8 @@ impl PartitionLog {
 
         let loaded = if bases.is_empty() {
             let base = ckpt_start.unwrap_or(0).max(0);
-            let seg = Segment::create(dir, base).map_err(|e| ioe("creating first segment", e))?;
+            let seg =
+                Segment::create(dir, base, files).map_err(|e| ioe("creating first segment", e))?;
             Loaded {
                 segments: BTreeMap::from([(base, Arc::new(seg))]),
                 leo: base,
@@ -240,7 +267,7 @@ impl PartitionLog {
                 recovered_segments: 0,
             }
         } else {
-            load_segments(dir, &bases, interval, marker)?
+            load_segments(dir, &bases, interval, marker, files)?
         };
         let Loaded {
             segments,
@@ -294,6 +321,7 @@ impl PartitionLog {
                 scratch: Vec::new(),
                 write_pos,
                 bytes_since_index,
+                rewind_pending: false,
             }),
             state: RwLock::new(State {
                 segments,
@@ -304,6 +332,8 @@ impl PartitionLog {
             epochs: RwLock::new(epochs),
             failed: AtomicBool::new(false),
             fail_reason: Mutex::new(String::new()),
+            write_suspended: AtomicBool::new(false),
+            files: files.clone(),
             status: AtomicU8::new(OPEN),
             hw_tx,
             messages_appended: AtomicI64::new(0),
@@ -338,6 +368,72 @@ impl PartitionLog {
         *lock(&self.fail_reason) = msg.clone();
         self.failed.store(true, Ordering::Release);
         LogError::Storage(msg)
+    }
+
+    /// A write-path error. Fail-stop, unless it is one after which nothing durable was lost
+    /// (full disk or quota, no descriptor): then the active segment is cut back to `write_pos`
+    /// and the index `mark`, and the append is refused without failing the partition. Call
+    /// with the writer lock held, before anything of the append was published.
+    fn write_error(
+        &self,
+        w: &mut Writer,
+        active: &Segment,
+        mark: (usize, usize),
+        what: &str,
+        err: std::io::Error,
+    ) -> LogError {
+        if !is_retryable_write_error(&err) {
+            return self.fail(what, err);
+        }
+        if let Err(e) = active.rewind(w.write_pos, mark) {
+            if !is_retryable_write_error(&e) {
+                return self.fail("cutting off a failed write", e);
+            }
+            w.rewind_pending = true;
+        }
+        self.suspend(what, &err)
+    }
+
+    /// Refuses one append after a retryable write error (see `write_error`).
+    fn suspend(&self, what: &str, err: &std::io::Error) -> LogError {
+        let why = if is_no_space(err) {
+            "out of disk space"
+        } else {
+            "out of file descriptors"
+        };
+        let msg = format!(
+            "{what} in {}: {err} ({why}); nothing was written, reads still work and the next \
+             write retries",
+            self.dir.display()
+        );
+        if !self.write_suspended.swap(true, Ordering::AcqRel) {
+            tracing::warn!(error = %msg, "partition refuses writes until space is available");
+        }
+        LogError::Storage(msg)
+    }
+
+    /// Retries cutting off an earlier failed write before anything else is written.
+    fn finish_rewind(&self, w: &mut Writer) -> Result<(), LogError> {
+        if !w.rewind_pending {
+            return Ok(());
+        }
+        let active = Arc::clone(read_lock(&self.state).active());
+        match active.rewind(w.write_pos, active.index_mark()) {
+            Ok(()) => {
+                w.rewind_pending = false;
+                Ok(())
+            }
+            Err(e) if is_retryable_write_error(&e) => {
+                Err(self.suspend("cutting off a failed write", &e))
+            }
+            Err(e) => Err(self.fail("cutting off a failed write", e)),
+        }
+    }
+
+    /// Whether the last append was refused for lack of space or descriptors (the partition is
+    /// readable and retries writes; see the module docs).
+    pub fn is_write_suspended(&self) -> bool {
+        self.write_suspended.load(Ordering::Acquire)
     }
 
     /// Errors if the partition is failed, closed or deleted.
@@ -421,6 +517,7 @@ impl PartitionLog {
         let mut guard = lock(&self.writer);
         let w = &mut *guard;
         self.check_usable()?;
+        self.finish_rewind(w)?;
         if let SeqCheck::Duplicate(b) = w.producers.check(&h)? {
             return Ok(AppendOutcome::Duplicate {
                 base_offset: b.first_offset,
@@ -454,8 +551,10 @@ impl PartitionLog {
         w.scratch.extend_from_slice(batch);
         patch_for_append(&mut w.scratch, leo, leader_epoch, log_append_time);
         let pos = w.write_pos;
+        let mark = active.index_mark();
+        let since = w.bytes_since_index;
         if let Err(e) = active.write_at(&w.scratch, pos) {
-            return Err(self.fail("writing batch", e));
+            return Err(self.write_error(w, &active, mark, "writing batch", e));
         }
         if let Err(e) = active.index_batch(
             pos,
@@ -464,7 +563,8 @@ impl PartitionLog {
             &mut w.bytes_since_index,
             cfg.index_interval_bytes,
         ) {
-            return Err(self.fail("writing index", e));
+            w.bytes_since_index = since;
+            return Err(self.write_error(w, &active, mark, "writing index", e));
         }
         let fin = BatchHeader {
             base_offset: leo,
@@ -472,15 +572,25 @@ impl PartitionLog {
             max_timestamp: log_append_time.unwrap_or(h.max_timestamp),
             ..h
         };
-        w.producers.update(&fin);
         {
             let mut ep = write_lock(&self.epochs);
             if ep.assign(leader_epoch, leo) {
                 if let Err(e) = ep.persist(&self.dir) {
-                    return Err(self.fail("writing leader-epoch-checkpoint", e));
+                    // Undo the assignment: the epoch starts at `leo`, nothing else does.
+                    ep.truncate_from_end(leo);
+                    drop(ep);
+                    w.bytes_since_index = since;
+                    return Err(self.write_error(
+                        w,
+                        &active,
+                        mark,
+                        "writing leader-epoch-checkpoint",
+                        e,
+                    ));
                 }
             }
         }
+        w.producers.update(&fin);
         w.write_pos += size;
         let new_leo = fin.last_offset() + 1;
         let log_start = {
@@ -494,6 +604,9 @@ impl PartitionLog {
         self.messages_appended
             .fetch_add(i64::from(h.records_count.max(0)), Ordering::AcqRel);
         self.hw_tx.send_replace(new_leo);
+        if self.write_suspended.swap(false, Ordering::AcqRel) {
+            tracing::info!(dir = %self.dir.display(), "partition accepts writes again");
+        }
         Ok(AppendOutcome::Appended {
             base_offset: leo,
             last_offset: fin.last_offset(),
@@ -503,17 +616,28 @@ impl PartitionLog {
     }
 
     /// Seals the active segment, snapshots producer state at `leo` and starts a new segment.
+    /// A full disk at any step leaves the old segment active (cut back to its last good
+    /// position) and refuses the append; the next append rolls again.
     fn roll(&self, w: &mut Writer, leo: i64) -> Result<Arc<Segment>, LogError> {
         let old = Arc::clone(read_lock(&self.state).active());
+        let mark = old.index_mark();
         if let Err(e) = old.seal() {
-            return Err(self.fail("sealing segment", e));
+            return Err(self.write_error(w, &old, mark, "sealing segment", e));
         }
         if let Err(e) = w.producers.write_snapshot(&self.dir, leo) {
-            return Err(self.fail("writing producer snapshot", e));
+            return Err(self.write_error(
+                w,
+                &old,
+                old.index_mark(),
+                "writing producer snapshot",
+                e,
+            ));
         }
-        let seg = match Segment::create(&self.dir, leo) {
+        let seg = match Segment::create(&self.dir, leo, &self.files) {
             Ok(s) => Arc::new(s),
-            Err(e) => return Err(self.fail("creating segment", e)),
+            Err(e) => {
+                return Err(self.write_error(w, &old, old.index_mark(), "creating segment", e))
+            }
         };
         // Marked before the segment becomes visible: a flush that sees the new segment (and
         // may put the recovery point in it) also fsyncs the directory entry.
@@ -523,6 +647,8 @@ impl PartitionLog {
             s.segments.insert(leo, Arc::clone(&seg));
             s.hw_pos = 0;
         }
+        // Sealed: its descriptor goes back to the cache's budget (reads reopen it on demand).
+        old.unpin();
         w.write_pos = 0;
         w.bytes_since_index = 0;
         tracing::debug!(dir = %self.dir.display(), base_offset = leo, "rolled segment");
@@ -654,6 +780,13 @@ impl PartitionLog {
         s.segments.values().take(n).cloned().collect()
     }
 
+    /// The idempotent producers this partition tracks (DescribeProducers), by producer id.
+    /// Takes the writer lock for the copy only.
+    pub fn active_producers(&self) -> Result<Vec<ActiveProducer>, LogError> {
+        self.check_usable()?;
+        Ok(lock(&self.writer).producers.active())
+    }
+
     /// Number of segments (including the active one).
     pub fn segment_count(&self) -> usize {
         read_lock(&self.state).segments.len()
@@ -711,6 +844,73 @@ impl PartitionLog {
         Ok(best)
     }
 
+    /// ListOffsets by timestamp, exact: the first record (at or after the log start) whose
+    /// timestamp is ≥ `ts`, as `(offset, timestamp)`, like Kafka. The batch comes from
+    /// [`Self::offset_for_timestamp`]; its records are then walked as a stream and the walk stops
+    /// at the first match (see [`Self::refine_to_record`]). Blocking: reads a file and may
+    /// decompress; call from a blocking thread.
+    pub fn offset_for_timestamp_exact(
+        &self,
+        ts: i64,
+        budget: &mut usize,
+    ) -> Result<Option<(i64, i64)>, LogError> {
+        Ok(self
+            .offset_for_timestamp(ts)?
+            .map(|found| self.refine_to_record(found, |t| t >= ts, budget)))
+    }
+
+    /// ListOffsets MAX_TIMESTAMP, exact: the first record carrying the largest timestamp, found
+    /// like [`Self::offset_for_timestamp_exact`]. Blocking.
+    pub fn max_timestamp_exact(&self, budget: &mut usize) -> Result<Option<(i64, i64)>, LogError> {
+        Ok(self
+            .max_timestamp()?
+            .map(|found| self.refine_to_record(found, |t| t >= found.1, budget)))
+    }
+
+    /// Turns a batch-level answer `(offset in the batch, batch MaxTimestamp)` into the first
+    /// record at or after that offset whose timestamp satisfies `hit`. LogAppendTime batches
+    /// need no walk (every record has the batch's timestamp). A compressed batch inflates at
+    /// most `*budget` bytes, which is charged (an uncompressed one its size); when the budget is spent, or the batch cannot be
+    /// read or walked, the batch-level answer stands (it is never later than the exact one).
+    pub fn refine_to_record(
+        &self,
+        (offset, batch_ts): (i64, i64),
+        hit: impl Fn(i64) -> bool,
+        budget: &mut usize,
+    ) -> (i64, i64) {
+        let fallback = (offset, batch_ts);
+        let Ok(read) = self.read(offset, 1, true) else {
+            return fallback;
+        };
+        let Ok(h) = BatchHeader::parse(&read.records) else {
+            return fallback;
+        };
+        if h.is_control() || h.timestamp_type() == BatchTimestampType::LogAppendTime {
+            return fallback;
+        }
+        if *budget == 0 {
+            return fallback;
+        }
+        let limit = (*budget).min(records::MAX_INFLATED);
+        match records::first_record_at_or_after(&read.records, &h, offset, limit, hit) {
+            Ok((found, inflated)) => {
+                // An uncompressed walk costs its batch; a compressed one what it inflated.
+                let cost = match h.compression() {
+                    Compression::None => read.records.len(),
+                    _ => inflated,
+                };
+                *budget = budget.saturating_sub(cost);
+                found.unwrap_or(fallback)
+            }
+            Err(e) => {
+                *budget = budget.saturating_sub(limit);
+                tracing::debug!(dir = %self.dir.display(), offset, error = %e,
+                    "exact timestamp lookup fell back to the batch");
+                fallback
+            }
+        }
+    }
+
     /// DeleteRecords: advances the log start offset to `offset` (`-1` means the high
     /// watermark), which must be ≤ the high watermark, persists it in `log-start-offset` so it
     /// survives restart, and deletes segments wholly below it. Returns the new log start offset
@@ -735,6 +935,10 @@ impl PartitionLog {
             return Ok(log_start);
         }
         if let Err(e) = checkpoint::write_log_start(&self.dir, offset) {
+            // Nothing changed yet, so a full disk only refuses this request.
+            if is_retryable_write_error(&e) {
+                return Err(self.suspend("writing log-start-offset", &e));
+            }
             return Err(self.fail("writing log-start-offset", e));
         }
         let removed = {
@@ -844,8 +1048,21 @@ impl PartitionLog {
             (s.segments.values().cloned().collect::<Vec<_>>(), s.leo)
         };
         for seg in &segs {
-            if let Err(e) = seg.sync() {
-                return Err(self.fail_unless_deleted("fsync of segment", e));
+            match seg.sync() {
+                Ok(()) => {}
+                // Nothing was fsynced and nothing lost: the next flush tries again.
+                Err(SyncError::Open(e)) => {
+                    if self.status.load(Ordering::Acquire) == DELETED {
+                        return Err(LogError::Deleted);
+                    }
+                    return Err(LogError::io(
+                        format!("opening a segment file to fsync in {}", self.dir.display()),
+                        e,
+                    ));
+                }
+                Err(SyncError::Fsync(e)) => {
+                    return Err(self.fail_unless_deleted("fsync of segment", e))
+                }
             }
         }
         if self.dir_dirty.swap(false, Ordering::AcqRel) {
@@ -971,6 +1188,8 @@ impl PartitionLog {
     }
 }
 
+#[cfg(test)]
+mod fault_tests;
 #[cfg(test)]
 mod recovery_tests;
 #[cfg(test)]

@@ -60,6 +60,17 @@ pub struct BatchMeta {
     pub last_offset: i64,
 }
 
+/// One producer the partition tracks, as DescribeProducers reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ActiveProducer {
+    pub producer_id: i64,
+    pub epoch: i16,
+    /// Last sequence of its newest batch (−1 if none is remembered).
+    pub last_sequence: i32,
+    /// MaxTimestamp of its newest batch (−1 if unknown).
+    pub last_timestamp: i64,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct ProducerEntry {
     epoch: i16,
@@ -168,6 +179,22 @@ impl ProducerStateManager {
         self.producers
             .retain(|_, e| now_ms.saturating_sub(e.last_timestamp) <= expiration_ms);
         before - self.producers.len()
+    }
+
+    /// Every tracked producer, by producer id.
+    pub(crate) fn active(&self) -> Vec<ActiveProducer> {
+        let mut v: Vec<ActiveProducer> = self
+            .producers
+            .iter()
+            .map(|(&producer_id, e)| ActiveProducer {
+                producer_id,
+                epoch: e.epoch,
+                last_sequence: e.batches.back().map_or(-1, |b| b.last_seq),
+                last_timestamp: e.last_timestamp,
+            })
+            .collect();
+        v.sort_unstable_by_key(|p| p.producer_id);
+        v
     }
 
     /// Number of producers tracked.
@@ -344,5 +371,25 @@ mod tests {
         assert!(!snapshot_path(d.path(), 9).exists());
         assert_eq!(s.remove_expired(1_000 + 10, 5), 2);
         assert_eq!(s.len(), 0);
+    }
+
+    #[test]
+    fn active_producers_report_epoch_and_last_sequence() {
+        let mut s = ProducerStateManager::default();
+        assert!(s.active().is_empty());
+        s.update(&hdr(7, 2, 0, 3, 0));
+        s.update(&hdr(7, 2, 3, 2, 3));
+        s.update(&hdr(4, 0, 0, 1, 5));
+        let a = s.active();
+        assert_eq!(a.len(), 2);
+        assert_eq!(
+            (a[0].producer_id, a[0].epoch, a[0].last_sequence),
+            (4, 0, 0)
+        );
+        assert_eq!(
+            (a[1].producer_id, a[1].epoch, a[1].last_sequence),
+            (7, 2, 4)
+        );
+        assert!(a[1].last_timestamp >= 0);
     }
 }

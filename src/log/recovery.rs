@@ -15,6 +15,10 @@
 //!   recovered segments and the directory are fsynced and the recovery point is set to the new
 //!   log end, so the next crash does not scan them again.
 //!
+//! Descriptors: every segment is opened through the descriptor cache (`files.rs`); sealed ones
+//! keep no descriptor once recovery is done, and the last surviving segment — the active one,
+//! even if recovery made it so by deleting the segments after it — pins its `.log` handle.
+//!
 //! Invariant on return: the segments are contiguous (each one's batches end exactly at the next
 //! one's base offset, as far as recovery looked) and the log end offset is the end of the last.
 
@@ -24,7 +28,8 @@ use std::sync::Arc;
 
 use super::checkpoint::{self, CleanMarker};
 use super::error::LogError;
-use super::segment::{SegMeta, Segment};
+use super::files::LogFiles;
+use super::segment::{SegMeta, Segment, SyncError};
 
 /// The segments of a partition as loaded by [`load_segments`].
 pub(crate) struct Loaded {
@@ -43,17 +48,22 @@ pub(crate) struct Loaded {
 
 /// Opens the segments `bases` (sorted, non-empty) of the partition in `dir`, recovering them as
 /// described in the module docs. `marker` is the consumed clean-shutdown marker, if any.
+/// Segments are opened through `files` (the descriptor cache); only the last one, the active
+/// segment, pins its `.log` handle.
 pub(crate) fn load_segments(
     dir: &Path,
     bases: &[i64],
     interval: u64,
     marker: Option<CleanMarker>,
+    files: &LogFiles,
 ) -> Result<Loaded, LogError> {
     let ioe = |what: &str, e| LogError::io(format!("{what} in {}", dir.display()), e);
     let rp = checkpoint::read_recovery_point(dir).map_err(|e| ioe("reading recovery-point", e))?;
     let mut opened = Vec::with_capacity(bases.len());
-    for &b in bases {
-        let (seg, ok) = Segment::open(dir, b).map_err(|e| ioe("opening segment", e))?;
+    for (i, &b) in bases.iter().enumerate() {
+        let active = i + 1 == bases.len();
+        let (seg, ok) =
+            Segment::open(dir, b, files, active).map_err(|e| ioe("opening segment", e))?;
         opened.push((seg, ok));
     }
     let Some((active, active_ok)) = opened.last() else {
@@ -146,6 +156,12 @@ pub(crate) fn load_segments(
         seg.delete_files()
             .map_err(|e| ioe("deleting segment after the recovered end", e))?;
     }
+    if !removed.is_empty() {
+        if let Some((last, _)) = opened.last() {
+            last.pin()
+                .map_err(|e| ioe("opening the new active segment", e))?;
+        }
+    }
     let recovered = keep - first_recovered;
     for (i, (seg, _)) in opened.iter().enumerate().skip(first_recovered) {
         if i + 1 < keep {
@@ -153,8 +169,10 @@ pub(crate) fn load_segments(
             seg.seal()
                 .map_err(|e| ioe("sealing recovered segment", e))?;
         }
-        seg.sync()
-            .map_err(|e| ioe("fsync of recovered segment", e))?;
+        seg.sync().map_err(|e| match e {
+            SyncError::Open(e) => ioe("opening recovered segment for fsync", e),
+            SyncError::Fsync(e) => ioe("fsync of recovered segment", e),
+        })?;
     }
     if !removed.is_empty() {
         checkpoint::sync_dir(dir).map_err(|e| ioe("fsync of partition directory", e))?;

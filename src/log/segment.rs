@@ -12,17 +12,24 @@
 //! Sealed segments are immutable. At start-up they are scanned only if an index is damaged or,
 //! after an unclean shutdown, if they lie at or above the recovery point (`recovery.rs`).
 //! Batch-level checks used by reads and the scrubber live in `verify.rs`.
+//!
+//! Descriptors: only the active segment pins its `.log` handle. Index files, and the `.log` of
+//! sealed segments, are opened through the broker's descriptor cache (`files.rs`) when a read,
+//! an index append or an fsync needs them, so a sealed segment costs no descriptor at rest.
+//! Every write, truncation and fsync goes through the `FileIo` seam. A failed append is undone
+//! with [`Segment::rewind`] (see `partition.rs` for when that is allowed instead of fail-stop).
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::BytesMut;
 
 use super::batch::{compute_crc, BatchHeader, HEADER_SIZE};
+use super::files::{next_segment_id, FileKind, LogFiles};
 use super::index::{OffsetIndex, TimeIndex};
 use super::{lock, read_lock, write_lock};
 
@@ -68,7 +75,12 @@ pub(crate) struct Recovered {
 pub(crate) struct Segment {
     pub base_offset: i64,
     dir: PathBuf,
-    log: File,
+    /// Never reused; names this instance's entries in the descriptor cache.
+    id: u64,
+    files: LogFiles,
+    /// The `.log` handle, pinned while this is the active segment (every append and most
+    /// fetches use it); `None` once sealed, when reads take a handle from the cache.
+    pinned: RwLock<Option<Arc<File>>>,
     offset_index: RwLock<OffsetIndex>,
     time_index: RwLock<TimeIndex>,
     size: AtomicU64,
@@ -80,55 +92,103 @@ pub(crate) struct Segment {
     index_suspect: AtomicBool,
 }
 
+/// Why [`Segment::sync`] failed. Only `Fsync` means durability is in doubt (fail-stop); `Open`
+/// (e.g. no descriptor left) fsynced nothing and may be retried.
+#[derive(Debug)]
+pub(crate) enum SyncError {
+    /// A handle could not be opened; nothing was fsynced.
+    Open(io::Error),
+    /// fsync itself failed.
+    Fsync(io::Error),
+}
+
 const EMPTY_META: SegMeta = SegMeta {
     max_timestamp: -1,
     offset_of_max_timestamp: -1,
     rolling_timestamp: -1,
 };
 
-fn open_log(path: &Path, create: bool) -> io::Result<File> {
+fn open_rw(path: &Path) -> io::Result<File> {
+    OpenOptions::new().read(true).write(true).open(path)
+}
+
+fn create_truncated(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .read(true)
         .write(true)
-        .create(create)
-        .truncate(false)
+        .create(true)
+        .truncate(true)
         .open(path)
 }
 
+impl Drop for Segment {
+    fn drop(&mut self) {
+        self.files.cache.forget_segment(self.id);
+    }
+}
+
 impl Segment {
-    /// Creates a new, empty segment (files truncated if they exist).
-    pub(crate) fn create(dir: &Path, base_offset: i64) -> io::Result<Segment> {
-        let log = open_log(&segment_file(dir, base_offset, LOG_SUFFIX), true)?;
-        log.set_len(0)?;
-        Ok(Segment {
+    fn new(dir: &Path, base_offset: i64, files: &LogFiles, pinned: Option<File>) -> Segment {
+        Segment {
             base_offset,
             dir: dir.to_path_buf(),
-            log,
-            offset_index: RwLock::new(OffsetIndex::create(&segment_file(
-                dir,
-                base_offset,
-                INDEX_SUFFIX,
-            ))?),
-            time_index: RwLock::new(TimeIndex::create(&segment_file(
-                dir,
-                base_offset,
-                TIME_INDEX_SUFFIX,
-            ))?),
+            id: next_segment_id(),
+            files: files.clone(),
+            pinned: RwLock::new(pinned.map(Arc::new)),
+            offset_index: RwLock::new(OffsetIndex::new()),
+            time_index: RwLock::new(TimeIndex::new()),
             size: AtomicU64::new(0),
             meta: Mutex::new(EMPTY_META),
-            dirty: AtomicBool::new(true),
+            dirty: AtomicBool::new(false),
             index_suspect: AtomicBool::new(false),
-        })
+        }
     }
 
-    /// Opens an existing segment without scanning it. Returns the segment and whether both
-    /// index files loaded and passed their sanity check (if not, empty indexes are installed and
-    /// the caller must run [`Segment::recover`]). Timestamp metadata comes from the last time
-    /// index entry, or the file's mtime if the time index is empty (as Kafka does).
-    pub(crate) fn open(dir: &Path, base_offset: i64) -> io::Result<(Segment, bool)> {
+    /// Creates a new, empty active segment (files truncated if they exist). On error no file
+    /// of it is left behind.
+    pub(crate) fn create(dir: &Path, base_offset: i64, files: &LogFiles) -> io::Result<Segment> {
+        let made = create_truncated(&segment_file(dir, base_offset, LOG_SUFFIX)).and_then(|log| {
+            let idx = create_truncated(&segment_file(dir, base_offset, INDEX_SUFFIX))?;
+            let tidx = create_truncated(&segment_file(dir, base_offset, TIME_INDEX_SUFFIX))?;
+            Ok((log, idx, tidx))
+        });
+        let (log, idx, tidx) = match made {
+            Ok(f) => f,
+            Err(e) => {
+                for ext in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+                    let _ = std::fs::remove_file(segment_file(dir, base_offset, ext));
+                }
+                return Err(e);
+            }
+        };
+        let seg = Segment::new(dir, base_offset, files, Some(log));
+        files.cache.put((seg.id, FileKind::Index), idx);
+        files.cache.put((seg.id, FileKind::TimeIndex), tidx);
+        seg.dirty.store(true, Ordering::Release);
+        Ok(seg)
+    }
+
+    /// Opens an existing segment without scanning it; `active` pins its `.log` handle, a sealed
+    /// segment keeps no descriptor open. Returns the segment and whether both index files
+    /// loaded and passed their sanity check (if not, they are truncated and the caller must run
+    /// [`Segment::recover`]). Timestamp metadata comes from the last time index entry, or the
+    /// file's mtime if the time index is empty (as Kafka does).
+    pub(crate) fn open(
+        dir: &Path,
+        base_offset: i64,
+        files: &LogFiles,
+        active: bool,
+    ) -> io::Result<(Segment, bool)> {
         let log_path = segment_file(dir, base_offset, LOG_SUFFIX);
-        let log = open_log(&log_path, false)?;
-        let md = log.metadata()?;
+        let pinned = if active {
+            Some(open_rw(&log_path)?)
+        } else {
+            None
+        };
+        let md = match &pinned {
+            Some(f) => f.metadata()?,
+            None => std::fs::metadata(&log_path)?,
+        };
         let size = md.len();
         let idx_path = segment_file(dir, base_offset, INDEX_SUFFIX);
         let tidx_path = segment_file(dir, base_offset, TIME_INDEX_SUFFIX);
@@ -137,10 +197,11 @@ impl Segment {
         let ok = oi.is_some() && ti.is_some();
         let (oi, ti) = match (oi, ti) {
             (Some(o), Some(t)) => (o, t),
-            _ => (
-                OffsetIndex::create(&idx_path)?,
-                TimeIndex::create(&tidx_path)?,
-            ),
+            _ => {
+                create_truncated(&idx_path)?;
+                create_truncated(&tidx_path)?;
+                (OffsetIndex::new(), TimeIndex::new())
+            }
         };
         let mut meta = EMPTY_META;
         if let Some((ts, rel)) = ti.last() {
@@ -155,18 +216,56 @@ impl Segment {
             meta.max_timestamp = mtime;
             meta.offset_of_max_timestamp = base_offset;
         }
-        let seg = Segment {
-            base_offset,
-            dir: dir.to_path_buf(),
-            log,
-            offset_index: RwLock::new(oi),
-            time_index: RwLock::new(ti),
-            size: AtomicU64::new(size),
-            meta: Mutex::new(meta),
-            dirty: AtomicBool::new(false),
-            index_suspect: AtomicBool::new(false),
-        };
+        let seg = Segment::new(dir, base_offset, files, pinned);
+        *write_lock(&seg.offset_index) = oi;
+        *write_lock(&seg.time_index) = ti;
+        seg.size.store(size, Ordering::Release);
+        *lock(&seg.meta) = meta;
         Ok((seg, ok))
+    }
+
+    /// The `.log` handle: the pinned one while active, else one from the descriptor cache.
+    pub(super) fn log_file(&self) -> io::Result<Arc<File>> {
+        if let Some(f) = read_lock(&self.pinned).as_ref() {
+            return Ok(Arc::clone(f));
+        }
+        self.files.cache.get(
+            (self.id, FileKind::Log),
+            &segment_file(&self.dir, self.base_offset, LOG_SUFFIX),
+        )
+    }
+
+    /// An index file's handle, from the descriptor cache.
+    fn index_file(&self, kind: FileKind) -> io::Result<Arc<File>> {
+        let ext = if kind == FileKind::Index {
+            INDEX_SUFFIX
+        } else {
+            TIME_INDEX_SUFFIX
+        };
+        self.files.cache.get(
+            (self.id, kind),
+            &segment_file(&self.dir, self.base_offset, ext),
+        )
+    }
+
+    /// Releases the pinned `.log` handle once the segment is sealed; later reads and the
+    /// flusher's fsync go through the descriptor cache. A read in flight keeps its handle.
+    pub(crate) fn unpin(&self) {
+        *write_lock(&self.pinned) = None;
+    }
+
+    /// Pins the `.log` handle of a segment opened as sealed that recovery made the active one
+    /// (by deleting the segments after it).
+    pub(crate) fn pin(&self) -> io::Result<()> {
+        let f = open_rw(&segment_file(&self.dir, self.base_offset, LOG_SUFFIX))?;
+        *write_lock(&self.pinned) = Some(Arc::new(f));
+        Ok(())
+    }
+
+    /// Whether the `.log` handle is pinned (active segment).
+    #[cfg(test)]
+    pub(crate) fn is_pinned(&self) -> bool {
+        read_lock(&self.pinned).is_some()
     }
 
     /// Current size of the `.log` file as far as readers are concerned.
@@ -246,14 +345,43 @@ impl Segment {
         )
     }
 
+    /// Entry counts of both indexes: the point [`Segment::rewind`] returns to.
+    pub(crate) fn index_mark(&self) -> (usize, usize) {
+        (
+            read_lock(&self.offset_index).len(),
+            read_lock(&self.time_index).len(),
+        )
+    }
+
     /// Writes a whole batch at `pos` (the writer's view of the end of the file).
     pub(crate) fn write_at(&self, buf: &[u8], pos: u64) -> io::Result<()> {
         self.dirty.store(true, Ordering::Release);
-        self.log.write_all_at(buf, pos)
+        let f = self.log_file()?;
+        self.files.io.write_at(&f, buf, pos)
+    }
+
+    /// Undoes a failed append: the indexes go back to `mark` entries (memory first, so readers
+    /// never use an entry beyond the file), then the `.log` is cut to `log_len` and the index
+    /// files to their entries, removing any torn bytes. Readers never looked past the published
+    /// position, so nothing they saw changes. Safe to call again if it failed.
+    pub(crate) fn rewind(&self, log_len: u64, mark: (usize, usize)) -> io::Result<()> {
+        let (ilen, tlen) = {
+            let mut oi = write_lock(&self.offset_index);
+            let mut ti = write_lock(&self.time_index);
+            oi.truncate(mark.0);
+            ti.truncate(mark.1);
+            (oi.file_len(), ti.file_len())
+        };
+        self.dirty.store(true, Ordering::Release);
+        let io = &self.files.io;
+        io.set_len(&*self.log_file()?, log_len)?;
+        io.set_len(&*self.index_file(FileKind::Index)?, ilen)?;
+        io.set_len(&*self.index_file(FileKind::TimeIndex)?, tlen)
     }
 
     /// Adds index entries for a batch about to be (or just) written at `pos`, following
-    /// `index.interval.bytes`, and advances `bytes_since_index`.
+    /// `index.interval.bytes`, and advances `bytes_since_index`. On error the entry may be
+    /// half-written to the file: the caller rewinds.
     pub(crate) fn index_batch(
         &self,
         pos: u64,
@@ -264,15 +392,38 @@ impl Segment {
     ) -> io::Result<()> {
         if pos > 0 && *bytes_since_index >= interval {
             let rel = (base_offset - self.base_offset) as u32;
-            write_lock(&self.offset_index).append(rel, pos as u32)?;
+            // Only the partition's single writer appends, so the end cannot move meanwhile.
+            let at = read_lock(&self.offset_index).file_len();
+            let f = self.index_file(FileKind::Index)?;
+            self.dirty.store(true, Ordering::Release);
+            self.files
+                .io
+                .write_at(&f, &OffsetIndex::encode(rel, pos as u32), at)?;
+            write_lock(&self.offset_index).push(rel, pos as u32);
             let m = self.meta();
             if m.max_timestamp >= 0 {
                 let mrel = (m.offset_of_max_timestamp - self.base_offset) as u32;
-                write_lock(&self.time_index).maybe_append(m.max_timestamp, mrel)?;
+                self.append_time_entry(m.max_timestamp, mrel)?;
             }
             *bytes_since_index = 0;
         }
         *bytes_since_index += batch_size;
+        Ok(())
+    }
+
+    /// Appends `(ts, rel)` to the time index if `ts` is larger than its last timestamp.
+    fn append_time_entry(&self, ts: i64, rel: u32) -> io::Result<()> {
+        let (entry, at) = {
+            let ti = read_lock(&self.time_index);
+            match ti.entry_for(ts, rel) {
+                Some(e) => (e, ti.file_len()),
+                None => return Ok(()),
+            }
+        };
+        let f = self.index_file(FileKind::TimeIndex)?;
+        self.dirty.store(true, Ordering::Release);
+        self.files.io.write_at(&f, &entry, at)?;
+        write_lock(&self.time_index).push(ts, rel);
         Ok(())
     }
 
@@ -282,37 +433,46 @@ impl Segment {
         let m = self.meta();
         if m.max_timestamp >= 0 {
             let rel = (m.offset_of_max_timestamp - self.base_offset) as u32;
-            write_lock(&self.time_index).maybe_append(m.max_timestamp, rel)?;
+            self.append_time_entry(m.max_timestamp, rel)?;
         }
         Ok(())
     }
 
-    /// fsync of the log and both indexes if anything was written since the last one.
-    pub(crate) fn sync(&self) -> io::Result<()> {
-        if self.dirty.swap(false, Ordering::AcqRel) {
-            let r = self
-                .log
-                .sync_data()
-                .and_then(|_| read_lock(&self.offset_index).sync())
-                .and_then(|_| read_lock(&self.time_index).sync());
-            if r.is_err() {
-                self.dirty.store(true, Ordering::Release);
-            }
-            r?;
+    /// fsync of the log and both indexes if anything was written since the last one. A sealed
+    /// segment reopens its files through the cache for this (see `files.rs` on why an fsync
+    /// through another descriptor is sound).
+    pub(crate) fn sync(&self) -> Result<(), SyncError> {
+        if !self.dirty.swap(false, Ordering::AcqRel) {
+            return Ok(());
         }
-        Ok(())
+        let io = &self.files.io;
+        let r = self
+            .log_file()
+            .map_err(SyncError::Open)
+            .and_then(|f| io.sync_data(&f).map_err(SyncError::Fsync))
+            .and_then(|_| self.index_file(FileKind::Index).map_err(SyncError::Open))
+            .and_then(|f| io.sync_data(&f).map_err(SyncError::Fsync))
+            .and_then(|_| {
+                self.index_file(FileKind::TimeIndex)
+                    .map_err(SyncError::Open)
+            })
+            .and_then(|f| io.sync_data(&f).map_err(SyncError::Fsync));
+        if r.is_err() {
+            self.dirty.store(true, Ordering::Release);
+        }
+        r
     }
 
     /// Reads `len` bytes at `pos` with one `pread`.
     pub(crate) fn read_bytes(&self, pos: u64, len: usize) -> io::Result<BytesMut> {
         let mut buf = BytesMut::zeroed(len);
-        self.log.read_exact_at(&mut buf, pos)?;
+        self.log_file()?.read_exact_at(&mut buf, pos)?;
         Ok(buf)
     }
 
-    fn read_header(&self, pos: u64) -> io::Result<BatchHeader> {
+    fn read_header(file: &File, pos: u64) -> io::Result<BatchHeader> {
         let mut h = [0u8; HEADER_SIZE];
-        self.log.read_exact_at(&mut h, pos)?;
+        file.read_exact_at(&mut h, pos)?;
         BatchHeader::parse(&h).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
 
@@ -327,8 +487,9 @@ impl Segment {
         let start_rel = read_lock(&self.time_index).lookup_before(ts).unwrap_or(0);
         let min_rel = (min_offset - self.base_offset).clamp(0, i64::from(u32::MAX)) as u32;
         let mut pos = u64::from(read_lock(&self.offset_index).lookup(start_rel.max(min_rel)));
+        let file = self.log_file()?;
         while pos + HEADER_SIZE as u64 <= end_pos {
-            let h = self.read_header(pos)?;
+            let h = Self::read_header(&file, pos)?;
             if h.max_timestamp >= ts && h.last_offset() >= min_offset {
                 return Ok(Some(h));
             }
@@ -346,7 +507,8 @@ impl Segment {
         mut f: impl FnMut(&BatchHeader),
     ) -> io::Result<()> {
         let end = self.size();
-        let mut scan = Scanner::new(&self.log, end);
+        let file = self.log_file()?;
+        let mut scan = Scanner::new(&file, end);
         let mut pos = 0u64;
         while let Some(slice) = scan.get(pos, HEADER_SIZE)? {
             let Ok(h) = BatchHeader::parse(slice) else {
@@ -365,19 +527,20 @@ impl Segment {
     /// If `truncate`, a torn or corrupt tail is cut off at the last valid batch; otherwise
     /// (sealed segment with a damaged index) the data is left alone and indexing stops there.
     pub(crate) fn recover(&self, interval: u64, truncate: bool) -> io::Result<Recovered> {
-        let file_len = self.log.metadata()?.len();
-        {
-            *write_lock(&self.offset_index) =
-                OffsetIndex::create(&segment_file(&self.dir, self.base_offset, INDEX_SUFFIX))?;
-            *write_lock(&self.time_index) = TimeIndex::create(&segment_file(
-                &self.dir,
-                self.base_offset,
-                TIME_INDEX_SUFFIX,
-            ))?;
+        let log = self.log_file()?;
+        let file_len = log.metadata()?.len();
+        for (kind, ext) in [
+            (FileKind::Index, INDEX_SUFFIX),
+            (FileKind::TimeIndex, TIME_INDEX_SUFFIX),
+        ] {
+            let f = create_truncated(&segment_file(&self.dir, self.base_offset, ext))?;
+            self.files.cache.put((self.id, kind), f);
         }
+        *write_lock(&self.offset_index) = OffsetIndex::new();
+        *write_lock(&self.time_index) = TimeIndex::new();
         *lock(&self.meta) = EMPTY_META;
         self.index_suspect.store(false, Ordering::Release);
-        let mut scan = Scanner::new(&self.log, file_len);
+        let mut scan = Scanner::new(&log, file_len);
         let mut pos = 0u64;
         let mut next = self.base_offset;
         let mut since = 0u64;
@@ -422,8 +585,8 @@ impl Segment {
                     reason,
                     "truncating invalid tail of log segment"
                 );
-                self.log.set_len(pos)?;
-                self.log.sync_all()?;
+                self.files.io.set_len(&log, pos)?;
+                self.files.io.sync_data(&log)?;
                 truncated = file_len - pos;
             } else {
                 tracing::warn!(
@@ -443,8 +606,11 @@ impl Segment {
         })
     }
 
-    /// Unlinks the segment's files. Open handles (in-flight reads) stay valid.
+    /// Unlinks the segment's files and drops its descriptors (in-flight reads keep theirs, so
+    /// they stay valid; the space is freed when the last one closes).
     pub(crate) fn delete_files(&self) -> io::Result<()> {
+        self.unpin();
+        self.files.cache.forget_segment(self.id);
         for ext in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
             match std::fs::remove_file(segment_file(&self.dir, self.base_offset, ext)) {
                 Ok(()) => {}

@@ -1,7 +1,9 @@
 //! Test helpers: a builder for valid magic-2 record batches with a correct CRC-32C, so that
 //! tests exercise the same bytes a real client would send. Not compiled outside tests.
 
-use super::batch::{compute_crc, CRC_OFFSET};
+use std::io::Write;
+
+use super::batch::{compute_crc, Compression, CRC_OFFSET};
 
 /// One record for [`BatchBuilder::recs`].
 #[derive(Clone, Debug)]
@@ -29,6 +31,7 @@ pub(crate) struct BatchBuilder {
     producer_id: i64,
     producer_epoch: i16,
     base_sequence: i32,
+    codec: Compression,
 }
 
 fn put_varlong(out: &mut Vec<u8>, v: i64) {
@@ -52,6 +55,7 @@ impl BatchBuilder {
             producer_id: -1,
             producer_epoch: -1,
             base_sequence: -1,
+            codec: Compression::None,
         }
     }
 
@@ -91,6 +95,12 @@ impl BatchBuilder {
         self
     }
 
+    /// Really compresses the records with `c` (and sets the codec bits).
+    pub(crate) fn compress(mut self, c: Compression) -> Self {
+        self.codec = c;
+        self
+    }
+
     pub(crate) fn producer(mut self, id: i64, epoch: i16, seq: i32) -> Self {
         self.producer_id = id;
         self.producer_epoch = epoch;
@@ -123,13 +133,23 @@ impl BatchBuilder {
             records.extend_from_slice(&body);
         }
         let n = self.recs.len() as i32;
+        let codec_bits = match self.codec {
+            Compression::None => 0,
+            Compression::Gzip => 1,
+            Compression::Snappy => 2,
+            Compression::Lz4 => 3,
+            Compression::Zstd => 4,
+            Compression::Unknown(c) => i16::from(c),
+        };
+        let records = compress(self.codec, &records);
+        let attributes = self.attributes | codec_bits;
         let mut b = Vec::with_capacity(61 + records.len());
         b.extend_from_slice(&0i64.to_be_bytes());
         b.extend_from_slice(&((49 + records.len()) as i32).to_be_bytes());
         b.extend_from_slice(&(-1i32).to_be_bytes());
         b.push(2);
         b.extend_from_slice(&0u32.to_be_bytes());
-        b.extend_from_slice(&self.attributes.to_be_bytes());
+        b.extend_from_slice(&attributes.to_be_bytes());
         b.extend_from_slice(&(n - 1).to_be_bytes());
         b.extend_from_slice(&self.timestamp.to_be_bytes());
         b.extend_from_slice(&(self.timestamp + i64::from(n.max(1)) - 1).to_be_bytes());
@@ -142,4 +162,72 @@ impl BatchBuilder {
         b[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
         b
     }
+}
+
+/// `raw` compressed the way Kafka clients do (snappy with the Java client's xerial framing).
+pub(crate) fn compress(c: Compression, raw: &[u8]) -> Vec<u8> {
+    match c {
+        Compression::None | Compression::Unknown(_) => raw.to_vec(),
+        Compression::Gzip => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(raw).unwrap_or_else(|e| panic!("{e}"));
+            e.finish().unwrap_or_else(|e| panic!("{e}"))
+        }
+        Compression::Snappy => {
+            let mut out = b"\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00\x00\x01".to_vec();
+            for chunk in raw.chunks(32 << 10) {
+                let block = snap::raw::Encoder::new()
+                    .compress_vec(chunk)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                out.extend_from_slice(&(block.len() as u32).to_be_bytes());
+                out.extend_from_slice(&block);
+            }
+            out
+        }
+        Compression::Lz4 => {
+            let mut e = lz4::EncoderBuilder::new()
+                .build(Vec::new())
+                .unwrap_or_else(|e| panic!("{e}"));
+            e.write_all(raw).unwrap_or_else(|e| panic!("{e}"));
+            let (out, r) = e.finish();
+            r.unwrap_or_else(|e| panic!("{e}"));
+            out
+        }
+        Compression::Zstd => zstd::encode_all(raw, 3).unwrap_or_else(|e| panic!("{e}")),
+    }
+}
+
+/// One batch around a hand-made `payload` (already compressed if `attributes` says so), with
+/// the given RecordsCount and LastOffsetDelta and a correct CRC.
+pub(crate) fn batch_with_payload(
+    payload: &[u8],
+    count: i32,
+    last_offset_delta: i32,
+    attributes: i16,
+) -> Vec<u8> {
+    let mut b = Vec::with_capacity(61 + payload.len());
+    b.extend_from_slice(&0i64.to_be_bytes());
+    b.extend_from_slice(&((49 + payload.len()) as i32).to_be_bytes());
+    b.extend_from_slice(&(-1i32).to_be_bytes());
+    b.push(2);
+    b.extend_from_slice(&0u32.to_be_bytes());
+    b.extend_from_slice(&attributes.to_be_bytes());
+    b.extend_from_slice(&last_offset_delta.to_be_bytes());
+    b.extend_from_slice(&1_000i64.to_be_bytes());
+    b.extend_from_slice(&1_000i64.to_be_bytes());
+    b.extend_from_slice(&(-1i64).to_be_bytes());
+    b.extend_from_slice(&(-1i16).to_be_bytes());
+    b.extend_from_slice(&(-1i32).to_be_bytes());
+    b.extend_from_slice(&count.to_be_bytes());
+    b.extend_from_slice(payload);
+    let crc = compute_crc(&b);
+    b[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+    b
+}
+
+/// The encoded records of `recs` without a batch around them (offset and timestamp deltas
+/// equal to the index), for tests that damage or compress them by hand.
+pub(crate) fn raw_records(recs: &[Rec]) -> Vec<u8> {
+    let b = BatchBuilder::new().recs(recs.to_vec()).build();
+    b[61..].to_vec()
 }

@@ -14,7 +14,9 @@
 //! An index entry that points at the wrong batch is not trusted: the segment's index is marked
 //! suspect (reads then scan from position 0) and rebuilt by the next recovery.
 
+use std::fs::File;
 use std::io;
+use std::os::unix::fs::FileExt;
 
 use super::batch::{compute_crc, BatchHeader, HEADER_SIZE};
 use super::segment::Segment;
@@ -48,16 +50,23 @@ pub(crate) struct CheckReport {
 }
 
 impl Segment {
-    /// Reads the batch header at `pos` and checks that it parses, fits below `end_pos` and
-    /// starts at offset `expect` with a sane last offset delta.
-    fn header_matching(&self, pos: u64, end_pos: u64, expect: i64) -> Result<BatchHeader, Fault> {
+    /// Reads the batch header at `pos` of `file` (this segment's `.log`) and checks that it
+    /// parses, fits below `end_pos` and starts at offset `expect` with a sane last offset delta.
+    fn header_matching(
+        &self,
+        file: &File,
+        pos: u64,
+        end_pos: u64,
+        expect: i64,
+    ) -> Result<BatchHeader, Fault> {
         if pos + HEADER_SIZE as u64 > end_pos {
             return Err(Fault::Corrupt(format!(
                 "torn batch header at byte {pos} of {} (readable end {end_pos})",
                 self.log_path().display()
             )));
         }
-        let buf = self.read_bytes(pos, HEADER_SIZE)?;
+        let mut buf = [0u8; HEADER_SIZE];
+        file.read_exact_at(&mut buf, pos)?;
         let h = BatchHeader::parse(&buf).map_err(|e| {
             Fault::Corrupt(format!(
                 "invalid batch header at byte {pos} of {}: {e}",
@@ -91,16 +100,18 @@ impl Segment {
     /// `end_pos`, starting at the offset index entry for it once that entry is confirmed to
     /// point at a batch starting at the entry's offset. Every header walked is checked (parses,
     /// dense offsets, fits below `end_pos`): any damage is `Fault::Corrupt`. `Ok(None)` only if
-    /// the segment's batches end before `offset`. One `pread` of a header per batch walked.
+    /// the segment's batches end before `offset`. One `pread` of a header per batch walked,
+    /// on the `.log` handle from the descriptor cache (or the pinned one while active).
     pub(crate) fn locate(
         &self,
         offset: i64,
         end_pos: u64,
     ) -> Result<Option<(u64, BatchHeader)>, Fault> {
+        let file = self.log_file()?;
         let (mut pos, mut expect) = (0u64, self.base_offset);
         let mut known = None;
         if let Some((entry_offset, entry_pos)) = self.index_entry(offset) {
-            match self.header_matching(entry_pos, end_pos, entry_offset) {
+            match self.header_matching(&file, entry_pos, end_pos, entry_offset) {
                 Ok(h) => {
                     (pos, expect) = (entry_pos, entry_offset);
                     known = Some(h);
@@ -122,7 +133,7 @@ impl Segment {
         while pos < end_pos {
             let h = match known.take() {
                 Some(h) => h,
-                None => self.header_matching(pos, end_pos, expect)?,
+                None => self.header_matching(&file, pos, end_pos, expect)?,
             };
             self.check_fits(pos, &h, end_pos)?;
             if h.last_offset() >= offset {
@@ -143,11 +154,12 @@ impl Segment {
             next_offset: self.base_offset,
             ..CheckReport::default()
         };
+        let file = self.log_file()?;
         let mut starts = Vec::new();
         let mut pos = 0u64;
         while pos < end_pos {
             let checked = self
-                .header_matching(pos, end_pos, report.next_offset)
+                .header_matching(&file, pos, end_pos, report.next_offset)
                 .and_then(|h| self.check_fits(pos, &h, end_pos).map(|()| h));
             let h = match checked {
                 Ok(h) => h,
@@ -157,7 +169,8 @@ impl Segment {
                     break;
                 }
             };
-            let batch = self.read_bytes(pos, h.batch_size())?;
+            let mut batch = vec![0u8; h.batch_size()];
+            file.read_exact_at(&mut batch, pos)?;
             if compute_crc(&batch) != h.crc {
                 report.damage = Some(format!(
                     "CRC mismatch in batch at byte {pos} (offset {}) of {}",
@@ -190,13 +203,13 @@ impl Segment {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::log::files::LogFiles;
     use crate::log::testutil::BatchBuilder;
-    use std::os::unix::fs::FileExt;
 
     /// A sealed-like segment with `n` two-record batches at offsets 0, 2, 4, ... and an index
     /// entry for every batch after the first. Returns (segment, batch size).
     fn seg(dir: &std::path::Path, n: i64) -> (Segment, u64) {
-        let s = Segment::create(dir, 0).unwrap();
+        let s = Segment::create(dir, 0, &LogFiles::default()).unwrap();
         let mut since = 0;
         let mut pos = 0u64;
         let mut size = 0u64;
@@ -298,7 +311,7 @@ mod tests {
             bytes.extend_from_slice(&pos.to_be_bytes());
         }
         std::fs::write(&idx, &bytes).unwrap();
-        let (s, ok) = Segment::open(d.path(), 0).unwrap();
+        let (s, ok) = Segment::open(d.path(), 0, &LogFiles::default(), false).unwrap();
         assert!(ok, "monotonic entries pass the load-time sanity check");
         // The lookup for offset 5 finds the bad entry, falls back to a scan, and still answers.
         let (pos, h) = s.locate(5, end).unwrap().unwrap();

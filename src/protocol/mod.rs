@@ -5,6 +5,7 @@
 //! advertised range of [`versions`]; anything else is answered or rejected here.
 
 pub mod codec;
+pub mod recompress;
 pub mod records;
 pub mod splice;
 pub mod versions;

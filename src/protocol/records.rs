@@ -1,24 +1,22 @@
-//! Decoding stored record batches on cold paths (exact timestamp lookups, the console's
-//! record browser), with decompression bounded.
+//! Decoding stored record batches into `kafka_protocol` records for the console's record
+//! browser, with decompression bounded.
 //!
-//! The produce path never decompresses: batches are stored as the producer compressed them.
-//! When a stored batch must be read record by record, a producer-supplied compression bomb
-//! must not make the broker allocate without limit, so every codec here inflates through a
-//! reader capped at [`MAX_DECOMPRESSED`] bytes (snappy checks the sizes its blocks declare
-//! before allocating). A batch over the cap is an error for that one lookup.
+//! The codecs are the log engine's (`log::records::inflate`: one bounded decompressor per
+//! codec, capped at [`MAX_DECOMPRESSED`] bytes; snappy checks the sizes its blocks declare
+//! before allocating), so a producer-supplied compression bomb cannot make the broker
+//! allocate without limit. A batch over the cap is an error for that one lookup. Everything
+//! that only needs record metadata (produce validation, ListOffsets) walks the records with
+//! `log::records` instead of decoding them here.
 
-use std::io::Read;
-
-use anyhow::{bail, Context};
-use bytes::{Buf, Bytes};
+use anyhow::anyhow;
+use bytes::Bytes;
 use kafka_protocol::records::{Compression, RecordBatchDecoder, RecordSet};
 
-/// The most one batch may inflate to. Kafka caps compressed batches at `max.message.bytes`
-/// (1 MiB by default); 64 MiB leaves room for any realistic compression ratio.
-pub const MAX_DECOMPRESSED: usize = 64 << 20;
+use crate::log::records as log_records;
+use crate::log::Compression as Codec;
 
-/// The xerial framing header Kafka's Java client writes before snappy blocks.
-const XERIAL_MAGIC: &[u8; 16] = b"\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00\x00\x01";
+/// The most one batch may inflate to.
+pub const MAX_DECOMPRESSED: usize = log_records::MAX_INFLATED;
 
 /// Decodes the first batch of `buf` (advancing it), inflating at most `MAX_DECOMPRESSED`.
 pub fn decode_batch(buf: &mut Bytes) -> anyhow::Result<RecordSet> {
@@ -30,71 +28,22 @@ fn decode_batch_limited(buf: &mut Bytes, limit: usize) -> anyhow::Result<RecordS
     RecordBatchDecoder::decode_with_custom_compression(buf, Some(inflate))
 }
 
-fn inflate(data: &mut Bytes, compression: Compression, limit: usize) -> anyhow::Result<Bytes> {
+pub(crate) fn inflate(
+    data: &mut Bytes,
+    compression: Compression,
+    limit: usize,
+) -> anyhow::Result<Bytes> {
     let input = data.split_to(data.len());
-    match compression {
-        Compression::None => Ok(input),
-        Compression::Gzip => read_capped(flate2::read::GzDecoder::new(input.reader()), limit),
-        Compression::Lz4 => read_capped(
-            lz4::Decoder::new(input.reader()).context("lz4 frame header")?,
-            limit,
-        ),
-        Compression::Zstd => read_capped(
-            zstd::stream::read::Decoder::new(input.reader()).context("zstd frame header")?,
-            limit,
-        ),
-        Compression::Snappy => snappy(input, limit),
-    }
-}
-
-fn read_capped(reader: impl Read, limit: usize) -> anyhow::Result<Bytes> {
-    let mut out = Vec::new();
-    reader
-        .take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .context("decompressing record batch")?;
-    if out.len() > limit {
-        bail!("record batch inflates beyond {limit} bytes");
-    }
-    Ok(out.into())
-}
-
-/// Kafka's snappy: xerial framing (magic, then `u32` length + raw snappy block, repeated),
-/// or a single raw snappy block from clients that do not frame.
-fn snappy(mut input: Bytes, limit: usize) -> anyhow::Result<Bytes> {
-    let mut blocks = Vec::new();
-    if input.starts_with(XERIAL_MAGIC) {
-        input.advance(XERIAL_MAGIC.len());
-        while input.has_remaining() {
-            if input.remaining() < 4 {
-                bail!("truncated snappy block length");
-            }
-            let len = input.get_u32() as usize;
-            if len > input.remaining() {
-                bail!("snappy block of {len} bytes exceeds the batch");
-            }
-            blocks.push(input.split_to(len));
-        }
-    } else {
-        blocks.push(input);
-    }
-    let mut total = 0usize;
-    for b in &blocks {
-        total = total.saturating_add(snap::raw::decompress_len(b).context("snappy block header")?);
-    }
-    if total > limit {
-        bail!("record batch inflates beyond {limit} bytes");
-    }
-    let mut out = vec![0u8; total];
-    let mut at = 0;
-    let mut decoder = snap::raw::Decoder::new();
-    for b in &blocks {
-        at += decoder
-            .decompress(b, &mut out[at..])
-            .context("decompressing snappy block")?;
-    }
-    out.truncate(at);
-    Ok(out.into())
+    let codec = match compression {
+        Compression::None => return Ok(input),
+        Compression::Gzip => Codec::Gzip,
+        Compression::Snappy => Codec::Snappy,
+        Compression::Lz4 => Codec::Lz4,
+        Compression::Zstd => Codec::Zstd,
+    };
+    log_records::inflate(codec, &input, limit)
+        .map(Bytes::from)
+        .map_err(|e| anyhow!("{e}"))
 }
 
 /// Builders for tests that need real encoded batches (here, the console's decoder, the HTTP API).
@@ -179,5 +128,18 @@ mod tests {
                 "{c:?}: {err:#}"
             );
         }
+    }
+
+    #[test]
+    fn a_huge_claimed_record_count_does_not_reserve_memory() {
+        // Vendored patch (upstream #156): RecordsCount 2^31-1 over three real records must
+        // fail decoding, not reserve 2^31 `Record`s and abort the process.
+        let payload = encode(
+            &[record(0, 1, None, Bytes::from_static(b"v"))],
+            Compression::None,
+        );
+        let raw = &payload[61..];
+        let b = crate::log::testutil::batch_with_payload(raw, i32::MAX, i32::MAX - 1, 0);
+        assert!(decode_batch(&mut Bytes::from(b)).is_err());
     }
 }

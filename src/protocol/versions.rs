@@ -4,8 +4,9 @@
 //! advertise and what we accept cannot drift. Ranges follow PROTOCOL.md §3: minimums matter
 //! as much as maximums (old librdkafka only enables a feature when a specific version is
 //! inside our range), and nothing is listed that the broker cannot serve. APIs left out on
-//! purpose (transactions, SASL, ConsumerGroupHeartbeat/Describe, DescribeTopicPartitions,
-//! topic-ID versions of Produce ≥13 and Fetch ≥13) make clients fall back cleanly.
+//! purpose (transactions, SASL, ConsumerGroupHeartbeat/Describe, topic-ID versions of
+//! Produce ≥13 and Fetch ≥13) make clients fall back cleanly. The admin APIs (34, 35, 43, 45,
+//! 46, 61, 75) use exactly the ranges Kafka 4.1 offers, which the vendored crate decodes.
 
 use kafka_protocol::messages::ApiKey;
 
@@ -45,10 +46,19 @@ pub const SUPPORTED: &[Range] = &[
     r(ApiKey::InitProducerId, 0, 5),
     r(ApiKey::OffsetForLeaderEpoch, 2, 4),
     r(ApiKey::DescribeConfigs, 1, 4),
+    r(ApiKey::AlterConfigs, 0, 2),
+    r(ApiKey::AlterReplicaLogDirs, 1, 2),
+    r(ApiKey::DescribeLogDirs, 1, 4),
     r(ApiKey::CreatePartitions, 0, 3),
     r(ApiKey::DeleteGroups, 0, 2),
+    r(ApiKey::ElectLeaders, 0, 2),
+    r(ApiKey::AlterPartitionReassignments, 0, 1),
+    r(ApiKey::ListPartitionReassignments, 0, 0),
+    r(ApiKey::IncrementalAlterConfigs, 0, 1),
     r(ApiKey::OffsetDelete, 0, 0),
     r(ApiKey::DescribeCluster, 0, 1),
+    r(ApiKey::DescribeProducers, 0, 0),
+    r(ApiKey::DescribeTopicPartitions, 0, 0),
 ];
 
 /// Produce versions below this are advertised but refused (record batch v2 needs v3+).

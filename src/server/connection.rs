@@ -1,4 +1,4 @@
-//! One client connection: framing, limits, in-order processing and replies.
+//! One client connection: framing, limits, timeouts, backpressure, in-order replies.
 //!
 //! The reader reads `int32 length + frame`, checking the length against
 //! `network.max_request_bytes` before reserving a buffer (negative or oversized lengths
@@ -9,189 +9,465 @@
 //! writer task, so the next request is processed while the previous reply is being written,
 //! and pipelined replies share a syscall (the writer flushes whenever its queue runs dry).
 //! Concurrency comes from connections: each is its own task.
+//!
+//! Memory: a Fetch reserves its bytes from the broker-wide [`ByteBudget`] before the handler
+//! reads from disk, and asks for no more than it was granted; every reply then holds a
+//! [`Grant`] of its exact encoded length until the writer has handed it to the socket. The
+//! reader does not read the next request while the connection's unsent reply bytes reach
+//! `network.max_unsent_bytes_per_connection`, so a client that never reads holds at most
+//! that plus one response, and its further requests stay in the kernel's socket buffer.
+//!
+//! Time: idleness (`network.idle_timeout_ms`) is measured from the last byte read or written
+//! in either direction; both tasks share that clock ([`Link`]). The reader applies it while
+//! waiting for a frame to start, the writer while a write makes no progress. Once the first
+//! byte of a frame's length has arrived, the whole frame must arrive within
+//! `network.frame_timeout_ms`. Either timeout closes the connection at once, without
+//! draining queued replies.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::RequestKind;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::budget::{ByteBudget, Grant};
+use super::warn_limit::WarnLimit;
 use crate::broker::Broker;
 use crate::handlers::{self, Reply, RequestContext};
 use crate::protocol::codec::{self, DecodedRequest, RequestHeaderInfo};
+use crate::warn_limited;
 
-/// Serves one connection until the client closes it, a framing error, or shutdown.
+/// How long queued replies may take to drain once the broker shuts down.
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
+
+/// Warnings about closed connections: at most 20 per 10 s, broker-wide.
+static CLOSE_WARNINGS: WarnLimit = WarnLimit::new(20, Duration::from_secs(10));
+
+/// Why the reader stopped.
+enum Closing {
+    /// Framing, decoding or a handler's `Reply::Close`: queued replies are still written.
+    Protocol(String),
+    /// No activity for `idle_timeout_ms`.
+    Idle,
+    /// A frame started but did not complete within `frame_timeout_ms`.
+    FrameTimeout(String),
+}
+
+/// An encoded reply and the budget bytes it holds until written.
+struct Outgoing {
+    chunks: Vec<Bytes>,
+    grant: Grant,
+}
+
+/// State the reader and the writer of one connection share.
+struct Link {
+    started: Instant,
+    /// Milliseconds after `started` of the last byte read or written.
+    last_activity_ms: AtomicU64,
+    /// Bytes of replies handed to the writer and not yet written.
+    unsent: AtomicUsize,
+    /// The writer finished a reply (one waiter: the reader).
+    progress: Notify,
+    /// Either side closes the connection now (timeouts; the writer's socket failed).
+    closed: CancellationToken,
+    idle: Duration,
+}
+
+impl Link {
+    fn touch(&self) {
+        let ms = self.started.elapsed().as_millis() as u64;
+        self.last_activity_ms.fetch_max(ms, Ordering::AcqRel);
+    }
+
+    fn idle_deadline(&self) -> Instant {
+        self.started
+            + Duration::from_millis(self.last_activity_ms.load(Ordering::Acquire))
+            + self.idle
+    }
+
+    /// Runs `io` to completion; `None` if it fails, if the connection idles out meanwhile
+    /// (no activity on either side for the idle timeout), or if it is closed.
+    async fn guard<T>(&self, io: impl Future<Output = std::io::Result<T>>) -> Option<T> {
+        tokio::pin!(io);
+        loop {
+            let deadline = self.idle_deadline();
+            tokio::select! {
+                biased;
+                r = &mut io => return r.ok(),
+                _ = self.closed.cancelled() => return None,
+                _ = tokio::time::sleep_until(deadline) => {
+                    if self.idle_deadline() <= Instant::now() {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Serves one connection until the client closes it, a framing error, a timeout, or
+/// shutdown.
 pub async fn serve(
     broker: Arc<Broker>,
+    budget: Arc<ByteBudget>,
     socket: TcpStream,
     peer: SocketAddr,
     shutdown: CancellationToken,
 ) {
     let _ = socket.set_nodelay(true);
     broker.metrics.connections.inc();
+    let net = &broker.config.network;
+    let link = Arc::new(Link {
+        started: Instant::now(),
+        last_activity_ms: AtomicU64::new(0),
+        unsent: AtomicUsize::new(0),
+        progress: Notify::new(),
+        closed: CancellationToken::new(),
+        idle: Duration::from_millis(net.idle_timeout_ms),
+    });
     let (read_half, write_half) = socket.into_split();
-    let (tx, rx) = mpsc::channel::<Vec<Bytes>>(broker.config.network.max_in_flight_per_connection);
-    let writer = tokio::spawn(write_replies(write_half, rx, broker.clone()));
-    if let Err(reason) = read_requests(&broker, read_half, peer, tx, &shutdown).await {
-        broker.metrics.protocol_errors.inc();
-        tracing::warn!(%peer, %reason, "closing connection");
+    let (tx, rx) = mpsc::channel::<Outgoing>(net.max_in_flight_per_connection);
+    let writer = tokio::spawn(write_replies(write_half, rx, broker.clone(), link.clone()));
+    let reader = Reader {
+        broker: &broker,
+        budget: &budget,
+        link: &link,
+        peer,
+        shutdown: &shutdown,
+    };
+    match reader.run(read_half, tx).await {
+        Ok(()) => {}
+        Err(Closing::Protocol(reason)) => {
+            broker.metrics.protocol_errors.inc();
+            warn_limited!(CLOSE_WARNINGS, %peer, %reason, "closing connection");
+        }
+        Err(Closing::Idle) => {
+            broker
+                .metrics
+                .connections_timed_out
+                .with_label_values(&["idle"])
+                .inc();
+            tracing::debug!(%peer, "closing idle connection");
+            link.closed.cancel();
+        }
+        Err(Closing::FrameTimeout(reason)) => {
+            broker
+                .metrics
+                .connections_timed_out
+                .with_label_values(&["frame"])
+                .inc();
+            warn_limited!(CLOSE_WARNINGS, %peer, %reason, "closing connection: frame timeout");
+            link.closed.cancel();
+        }
     }
-    // The reader dropped its sender: the writer drains what is queued, then exits.
-    let _ = writer.await;
+    // The reader dropped its sender: the writer drains what is queued (unless the
+    // connection was closed by a timeout), then exits. At shutdown a client that does not
+    // read gets SHUTDOWN_DRAIN to take its replies, not the whole idle timeout.
+    let mut writer = writer;
+    tokio::select! {
+        _ = &mut writer => {}
+        _ = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_DRAIN).await;
+        } => {
+            link.closed.cancel();
+            let _ = writer.await;
+        }
+    }
     broker.metrics.connections.dec();
 }
 
-async fn read_requests(
-    broker: &Arc<Broker>,
-    mut read_half: tokio::net::tcp::OwnedReadHalf,
+struct Reader<'a> {
+    broker: &'a Arc<Broker>,
+    budget: &'a Arc<ByteBudget>,
+    link: &'a Arc<Link>,
     peer: SocketAddr,
-    tx: mpsc::Sender<Vec<Bytes>>,
-    shutdown: &CancellationToken,
-) -> Result<(), String> {
-    let max = broker.config.network.max_request_bytes;
-    let idle = Duration::from_millis(broker.config.network.idle_timeout_ms);
-    loop {
-        let mut len_buf = [0u8; 4];
-        let read = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            r = tokio::time::timeout(idle, read_half.read_exact(&mut len_buf)) => r,
-        };
-        match read {
-            Err(_) => return Ok(()), // idle timeout
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
-            Ok(Err(e)) => return Err(format!("read error: {e}")),
-            Ok(Ok(_)) => {}
-        }
-        let len = i32::from_be_bytes(len_buf);
-        if len < 0 || len as usize > max {
-            return Err(format!(
-                "frame length {len} outside [0, {max}] (network.max_request_bytes)"
-            ));
-        }
-        let mut frame = BytesMut::zeroed(len as usize);
-        read_half
-            .read_exact(&mut frame)
-            .await
-            .map_err(|e| format!("truncated frame of {len} bytes: {e}"))?;
-        broker.metrics.bytes_in.inc_by(4 + len as u64);
-
-        let (header, request) = codec::decode_request(frame.freeze()).map_err(|e| e.to_string())?;
-        let span = tracing::debug_span!(
-            "request",
-            api = ?header.api_key,
-            version = header.api_version,
-            correlation_id = header.correlation_id,
-            client_id = %header.client_id,
-        );
-        let reply = process(broker, &header, request, peer)
-            .instrument(span)
-            .await?;
-        if let Some(bytes) = reply {
-            if tx.send(bytes).await.is_err() {
-                return Ok(()); // writer gone: the socket is closed
-            }
-        }
-    }
+    shutdown: &'a CancellationToken,
 }
 
-/// Runs one request and encodes its reply as chunks to write in order; `None` when no reply
-/// is sent (acks=0).
-async fn process(
-    broker: &Arc<Broker>,
-    header: &RequestHeaderInfo,
-    request: DecodedRequest,
-    peer: SocketAddr,
-) -> Result<Option<Vec<Bytes>>, String> {
-    let started = Instant::now();
-    let api = handlers::api_name(header.api_key);
-    let reply = match request {
-        DecodedRequest::ApiVersionsTooNew => {
-            let mut out = BytesMut::new();
-            codec::encode_api_versions_too_new(&mut out, header.correlation_id);
-            broker
-                .metrics
-                .requests
-                .with_label_values(&[api, "35"])
-                .inc();
-            Some(vec![out.freeze()])
-        }
-        DecodedRequest::Request(req) => {
-            let ctx = RequestContext {
-                api_key: header.api_key,
-                api_version: header.api_version,
-                correlation_id: header.correlation_id,
-                client_id: header.client_id.clone(),
-                client_host: peer.ip(),
+impl Reader<'_> {
+    async fn run(
+        &self,
+        mut read_half: tokio::net::tcp::OwnedReadHalf,
+        tx: mpsc::Sender<Outgoing>,
+    ) -> Result<(), Closing> {
+        let net = &self.broker.config.network;
+        let frame_timeout = Duration::from_millis(net.frame_timeout_ms);
+        loop {
+            // Backpressure: while this connection's replies are unsent, leave its next
+            // request in the socket buffer.
+            while self.link.unsent.load(Ordering::Acquire) >= net.max_unsent_bytes_per_connection {
+                tokio::select! {
+                    _ = self.shutdown.cancelled() => return Ok(()),
+                    _ = self.link.closed.cancelled() => return Ok(()),
+                    _ = self.link.progress.notified() => {}
+                }
+            }
+            let Some(frame) = self.read_frame(&mut read_half, frame_timeout).await? else {
+                return Ok(());
             };
-            match handlers::dispatch(broker, &ctx, *req).await {
-                Reply::Silent => None,
-                Reply::Close(reason) => return Err(reason),
-                Reply::Respond(resp) => {
-                    let code = handlers::top_level_error(&resp);
-                    broker
-                        .metrics
-                        .requests
-                        .with_label_values(&[api, error_label(code)])
-                        .inc();
-                    let chunks = codec::encode_response_chunks(
-                        header.api_key,
-                        header.api_version,
-                        header.correlation_id,
-                        &resp,
-                    )
-                    // Encoding failures are bugs; closing beats a reply the client waits
-                    // on forever.
-                    .map_err(|e| format!("failed to encode {api} response: {e}"))?;
-                    Some(chunks)
+            let (header, request) = codec::decode_request(frame.freeze())
+                .map_err(|e| Closing::Protocol(e.to_string()))?;
+            let span = tracing::debug_span!(
+                "request",
+                api = ?header.api_key,
+                version = header.api_version,
+                correlation_id = header.correlation_id,
+                client_id = %header.client_id,
+            );
+            let reply = self
+                .process(&header, request)
+                .instrument(span)
+                .await
+                .map_err(Closing::Protocol)?;
+            if let Some(out) = reply {
+                self.link
+                    .unsent
+                    .fetch_add(out.grant.bytes(), Ordering::AcqRel);
+                if tx.send(out).await.is_err() {
+                    return Ok(()); // writer gone: the socket is closed
                 }
             }
         }
-    };
-    broker
-        .metrics
-        .request_seconds
-        .with_label_values(&[api])
-        .observe(started.elapsed().as_secs_f64());
-    Ok(reply)
+    }
+
+    /// Reads one frame. `Ok(None)`: the client closed between frames, or shutdown.
+    async fn read_frame(
+        &self,
+        read_half: &mut tokio::net::tcp::OwnedReadHalf,
+        frame_timeout: Duration,
+    ) -> Result<Option<BytesMut>, Closing> {
+        let max = self.broker.config.network.max_request_bytes;
+        let mut len_buf = [0u8; 4];
+        // Between frames: only the idle timeout applies.
+        let first = loop {
+            let deadline = self.link.idle_deadline();
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return Ok(None),
+                _ = self.link.closed.cancelled() => return Ok(None),
+                r = read_half.read(&mut len_buf) => break r,
+                _ = tokio::time::sleep_until(deadline) => {
+                    if self.link.idle_deadline() <= Instant::now() {
+                        return Err(Closing::Idle);
+                    }
+                }
+            }
+        };
+        let mut have = match first {
+            Ok(0) => return Ok(None),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Ok(None),
+            Err(e) => return Err(Closing::Protocol(format!("read error: {e}"))),
+        };
+        self.link.touch();
+        // The frame has started: all of it must arrive by the frame deadline.
+        let deadline = Instant::now() + frame_timeout;
+        let stalled = |got: usize, want: usize| {
+            Closing::FrameTimeout(format!(
+                "{got} of {want} bytes of a frame within {} ms (network.frame_timeout_ms)",
+                frame_timeout.as_millis()
+            ))
+        };
+        while have < 4 {
+            match tokio::time::timeout_at(deadline, read_half.read(&mut len_buf[have..])).await {
+                Err(_) => return Err(stalled(have, 4)),
+                Ok(Ok(0)) => return Err(Closing::Protocol("truncated frame length".into())),
+                Ok(Ok(n)) => have += n,
+                Ok(Err(e)) => return Err(Closing::Protocol(format!("read error: {e}"))),
+            }
+        }
+        let len = i32::from_be_bytes(len_buf);
+        if len < 0 || len as usize > max {
+            return Err(Closing::Protocol(format!(
+                "frame length {len} outside [0, {max}] (network.max_request_bytes)"
+            )));
+        }
+        let len = len as usize;
+        let mut frame = BytesMut::zeroed(len);
+        let mut got = 0;
+        while got < len {
+            let read = tokio::select! {
+                _ = self.link.closed.cancelled() => return Ok(None),
+                r = tokio::time::timeout_at(deadline, read_half.read(&mut frame[got..])) => r,
+            };
+            match read {
+                Err(_) => return Err(stalled(4 + got, 4 + len)),
+                Ok(Ok(0)) => {
+                    return Err(Closing::Protocol(format!(
+                        "truncated frame: {got} of {len} bytes"
+                    )))
+                }
+                Ok(Ok(n)) => {
+                    got += n;
+                    self.link.touch();
+                }
+                Ok(Err(e)) => return Err(Closing::Protocol(format!("read error: {e}"))),
+            }
+        }
+        self.broker.metrics.bytes_in.inc_by(4 + len as u64);
+        Ok(Some(frame))
+    }
+
+    /// Runs one request and encodes its reply; `None` when no reply is sent (acks=0).
+    async fn process(
+        &self,
+        header: &RequestHeaderInfo,
+        request: DecodedRequest,
+    ) -> Result<Option<Outgoing>, String> {
+        let broker = self.broker;
+        let started = std::time::Instant::now();
+        let api = handlers::api_name(header.api_key);
+        let reply = match request {
+            DecodedRequest::ApiVersionsTooNew => {
+                let mut out = BytesMut::new();
+                codec::encode_api_versions_too_new(&mut out, header.correlation_id);
+                broker
+                    .metrics
+                    .requests
+                    .with_label_values(&[api, "35"])
+                    .inc();
+                let grant = self.budget.grant(out.len());
+                Some(Outgoing {
+                    chunks: vec![out.freeze()],
+                    grant,
+                })
+            }
+            DecodedRequest::Request(mut req) => {
+                let reserved = match req.as_mut() {
+                    RequestKind::Fetch(fetch) => Some(self.reserve_fetch(fetch).await),
+                    _ => None,
+                };
+                let ctx = RequestContext {
+                    api_key: header.api_key,
+                    api_version: header.api_version,
+                    correlation_id: header.correlation_id,
+                    client_id: header.client_id.clone(),
+                    client_host: self.peer.ip(),
+                };
+                match handlers::dispatch(broker, &ctx, *req).await {
+                    Reply::Silent => None,
+                    Reply::Close(reason) => return Err(reason),
+                    Reply::Respond(resp) => {
+                        let code = handlers::top_level_error(&resp);
+                        broker
+                            .metrics
+                            .requests
+                            .with_label_values(&[api, error_label(code)])
+                            .inc();
+                        let chunks = codec::encode_response_chunks(
+                            header.api_key,
+                            header.api_version,
+                            header.correlation_id,
+                            &resp,
+                        )
+                        // Encoding failures are bugs; closing beats a reply the client
+                        // waits on forever.
+                        .map_err(|e| format!("failed to encode {api} response: {e}"))?;
+                        let len = chunks.iter().map(|c| c.len()).sum();
+                        let mut grant = reserved.unwrap_or_else(|| self.budget.grant(0));
+                        grant.resize(len);
+                        Some(Outgoing { chunks, grant })
+                    }
+                }
+            }
+        };
+        broker
+            .metrics
+            .request_seconds
+            .with_label_values(&[api])
+            .observe(started.elapsed().as_secs_f64());
+        Ok(reply)
+    }
+
+    /// Reserves a Fetch's response bytes before anything is read, and lowers the request's
+    /// `max_bytes` (and the remaining `max_wait_ms`) to what was granted. Kafka lets a
+    /// broker answer with less than `max_bytes`; the first batch is still returned whole.
+    async fn reserve_fetch(&self, fetch: &mut kafka_protocol::messages::FetchRequest) -> Grant {
+        let want = (fetch.max_bytes.max(0) as usize).min(handlers::fetch::FETCH_MAX_BYTES);
+        let now = Instant::now();
+        let deadline = now + Duration::from_millis(fetch.max_wait_ms.max(0) as u64);
+        let grant = self.budget.reserve(want, deadline).await;
+        if grant.bytes() < want {
+            self.broker.metrics.fetch_budget_limited.inc();
+            fetch.max_bytes = i32::try_from(grant.bytes()).unwrap_or(i32::MAX);
+            let left = deadline.saturating_duration_since(Instant::now());
+            fetch.max_wait_ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
+        }
+        grant
+    }
 }
 
 /// Writes replies in order; flushes whenever no further reply is queued, so pipelined
 /// replies share a syscall without delaying a finished one. Chunks at least as large as the
-/// write buffer (spliced record batches) go to the socket without another copy.
+/// write buffer (spliced record batches) go to the socket without another copy. Each
+/// reply's budget bytes are returned once it is handed to the socket (or buffered).
 async fn write_replies(
     write_half: tokio::net::tcp::OwnedWriteHalf,
-    mut rx: mpsc::Receiver<Vec<Bytes>>,
+    mut rx: mpsc::Receiver<Outgoing>,
     broker: Arc<Broker>,
+    link: Arc<Link>,
 ) {
     let mut w = BufWriter::with_capacity(64 * 1024, write_half);
-    loop {
-        let bytes = match rx.try_recv() {
-            Ok(b) => b,
-            Err(mpsc::error::TryRecvError::Disconnected) => break,
+    let completed = 'write: loop {
+        let out = match rx.try_recv() {
+            Ok(o) => o,
+            Err(mpsc::error::TryRecvError::Disconnected) => break true,
             Err(mpsc::error::TryRecvError::Empty) => {
-                if w.flush().await.is_err() {
-                    return;
+                if link.guard(w.flush()).await.is_none() {
+                    break false;
                 }
+                link.touch();
                 match rx.recv().await {
-                    Some(b) => b,
-                    None => break,
+                    Some(o) => o,
+                    None => break true,
                 }
             }
         };
-        for chunk in bytes {
+        for chunk in &out.chunks {
             broker.metrics.bytes_out.inc_by(chunk.len() as u64);
-            if w.write_all(&chunk).await.is_err() {
-                return;
+            let mut off = 0;
+            while off < chunk.len() {
+                match link.guard(w.write(&chunk[off..])).await {
+                    Some(n) if n > 0 => off += n,
+                    _ => break 'write false,
+                }
+                link.touch();
             }
         }
+        link.unsent.fetch_sub(out.grant.bytes(), Ordering::AcqRel);
+        drop(out);
+        link.progress.notify_one();
+    };
+    if completed {
+        if link.guard(w.flush()).await.is_some() {
+            let _ = link.guard(w.shutdown()).await;
+        }
+    } else if !link.closed.is_cancelled() {
+        // The socket failed or stayed idle with a reply unsent: close both directions.
+        if link.idle_deadline() <= Instant::now() {
+            broker
+                .metrics
+                .connections_timed_out
+                .with_label_values(&["idle"])
+                .inc();
+        }
+        link.closed.cancel();
     }
-    let _ = w.flush().await;
-    let _ = w.shutdown().await;
+    // Replies still queued return their budget bytes as the channel drops.
+    rx.close();
+    while let Ok(out) = rx.try_recv() {
+        link.unsent.fetch_sub(out.grant.bytes(), Ordering::AcqRel);
+    }
+    link.closed.cancel();
 }
 
 /// A static label for an error code, so label values stay a closed set.

@@ -12,6 +12,7 @@
 //! | `Topics`  | `t`  | topic name (UTF-8)                     | [`TopicRecord`] JSON         |
 //! | `Groups`  | `g`  | group id (UTF-8)                       | group metadata (see groups)  |
 //! | `Offsets` | `o`  | group id, 0x00, topic, 0x00, i32 BE    | committed offset (see groups)|
+//! | `Configs` | `c`  | scope byte (`b` broker, `g` group), name | config overrides JSON (see configs) |
 //!
 //! Durability: every write goes through RocksDB's write-ahead log. Topic and cluster
 //! metadata writes are synced (`fsync` before returning) because they are rare and losing
@@ -20,16 +21,31 @@
 //! are not (a crash of the process loses nothing; a power loss may lose the last commits,
 //! like Kafka's page-cache-backed offsets topic).
 //! All calls block: async callers use `spawn_blocking` or accept a short stall on rare paths.
+//!
+//! Corruption is never silent. RocksDB's default WAL recovery (`PointInTime`) stops replay at
+//! the first bad record and opens the database anyway, dropping every later write — topics
+//! included — without a word. The store opens with `TolerateCorruptedTailRecords` instead:
+//! a record torn at the very end of a WAL (the process or machine died mid-append, so that
+//! write was never acknowledged as durable) is dropped, and any other damage — a checksum
+//! mismatch in the middle, a bad MANIFEST — fails the open with RocksDB's `Corruption` error.
+//! `AbsoluteConsistency` would also refuse the torn tail that an ordinary power loss leaves
+//! behind (offset commits are not fsynced), turning a routine crash into an outage.
+//! `paranoid_checks` (RocksDB's default, set explicitly) makes file-level damage fail the
+//! open as well. [`marker`] ties the store to the log directory so a store that is missing
+//! or replaced is caught too.
 
+mod configs;
 mod groups;
+pub mod marker;
 mod topics;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 
-use rocksdb::{Options, WriteBatch, WriteOptions, DB};
+use rocksdb::{DBRecoveryMode, Options, WriteBatch, WriteOptions, DB};
 
+pub use configs::ConfigScope;
 pub use topics::{PartitionRecord, TopicRecord};
 
 /// A key space of the store: every key starts with its tag byte.
@@ -39,6 +55,7 @@ pub enum Space {
     Topics,
     Groups,
     Offsets,
+    Configs,
 }
 
 impl Space {
@@ -48,6 +65,7 @@ impl Space {
             Space::Topics => b't',
             Space::Groups => b'g',
             Space::Offsets => b'o',
+            Space::Configs => b'c',
         }
     }
 
@@ -76,10 +94,12 @@ const PRODUCER_ID_BLOCK: i64 = 1000;
 /// Store failures. Every one maps to a Kafka error code for the request that hit it.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("metadata store I/O error: {0}")]
+    #[error("metadata store error: {0}")]
     Db(#[from] rocksdb::Error),
     #[error("corrupt metadata record {key}: {message}")]
     Corrupt { key: String, message: String },
+    #[error("data directory marker {path}: {message}")]
+    Marker { path: String, message: String },
 }
 
 impl StoreError {
@@ -87,7 +107,7 @@ impl StoreError {
     pub fn kafka_code(&self) -> i16 {
         match self {
             StoreError::Db(_) => 56,
-            StoreError::Corrupt { .. } => -1,
+            StoreError::Corrupt { .. } | StoreError::Marker { .. } => -1,
         }
     }
 }
@@ -121,9 +141,28 @@ pub struct Store {
 impl Store {
     /// Opens or creates the store in `dir`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        Self::open_with(dir, true)
+    }
+
+    /// Opens the store in `dir`, which must already hold one: a missing store is an error
+    /// instead of a silently created empty one.
+    pub fn open_existing(dir: &Path) -> Result<Store, StoreError> {
+        Self::open_with(dir, false)
+    }
+
+    /// Whether `dir` holds a store (RocksDB's `CURRENT` file names the live MANIFEST; without
+    /// it there is no database to open).
+    pub fn exists(dir: &Path) -> bool {
+        dir.join("CURRENT").is_file()
+    }
+
+    fn open_with(dir: &Path, create: bool) -> Result<Store, StoreError> {
         let mut opts = Options::default();
-        opts.create_if_missing(true);
+        opts.create_if_missing(create);
         opts.create_missing_column_families(true);
+        // See the module header: refuse corruption instead of replaying up to it.
+        opts.set_wal_recovery_mode(DBRecoveryMode::TolerateCorruptedTailRecords);
+        opts.set_paranoid_checks(true);
         // Metadata is small: keep RocksDB's own memory and file footprint modest.
         opts.set_max_open_files(256);
         opts.set_keep_log_file_num(2);
@@ -144,16 +183,26 @@ impl Store {
 
     /// The cluster id, created (22-character base64 of a random UUID, like Kafka) on first use.
     pub fn cluster_id(&self) -> Result<String, StoreError> {
-        if let Some(v) = self.db.get(CF_META.key(KEY_CLUSTER_ID))? {
-            return String::from_utf8(v).map_err(|e| StoreError::Corrupt {
-                key: "cluster_id".into(),
-                message: e.to_string(),
-            });
+        if let Some(id) = self.stored_cluster_id()? {
+            return Ok(id);
         }
         let id = kafka_uuid_string(uuid::Uuid::new_v4());
         self.db
             .put_opt(CF_META.key(KEY_CLUSTER_ID), id.as_bytes(), &synced())?;
         Ok(id)
+    }
+
+    /// The cluster id if one was ever written; `None` on a new (or emptied) store.
+    pub fn stored_cluster_id(&self) -> Result<Option<String>, StoreError> {
+        match self.db.get(CF_META.key(KEY_CLUSTER_ID))? {
+            None => Ok(None),
+            Some(v) => String::from_utf8(v)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt {
+                    key: "cluster_id".into(),
+                    message: e.to_string(),
+                }),
+        }
     }
 
     /// A producer id never handed out before, across restarts.

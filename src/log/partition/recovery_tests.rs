@@ -123,6 +123,13 @@ fn torn_sealed_segment_above_recovery_point_is_truncated() {
         checkpoint::read_recovery_point(d.path()).unwrap(),
         Some(torn_at)
     );
+    // The truncated segment is the active one now: it pins its `.log`, the sealed ones do not.
+    {
+        let st = read_lock(&log.state);
+        assert!(st.active().is_pinned());
+        let n = st.segments.len() - 1;
+        assert!(st.segments.values().take(n).all(|s| !s.is_pinned()));
+    }
     // Appends continue densely in the (now active) truncated segment.
     match log.append(&b(1), 0, 0).unwrap() {
         AppendOutcome::Appended { base_offset, .. } => assert_eq!(base_offset, torn_at),

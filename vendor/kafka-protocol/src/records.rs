@@ -514,7 +514,10 @@ impl RecordBatchDecoder {
         version: i8,
         records: &mut Vec<Record>,
     ) -> Result<()> {
-        records.reserve(batch_decode_info.record_count as usize);
+        // Runnel patch (upstream #156): the count comes from the wire; every record takes at
+        // least one byte, so reserve no more than the bytes left.
+        let claimed = batch_decode_info.record_count as usize;
+        records.reserve(claimed.min(bytes::Buf::remaining(buf)));
         for _ in 0..batch_decode_info.record_count {
             records.push(Record::decode_new(buf, batch_decode_info, version)?);
         }
