@@ -113,6 +113,18 @@ impl OffsetIndex {
         }
     }
 
+    /// The last entry whose relative offset is ≤ `rel`, as `(relative offset, position)`, so
+    /// a reader can check that the batch at that position really starts at that offset.
+    pub(crate) fn lookup_entry(&self, rel: u32) -> Option<(u32, u32)> {
+        let i = self.entries.partition_point(|&(r, _)| r <= rel);
+        i.checked_sub(1).and_then(|i| self.entries.get(i).copied())
+    }
+
+    /// All entries, in order (for the scrubber's check against the log).
+    pub(crate) fn entries(&self) -> &[(u32, u32)] {
+        &self.entries
+    }
+
     /// Number of entries.
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
@@ -228,6 +240,9 @@ mod tests {
         assert_eq!(idx.lookup(10), 4000);
         assert_eq!(idx.lookup(19), 4000);
         assert_eq!(idx.lookup(1000), 8000);
+        assert_eq!(idx.lookup_entry(5), None);
+        assert_eq!(idx.lookup_entry(19), Some((10, 4000)));
+        assert_eq!(idx.lookup_entry(20), Some((20, 8000)));
         std::fs::write(&p, &file).unwrap();
         let mut idx = OffsetIndex::load(&p, 9000).unwrap().unwrap();
         assert_eq!(idx.len(), 2);

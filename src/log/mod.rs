@@ -12,6 +12,7 @@
 //!   00000000000000001234.snapshot   producer state at offset 1234 (producer_state.rs)
 //!   leader-epoch-checkpoint         epoch → start offset (epoch_cache.rs)
 //!   log-start-offset                DeleteRecords low watermark (checkpoint.rs)
+//!   recovery-point                  offset below which everything was fsynced (checkpoint.rs)
 //!   partition.metadata              the owning topic's id (manager.rs)
 //!   .clean-shutdown                 present only between a clean close and the next open
 //! ```
@@ -26,13 +27,19 @@
 //!   go on, and the next append retries (`partition.rs`);
 //! - a partition keeps one descriptor open (its active `.log`); index files and sealed
 //!   segments are opened on demand through a bounded shared cache (`files.rs`);
-//! - start-up scans only the active segment (none at all after a clean shutdown).
+//! - start-up scans no segment after a clean shutdown; after an unclean one it validates every
+//!   segment from the recovery point's on and truncates at the first invalid batch;
+//! - below the high watermark a read finds its batch intact or fails (CORRUPT_MESSAGE), never
+//!   returns an empty result.
 //!
 //! Module map: `error` (LogError + Kafka codes), `config` (LogConfig), `batch` (header,
-//! validation, patching), `records` (the record walk and bounded decompression), `files` (descriptor cache, `FileIo` write seam), `index` (offset/time index), `segment` (one .log + indexes, recovery
-//! scan), `checkpoint` (framed checkpoint files, clean-shutdown marker), `epoch_cache` (leader
-//! epochs), `producer_state` (idempotence), `partition` (PartitionLog), `manager` (LogManager,
-//! background flusher and retention).
+//! validation, patching), `records` (the record walk and bounded decompression), `files`
+//! (descriptor cache, `FileIo` write seam), `index` (offset/time index), `segment` (one .log +
+//! indexes, recovery scan), `verify` (batch checks for reads and the scrubber), `recovery`
+//! (start-up loading and unclean-shutdown recovery), `checkpoint` (framed checkpoint files,
+//! clean-shutdown marker), `epoch_cache` (leader epochs), `producer_state` (idempotence),
+//! `partition` (PartitionLog), `manager` (LogManager, background flusher, retention and
+//! scrubber).
 
 pub mod batch;
 pub mod checkpoint;
@@ -45,9 +52,11 @@ pub mod manager;
 pub mod partition;
 pub mod producer_state;
 pub mod records;
+pub mod recovery;
 pub mod segment;
 #[cfg(test)]
 pub(crate) mod testutil;
+pub mod verify;
 
 pub use batch::{
     validate_produce_batch, validate_produce_batch_inline, BatchHeader, Compression,

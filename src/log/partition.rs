@@ -34,9 +34,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use bytes::Bytes;
 use tokio::sync::watch;
 
-use super::batch::{
-    patch_for_append, BatchHeader, BatchTimestampType, Compression, LENGTH_OFFSET, LOG_OVERHEAD,
-};
+use super::batch::{patch_for_append, BatchHeader, BatchTimestampType, Compression, HEADER_SIZE};
 use super::checkpoint::{self, CleanMarker};
 use super::config::{LogConfig, TimestampType};
 use super::epoch_cache::LeaderEpochCache;
@@ -44,7 +42,9 @@ use super::error::LogError;
 use super::files::{is_no_space, is_retryable_write_error, LogFiles};
 use super::producer_state::{ActiveProducer, ProducerStateManager, SeqCheck};
 use super::records;
+use super::recovery::{load_segments, Loaded};
 use super::segment::{Segment, SyncError, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+use super::verify::Fault;
 use super::{lock, read_lock, write_lock};
 
 /// Kafka's `producer.id.expiration.ms` default (1 day); applied by `enforce_retention`.
@@ -155,7 +155,10 @@ pub struct PartitionLog {
     messages_flushed: AtomicI64,
     flushed_offset: AtomicI64,
     last_flush_ms: AtomicI64,
-    /// A segment file was created since the last directory fsync.
+    /// Recovery point last written to `recovery-point` (`i64::MIN`: none). The mutex also
+    /// serializes writers of that file (two flushes may run at once); held only for that write.
+    recovery_point: Mutex<i64>,
+    /// A segment file was created or deleted since the last directory fsync.
     dir_dirty: AtomicBool,
     /// Async mutex used by `LogManager::flush_if_needed` to coalesce concurrent flushers; held
     /// across the `spawn_blocking` fsync, which is why it is a tokio mutex.
@@ -216,14 +219,15 @@ impl std::fmt::Debug for PartitionLog {
 }
 
 impl PartitionLog {
-    /// Opens (creating if missing) the partition directory and recovers it.
+    /// Opens (creating if missing) the partition directory and recovers it (`recovery.rs`).
     ///
-    /// Only the active (last) segment is scanned — batch by batch, header, CRC and dense
-    /// offsets — and a torn or corrupt tail is truncated at the last valid batch; its indexes are
-    /// rebuilt by that scan. After a clean shutdown (marker present and file sizes matching) even
-    /// that scan is skipped. Sealed segments are not scanned unless an index file is missing or
-    /// fails its sanity check. Producer state comes from the newest snapshot ≤ the recovered log
-    /// end, plus a replay of the batch headers after it.
+    /// After a clean shutdown (marker present and file sizes matching) nothing is scanned.
+    /// After an unclean one every segment from the one holding the recovery point to the end is
+    /// validated batch by batch — header, CRC and dense offsets — and the log is truncated at
+    /// the first invalid batch (later segments deleted); their indexes are rebuilt by that scan.
+    /// Other sealed segments are not scanned unless an index file is missing or fails its
+    /// sanity check. Producer state comes from the newest snapshot ≤ the recovered log end, plus
+    /// a replay of the batch headers after it.
     pub fn open(dir: &Path, cfg: LogConfig, now_ms: i64) -> Result<Self, LogError> {
         Self::open_with(dir, cfg, now_ms, &LogFiles::default())
     }
@@ -236,66 +240,43 @@ impl PartitionLog {
         files: &LogFiles,
     ) -> Result<Self, LogError> {
         let ioe = |what: &str, e| LogError::io(format!("{what} in {}", dir.display()), e);
+        let created = !dir.exists();
         fs::create_dir_all(dir).map_err(|e| ioe("creating partition directory", e))?;
+        if created {
+            // The new directory entry must survive a power cut along with the data under it.
+            if let Some(parent) = dir.parent() {
+                checkpoint::sync_dir(parent).map_err(|e| ioe("fsync of the data directory", e))?;
+            }
+        }
         let marker = CleanMarker::take(dir).map_err(|e| ioe("reading clean-shutdown marker", e))?;
         let ckpt_start =
             checkpoint::read_log_start(dir).map_err(|e| ioe("reading log-start-offset", e))?;
         let bases = scan_dir(dir)?;
         let interval = cfg.index_interval_bytes;
 
-        let mut segments = BTreeMap::new();
-        let (leo, write_pos, bytes_since_index);
-        if bases.is_empty() {
+        let loaded = if bases.is_empty() {
             let base = ckpt_start.unwrap_or(0).max(0);
             let seg =
                 Segment::create(dir, base, files).map_err(|e| ioe("creating first segment", e))?;
-            segments.insert(base, Arc::new(seg));
-            leo = base;
-            write_pos = 0;
-            bytes_since_index = 0;
+            Loaded {
+                segments: BTreeMap::from([(base, Arc::new(seg))]),
+                leo: base,
+                write_pos: 0,
+                bytes_since_index: 0,
+                recovery_point: i64::MIN,
+                recovered_segments: 0,
+            }
         } else {
-            let (sealed, active) = bases.split_at(bases.len() - 1);
-            for &b in sealed {
-                let (seg, ok) =
-                    Segment::open(dir, b, files, false).map_err(|e| ioe("opening segment", e))?;
-                if !ok {
-                    tracing::warn!(dir = %dir.display(), base = b, "rebuilding segment indexes");
-                    seg.recover(interval, false)
-                        .map_err(|e| ioe("rebuilding indexes", e))?;
-                }
-                segments.insert(b, Arc::new(seg));
-            }
-            let base = active[0];
-            let (seg, ok) =
-                Segment::open(dir, base, files, true).map_err(|e| ioe("opening segment", e))?;
-            let (ilen, tlen) = seg.index_file_lens();
-            let clean = marker.filter(|m| {
-                ok && m.active_base == base
-                    && m.log_size == seg.size()
-                    && m.index_size == ilen
-                    && m.time_index_size == tlen
-            });
-            if let Some(m) = clean {
-                seg.set_meta(super::segment::SegMeta {
-                    max_timestamp: m.max_timestamp,
-                    offset_of_max_timestamp: m.offset_of_max_timestamp,
-                    rolling_timestamp: m.rolling_timestamp,
-                });
-                leo = m.log_end_offset;
-                bytes_since_index = 0;
-            } else {
-                let r = seg
-                    .recover(interval, true)
-                    .map_err(|e| ioe("recovering segment", e))?;
-                if r.truncated_bytes > 0 {
-                    tracing::warn!(dir = %dir.display(), bytes = r.truncated_bytes, "recovery truncated the log tail");
-                }
-                leo = r.next_offset;
-                bytes_since_index = r.bytes_since_index;
-            }
-            write_pos = seg.size();
-            segments.insert(base, Arc::new(seg));
-        }
+            load_segments(dir, &bases, interval, marker, files)?
+        };
+        let Loaded {
+            segments,
+            leo,
+            write_pos,
+            bytes_since_index,
+            recovery_point,
+            recovered_segments,
+        } = loaded;
 
         let mut epochs =
             LeaderEpochCache::load(dir).map_err(|e| ioe("reading leader-epoch-checkpoint", e))?;
@@ -328,6 +309,7 @@ impl PartitionLog {
             log_start,
             leo,
             segments = segments.len(),
+            recovered_segments,
             producers = producers.len(),
             "opened partition log"
         );
@@ -358,7 +340,8 @@ impl PartitionLog {
             messages_flushed: AtomicI64::new(0),
             flushed_offset: AtomicI64::new(leo),
             last_flush_ms: AtomicI64::new(now_ms),
-            dir_dirty: AtomicBool::new(false),
+            recovery_point: Mutex::new(recovery_point),
+            dir_dirty: AtomicBool::new(bases.is_empty()),
             flush_lock: tokio::sync::Mutex::new(()),
         })
     }
@@ -656,6 +639,9 @@ impl PartitionLog {
                 return Err(self.write_error(w, &old, old.index_mark(), "creating segment", e))
             }
         };
+        // Marked before the segment becomes visible: a flush that sees the new segment (and
+        // may put the recovery point in it) also fsyncs the directory entry.
+        self.dir_dirty.store(true, Ordering::Release);
         {
             let mut s = write_lock(&self.state);
             s.segments.insert(leo, Arc::clone(&seg));
@@ -663,7 +649,6 @@ impl PartitionLog {
         }
         // Sealed: its descriptor goes back to the cache's budget (reads reopen it on demand).
         old.unpin();
-        self.dir_dirty.store(true, Ordering::Release);
         w.write_pos = 0;
         w.bytes_since_index = 0;
         tracing::debug!(dir = %self.dir.display(), base_offset = leo, "rolled segment");
@@ -673,9 +658,11 @@ impl PartitionLog {
     /// Reads whole batches starting with the batch that contains `offset`, never past the high
     /// watermark, from one segment. At most `max_bytes`, except that with `min_one` the first
     /// batch is returned even if it is larger (Kafka's fetch semantics). `offset` below the log
-    /// start or above the log end → `OffsetOutOfRange`; `offset == log end` → empty. The bytes
-    /// come straight from the file with one `pread` (two if the first batch exceeds
-    /// `max_bytes`), without holding the writer lock.
+    /// start or above the log end → `OffsetOutOfRange`; `offset == log end` → empty. Below the
+    /// high watermark the batch holding `offset` must be found intact (header, length, dense
+    /// offsets, index entry; `verify.rs`): damage is `CorruptMessage`, never an empty read that
+    /// would stall the consumer. The bytes come straight from the file with one `pread` (two if
+    /// the first batch exceeds `max_bytes`), without holding the writer lock.
     pub fn read(
         &self,
         offset: i64,
@@ -683,85 +670,83 @@ impl PartitionLog {
         min_one: bool,
     ) -> Result<ReadResult, LogError> {
         self.check_usable()?;
-        let mut cursor = offset;
-        loop {
-            let (seg, end_pos, hw, log_start, next_base) = {
-                let s = read_lock(&self.state);
-                if offset < s.log_start || offset > s.leo {
-                    return Err(LogError::OffsetOutOfRange {
-                        requested: offset,
-                        start: s.log_start,
-                        end: s.leo,
-                    });
-                }
-                let empty = ReadResult {
+        let (seg, end_pos, hw, log_start) = {
+            let s = read_lock(&self.state);
+            if offset < s.log_start || offset > s.leo {
+                return Err(LogError::OffsetOutOfRange {
+                    requested: offset,
+                    start: s.log_start,
+                    end: s.leo,
+                });
+            }
+            if offset == s.leo {
+                return Ok(ReadResult {
                     records: Bytes::new(),
                     high_watermark: s.leo,
                     log_start_offset: s.log_start,
-                };
-                if cursor >= s.leo {
-                    return Ok(empty);
-                }
-                let Some((_, seg)) = s.segments.range(..=cursor).next_back() else {
-                    return Err(LogError::OffsetOutOfRange {
-                        requested: offset,
-                        start: s.log_start,
-                        end: s.leo,
-                    });
-                };
-                let next = s.segments.range(cursor + 1..).next().map(|(b, _)| *b);
-                (Arc::clone(seg), s.end_pos(seg), s.leo, s.log_start, next)
-            };
-            let rerr = |e| LogError::io(format!("reading {}", self.dir.display()), e);
-            let Some((pos, h)) = seg.find_batch(cursor, end_pos).map_err(rerr)? else {
-                // Nothing at or after `cursor` in this segment: continue in the next one.
-                match next_base {
-                    Some(b) => {
-                        cursor = b;
-                        continue;
-                    }
-                    None => {
-                        return Ok(ReadResult {
-                            records: Bytes::new(),
-                            high_watermark: hw,
-                            log_start_offset: log_start,
-                        });
-                    }
-                }
-            };
-            let first = h.batch_size();
-            let avail = (end_pos - pos) as usize;
-            let want = if first > max_bytes {
-                if !min_one {
-                    return Ok(ReadResult {
-                        records: Bytes::new(),
-                        high_watermark: hw,
-                        log_start_offset: log_start,
-                    });
-                }
-                first
-            } else {
-                max_bytes.min(avail)
-            };
-            let mut buf = seg.read_bytes(pos, want).map_err(rerr)?;
-            // Keep whole batches only.
-            let mut end = 0usize;
-            while end + LOG_OVERHEAD <= buf.len() {
-                let l = &buf[end + LENGTH_OFFSET..end + LENGTH_OFFSET + 4];
-                let len = i32::from_be_bytes([l[0], l[1], l[2], l[3]]);
-                let next = end + LOG_OVERHEAD + len.max(0) as usize;
-                if len < 0 || next > buf.len() {
-                    break;
-                }
-                end = next;
+                });
             }
-            buf.truncate(end);
-            return Ok(ReadResult {
-                records: buf.freeze(),
-                high_watermark: hw,
-                log_start_offset: log_start,
-            });
+            let Some((_, seg)) = s.segments.range(..=offset).next_back() else {
+                return Err(LogError::OffsetOutOfRange {
+                    requested: offset,
+                    start: s.log_start,
+                    end: s.leo,
+                });
+            };
+            (Arc::clone(seg), s.end_pos(seg), s.leo, s.log_start)
+        };
+        let rerr = |e| LogError::io(format!("reading {}", self.dir.display()), e);
+        let empty = ReadResult {
+            records: Bytes::new(),
+            high_watermark: hw,
+            log_start_offset: log_start,
+        };
+        // `offset` is below the high watermark, so this segment must hold it (offsets are
+        // dense and each segment ends where the next begins).
+        let (pos, h) = match seg.locate(offset, end_pos) {
+            Ok(Some(found)) => found,
+            Ok(None) => {
+                return Err(LogError::CorruptMessage(format!(
+                    "offset {offset} is below the high watermark {hw} but {} ends before it",
+                    seg.log_path().display()
+                )));
+            }
+            Err(Fault::Io(e)) => return Err(rerr(e)),
+            Err(Fault::Corrupt(why)) => return Err(LogError::CorruptMessage(why)),
+        };
+        let first = h.batch_size();
+        let avail = (end_pos - pos) as usize;
+        let want = if first > max_bytes {
+            if !min_one {
+                return Ok(empty);
+            }
+            first
+        } else {
+            max_bytes.min(avail)
+        };
+        let mut buf = seg.read_bytes(pos, want).map_err(rerr)?;
+        // Keep whole, sane batches only: a batch cut by `max_bytes` is dropped, and so is
+        // everything from a damaged header on (the next read, starting there, reports it).
+        // The first batch always stays: `locate` checked it.
+        let mut end = 0usize;
+        let mut expect = h.base_offset;
+        while let Some(hdr) = buf.get(end..end + HEADER_SIZE) {
+            let Ok(bh) = BatchHeader::parse(hdr) else {
+                break;
+            };
+            let next = end + bh.batch_size();
+            if bh.base_offset != expect || bh.last_offset_delta < 0 || next > buf.len() {
+                break;
+            }
+            expect = bh.last_offset() + 1;
+            end = next;
         }
+        buf.truncate(end);
+        Ok(ReadResult {
+            records: buf.freeze(),
+            high_watermark: hw,
+            log_start_offset: log_start,
+        })
     }
 
     /// First offset of the log (advanced by retention and DeleteRecords).
@@ -786,6 +771,13 @@ impl PartitionLog {
             .values()
             .map(|s| s.size())
             .sum()
+    }
+
+    /// The sealed (immutable) segments, oldest first: what the scrubber checks.
+    pub(crate) fn sealed_segments(&self) -> Vec<Arc<Segment>> {
+        let s = read_lock(&self.state);
+        let n = s.segments.len().saturating_sub(1);
+        s.segments.values().take(n).cloned().collect()
     }
 
     /// The idempotent producers this partition tracks (DescribeProducers), by producer id.
@@ -989,6 +981,10 @@ impl PartitionLog {
     }
 
     fn delete_segment_files(&self, segs: &[Arc<Segment>]) {
+        if !segs.is_empty() {
+            // The unlinks become durable with the next flush's directory fsync.
+            self.dir_dirty.store(true, Ordering::Release);
+        }
         for seg in segs {
             if let Err(e) = seg.delete_files() {
                 tracing::warn!(dir = %self.dir.display(), base = seg.base_offset, error = %e,
@@ -1030,15 +1026,22 @@ impl PartitionLog {
     }
 
     /// fsync of every segment written since the last flush (normally only the active one and a
-    /// just-sealed one), their indexes, and the directory if segments were created. Does not
-    /// block appends. Returns the offset up to which the log is durable. Blocking: call from a
-    /// blocking thread. An fsync error fails the partition (never retried).
+    /// just-sealed one), their indexes, and the directory if segments were created or deleted.
+    /// Does not block appends. Returns the offset up to which the log is durable. Blocking: call
+    /// from a blocking thread. An fsync error fails the partition (never retried).
     pub fn flush(&self) -> Result<i64, LogError> {
-        self.check_usable()?;
-        self.flush_inner()
+        self.flush_at(now_wall_ms())
     }
 
-    fn flush_inner(&self) -> Result<i64, LogError> {
+    /// [`PartitionLog::flush`] started at `now_ms` (the caller's clock), which becomes
+    /// [`PartitionLog::last_flush_ms`]: everything appended before `now_ms` is durable once it
+    /// returns, so the `flush.ms` schedule is measured from the start of a flush, not its end.
+    pub fn flush_at(&self, now_ms: i64) -> Result<i64, LogError> {
+        self.check_usable()?;
+        self.flush_inner(now_ms)
+    }
+
+    fn flush_inner(&self, started_ms: i64) -> Result<i64, LogError> {
         let appended = self.messages_appended.load(Ordering::Acquire);
         let (segs, leo) = {
             let s = read_lock(&self.state);
@@ -1049,23 +1052,62 @@ impl PartitionLog {
                 Ok(()) => {}
                 // Nothing was fsynced and nothing lost: the next flush tries again.
                 Err(SyncError::Open(e)) => {
+                    if self.status.load(Ordering::Acquire) == DELETED {
+                        return Err(LogError::Deleted);
+                    }
                     return Err(LogError::io(
                         format!("opening a segment file to fsync in {}", self.dir.display()),
                         e,
-                    ))
+                    ));
                 }
-                Err(SyncError::Fsync(e)) => return Err(self.fail("fsync of segment", e)),
+                Err(SyncError::Fsync(e)) => {
+                    return Err(self.fail_unless_deleted("fsync of segment", e))
+                }
             }
         }
         if self.dir_dirty.swap(false, Ordering::AcqRel) {
             if let Err(e) = checkpoint::sync_dir(&self.dir) {
-                return Err(self.fail("fsync of partition directory", e));
+                self.dir_dirty.store(true, Ordering::Release);
+                return Err(self.fail_unless_deleted("fsync of partition directory", e));
             }
+        }
+        if let Some(active) = segs.last() {
+            self.advance_recovery_point(active.base_offset, leo)?;
         }
         self.flushed_offset.fetch_max(leo, Ordering::AcqRel);
         self.messages_flushed.fetch_max(appended, Ordering::AcqRel);
-        self.last_flush_ms.store(now_wall_ms(), Ordering::Release);
+        self.last_flush_ms.store(started_ms, Ordering::Release);
         Ok(self.flushed_offset.load(Ordering::Acquire))
+    }
+
+    /// A flush made everything below `flushed` durable; `active_base` is the base of the
+    /// newest segment it covered. Rewrites `recovery-point` only if the recorded point lies in
+    /// an older segment (recovery works segment by segment, so a point inside the active
+    /// segment is as good as any later one): about once per roll, not once per flush.
+    fn advance_recovery_point(&self, active_base: i64, flushed: i64) -> Result<(), LogError> {
+        let mut rp = lock(&self.recovery_point);
+        if *rp >= active_base || flushed <= *rp {
+            return Ok(());
+        }
+        if let Err(e) = checkpoint::write_recovery_point(&self.dir, flushed) {
+            return Err(self.fail_unless_deleted("writing recovery-point", e));
+        }
+        *rp = flushed;
+        Ok(())
+    }
+
+    /// The recovery point last written to disk (`i64::MIN` if none yet).
+    pub fn recovery_point(&self) -> i64 {
+        *lock(&self.recovery_point)
+    }
+
+    /// Like `fail`, but an I/O error on a partition whose topic is being deleted (its directory
+    /// renamed and removed under a running flush) is just `Deleted`, not a storage failure.
+    fn fail_unless_deleted(&self, what: &str, err: std::io::Error) -> LogError {
+        if self.status.load(Ordering::Acquire) == DELETED {
+            return LogError::Deleted;
+        }
+        self.fail(what, err)
     }
 
     /// Offset below which everything is fsynced (as of the last flush).
@@ -1115,7 +1157,7 @@ impl PartitionLog {
     }
 
     fn close_inner(&self, w: &Writer) -> Result<(), LogError> {
-        let leo = self.flush_inner()?;
+        let leo = self.flush_inner(now_wall_ms())?;
         if let Err(e) = w.producers.write_snapshot(&self.dir, leo) {
             return Err(self.fail("writing producer snapshot", e));
         }
@@ -1148,5 +1190,7 @@ impl PartitionLog {
 
 #[cfg(test)]
 mod fault_tests;
+#[cfg(test)]
+mod recovery_tests;
 #[cfg(test)]
 mod tests;

@@ -9,7 +9,9 @@
 //! Invariants: only the partition's single writer appends, and only to the last (active)
 //! segment; batch offsets inside a segment are dense and increasing; readers never read past the
 //! byte position published with the high watermark, so they never see a half-written batch.
-//! Sealed segments are immutable and are never scanned at start-up unless an index is damaged.
+//! Sealed segments are immutable. At start-up they are scanned only if an index is damaged or,
+//! after an unclean shutdown, if they lie at or above the recovery point (`recovery.rs`).
+//! Batch-level checks used by reads and the scrubber live in `verify.rs`.
 //!
 //! Descriptors: only the active segment pins its `.log` handle. Index files, and the `.log` of
 //! sealed segments, are opened through the broker's descriptor cache (`files.rs`) when a read,
@@ -85,6 +87,9 @@ pub(crate) struct Segment {
     meta: Mutex<SegMeta>,
     /// Written since the last fsync.
     dirty: AtomicBool,
+    /// A read found an offset index entry pointing at the wrong batch (`verify.rs`): lookups
+    /// then scan from the segment start until the index is rebuilt at the next recovery.
+    index_suspect: AtomicBool,
 }
 
 /// Why [`Segment::sync`] failed. Only `Fsync` means durability is in doubt (fail-stop); `Open`
@@ -135,6 +140,7 @@ impl Segment {
             size: AtomicU64::new(0),
             meta: Mutex::new(EMPTY_META),
             dirty: AtomicBool::new(false),
+            index_suspect: AtomicBool::new(false),
         }
     }
 
@@ -219,7 +225,7 @@ impl Segment {
     }
 
     /// The `.log` handle: the pinned one while active, else one from the descriptor cache.
-    fn log_file(&self) -> io::Result<Arc<File>> {
+    pub(super) fn log_file(&self) -> io::Result<Arc<File>> {
         if let Some(f) = read_lock(&self.pinned).as_ref() {
             return Ok(Arc::clone(f));
         }
@@ -246,6 +252,14 @@ impl Segment {
     /// flusher's fsync go through the descriptor cache. A read in flight keeps its handle.
     pub(crate) fn unpin(&self) {
         *write_lock(&self.pinned) = None;
+    }
+
+    /// Pins the `.log` handle of a segment opened as sealed that recovery made the active one
+    /// (by deleting the segments after it).
+    pub(crate) fn pin(&self) -> io::Result<()> {
+        let f = open_rw(&segment_file(&self.dir, self.base_offset, LOG_SUFFIX))?;
+        *write_lock(&self.pinned) = Some(Arc::new(f));
+        Ok(())
     }
 
     /// Whether the `.log` handle is pinned (active segment).
@@ -284,6 +298,38 @@ impl Segment {
     /// Publishes a new size after the writer appended bytes.
     pub(crate) fn set_size(&self, size: u64) {
         self.size.store(size, Ordering::Release);
+    }
+
+    /// The offset index entry a search for `offset` may start from, as `(batch base offset,
+    /// byte position)`; `None` (scan from position 0) if there is none or the index has been
+    /// found pointing at the wrong batch.
+    pub(crate) fn index_entry(&self, offset: i64) -> Option<(i64, u64)> {
+        if self.index_suspect.load(Ordering::Acquire) {
+            return None;
+        }
+        let rel = (offset - self.base_offset).clamp(0, i64::from(u32::MAX)) as u32;
+        read_lock(&self.offset_index)
+            .lookup_entry(rel)
+            .map(|(r, p)| (self.base_offset + i64::from(r), u64::from(p)))
+    }
+
+    /// Every offset index entry as `(batch base offset, byte position)`.
+    pub(crate) fn index_entry_list(&self) -> Vec<(i64, u64)> {
+        read_lock(&self.offset_index)
+            .entries()
+            .iter()
+            .map(|&(r, p)| (self.base_offset + i64::from(r), u64::from(p)))
+            .collect()
+    }
+
+    /// Stops trusting the offset index; returns true the first time.
+    pub(crate) fn distrust_index(&self) -> bool {
+        !self.index_suspect.swap(true, Ordering::AcqRel)
+    }
+
+    /// Path of the `.log` file (for messages).
+    pub(crate) fn log_path(&self) -> PathBuf {
+        segment_file(&self.dir, self.base_offset, LOG_SUFFIX)
     }
 
     /// Number of offset index entries.
@@ -430,26 +476,6 @@ impl Segment {
         BatchHeader::parse(&h).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
 
-    /// Finds the first batch below `end_pos` whose last offset is ≥ `offset`, starting from the
-    /// offset index's position for it. Returns `(position, header)`.
-    pub(crate) fn find_batch(
-        &self,
-        offset: i64,
-        end_pos: u64,
-    ) -> io::Result<Option<(u64, BatchHeader)>> {
-        let rel = (offset - self.base_offset).clamp(0, i64::from(u32::MAX)) as u32;
-        let mut pos = u64::from(read_lock(&self.offset_index).lookup(rel));
-        let file = self.log_file()?;
-        while pos + HEADER_SIZE as u64 <= end_pos {
-            let h = Self::read_header(&file, pos)?;
-            if h.last_offset() >= offset {
-                return Ok(Some((pos, h)));
-            }
-            pos += h.batch_size() as u64;
-        }
-        Ok(None)
-    }
-
     /// First batch below `end_pos` with MaxTimestamp ≥ `ts` and last offset ≥ `min_offset`,
     /// starting where the time index allows.
     pub(crate) fn find_timestamp(
@@ -513,6 +539,7 @@ impl Segment {
         *write_lock(&self.offset_index) = OffsetIndex::new();
         *write_lock(&self.time_index) = TimeIndex::new();
         *lock(&self.meta) = EMPTY_META;
+        self.index_suspect.store(false, Ordering::Release);
         let mut scan = Scanner::new(&log, file_len);
         let mut pos = 0u64;
         let mut next = self.base_offset;
