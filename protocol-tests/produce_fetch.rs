@@ -8,8 +8,19 @@ use crate::wire::{record_batch, R, W};
 
 /// Produce v3 of one batch to `topic`/0; returns (error, base offset).
 pub(crate) async fn produce(c: &mut Client, topic: &str, batch: &[u8]) -> (i16, i64) {
+    produce_v(c, 3, topic, batch).await
+}
+
+/// Produce `version` (3–8: same request layout) of one batch to `topic`/0; returns (error,
+/// base offset).
+pub(crate) async fn produce_v(
+    c: &mut Client,
+    version: i16,
+    topic: &str,
+    batch: &[u8],
+) -> (i16, i64) {
     let req = W::default()
-        .header(0, 3, 11, "p")
+        .header(0, version, 11, "p")
         .i16(-1) // null transactional id
         .i16(-1) // acks=all
         .i32(5000)
@@ -28,7 +39,6 @@ pub(crate) async fn produce(c: &mut Client, topic: &str, batch: &[u8]) -> (i16, 
     assert_eq!(r.i32(), 0);
     let err = r.i16();
     let base = r.i64();
-    let _append_time = r.i64();
     (err, base)
 }
 

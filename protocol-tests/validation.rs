@@ -70,27 +70,7 @@ fn gzip(raw: &[u8]) -> Vec<u8> {
 
 /// Produce v7 (zstd allowed) of one batch to `topic`/0; returns (error, base offset).
 async fn produce(c: &mut Client, topic: &str, batch: &[u8]) -> (i16, i64) {
-    let req = W::default()
-        .header(0, 7, 21, "p")
-        .i16(-1) // null transactional id
-        .i16(-1) // acks=all
-        .i32(5000)
-        .i32(1)
-        .str(topic)
-        .i32(1)
-        .i32(0) // partition
-        .i32(batch.len() as i32)
-        .raw(batch);
-    let resp = c.call(&req.0).await;
-    let mut r = R::new(&resp);
-    assert_eq!(r.i32(), 21);
-    assert_eq!(r.i32(), 1);
-    assert_eq!(r.str(), topic);
-    assert_eq!(r.i32(), 1);
-    assert_eq!(r.i32(), 0);
-    let err = r.i16();
-    let base = r.i64();
-    (err, base)
+    crate::produce_fetch::produce_v(c, 7, topic, batch).await
 }
 
 /// ListOffsets v4 for `topic`/0 at `ts`; returns (error, timestamp, offset).
