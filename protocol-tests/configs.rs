@@ -115,34 +115,10 @@ async fn value(c: &mut Client, kind: i8, name: &str, key: &str) -> (String, i8) 
 
 /// Produce v3 of one batch to `topic`/0; returns the error code.
 async fn produce(c: &mut Client, topic: &str, batch: &[u8]) -> i16 {
-    let req = W::default()
-        .header(0, 3, 11, "p")
-        .i16(-1)
-        .i16(-1)
-        .i32(5000)
-        .i32(1)
-        .str(topic)
-        .i32(1)
-        .i32(0)
-        .i32(batch.len() as i32)
-        .raw(batch);
-    let resp = c.call(&req.0).await;
-    let mut r = R::new(&resp);
-    assert_eq!(r.i32(), 11);
-    assert_eq!(r.i32(), 1);
-    assert_eq!(r.str(), topic);
-    assert_eq!(r.i32(), 1);
-    assert_eq!(r.i32(), 0);
-    r.i16()
+    crate::produce_fetch::produce(c, topic, batch).await.0
 }
 
-/// Creates `topic` (1 partition) through Metadata v1 auto-creation.
-async fn create(c: &mut Client, topic: &str) {
-    let resp = c
-        .call(&W::default().header(3, 1, 5, "t").i32(1).str(topic).0)
-        .await;
-    assert!(!resp.is_empty());
-}
+use crate::produce_fetch::create;
 
 fn running(b: &TestBroker) -> &std::sync::Arc<runnel::broker::Broker> {
     &b.running.as_ref().unwrap().broker

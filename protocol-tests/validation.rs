@@ -99,10 +99,7 @@ async fn list_offsets(c: &mut Client, topic: &str, ts: i64) -> (i16, i64, i64) {
     (err, ts, offset)
 }
 
-async fn create(c: &mut Client, topic: &str) {
-    c.call(&W::default().header(3, 1, 1, "t").i32(1).str(topic).0)
-        .await;
-}
+use crate::produce_fetch::create;
 
 #[tokio::test]
 async fn poison_pill_batches_are_refused_and_burn_no_offsets() {
