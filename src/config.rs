@@ -66,16 +66,11 @@ pub struct NetworkConfig {
     /// Most concurrent connections from one IP address (`max.connections.per.ip`); further
     /// connections from it are closed at once.
     pub max_connections_per_ip: usize,
-    /// Broker-wide bound on response bytes held in memory for unsent replies. A Fetch
-    /// reserves its share before reading from disk; when the budget is used up it waits (up
-    /// to its `max_wait_ms`) and is then answered with what fits, possibly no records (Kafka
-    /// has no equivalent: it sends from the page cache with sendfile).
-    pub max_response_bytes_in_flight: usize,
     /// A connection stops reading requests while this many of its reply bytes are unsent,
     /// so a client that never reads holds at most this plus one response (Kafka mutes a
-    /// connection until its response is sent). When the broker-wide budget is spent, a
-    /// fetch still returns its first batch whole, so the worst case is
-    /// `max_response_bytes_in_flight + connections × (this + max_message_bytes)`.
+    /// connection until its response is sent). Fetched record batches are sent from the
+    /// page cache and never held in memory, so the reply memory a client can pin is at most
+    /// this plus one response's framing (or one non-fetch response).
     pub max_unsent_bytes_per_connection: usize,
 }
 
@@ -200,7 +195,6 @@ impl Default for NetworkConfig {
             idle_timeout_ms: 600_000,
             frame_timeout_ms: 30_000,
             max_connections_per_ip: 1000,
-            max_response_bytes_in_flight: 256 * 1024 * 1024,
             max_unsent_bytes_per_connection: 64 * 1024,
         }
     }
@@ -351,12 +345,6 @@ impl Config {
         }
         if self.network.max_unsent_bytes_per_connection == 0 {
             return invalid("network.max_unsent_bytes_per_connection", "must be >= 1");
-        }
-        if self.network.max_response_bytes_in_flight < 1024 * 1024 {
-            return invalid(
-                "network.max_response_bytes_in_flight",
-                "must be at least 1 MiB",
-            );
         }
         if self.log.num_partitions < 1 {
             return invalid("log.num_partitions", "must be >= 1");

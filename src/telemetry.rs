@@ -20,7 +20,8 @@
 //! {topic,partition}, `runnel_consumer_group_{lag,committed_offset}` {group,topic,partition}.
 //! Always: `runnel_consumer_group_total_lag`, `runnel_consumer_group_members` {group},
 //! `runnel_consumer_group_state` {group,state} (1 for the current state, 0 for the others),
-//! `runnel_partitions`, `runnel_consumer_groups`, `runnel_store_size_bytes`. Group ids are
+//! `runnel_partitions`, `runnel_consumer_groups`, `runnel_store_size_bytes`, and the counter
+//! `runnel_log_scrub_damage_total` (damage found by the log scrubber). Group ids are
 //! client-chosen strings, so per-group series grow with the number of groups (as in Kafka's
 //! own exporters); they are not switched off with the per-partition families.
 //!
@@ -97,11 +98,9 @@ pub struct Metrics {
     pub connections: IntGauge,
     /// Connections closed because of a framing or decoding error.
     pub protocol_errors: IntCounter,
-    /// Response bytes held in memory for replies not yet written (the broker-wide budget's
-    /// use, `network.max_response_bytes_in_flight`).
+    /// Reply bytes held in memory, not yet written (fetched record batches are not: they
+    /// are sent from the page cache).
     pub response_bytes_in_flight: IntGauge,
-    /// Fetches answered with less than they asked because the response budget was short.
-    pub fetch_budget_limited: IntCounter,
     /// Connections closed on accept, by reason (`max_connections`, `per_ip_limit`).
     pub connections_rejected: IntCounterVec,
     /// Connections closed by a timeout, by reason (`idle`, `frame`).
@@ -289,10 +288,6 @@ impl Metrics {
             "Response bytes held in memory for replies not yet written",
         )
         .unwrap_or_else(|e| unreachable_metric(e));
-        let fetch_budget_limited = counter(
-            "runnel_fetch_budget_limited_total",
-            "Fetches answered with less data because the response byte budget was short",
-        );
         let reason_counter = |name: &str, help: &str| {
             IntCounterVec::new(Opts::new(name, help), &["reason"])
                 .unwrap_or_else(|e| unreachable_metric(e))
@@ -350,7 +345,6 @@ impl Metrics {
             connections,
             protocol_errors,
             response_bytes_in_flight,
-            fetch_budget_limited,
             connections_rejected,
             connections_timed_out,
             http_connections_evicted,
@@ -371,7 +365,6 @@ impl Metrics {
             Box::new(m.connections.clone()),
             Box::new(m.protocol_errors.clone()),
             Box::new(m.response_bytes_in_flight.clone()),
-            Box::new(m.fetch_budget_limited.clone()),
             Box::new(m.connections_rejected.clone()),
             Box::new(m.connections_timed_out.clone()),
             Box::new(m.http_connections_evicted.clone()),
@@ -465,6 +458,8 @@ pub struct StateSample {
     pub partitions: Vec<PartitionSample>,
     pub groups: Vec<GroupSample>,
     pub store_size_bytes: u64,
+    /// Damaged sealed segments and offset indexes the log scrubber has found since start-up.
+    pub scrub_damage: u64,
 }
 
 /// Where scrape-time state comes from (the broker; a fixed sample in tests). Implementations
@@ -508,6 +503,7 @@ struct StateFamilies {
     partitions: IntGauge,
     groups: IntGauge,
     store_size: IntGauge,
+    scrub_damage: IntCounter,
 }
 
 impl StateFamilies {
@@ -576,10 +572,15 @@ impl StateFamilies {
                 "runnel_store_size_bytes",
                 "Approximate RocksDB metadata store size (SST files and memtables)",
             ),
+            scrub_damage: IntCounter::new(
+                "runnel_log_scrub_damage_total",
+                "Damaged sealed segments and offset indexes found by the log scrubber since start-up",
+            )
+            .unwrap_or_else(|e| unreachable_metric(e)),
         }
     }
 
-    fn collectors(&self) -> [&dyn Collector; 12] {
+    fn collectors(&self) -> [&dyn Collector; 13] {
         [
             &self.log_start,
             &self.log_end,
@@ -593,6 +594,7 @@ impl StateFamilies {
             &self.partitions,
             &self.groups,
             &self.store_size,
+            &self.scrub_damage,
         ]
     }
 }
@@ -625,6 +627,7 @@ impl Collector for StateCollector {
         f.groups.set(sample.groups.len() as i64);
         f.store_size
             .set(i64::try_from(sample.store_size_bytes).unwrap_or(i64::MAX));
+        f.scrub_damage.inc_by(sample.scrub_damage);
         if self.per_partition {
             for p in &sample.partitions {
                 let idx = p.partition.to_string();
@@ -736,6 +739,7 @@ mod tests {
                 ],
             }],
             store_size_bytes: 4096,
+            scrub_damage: 2,
         }
     }
 
@@ -755,6 +759,7 @@ mod tests {
             "runnel_consumer_group_state{group=\"billing\",state=\"Empty\"} 0",
             "runnel_consumer_group_members{group=\"billing\"} 2",
             "runnel_store_size_bytes 4096",
+            "runnel_log_scrub_damage_total 2",
             "runnel_partitions 1",
         ] {
             assert!(out.contains(line), "missing {line} in\n{out}");

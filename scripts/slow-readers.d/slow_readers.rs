@@ -384,7 +384,6 @@ fn main() {
     }
     for m in [
         "runnel_response_bytes_in_flight",
-        "runnel_fetch_budget_limited_total",
         "runnel_requests_total{api=\"Fetch\",error_code=\"0\"}",
     ] {
         if let Some(line) = metric(http, m) {

@@ -1,8 +1,9 @@
-//! Fetch (key 1): serve record batches straight from segment bytes, with long polling.
+//! Fetch (key 1): serve record batches straight from segment files, with long polling.
 //!
 //! Every requested partition appears in the response (the Java client drops a full-fetch
-//! response that omits one). Reads never go past the high watermark; bytes come from the
-//! log as whole batches without decoding records. `max_bytes` bounds the response,
+//! response that omits one). Reads never go past the high watermark; the log answers with
+//! whole batches as file slices, which the reply carries beside the message ([`FetchReply`])
+//! and the connection sends from the page cache: no record is decoded or copied. `max_bytes` bounds the response,
 //! `partition_max_bytes` each partition, except that the first batch of the first partition
 //! with data is always returned whole (Kafka's rule, so a large batch cannot wedge a
 //! consumer). When fewer than `min_bytes` are available the handler waits up to
@@ -33,7 +34,8 @@ use crate::broker::{now_ms, Broker};
 use crate::fetch_session::{
     FetchContext, FetchSessionError, IncrementalFetch, PartitionOutcome, PartitionRequest,
 };
-use crate::log::{LogError, PartitionLog};
+use crate::log::{FileSlice, LogError, PartitionLog};
+use crate::protocol::splice::records_placeholder;
 
 /// The most one response carries whatever the client asks (Kafka's `fetch.max.bytes`
 /// default), so a response's memory is bounded (a first batch larger than this is still sent
@@ -51,15 +53,29 @@ struct Slot {
     leader_epoch: i32,
 }
 
-pub async fn handle(
-    broker: &Arc<Broker>,
-    ctx: &RequestContext,
-    req: FetchRequest,
-) -> FetchResponse {
+/// A Fetch response and the record batches it carries, which stay in their segment files
+/// until the connection sends them: `files` lists them in response order, one per partition
+/// whose `records` is the splice placeholder (`protocol::splice`).
+#[derive(Debug)]
+pub struct FetchReply {
+    pub response: FetchResponse,
+    pub files: Vec<FileSlice>,
+}
+
+impl From<FetchResponse> for FetchReply {
+    fn from(response: FetchResponse) -> Self {
+        FetchReply {
+            response,
+            files: Vec::new(),
+        }
+    }
+}
+
+pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchRequest) -> FetchReply {
     let v = ctx.api_version;
     let session = match begin_session(broker, v, &req) {
         Ok(s) => s,
-        Err(e) => return session_error(&e, 0),
+        Err(e) => return session_error(&e, 0).into(),
     };
     let mut topics = Vec::with_capacity(req.topics.len());
     let mut slots = Vec::new();
@@ -118,37 +134,60 @@ pub async fn handle(
     let (partitions, _, _) = results;
     let (session_id, keep) = match finish_session(broker, &req, &session, &slots, &partitions) {
         Ok(r) => r,
-        Err((e, id)) => return session_error(&e, id),
+        Err((e, id)) => return session_error(&e, id).into(),
     };
+    // Per topic entry, the slice of each partition pushed to it, in the same order.
+    let mut topic_files: Vec<Vec<FileSlice>> = vec![Vec::new(); topics.len()];
     let mut records_out = 0u64;
-    for ((slot, pd), keep) in slots.iter().zip(partitions).zip(keep) {
+    for ((slot, (pd, slice)), keep) in slots.iter().zip(partitions).zip(keep) {
         if !keep {
             continue;
         }
-        if let Some(r) = &pd.records {
-            records_out += count_records(r);
-        }
+        records_out += slice.offset_span();
         if let Some(t) = topics.get_mut(slot.topic_index) {
             if slot.log.is_some() {
-                let bytes = pd.records.as_ref().map_or(0, |r| r.len() as u64);
                 let topic_metrics = &broker.metrics.topics;
-                topic_metrics.fetch(t.topic.as_str(), bytes, pd.error_code);
+                topic_metrics.fetch(t.topic.as_str(), slice.len() as u64, pd.error_code);
             }
             t.partitions.push(pd);
+            topic_files[slot.topic_index].push(slice);
         }
     }
     broker.metrics.records_out.inc_by(records_out);
     if matches!(session, FetchContext::Incremental(_)) {
-        topics.retain(|t| !t.partitions.is_empty());
+        let mut files = topic_files.into_iter();
+        topic_files = Vec::new();
+        topics.retain(|t| {
+            let f = files.next().unwrap_or_default();
+            let keep = !t.partitions.is_empty();
+            if keep {
+                topic_files.push(f);
+            }
+            keep
+        });
     }
-    FetchResponse::default()
-        .with_session_id(session_id)
-        .with_responses(topics)
+    // Each non-empty slice travels outside the message, announced by the placeholder.
+    let mut files = Vec::new();
+    for (t, slices) in topics.iter_mut().zip(topic_files) {
+        for (pd, slice) in t.partitions.iter_mut().zip(slices) {
+            if !slice.is_empty() {
+                pd.records = Some(records_placeholder());
+                files.push(slice);
+            }
+        }
+    }
+    FetchReply {
+        response: FetchResponse::default()
+            .with_session_id(session_id)
+            .with_responses(topics),
+        files,
+    }
 }
 
-/// Reads every slot once. Returns the partition entries, the bytes gathered, and whether
-/// waiting could help (no slot failed in a way that new data would not fix).
-fn read_all(slots: &[Slot], max_total: usize) -> (Vec<PartitionData>, usize, bool) {
+/// Reads every slot once. Returns each partition's entry (records still empty) with the slice
+/// of batches read for it, the bytes gathered, and whether waiting could help (no slot failed
+/// in a way that new data would not fix).
+fn read_all(slots: &[Slot], max_total: usize) -> (Vec<(PartitionData, FileSlice)>, usize, bool) {
     let mut out = Vec::with_capacity(slots.len());
     let mut total = 0usize;
     let mut any_error = false;
@@ -164,7 +203,7 @@ fn read_all(slots: &[Slot], max_total: usize) -> (Vec<PartitionData>, usize, boo
         let Some(log) = &s.log else {
             pd.error_code = codes::UNKNOWN_TOPIC_OR_PARTITION;
             any_error = true;
-            out.push(pd);
+            out.push((pd, FileSlice::default()));
             continue;
         };
         if s.current_leader_epoch >= 0 && s.current_leader_epoch != s.leader_epoch {
@@ -174,20 +213,20 @@ fn read_all(slots: &[Slot], max_total: usize) -> (Vec<PartitionData>, usize, boo
                 codes::FENCED_LEADER_EPOCH
             };
             any_error = true;
-            out.push(pd);
+            out.push((pd, FileSlice::default()));
             continue;
         }
         let budget = max_total.saturating_sub(total).min(s.max_bytes);
         // Kafka: the first batch is returned whole even when it exceeds the limits, as long
         // as nothing has been gathered yet in this response.
         let min_one = total == 0;
-        match log.read(s.fetch_offset, budget, min_one) {
+        let slice = match log.read(s.fetch_offset, budget, min_one) {
             Ok(r) => {
                 total += r.records.len();
                 pd.high_watermark = r.high_watermark;
                 pd.last_stable_offset = r.high_watermark;
                 pd.log_start_offset = r.log_start_offset;
-                pd.records = Some(r.records);
+                r.records
             }
             Err(e) => {
                 if !matches!(e, LogError::OffsetOutOfRange { .. }) {
@@ -198,9 +237,10 @@ fn read_all(slots: &[Slot], max_total: usize) -> (Vec<PartitionData>, usize, boo
                 pd.last_stable_offset = pd.high_watermark;
                 pd.log_start_offset = log.log_start_offset();
                 any_error = true;
+                FileSlice::default()
             }
-        }
-        out.push(pd);
+        };
+        out.push((pd, slice));
     }
     // Errors are answered at once, as Kafka does, rather than after max_wait_ms.
     (out, total, !any_error)
@@ -342,12 +382,12 @@ fn finish_session(
     req: &FetchRequest,
     session: &FetchContext,
     slots: &[Slot],
-    partitions: &[PartitionData],
+    partitions: &[(PartitionData, FileSlice)],
 ) -> Result<(i32, Vec<bool>), (FetchSessionError, i32)> {
     let r = match session {
         FetchContext::Sessionless => return Ok((0, vec![true; partitions.len()])),
         FetchContext::Full => {
-            let answered = slots.iter().zip(partitions).filter_map(|(s, pd)| {
+            let answered = slots.iter().zip(partitions).filter_map(|(s, read)| {
                 let topic = req.topics.get(s.topic_index)?.topic.as_str();
                 let req = PartitionRequest {
                     topic,
@@ -356,7 +396,7 @@ fn finish_session(
                     max_bytes: i32::try_from(s.max_bytes).unwrap_or(i32::MAX),
                     current_leader_epoch: s.current_leader_epoch,
                 };
-                Some((req, outcome(pd)))
+                Some((req, outcome(read)))
             });
             // Not privileged: only follower sessions are, and no followers exist yet.
             let created = broker.fetch_sessions.create(now_ms(), false, answered);
@@ -381,11 +421,11 @@ fn finish_session(
 }
 
 /// What the session cache needs to know of one answered partition.
-fn outcome(pd: &PartitionData) -> PartitionOutcome {
+fn outcome((pd, records): &(PartitionData, FileSlice)) -> PartitionOutcome {
     PartitionOutcome {
         high_watermark: pd.high_watermark,
         log_start_offset: pd.log_start_offset,
-        has_records: pd.records.as_ref().is_some_and(|r| !r.is_empty()),
+        has_records: !records.is_empty(),
         error: pd.error_code != codes::NONE,
     }
 }
@@ -403,19 +443,4 @@ fn update_session_gauges(broker: &Broker) {
     let m = &broker.metrics;
     m.fetch_sessions.set(stats.sessions as i64);
     m.fetch_session_partitions.set(stats.partitions as i64);
-}
-
-/// Records in a run of whole batches, from the batch headers (RecordsCount at byte 57).
-fn count_records(mut bytes: &[u8]) -> u64 {
-    let mut n = 0u64;
-    while bytes.len() >= 61 {
-        let len = i32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-        let count = i32::from_be_bytes([bytes[57], bytes[58], bytes[59], bytes[60]]);
-        n += count.max(0) as u64;
-        let Some(next) = usize::try_from(len).ok().and_then(|l| bytes.get(12 + l..)) else {
-            break;
-        };
-        bytes = next;
-    }
-    n
 }

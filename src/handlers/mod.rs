@@ -133,6 +133,8 @@ pub fn api_name(key: ApiKey) -> &'static str {
 pub enum Reply {
     /// Send this response (boxed: responses are large, the other variants small).
     Respond(Box<ResponseKind>),
+    /// Send this Fetch response, whose record batches follow from their segment files.
+    Fetch(Box<fetch::FetchReply>),
     /// Send nothing (Produce with acks=0 that succeeded).
     Silent,
     /// Close the connection: the only way to tell an acks=0 producer that its write failed
@@ -149,7 +151,7 @@ pub async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, req: RequestKi
         Rq::ApiVersions(r) => Rs::ApiVersions(api_versions::handle(broker, ctx, r).await),
         Rq::Metadata(r) => Rs::Metadata(metadata::handle(broker, ctx, r).await),
         Rq::Produce(r) => return produce::handle(broker, ctx, r).await,
-        Rq::Fetch(r) => Rs::Fetch(fetch::handle(broker, ctx, r).await),
+        Rq::Fetch(r) => return Reply::Fetch(Box::new(fetch::handle(broker, ctx, r).await)),
         Rq::ListOffsets(r) => Rs::ListOffsets(list_offsets::handle(broker, ctx, r).await),
         Rq::InitProducerId(r) => Rs::InitProducerId(init_producer_id::handle(broker, ctx, r).await),
         Rq::OffsetForLeaderEpoch(r) => {

@@ -235,8 +235,15 @@ fn records(b: &Broker, q: &RecordsQuery) -> Response {
     let mut read = 0usize;
     while page.next_offset < hw && page.records.len() < q.limit && read < MAX_READ_BYTES {
         let pos = page.next_offset;
-        let chunk = match log.read(pos, READ_CHUNK, true) {
-            Ok(r) => r.records,
+        let chunk = match log
+            .read(pos, READ_CHUNK, true)
+            .map(|r| r.records.to_bytes())
+        {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(e)) => {
+                page.error = Some(format!("reading offset {pos}: {e}"));
+                break;
+            }
             Err(e) => {
                 page.error = Some(format!("reading offset {pos}: {e}"));
                 break;

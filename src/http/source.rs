@@ -311,6 +311,7 @@ impl StateSource for BrokerState {
             partitions,
             groups,
             store_size_bytes: b.store.size_bytes(),
+            scrub_damage: b.logs.scrub_damage(),
         }
     }
 }

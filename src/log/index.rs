@@ -120,6 +120,13 @@ impl OffsetIndex {
         i.checked_sub(1).and_then(|i| self.entries.get(i).copied())
     }
 
+    /// The last entry whose position is ≤ `pos`, as `(relative offset, position)` (positions
+    /// grow with offsets, so the entries are sorted by both).
+    pub(crate) fn lookup_position(&self, pos: u32) -> Option<(u32, u32)> {
+        let i = self.entries.partition_point(|&(_, p)| p <= pos);
+        i.checked_sub(1).and_then(|i| self.entries.get(i).copied())
+    }
+
     /// All entries, in order (for the scrubber's check against the log).
     pub(crate) fn entries(&self) -> &[(u32, u32)] {
         &self.entries
@@ -243,6 +250,10 @@ mod tests {
         assert_eq!(idx.lookup_entry(5), None);
         assert_eq!(idx.lookup_entry(19), Some((10, 4000)));
         assert_eq!(idx.lookup_entry(20), Some((20, 8000)));
+        assert_eq!(idx.lookup_position(3999), None);
+        assert_eq!(idx.lookup_position(4000), Some((10, 4000)));
+        assert_eq!(idx.lookup_position(7999), Some((10, 4000)));
+        assert_eq!(idx.lookup_position(u32::MAX), Some((20, 8000)));
         std::fs::write(&p, &file).unwrap();
         let mut idx = OffsetIndex::load(&p, 9000).unwrap().unwrap();
         assert_eq!(idx.len(), 2);

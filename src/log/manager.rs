@@ -1007,7 +1007,7 @@ mod tests {
         assert_eq!(l.log_end_offset(), 0);
         l.append(&BatchBuilder::new().build(), 0, 0).unwrap();
         let r = l.read(0, 1 << 20, true).unwrap();
-        let h = crate::log::BatchHeader::parse(&r.records).unwrap();
+        let h = crate::log::BatchHeader::parse(&r.records.to_bytes().unwrap()).unwrap();
         assert_eq!((h.base_offset, h.last_offset()), (0, 0));
         assert_eq!(r.records.len(), h.batch_size());
     }

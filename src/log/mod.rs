@@ -35,7 +35,8 @@
 //! Module map: `error` (LogError + Kafka codes), `config` (LogConfig), `batch` (header,
 //! validation, patching), `records` (the record walk and bounded decompression), `files`
 //! (descriptor cache, `FileIo` write seam), `index` (offset/time index), `segment` (one .log +
-//! indexes, recovery scan), `verify` (batch checks for reads and the scrubber), `recovery`
+//! indexes, recovery scan), `slice` (a read's batches, left in their file), `verify` (batch
+//! checks for reads and the scrubber), `recovery`
 //! (start-up loading and unclean-shutdown recovery), `checkpoint` (framed checkpoint files,
 //! clean-shutdown marker), `epoch_cache` (leader epochs), `producer_state` (idempotence),
 //! `partition` (PartitionLog), `manager` (LogManager, background flusher, retention and
@@ -54,6 +55,7 @@ pub mod producer_state;
 pub mod records;
 pub mod recovery;
 pub mod segment;
+pub mod slice;
 #[cfg(test)]
 pub(crate) mod testutil;
 pub mod verify;
@@ -68,6 +70,7 @@ pub use files::{FdCache, FileIo, LogFiles};
 pub use manager::{BackgroundConfig, LogManager};
 pub use partition::{AppendOutcome, PartitionLog, ReadResult};
 pub use producer_state::ActiveProducer;
+pub use slice::FileSlice;
 
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 

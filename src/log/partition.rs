@@ -31,10 +31,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use bytes::Bytes;
 use tokio::sync::watch;
 
-use super::batch::{patch_for_append, BatchHeader, BatchTimestampType, Compression, HEADER_SIZE};
+use super::batch::{patch_for_append, BatchHeader, BatchTimestampType, Compression};
 use super::checkpoint::{self, CleanMarker};
 use super::config::{LogConfig, TimestampType};
 use super::epoch_cache::LeaderEpochCache;
@@ -44,6 +43,7 @@ use super::producer_state::{ActiveProducer, ProducerStateManager, SeqCheck};
 use super::records;
 use super::recovery::{load_segments, Loaded};
 use super::segment::{Segment, SyncError, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+use super::slice::FileSlice;
 use super::verify::Fault;
 use super::{lock, read_lock, write_lock};
 
@@ -80,10 +80,11 @@ pub enum AppendOutcome {
 }
 
 /// Result of [`PartitionLog::read`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct ReadResult {
-    /// Whole record batches exactly as stored; empty if nothing is available.
-    pub records: Bytes,
+    /// Whole record batches exactly as stored, left in the segment file (sent from there);
+    /// empty if nothing is available.
+    pub records: FileSlice,
     /// High watermark when the read started.
     pub high_watermark: i64,
     /// Log start offset when the read started.
@@ -681,7 +682,7 @@ impl PartitionLog {
             }
             if offset == s.leo {
                 return Ok(ReadResult {
-                    records: Bytes::new(),
+                    records: FileSlice::default(),
                     high_watermark: s.leo,
                     log_start_offset: s.log_start,
                 });
@@ -697,7 +698,7 @@ impl PartitionLog {
         };
         let rerr = |e| LogError::io(format!("reading {}", self.dir.display()), e);
         let empty = ReadResult {
-            records: Bytes::new(),
+            records: FileSlice::default(),
             high_watermark: hw,
             log_start_offset: log_start,
         };
@@ -714,36 +715,19 @@ impl PartitionLog {
             Err(Fault::Io(e)) => return Err(rerr(e)),
             Err(Fault::Corrupt(why)) => return Err(LogError::CorruptMessage(why)),
         };
+        let file = seg.log_file().map_err(rerr)?;
         let first = h.batch_size();
-        let avail = (end_pos - pos) as usize;
-        let want = if first > max_bytes {
+        let (end, next) = if first > max_bytes {
             if !min_one {
                 return Ok(empty);
             }
-            first
+            (pos + first as u64, h.last_offset() + 1)
         } else {
-            max_bytes.min(avail)
+            let limit = pos + (max_bytes as u64).min(end_pos - pos);
+            seg.whole_batches_end(&file, pos, &h, limit).map_err(rerr)?
         };
-        let mut buf = seg.read_bytes(pos, want).map_err(rerr)?;
-        // Keep whole, sane batches only: a batch cut by `max_bytes` is dropped, and so is
-        // everything from a damaged header on (the next read, starting there, reports it).
-        // The first batch always stays: `locate` checked it.
-        let mut end = 0usize;
-        let mut expect = h.base_offset;
-        while let Some(hdr) = buf.get(end..end + HEADER_SIZE) {
-            let Ok(bh) = BatchHeader::parse(hdr) else {
-                break;
-            };
-            let next = end + bh.batch_size();
-            if bh.base_offset != expect || bh.last_offset_delta < 0 || next > buf.len() {
-                break;
-            }
-            expect = bh.last_offset() + 1;
-            end = next;
-        }
-        buf.truncate(end);
         Ok(ReadResult {
-            records: buf.freeze(),
+            records: FileSlice::new(file, pos, (end - pos) as usize, h.base_offset, next),
             high_watermark: hw,
             log_start_offset: log_start,
         })
@@ -879,10 +863,14 @@ impl PartitionLog {
         budget: &mut usize,
     ) -> (i64, i64) {
         let fallback = (offset, batch_ts);
-        let Ok(read) = self.read(offset, 1, true) else {
+        let Ok(batch) = self.read(offset, 1, true).and_then(|r| {
+            r.records
+                .to_bytes()
+                .map_err(|e| LogError::io(format!("reading {}", self.dir.display()), e))
+        }) else {
             return fallback;
         };
-        let Ok(h) = BatchHeader::parse(&read.records) else {
+        let Ok(h) = BatchHeader::parse(&batch) else {
             return fallback;
         };
         if h.is_control() || h.timestamp_type() == BatchTimestampType::LogAppendTime {
@@ -892,11 +880,11 @@ impl PartitionLog {
             return fallback;
         }
         let limit = (*budget).min(records::MAX_INFLATED);
-        match records::first_record_at_or_after(&read.records, &h, offset, limit, hit) {
+        match records::first_record_at_or_after(&batch, &h, offset, limit, hit) {
             Ok((found, inflated)) => {
                 // An uncompressed walk costs its batch; a compressed one what it inflated.
                 let cost = match h.compression() {
-                    Compression::None => read.records.len(),
+                    Compression::None => batch.len(),
                     _ => inflated,
                 };
                 *budget = budget.saturating_sub(cost);

@@ -26,8 +26,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use bytes::BytesMut;
-
 use super::batch::{compute_crc, BatchHeader, HEADER_SIZE};
 use super::files::{next_segment_id, FileKind, LogFiles};
 use super::index::{OffsetIndex, TimeIndex};
@@ -313,6 +311,18 @@ impl Segment {
             .map(|(r, p)| (self.base_offset + i64::from(r), u64::from(p)))
     }
 
+    /// The last offset index entry at or before byte `pos`, as `(batch base offset, byte
+    /// position)`; `None` if there is none or the index is not trusted.
+    pub(crate) fn index_entry_at_or_before(&self, pos: u64) -> Option<(i64, u64)> {
+        if self.index_suspect.load(Ordering::Acquire) {
+            return None;
+        }
+        let pos = u32::try_from(pos).unwrap_or(u32::MAX);
+        read_lock(&self.offset_index)
+            .lookup_position(pos)
+            .map(|(r, p)| (self.base_offset + i64::from(r), u64::from(p)))
+    }
+
     /// Every offset index entry as `(batch base offset, byte position)`.
     pub(crate) fn index_entry_list(&self) -> Vec<(i64, u64)> {
         read_lock(&self.offset_index)
@@ -461,13 +471,6 @@ impl Segment {
             self.dirty.store(true, Ordering::Release);
         }
         r
-    }
-
-    /// Reads `len` bytes at `pos` with one `pread`.
-    pub(crate) fn read_bytes(&self, pos: u64, len: usize) -> io::Result<BytesMut> {
-        let mut buf = BytesMut::zeroed(len);
-        self.log_file()?.read_exact_at(&mut buf, pos)?;
-        Ok(buf)
     }
 
     fn read_header(file: &File, pos: u64) -> io::Result<BatchHeader> {

@@ -8,8 +8,9 @@
 //! that breaks any of these is damaged (torn by a power cut inside the unflushed window, or
 //! rotted): readers get `Fault::Corrupt` — mapped to CORRUPT_MESSAGE like Kafka's
 //! `CorruptRecordException` on a fetch — never an empty read that would stall a consumer below
-//! the high watermark. The read path checks headers only (no CRC, it splices bytes unread); the
-//! scrubber also checks every CRC-32C.
+//! the high watermark. The read path checks the headers it walks only (no CRC: it hands out the
+//! bytes unread, as a [`FileSlice`](super::slice::FileSlice)); the scrubber checks every batch and
+//! CRC-32C.
 //!
 //! An index entry that points at the wrong batch is not trusted: the segment's index is marked
 //! suspect (reads then scan from position 0) and rebuilt by the next recovery.
@@ -143,6 +144,46 @@ impl Segment {
             pos += h.batch_size() as u64;
         }
         Ok(None)
+    }
+
+    /// Where the run of whole batches that starts with the batch at `start` (header `first`,
+    /// found by [`Segment::locate`]) ends without passing `limit`, as `(end position, offset
+    /// after its last batch)`; the first batch must fit below `limit`. Jumps to the last offset
+    /// index entry at or before `limit` when that entry checks out, then walks headers, so a
+    /// large read costs a few header `pread`s, not a pass over its bytes. Batches between are
+    /// not checked here (recovery and the scrubber check them, consumers check CRCs); a damaged
+    /// header ends the run early, and the read that starts there reports it.
+    pub(crate) fn whole_batches_end(
+        &self,
+        file: &File,
+        start: u64,
+        first: &BatchHeader,
+        limit: u64,
+    ) -> io::Result<(u64, i64)> {
+        let mut end = start + first.batch_size() as u64;
+        let mut next = first.last_offset() + 1;
+        if let Some((entry_offset, entry_pos)) = self.index_entry_at_or_before(limit) {
+            if entry_pos > end {
+                match self.header_matching(file, entry_pos, limit, entry_offset) {
+                    Ok(_) => (end, next) = (entry_pos, entry_offset),
+                    Err(Fault::Io(e)) => return Err(e),
+                    Err(Fault::Corrupt(_)) => {} // walk from the first batch instead
+                }
+            }
+        }
+        while end + HEADER_SIZE as u64 <= limit {
+            let h = match self.header_matching(file, end, limit, next) {
+                Ok(h) => h,
+                Err(Fault::Io(e)) => return Err(e),
+                Err(Fault::Corrupt(_)) => break,
+            };
+            if end + h.batch_size() as u64 > limit {
+                break;
+            }
+            end += h.batch_size() as u64;
+            next = h.last_offset() + 1;
+        }
+        Ok((end, next))
     }
 
     /// Checks the whole segment up to `end_pos` without changing it: every batch's header,

@@ -16,11 +16,14 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::api_versions_response::{ApiVersion, ApiVersionsResponse};
-use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::messages::{
+    ApiKey, FetchResponse, RequestHeader, RequestKind, ResponseHeader, ResponseKind,
+};
 use kafka_protocol::protocol::{Decodable, Encodable};
 
-use super::splice::SpliceBuf;
+use super::splice::{Chunk, SpliceBuf};
 use super::versions;
+use crate::log::FileSlice;
 
 /// Kafka's UNSUPPORTED_VERSION error code.
 pub const UNSUPPORTED_VERSION: i16 = 35;
@@ -150,34 +153,23 @@ pub fn encode_response(
     Ok(())
 }
 
-/// Encodes a response frame as chunks to write in order. Fetch responses splice the record
-/// batches read from segments by reference ([`SpliceBuf`]) instead of copying them into the
-/// encode buffer; every other response is one chunk.
-pub fn encode_response_chunks(
-    api_key: ApiKey,
+/// Encodes a Fetch response frame as chunks to write in order: the partitions whose `records`
+/// hold the [`records_placeholder`](super::splice::records_placeholder) take their batches
+/// from `files`, in response order, as file chunks ([`SpliceBuf`]).
+pub fn encode_fetch_response(
     api_version: i16,
     correlation_id: i32,
-    response: &ResponseKind,
-) -> anyhow::Result<Vec<Bytes>> {
-    let ResponseKind::Fetch(fetch) = response else {
-        let mut out = BytesMut::new();
-        encode_response(&mut out, api_key, api_version, correlation_id, response)?;
-        return Ok(vec![out.freeze()]);
-    };
-    let fields = fetch
-        .responses
-        .iter()
-        .flat_map(|t| t.partitions.iter())
-        .filter_map(|p| p.records.clone())
-        .collect();
-    let mut buf = SpliceBuf::new(fields);
+    response: &FetchResponse,
+    files: Vec<FileSlice>,
+) -> anyhow::Result<Vec<Chunk>> {
+    let mut buf = SpliceBuf::new(files, api_version >= 12);
     ResponseHeader::default()
         .with_correlation_id(correlation_id)
-        .encode(&mut buf, api_key.response_header_version(api_version))?;
-    fetch.encode(&mut buf, api_version)?;
+        .encode(&mut buf, ApiKey::Fetch.response_header_version(api_version))?;
+    response.encode(&mut buf, api_version)?;
     let len = i32::try_from(buf.len())?;
-    let mut chunks = vec![Bytes::copy_from_slice(&len.to_be_bytes())];
-    chunks.extend(buf.into_chunks());
+    let mut chunks = vec![Chunk::Bytes(Bytes::copy_from_slice(&len.to_be_bytes()))];
+    chunks.extend(buf.into_chunks()?);
     Ok(chunks)
 }
 
@@ -292,29 +284,39 @@ mod tests {
     }
 
     #[test]
-    fn spliced_fetch_frames_equal_copied_ones() {
+    fn fetch_frames_with_file_records_equal_copied_ones() {
+        use super::super::splice::records_placeholder;
         use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-        use kafka_protocol::messages::{FetchResponse, TopicName};
-        let records = Bytes::from(vec![3u8; 20_000]);
-        let resp = ResponseKind::Fetch(FetchResponse::default().with_responses(
-            vec![FetchableTopicResponse::default()
+        use kafka_protocol::messages::TopicName;
+        use std::io::Write;
+        let records: Vec<u8> = (0..20_000).map(|i| (i % 253) as u8).collect();
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&records).unwrap();
+        let slice = FileSlice::new(std::sync::Arc::new(file), 0, records.len(), 0, 1);
+        let with = |r: Bytes| {
+            FetchResponse::default().with_responses(vec![FetchableTopicResponse::default()
                 .with_topic(TopicName("t".into()))
                 .with_partitions(vec![
-                    PartitionData::default().with_records(Some(records.clone())),
+                    PartitionData::default().with_records(Some(r)),
                     PartitionData::default()
                         .with_partition_index(1)
                         .with_records(Some(Bytes::from_static(b"small"))),
-                ])],
-        ));
-        for v in [4i16, 11, 12] {
+                ])])
+        };
+        for v in [4i16, 11, 12, 17] {
             let mut copied = BytesMut::new();
-            encode_response(&mut copied, ApiKey::Fetch, v, 9, &resp).unwrap();
-            let chunks = encode_response_chunks(ApiKey::Fetch, v, 9, &resp).unwrap();
-            assert!(
-                chunks.iter().any(|c| c.as_ptr() == records.as_ptr()),
-                "v{v} spliced"
-            );
-            let flat: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+            let kind = ResponseKind::Fetch(with(Bytes::from(records.clone())));
+            encode_response(&mut copied, ApiKey::Fetch, v, 9, &kind).unwrap();
+            let chunks =
+                encode_fetch_response(v, 9, &with(records_placeholder()), vec![slice.clone()])
+                    .unwrap();
+            let mut flat = Vec::new();
+            for c in &chunks {
+                match c {
+                    Chunk::Bytes(b) => flat.extend_from_slice(b),
+                    Chunk::File(f) => flat.extend_from_slice(&f.to_bytes().unwrap()),
+                }
+            }
             assert_eq!(flat, copied.to_vec(), "v{v}");
         }
     }

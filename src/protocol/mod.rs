@@ -11,6 +11,6 @@ pub mod splice;
 pub mod versions;
 
 pub use codec::{
-    decode_request, encode_response, encode_response_chunks, DecodeError, DecodedRequest,
+    decode_request, encode_fetch_response, encode_response, DecodeError, DecodedRequest,
     RequestHeaderInfo,
 };

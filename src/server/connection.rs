@@ -10,12 +10,14 @@
 //! and pipelined replies share a syscall (the writer flushes whenever its queue runs dry).
 //! Concurrency comes from connections: each is its own task.
 //!
-//! Memory: a Fetch reserves its bytes from the broker-wide [`ByteBudget`] before the handler
-//! reads from disk, and asks for no more than it was granted; every reply then holds a
-//! [`Grant`] of its exact encoded length until the writer has handed it to the socket. The
-//! reader does not read the next request while the connection's unsent reply bytes reach
-//! `network.max_unsent_bytes_per_connection`, so a client that never reads holds at most
-//! that plus one response, and its further requests stay in the kernel's socket buffer.
+//! Memory: every reply holds the bytes it keeps in memory against the broker-wide
+//! [`ReplyMemory`] account until the writer has handed it to the socket. A Fetch's record
+//! batches are not among them: they stay in their segment files and go out with `sendfile`
+//! (`send_file.rs`), so a fetch holds only its response framing, however large. The reader
+//! does not read the next request while the connection's unsent reply bytes (records
+//! included) reach `network.max_unsent_bytes_per_connection`, so a client that never reads
+//! holds at most that plus one response, and its further requests stay in the kernel's
+//! socket buffer.
 //!
 //! Time: idleness (`network.idle_timeout_ms`) is measured from the last byte read or written
 //! in either direction; both tasks share that clock ([`Link`]). The reader applies it while
@@ -39,11 +41,13 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::budget::{ByteBudget, Grant};
+use super::reply_memory::{Held, ReplyMemory};
+use super::send_file;
 use super::warn_limit::WarnLimit;
 use crate::broker::Broker;
 use crate::handlers::{self, Reply, RequestContext};
 use crate::protocol::codec::{self, DecodedRequest, RequestHeaderInfo};
+use crate::protocol::splice::Chunk;
 use crate::warn_limited;
 
 /// How long queued replies may take to drain once the broker shuts down.
@@ -62,10 +66,24 @@ enum Closing {
     FrameTimeout(String),
 }
 
-/// An encoded reply and the budget bytes it holds until written.
+/// An encoded reply: its chunks, its length (counted as unsent until written), and the bytes
+/// it keeps in memory until written (record batches still in their segment files cost none).
 struct Outgoing {
-    chunks: Vec<Bytes>,
-    grant: Grant,
+    chunks: Vec<Chunk>,
+    len: usize,
+    /// The reply's bytes in memory, returned when it is dropped (written or abandoned).
+    _held: Held,
+}
+
+impl Outgoing {
+    /// A reply held entirely in memory.
+    fn in_memory(bytes: Bytes, held: Held) -> Outgoing {
+        Outgoing {
+            len: bytes.len(),
+            chunks: vec![Chunk::Bytes(bytes)],
+            _held: held,
+        }
+    }
 }
 
 /// State the reader and the writer of one connection share.
@@ -118,7 +136,7 @@ impl Link {
 /// shutdown.
 pub async fn serve(
     broker: Arc<Broker>,
-    budget: Arc<ByteBudget>,
+    replies: Arc<ReplyMemory>,
     socket: TcpStream,
     peer: SocketAddr,
     shutdown: CancellationToken,
@@ -139,7 +157,7 @@ pub async fn serve(
     let writer = tokio::spawn(write_replies(write_half, rx, broker.clone(), link.clone()));
     let reader = Reader {
         broker: &broker,
-        budget: &budget,
+        replies: &replies,
         link: &link,
         peer,
         shutdown: &shutdown,
@@ -188,7 +206,7 @@ pub async fn serve(
 
 struct Reader<'a> {
     broker: &'a Arc<Broker>,
-    budget: &'a Arc<ByteBudget>,
+    replies: &'a Arc<ReplyMemory>,
     link: &'a Arc<Link>,
     peer: SocketAddr,
     shutdown: &'a CancellationToken,
@@ -230,9 +248,7 @@ impl Reader<'_> {
                 .await
                 .map_err(Closing::Protocol)?;
             if let Some(out) = reply {
-                self.link
-                    .unsent
-                    .fetch_add(out.grant.bytes(), Ordering::AcqRel);
+                self.link.unsent.fetch_add(out.len, Ordering::AcqRel);
                 if tx.send(out).await.is_err() {
                     return Ok(()); // writer gone: the socket is closed
                 }
@@ -335,17 +351,10 @@ impl Reader<'_> {
                     .requests
                     .with_label_values(&[api, "35"])
                     .inc();
-                let grant = self.budget.grant(out.len());
-                Some(Outgoing {
-                    chunks: vec![out.freeze()],
-                    grant,
-                })
+                let held = self.replies.hold(out.len());
+                Some(Outgoing::in_memory(out.freeze(), held))
             }
-            DecodedRequest::Request(mut req) => {
-                let reserved = match req.as_mut() {
-                    RequestKind::Fetch(fetch) => Some(self.reserve_fetch(fetch).await),
-                    _ => None,
-                };
+            DecodedRequest::Request(req) => {
                 let ctx = RequestContext {
                     api_key: header.api_key,
                     api_version: header.api_version,
@@ -353,29 +362,60 @@ impl Reader<'_> {
                     client_id: header.client_id.clone(),
                     client_host: self.peer.ip(),
                 };
-                match handlers::dispatch(broker, &ctx, *req).await {
-                    Reply::Silent => None,
+                let (code, encoded) = match handlers::dispatch(broker, &ctx, *req).await {
+                    Reply::Silent => (None, None),
                     Reply::Close(reason) => return Err(reason),
                     Reply::Respond(resp) => {
-                        let code = handlers::top_level_error(&resp);
-                        broker
-                            .metrics
-                            .requests
-                            .with_label_values(&[api, error_label(code)])
-                            .inc();
-                        let chunks = codec::encode_response_chunks(
+                        let mut out = BytesMut::new();
+                        let r = codec::encode_response(
+                            &mut out,
                             header.api_key,
                             header.api_version,
                             header.correlation_id,
                             &resp,
+                        );
+                        let code = handlers::top_level_error(&resp);
+                        (
+                            Some(code),
+                            Some(r.map(|()| vec![Chunk::Bytes(out.freeze())])),
                         )
-                        // Encoding failures are bugs; closing beats a reply the client
-                        // waits on forever.
-                        .map_err(|e| format!("failed to encode {api} response: {e}"))?;
-                        let len = chunks.iter().map(|c| c.len()).sum();
-                        let mut grant = reserved.unwrap_or_else(|| self.budget.grant(0));
-                        grant.resize(len);
-                        Some(Outgoing { chunks, grant })
+                    }
+                    Reply::Fetch(reply) => {
+                        let chunks = codec::encode_fetch_response(
+                            header.api_version,
+                            header.correlation_id,
+                            &reply.response,
+                            reply.files,
+                        );
+                        (Some(reply.response.error_code), Some(chunks))
+                    }
+                };
+                if let Some(code) = code {
+                    broker
+                        .metrics
+                        .requests
+                        .with_label_values(&[api, error_label(code)])
+                        .inc();
+                }
+                match encoded {
+                    None => None,
+                    // Encoding failures are bugs; closing beats a reply the client waits on
+                    // forever.
+                    Some(Err(e)) => return Err(format!("failed to encode {api} response: {e}")),
+                    Some(Ok(chunks)) => {
+                        let len = chunks.iter().map(Chunk::len).sum();
+                        let in_memory = chunks
+                            .iter()
+                            .filter_map(|c| match c {
+                                Chunk::Bytes(b) => Some(b.len()),
+                                Chunk::File(_) => None,
+                            })
+                            .sum();
+                        Some(Outgoing {
+                            chunks,
+                            len,
+                            _held: self.replies.hold(in_memory),
+                        })
                     }
                 }
             }
@@ -387,29 +427,12 @@ impl Reader<'_> {
             .observe(started.elapsed().as_secs_f64());
         Ok(reply)
     }
-
-    /// Reserves a Fetch's response bytes before anything is read, and lowers the request's
-    /// `max_bytes` (and the remaining `max_wait_ms`) to what was granted. Kafka lets a
-    /// broker answer with less than `max_bytes`; the first batch is still returned whole.
-    async fn reserve_fetch(&self, fetch: &mut kafka_protocol::messages::FetchRequest) -> Grant {
-        let want = (fetch.max_bytes.max(0) as usize).min(handlers::fetch::FETCH_MAX_BYTES);
-        let now = Instant::now();
-        let deadline = now + Duration::from_millis(fetch.max_wait_ms.max(0) as u64);
-        let grant = self.budget.reserve(want, deadline).await;
-        if grant.bytes() < want {
-            self.broker.metrics.fetch_budget_limited.inc();
-            fetch.max_bytes = i32::try_from(grant.bytes()).unwrap_or(i32::MAX);
-            let left = deadline.saturating_duration_since(Instant::now());
-            fetch.max_wait_ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
-        }
-        grant
-    }
 }
 
 /// Writes replies in order; flushes whenever no further reply is queued, so pipelined
-/// replies share a syscall without delaying a finished one. Chunks at least as large as the
-/// write buffer (spliced record batches) go to the socket without another copy. Each
-/// reply's budget bytes are returned once it is handed to the socket (or buffered).
+/// replies share a syscall without delaying a finished one. Record batches go from their
+/// segment file to the socket with `sendfile` (`send_file.rs`), after what is buffered. Each
+/// reply's bytes in memory are returned once it is handed to the socket (or buffered).
 async fn write_replies(
     write_half: tokio::net::tcp::OwnedWriteHalf,
     mut rx: mpsc::Receiver<Outgoing>,
@@ -434,16 +457,38 @@ async fn write_replies(
         };
         for chunk in &out.chunks {
             broker.metrics.bytes_out.inc_by(chunk.len() as u64);
-            let mut off = 0;
-            while off < chunk.len() {
-                match link.guard(w.write(&chunk[off..])).await {
-                    Some(n) if n > 0 => off += n,
-                    _ => break 'write false,
+            match chunk {
+                Chunk::Bytes(bytes) => {
+                    let mut off = 0;
+                    while off < bytes.len() {
+                        match link.guard(w.write(&bytes[off..])).await {
+                            Some(n) if n > 0 => off += n,
+                            _ => break 'write false,
+                        }
+                        link.touch();
+                    }
                 }
-                link.touch();
+                Chunk::File(slice) => {
+                    // What is buffered goes first; then the batches leave the page cache.
+                    if link.guard(w.flush()).await.is_none() {
+                        break 'write false;
+                    }
+                    let stream: &TcpStream = w.get_ref().as_ref();
+                    let mut off = 0;
+                    while off < slice.len() {
+                        match link.guard(send_file::send(stream, slice, off)).await {
+                            Some(n) => off += n,
+                            None => {
+                                tracing::debug!(?slice, "sending fetched records failed");
+                                break 'write false;
+                            }
+                        }
+                        link.touch();
+                    }
+                }
             }
         }
-        link.unsent.fetch_sub(out.grant.bytes(), Ordering::AcqRel);
+        link.unsent.fetch_sub(out.len, Ordering::AcqRel);
         drop(out);
         link.progress.notify_one();
     };
@@ -462,10 +507,10 @@ async fn write_replies(
         }
         link.closed.cancel();
     }
-    // Replies still queued return their budget bytes as the channel drops.
+    // Replies still queued return their bytes in memory as the channel drops.
     rx.close();
     while let Ok(out) = rx.try_recv() {
-        link.unsent.fetch_sub(out.grant.bytes(), Ordering::AcqRel);
+        link.unsent.fetch_sub(out.len, Ordering::AcqRel);
     }
     link.closed.cancel();
 }

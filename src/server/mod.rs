@@ -1,13 +1,14 @@
 //! The Kafka listener: accepts TCP connections, bounds their number (in total,
 //! `network.max_connections`, and per client IP, `network.max_connections_per_ip`), and
-//! hands each to a [`connection`] task together with the broker-wide response byte
-//! [`budget`]. A connection over either limit is closed at once, counted in
+//! hands each to a [`connection`] task together with the broker-wide account of reply bytes
+//! in memory ([`reply_memory`]). A connection over either limit is closed at once, counted in
 //! `runnel_connections_rejected_total{reason}` and logged at a limited rate
 //! ([`warn_limit`]). Shutdown: the token stops the accept loop and every connection stops
 //! reading new requests, answers the ones in flight, and closes.
 
-pub mod budget;
 pub mod connection;
+pub mod reply_memory;
+pub mod send_file;
 pub mod warn_limit;
 
 use std::collections::HashMap;
@@ -22,7 +23,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::broker::Broker;
 use crate::warn_limited;
-use budget::ByteBudget;
+use reply_memory::ReplyMemory;
 use warn_limit::WarnLimit;
 
 /// Warnings about refused connections and failed accepts: at most 10 per 10 s.
@@ -33,10 +34,7 @@ pub async fn run(broker: Arc<Broker>, listener: TcpListener, shutdown: Cancellat
     let net = &broker.config.network;
     let limit = Arc::new(Semaphore::new(net.max_connections));
     let per_ip = PerIpLimit::new(net.max_connections_per_ip);
-    let budget = ByteBudget::new(
-        net.max_response_bytes_in_flight,
-        broker.metrics.response_bytes_in_flight.clone(),
-    );
+    let replies = ReplyMemory::new(broker.metrics.response_bytes_in_flight.clone());
     let tracker = TaskTracker::new();
     loop {
         let accepted = tokio::select! {
@@ -70,10 +68,10 @@ pub async fn run(broker: Arc<Broker>, listener: TcpListener, shutdown: Cancellat
             continue;
         };
         let broker = broker.clone();
-        let budget = budget.clone();
+        let replies = replies.clone();
         let shutdown = shutdown.clone();
         tracker.spawn(async move {
-            connection::serve(broker, budget, socket, peer, shutdown).await;
+            connection::serve(broker, replies, socket, peer, shutdown).await;
             drop(ip_slot);
             drop(permit);
         });

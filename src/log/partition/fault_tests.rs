@@ -26,7 +26,8 @@ fn read_all(log: &PartitionLog, mut offset: i64) -> Vec<(i64, i64)> {
         if r.records.is_empty() {
             return v;
         }
-        let mut buf = &r.records[..];
+        let bytes = r.records.to_bytes().unwrap();
+        let mut buf = &bytes[..];
         while !buf.is_empty() {
             let h = BatchHeader::parse(buf).unwrap();
             assert_eq!(compute_crc(&buf[..h.batch_size()]), h.crc);

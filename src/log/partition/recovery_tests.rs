@@ -43,7 +43,8 @@ fn read_all(log: &PartitionLog) -> Vec<(i64, i64)> {
     while next < log.high_watermark() {
         let r = log.read(next, 1 << 20, true).unwrap();
         assert!(!r.records.is_empty(), "empty read at {next} below the HW");
-        let mut buf = &r.records[..];
+        let bytes = r.records.to_bytes().unwrap();
+        let mut buf = &bytes[..];
         while !buf.is_empty() {
             let h = BatchHeader::parse(buf).unwrap();
             assert_eq!(compute_crc(&buf[..h.batch_size()]), h.crc);

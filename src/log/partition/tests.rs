@@ -24,7 +24,8 @@ fn small() -> LogConfig {
 /// Parses the batches in a read result: (base offset, last offset) each.
 fn batches(r: &ReadResult) -> Vec<(i64, i64)> {
     let mut v = Vec::new();
-    let mut buf = &r.records[..];
+    let bytes = r.records.to_bytes().unwrap();
+    let mut buf = &bytes[..];
     while !buf.is_empty() {
         let h = BatchHeader::parse(buf).unwrap();
         assert_eq!(
@@ -65,11 +66,12 @@ fn append_read_roundtrip() {
     assert_eq!(batches(&log.read(1, 1 << 20, false).unwrap())[0], (0, 2));
     assert_eq!(batches(&log.read(5, 1 << 20, false).unwrap()), vec![(4, 5)]);
     // Leader epoch patched.
-    let h = BatchHeader::parse(&r.records).unwrap();
+    let bytes = r.records.to_bytes().unwrap();
+    let h = BatchHeader::parse(&bytes).unwrap();
     assert_eq!(h.partition_leader_epoch, 5);
     // Bytes other than the patched ones are exactly what the client sent.
     let orig = b(3);
-    assert_eq!(&r.records[16..orig.len()], &orig[16..]);
+    assert_eq!(&bytes[16..orig.len()], &orig[16..]);
     assert_eq!(log.size_bytes(), r.records.len() as u64);
 }
 
@@ -466,11 +468,16 @@ fn log_append_time() {
         } => assert_eq!(log_append_time, 123_456),
         o => panic!("{o:?}"),
     }
-    let r = log.read(0, 1 << 20, true).unwrap();
-    let h = BatchHeader::parse(&r.records).unwrap();
+    let bytes = log
+        .read(0, 1 << 20, true)
+        .unwrap()
+        .records
+        .to_bytes()
+        .unwrap();
+    let h = BatchHeader::parse(&bytes).unwrap();
     assert_eq!(h.timestamp_type(), BatchTimestampType::LogAppendTime);
     assert_eq!(h.max_timestamp, 123_456);
-    assert_eq!(compute_crc(&r.records), h.crc);
+    assert_eq!(compute_crc(&bytes), h.crc);
     assert_eq!(
         log.offset_for_timestamp(123_000).unwrap(),
         Some((0, 123_456))
@@ -514,7 +521,13 @@ fn leader_epochs() {
     let log = open(d.path(), LogConfig::default());
     assert_eq!(log.latest_epoch(), Some(6));
     assert_eq!(log.end_offset_for_epoch(4), (4, 6));
-    let h = BatchHeader::parse(&log.read(4, 1 << 20, true).unwrap().records).unwrap();
+    let bytes = log
+        .read(4, 1 << 20, true)
+        .unwrap()
+        .records
+        .to_bytes()
+        .unwrap();
+    let h = BatchHeader::parse(&bytes).unwrap();
     assert_eq!(h.partition_leader_epoch, 4);
 }
 
