@@ -211,9 +211,6 @@ impl ClassicGroup {
     pub fn member(&self, member_id: &str) -> Option<&Member> {
         self.members.get(member_id)
     }
-    pub fn member_ids(&self) -> Vec<String> {
-        self.members.keys().cloned().collect()
-    }
     pub fn num_members(&self) -> usize {
         self.members.len()
     }
@@ -222,9 +219,6 @@ impl ClassicGroup {
     }
     pub fn is_pending_member(&self, member_id: &str) -> bool {
         self.pending_join.contains_key(member_id)
-    }
-    pub fn static_member_id(&self, instance_id: &str) -> Option<&str> {
-        self.static_members.get(instance_id).map(String::as_str)
     }
 
     // ----- state transitions -----------------------------------------------------------

@@ -67,10 +67,6 @@ impl ClassicGroup {
         self.offsets.iter().map(|((t, p), o)| (t.as_str(), *p, o))
     }
 
-    pub fn has_offsets(&self) -> bool {
-        !self.offsets.is_empty()
-    }
-
     pub fn put_offset(&mut self, topic: &str, partition: i32, offset: CommittedOffset) {
         self.offsets.insert((topic.to_string(), partition), offset);
     }
