@@ -28,11 +28,12 @@ use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName}
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::watch;
 
-use super::{codes, RequestContext};
+use super::RequestContext;
 use crate::broker::{now_ms, Broker};
 use crate::fetch_session::{
     FetchContext, FetchSessionError, IncrementalFetch, PartitionOutcome, PartitionRequest,
 };
+use crate::kafka_error::{self, KafkaError};
 use crate::log::{LogError, PartitionLog};
 
 /// The most one response carries whatever the client asks (Kafka's `fetch.max.bytes`
@@ -162,16 +163,16 @@ fn read_all(slots: &[Slot], max_total: usize) -> (Vec<PartitionData>, usize, boo
             .with_preferred_read_replica(BrokerId(-1))
             .with_records(Some(Bytes::new()));
         let Some(log) = &s.log else {
-            pd.error_code = codes::UNKNOWN_TOPIC_OR_PARTITION;
+            pd.error_code = KafkaError::UnknownTopicOrPartition.code();
             any_error = true;
             out.push(pd);
             continue;
         };
         if s.current_leader_epoch >= 0 && s.current_leader_epoch != s.leader_epoch {
             pd.error_code = if s.current_leader_epoch > s.leader_epoch {
-                codes::UNKNOWN_LEADER_EPOCH
+                KafkaError::UnknownLeaderEpoch.code()
             } else {
-                codes::FENCED_LEADER_EPOCH
+                KafkaError::FencedLeaderEpoch.code()
             };
             any_error = true;
             out.push(pd);
@@ -386,7 +387,7 @@ fn outcome(pd: &PartitionData) -> PartitionOutcome {
         high_watermark: pd.high_watermark,
         log_start_offset: pd.log_start_offset,
         has_records: pd.records.as_ref().is_some_and(|r| !r.is_empty()),
-        error: pd.error_code != codes::NONE,
+        error: pd.error_code != kafka_error::NONE,
     }
 }
 
