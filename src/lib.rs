@@ -15,6 +15,8 @@
 //! - [`group`]     — the classic consumer group coordinator (state machine, timers, offsets)
 //! - [`log`]       — the partition log engine: segments, indexes, recovery, retention
 //! - [`store`]     — RocksDB: cluster id, producer ids, topics, groups, committed offsets
+//! - [`kafka_error`] — Kafka's error codes (number, name, retriable, metric label), used by
+//!   every layer above: the one place an error number is defined
 
 pub mod broker;
 pub mod cluster;
@@ -23,6 +25,7 @@ pub mod fetch_session;
 pub mod group;
 pub mod handlers;
 pub mod http;
+pub mod kafka_error;
 pub mod log;
 pub mod protocol;
 pub mod runtime;

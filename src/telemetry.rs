@@ -43,6 +43,7 @@ use prometheus::{
 };
 
 use crate::config::TelemetryConfig;
+use crate::kafka_error::{self, KafkaError};
 
 pub mod levels;
 
@@ -122,21 +123,37 @@ pub struct Metrics {
     pub topics: TopicMetrics,
 }
 
-/// Whether a partition's Produce error counts in `failed_produce_requests`. Kafka
-/// (`ReplicaManager.appendToLocalLog`) leaves out the errors a healthy broker answers in normal
-/// operation — UNKNOWN_TOPIC_OR_PARTITION 3, NOT_LEADER_OR_FOLLOWER 6, MESSAGE_TOO_LARGE 10,
-/// RECORD_LIST_TOO_LARGE 18, CORRUPT_MESSAGE 2, KAFKA_STORAGE_ERROR 56 — and counts every other.
+/// The Produce errors Kafka (`ReplicaManager.appendToLocalLog`) leaves out of
+/// `failed_produce_requests`: those a healthy broker answers in normal operation.
+const PRODUCE_ERRORS_NOT_FAILED: [KafkaError; 6] = [
+    KafkaError::UnknownTopicOrPartition,
+    KafkaError::NotLeaderOrFollower,
+    KafkaError::MessageTooLarge,
+    KafkaError::RecordListTooLarge,
+    KafkaError::CorruptMessage,
+    KafkaError::KafkaStorageError,
+];
+
+/// The Fetch errors Kafka (`ReplicaManager.readFromLog`) leaves out of
+/// `failed_fetch_requests`; every other counts, OFFSET_OUT_OF_RANGE from a consumer included.
+const FETCH_ERRORS_NOT_FAILED: [KafkaError; 7] = [
+    KafkaError::UnknownTopicOrPartition,
+    KafkaError::NotLeaderOrFollower,
+    KafkaError::ReplicaNotAvailable,
+    KafkaError::KafkaStorageError,
+    KafkaError::FencedLeaderEpoch,
+    KafkaError::UnknownLeaderEpoch,
+    KafkaError::InconsistentTopicId,
+];
+
+/// Whether a partition's Produce error counts in `failed_produce_requests`.
 fn produce_error_counts_as_failed(code: i16) -> bool {
-    !matches!(code, 0 | 2 | 3 | 6 | 10 | 18 | 56)
+    code != kafka_error::NONE && !PRODUCE_ERRORS_NOT_FAILED.iter().any(|e| e.code() == code)
 }
 
-/// Whether a partition's Fetch error counts in `failed_fetch_requests`. Kafka
-/// (`ReplicaManager.readFromLog`) leaves out UNKNOWN_TOPIC_OR_PARTITION 3,
-/// NOT_LEADER_OR_FOLLOWER 6, REPLICA_NOT_AVAILABLE 9, KAFKA_STORAGE_ERROR 56,
-/// FENCED_LEADER_EPOCH 74, UNKNOWN_LEADER_EPOCH 75 and INCONSISTENT_TOPIC_ID 103, and counts
-/// every other error, OFFSET_OUT_OF_RANGE from a consumer included.
+/// Whether a partition's Fetch error counts in `failed_fetch_requests`.
 fn fetch_error_counts_as_failed(code: i16) -> bool {
-    !matches!(code, 0 | 3 | 6 | 9 | 56 | 74 | 75 | 103)
+    code != kafka_error::NONE && !FETCH_ERRORS_NOT_FAILED.iter().any(|e| e.code() == code)
 }
 
 /// Per-topic traffic counters, like Kafka's `BrokerTopicMetrics` (see the module header).
@@ -690,6 +707,23 @@ fn unreachable_metric(e: prometheus::Error) -> ! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The codes Kafka's ReplicaManager leaves out of the failed-request counters, as numbers.
+    #[test]
+    fn failed_request_counters_skip_kafkas_codes() {
+        for code in [0, 2, 3, 6, 10, 18, 56] {
+            assert!(!produce_error_counts_as_failed(code), "produce {code}");
+        }
+        for code in [-1, 1, 9, 42, 47, 87] {
+            assert!(produce_error_counts_as_failed(code), "produce {code}");
+        }
+        for code in [0, 3, 6, 9, 56, 74, 75, 103] {
+            assert!(!fetch_error_counts_as_failed(code), "fetch {code}");
+        }
+        for code in [-1, 1, 2, 10, 42, 100] {
+            assert!(fetch_error_counts_as_failed(code), "fetch {code}");
+        }
+    }
 
     #[test]
     fn all_families_register_and_encode() {

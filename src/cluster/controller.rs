@@ -39,6 +39,7 @@ use super::topic_config::{self, BrokerLayers};
 use super::NodeInfo;
 use crate::config::LogDefaults;
 use crate::group::GroupCoordinator;
+use crate::kafka_error::KafkaError;
 use crate::log::manager::StagedPartition;
 use crate::log::{LogError, LogManager};
 use crate::store::{Store, StoreError};
@@ -79,15 +80,15 @@ impl TopicError {
     /// The Kafka error code for this failure.
     pub fn kafka_code(&self) -> i16 {
         match self {
-            TopicError::InvalidName(_) => 17,
-            TopicError::AlreadyExists(_) => 36,
-            TopicError::Unknown(_) => 3,
-            TopicError::InvalidPartitions(_) => 37,
-            TopicError::InvalidReplicationFactor(_) => 38,
-            TopicError::InvalidReplicaAssignment(_) => 39,
-            TopicError::InvalidConfig(_) => 40,
-            TopicError::InvalidRequest(_) => 42,
-            TopicError::PolicyViolation(_) => 44,
+            TopicError::InvalidName(_) => KafkaError::InvalidTopicException.code(),
+            TopicError::AlreadyExists(_) => KafkaError::TopicAlreadyExists.code(),
+            TopicError::Unknown(_) => KafkaError::UnknownTopicOrPartition.code(),
+            TopicError::InvalidPartitions(_) => KafkaError::InvalidPartitions.code(),
+            TopicError::InvalidReplicationFactor(_) => KafkaError::InvalidReplicationFactor.code(),
+            TopicError::InvalidReplicaAssignment(_) => KafkaError::InvalidReplicaAssignment.code(),
+            TopicError::InvalidConfig(_) => KafkaError::InvalidConfig.code(),
+            TopicError::InvalidRequest(_) => KafkaError::InvalidRequest.code(),
+            TopicError::PolicyViolation(_) => KafkaError::PolicyViolation.code(),
             TopicError::Log(e) => e.kafka_code(),
             TopicError::Store(e) => e.kafka_code(),
         }

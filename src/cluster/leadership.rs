@@ -17,6 +17,7 @@
 //! replicas to it needs no data copy — and none is ever left in progress.
 
 use super::PartitionInfo;
+use crate::kafka_error::KafkaError;
 
 /// Kafka's ElectionType.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,13 +62,20 @@ impl ElectionError {
     /// The Kafka error code.
     pub fn kafka_code(&self) -> i16 {
         match self {
-            ElectionError::UnknownTopic(_) | ElectionError::UnknownPartition(..) => 3,
-            ElectionError::NotNeeded => 84,
-            ElectionError::PreferredLeaderNotAvailable(..) => 80,
-            ElectionError::EligibleLeadersNotAvailable(..) => 83,
-            // KAFKA_STORAGE_ERROR: the metadata write failed.
-            ElectionError::Store(_) => 56,
+            ElectionError::UnknownTopic(_) | ElectionError::UnknownPartition(..) => {
+                KafkaError::UnknownTopicOrPartition
+            }
+            ElectionError::NotNeeded => KafkaError::ElectionNotNeeded,
+            ElectionError::PreferredLeaderNotAvailable(..) => {
+                KafkaError::PreferredLeaderNotAvailable
+            }
+            ElectionError::EligibleLeadersNotAvailable(..) => {
+                KafkaError::EligibleLeadersNotAvailable
+            }
+            // The metadata write failed.
+            ElectionError::Store(_) => KafkaError::KafkaStorageError,
         }
+        .code()
     }
 }
 
@@ -90,12 +98,15 @@ impl ReassignError {
     /// The Kafka error code.
     pub fn kafka_code(&self) -> i16 {
         match self {
-            ReassignError::UnknownTopic(_) | ReassignError::UnknownPartition(..) => 3,
-            ReassignError::NoReassignmentInProgress => 85,
-            ReassignError::InvalidReplicaAssignment(_) => 39,
-            // KAFKA_STORAGE_ERROR: the metadata write failed.
-            ReassignError::Store(_) => 56,
+            ReassignError::UnknownTopic(_) | ReassignError::UnknownPartition(..) => {
+                KafkaError::UnknownTopicOrPartition
+            }
+            ReassignError::NoReassignmentInProgress => KafkaError::NoReassignmentInProgress,
+            ReassignError::InvalidReplicaAssignment(_) => KafkaError::InvalidReplicaAssignment,
+            // The metadata write failed.
+            ReassignError::Store(_) => KafkaError::KafkaStorageError,
         }
+        .code()
     }
 }
 

@@ -40,6 +40,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use cache::Cache;
 use session::Session;
 
+use crate::kafka_error::KafkaError;
+
 /// Kafka's minimum idle time before a session is considered stale, and age before it becomes
 /// evictable by a larger newcomer (`MIN_INCREMENTAL_FETCH_SESSION_EVICTION_MS`).
 pub const EVICTION_MS: i64 = 120_000;
@@ -53,14 +55,6 @@ pub const MAX_CACHE_BYTES: usize = 256 * 1024 * 1024;
 pub const INITIAL_EPOCH: i32 = 0;
 /// The epoch of a sessionless full fetch, or of the request closing a session.
 pub const FINAL_EPOCH: i32 = -1;
-
-/// Kafka error codes used by [`FetchSessionError::kafka_code`].
-pub mod codes {
-    /// FETCH_SESSION_ID_NOT_FOUND
-    pub const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
-    /// INVALID_FETCH_SESSION_EPOCH
-    pub const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
-}
 
 /// Why a request could not use its session.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -77,9 +71,10 @@ impl FetchSessionError {
     /// The Kafka error code for the response's top-level `error_code`.
     pub fn kafka_code(&self) -> i16 {
         match self {
-            FetchSessionError::NotFound(_) => codes::FETCH_SESSION_ID_NOT_FOUND,
-            FetchSessionError::InvalidEpoch { .. } => codes::INVALID_FETCH_SESSION_EPOCH,
+            FetchSessionError::NotFound(_) => KafkaError::FetchSessionIdNotFound,
+            FetchSessionError::InvalidEpoch { .. } => KafkaError::InvalidFetchSessionEpoch,
         }
+        .code()
     }
 }
 

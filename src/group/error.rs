@@ -1,6 +1,8 @@
 //! `GroupError`: every failure the group coordinator reports, with its one mapping to Kafka
 //! error codes (`kafka_code`). Handlers put the code in the response; nothing here closes a
-//! connection.
+//! connection. The numbers come from the broker's table (`kafka_error`).
+
+use crate::kafka_error::{self, KafkaError};
 
 /// Errors of the group coordinator. Each variant maps to exactly one Kafka error code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,33 +52,33 @@ impl GroupError {
     /// The Kafka protocol error code for this error.
     pub fn kafka_code(&self) -> i16 {
         match self {
-            GroupError::OffsetMetadataTooLarge { .. } => 12,
-            GroupError::CoordinatorLoadInProgress => 14,
-            GroupError::CoordinatorNotAvailable(_) => 15,
-            GroupError::NotCoordinator(_) => 16,
-            GroupError::IllegalGeneration { .. } => 22,
-            GroupError::InconsistentGroupProtocol(_) => 23,
-            GroupError::InvalidGroupId(_) => 24,
-            GroupError::UnknownMemberId(_) => 25,
-            GroupError::InvalidSessionTimeout { .. } => 26,
-            GroupError::RebalanceInProgress => 27,
-            GroupError::NonEmptyGroup(_) => 68,
-            GroupError::GroupIdNotFound(_) => 69,
-            GroupError::MemberIdRequired(_) => 79,
-            GroupError::GroupMaxSizeReached(_) => 81,
-            GroupError::FencedInstanceId { .. } => 82,
-            GroupError::GroupSubscribedToTopic(_) => 86,
-            GroupError::UnstableOffsetCommit => 88,
+            GroupError::OffsetMetadataTooLarge { .. } => KafkaError::OffsetMetadataTooLarge,
+            GroupError::CoordinatorLoadInProgress => KafkaError::CoordinatorLoadInProgress,
+            GroupError::CoordinatorNotAvailable(_) => KafkaError::CoordinatorNotAvailable,
+            GroupError::NotCoordinator(_) => KafkaError::NotCoordinator,
+            GroupError::IllegalGeneration { .. } => KafkaError::IllegalGeneration,
+            GroupError::InconsistentGroupProtocol(_) => KafkaError::InconsistentGroupProtocol,
+            GroupError::InvalidGroupId(_) => KafkaError::InvalidGroupId,
+            GroupError::UnknownMemberId(_) => KafkaError::UnknownMemberId,
+            GroupError::InvalidSessionTimeout { .. } => KafkaError::InvalidSessionTimeout,
+            GroupError::RebalanceInProgress => KafkaError::RebalanceInProgress,
+            GroupError::NonEmptyGroup(_) => KafkaError::NonEmptyGroup,
+            GroupError::GroupIdNotFound(_) => KafkaError::GroupIdNotFound,
+            GroupError::MemberIdRequired(_) => KafkaError::MemberIdRequired,
+            GroupError::GroupMaxSizeReached(_) => KafkaError::GroupMaxSizeReached,
+            GroupError::FencedInstanceId { .. } => KafkaError::FencedInstanceId,
+            GroupError::GroupSubscribedToTopic(_) => KafkaError::GroupSubscribedToTopic,
+            GroupError::UnstableOffsetCommit => KafkaError::UnstableOffsetCommit,
         }
+        .code()
     }
 }
 
-/// Kafka's error code for "no error", for handlers that map `Option<GroupError>`.
-pub const NONE_CODE: i16 = 0;
-
-/// Maps an optional error to its Kafka code (0 when there is none).
+/// Maps an optional error to its Kafka code (`NONE` when there is none).
 pub fn code_of(error: &Option<GroupError>) -> i16 {
-    error.as_ref().map_or(NONE_CODE, GroupError::kafka_code)
+    error
+        .as_ref()
+        .map_or(kafka_error::NONE, GroupError::kafka_code)
 }
 
 #[cfg(test)]

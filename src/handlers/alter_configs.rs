@@ -13,9 +13,10 @@ use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::describe_configs::resource;
-use super::{blocking, codes, RequestContext};
+use super::{blocking, RequestContext};
 use crate::broker::{now_ms, Broker};
 use crate::cluster::{ConfigTarget, TopicError};
+use crate::kafka_error::{self, KafkaError};
 
 /// The domain target of a TOPIC, BROKER or GROUP resource (None for other types).
 pub(super) fn target(resource_type: i8, name: &str) -> Option<ConfigTarget> {
@@ -41,7 +42,7 @@ pub(super) fn refused(code: i16, message: impl Into<String>) -> (i16, Option<Str
 /// The outcome of a controller call, as (error code, message).
 pub(super) fn outcome(r: Result<(), TopicError>) -> (i16, Option<String>) {
     match r {
-        Ok(()) => (codes::NONE, None),
+        Ok(()) => (kafka_error::NONE, None),
         Err(e) => {
             tracing::debug!(error = %e, "config change refused");
             (e.kafka_code(), Some(e.to_string()))
@@ -72,14 +73,14 @@ pub async fn handle(
         let name = r.resource_name.as_str().to_string();
         let result = match target(r.resource_type, &name) {
             Some(ConfigTarget::Group(_)) | None => refused(
-                codes::INVALID_REQUEST,
+                KafkaError::InvalidRequest.code(),
                 format!(
                     "AlterConfigs is deprecated and does not support the resource type {}; use IncrementalAlterConfigs",
                     r.resource_type
                 ),
             ),
             Some(_) if has_duplicates(r.configs.iter().map(|c| c.name.as_str())) => {
-                refused(codes::INVALID_REQUEST, "Error due to duplicate config keys")
+                refused(KafkaError::InvalidRequest.code(), "Error due to duplicate config keys")
             }
             Some(t) => {
                 let mut new = BTreeMap::new();
@@ -94,7 +95,7 @@ pub async fn handle(
                 }
                 match null {
                     Some(n) => refused(
-                        codes::INVALID_REQUEST,
+                        KafkaError::InvalidRequest.code(),
                         format!("Null value not supported for : {n}"),
                     ),
                     None => {

@@ -21,11 +21,9 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::describe_log_dirs::log_dir_path;
-use super::{codes, RequestContext};
+use super::RequestContext;
 use crate::broker::Broker;
-
-/// LOG_DIR_NOT_FOUND: the destination is not one of the broker's log directories.
-const LOG_DIR_NOT_FOUND: i16 = 57;
+use crate::kafka_error::{self, KafkaError};
 
 pub async fn handle(
     broker: &Arc<Broker>,
@@ -49,11 +47,11 @@ pub async fn handle(
             .topic(&topic)
             .is_some_and(|t| t.partition(partition).is_some());
         let code = if !known_dir {
-            LOG_DIR_NOT_FOUND
+            KafkaError::LogDirNotFound.code()
         } else if !hosted {
-            codes::UNKNOWN_TOPIC_OR_PARTITION
+            KafkaError::UnknownTopicOrPartition.code()
         } else {
-            codes::NONE
+            kafka_error::NONE
         };
         by_topic.entry(topic).or_default().push(
             AlterReplicaLogDirPartitionResult::default()

@@ -10,8 +10,9 @@ use std::sync::Arc;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 
-use super::{codes, RequestContext};
+use super::RequestContext;
 use crate::broker::Broker;
+use crate::kafka_error::KafkaError;
 use crate::protocol::versions;
 
 pub async fn handle(
@@ -28,7 +29,7 @@ pub async fn handle(
             version = req.client_software_version.as_str(),
             "ApiVersions with invalid client software name/version"
         );
-        return ApiVersionsResponse::default().with_error_code(codes::INVALID_REQUEST);
+        return ApiVersionsResponse::default().with_error_code(KafkaError::InvalidRequest.code());
     }
     ApiVersionsResponse::default().with_api_keys(advertised())
 }

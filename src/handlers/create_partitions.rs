@@ -16,8 +16,9 @@ use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse
 use kafka_protocol::protocol::StrBytes;
 
 use super::create_topics::duplicate_names;
-use super::{blocking, codes, RequestContext};
+use super::{blocking, RequestContext};
 use crate::broker::{now_ms, Broker};
+use crate::kafka_error::{self, KafkaError};
 
 fn result(name: TopicName, code: i16, message: Option<String>) -> CreatePartitionsTopicResult {
     CreatePartitionsTopicResult::default()
@@ -52,7 +53,7 @@ pub async fn handle(
             if reported.insert(name) {
                 results.push(result(
                     t.name,
-                    codes::INVALID_REQUEST,
+                    KafkaError::InvalidRequest.code(),
                     Some("Duplicate topic name.".into()),
                 ));
             }
@@ -74,7 +75,7 @@ pub async fn handle(
         })
         .await;
         results.push(match outcome {
-            Ok(_) => result(t.name, codes::NONE, None),
+            Ok(_) => result(t.name, kafka_error::NONE, None),
             Err(e) => {
                 tracing::debug!(topic = %name, error = %e, "create partitions refused");
                 result(t.name, e.kafka_code(), Some(e.to_string()))

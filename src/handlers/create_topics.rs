@@ -23,15 +23,12 @@ use kafka_protocol::messages::create_topics_response::{
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{blocking, codes, RequestContext};
+use super::{blocking, RequestContext};
 use crate::broker::{now_ms, Broker};
 use crate::cluster::controller::{validate_topic_name, NewTopic};
 use crate::cluster::topic_config::{self, BrokerLayers};
 use crate::cluster::TopicInfo;
-
-const TOPIC_ALREADY_EXISTS: i16 = 36;
-const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
-const INVALID_CONFIG: i16 = 40;
+use crate::kafka_error::{self, KafkaError};
 
 /// KRaft's metadata log; Kafka refuses to create a topic by this name.
 const CLUSTER_METADATA_TOPIC: &str = "__cluster_metadata";
@@ -59,7 +56,7 @@ fn to_new_topic(t: &CreatableTopic) -> Result<NewTopic, (i16, String)> {
         .collect();
     if !null_configs.is_empty() {
         return Err((
-            INVALID_CONFIG,
+            KafkaError::InvalidConfig.code(),
             format!(
                 "Null value not supported for topic configs: {}",
                 null_configs.join(",")
@@ -81,7 +78,7 @@ fn to_new_topic(t: &CreatableTopic) -> Result<NewTopic, (i16, String)> {
     for a in &t.assignments {
         if !seen.insert(a.partition_index) {
             return Err((
-                INVALID_REPLICA_ASSIGNMENT,
+                KafkaError::InvalidReplicaAssignment.code(),
                 format!(
                     "Found multiple manual partition assignments for partition {}",
                     a.partition_index
@@ -135,9 +132,9 @@ fn success_result(
     CreatableTopicResult::default()
         .with_name(name)
         .with_topic_id(topic.id)
-        .with_error_code(codes::NONE)
+        .with_error_code(kafka_error::NONE)
         .with_error_message(None)
-        .with_topic_config_error_code(codes::NONE)
+        .with_topic_config_error_code(kafka_error::NONE)
         .with_num_partitions(i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX))
         .with_replication_factor(replication_factor)
         .with_configs(Some(configs))
@@ -160,7 +157,7 @@ pub async fn handle(
             if reported.insert(name) {
                 results.push(error_result(
                     t.name,
-                    codes::INVALID_REQUEST,
+                    KafkaError::InvalidRequest.code(),
                     "Duplicate topic name.".into(),
                 ));
             }
@@ -180,7 +177,7 @@ async fn create_one(
     if name == CLUSTER_METADATA_TOPIC {
         return error_result(
             t.name,
-            codes::INVALID_REQUEST,
+            KafkaError::InvalidRequest.code(),
             format!("Creation of internal topic {CLUSTER_METADATA_TOPIC} is prohibited."),
         );
     }
@@ -192,7 +189,7 @@ async fn create_one(
     if broker.metadata.topic(&name).is_some() {
         return error_result(
             t.name,
-            TOPIC_ALREADY_EXISTS,
+            KafkaError::TopicAlreadyExists.code(),
             format!("Topic '{name}' already exists."),
         );
     }
@@ -249,7 +246,7 @@ mod tests {
             config("segment.ms", None),
         ]);
         let (code, msg) = to_new_topic(&t).unwrap_err();
-        assert_eq!(code, INVALID_CONFIG);
+        assert_eq!(code, KafkaError::InvalidConfig.code());
         assert_eq!(
             msg,
             "Null value not supported for topic configs: segment.bytes,segment.ms"
@@ -282,7 +279,7 @@ mod tests {
         ]);
         assert_eq!(
             to_new_topic(&dup).unwrap_err().0,
-            INVALID_REPLICA_ASSIGNMENT
+            KafkaError::InvalidReplicaAssignment.code()
         );
     }
 
@@ -290,7 +287,7 @@ mod tests {
     fn error_results_keep_kafka_defaults() {
         let r = error_result(
             TopicName(StrBytes::from_static_str("t")),
-            codes::INVALID_REQUEST,
+            KafkaError::InvalidRequest.code(),
             "Duplicate topic name.".into(),
         );
         assert_eq!(r.num_partitions, -1);

@@ -10,6 +10,7 @@ use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::kafka_error;
 
 pub async fn handle(
     broker: &Arc<Broker>,
@@ -25,7 +26,7 @@ pub async fn handle(
         .map(|(id, (_, r))| {
             DeletableGroupResult::default()
                 .with_group_id(id)
-                .with_error_code(r.err().map_or(0, |e| e.kafka_code()))
+                .with_error_code(r.err().map_or(kafka_error::NONE, |e| e.kafka_code()))
         })
         .collect();
     DeleteGroupsResponse::default().with_results(results)

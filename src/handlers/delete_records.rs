@@ -16,8 +16,9 @@ use kafka_protocol::messages::delete_records_response::{
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
-use super::{blocking, codes, RequestContext};
+use super::{blocking, RequestContext};
 use crate::broker::Broker;
+use crate::kafka_error::{self, KafkaError};
 
 /// DeleteRecordsRequest.HIGH_WATERMARK: delete everything below the high watermark.
 const HIGH_WATERMARK: i64 = -1;
@@ -32,7 +33,7 @@ fn target_offset(requested: i64, high_watermark: i64) -> Result<i64, i16> {
         requested
     };
     if offset < 0 || offset > high_watermark {
-        Err(codes::OFFSET_OUT_OF_RANGE)
+        Err(KafkaError::OffsetOutOfRange.code())
     } else {
         Ok(offset)
     }
@@ -40,7 +41,7 @@ fn target_offset(requested: i64, high_watermark: i64) -> Result<i64, i16> {
 
 fn partition_result(index: i32, outcome: Result<i64, i16>) -> DeleteRecordsPartitionResult {
     let (low_watermark, error_code) = match outcome {
-        Ok(start) => (start, codes::NONE),
+        Ok(start) => (start, kafka_error::NONE),
         Err(code) => (INVALID_LOW_WATERMARK, code),
     };
     DeleteRecordsPartitionResult::default()
@@ -70,7 +71,7 @@ pub async fn handle(
                             .and_then(|m| m.partition(p.partition_index))
                             .and_then(|_| broker.logs.get(name, p.partition_index));
                         let outcome = match log {
-                            None => Err(codes::UNKNOWN_TOPIC_OR_PARTITION),
+                            None => Err(KafkaError::UnknownTopicOrPartition.code()),
                             Some(log) => target_offset(p.offset, log.high_watermark())
                                 .and_then(|offset| {
                                     log.delete_records_before(offset).map_err(|e| {
@@ -101,15 +102,24 @@ mod tests {
         assert_eq!(target_offset(-1, 10), Ok(10));
         assert_eq!(target_offset(0, 10), Ok(0));
         assert_eq!(target_offset(10, 10), Ok(10));
-        assert_eq!(target_offset(11, 10), Err(codes::OFFSET_OUT_OF_RANGE));
-        assert_eq!(target_offset(-2, 10), Err(codes::OFFSET_OUT_OF_RANGE));
-        assert_eq!(target_offset(i64::MIN, 10), Err(codes::OFFSET_OUT_OF_RANGE));
+        assert_eq!(
+            target_offset(11, 10),
+            Err(KafkaError::OffsetOutOfRange.code())
+        );
+        assert_eq!(
+            target_offset(-2, 10),
+            Err(KafkaError::OffsetOutOfRange.code())
+        );
+        assert_eq!(
+            target_offset(i64::MIN, 10),
+            Err(KafkaError::OffsetOutOfRange.code())
+        );
         assert_eq!(target_offset(-1, 0), Ok(0));
     }
 
     #[test]
     fn errors_report_minus_one() {
-        let r = partition_result(3, Err(codes::UNKNOWN_TOPIC_OR_PARTITION));
+        let r = partition_result(3, Err(KafkaError::UnknownTopicOrPartition.code()));
         assert_eq!(
             (r.partition_index, r.low_watermark, r.error_code),
             (3, -1, 3)

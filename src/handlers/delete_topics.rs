@@ -21,8 +21,9 @@ use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicN
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
-use super::{blocking, codes, RequestContext};
+use super::{blocking, RequestContext};
 use crate::broker::Broker;
+use crate::kafka_error::{self, KafkaError};
 
 const UNKNOWN_TOPIC_MESSAGE: &str = "This server does not host this topic-partition.";
 const UNKNOWN_TOPIC_ID_MESSAGE: &str = "This server does not host this topic ID.";
@@ -59,13 +60,13 @@ fn plan(entries: Vec<(Option<String>, Uuid)>) -> Vec<Target> {
             (None, true) => Target::Reject {
                 name: None,
                 id,
-                code: codes::INVALID_REQUEST,
+                code: KafkaError::InvalidRequest.code(),
                 message: "Neither topic name nor id were specified.",
             },
             (Some(name), false) => Target::Reject {
                 name: Some(name),
                 id,
-                code: codes::INVALID_REQUEST,
+                code: KafkaError::InvalidRequest.code(),
                 message: "You may not specify both topic name and topic id.",
             },
             (Some(name), true) if name_count.get(&name).copied().unwrap_or(0) > 1 => {
@@ -75,7 +76,7 @@ fn plan(entries: Vec<(Option<String>, Uuid)>) -> Vec<Target> {
                 Target::Reject {
                     name: Some(name),
                     id: Uuid::nil(),
-                    code: codes::INVALID_REQUEST,
+                    code: KafkaError::InvalidRequest.code(),
                     message: "Duplicate topic name.",
                 }
             }
@@ -87,7 +88,7 @@ fn plan(entries: Vec<(Option<String>, Uuid)>) -> Vec<Target> {
                 Target::Reject {
                     name: None,
                     id,
-                    code: codes::INVALID_REQUEST,
+                    code: KafkaError::InvalidRequest.code(),
                     message: "Duplicate topic id.",
                 }
             }
@@ -158,7 +159,7 @@ pub async fn handle(
                 None => slots.push(Ok(result(
                     Some(name),
                     Uuid::nil(),
-                    codes::UNKNOWN_TOPIC_OR_PARTITION,
+                    KafkaError::UnknownTopicOrPartition.code(),
                     Some(UNKNOWN_TOPIC_MESSAGE.into()),
                 ))),
             },
@@ -174,7 +175,7 @@ pub async fn handle(
                 None => slots.push(Ok(result(
                     None,
                     id,
-                    codes::UNKNOWN_TOPIC_ID,
+                    KafkaError::UnknownTopicId.code(),
                     Some(UNKNOWN_TOPIC_ID_MESSAGE.into()),
                 ))),
             },
@@ -214,18 +215,18 @@ pub async fn handle(
                     None => result(
                         Some(r.name.clone()),
                         r.id,
-                        codes::INVALID_REQUEST,
+                        KafkaError::InvalidRequest.code(),
                         Some(
                             "The provided topic name maps to an ID that was already supplied."
                                 .into(),
                         ),
                     ),
-                    Some(Ok(_)) => result(Some(r.name.clone()), r.id, codes::NONE, None),
+                    Some(Ok(_)) => result(Some(r.name.clone()), r.id, kafka_error::NONE, None),
                     // Deleted concurrently between lookup and delete.
                     Some(Err(crate::cluster::TopicError::Unknown(_))) if r.by_id => result(
                         None,
                         r.id,
-                        codes::UNKNOWN_TOPIC_ID,
+                        KafkaError::UnknownTopicId.code(),
                         Some(UNKNOWN_TOPIC_ID_MESSAGE.into()),
                     ),
                     Some(Err(e)) => {
@@ -295,8 +296,8 @@ mod tests {
             (Some("a".into()), Uuid::from_u128(1)),
         ]);
         assert!(matches!(&p[0], Target::Reject { code, message, .. }
-            if *code == codes::INVALID_REQUEST && message.starts_with("Neither")));
+            if *code == KafkaError::InvalidRequest.code() && message.starts_with("Neither")));
         assert!(matches!(&p[1], Target::Reject { code, message, .. }
-            if *code == codes::INVALID_REQUEST && message.starts_with("You may not")));
+            if *code == KafkaError::InvalidRequest.code() && message.starts_with("You may not")));
     }
 }

@@ -18,11 +18,10 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::kafka_error::KafkaError;
 
 const ENDPOINT_BROKER: i8 = 1;
 const ENDPOINT_CONTROLLER: i8 = 2;
-const MISMATCHED_ENDPOINT_TYPE: i16 = 114;
-const UNSUPPORTED_ENDPOINT_TYPE: i16 = 115;
 
 /// AclOperation codes the CLUSTER resource supports (Kafka's `AclEntry.supportedOperations`):
 /// CREATE 5, ALTER 7, DESCRIBE 8, CLUSTER_ACTION 9, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11,
@@ -46,11 +45,11 @@ fn check_endpoint(version: i16, endpoint_type: i8) -> Result<(), (i16, String)> 
     match endpoint_type {
         ENDPOINT_BROKER => Ok(()),
         ENDPOINT_CONTROLLER => Err((
-            MISMATCHED_ENDPOINT_TYPE,
+            KafkaError::MismatchedEndpointType.code(),
             "The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER".into(),
         )),
         other => Err((
-            UNSUPPORTED_ENDPOINT_TYPE,
+            KafkaError::UnsupportedEndpointType.code(),
             format!("Unsupported endpoint type {other}"),
         )),
     }
@@ -92,15 +91,15 @@ mod tests {
         assert!(check_endpoint(1, ENDPOINT_BROKER).is_ok());
         assert_eq!(
             check_endpoint(1, ENDPOINT_CONTROLLER).unwrap_err().0,
-            MISMATCHED_ENDPOINT_TYPE
+            KafkaError::MismatchedEndpointType.code()
         );
         assert_eq!(
             check_endpoint(1, 0).unwrap_err().0,
-            UNSUPPORTED_ENDPOINT_TYPE
+            KafkaError::UnsupportedEndpointType.code()
         );
         assert_eq!(
             check_endpoint(1, 9).unwrap_err().0,
-            UNSUPPORTED_ENDPOINT_TYPE
+            KafkaError::UnsupportedEndpointType.code()
         );
     }
 

@@ -27,11 +27,12 @@ use kafka_protocol::messages::describe_configs_response::{
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{codes, RequestContext};
+use super::RequestContext;
 use crate::broker::Broker;
 use crate::cluster::config_def::{ConfigSource, ConfigType, Resolved};
 use crate::cluster::controller::validate_topic_name;
 use crate::cluster::{broker_config, group_config, topic_config};
+use crate::kafka_error::{self, KafkaError};
 use crate::telemetry::levels;
 
 /// ConfigResource.Type ids.
@@ -62,13 +63,13 @@ fn check_node(node_id: i32, name: &str) -> Result<(), Outcome> {
     match name.parse::<i32>() {
         Ok(id) if id == node_id => Ok(()),
         Ok(_) => Err(Outcome::Error(
-            codes::INVALID_REQUEST,
+            KafkaError::InvalidRequest.code(),
             Some(format!(
                 "Unexpected broker id, expected {node_id} or empty string, but received {name}"
             )),
         )),
         Err(_) => Err(Outcome::Error(
-            codes::INVALID_REQUEST,
+            KafkaError::InvalidRequest.code(),
             Some(format!("Broker id must be an integer, but it is: {name}")),
         )),
     }
@@ -96,14 +97,14 @@ fn describe_topic(broker: &Broker, name: &str) -> Outcome {
             &t.configs,
         )),
         // Kafka sets no message here.
-        None => Outcome::Error(codes::UNKNOWN_TOPIC_OR_PARTITION, None),
+        None => Outcome::Error(KafkaError::UnknownTopicOrPartition.code(), None),
     }
 }
 
 fn describe_group(broker: &Broker, name: &str) -> Outcome {
     if name.is_empty() {
         return Outcome::Error(
-            codes::INVALID_REQUEST,
+            KafkaError::InvalidRequest.code(),
             Some("Group name must not be empty".into()),
         );
     }
@@ -190,7 +191,7 @@ fn describe_resource(
         resource::GROUP => describe_group(broker, name),
         resource::BROKER_LOGGER => describe_loggers(broker.config.node_id, name),
         other => Outcome::Error(
-            codes::INVALID_REQUEST,
+            KafkaError::InvalidRequest.code(),
             Some(format!("Unsupported resource type: {other}")),
         ),
     };
@@ -205,7 +206,7 @@ fn describe_resource(
                 .filter(|d| wanted(keys, &d.name))
                 .map(|d| to_wire(d, include_synonyms, include_docs))
                 .collect();
-            base.with_error_code(codes::NONE)
+            base.with_error_code(kafka_error::NONE)
                 .with_error_message(None)
                 .with_configs(configs)
         }
@@ -240,11 +241,11 @@ mod tests {
         assert_eq!(check_node(3, "3"), Ok(()));
         assert!(matches!(
             check_node(3, "4"),
-            Err(Outcome::Error(codes::INVALID_REQUEST, Some(m))) if m.contains("expected 3")
+            Err(Outcome::Error(42, Some(m))) if m.contains("expected 3")
         ));
         assert!(matches!(
             check_node(3, "x"),
-            Err(Outcome::Error(codes::INVALID_REQUEST, Some(m))) if m.contains("integer")
+            Err(Outcome::Error(42, Some(m))) if m.contains("integer")
         ));
         match describe_loggers(0, "0") {
             Outcome::Configs(c) => {

@@ -17,9 +17,10 @@ use kafka_protocol::messages::describe_producers_response::{
 use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersResponse, ProducerId};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{codes, RequestContext};
+use super::RequestContext;
 use crate::broker::Broker;
 use crate::cluster::controller::validate_topic_name;
+use crate::kafka_error::KafkaError;
 
 /// Kafka's message for UNKNOWN_TOPIC_OR_PARTITION (`Errors.message()`).
 const UNKNOWN_TOPIC_MESSAGE: &str = "This server does not host this topic-partition.";
@@ -36,7 +37,7 @@ pub async fn handle(
         let topic_error: Option<(i16, String)> = match validate_topic_name(&name) {
             Err(e) => Some((e.kafka_code(), e.to_string())),
             Ok(()) if meta.is_none() => Some((
-                codes::UNKNOWN_TOPIC_OR_PARTITION,
+                KafkaError::UnknownTopicOrPartition.code(),
                 UNKNOWN_TOPIC_MESSAGE.to_string(),
             )),
             Ok(()) => None,
@@ -56,7 +57,7 @@ pub async fn handle(
                     .and_then(|m| m.partition(index))
                     .and_then(|_| broker.logs.get(&name, index));
                 let Some(log) = log else {
-                    return resp.with_error_code(codes::UNKNOWN_TOPIC_OR_PARTITION);
+                    return resp.with_error_code(KafkaError::UnknownTopicOrPartition.code());
                 };
                 match log.active_producers() {
                     Ok(producers) => resp.with_active_producers(

@@ -30,10 +30,11 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::metadata::topic_authorized_operations;
-use super::{codes, RequestContext};
+use super::RequestContext;
 use crate::broker::Broker;
 use crate::cluster::controller::validate_topic_name;
 use crate::cluster::{MetadataView, TopicInfo};
+use crate::kafka_error::KafkaError;
 
 /// Kafka's `max.request.partition.size.limit` default: the most partitions one response
 /// carries whatever the client asks.
@@ -86,7 +87,7 @@ fn describe(
                 .into_iter()
                 .map(|t| {
                     DescribeTopicPartitionsResponseTopic::default()
-                        .with_error_code(codes::INVALID_REQUEST)
+                        .with_error_code(KafkaError::InvalidRequest.code())
                         .with_name(Some(t.name))
                         .with_topic_authorized_operations(i32::MIN)
                 })
@@ -126,7 +127,7 @@ fn describe(
             None if fetch_all => {}
             None => {
                 let code = match validate_topic_name(name) {
-                    Ok(()) => codes::UNKNOWN_TOPIC_OR_PARTITION,
+                    Ok(()) => KafkaError::UnknownTopicOrPartition.code(),
                     Err(e) => e.kafka_code(),
                 };
                 out.push(
@@ -288,10 +289,10 @@ mod tests {
             ]
         );
         let r = describe(&view(), req(&["a"], 100, Some(("b", 0))));
-        assert_eq!(r.topics[0].error_code, codes::INVALID_REQUEST);
+        assert_eq!(r.topics[0].error_code, KafkaError::InvalidRequest.code());
         let r = describe(&view(), req(&[], 100, Some(("a", -1))));
         assert!(r.topics.is_empty());
         let r = describe(&view(), req(&["a"], 100, Some(("a", -1))));
-        assert_eq!(r.topics[0].error_code, codes::INVALID_REQUEST);
+        assert_eq!(r.topics[0].error_code, KafkaError::InvalidRequest.code());
     }
 }

@@ -15,9 +15,10 @@ use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaE
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{blocking, codes, RequestContext};
+use super::{blocking, RequestContext};
 use crate::broker::Broker;
 use crate::cluster::leadership::{ElectionError, ElectionType};
+use crate::kafka_error::KafkaError;
 
 fn result(partition: i32, outcome: Result<(), ElectionError>) -> PartitionResult {
     match outcome {
@@ -57,7 +58,7 @@ pub async fn handle(
                             .map(|&p| {
                                 PartitionResult::default()
                                     .with_partition_id(p)
-                                    .with_error_code(codes::INVALID_REQUEST)
+                                    .with_error_code(KafkaError::InvalidRequest.code())
                                     .with_error_message(Some(StrBytes::from_string(
                                         message.clone(),
                                     )))
@@ -67,7 +68,7 @@ pub async fn handle(
             })
             .collect();
         return ElectLeadersResponse::default()
-            .with_error_code(codes::INVALID_REQUEST)
+            .with_error_code(KafkaError::InvalidRequest.code())
             .with_replica_election_results(results);
     };
     let controller = broker.controller.clone();

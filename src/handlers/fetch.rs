@@ -29,11 +29,12 @@ use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName}
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::watch;
 
-use super::{codes, RequestContext};
+use super::RequestContext;
 use crate::broker::{now_ms, Broker};
 use crate::fetch_session::{
     FetchContext, FetchSessionError, IncrementalFetch, PartitionOutcome, PartitionRequest,
 };
+use crate::kafka_error::{self, KafkaError};
 use crate::log::{FileSlice, LogError, PartitionLog};
 use crate::protocol::splice::records_placeholder;
 
@@ -201,16 +202,16 @@ fn read_all(slots: &[Slot], max_total: usize) -> (Vec<(PartitionData, FileSlice)
             .with_preferred_read_replica(BrokerId(-1))
             .with_records(Some(Bytes::new()));
         let Some(log) = &s.log else {
-            pd.error_code = codes::UNKNOWN_TOPIC_OR_PARTITION;
+            pd.error_code = KafkaError::UnknownTopicOrPartition.code();
             any_error = true;
             out.push((pd, FileSlice::default()));
             continue;
         };
         if s.current_leader_epoch >= 0 && s.current_leader_epoch != s.leader_epoch {
             pd.error_code = if s.current_leader_epoch > s.leader_epoch {
-                codes::UNKNOWN_LEADER_EPOCH
+                KafkaError::UnknownLeaderEpoch.code()
             } else {
-                codes::FENCED_LEADER_EPOCH
+                KafkaError::FencedLeaderEpoch.code()
             };
             any_error = true;
             out.push((pd, FileSlice::default()));
@@ -426,7 +427,7 @@ fn outcome((pd, records): &(PartitionData, FileSlice)) -> PartitionOutcome {
         high_watermark: pd.high_watermark,
         log_start_offset: pd.log_start_offset,
         has_records: !records.is_empty(),
-        error: pd.error_code != codes::NONE,
+        error: pd.error_code != kafka_error::NONE,
     }
 }
 

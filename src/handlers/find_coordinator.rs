@@ -15,8 +15,9 @@ use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{codes, RequestContext};
+use super::RequestContext;
 use crate::broker::Broker;
+use crate::kafka_error::KafkaError;
 
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
@@ -48,11 +49,11 @@ fn resolve(broker: &Broker, key_type: i8, key: &str) -> Answer {
             }
         }
         KEY_TYPE_TRANSACTION => Answer::Error {
-            code: codes::COORDINATOR_NOT_AVAILABLE,
+            code: KafkaError::CoordinatorNotAvailable.code(),
             message: "The coordinator is not available.",
         },
         _ => Answer::Error {
-            code: codes::INVALID_REQUEST,
+            code: KafkaError::InvalidRequest.code(),
             message: "Invalid coordinator key type.",
         },
     }
@@ -89,7 +90,7 @@ fn build(version: i16, keys: Vec<(StrBytes, Answer)>) -> FindCoordinatorResponse
         .next()
         .map(|(_, a)| a)
         .unwrap_or(Answer::Error {
-            code: codes::INVALID_REQUEST,
+            code: KafkaError::InvalidRequest.code(),
             message: "Invalid coordinator key type.",
         });
     match answer {

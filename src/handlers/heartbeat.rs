@@ -9,6 +9,7 @@ use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::group;
+use crate::kafka_error;
 
 fn to_domain(version: i16, req: HeartbeatRequest) -> group::HeartbeatRequest {
     group::HeartbeatRequest {
@@ -33,7 +34,7 @@ pub async fn handle(
         .heartbeat(to_domain(ctx.api_version, req))
         .await
     {
-        Ok(()) => 0,
+        Ok(()) => kafka_error::NONE,
         Err(e) => e.kafka_code(),
     };
     HeartbeatResponse::default().with_error_code(code)

@@ -18,9 +18,10 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::alter_configs::{has_duplicates, outcome, refused, target};
 use super::describe_configs::resource;
-use super::{blocking, codes, RequestContext};
+use super::{blocking, RequestContext};
 use crate::broker::{now_ms, Broker};
 use crate::cluster::AlterOp;
+use crate::kafka_error::{self, KafkaError};
 use crate::telemetry::levels::{self, LevelError};
 
 /// Kafka's `AlterConfigOp.OpType` ids.
@@ -66,7 +67,7 @@ fn alter_loggers(
 ) -> (i16, Option<String>) {
     if r.resource_name.as_str() != node_id.to_string() {
         return refused(
-            codes::INVALID_REQUEST,
+            KafkaError::InvalidRequest.code(),
             format!(
                 "Unexpected broker id, expected {node_id}, but received {}",
                 r.resource_name.as_str()
@@ -75,7 +76,7 @@ fn alter_loggers(
     }
     let ops = match to_ops(r) {
         Ok(o) => o,
-        Err(e) => return refused(codes::INVALID_REQUEST, e),
+        Err(e) => return refused(KafkaError::InvalidRequest.code(), e),
     };
     let mut changes = Vec::with_capacity(ops.len());
     for (name, op) in ops {
@@ -84,7 +85,7 @@ fn alter_loggers(
             AlterOp::Delete => changes.push((name, None)),
             AlterOp::Append(_) | AlterOp::Subtract(_) => {
                 return refused(
-                    codes::INVALID_REQUEST,
+                    KafkaError::InvalidRequest.code(),
                     "APPEND and SUBTRACT operations are not allowed for the BROKER_LOGGER resource",
                 )
             }
@@ -98,9 +99,9 @@ fn alter_loggers(
         levels::apply_changes(&changes)
     };
     match result {
-        Ok(()) => (codes::NONE, None),
-        Err(LevelError::InvalidConfig(m)) => refused(codes::INVALID_CONFIG, m),
-        Err(LevelError::InvalidRequest(m)) => refused(codes::INVALID_REQUEST, m),
+        Ok(()) => (kafka_error::NONE, None),
+        Err(LevelError::InvalidConfig(m)) => refused(KafkaError::InvalidConfig.code(), m),
+        Err(LevelError::InvalidRequest(m)) => refused(KafkaError::InvalidRequest.code(), m),
     }
 }
 
@@ -120,10 +121,10 @@ pub async fn handle(
                 to_ops(&r),
             ) {
                 (None, _) => refused(
-                    codes::INVALID_REQUEST,
+                    KafkaError::InvalidRequest.code(),
                     format!("Unsupported resource type: {}", r.resource_type),
                 ),
-                (Some(_), Err(e)) => refused(codes::INVALID_REQUEST, e),
+                (Some(_), Err(e)) => refused(KafkaError::InvalidRequest.code(), e),
                 (Some(t), Ok(ops)) => {
                     let b = broker.clone();
                     outcome(
@@ -196,11 +197,20 @@ mod tests {
             .with_resource_type(resource::BROKER_LOGGER)
             .with_resource_name(StrBytes::from_static_str("0"))
             .with_configs(vec![cfg("runnel::log", op::APPEND, Some("DEBUG"))]);
-        assert_eq!(alter_loggers(0, &r, true).0, codes::INVALID_REQUEST);
-        assert_eq!(alter_loggers(1, &r, true).0, codes::INVALID_REQUEST);
+        assert_eq!(
+            alter_loggers(0, &r, true).0,
+            KafkaError::InvalidRequest.code()
+        );
+        assert_eq!(
+            alter_loggers(1, &r, true).0,
+            KafkaError::InvalidRequest.code()
+        );
         let r = r.with_configs(vec![cfg("runnel::log", op::SET, Some("LOUD"))]);
-        assert_eq!(alter_loggers(0, &r, true).0, codes::INVALID_CONFIG);
+        assert_eq!(
+            alter_loggers(0, &r, true).0,
+            KafkaError::InvalidConfig.code()
+        );
         let r = r.with_configs(vec![cfg("runnel::log", op::SET, Some("DEBUG"))]);
-        assert_eq!(alter_loggers(0, &r, true), (codes::NONE, None));
+        assert_eq!(alter_loggers(0, &r, true), (kafka_error::NONE, None));
     }
 }

@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
-use super::{blocking, codes, RequestContext};
+use super::{blocking, RequestContext};
 use crate::broker::Broker;
+use crate::kafka_error::KafkaError;
 
 pub async fn handle(
     broker: &Arc<Broker>,
@@ -26,7 +27,7 @@ pub async fn handle(
     };
     if req.transactional_id.as_ref().is_some_and(|t| !t.is_empty()) {
         tracing::warn!("InitProducerId with a transactional id: transactions are not supported");
-        return fail(codes::TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+        return fail(KafkaError::TransactionalIdAuthorizationFailed.code());
     }
     let store = broker.store.clone();
     match blocking(move || store.allocate_producer_id()).await {

@@ -15,6 +15,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::group::{error::code_of, GroupError, LeaveMember, LeaveMemberResult};
+use crate::kafka_error;
 
 fn to_domain(version: i16, req: &LeaveGroupRequest) -> Vec<LeaveMember> {
     if version < 3 {
@@ -42,7 +43,9 @@ fn to_wire(version: i16, result: Result<Vec<LeaveMemberResult>, GroupError>) -> 
     match result {
         Err(e) => LeaveGroupResponse::default().with_error_code(e.kafka_code()),
         Ok(members) if version < 3 => {
-            let code = members.first().map_or(0, |m| code_of(&m.error));
+            let code = members
+                .first()
+                .map_or(kafka_error::NONE, |m| code_of(&m.error));
             LeaveGroupResponse::default().with_error_code(code)
         }
         Ok(members) => LeaveGroupResponse::default().with_members(

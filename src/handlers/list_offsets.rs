@@ -20,8 +20,9 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use super::{blocking, codes, RequestContext};
+use super::{blocking, RequestContext};
 use crate::broker::Broker;
+use crate::kafka_error::KafkaError;
 use crate::log::records::MAX_INFLATED;
 
 const LATEST: i64 = -1;
@@ -54,16 +55,16 @@ pub async fn handle(
             let info = meta.as_ref().and_then(|m| m.partition(p.partition_index));
             let log = info.and_then(|_| broker.logs.get(t.name.as_str(), p.partition_index));
             let (Some(info), Some(log)) = (info, log) else {
-                r.error_code = codes::UNKNOWN_TOPIC_OR_PARTITION;
+                r.error_code = KafkaError::UnknownTopicOrPartition.code();
                 parts.push(r);
                 continue;
             };
             if v >= 4 && p.current_leader_epoch >= 0 && p.current_leader_epoch != info.leader_epoch
             {
                 r.error_code = if p.current_leader_epoch > info.leader_epoch {
-                    codes::UNKNOWN_LEADER_EPOCH
+                    KafkaError::UnknownLeaderEpoch.code()
                 } else {
-                    codes::FENCED_LEADER_EPOCH
+                    KafkaError::FencedLeaderEpoch.code()
                 };
                 parts.push(r);
                 continue;
@@ -88,7 +89,7 @@ pub async fn handle(
                     found
                 }
                 _ => {
-                    r.error_code = codes::INVALID_REQUEST;
+                    r.error_code = KafkaError::InvalidRequest.code();
                     parts.push(r);
                     continue;
                 }

@@ -20,10 +20,11 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{blocking, codes, describe_cluster, RequestContext};
+use super::{blocking, describe_cluster, RequestContext};
 use crate::broker::{now_ms, Broker};
-use crate::cluster::controller::{validate_topic_name, NewTopic};
+use crate::cluster::controller::{validate_topic_name, NewTopic, TopicError};
 use crate::cluster::TopicInfo;
+use crate::kafka_error::{self, KafkaError};
 
 pub async fn handle(
     broker: &Arc<Broker>,
@@ -42,7 +43,7 @@ pub async fn handle(
     match requested {
         None => {
             for t in broker.metadata.topics() {
-                topics.push(topic_entry(&t, codes::NONE));
+                topics.push(topic_entry(&t, kafka_error::NONE));
             }
         }
         Some(list) => {
@@ -54,9 +55,9 @@ pub async fn handle(
                     _ => {
                         // v10+: by topic id.
                         let entry = match broker.metadata.topic_by_id(rt.topic_id) {
-                            Some(t) => topic_entry(&t, codes::NONE),
+                            Some(t) => topic_entry(&t, kafka_error::NONE),
                             None => MetadataResponseTopic::default()
-                                .with_error_code(codes::UNKNOWN_TOPIC_ID)
+                                .with_error_code(KafkaError::UnknownTopicId.code())
                                 .with_topic_id(rt.topic_id)
                                 .with_topic_authorized_operations(i32::MIN),
                         };
@@ -100,7 +101,7 @@ pub(crate) fn topic_authorized_operations() -> i32 {
 
 async fn named_topic(broker: &Arc<Broker>, name: &str, allow_auto: bool) -> MetadataResponseTopic {
     if let Some(t) = broker.metadata.topic(name) {
-        return topic_entry(&t, codes::NONE);
+        return topic_entry(&t, kafka_error::NONE);
     }
     let unknown = |code| {
         MetadataResponseTopic::default()
@@ -112,7 +113,7 @@ async fn named_topic(broker: &Arc<Broker>, name: &str, allow_auto: bool) -> Meta
         return unknown(e.kafka_code());
     }
     if !allow_auto {
-        return unknown(codes::UNKNOWN_TOPIC_OR_PARTITION);
+        return unknown(KafkaError::UnknownTopicOrPartition.code());
     }
     let controller = broker.controller.clone();
     let new = NewTopic {
@@ -123,11 +124,11 @@ async fn named_topic(broker: &Arc<Broker>, name: &str, allow_auto: bool) -> Meta
         configs: Default::default(),
     };
     match blocking(move || controller.create_topic(&new, false, now_ms())).await {
-        Ok(t) => topic_entry(&t, codes::NONE),
+        Ok(t) => topic_entry(&t, kafka_error::NONE),
         // Lost a race with a concurrent creation: the topic exists now.
-        Err(e) if e.kafka_code() == 36 => match broker.metadata.topic(name) {
-            Some(t) => topic_entry(&t, codes::NONE),
-            None => unknown(codes::LEADER_NOT_AVAILABLE),
+        Err(TopicError::AlreadyExists(_)) => match broker.metadata.topic(name) {
+            Some(t) => topic_entry(&t, kafka_error::NONE),
+            None => unknown(KafkaError::LeaderNotAvailable.code()),
         },
         Err(e) => {
             tracing::warn!(topic = name, error = %e, "auto-creating topic failed");

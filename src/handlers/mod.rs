@@ -60,34 +60,6 @@ pub struct RequestContext {
     pub client_host: IpAddr,
 }
 
-/// Kafka error codes used across handlers.
-pub mod codes {
-    pub const NONE: i16 = 0;
-    pub const UNKNOWN_SERVER_ERROR: i16 = -1;
-    pub const OFFSET_OUT_OF_RANGE: i16 = 1;
-    pub const CORRUPT_MESSAGE: i16 = 2;
-    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-    pub const LEADER_NOT_AVAILABLE: i16 = 5;
-    pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
-    pub const REQUEST_TIMED_OUT: i16 = 7;
-    pub const MESSAGE_TOO_LARGE: i16 = 10;
-    pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
-    pub const RECORD_LIST_TOO_LARGE: i16 = 18;
-    pub const INVALID_REQUIRED_ACKS: i16 = 21;
-    pub const INVALID_CONFIG: i16 = 40;
-    pub const INVALID_REQUEST: i16 = 42;
-    pub const UNSUPPORTED_FOR_MESSAGE_FORMAT: i16 = 43;
-    pub const POLICY_VIOLATION: i16 = 44;
-    pub const KAFKA_STORAGE_ERROR: i16 = 56;
-    pub const UNKNOWN_LEADER_EPOCH: i16 = 75;
-    pub const FENCED_LEADER_EPOCH: i16 = 74;
-    pub const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
-    pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
-    pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
-    pub const UNKNOWN_TOPIC_ID: i16 = 100;
-    pub const INVALID_TIMESTAMP: i16 = 32;
-}
-
 /// The name used in logs and metric labels.
 pub fn api_name(key: ApiKey) -> &'static str {
     match key {
@@ -230,7 +202,7 @@ pub fn top_level_error(resp: &ResponseKind) -> i16 {
         ResponseKind::ElectLeaders(r) => r.error_code,
         ResponseKind::AlterPartitionReassignments(r) => r.error_code,
         ResponseKind::ListPartitionReassignments(r) => r.error_code,
-        _ => 0,
+        _ => crate::kafka_error::NONE,
     }
 }
 

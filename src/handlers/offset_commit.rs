@@ -16,11 +16,10 @@ use kafka_protocol::messages::offset_commit_response::{
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse, TopicName};
 
-use super::{codes, RequestContext};
+use super::RequestContext;
 use crate::broker::Broker;
 use crate::group::{error::code_of, CommitRequest, CommittedOffset, GroupError};
-
-const ILLEGAL_GENERATION: i16 = 22;
+use crate::kafka_error::KafkaError;
 
 /// Per topic, per partition: `Some(code)` decided by the handler, `None` = sent to the
 /// coordinator.
@@ -29,7 +28,7 @@ type Layout = Vec<(TopicName, Vec<(i32, Option<i16>)>)>;
 /// The code for a group-level commit failure at this request version.
 fn group_error_code(version: i16, e: &GroupError) -> i16 {
     match e {
-        GroupError::GroupIdNotFound(_) if version < 9 => ILLEGAL_GENERATION,
+        GroupError::GroupIdNotFound(_) if version < 9 => KafkaError::IllegalGeneration.code(),
         e => e.kafka_code(),
     }
 }
@@ -51,7 +50,10 @@ pub async fn handle(
                 .as_ref()
                 .is_some_and(|i| i.partition(p.partition_index).is_some());
             if !exists {
-                parts.push((p.partition_index, Some(codes::UNKNOWN_TOPIC_OR_PARTITION)));
+                parts.push((
+                    p.partition_index,
+                    Some(KafkaError::UnknownTopicOrPartition.code()),
+                ));
                 continue;
             }
             offsets.push((
@@ -103,7 +105,7 @@ pub async fn handle(
                     let code = decided.unwrap_or_else(|| {
                         coordinator_codes
                             .next()
-                            .unwrap_or(codes::UNKNOWN_SERVER_ERROR)
+                            .unwrap_or(KafkaError::UnknownServerError.code())
                     });
                     OffsetCommitResponsePartition::default()
                         .with_partition_index(index)
@@ -127,7 +129,10 @@ mod tests {
     #[test]
     fn unknown_group_maps_by_version() {
         let e = GroupError::GroupIdNotFound("g".into());
-        assert_eq!(group_error_code(8, &e), ILLEGAL_GENERATION);
+        assert_eq!(
+            group_error_code(8, &e),
+            KafkaError::IllegalGeneration.code()
+        );
         assert_eq!(group_error_code(9, &e), 69);
         assert_eq!(group_error_code(2, &GroupError::RebalanceInProgress), 27);
     }

@@ -13,9 +13,10 @@ use kafka_protocol::messages::offset_delete_response::{
 };
 use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
-use super::{codes, RequestContext};
+use super::RequestContext;
 use crate::broker::Broker;
 use crate::group::error::code_of;
+use crate::kafka_error::{self, KafkaError};
 
 pub async fn handle(
     broker: &Arc<Broker>,
@@ -37,7 +38,10 @@ pub async fn handle(
                 known.push(p.partition_index);
                 parts.push((p.partition_index, None));
             } else {
-                parts.push((p.partition_index, Some(codes::UNKNOWN_TOPIC_OR_PARTITION)));
+                parts.push((
+                    p.partition_index,
+                    Some(KafkaError::UnknownTopicOrPartition.code()),
+                ));
             }
         }
         if !known.is_empty() {
@@ -57,7 +61,7 @@ pub async fn handle(
         results
             .iter()
             .find(|(t, p, _)| t == topic && *p == partition)
-            .map_or(codes::NONE, |(_, _, e)| code_of(e))
+            .map_or(kafka_error::NONE, |(_, _, e)| code_of(e))
     };
     let topics = layout
         .into_iter()

@@ -21,6 +21,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::group::CommittedOffset;
+use crate::kafka_error;
 
 /// One partition's answer: (partition, offset, leader epoch, metadata, error code).
 type PartitionAnswer = (i32, i64, i32, String, i16);
@@ -30,8 +31,14 @@ type GroupAnswer = (i16, Vec<(String, Vec<PartitionAnswer>)>);
 
 fn answer(partition: i32, offset: Option<CommittedOffset>) -> PartitionAnswer {
     match offset {
-        Some(o) => (partition, o.offset, o.leader_epoch, o.metadata, 0),
-        None => (partition, -1, -1, String::new(), 0),
+        Some(o) => (
+            partition,
+            o.offset,
+            o.leader_epoch,
+            o.metadata,
+            kafka_error::NONE,
+        ),
+        None => (partition, -1, -1, String::new(), kafka_error::NONE),
     }
 }
 
@@ -93,7 +100,7 @@ fn legacy_response(version: i16, (code, topics): GroupAnswer) -> OffsetFetchResp
                         .with_metadata(Some(StrBytes::from_string(metadata)))
                         // From v2 the group error is top-level; v1 repeats it per partition.
                         .with_error_code(if version >= 2 && pcode == code {
-                            0
+                            kafka_error::NONE
                         } else {
                             pcode
                         })
@@ -106,7 +113,11 @@ fn legacy_response(version: i16, (code, topics): GroupAnswer) -> OffsetFetchResp
         .collect();
     OffsetFetchResponse::default()
         .with_topics(topics)
-        .with_error_code(if version >= 2 { code } else { 0 })
+        .with_error_code(if version >= 2 {
+            code
+        } else {
+            kafka_error::NONE
+        })
 }
 
 fn batched_group(group_id: GroupId, (code, topics): GroupAnswer) -> OffsetFetchResponseGroup {
@@ -121,7 +132,11 @@ fn batched_group(group_id: GroupId, (code, topics): GroupAnswer) -> OffsetFetchR
                         .with_committed_offset(offset)
                         .with_committed_leader_epoch(epoch)
                         .with_metadata(Some(StrBytes::from_string(metadata)))
-                        .with_error_code(if pcode == code { 0 } else { pcode })
+                        .with_error_code(if pcode == code {
+                            kafka_error::NONE
+                        } else {
+                            pcode
+                        })
                 })
                 .collect();
             OffsetFetchResponseTopics::default()

@@ -10,8 +10,9 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 };
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
-use super::{codes, RequestContext};
+use super::RequestContext;
 use crate::broker::Broker;
+use crate::kafka_error::KafkaError;
 
 pub async fn handle(
     broker: &Arc<Broker>,
@@ -35,9 +36,9 @@ pub async fn handle(
                 (Some(info), Some(log)) => {
                     if p.current_leader_epoch >= 0 && p.current_leader_epoch != info.leader_epoch {
                         r.error_code = if p.current_leader_epoch > info.leader_epoch {
-                            codes::UNKNOWN_LEADER_EPOCH
+                            KafkaError::UnknownLeaderEpoch.code()
                         } else {
-                            codes::FENCED_LEADER_EPOCH
+                            KafkaError::FencedLeaderEpoch.code()
                         };
                     } else {
                         let (epoch, end) = log.end_offset_for_epoch(p.leader_epoch);
@@ -45,7 +46,7 @@ pub async fn handle(
                         r.end_offset = end;
                     }
                 }
-                _ => r.error_code = codes::UNKNOWN_TOPIC_OR_PARTITION,
+                _ => r.error_code = KafkaError::UnknownTopicOrPartition.code(),
             }
             parts.push(r);
         }

@@ -20,8 +20,9 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
 use super::blocking;
-use super::{codes, Reply, RequestContext};
+use super::{Reply, RequestContext};
 use crate::broker::{now_ms, Broker};
+use crate::kafka_error::{self, KafkaError};
 use crate::log::{
     validate_produce_batch, validate_produce_batch_inline, AppendOutcome, InlineValidation,
     LogError, TopicCompression,
@@ -48,12 +49,12 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
                 .with_log_append_time_ms(-1)
                 .with_log_start_offset(-1);
             let outcome = if !matches!(acks, -1..=1) {
-                Err(codes::INVALID_REQUIRED_ACKS)
+                Err(KafkaError::InvalidRequiredAcks.code())
             } else if req.transactional_id.is_some() {
-                Err(codes::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+                Err(KafkaError::TransactionalIdAuthorizationFailed.code())
             } else {
                 match meta.as_ref().and_then(|t| t.partition(p.index)) {
-                    None => Err(codes::UNKNOWN_TOPIC_OR_PARTITION),
+                    None => Err(KafkaError::UnknownTopicOrPartition.code()),
                     Some(info) => append(
                         broker,
                         topic.name.as_str(),
@@ -93,11 +94,12 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
                     }
                 }
                 Err(code) => {
-                    if code != codes::UNKNOWN_TOPIC_OR_PARTITION {
+                    if code != KafkaError::UnknownTopicOrPartition.code() {
                         tracing::warn!(
                             topic = topic.name.as_str(),
                             partition = p.index,
                             code,
+                            error = kafka_error::name(code),
                             reason = resp
                                 .error_message
                                 .as_ref()
@@ -148,11 +150,13 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
         let failed = responses
             .iter()
             .flat_map(|t| t.partition_responses.iter())
-            .find(|p| p.error_code != codes::NONE);
+            .find(|p| p.error_code != kafka_error::NONE);
         return match failed {
             Some(p) => Reply::Close(format!(
-                "acks=0 produce failed with error {} on partition {}",
-                p.error_code, p.index
+                "acks=0 produce failed with error {} ({}) on partition {}",
+                p.error_code,
+                kafka_error::name(p.error_code),
+                p.index
             )),
             None => Reply::Silent,
         };

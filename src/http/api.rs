@@ -29,6 +29,7 @@ use super::{HttpState, Response};
 use crate::broker::{now_ms, Broker};
 use crate::cluster::controller::NewTopic;
 use crate::group::{CommitRequest, CommittedOffset};
+use crate::kafka_error::KafkaError;
 
 /// Most records one `/api/records` call returns.
 pub const MAX_RECORDS: usize = 500;
@@ -362,10 +363,17 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response
 
 /// HTTP status for a Kafka error code from a topic operation.
 fn topic_status(code: i16) -> u16 {
-    match code {
-        3 => 404,                 // UNKNOWN_TOPIC_OR_PARTITION
-        36 => 409,                // TOPIC_ALREADY_EXISTS
-        17 | 37..=40 | 42 => 400, // invalid name/partitions/replication/assignment/config/request
+    match KafkaError::try_from_code(code) {
+        Some(KafkaError::UnknownTopicOrPartition) => 404,
+        Some(KafkaError::TopicAlreadyExists) => 409,
+        Some(
+            KafkaError::InvalidTopicException
+            | KafkaError::InvalidPartitions
+            | KafkaError::InvalidReplicationFactor
+            | KafkaError::InvalidReplicaAssignment
+            | KafkaError::InvalidConfig
+            | KafkaError::InvalidRequest,
+        ) => 400,
         _ => 500,
     }
 }

@@ -1,8 +1,10 @@
 //! `LogError`: the one error type of the partition log engine, and its single mapping to Kafka
-//! error codes (`kafka_code`). Handlers put the code into the per-partition response; nothing in
-//! this module knows about the wire.
+//! error codes (`kafka_code`, numbers from the broker's table in `kafka_error`). Handlers put the
+//! code into the per-partition response; nothing in this module knows about the wire.
 
 use std::io;
+
+use crate::kafka_error::KafkaError;
 
 /// Every failure the log engine can report. Messages are meant for operators and logs; the
 /// protocol layer only needs [`LogError::kafka_code`].
@@ -93,58 +95,26 @@ pub enum LogError {
     Deleted,
 }
 
-/// Kafka error codes used by [`LogError::kafka_code`] (numbers from the Kafka protocol guide).
-pub mod codes {
-    /// OFFSET_OUT_OF_RANGE
-    pub const OFFSET_OUT_OF_RANGE: i16 = 1;
-    /// CORRUPT_MESSAGE
-    pub const CORRUPT_MESSAGE: i16 = 2;
-    /// UNKNOWN_TOPIC_OR_PARTITION
-    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-    /// NOT_LEADER_OR_FOLLOWER
-    pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
-    /// MESSAGE_TOO_LARGE
-    pub const MESSAGE_TOO_LARGE: i16 = 10;
-    /// INVALID_TIMESTAMP
-    pub const INVALID_TIMESTAMP: i16 = 32;
-    /// INVALID_REQUEST
-    pub const INVALID_REQUEST: i16 = 42;
-    /// OUT_OF_ORDER_SEQUENCE_NUMBER
-    pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
-    /// DUPLICATE_SEQUENCE_NUMBER
-    pub const DUPLICATE_SEQUENCE_NUMBER: i16 = 46;
-    /// INVALID_PRODUCER_EPOCH
-    pub const INVALID_PRODUCER_EPOCH: i16 = 47;
-    /// KAFKA_STORAGE_ERROR
-    pub const KAFKA_STORAGE_ERROR: i16 = 56;
-    /// UNKNOWN_PRODUCER_ID
-    pub const UNKNOWN_PRODUCER_ID: i16 = 59;
-    /// UNSUPPORTED_COMPRESSION_TYPE
-    pub const UNSUPPORTED_COMPRESSION_TYPE: i16 = 76;
-    /// INVALID_RECORD
-    pub const INVALID_RECORD: i16 = 87;
-}
-
 impl LogError {
     /// The Kafka protocol error code for this error.
     pub fn kafka_code(&self) -> i16 {
-        use codes::*;
         match self {
-            LogError::CorruptMessage(_) => CORRUPT_MESSAGE,
-            LogError::OffsetOutOfRange { .. } => OFFSET_OUT_OF_RANGE,
-            LogError::MessageTooLarge { .. } => MESSAGE_TOO_LARGE,
-            LogError::InvalidRecord(_) => INVALID_RECORD,
-            LogError::InvalidTimestamp { .. } => INVALID_TIMESTAMP,
-            LogError::UnsupportedCompression(_) => UNSUPPORTED_COMPRESSION_TYPE,
-            LogError::OutOfOrderSequence { .. } => OUT_OF_ORDER_SEQUENCE_NUMBER,
-            LogError::DuplicateSequence { .. } => DUPLICATE_SEQUENCE_NUMBER,
-            LogError::InvalidProducerEpoch { .. } => INVALID_PRODUCER_EPOCH,
-            LogError::UnknownProducerId(_) => UNKNOWN_PRODUCER_ID,
-            LogError::InvalidRequest(_) => INVALID_REQUEST,
-            LogError::Storage(_) => KAFKA_STORAGE_ERROR,
-            LogError::Closed => NOT_LEADER_OR_FOLLOWER,
-            LogError::Deleted => UNKNOWN_TOPIC_OR_PARTITION,
+            LogError::CorruptMessage(_) => KafkaError::CorruptMessage,
+            LogError::OffsetOutOfRange { .. } => KafkaError::OffsetOutOfRange,
+            LogError::MessageTooLarge { .. } => KafkaError::MessageTooLarge,
+            LogError::InvalidRecord(_) => KafkaError::InvalidRecord,
+            LogError::InvalidTimestamp { .. } => KafkaError::InvalidTimestamp,
+            LogError::UnsupportedCompression(_) => KafkaError::UnsupportedCompressionType,
+            LogError::OutOfOrderSequence { .. } => KafkaError::OutOfOrderSequenceNumber,
+            LogError::DuplicateSequence { .. } => KafkaError::DuplicateSequenceNumber,
+            LogError::InvalidProducerEpoch { .. } => KafkaError::InvalidProducerEpoch,
+            LogError::UnknownProducerId(_) => KafkaError::UnknownProducerId,
+            LogError::InvalidRequest(_) => KafkaError::InvalidRequest,
+            LogError::Storage(_) => KafkaError::KafkaStorageError,
+            LogError::Closed => KafkaError::NotLeaderOrFollower,
+            LogError::Deleted => KafkaError::UnknownTopicOrPartition,
         }
+        .code()
     }
 
     /// Wraps an I/O error with what was being done.

@@ -25,9 +25,6 @@ use super::splice::{Chunk, SpliceBuf};
 use super::versions;
 use crate::log::FileSlice;
 
-/// Kafka's UNSUPPORTED_VERSION error code.
-pub const UNSUPPORTED_VERSION: i16 = 35;
-
 /// What every request carries, decoded before the body.
 #[derive(Debug, Clone)]
 pub struct RequestHeaderInfo {
@@ -176,7 +173,8 @@ pub fn encode_fetch_response(
 /// The v0-format reply to an ApiVersions request newer than we support: error 35 and
 /// our ApiVersions range, so the client retries at a version we speak.
 pub fn encode_api_versions_too_new(out: &mut BytesMut, correlation_id: i32) {
-    let mut response = ApiVersionsResponse::default().with_error_code(UNSUPPORTED_VERSION);
+    let mut response = ApiVersionsResponse::default()
+        .with_error_code(crate::kafka_error::KafkaError::UnsupportedVersion.code());
     if let Some(r) = versions::range(ApiKey::ApiVersions) {
         response.api_keys.push(
             ApiVersion::default()

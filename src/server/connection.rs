@@ -349,7 +349,12 @@ impl Reader<'_> {
                 broker
                     .metrics
                     .requests
-                    .with_label_values(&[api, "35"])
+                    .with_label_values(&[
+                        api,
+                        crate::kafka_error::label(
+                            crate::kafka_error::KafkaError::UnsupportedVersion.code(),
+                        ),
+                    ])
                     .inc();
                 let held = self.replies.hold(out.len());
                 Some(Outgoing::in_memory(out.freeze(), held))
@@ -394,7 +399,7 @@ impl Reader<'_> {
                     broker
                         .metrics
                         .requests
-                        .with_label_values(&[api, error_label(code)])
+                        .with_label_values(&[api, crate::kafka_error::label(code)])
                         .inc();
                 }
                 match encoded {
@@ -513,36 +518,4 @@ async fn write_replies(
         link.unsent.fetch_sub(out.len, Ordering::AcqRel);
     }
     link.closed.cancel();
-}
-
-/// A static label for an error code, so label values stay a closed set.
-fn error_label(code: i16) -> &'static str {
-    match code {
-        0 => "0",
-        1 => "1",
-        2 => "2",
-        3 => "3",
-        6 => "6",
-        7 => "7",
-        10 => "10",
-        14 => "14",
-        15 => "15",
-        16 => "16",
-        17 => "17",
-        22 => "22",
-        25 => "25",
-        27 => "27",
-        35 => "35",
-        36 => "36",
-        37 => "37",
-        38 => "38",
-        40 => "40",
-        42 => "42",
-        45 => "45",
-        56 => "56",
-        68 => "68",
-        69 => "69",
-        79 => "79",
-        _ => "other",
-    }
 }

@@ -45,6 +45,8 @@ use std::sync::Mutex;
 
 use rocksdb::{DBRecoveryMode, Options, WriteBatch, WriteOptions, DB};
 
+use crate::kafka_error::KafkaError;
+
 pub use configs::ConfigScope;
 pub use topics::{PartitionRecord, TopicRecord};
 
@@ -106,9 +108,12 @@ impl StoreError {
     /// KAFKA_STORAGE_ERROR for I/O, UNKNOWN_SERVER_ERROR for corruption.
     pub fn kafka_code(&self) -> i16 {
         match self {
-            StoreError::Db(_) => 56,
-            StoreError::Corrupt { .. } | StoreError::Marker { .. } => -1,
+            StoreError::Db(_) => KafkaError::KafkaStorageError,
+            StoreError::Corrupt { .. } | StoreError::Marker { .. } => {
+                KafkaError::UnknownServerError
+            }
         }
+        .code()
     }
 }
 
