@@ -226,8 +226,8 @@ mod tests {
 
     /// A response whose partitions hold `records` (None: no records, Some: these bytes).
     fn response(records: &[Option<Vec<u8>>]) -> FetchResponse {
-        let mut t = FetchableTopicResponse::default()
-            .with_topic(TopicName(StrBytes::from_static_str("t")));
+        let mut t =
+            FetchableTopicResponse::default().with_topic(TopicName(StrBytes::from_static_str("t")));
         for (i, r) in records.iter().enumerate() {
             t.partitions.push(
                 PartitionData::default()
@@ -236,9 +236,7 @@ mod tests {
                     .with_records(r.clone().map(Bytes::from)),
             );
         }
-        FetchResponse::default()
-            .with_session_id(7)
-            .with_responses(vec![t])
+        FetchResponse::default().with_responses(vec![t])
     }
 
     /// Spliced encoding equals the crate's own encoding of the same records, in every
