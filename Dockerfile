@@ -14,8 +14,8 @@
 # (see config/runnel.toml).
 #
 # Note: written without a Docker engine at hand (the build machines have none); it has not
-# been built. The build mirrors scripts/setup (libclang for RocksDB's bindgen, a C++
-# toolchain) and the release profile of Cargo.toml.
+# been built. The build mirrors scripts/setup (libclang for RocksDB's bindgen, clang for its
+# C++) and the release profile of Cargo.toml.
 
 ARG RUST_VERSION=1.95
 ARG DEBIAN_RELEASE=bookworm
@@ -29,6 +29,10 @@ RUN apt-get update \
 WORKDIR /src
 # Only what the build reads (.dockerignore keeps target/, compat/, scripts/ out).
 COPY Cargo.toml Cargo.lock ./
+# The C/C++ compiler choice for RocksDB (clang; see .cargo/config.toml).
+COPY .cargo ./.cargo
+# Cargo.toml names this example target; the manifest does not load without it.
+COPY scripts/slow-readers.d ./scripts/slow-readers.d
 COPY vendor ./vendor
 COPY src ./src
 COPY protocol-tests ./protocol-tests
