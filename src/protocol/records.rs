@@ -7,6 +7,10 @@
 //! allocate without limit. A batch over the cap is an error for that one lookup. Everything
 //! that only needs record metadata (produce validation, ListOffsets) walks the records with
 //! `log::records` instead of decoding them here.
+//!
+//! Compiled standalone by the fuzz crate (`protocol-tests/fuzz`, target `batch_read`), which
+//! does not link the broker: it may import `crate::log`'s batch, records, error and config
+//! modules and external crates, nothing else of Runnel (`scripts/fuzz` fails on it).
 
 use anyhow::anyhow;
 use bytes::Bytes;
