@@ -124,6 +124,14 @@ fn generate() -> BTreeMap<&'static str, BTreeMap<String, Vec<u8>>> {
         at_100[12..16].copy_from_slice(&3i32.to_be_bytes());
         stored.insert(name.to_string(), prefixed(READ_FLAGS, &at_100));
     }
+    // Base offset and timestamp at i64::MAX: record offsets and timestamps wrap as in Kafka
+    // (a kafka-protocol overflow the fuzzer found; kept as a regression seed).
+    let mut wrapping = encode(&records(0, 3, (-1, -1), false), Compression::None);
+    wrapping[..8].copy_from_slice(&i64::MAX.to_be_bytes());
+    wrapping[27..35].copy_from_slice(&i64::MAX.to_be_bytes());
+    let crc = crc32c::crc32c(&wrapping[21..]);
+    wrapping[17..21].copy_from_slice(&crc.to_be_bytes());
+    stored.insert("wrapping_offsets".into(), prefixed(READ_FLAGS, &wrapping));
     let keyed = encode(&records(0, 2, (-1, -1), false), Compression::None);
     produced.insert("compacted".into(), prefixed(VALIDATE_COMPACT_FLAGS, &keyed));
     let idempotent = encode(&records(0, 4, (7, 0), false), Compression::Lz4);
@@ -169,15 +177,19 @@ fn check_valid(target: &str, name: &str, seed: &[u8]) {
         }
         "batch_read" => {
             let h = BatchHeader::parse(&seed[1..]).unwrap();
-            assert_eq!(
-                (h.base_offset, h.partition_leader_epoch),
-                (100, 3),
-                "{name}"
-            );
             let set = decode_batch(&mut Bytes::copy_from_slice(&seed[1..]))
                 .unwrap_or_else(|e| panic!("{name}: {e:#}"));
             let offsets: Vec<i64> = set.records.iter().map(|r| r.offset).collect();
-            assert_eq!(offsets, [100, 101, 102], "{name}");
+            if name == "wrapping_offsets" {
+                assert_eq!(offsets, [i64::MAX, i64::MIN, i64::MIN + 1]);
+            } else {
+                assert_eq!(
+                    (h.base_offset, h.partition_leader_epoch),
+                    (100, 3),
+                    "{name}"
+                );
+                assert_eq!(offsets, [100, 101, 102], "{name}");
+            }
             assert_eq!(set.records[0].headers.len(), 2, "{name}");
         }
         other => panic!("no check for target {other}"),

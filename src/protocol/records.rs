@@ -135,6 +135,29 @@ mod tests {
     }
 
     #[test]
+    fn offsets_and_timestamps_past_i64_max_wrap_like_kafka() {
+        // Vendored patch: base + delta wraps (Java long arithmetic) instead of overflowing,
+        // which panicked under overflow checks (found by the batch_read fuzz target; this
+        // release-profile test pins the values, the fuzz build the absence of the panic).
+        let recs: Vec<_> = (0..3)
+            .map(|i| record(i, i, None, Bytes::from_static(b"v")))
+            .collect();
+        let mut b = encode(&recs, Compression::None).to_vec();
+        b[..8].copy_from_slice(&i64::MAX.to_be_bytes());
+        b[27..35].copy_from_slice(&i64::MAX.to_be_bytes());
+        let crc = crc32c::crc32c(&b[21..]);
+        b[17..21].copy_from_slice(&crc.to_be_bytes());
+        let set = decode_batch(&mut Bytes::from(b)).unwrap();
+        let got: Vec<(i64, i64)> = set
+            .records
+            .iter()
+            .map(|r| (r.offset, r.timestamp))
+            .collect();
+        let want = [i64::MAX, i64::MIN, i64::MIN + 1];
+        assert_eq!(got, want.iter().map(|&v| (v, v)).collect::<Vec<_>>());
+    }
+
+    #[test]
     fn a_huge_claimed_record_count_does_not_reserve_memory() {
         // Vendored patch (upstream #156): RecordsCount 2^31-1 over three real records must
         // fail decoding, not reserve 2^31 `Record`s and abort the process.
