@@ -29,7 +29,7 @@ fn topic(v: &str) -> TopicName {
 }
 
 /// A request a real client could send at `version`.
-fn sample(key: ApiKey, v: i16) -> RequestKind {
+pub(crate) fn sample(key: ApiKey, v: i16) -> RequestKind {
     use kafka_protocol::messages as m;
     match key {
         ApiKey::ApiVersions => {
@@ -379,7 +379,7 @@ fn sample(key: ApiKey, v: i16) -> RequestKind {
 }
 
 /// Encodes `req` as a client frame (header + body) at `version`.
-fn client_frame(key: ApiKey, v: i16, req: &RequestKind) -> Bytes {
+pub(crate) fn client_frame(key: ApiKey, v: i16, req: &RequestKind) -> Bytes {
     let mut b = BytesMut::new();
     RequestHeader::default()
         .with_request_api_key(key as i16)

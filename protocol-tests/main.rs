@@ -15,6 +15,7 @@ mod configs;
 mod connections;
 mod fd_limits;
 mod fetch_sessions;
+mod fuzz_seeds;
 mod metadata;
 mod produce_fetch;
 mod validation;

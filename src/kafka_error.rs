@@ -23,6 +23,9 @@
 //! label; the label is the code's decimal number ("0", "6", "-1"), as the request metric has
 //! always used, so dashboards keep working. A code the crate does not know is labelled
 //! [`OTHER_LABEL`], so the label set stays closed whatever a caller passes.
+//!
+//! Compiled standalone by the fuzz crate (`protocol-tests/fuzz`, through `log/error.rs`): no
+//! imports of other Runnel modules.
 
 use std::sync::LazyLock;
 

@@ -23,6 +23,10 @@
 //! All integers are big-endian. Records are varint-framed (zigzag); their one parser is
 //! `records.rs`, which [`validate_produce_batch`] calls to walk every record of every batch
 //! (compressed ones through a bounded streaming decoder), as Kafka's LogValidator does.
+//!
+//! Compiled standalone by the fuzz crate (`protocol-tests/fuzz`, targets `batch_validate` and
+//! `batch_read`) together with `records.rs`, `error.rs` and `config.rs` only: it may import
+//! those siblings and external crates, nothing else of Runnel (`scripts/fuzz` fails on it).
 
 use super::config::{CleanupPolicy, LogConfig};
 use super::error::LogError;

@@ -1,5 +1,8 @@
 //! `LogConfig`: per-topic log settings, named after Kafka's topic configs. The struct is `Copy`
 //! so the append path reads it without allocation; `PartitionLog::update_config` swaps it.
+//!
+//! Compiled standalone by the fuzz crate (`protocol-tests/fuzz`) with `batch.rs`: no imports of
+//! other Runnel modules (`scripts/fuzz` fails on one).
 
 /// `message.timestamp.type`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -1,6 +1,9 @@
 //! `LogError`: the one error type of the partition log engine, and its single mapping to Kafka
 //! error codes (`kafka_code`, numbers from the broker's table in `kafka_error`). Handlers put the
 //! code into the per-partition response; nothing in this module knows about the wire.
+//!
+//! Compiled standalone by the fuzz crate (`protocol-tests/fuzz`) with `batch.rs` and
+//! `kafka_error.rs`: no imports of other Runnel modules (`scripts/fuzz` fails on one).
 
 use std::io;
 

@@ -30,6 +30,10 @@
 //!   compression bomb costs bounded CPU and memory; zstd frames asking for a window over
 //!   [`ZSTD_WINDOW_LOG_MAX`] are refused before the decoder allocates it;
 //! - a walk reads at most `RecordsCount` records and never trusts that count for allocation.
+//!
+//! Compiled standalone by the fuzz crate (`protocol-tests/fuzz`, targets `batch_validate` and
+//! `batch_read`) together with `batch.rs`, `error.rs` and `config.rs` only: it may import
+//! those siblings and external crates, nothing else of Runnel (`scripts/fuzz` fails on it).
 
 use std::io::{self, Read};
 use std::ops::ControlFlow;
@@ -52,6 +56,11 @@ pub const MIN_RECORD_SIZE: usize = 7;
 
 /// The xerial framing header Kafka's Java client writes before snappy blocks.
 const XERIAL_MAGIC: &[u8; 16] = b"\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00\x00\x01";
+
+/// The most a raw snappy block can inflate per input byte: its densest element is a 3-byte
+/// copy of 64 bytes. A block whose preamble claims more is refused before its output buffer
+/// is allocated, so a few bytes cannot make the broker zero [`MAX_INFLATED`] bytes.
+const SNAPPY_MAX_RATIO: usize = 22;
 
 /// Size of the window a streaming walk reads decompressed bytes through.
 const STREAM_WINDOW: usize = 16 << 10;
@@ -437,7 +446,8 @@ fn decoder<'a>(
 
 /// Kafka's snappy: xerial framing (magic, then `u32` length + raw snappy block, repeated) or
 /// a single raw snappy block from clients that do not frame. Decodes one block at a time into
-/// a reused buffer; a block's declared size is checked before its buffer grows.
+/// a reused buffer; a block's declared size is checked (against the limit and against what
+/// its length can hold) before its buffer grows.
 struct SnappyReader<'a> {
     input: &'a [u8],
     framed: bool,
@@ -486,6 +496,12 @@ impl<'a> SnappyReader<'a> {
             std::mem::take(&mut self.input)
         };
         let size = snap::raw::decompress_len(block).map_err(io::Error::other)?;
+        if size > block.len().saturating_mul(SNAPPY_MAX_RATIO) {
+            return Err(io::Error::other(format!(
+                "snappy block of {} bytes claims to inflate to {size}",
+                block.len()
+            )));
+        }
         if size > self.limit {
             return Err(io::Error::new(
                 io::ErrorKind::OutOfMemory,

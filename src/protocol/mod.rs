@@ -1,10 +1,13 @@
 //! Kafka wire protocol glue, no I/O: frame header parsing, the advertised version table,
-//! request decoding and response encoding on top of the `kafka-protocol` crate.
+//! request decoding (`decode`) and response encoding (`codec`) on top of the `kafka-protocol`
+//! crate. `decode` and `versions` are also compiled standalone by the fuzz crate
+//! (`protocol-tests/fuzz`), so they import no other Runnel module.
 //!
 //! Invariant: every request that reaches a handler has an API key and version inside the
 //! advertised range of [`versions`]; anything else is answered or rejected here.
 
 pub mod codec;
+pub mod decode;
 pub mod recompress;
 pub mod records;
 pub mod splice;

@@ -7,6 +7,10 @@
 //! allocate without limit. A batch over the cap is an error for that one lookup. Everything
 //! that only needs record metadata (produce validation, ListOffsets) walks the records with
 //! `log::records` instead of decoding them here.
+//!
+//! Compiled standalone by the fuzz crate (`protocol-tests/fuzz`, target `batch_read`), which
+//! does not link the broker: it may import `crate::log`'s batch, records, error and config
+//! modules and external crates, nothing else of Runnel (`scripts/fuzz` fails on it).
 
 use anyhow::anyhow;
 use bytes::Bytes;
@@ -128,6 +132,29 @@ mod tests {
                 "{c:?}: {err:#}"
             );
         }
+    }
+
+    #[test]
+    fn offsets_and_timestamps_past_i64_max_wrap_like_kafka() {
+        // Vendored patch: base + delta wraps (Java long arithmetic) instead of overflowing,
+        // which panicked under overflow checks (found by the batch_read fuzz target; this
+        // release-profile test pins the values, the fuzz build the absence of the panic).
+        let recs: Vec<_> = (0..3)
+            .map(|i| record(i, i, None, Bytes::from_static(b"v")))
+            .collect();
+        let mut b = encode(&recs, Compression::None).to_vec();
+        b[..8].copy_from_slice(&i64::MAX.to_be_bytes());
+        b[27..35].copy_from_slice(&i64::MAX.to_be_bytes());
+        let crc = crc32c::crc32c(&b[21..]);
+        b[17..21].copy_from_slice(&crc.to_be_bytes());
+        let set = decode_batch(&mut Bytes::from(b)).unwrap();
+        let got: Vec<(i64, i64)> = set
+            .records
+            .iter()
+            .map(|r| (r.offset, r.timestamp))
+            .collect();
+        let want = [i64::MAX, i64::MIN, i64::MIN + 1];
+        assert_eq!(got, want.iter().map(|&v| (v, v)).collect::<Vec<_>>());
     }
 
     #[test]

@@ -7,6 +7,9 @@
 //! purpose (transactions, SASL, ConsumerGroupHeartbeat/Describe, topic-ID versions of
 //! Produce ≥13 and Fetch ≥13) make clients fall back cleanly. The admin APIs (34, 35, 43, 45,
 //! 46, 61, 75) use exactly the ranges Kafka 4.1 offers, which the vendored crate decodes.
+//!
+//! Compiled standalone by the fuzz crate (`protocol-tests/fuzz`, with `decode.rs`), which does
+//! not link the broker: no imports of other Runnel modules (`scripts/fuzz` fails on one).
 
 use kafka_protocol::messages::ApiKey;
 

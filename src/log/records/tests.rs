@@ -1,8 +1,7 @@
 //! Unit tests of the record walk: every codec, each framing error Kafka's LogValidator
 //! rejects, hostile counts and compression bombs, the ListOffsets lookup, and a proptest that
-//! feeds random bytes to the walk (the fuzz target CI runs: cargo-fuzz needs a nightly
-//! toolchain and a sanitizer build of RocksDB, so a proptest with a fixed case count stands
-//! in for it).
+//! feeds random bytes to the walk on every `cargo test` (the coverage-guided fuzzing is
+//! `protocol-tests/fuzz`, targets `batch_validate` and `batch_read`, run by `scripts/fuzz`).
 
 use std::io::{self, Read};
 use std::ops::ControlFlow;
@@ -305,6 +304,38 @@ fn decompression_bomb_is_bounded() {
     let e = validate_produce_batch(&b, &LogConfig::default(), true).unwrap_err();
     assert_eq!(e.kafka_code(), 87);
     assert!(e.to_string().contains("inflates beyond"), "{e}");
+}
+
+#[test]
+fn snappy_block_claiming_more_than_it_can_hold_is_refused_before_allocating() {
+    // A 6-byte raw block whose preamble claims 60 MiB: within MAX_INFLATED, but no snappy
+    // element inflates more than 64 bytes per 3, so it is refused without a 60 MiB buffer.
+    let mut block = Vec::new();
+    let mut n = 60u32 << 20;
+    while n >= 0x80 {
+        block.push((n as u8 & 0x7f) | 0x80);
+        n >>= 7;
+    }
+    block.extend_from_slice(&[n as u8, 0, 0]);
+    let b = batch_with_payload(&block, 1, 0, codec_bits(Compression::Snappy));
+    let e = check(&b).unwrap_err();
+    assert!(
+        e.to_string().contains("claims to inflate to 62914560"),
+        "{e}"
+    );
+    let e = inflate(Compression::Snappy, &block, MAX_INFLATED).unwrap_err();
+    assert!(e.to_string().contains("claims to inflate"), "{e}");
+    // The densest real block (zeros) stays within the bound.
+    let zeros = snap::raw::Encoder::new()
+        .compress_vec(&[0u8; 1 << 20])
+        .unwrap();
+    assert!(zeros.len() * SNAPPY_MAX_RATIO > 1 << 20, "{}", zeros.len());
+    assert_eq!(
+        inflate(Compression::Snappy, &zeros, MAX_INFLATED)
+            .unwrap()
+            .len(),
+        1 << 20
+    );
 }
 
 #[test]
