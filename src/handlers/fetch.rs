@@ -38,10 +38,9 @@ use crate::kafka_error::{self, KafkaError};
 use crate::log::{FileSlice, LogError, PartitionLog};
 use crate::protocol::splice::records_placeholder;
 
-/// The most one response carries whatever the client asks (Kafka's `fetch.max.bytes`
-/// default), so a response's memory is bounded (a first batch larger than this is still sent
-/// whole, as Kafka does). The connection reserves this much of the response budget at most.
-pub const FETCH_MAX_BYTES: usize = 55 * 1024 * 1024;
+/// The most one response carries whatever the client asks (Kafka's broker `fetch.max.bytes`
+/// default; a first batch larger than this is still sent whole, as Kafka does).
+const FETCH_MAX_BYTES: usize = 55 * 1024 * 1024;
 
 /// One requested partition, resolved once.
 struct Slot {
