@@ -35,6 +35,7 @@ use crate::config::Config;
 use crate::fetch_session::FetchSessionCache;
 use crate::group::GroupCoordinator;
 use crate::log::LogManager;
+use crate::replica::ReplicaManager;
 use crate::store::{marker, ConfigScope, Store};
 use crate::telemetry::Metrics;
 
@@ -115,6 +116,8 @@ pub struct Broker {
     pub store: Arc<Store>,
     pub logs: Arc<LogManager>,
     pub metadata: Arc<MetadataView>,
+    /// The partition layer: resolution, leadership and epoch checks, the ack policy.
+    pub replicas: ReplicaManager,
     pub controller: Arc<Controller>,
     pub groups: Arc<GroupCoordinator>,
     /// Incremental fetch sessions (KIP-227), shared by every connection.
@@ -235,9 +238,11 @@ impl Broker {
         let fetch_sessions = Arc::new(FetchSessionCache::new(
             config.fetch.max_incremental_sessions,
         ));
+        let replicas = ReplicaManager::new(node.node_id, logs.clone(), metadata.clone());
         Ok(Arc::new(Broker {
             config,
             node,
+            replicas,
             cluster_id,
             store,
             logs,

@@ -11,6 +11,8 @@
 //! - [`handlers`]  — one file per Kafka API; wire types ↔ domain types; one dispatch `match`
 //! - [`broker`]    — shared state handed to handlers; boot and shutdown order
 //! - [`cluster`]   — node identity, topic metadata view, the controller, topic configs
+//! - [`replica`]   — the partition layer (Kafka's ReplicaManager): partition resolution,
+//!   leadership and leader-epoch fencing, the ack policy; between handlers and the log
 //! - [`fetch_session`] — incremental fetch sessions (KIP-227): the session cache and eviction
 //! - [`group`]     — the classic consumer group coordinator (state machine, timers, offsets)
 //! - [`log`]       — the partition log engine: segments, indexes, recovery, retention
@@ -28,6 +30,7 @@ pub mod http;
 pub mod kafka_error;
 pub mod log;
 pub mod protocol;
+pub mod replica;
 pub mod runtime;
 pub mod server;
 pub mod store;

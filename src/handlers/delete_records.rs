@@ -61,20 +61,15 @@ pub async fn handle(
             .into_iter()
             .map(|t| {
                 let name = t.name.as_str();
-                let meta = broker.metadata.topic(name);
                 let partitions = t
                     .partitions
                     .iter()
                     .map(|p| {
-                        let log = meta
-                            .as_ref()
-                            .and_then(|m| m.partition(p.partition_index))
-                            .and_then(|_| broker.logs.get(name, p.partition_index));
-                        let outcome = match log {
-                            None => Err(KafkaError::UnknownTopicOrPartition.code()),
-                            Some(log) => target_offset(p.offset, log.high_watermark())
+                        let outcome = match broker.replicas.leader(name, p.partition_index, -1) {
+                            Err(e) => Err(e.kafka_code()),
+                            Ok(part) => target_offset(p.offset, part.log.high_watermark())
                                 .and_then(|offset| {
-                                    log.delete_records_before(offset).map_err(|e| {
+                                    part.log.delete_records_before(offset).map_err(|e| {
                                         tracing::debug!(topic = name, partition = p.partition_index, error = %e, "delete records refused");
                                         e.kafka_code()
                                     })

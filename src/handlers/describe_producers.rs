@@ -52,12 +52,9 @@ pub async fn handle(
                         .with_error_code(*code)
                         .with_error_message(Some(StrBytes::from_string(message.clone())));
                 }
-                let log = meta
-                    .as_ref()
-                    .and_then(|m| m.partition(index))
-                    .and_then(|_| broker.logs.get(&name, index));
-                let Some(log) = log else {
-                    return resp.with_error_code(KafkaError::UnknownTopicOrPartition.code());
+                let log = match broker.replicas.leader(&name, index, -1) {
+                    Ok(part) => part.log,
+                    Err(e) => return resp.with_error_code(e.kafka_code()),
                 };
                 match log.active_producers() {
                     Ok(producers) => resp.with_active_producers(

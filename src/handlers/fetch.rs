@@ -34,9 +34,10 @@ use crate::broker::{now_ms, Broker};
 use crate::fetch_session::{
     FetchContext, FetchSessionError, IncrementalFetch, PartitionOutcome, PartitionRequest,
 };
-use crate::kafka_error::{self, KafkaError};
+use crate::kafka_error;
 use crate::log::{FileSlice, LogError, PartitionLog};
 use crate::protocol::splice::records_placeholder;
+use crate::replica::PartitionError;
 
 /// The most one response carries whatever the client asks (Kafka's broker `fetch.max.bytes`
 /// default; a first batch larger than this is still sent whole, as Kafka does).
@@ -49,8 +50,8 @@ struct Slot {
     fetch_offset: i64,
     max_bytes: usize,
     current_leader_epoch: i32,
-    log: Option<Arc<PartitionLog>>,
-    leader_epoch: i32,
+    /// The partition's log, or why this broker does not serve it (partition layer).
+    target: Result<Arc<PartitionLog>, PartitionError>,
 }
 
 /// A Fetch response and the record batches it carries, which stay in their segment files
@@ -89,17 +90,18 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
         _ => &req.topics[..],
     };
     for (ti, t) in request_topics.iter().enumerate() {
-        let meta = broker.metadata.topic(t.topic.as_str());
         for p in &t.partitions {
-            let info = meta.as_ref().and_then(|m| m.partition(p.partition));
+            let current_leader_epoch = if v >= 9 { p.current_leader_epoch } else { -1 };
             slots.push(Slot {
                 topic_index: ti,
                 partition: p.partition,
                 fetch_offset: p.fetch_offset,
                 max_bytes: p.partition_max_bytes.max(0) as usize,
-                current_leader_epoch: if v >= 9 { p.current_leader_epoch } else { -1 },
-                log: info.and_then(|_| broker.logs.get(t.topic.as_str(), p.partition)),
-                leader_epoch: info.map(|i| i.leader_epoch).unwrap_or(-1),
+                current_leader_epoch,
+                target: broker
+                    .replicas
+                    .leader(t.topic.as_str(), p.partition, current_leader_epoch)
+                    .map(|part| part.log),
             });
         }
         topics.push(FetchableTopicResponse::default().with_topic(t.topic.clone()));
@@ -116,7 +118,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
     // Subscribe before the first read so an append between read and wait is not missed.
     let mut watches: Vec<watch::Receiver<i64>> = slots
         .iter()
-        .filter_map(|s| s.log.as_ref())
+        .filter_map(|s| s.target.as_ref().ok())
         .map(|l| {
             let mut rx = l.subscribe();
             rx.borrow_and_update();
@@ -145,7 +147,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
         }
         records_out += slice.offset_span();
         if let Some(t) = topics.get_mut(slot.topic_index) {
-            if slot.log.is_some() {
+            if !matches!(slot.target, Err(PartitionError::UnknownTopicOrPartition)) {
                 let topic_metrics = &broker.metrics.topics;
                 topic_metrics.fetch(t.topic.as_str(), slice.len() as u64, pd.error_code);
             }
@@ -200,22 +202,15 @@ fn read_all(slots: &[Slot], max_total: usize) -> (Vec<(PartitionData, FileSlice)
             .with_aborted_transactions(Some(Vec::new()))
             .with_preferred_read_replica(BrokerId(-1))
             .with_records(Some(Bytes::new()));
-        let Some(log) = &s.log else {
-            pd.error_code = KafkaError::UnknownTopicOrPartition.code();
-            any_error = true;
-            out.push((pd, FileSlice::default()));
-            continue;
+        let log = match &s.target {
+            Ok(log) => log,
+            Err(e) => {
+                pd.error_code = e.kafka_code();
+                any_error = true;
+                out.push((pd, FileSlice::default()));
+                continue;
+            }
         };
-        if s.current_leader_epoch >= 0 && s.current_leader_epoch != s.leader_epoch {
-            pd.error_code = if s.current_leader_epoch > s.leader_epoch {
-                KafkaError::UnknownLeaderEpoch.code()
-            } else {
-                KafkaError::FencedLeaderEpoch.code()
-            };
-            any_error = true;
-            out.push((pd, FileSlice::default()));
-            continue;
-        }
         let budget = max_total.saturating_sub(total).min(s.max_bytes);
         // Kafka: the first batch is returned whole even when it exceeds the limits, as long
         // as nothing has been gathered yet in this response.
@@ -349,26 +344,26 @@ fn session_slots(
     topics: &mut Vec<FetchableTopicResponse>,
     slots: &mut Vec<Slot>,
 ) {
-    let mut meta = None;
     let mut current: Option<&str> = None;
     for p in &inc.partitions {
         if current != Some(&*p.topic) {
             current = Some(&*p.topic);
-            meta = broker.metadata.topic(&p.topic);
             topics.push(
                 FetchableTopicResponse::default()
                     .with_topic(TopicName(StrBytes::from_string(p.topic.to_string()))),
             );
         }
-        let info = meta.as_ref().and_then(|m| m.partition(p.partition));
+        let current_leader_epoch = if v >= 9 { p.current_leader_epoch } else { -1 };
         slots.push(Slot {
             topic_index: topics.len().saturating_sub(1),
             partition: p.partition,
             fetch_offset: p.fetch_offset,
             max_bytes: p.max_bytes.max(0) as usize,
-            current_leader_epoch: if v >= 9 { p.current_leader_epoch } else { -1 },
-            log: info.and_then(|_| broker.logs.get(&p.topic, p.partition)),
-            leader_epoch: info.map(|i| i.leader_epoch).unwrap_or(-1),
+            current_leader_epoch,
+            target: broker
+                .replicas
+                .leader(&p.topic, p.partition, current_leader_epoch)
+                .map(|part| part.log),
         });
     }
 }

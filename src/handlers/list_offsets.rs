@@ -44,7 +44,6 @@ pub async fn handle(
     let mut budget = REQUEST_INFLATE_BUDGET;
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in req.topics {
-        let meta = broker.metadata.topic(t.name.as_str());
         let mut parts = Vec::with_capacity(t.partitions.len());
         for p in t.partitions {
             let mut r = ListOffsetsPartitionResponse::default()
@@ -52,23 +51,19 @@ pub async fn handle(
                 .with_timestamp(-1)
                 .with_offset(-1)
                 .with_leader_epoch(-1);
-            let info = meta.as_ref().and_then(|m| m.partition(p.partition_index));
-            let log = info.and_then(|_| broker.logs.get(t.name.as_str(), p.partition_index));
-            let (Some(info), Some(log)) = (info, log) else {
-                r.error_code = KafkaError::UnknownTopicOrPartition.code();
-                parts.push(r);
-                continue;
-            };
-            if v >= 4 && p.current_leader_epoch >= 0 && p.current_leader_epoch != info.leader_epoch
-            {
-                r.error_code = if p.current_leader_epoch > info.leader_epoch {
-                    KafkaError::UnknownLeaderEpoch.code()
-                } else {
-                    KafkaError::FencedLeaderEpoch.code()
+            let current_epoch = if v >= 4 { p.current_leader_epoch } else { -1 };
+            let (log, leader_epoch) =
+                match broker
+                    .replicas
+                    .leader(t.name.as_str(), p.partition_index, current_epoch)
+                {
+                    Ok(part) => (part.log, part.leader_epoch),
+                    Err(e) => {
+                        r.error_code = e.kafka_code();
+                        parts.push(r);
+                        continue;
+                    }
                 };
-                parts.push(r);
-                continue;
-            }
             let found = match p.timestamp {
                 LATEST => Ok(Some((log.high_watermark(), -1))),
                 EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
@@ -100,7 +95,7 @@ pub async fn handle(
                     r.timestamp = ts;
                     // Not-ignorable field: only v4+ may carry it.
                     if v >= 4 {
-                        r.leader_epoch = info.leader_epoch;
+                        r.leader_epoch = leader_epoch;
                     }
                 }
                 Ok(None) => {}

@@ -12,7 +12,6 @@ use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpoch
 
 use super::RequestContext;
 use crate::broker::Broker;
-use crate::kafka_error::KafkaError;
 
 pub async fn handle(
     broker: &Arc<Broker>,
@@ -21,32 +20,22 @@ pub async fn handle(
 ) -> OffsetForLeaderEpochResponse {
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in req.topics {
-        let meta = broker.metadata.topic(t.topic.as_str());
         let mut parts = Vec::with_capacity(t.partitions.len());
         for p in t.partitions {
             let mut r = EpochEndOffset::default()
                 .with_partition(p.partition)
                 .with_leader_epoch(-1)
                 .with_end_offset(-1);
-            let info = meta.as_ref().and_then(|m| m.partition(p.partition));
-            match (
-                info,
-                info.and_then(|_| broker.logs.get(t.topic.as_str(), p.partition)),
-            ) {
-                (Some(info), Some(log)) => {
-                    if p.current_leader_epoch >= 0 && p.current_leader_epoch != info.leader_epoch {
-                        r.error_code = if p.current_leader_epoch > info.leader_epoch {
-                            KafkaError::UnknownLeaderEpoch.code()
-                        } else {
-                            KafkaError::FencedLeaderEpoch.code()
-                        };
-                    } else {
-                        let (epoch, end) = log.end_offset_for_epoch(p.leader_epoch);
-                        r.leader_epoch = epoch;
-                        r.end_offset = end;
-                    }
+            match broker
+                .replicas
+                .leader(t.topic.as_str(), p.partition, p.current_leader_epoch)
+            {
+                Ok(part) => {
+                    let (epoch, end) = part.log.end_offset_for_epoch(p.leader_epoch);
+                    r.leader_epoch = epoch;
+                    r.end_offset = end;
                 }
-                _ => r.error_code = KafkaError::UnknownTopicOrPartition.code(),
+                Err(e) => r.error_code = e.kafka_code(),
             }
             parts.push(r);
         }

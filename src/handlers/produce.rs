@@ -7,9 +7,9 @@
 //! compressed batch inflates to at most [`INLINE_INFLATE`] bytes; a batch that inflates more is
 //! validated again on a blocking thread, so large decompression never stalls the async workers.
 //! Only a topic whose `compression.type` names a codec has batches in another codec
-//! recompressed (`protocol::recompress`). Errors are per partition. acks=0 gets no
-//! response (a failed acks=0 write closes the connection, as in Kafka); acks=1 and acks=all are the same on a single replica, and both wait for an
-//! fsync only when the topic's flush policy (`flush.messages`) asks for one.
+//! recompressed (`protocol::recompress`). Errors are per partition. The partition layer
+//! (`replica`) resolves each partition (leader only) and owns the ack policy. acks=0 gets no
+//! response (a failed acks=0 write closes the connection, as in Kafka).
 //! v0–2 never arrive here (the codec refuses them); v13+ (topic ids) is not advertised.
 
 use std::sync::Arc;
@@ -28,6 +28,7 @@ use crate::log::{
     LogError, TopicCompression,
 };
 use crate::protocol::recompress::recompress;
+use crate::replica::LeaderPartition;
 
 /// Decompressed bytes a Produce batch may inflate to while validated on the async worker
 /// (about 100 µs of zstd or lz4); beyond it the walk moves to a blocking thread.
@@ -53,13 +54,12 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
             } else if req.transactional_id.is_some() {
                 Err(KafkaError::TransactionalIdAuthorizationFailed.code())
             } else {
-                match meta.as_ref().and_then(|t| t.partition(p.index)) {
-                    None => Err(KafkaError::UnknownTopicOrPartition.code()),
-                    Some(info) => append(
+                match broker.replicas.leader(topic.name.as_str(), p.index, -1) {
+                    Err(e) => Err(e.kafka_code()),
+                    Ok(part) => append(
                         broker,
                         topic.name.as_str(),
-                        p.index,
-                        info.leader_epoch,
+                        part,
                         p.records,
                         allow_zstd,
                         now,
@@ -125,9 +125,10 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
                 .with_partition_responses(parts),
         );
     }
-    // Wait for an fsync where the flush policy asks for one; concurrent producers share it.
+    // Acknowledge under the ack policy (an fsync where the flush policy asks for one;
+    // concurrent producers share it).
     for (pi, ti, part) in to_flush {
-        if let Err(e) = broker.logs.flush_if_needed(&part).await {
+        if let Err(e) = broker.replicas.await_ack(&part, acks).await {
             if let Some(r) = responses
                 .get_mut(ti)
                 .and_then(|t| t.partition_responses.get_mut(pi))
@@ -166,17 +167,18 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
     )))
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn append(
     broker: &Broker,
     topic: &str,
-    partition: i32,
-    leader_epoch: i32,
+    leader: LeaderPartition,
     records: Option<Bytes>,
     allow_zstd: bool,
     now: i64,
 ) -> Result<(AppendOutcome, Arc<crate::log::PartitionLog>), LogError> {
-    let part = broker.logs.get(topic, partition).ok_or(LogError::Deleted)?;
+    let LeaderPartition {
+        log: part,
+        leader_epoch,
+    } = leader;
     let records = records.unwrap_or_default();
     let cfg = part.config();
     let header = match validate_produce_batch_inline(&records, &cfg, allow_zstd, INLINE_INFLATE)? {

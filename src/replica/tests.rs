@@ -1,0 +1,69 @@
+//! The partition layer's resolution and fencing, against a real log manager and metadata image.
+
+use super::*;
+use crate::cluster::{PartitionInfo, TopicInfo};
+use crate::log::LogConfig;
+
+/// A broker (node 1) holding "t" (partition 0 led by node 1 at epoch 5, partition 1 led by
+/// node 2) and the log of partition 0 only.
+fn setup() -> (tempfile::TempDir, ReplicaManager) {
+    let d = tempfile::tempdir().unwrap();
+    let logs = Arc::new(LogManager::open(d.path()).unwrap());
+    logs.create("t", 0, LogConfig::default(), 0).unwrap();
+    let part = |index, leader, leader_epoch| PartitionInfo {
+        index,
+        leader,
+        leader_epoch,
+        replicas: vec![leader],
+        isr: vec![leader],
+    };
+    let topic = TopicInfo {
+        name: "t".into(),
+        id: uuid::Uuid::from_u128(7),
+        partitions: vec![part(0, 1, 5), part(1, 2, 0)],
+        configs: Default::default(),
+    };
+    let metadata = Arc::new(MetadataView::new(vec![topic]));
+    (d, ReplicaManager::new(1, logs, metadata))
+}
+
+#[test]
+fn the_leader_resolves_with_no_epoch_or_the_current_one() {
+    let (_d, rm) = setup();
+    for epoch in [-1, 5] {
+        let p = rm.leader("t", 0, epoch).unwrap();
+        assert_eq!(p.leader_epoch, 5);
+        assert_eq!(p.log.log_end_offset(), 0);
+    }
+}
+
+#[test]
+fn stale_and_future_epochs_are_fenced_as_kafka_does() {
+    let (_d, rm) = setup();
+    let e = rm.leader("t", 0, 4).unwrap_err();
+    assert_eq!(
+        e,
+        PartitionError::FencedLeaderEpoch {
+            requested: 4,
+            current: 5
+        }
+    );
+    assert_eq!(e.kafka_code(), 74);
+    let e = rm.leader("t", 0, 6).unwrap_err();
+    assert_eq!(e.kafka_code(), 75, "UNKNOWN_LEADER_EPOCH: {e}");
+}
+
+#[test]
+fn unknown_partitions_and_other_leaders_are_refused() {
+    let (_d, rm) = setup();
+    for (topic, p) in [("t", 2), ("t", -1), ("nope", 0)] {
+        assert_eq!(
+            rm.leader(topic, p, -1).unwrap_err().kafka_code(),
+            3,
+            "{topic}/{p}"
+        );
+    }
+    let e = rm.leader("t", 1, -1).unwrap_err();
+    assert_eq!(e, PartitionError::NotLeader { leader: 2 });
+    assert_eq!(e.kafka_code(), 6, "NOT_LEADER_OR_FOLLOWER");
+}
