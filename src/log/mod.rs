@@ -13,7 +13,7 @@
 //!   leader-epoch-checkpoint         epoch → start offset (epoch_cache.rs)
 //!   log-start-offset                DeleteRecords low watermark (checkpoint.rs)
 //!   recovery-point                  offset below which everything was fsynced (checkpoint.rs)
-//!   partition.metadata              the owning topic's id (manager.rs)
+//!   partition.metadata              the owning topic's id (manager/dirs.rs)
 //!   .clean-shutdown                 present only between a clean close and the next open
 //! ```
 //!
@@ -24,7 +24,7 @@
 //!   bytes are in the page cache), and never see a half-written batch;
 //! - after a write or fsync error the partition is failed (fail-stop) until reopened, except a
 //!   write refused for lack of space or descriptors: that append is cut off and refused, reads
-//!   go on, and the next append retries (`partition.rs`);
+//!   go on, and the next append retries (`partition/append.rs`, `partition/health.rs`);
 //! - a partition keeps one descriptor open (its active `.log`); index files and sealed
 //!   segments are opened on demand through a bounded shared cache (`files.rs`);
 //! - start-up scans no segment after a clean shutdown; after an unclean one it validates every
@@ -39,8 +39,10 @@
 //! checks for reads and the scrubber), `recovery`
 //! (start-up loading and unclean-shutdown recovery), `checkpoint` (framed checkpoint files,
 //! clean-shutdown marker), `epoch_cache` (leader epochs), `producer_state` (idempotence),
-//! `partition` (PartitionLog), `manager` (LogManager, background flusher, retention and
-//! scrubber).
+//! `partition/` (PartitionLog: `lifecycle` open/close, `append`, `read`, `timestamp` lookup,
+//! `retention`, `flush` and recovery point, `health` fail-stop), `manager/` (LogManager: `dirs`
+//! names and scans, `lifecycle` create/delete, `flush` group commit and the flusher's pass,
+//! `background` flusher, retention and scrubber tasks).
 
 pub mod batch;
 pub mod checkpoint;

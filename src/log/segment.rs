@@ -17,7 +17,8 @@
 //! sealed segments, are opened through the broker's descriptor cache (`files.rs`) when a read,
 //! an index append or an fsync needs them, so a sealed segment costs no descriptor at rest.
 //! Every write, truncation and fsync goes through the `FileIo` seam. A failed append is undone
-//! with [`Segment::rewind`] (see `partition.rs` for when that is allowed instead of fail-stop).
+//! with [`Segment::rewind`] (see `partition/append.rs` for when that is allowed instead of
+//! fail-stop).
 
 use std::fs::{File, OpenOptions};
 use std::io;

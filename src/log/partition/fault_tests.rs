@@ -3,9 +3,9 @@
 //! fail-stop. Also the descriptor budget: sealed segments hold no descriptor.
 
 use super::*;
-use crate::log::batch::compute_crc;
+use crate::log::batch::{compute_crc, BatchHeader};
 use crate::log::files::FaultyIo;
-use crate::log::segment::segment_file;
+use crate::log::segment::{segment_file, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 use crate::log::testutil::BatchBuilder;
 
 fn b(n: usize, ts: i64) -> Vec<u8> {

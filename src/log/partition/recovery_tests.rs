@@ -4,10 +4,11 @@
 //! is reopened.
 
 use super::*;
-use crate::log::batch::compute_crc;
+use crate::log::batch::{compute_crc, BatchHeader};
+use crate::log::checkpoint;
 use crate::log::segment::segment_file;
 use crate::log::testutil::BatchBuilder;
-use std::fs::OpenOptions;
+use std::fs::{self, OpenOptions};
 use std::os::unix::fs::FileExt;
 
 fn b(n: usize) -> Vec<u8> {

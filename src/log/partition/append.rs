@@ -1,0 +1,265 @@
+//! The append path of a `PartitionLog`: batch-level checks (size, CreateTime bounds),
+//! idempotent-producer sequencing, segment rolling, offset assignment, index entries, the
+//! leader epoch cache, then publication of the new high watermark.
+//!
+//! Invariants: appends run one at a time under the writer lock; each batch's base offset is
+//! the previous log end offset (offsets dense and monotonic); nothing of an append is visible
+//! to readers before its bytes are in the page cache (the state lock is taken for writing only
+//! to publish). A write that fails for lack of space or descriptors is cut back to the last
+//! good position (`write_error`, `Segment::rewind`; retried by `finish_rewind` before the next
+//! write if the cut itself failed) and refused without failing the partition; any other write
+//! error is fail-stop (`health.rs`).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::{AppendOutcome, PartitionLog, Writer};
+use crate::log::batch::{patch_for_append, BatchHeader};
+use crate::log::config::TimestampType;
+use crate::log::error::LogError;
+use crate::log::files::is_retryable_write_error;
+use crate::log::producer_state::SeqCheck;
+use crate::log::segment::Segment;
+use crate::log::{lock, read_lock, write_lock};
+
+impl PartitionLog {
+    /// A write-path error. Fail-stop, unless it is one after which nothing durable was lost
+    /// (full disk or quota, no descriptor): then the active segment is cut back to `write_pos`
+    /// and the index `mark`, and the append is refused without failing the partition. Call
+    /// with the writer lock held, before anything of the append was published.
+    fn write_error(
+        &self,
+        w: &mut Writer,
+        active: &Segment,
+        mark: (usize, usize),
+        what: &str,
+        err: std::io::Error,
+    ) -> LogError {
+        if !is_retryable_write_error(&err) {
+            return self.fail(what, err);
+        }
+        if let Err(e) = active.rewind(w.write_pos, mark) {
+            if !is_retryable_write_error(&e) {
+                return self.fail("cutting off a failed write", e);
+            }
+            w.rewind_pending = true;
+        }
+        self.suspend(what, &err)
+    }
+
+    /// Retries cutting off an earlier failed write before anything else is written.
+    fn finish_rewind(&self, w: &mut Writer) -> Result<(), LogError> {
+        if !w.rewind_pending {
+            return Ok(());
+        }
+        let active = Arc::clone(read_lock(&self.state).active());
+        match active.rewind(w.write_pos, active.index_mark()) {
+            Ok(()) => {
+                w.rewind_pending = false;
+                Ok(())
+            }
+            Err(e) if is_retryable_write_error(&e) => {
+                Err(self.suspend("cutting off a failed write", &e))
+            }
+            Err(e) => Err(self.fail("cutting off a failed write", e)),
+        }
+    }
+
+    /// Appends one client batch that already passed [`crate::log::validate_produce_batch`] (bytes
+    /// exactly as the client sent them). Assigns offsets by patching BaseOffset and
+    /// PartitionLeaderEpoch in a reused private copy; for LogAppendTime also sets MaxTimestamp
+    /// and attribute bit 3 and recomputes the CRC (BaseTimestamp is left as sent, like Kafka).
+    /// For CreateTime, checks `message.timestamp.before/after.max.ms` at batch level (base and
+    /// max timestamp, not every record).
+    ///
+    /// Idempotence (producer id ≥ 0): see `producer_state.rs` — a retry of one of the last 5
+    /// batches returns `Duplicate` with the original offsets; gaps, stale epochs and a new
+    /// epoch not starting at 0 are rejected; unknown producers are accepted at any sequence
+    /// (Kafka's current, KIP-360 behaviour).
+    ///
+    /// Rolls the segment first if the batch would overflow `segment.bytes`, the segment is older
+    /// than `segment.ms`, or its index is full. Then advances the high watermark and wakes
+    /// `subscribe` receivers. A new `leader_epoch` (≥ 0, above the latest) is recorded in the
+    /// epoch cache. Does not fsync (see `flush` / `LogManager::flush_if_needed`).
+    pub fn append(
+        &self,
+        batch: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendOutcome, LogError> {
+        self.check_usable()?;
+        let h = BatchHeader::parse(batch)?;
+        if h.batch_size() != batch.len() {
+            return Err(LogError::InvalidRecord(format!(
+                "append expects exactly one whole batch: header says {} bytes, got {}",
+                h.batch_size(),
+                batch.len()
+            )));
+        }
+        let cfg = self.config();
+        if batch.len() > cfg.max_message_bytes {
+            return Err(LogError::MessageTooLarge {
+                size: batch.len(),
+                max: cfg.max_message_bytes,
+            });
+        }
+        let log_append_time = match cfg.message_timestamp_type {
+            TimestampType::LogAppendTime => Some(now_ms),
+            TimestampType::CreateTime => {
+                if now_ms.saturating_sub(h.base_timestamp) > cfg.message_timestamp_before_max_ms {
+                    return Err(LogError::InvalidTimestamp {
+                        timestamp: h.base_timestamp,
+                        now: now_ms,
+                    });
+                }
+                if h.max_timestamp.saturating_sub(now_ms) > cfg.message_timestamp_after_max_ms {
+                    return Err(LogError::InvalidTimestamp {
+                        timestamp: h.max_timestamp,
+                        now: now_ms,
+                    });
+                }
+                None
+            }
+        };
+
+        let mut guard = lock(&self.writer);
+        let w = &mut *guard;
+        self.check_usable()?;
+        self.finish_rewind(w)?;
+        if let SeqCheck::Duplicate(b) = w.producers.check(&h)? {
+            return Ok(AppendOutcome::Duplicate {
+                base_offset: b.first_offset,
+                last_offset: b.last_offset,
+                log_start_offset: self.log_start_offset(),
+            });
+        }
+
+        let (leo, mut active) = {
+            let s = read_lock(&self.state);
+            (s.leo, Arc::clone(s.active()))
+        };
+        let size = batch.len() as u64;
+        let meta = active.meta();
+        let need_roll = w.write_pos > 0
+            && (w.write_pos + size > cfg.effective_segment_bytes()
+                // Kafka's segment.ms rule: the incoming batch's timestamp against the first
+                // batch's, so producers with old CreateTime timestamps do not roll every batch.
+                || (meta.rolling_timestamp >= 0
+                    && log_append_time
+                        .unwrap_or(h.max_timestamp)
+                        .saturating_sub(meta.rolling_timestamp)
+                        > cfg.segment_ms)
+                || active.index_entries() >= cfg.max_index_entries()
+                || leo + i64::from(h.last_offset_delta) - active.base_offset > i64::from(i32::MAX));
+        if need_roll {
+            active = self.roll(w, leo)?;
+        }
+
+        w.scratch.clear();
+        w.scratch.extend_from_slice(batch);
+        patch_for_append(&mut w.scratch, leo, leader_epoch, log_append_time);
+        let pos = w.write_pos;
+        let mark = active.index_mark();
+        let since = w.bytes_since_index;
+        if let Err(e) = active.write_at(&w.scratch, pos) {
+            return Err(self.write_error(w, &active, mark, "writing batch", e));
+        }
+        if let Err(e) = active.index_batch(
+            pos,
+            leo,
+            size,
+            &mut w.bytes_since_index,
+            cfg.index_interval_bytes,
+        ) {
+            w.bytes_since_index = since;
+            return Err(self.write_error(w, &active, mark, "writing index", e));
+        }
+        let fin = BatchHeader {
+            base_offset: leo,
+            partition_leader_epoch: leader_epoch,
+            max_timestamp: log_append_time.unwrap_or(h.max_timestamp),
+            ..h
+        };
+        {
+            let mut ep = write_lock(&self.epochs);
+            if ep.assign(leader_epoch, leo) {
+                if let Err(e) = ep.persist(&self.dir) {
+                    // Undo the assignment: the epoch starts at `leo`, nothing else does.
+                    ep.truncate_from_end(leo);
+                    drop(ep);
+                    w.bytes_since_index = since;
+                    return Err(self.write_error(
+                        w,
+                        &active,
+                        mark,
+                        "writing leader-epoch-checkpoint",
+                        e,
+                    ));
+                }
+            }
+        }
+        w.producers.update(&fin);
+        w.write_pos += size;
+        let new_leo = fin.last_offset() + 1;
+        let log_start = {
+            let mut s = write_lock(&self.state);
+            active.observe(leo, fin.max_timestamp);
+            active.set_size(w.write_pos);
+            s.leo = new_leo;
+            s.hw_pos = w.write_pos;
+            s.log_start
+        };
+        self.messages_appended
+            .fetch_add(i64::from(h.records_count.max(0)), Ordering::AcqRel);
+        self.hw_tx.send_replace(new_leo);
+        if self.write_suspended.swap(false, Ordering::AcqRel) {
+            tracing::info!(dir = %self.dir.display(), "partition accepts writes again");
+        }
+        Ok(AppendOutcome::Appended {
+            base_offset: leo,
+            last_offset: fin.last_offset(),
+            log_append_time: log_append_time.unwrap_or(-1),
+            log_start_offset: log_start,
+        })
+    }
+
+    /// Seals the active segment, snapshots producer state at `leo` and starts a new segment.
+    /// A full disk at any step leaves the old segment active (cut back to its last good
+    /// position) and refuses the append; the next append rolls again.
+    fn roll(&self, w: &mut Writer, leo: i64) -> Result<Arc<Segment>, LogError> {
+        let old = Arc::clone(read_lock(&self.state).active());
+        let mark = old.index_mark();
+        if let Err(e) = old.seal() {
+            return Err(self.write_error(w, &old, mark, "sealing segment", e));
+        }
+        if let Err(e) = w.producers.write_snapshot(&self.dir, leo) {
+            return Err(self.write_error(
+                w,
+                &old,
+                old.index_mark(),
+                "writing producer snapshot",
+                e,
+            ));
+        }
+        let seg = match Segment::create(&self.dir, leo, &self.files) {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                return Err(self.write_error(w, &old, old.index_mark(), "creating segment", e))
+            }
+        };
+        // Marked before the segment becomes visible: a flush that sees the new segment (and
+        // may put the recovery point in it) also fsyncs the directory entry.
+        self.dir_dirty.store(true, Ordering::Release);
+        {
+            let mut s = write_lock(&self.state);
+            s.segments.insert(leo, Arc::clone(&seg));
+            s.hw_pos = 0;
+        }
+        // Sealed: its descriptor goes back to the cache's budget (reads reopen it on demand).
+        old.unpin();
+        w.write_pos = 0;
+        w.bytes_since_index = 0;
+        tracing::debug!(dir = %self.dir.display(), base_offset = leo, "rolled segment");
+        Ok(seg)
+    }
+}

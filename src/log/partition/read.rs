@@ -1,0 +1,147 @@
+//! The read path of a `PartitionLog` and the reader-visible offsets: `read` picks the segment
+//! under a brief read lock on the state, then locates and bounds whole batches in the file
+//! without holding any lock; the bytes are sent from the file (`FileSlice`).
+//!
+//! Invariants: a read never goes past the high watermark published when it started and never
+//! returns a partial batch; below the high watermark the batch holding the requested offset
+//! is found intact or the read fails with `CorruptMessage`, never an empty result; readers
+//! never take the writer lock (only `active_producers` does, for its copy).
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use super::{PartitionLog, ReadResult};
+use crate::log::error::LogError;
+use crate::log::producer_state::ActiveProducer;
+use crate::log::segment::Segment;
+use crate::log::slice::FileSlice;
+use crate::log::verify::Fault;
+use crate::log::{lock, read_lock};
+
+impl PartitionLog {
+    /// Reads whole batches starting with the batch that contains `offset`, never past the high
+    /// watermark, from one segment. At most `max_bytes`, except that with `min_one` the first
+    /// batch is returned even if it is larger (Kafka's fetch semantics). `offset` below the log
+    /// start or above the log end → `OffsetOutOfRange`; `offset == log end` → empty. Below the
+    /// high watermark the batch holding `offset` must be found intact (header, length, dense
+    /// offsets, index entry; `verify.rs`): damage is `CorruptMessage`, never an empty read that
+    /// would stall the consumer. The bytes come straight from the file with one `pread` (two if
+    /// the first batch exceeds `max_bytes`), without holding the writer lock.
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+    ) -> Result<ReadResult, LogError> {
+        self.check_usable()?;
+        let (seg, end_pos, hw, log_start) = {
+            let s = read_lock(&self.state);
+            if offset < s.log_start || offset > s.leo {
+                return Err(LogError::OffsetOutOfRange {
+                    requested: offset,
+                    start: s.log_start,
+                    end: s.leo,
+                });
+            }
+            if offset == s.leo {
+                return Ok(ReadResult {
+                    records: FileSlice::default(),
+                    high_watermark: s.leo,
+                    log_start_offset: s.log_start,
+                });
+            }
+            let Some((_, seg)) = s.segments.range(..=offset).next_back() else {
+                return Err(LogError::OffsetOutOfRange {
+                    requested: offset,
+                    start: s.log_start,
+                    end: s.leo,
+                });
+            };
+            (Arc::clone(seg), s.end_pos(seg), s.leo, s.log_start)
+        };
+        let rerr = |e| LogError::io(format!("reading {}", self.dir.display()), e);
+        let empty = ReadResult {
+            records: FileSlice::default(),
+            high_watermark: hw,
+            log_start_offset: log_start,
+        };
+        // `offset` is below the high watermark, so this segment must hold it (offsets are
+        // dense and each segment ends where the next begins).
+        let (pos, h) = match seg.locate(offset, end_pos) {
+            Ok(Some(found)) => found,
+            Ok(None) => {
+                return Err(LogError::CorruptMessage(format!(
+                    "offset {offset} is below the high watermark {hw} but {} ends before it",
+                    seg.log_path().display()
+                )));
+            }
+            Err(Fault::Io(e)) => return Err(rerr(e)),
+            Err(Fault::Corrupt(why)) => return Err(LogError::CorruptMessage(why)),
+        };
+        let file = seg.log_file().map_err(rerr)?;
+        let first = h.batch_size();
+        let (end, next) = if first > max_bytes {
+            if !min_one {
+                return Ok(empty);
+            }
+            (pos + first as u64, h.last_offset() + 1)
+        } else {
+            let limit = pos + (max_bytes as u64).min(end_pos - pos);
+            seg.whole_batches_end(&file, pos, &h, limit).map_err(rerr)?
+        };
+        Ok(ReadResult {
+            records: FileSlice::new(file, pos, (end - pos) as usize, h.base_offset, next),
+            high_watermark: hw,
+            log_start_offset: log_start,
+        })
+    }
+
+    /// First offset of the log (advanced by retention and DeleteRecords).
+    pub fn log_start_offset(&self) -> i64 {
+        read_lock(&self.state).log_start
+    }
+
+    /// Offset the next appended record will get.
+    pub fn log_end_offset(&self) -> i64 {
+        read_lock(&self.state).leo
+    }
+
+    /// High watermark; equals the log end offset (single replica, no follower to wait for).
+    pub fn high_watermark(&self) -> i64 {
+        read_lock(&self.state).leo
+    }
+
+    /// Total bytes of all segment `.log` files.
+    pub fn size_bytes(&self) -> u64 {
+        read_lock(&self.state)
+            .segments
+            .values()
+            .map(|s| s.size())
+            .sum()
+    }
+
+    /// The sealed (immutable) segments, oldest first: what the scrubber checks.
+    pub(crate) fn sealed_segments(&self) -> Vec<Arc<Segment>> {
+        let s = read_lock(&self.state);
+        let n = s.segments.len().saturating_sub(1);
+        s.segments.values().take(n).cloned().collect()
+    }
+
+    /// The idempotent producers this partition tracks (DescribeProducers), by producer id.
+    /// Takes the writer lock for the copy only.
+    pub fn active_producers(&self) -> Result<Vec<ActiveProducer>, LogError> {
+        self.check_usable()?;
+        Ok(lock(&self.writer).producers.active())
+    }
+
+    /// Number of segments (including the active one).
+    pub fn segment_count(&self) -> usize {
+        read_lock(&self.state).segments.len()
+    }
+
+    /// A `watch` receiver of the high watermark, for long-poll fetches.
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.hw_tx.subscribe()
+    }
+}
