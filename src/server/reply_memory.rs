@@ -8,39 +8,26 @@
 //! while its replies are unsent (`network.max_unsent_bytes_per_connection`), so what a client
 //! can make the broker hold is bounded per connection by that setting plus one reply.
 //!
-//! Invariant: `used` counts live `Held`s only; each returns its bytes exactly once, on drop.
+//! Invariant: the gauge counts live `Held`s only; each returns its bytes exactly once, on drop.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use prometheus::IntGauge;
 
 /// Reply bytes held in memory, broker-wide.
 pub struct ReplyMemory {
-    used: AtomicUsize,
     gauge: IntGauge,
 }
 
 impl ReplyMemory {
     /// An account whose total is mirrored in `gauge`.
     pub fn new(gauge: IntGauge) -> Arc<ReplyMemory> {
-        Arc::new(ReplyMemory {
-            used: AtomicUsize::new(0),
-            gauge,
-        })
-    }
-
-    /// Bytes currently held.
-    pub fn used(&self) -> usize {
-        self.used.load(Ordering::Acquire)
+        Arc::new(ReplyMemory { gauge })
     }
 
     /// Accounts `bytes` held by a reply until the returned [`Held`] is dropped.
     pub fn hold(self: &Arc<Self>, bytes: usize) -> Held {
-        if bytes > 0 {
-            self.used.fetch_add(bytes, Ordering::AcqRel);
-            self.gauge.add(bytes as i64);
-        }
+        self.gauge.add(bytes as i64);
         Held {
             account: self.clone(),
             bytes,
@@ -56,10 +43,7 @@ pub struct Held {
 
 impl Drop for Held {
     fn drop(&mut self) {
-        if self.bytes > 0 {
-            self.account.used.fetch_sub(self.bytes, Ordering::AcqRel);
-            self.account.gauge.sub(self.bytes as i64);
-        }
+        self.account.gauge.sub(self.bytes as i64);
     }
 }
 
@@ -79,10 +63,10 @@ mod tests {
         let a = m.hold(60);
         let b = m.hold(0);
         let c = m.hold(40);
-        assert_eq!((m.used(), m.gauge.get()), (100, 100));
+        assert_eq!(m.gauge.get(), 100);
         drop(a);
-        assert_eq!(m.used(), 40);
+        assert_eq!(m.gauge.get(), 40);
         drop((b, c));
-        assert_eq!((m.used(), m.gauge.get()), (0, 0));
+        assert_eq!(m.gauge.get(), 0);
     }
 }

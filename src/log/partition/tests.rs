@@ -11,11 +11,11 @@ fn b(n: usize) -> Vec<u8> {
     BatchBuilder::new().records(n).build()
 }
 
-fn open(dir: &Path, cfg: LogConfig) -> PartitionLog {
+pub(super) fn open(dir: &Path, cfg: LogConfig) -> PartitionLog {
     PartitionLog::open(dir, cfg, 0).unwrap()
 }
 
-fn small() -> LogConfig {
+pub(super) fn small() -> LogConfig {
     LogConfig {
         segment_bytes: 300,
         index_interval_bytes: 100,

@@ -5,17 +5,7 @@ use super::*;
 use crate::log::batch::{compute_crc, Compression, CRC_OFFSET};
 use crate::log::testutil::BatchBuilder;
 
-fn open(dir: &Path, cfg: LogConfig) -> PartitionLog {
-    PartitionLog::open(dir, cfg, 0).unwrap()
-}
-
-fn small() -> LogConfig {
-    LogConfig {
-        segment_bytes: 300,
-        index_interval_bytes: 100,
-        ..LogConfig::default()
-    }
-}
+use super::tests::{open, small};
 
 #[test]
 fn timestamps_lookup() {
