@@ -140,19 +140,127 @@ crash_restart_broker() {
     _launch_broker
 }
 
-# cleanup_broker: stop and remove the data dir (unless COMPAT_KEEP=1).
+# cleanup_broker: stop and remove the data dir (unless COMPAT_KEEP=1); a cluster too.
 cleanup_broker() {
+    cleanup_cluster
     stop_broker
     if [[ -n "${COMPAT_DATA_DIR:-}" && "${COMPAT_KEEP:-0}" != 1 ]]; then rm -rf "$COMPAT_DATA_DIR"; fi
+}
+
+# ---------------------------------------------------------------------------------------
+# A 3-node cluster (issue `cluster`): real processes started by scripts/cluster
+# ---------------------------------------------------------------------------------------
+# start_cluster: a fresh dir and a free base port; scripts/cluster up 3 waits until every
+# node's /readyz is 200. Exports COMPAT_CLUSTER_DIR, COMPAT_CLUSTER_BASE_PORT,
+# COMPAT_CLUSTER_NODES (host:port of nodes 1,2,3) and BOOTSTRAP (the same list).
+# Short session timeouts keep the failover checks quick.
+CLUSTER_NODES=3
+COMPAT_CLUSTER_SESSION_TIMEOUT_MS="${RUNNEL_CLUSTER_BROKER_SESSION_TIMEOUT_MS:-3000}"
+COMPAT_CLUSTER_HEARTBEAT_INTERVAL_MS="${RUNNEL_CLUSTER_BROKER_HEARTBEAT_INTERVAL_MS:-500}"
+export COMPAT_CLUSTER_SESSION_TIMEOUT_MS COMPAT_CLUSTER_HEARTBEAT_INTERVAL_MS
+
+# A base port P such that P, P+1 and P+552 of each node (+100 per node) are all free.
+free_cluster_base_port() {
+    python3 - "$CLUSTER_NODES" <<'PY'
+import random, socket, sys
+n = int(sys.argv[1])
+def free(p):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+# Below the ephemeral range (32768+), so outgoing connections do not take the ports.
+for _ in range(200):
+    base = random.randrange(12000, 31000, 10)
+    if all(free(base + off + 100 * i) for i in range(n) for off in (0, 1, 552)):
+        print(base)
+        sys.exit(0)
+sys.exit("no free base port found")
+PY
+}
+
+# cluster_ctl ARGS...: scripts/cluster on the suite's cluster (its messages go to stderr
+# and to $COMPAT_CLUSTER_DIR/cluster-ctl.log).
+cluster_ctl() {
+    local cmd="$1" rc err="$COMPAT_CLUSTER_DIR/cluster-ctl.err"
+    shift
+    echo "+ scripts/cluster $cmd $* ($(date -u +%H:%M:%S))" >>"$COMPAT_CLUSTER_DIR/cluster-ctl.log"
+    "$REPO_DIR/scripts/cluster" "$cmd" "$@" --dir "$COMPAT_CLUSTER_DIR" 2>"$err"
+    rc=$?
+    cat "$err" >>"$COMPAT_CLUSTER_DIR/cluster-ctl.log"
+    cat "$err" >&2
+    rm -f "$err"
+    return $rc
+}
+
+# cluster_up: `scripts/cluster up 3` on COMPAT_CLUSTER_DIR and COMPAT_CLUSTER_BASE_PORT
+# with the suite's broker settings; prints the bootstrap list. Also the restart of a stopped
+# cluster on its old data (same dir, same ports).
+cluster_up() {
+    (
+        export RUNNEL_CLUSTER_BROKER_SESSION_TIMEOUT_MS="$COMPAT_CLUSTER_SESSION_TIMEOUT_MS"
+        export RUNNEL_CLUSTER_BROKER_HEARTBEAT_INTERVAL_MS="$COMPAT_CLUSTER_HEARTBEAT_INTERVAL_MS"
+        cluster_ctl up "$CLUSTER_NODES" --base-port "$COMPAT_CLUSTER_BASE_PORT" | tail -n 1
+        exit "${PIPESTATUS[0]}"
+    )
+}
+
+start_cluster() {
+    if broker_external; then log "start_cluster: not possible with an external broker"; return 1; fi
+    if [[ ! -x "$RUNNEL_BIN" ]]; then
+        log "broker binary $RUNNEL_BIN not found (build with: cargo build --release)"
+        return 1
+    fi
+    COMPAT_CLUSTER_DIR="$(mktemp -d "${TMPDIR:-/tmp}/runnel-compat-cluster.XXXXXX")"
+    export COMPAT_CLUSTER_DIR
+    COMPAT_CLUSTER_BASE_PORT="$(free_cluster_base_port)" || return 1
+    export COMPAT_CLUSTER_BASE_PORT
+    COMPAT_CLUSTER_NODES="$(cluster_up)" || return 1
+    export COMPAT_CLUSTER_NODES BOOTSTRAP="$COMPAT_CLUSTER_NODES"
+    export COMPAT_BROKER_LOG="" COMPAT_DATA_DIR="" COMPAT_BROKER_PIDFILE=""
+    log "cluster: $COMPAT_CLUSTER_NODES (dir $COMPAT_CLUSTER_DIR)"
+}
+
+# cleanup_cluster: every node down (SIGTERM, SIGKILL after 15 s), node logs copied to
+# $COMPAT_LOGDIR/cluster/, the dir removed unless COMPAT_KEEP=1. Safe to call twice and when
+# no cluster was started.
+cleanup_cluster() {
+    [[ -n "${COMPAT_CLUSTER_DIR:-}" && -d "$COMPAT_CLUSTER_DIR" ]] || return 0
+    "$REPO_DIR/scripts/cluster" down --dir "$COMPAT_CLUSTER_DIR" >/dev/null 2>&1 ||
+        log "cleanup_cluster: scripts/cluster down failed for $COMPAT_CLUSTER_DIR"
+    # The nodes' logs outlive the data: kept with the suite's check logs.
+    if [[ -n "${COMPAT_LOGDIR:-}" ]]; then
+        mkdir -p "$COMPAT_LOGDIR/cluster"
+        cp "$COMPAT_CLUSTER_DIR"/*.log "$COMPAT_CLUSTER_DIR"/*.args "$COMPAT_LOGDIR/cluster/" 2>/dev/null || true
+    fi
+    if [[ "${COMPAT_KEEP:-0}" != 1 ]]; then rm -rf "$COMPAT_CLUSTER_DIR"; fi
+    unset COMPAT_CLUSTER_DIR COMPAT_CLUSTER_NODES COMPAT_CLUSTER_BASE_PORT
 }
 
 _strip_ansi() { sed 's/\x1b\[[0-9;]*m//g'; }
 
 broker_log_tail() {
-    [[ -n "${COMPAT_BROKER_LOG:-}" && -f "$COMPAT_BROKER_LOG" ]] || return 0
-    log "---- broker log tail ($COMPAT_BROKER_LOG) ----"
-    tail -n "${COMPAT_LOG_LINES:-20}" "$COMPAT_BROKER_LOG" | _strip_ansi | cut -c1-400 >&2
-    log "---- end broker log ----"
+    local f
+    for f in $(_broker_logs); do
+        log "---- broker log tail ($f) ----"
+        tail -n "${COMPAT_LOG_LINES:-20}" "$f" | _strip_ansi | cut -c1-400 >&2
+        log "---- end broker log ----"
+    done
+}
+
+# The broker's log file, or every node's log of a cluster (paths without spaces).
+_broker_logs() {
+    local f
+    if [[ -n "${COMPAT_CLUSTER_DIR:-}" ]]; then
+        for f in "$COMPAT_CLUSTER_DIR"/node-*.log; do [[ -f "$f" ]] && echo "$f"; done
+    elif [[ -n "${COMPAT_BROKER_LOG:-}" && -f "$COMPAT_BROKER_LOG" ]]; then
+        echo "$COMPAT_BROKER_LOG"
+    fi
+    return 0
 }
 
 # ---------------------------------------------------------------------------------------
@@ -193,9 +301,10 @@ check() {
     if [[ "${1:-}" == --timeout ]]; then t="$2"; shift 2; fi
     [[ "${1:-}" == -- ]] && shift
     if [[ -n "${COMPAT_ONLY:-}" ]] && ! [[ "$name" =~ $COMPAT_ONLY ]]; then return 0; fi
-    local out="$COMPAT_LOGDIR/${name//\//_}.log" rc start=$SECONDS logpos=0
+    local out="$COMPAT_LOGDIR/${name//\//_}.log" rc start=$SECONDS f
+    local -A logpos=()
     mkdir -p "$COMPAT_LOGDIR"
-    [[ -f "${COMPAT_BROKER_LOG:-}" ]] && logpos=$(stat -c %s "$COMPAT_BROKER_LOG")
+    for f in $(_broker_logs); do logpos[$f]=$(stat -c %s "$f"); done
     timeout --kill-after=10 "$t" "$@" >"$out" 2>&1
     rc=$?
     if [[ $rc == 0 ]]; then
@@ -208,11 +317,13 @@ check() {
     fail "$name" "$why, $((SECONDS - start))s"
     # The output's tail, without Java stack frames (the exception lines stay).
     grep -v -E $'^[ \t]+(at |\\.\\.\\. [0-9]+ more)' "$out" | tail -n "${COMPAT_OUT_LINES:-25}" | sed 's/^/    | /'
-    # What the broker warned about while this check ran.
-    if [[ -f "${COMPAT_BROKER_LOG:-}" ]]; then
-        tail -c +$((logpos + 1)) "$COMPAT_BROKER_LOG" | _strip_ansi | grep -E ' (WARN|ERROR) ' |
-            tail -n "${COMPAT_LOG_LINES_CHECK:-8}" | cut -c1-300 | sed 's/^/    broker| /'
-    fi
+    # What the broker (each node of a cluster) warned about while this check ran.
+    local label
+    for f in $(_broker_logs); do
+        label=broker; [[ -n "${COMPAT_CLUSTER_DIR:-}" ]] && label="$(basename "$f" .log)"
+        tail -c +$((${logpos[$f]:-0} + 1)) "$f" | _strip_ansi | grep -E ' (WARN|ERROR) ' |
+            tail -n "${COMPAT_LOG_LINES_CHECK:-8}" | cut -c1-300 | sed "s/^/    $label| /"
+    done
     return 1
 }
 

@@ -374,6 +374,15 @@ pub(crate) fn sample(key: ApiKey, v: i16) -> RequestKind {
                 .with_timeout_ms(1000)
                 .with_topics(None),
         ),
+        ApiKey::DescribeQuorum => RequestKind::DescribeQuorum(
+            DescribeQuorumRequest::default().with_topics(vec![
+                m::describe_quorum_request::TopicData::default()
+                    .with_topic_name(topic("__cluster_metadata"))
+                    .with_partitions(vec![
+                        m::describe_quorum_request::PartitionData::default().with_partition_index(0),
+                    ]),
+            ]),
+        ),
         other => panic!("no sample request for advertised API {other:?}"),
     }
 }

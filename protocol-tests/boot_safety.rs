@@ -154,7 +154,7 @@ async fn deleted_meta_refuses_start_until_recover() {
     let first_cluster = {
         let r = start(dir.path()).await;
         topic_with_records(&r, "orders", 3).await;
-        let id = r.broker.cluster_id.clone();
+        let id = r.broker.cluster_id();
         r.shutdown().await;
         id
     };
@@ -209,7 +209,7 @@ async fn deleted_meta_refuses_start_until_recover() {
     );
 
     let r = start(dir.path()).await;
-    assert_ne!(r.broker.cluster_id, first_cluster);
+    assert_ne!(r.broker.cluster_id(), first_cluster);
     assert!(r.broker.metadata.topic("orders").is_none());
     auto_create(&r, "orders").await;
     assert_eq!(leo(&r, "orders"), 0);
@@ -299,7 +299,7 @@ async fn corrupt_wal_or_manifest_refuses_start() {
 async fn store_and_logs_of_different_clusters_refuse_start() {
     let dir = tempfile::tempdir().unwrap();
     let r = start(dir.path()).await;
-    let cluster = r.broker.cluster_id.clone();
+    let cluster = r.broker.cluster_id();
     r.shutdown().await;
     let logs = dir.path().join("logs");
 
@@ -346,13 +346,13 @@ async fn data_dirs_from_before_the_marker_keep_working() {
     let dir = tempfile::tempdir().unwrap();
     let r = start(dir.path()).await;
     topic_with_records(&r, "t", 2).await;
-    let cluster = r.broker.cluster_id.clone();
+    let cluster = r.broker.cluster_id();
     r.shutdown().await;
     // An older version wrote neither the marker nor topic ids.
     std::fs::remove_file(dir.path().join("logs").join(marker::MARKER_FILE)).unwrap();
     std::fs::remove_file(dir.path().join("logs/t-0/partition.metadata")).unwrap();
     let r = start(dir.path()).await;
-    assert_eq!(r.broker.cluster_id, cluster);
+    assert_eq!(r.broker.cluster_id(), cluster);
     assert_eq!(leo(&r, "t"), 2);
     assert_eq!(
         marker::read(&dir.path().join("logs")).unwrap().as_deref(),

@@ -11,6 +11,7 @@ mod all_versions;
 mod api_versions;
 mod bad_frames;
 mod boot_safety;
+mod cluster;
 mod configs;
 mod connections;
 mod fd_limits;

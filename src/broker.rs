@@ -112,7 +112,8 @@ fn recovery_hint(data_dir: &Path) -> String {
 pub struct Broker {
     pub config: Config,
     pub node: NodeInfo,
-    pub cluster_id: String,
+    /// The store's cluster id (single node); see [`Broker::cluster_id`].
+    cluster_id: String,
     pub store: Arc<Store>,
     pub logs: Arc<LogManager>,
     pub metadata: Arc<MetadataView>,
@@ -183,7 +184,7 @@ impl Broker {
             node_id: config.node_id,
             host,
             port,
-            rack: None,
+            rack: Some(config.cluster.rack.clone()).filter(|r| !r.is_empty()),
         };
         let groups = GroupCoordinator::open(node.node_id, &config.group, store.clone())
             .map_err(|e| BootError::Group(e.to_string()))?;
@@ -198,7 +199,8 @@ impl Broker {
                 metadata.clone(),
                 groups.clone(),
             )
-            .with_max_partitions(max_partitions),
+            .with_max_partitions(max_partitions)
+            .in_cluster(!config.cluster.controller_voters.trim().is_empty()),
         );
         let report = controller.recover(now_ms())?;
         if report.quarantined.is_empty() && report.finished_deletes.is_empty() {
@@ -259,6 +261,62 @@ impl Broker {
     /// Whether the broker has finished recovery and bound its listener.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
+            && self.controller.member().is_none_or(|m| !m.is_fenced())
+    }
+
+    /// The cluster id clients see: the quorum's in cluster mode, the store's otherwise.
+    pub fn cluster_id(&self) -> String {
+        match self.controller.member() {
+            Some(m) => m.image().cluster_id.clone(),
+            None => self.cluster_id.clone(),
+        }
+    }
+
+    /// The brokers clients may use: this node alone, or every unfenced registered broker.
+    pub fn live_brokers(&self) -> Vec<NodeInfo> {
+        match self.controller.member() {
+            Some(m) => m
+                .image()
+                .live_brokers()
+                .map(|b| NodeInfo {
+                    node_id: b.id,
+                    host: b.host.clone(),
+                    port: b.port,
+                    rack: b.rack.clone(),
+                })
+                .collect(),
+            None => vec![self.node.clone()],
+        }
+    }
+
+    /// Replicas of `replicas` on brokers that are not live (Metadata's offline replicas);
+    /// always empty on a single node.
+    pub fn offline_replicas(live: Option<&[i32]>, replicas: &[i32]) -> Vec<i32> {
+        match live {
+            Some(live) => replicas
+                .iter()
+                .copied()
+                .filter(|r| !live.contains(r))
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The ids of the live brokers in cluster mode (`None` on a single node), for
+    /// [`Broker::offline_replicas`].
+    pub fn live_ids(&self) -> Option<Vec<i32>> {
+        self.controller
+            .member()
+            .map(|m| m.image().live_brokers().map(|b| b.id).collect())
+    }
+
+    /// The broker reported as "controller" in Metadata and DescribeCluster: this node.
+    /// Clients cannot reach the controller quorum, so, as in Kafka's KRaft mode, "controller"
+    /// names a live broker that forwards admin requests. Kafka picks one at random; the
+    /// broker answering is the one live broker the client has just reached, so a client never
+    /// keeps sending admin requests to a dead broker it was told about earlier.
+    pub fn controller_id(&self) -> i32 {
+        self.node.node_id
     }
 
     /// Flushes and closes every log and the store. Called once, after the listener drained.

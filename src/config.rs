@@ -39,6 +39,46 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     /// Web console.
     pub console: ConsoleConfig,
+    /// Cluster mode: the controller quorum and this node's part in it. With no voters
+    /// configured the broker runs alone, exactly as a single node.
+    pub cluster: ClusterConfig,
+}
+
+/// Cluster membership (Kafka's KRaft settings). All empty = a single-node broker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// `HOST:PORT` of this node's controller listener (`listeners` CONTROLLER); required
+    /// when this node is a controller.
+    pub controller_listen: String,
+    /// The controller quorum, `ID@HOST:PORT,...` (`controller.quorum.voters`). Empty = no
+    /// cluster.
+    pub controller_voters: String,
+    /// `broker`, `controller` or `broker,controller` (`process.roles`). Empty = both when
+    /// this node id is a voter, broker only otherwise.
+    pub roles: String,
+    /// This broker's rack (`broker.rack`), used to spread replicas; empty = none.
+    pub rack: String,
+    /// A broker that has not heartbeated for this long is fenced (`broker.session.timeout.ms`).
+    pub broker_session_timeout_ms: u64,
+    /// How often a broker heartbeats to the controller (`broker.heartbeat.interval.ms`).
+    pub broker_heartbeat_interval_ms: u64,
+    /// A follower this far behind leaves the ISR (`replica.lag.time.max.ms`).
+    pub replica_lag_time_max_ms: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            controller_listen: String::new(),
+            controller_voters: String::new(),
+            roles: String::new(),
+            rack: String::new(),
+            broker_session_timeout_ms: 9000,
+            broker_heartbeat_interval_ms: 2000,
+            replica_lag_time_max_ms: 30_000,
+        }
+    }
 }
 
 /// Socket and request limits.
@@ -113,6 +153,12 @@ pub struct LogDefaults {
     /// Descriptors kept open for index files and sealed segments, shared by all partitions
     /// (each partition also keeps its active segment open).
     pub max_open_segment_files: usize,
+    /// Replicas of a topic created without a replication factor
+    /// (`default.replication.factor`).
+    pub default_replication_factor: i16,
+    /// Replicas that must have a record before an `acks=all` produce succeeds
+    /// (`min.insync.replicas`).
+    pub min_insync_replicas: i32,
 }
 
 /// Classic consumer group coordinator settings.
@@ -130,6 +176,11 @@ pub struct GroupConfig {
     pub max_size: usize,
     /// Committed offsets of an empty group expire after this (`offsets.retention.minutes`).
     pub offsets_retention_minutes: i64,
+    /// Replicas of the internal offsets topic in a cluster, capped by the live brokers when
+    /// it is created (`offsets.topic.replication.factor`).
+    pub offsets_topic_replication_factor: i16,
+    /// Partitions of the internal offsets topic in a cluster (`offsets.topic.num.partitions`).
+    pub offsets_topic_num_partitions: i32,
 }
 
 /// Fetch settings.
@@ -182,6 +233,7 @@ impl Default for Config {
             fetch: FetchConfig::default(),
             telemetry: TelemetryConfig::default(),
             console: ConsoleConfig::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -218,6 +270,8 @@ impl Default for LogDefaults {
             index_interval_bytes: 4096,
             max_partitions: 0,
             max_open_segment_files: 1000,
+            default_replication_factor: 1,
+            min_insync_replicas: 1,
         }
     }
 }
@@ -230,6 +284,8 @@ impl Default for GroupConfig {
             max_session_timeout_ms: 1_800_000,
             max_size: i32::MAX as usize,
             offsets_retention_minutes: 10080,
+            offsets_topic_replication_factor: 3,
+            offsets_topic_num_partitions: 50,
         }
     }
 }
@@ -369,6 +425,32 @@ impl Config {
         }
         if !matches!(self.log.cleanup_policy.as_str(), "delete" | "compact") {
             return invalid("log.cleanup_policy", "must be delete or compact");
+        }
+        if self.log.default_replication_factor < 1 {
+            return invalid("log.default_replication_factor", "must be >= 1");
+        }
+        if self.log.min_insync_replicas < 1 {
+            return invalid("log.min_insync_replicas", "must be >= 1");
+        }
+        if self.group.offsets_topic_replication_factor < 1 {
+            return invalid("group.offsets_topic_replication_factor", "must be >= 1");
+        }
+        if !(1..=10_000).contains(&self.group.offsets_topic_num_partitions) {
+            return invalid("group.offsets_topic_num_partitions", "must be 1..=10000");
+        }
+        if self.cluster.broker_heartbeat_interval_ms == 0
+            || self.cluster.broker_heartbeat_interval_ms >= self.cluster.broker_session_timeout_ms
+        {
+            return invalid(
+                "cluster.broker_heartbeat_interval_ms",
+                "must be >= 1 and below cluster.broker_session_timeout_ms",
+            );
+        }
+        if let Err(message) = crate::cluster::ClusterSetup::from_config(self) {
+            return Err(ConfigError::Invalid {
+                key: message.0,
+                message: message.1,
+            });
         }
         if self.group.min_session_timeout_ms > self.group.max_session_timeout_ms {
             return invalid(

@@ -67,6 +67,16 @@ struct ServeArgs {
     /// HTTP listener for /metrics, /healthz, /readyz and the console; "" disables it.
     #[arg(long, env = "RUNNEL_HTTP_LISTEN")]
     http_listen: Option<String>,
+    /// Cluster mode: this node's controller listener, HOST:PORT (cluster.controller_listen).
+    #[arg(long, env = "RUNNEL_CONTROLLER_LISTEN")]
+    controller_listen: Option<String>,
+    /// Cluster mode: the controller quorum, ID@HOST:PORT,... (cluster.controller_voters).
+    #[arg(long, env = "RUNNEL_CONTROLLER_VOTERS")]
+    controller_voters: Option<String>,
+    /// Cluster mode: broker, controller or broker,controller (cluster.roles; default: both
+    /// when --node-id is a voter, broker otherwise).
+    #[arg(long, env = "RUNNEL_ROLES")]
+    roles: Option<String>,
     /// Log as JSON lines.
     #[arg(long)]
     log_json: bool,
@@ -112,6 +122,15 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
     }
     if let Some(h) = &args.http_listen {
         cfg.http_listen = h.clone();
+    }
+    if let Some(l) = &args.controller_listen {
+        cfg.cluster.controller_listen = l.clone();
+    }
+    if let Some(v) = &args.controller_voters {
+        cfg.cluster.controller_voters = v.clone();
+    }
+    if let Some(r) = &args.roles {
+        cfg.cluster.roles = r.clone();
     }
     if args.log_json {
         cfg.telemetry.log_json = true;

@@ -12,11 +12,16 @@
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::broker::{BootError, Broker};
+use crate::broker::{now_ms, BootError, Broker};
+use crate::cluster::image::Image;
+use crate::cluster::member::Member;
+use crate::cluster::quorum::{Quorum, QuorumTimings};
+use crate::cluster::ClusterSetup;
 use crate::config::Config;
 use crate::telemetry::Metrics;
 
@@ -103,6 +108,10 @@ pub enum StartError {
     Boot(#[from] BootError),
     #[error("recovery task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    #[error(transparent)]
+    Quorum(#[from] crate::cluster::quorum::QuorumError),
+    #[error("joining the cluster: {0}")]
+    Cluster(String),
 }
 
 /// A running broker.
@@ -114,10 +123,28 @@ pub struct Running {
     pub http_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     server: JoinHandle<()>,
+    /// This node's controller, when it is one.
+    quorum: Option<Arc<Quorum>>,
 }
 
 /// Starts a broker with this configuration on the current tokio runtime.
 pub async fn start(cfg: Config) -> Result<Running, StartError> {
+    let setup = ClusterSetup::from_config(&cfg)
+        .map_err(|(key, message)| StartError::Cluster(format!("{key}: {message}")))?;
+    // The controller comes first: a broker of a forming cluster registers with it.
+    let quorum = match &setup {
+        Some(s) if s.controller => Some(
+            Quorum::start(
+                cfg.node_id,
+                &cfg.data_dir.join("controller"),
+                &s.voters,
+                s.controller_listen.as_deref().unwrap_or_default(),
+                QuorumTimings::new(Duration::from_millis(cfg.cluster.broker_session_timeout_ms)),
+            )
+            .await?,
+        ),
+        _ => None,
+    };
     let shutdown = CancellationToken::new();
     let metrics = Arc::new(Metrics::new());
     let http = crate::http::start(&cfg, metrics.clone(), shutdown.clone())
@@ -166,6 +193,9 @@ pub async fn start(cfg: Config) -> Result<Running, StartError> {
     };
     broker.logs.spawn_background(background, stop_rx);
     broker.groups.spawn_background(shutdown.clone());
+    if let Some(s) = &setup {
+        join_cluster(&broker, s).await?;
+    }
     broker.ready.store(true, Ordering::Release);
     let server = tokio::spawn(crate::server::run(
         broker.clone(),
@@ -183,16 +213,108 @@ pub async fn start(cfg: Config) -> Result<Running, StartError> {
         kafka_addr,
         shutdown,
         server,
+        quorum,
     })
+}
+
+/// Cluster mode: register, check the cluster id, apply the first image, then keep
+/// heartbeating and following the metadata in the background.
+async fn join_cluster(broker: &Arc<Broker>, setup: &ClusterSetup) -> Result<(), StartError> {
+    let c = &broker.config.cluster;
+    let session = Duration::from_millis(c.broker_session_timeout_ms);
+    let member = Member::new(
+        broker.node.node_id,
+        setup.voters.clone(),
+        broker.node.host.clone(),
+        broker.node.port,
+        broker.node.rack.clone(),
+        Duration::from_millis(c.broker_heartbeat_interval_ms),
+    );
+    broker.controller.join_cluster(member.clone());
+    // A restarted broker may have to wait for its previous session to expire.
+    let patience = session * 2 + Duration::from_secs(5);
+    let cluster_id = member.register(patience).await.map_err(|e| {
+        StartError::Cluster(format!("registering node {}: {e}", broker.node.node_id))
+    })?;
+    match broker.store.joined_cluster_id().map_err(BootError::from)? {
+        Some(id) if id != cluster_id => {
+            return Err(StartError::Cluster(format!(
+                "the data directory {} belongs to cluster {id}, but the controller quorum is cluster {cluster_id}; use an empty data directory for this node",
+                broker.config.data_dir.display()
+            )))
+        }
+        Some(_) => {}
+        None => broker
+            .store
+            .set_joined_cluster_id(&cluster_id)
+            .map_err(BootError::from)?,
+    }
+    tokio::spawn(member.clone().heartbeat_loop());
+    // The first image before serving, so that Metadata is never older than the registration.
+    loop {
+        match member.fetch_image(0).await {
+            Ok(Some(image)) => {
+                apply_image(broker, image).await;
+                break;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "fetching the cluster metadata failed; retrying"),
+        }
+    }
+    let b = broker.clone();
+    tokio::spawn(async move {
+        loop {
+            let known = member.image().index;
+            match member.fetch_image(known).await {
+                Ok(Some(image)) => apply_image(&b, image).await,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "following the cluster metadata failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Applies one image to the broker's logs and view, then records it as applied (what the
+/// heartbeats report). A failed apply is retried with the next image.
+async fn apply_image(broker: &Arc<Broker>, image: Image) {
+    let image = Arc::new(image);
+    let (b, img) = (broker.clone(), image.clone());
+    let res = tokio::task::spawn_blocking(move || b.controller.apply_image(&img, now_ms())).await;
+    match res {
+        Ok(Ok(())) => {
+            if let Some(m) = broker.controller.member() {
+                m.applied(image);
+            }
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, index = image.index, "applying cluster metadata failed")
+        }
+        Err(e) => tracing::error!(error = %e, "applying cluster metadata panicked"),
+    }
 }
 
 impl Running {
     /// Stops accepting, answers in-flight requests, then flushes and closes all state.
     pub async fn shutdown(self) {
+        if let Some(m) = self.broker.controller.member() {
+            // Controlled shutdown: leaderships move before the listener closes.
+            let patience =
+                Duration::from_millis(self.broker.config.cluster.broker_session_timeout_ms);
+            if m.controlled_shutdown(patience).await {
+                tracing::info!("the controller moved this broker's leaderships away");
+            }
+        }
         self.shutdown.cancel();
         let _ = self.server.await;
         let b = self.broker.clone();
         let _ = tokio::task::spawn_blocking(move || b.close()).await;
+        if let Some(q) = self.quorum {
+            q.shutdown().await;
+        }
     }
 }
 

@@ -50,7 +50,12 @@ pub mod levels;
 /// Installs the global tracing subscriber, with a reloadable filter so log levels can change
 /// at runtime ([`levels`], the BROKER_LOGGER config resource).
 pub fn init_logging(cfg: &TelemetryConfig) {
-    let base = std::env::var("RUST_LOG").unwrap_or_else(|_| cfg.log_level.clone());
+    let mut base = std::env::var("RUST_LOG").unwrap_or_else(|_| cfg.log_level.clone());
+    // The Raft engine narrates every election and snapshot at INFO; the controller logs the
+    // events that matter itself. A filter that names openraft is taken as it is.
+    if !base.contains("openraft") {
+        base.push_str(",openraft=warn");
+    }
     let filter = tracing_subscriber::EnvFilter::try_new(&base)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log_level));
     let builder = tracing_subscriber::fmt()

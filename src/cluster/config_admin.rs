@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 use super::config_def::{split_list, ConfigType};
 use super::controller::{validate_topic_name, Controller, TopicError};
+use super::image::Command;
 use super::topic_config::{self, BrokerLayers};
 use super::{broker_config, group_config};
 use crate::config::Config;
@@ -127,9 +128,9 @@ impl Controller {
         validate_only: bool,
         now_ms: i64,
     ) -> Result<(), TopicError> {
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         self.overrides_of(target)?;
-        self.validate_and_apply(config, target, new, validate_only, now_ms)
+        self.validate_and_apply(guard, config, target, new, validate_only, now_ms)
     }
 
     /// IncrementalAlterConfigs: applies `ops` (one per name) to the current overrides.
@@ -141,7 +142,7 @@ impl Controller {
         validate_only: bool,
         now_ms: i64,
     ) -> Result<(), TopicError> {
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut new = self.overrides_of(target)?;
         for (name, op) in ops {
             match op {
@@ -184,7 +185,7 @@ impl Controller {
                 }
             }
         }
-        self.validate_and_apply(config, target, new, validate_only, now_ms)
+        self.validate_and_apply(guard, config, target, new, validate_only, now_ms)
     }
 
     fn unknown_name(&self, target: &ConfigTarget, name: &str) -> TopicError {
@@ -217,9 +218,12 @@ impl Controller {
         }
     }
 
-    /// Validates the complete new set, then persists and applies it (caller holds the lock).
+    /// Validates the complete new set, then persists and applies it. `guard` is the
+    /// caller's hold on the controller lock; a topic change in cluster mode releases it
+    /// before forwarding (applying the resulting image takes the lock).
     fn validate_and_apply(
         &self,
+        guard: std::sync::MutexGuard<'_, ()>,
         config: &Config,
         target: &ConfigTarget,
         new: BTreeMap<String, String>,
@@ -229,6 +233,19 @@ impl Controller {
         match target {
             ConfigTarget::Topic(name) => {
                 topic_config::validate(&new).map_err(TopicError::InvalidConfig)?;
+                if let Some(member) = self.remote.get() {
+                    drop(guard);
+                    let cmd = Command::SetTopicConfigs {
+                        name: name.clone(),
+                        configs: new.clone(),
+                    };
+                    self.forward(member, cmd, validate_only, |c, t| {
+                        c.view
+                            .topic(&t.name)
+                            .is_some_and(|v| v.configs == t.configs)
+                    })?;
+                    return Ok(());
+                }
                 if validate_only {
                     return Ok(());
                 }
@@ -293,7 +310,7 @@ impl Controller {
     }
 
     /// Swaps the log config of every partition of `topics` and enforces retention at once.
-    fn apply_log_config(&self, topics: &[super::TopicInfo], now_ms: i64) {
+    pub(super) fn apply_log_config(&self, topics: &[super::TopicInfo], now_ms: i64) {
         let layers = self.broker_layers();
         for t in topics {
             let cfg = topic_config::log_config(&layers, &t.configs);

@@ -31,9 +31,11 @@
 //! All methods block (file system, RocksDB, group locks): async callers use `spawn_blocking`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
+use super::image::Command;
 use super::leadership::{self, ElectionError, ElectionType, ReassignError};
+use super::member::Member;
 use super::metadata::{MetadataView, PartitionInfo, TopicInfo};
 use super::topic_config::{self, BrokerLayers};
 use super::NodeInfo;
@@ -74,6 +76,9 @@ pub enum TopicError {
     Log(#[from] LogError),
     #[error("store error: {0}")]
     Store(#[from] StoreError),
+    /// Refused or not answered by the controller quorum (cluster mode).
+    #[error("{message}")]
+    Cluster { code: i16, message: String },
 }
 
 impl TopicError {
@@ -91,6 +96,7 @@ impl TopicError {
             TopicError::PolicyViolation(_) => KafkaError::PolicyViolation.code(),
             TopicError::Log(e) => e.kafka_code(),
             TopicError::Store(e) => e.kafka_code(),
+            TopicError::Cluster { code, .. } => *code,
         }
     }
 }
@@ -130,6 +136,12 @@ pub struct Controller {
     /// a callback keeps this engine free of any metrics dependency. Sync lock: only read or
     /// set, never held across I/O or `.await`.
     deleted_observer: RwLock<Option<TopicDeletedObserver>>,
+    /// Cluster mode: the link to the controller quorum, which decides every topic change
+    /// (`apply.rs`). Unset on a single-node broker.
+    pub(super) remote: OnceLock<Arc<Member>>,
+    /// A cluster node hosts only the partitions it is a replica of; a single node hosts
+    /// every partition (even one whose replica list names an earlier node id).
+    cluster_node: bool,
 }
 
 /// Receives the name of each deleted topic, after its logs are gone.
@@ -183,6 +195,8 @@ impl Controller {
             max_partitions: usize::MAX,
             lock: Mutex::new(()),
             deleted_observer: RwLock::new(None),
+            remote: OnceLock::new(),
+            cluster_node: false,
         }
     }
 
@@ -192,6 +206,17 @@ impl Controller {
             .deleted_observer
             .write()
             .unwrap_or_else(|p| p.into_inner()) = Some(observer);
+    }
+
+    /// Marks this controller as a cluster node's (see `cluster_node`).
+    pub fn in_cluster(mut self, cluster: bool) -> Controller {
+        self.cluster_node = cluster;
+        self
+    }
+
+    /// Whether this broker keeps a log for partition `p`.
+    pub(super) fn hosts(&self, p: &PartitionInfo) -> bool {
+        !self.cluster_node || p.replicas.contains(&self.node.node_id)
     }
 
     /// Caps the partitions this broker hosts (default: no cap).
@@ -226,6 +251,9 @@ impl Controller {
         now_ms: i64,
     ) -> Result<TopicInfo, TopicError> {
         validate_topic_name(&req.name)?;
+        if let Some(member) = self.remote.get() {
+            return self.forward_create(member, req, validate_only);
+        }
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         if self.view.topic(&req.name).is_some() {
             return Err(TopicError::AlreadyExists(req.name.clone()));
@@ -264,7 +292,7 @@ impl Controller {
 
     /// The create workflow for `new_partitions` of `topic` (all of a new topic, or the added
     /// ones): stage → commit `topic`'s record → activate → open → publish. See the header.
-    fn commit_partitions(
+    pub(super) fn commit_partitions(
         &self,
         topic: &TopicInfo,
         new_partitions: &[i32],
@@ -380,7 +408,20 @@ impl Controller {
     /// directories → drop offsets → commit the store delete → unpublish → remove the
     /// directories (see the header for why in this order).
     pub fn delete_topic(&self, name: &str) -> Result<TopicInfo, TopicError> {
+        if let Some(member) = self.remote.get() {
+            let cmd = Command::DeleteTopic {
+                name: name.to_string(),
+            };
+            return self.forward(member, cmd, false, |c, t| {
+                c.view.topic(&t.name).is_none_or(|v| v.id != t.id)
+            });
+        }
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.delete_locked(name)
+    }
+
+    /// The delete workflow; the caller holds `lock`.
+    pub(super) fn delete_locked(&self, name: &str) -> Result<TopicInfo, TopicError> {
         let topic = self
             .view
             .topic(name)
@@ -411,6 +452,19 @@ impl Controller {
         validate_only: bool,
         now_ms: i64,
     ) -> Result<TopicInfo, TopicError> {
+        if let Some(member) = self.remote.get() {
+            let cmd = Command::CreatePartitions {
+                name: name.to_string(),
+                total,
+                assignments: assignments.map(<[Vec<i32>]>::to_vec),
+                start: (uuid::Uuid::new_v4().as_u128() % 1_000_003) as u32,
+            };
+            return self.forward(member, cmd, validate_only, |c, t| {
+                c.view
+                    .topic(&t.name)
+                    .is_some_and(|v| v.partitions.len() == t.partitions.len())
+            });
+        }
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let topic = self
             .view
@@ -462,7 +516,10 @@ impl Controller {
 
     /// The brokers that can hold replicas: this node (the cluster's membership later).
     pub fn live_brokers(&self) -> Vec<i32> {
-        vec![self.node.node_id]
+        match self.remote.get() {
+            Some(m) => m.image().live_brokers().map(|b| b.id).collect(),
+            None => vec![self.node.node_id],
+        }
     }
 
     /// Runs a leader election for one partition (rules in `leadership.rs`). With this node
@@ -474,6 +531,9 @@ impl Controller {
         partition: i32,
         kind: ElectionType,
     ) -> Result<(), ElectionError> {
+        if self.remote.get().is_some() {
+            return Err(ElectionError::ClusterMode);
+        }
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let info = self
             .view
@@ -498,6 +558,9 @@ impl Controller {
         partition: i32,
         target: Option<&[i32]>,
     ) -> Result<(), ReassignError> {
+        if self.remote.get().is_some() {
+            return Err(ReassignError::ClusterMode);
+        }
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let info = self
             .view

@@ -56,6 +56,8 @@ pub enum ElectionError {
     EligibleLeadersNotAvailable(String, i32),
     #[error("store error: {0}")]
     Store(String),
+    #[error("Leader elections through ElectLeaders are not available in Runnel's cluster mode yet; leaders move when brokers fail or shut down.")]
+    ClusterMode,
 }
 
 impl ElectionError {
@@ -74,6 +76,7 @@ impl ElectionError {
             }
             // The metadata write failed.
             ElectionError::Store(_) => KafkaError::KafkaStorageError,
+            ElectionError::ClusterMode => KafkaError::InvalidRequest,
         }
         .code()
     }
@@ -92,6 +95,8 @@ pub enum ReassignError {
     InvalidReplicaAssignment(String),
     #[error("store error: {0}")]
     Store(String),
+    #[error("Partition reassignment is not available in Runnel's cluster mode yet.")]
+    ClusterMode,
 }
 
 impl ReassignError {
@@ -105,6 +110,7 @@ impl ReassignError {
             ReassignError::InvalidReplicaAssignment(_) => KafkaError::InvalidReplicaAssignment,
             // The metadata write failed.
             ReassignError::Store(_) => KafkaError::KafkaStorageError,
+            ReassignError::ClusterMode => KafkaError::InvalidRequest,
         }
         .code()
     }

@@ -16,7 +16,7 @@ use crate::kafka_error::KafkaError;
 use crate::protocol::versions;
 
 pub async fn handle(
-    _broker: &Arc<Broker>,
+    broker: &Arc<Broker>,
     ctx: &RequestContext,
     req: ApiVersionsRequest,
 ) -> ApiVersionsResponse {
@@ -31,13 +31,14 @@ pub async fn handle(
         );
         return ApiVersionsResponse::default().with_error_code(KafkaError::InvalidRequest.code());
     }
-    ApiVersionsResponse::default().with_api_keys(advertised())
+    ApiVersionsResponse::default().with_api_keys(advertised(broker.controller.member().is_some()))
 }
 
-/// The advertised table in wire form.
-pub fn advertised() -> Vec<ApiVersion> {
+/// The advertised table in wire form; the cluster-only APIs only on a cluster node.
+pub fn advertised(cluster: bool) -> Vec<ApiVersion> {
     versions::SUPPORTED
         .iter()
+        .filter(|r| cluster || !versions::CLUSTER_ONLY.contains(&r.key))
         .map(|r| {
             ApiVersion::default()
                 .with_api_key(r.key as i16)
@@ -77,8 +78,17 @@ mod tests {
 
     #[test]
     fn advertised_table_is_the_version_table() {
-        let a = advertised();
-        assert_eq!(a.len(), versions::SUPPORTED.len());
-        assert!(a.iter().any(|v| v.api_key == 18 && v.max_version == 4));
+        let single = advertised(false);
+        assert_eq!(
+            single.len(),
+            versions::SUPPORTED.len() - versions::CLUSTER_ONLY.len()
+        );
+        assert!(single.iter().any(|v| v.api_key == 18 && v.max_version == 4));
+        assert!(!single.iter().any(|v| v.api_key == 55));
+        let cluster = advertised(true);
+        assert_eq!(cluster.len(), versions::SUPPORTED.len());
+        assert!(cluster
+            .iter()
+            .any(|v| v.api_key == 55 && v.max_version == 2));
     }
 }

@@ -65,17 +65,23 @@ pub async fn handle(
             .with_error_code(code)
             .with_error_message(Some(StrBytes::from_string(message)));
     }
-    let node = &broker.node;
+    let brokers = broker
+        .live_brokers()
+        .into_iter()
+        .map(|n| {
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(n.node_id))
+                .with_host(StrBytes::from_string(n.host))
+                .with_port(n.port)
+                .with_rack(n.rack.map(StrBytes::from_string))
+                .with_is_fenced(false)
+        })
+        .collect();
     DescribeClusterResponse::default()
         .with_endpoint_type(ENDPOINT_BROKER)
-        .with_cluster_id(StrBytes::from_string(broker.cluster_id.clone()))
-        .with_controller_id(BrokerId(node.node_id))
-        .with_brokers(vec![DescribeClusterBroker::default()
-            .with_broker_id(BrokerId(node.node_id))
-            .with_host(StrBytes::from_string(node.host.clone()))
-            .with_port(node.port)
-            .with_rack(node.rack.clone().map(StrBytes::from_string))
-            .with_is_fenced(false)])
+        .with_cluster_id(StrBytes::from_string(broker.cluster_id()))
+        .with_controller_id(BrokerId(broker.controller_id()))
+        .with_brokers(brokers)
         .with_cluster_authorized_operations(cluster_authorized_operations(
             req.include_cluster_authorized_operations,
         ))

@@ -14,7 +14,7 @@
 //!   INVALID_TOPIC_EXCEPTION for an illegal name) with no partitions; when listing every
 //!   topic nothing can be unknown;
 //! - eligible leader replicas and last known ELR are empty lists (this broker never elects
-//!   from an ELR: every replica is in the ISR), offline replicas empty;
+//!   from an ELR), offline replicas those on brokers that are not live (cluster mode);
 //! - `topic_authorized_operations` is always filled: with no authorizer, every operation a
 //!   TOPIC supports (as in Metadata).
 
@@ -45,16 +45,17 @@ pub async fn handle(
     _ctx: &RequestContext,
     req: DescribeTopicPartitionsRequest,
 ) -> DescribeTopicPartitionsResponse {
-    describe(&broker.metadata, req)
+    describe(&broker.metadata, broker.live_ids().as_deref(), req)
 }
 
 fn name_of(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_string()))
 }
 
-/// The whole answer, from the metadata view (pure: no I/O).
+/// The whole answer, from the metadata view and the live brokers (pure: no I/O).
 fn describe(
     view: &MetadataView,
+    live: Option<&[i32]>,
     req: DescribeTopicPartitionsRequest,
 ) -> DescribeTopicPartitionsResponse {
     let fetch_all = req.topics.is_empty();
@@ -112,7 +113,7 @@ fn describe(
         };
         match view.topic(name) {
             Some(t) => {
-                let (entry, next) = topic_page(&t, start, remaining);
+                let (entry, next) = topic_page(&t, start, remaining, live);
                 remaining = remaining.saturating_sub(entry.partitions.len());
                 out.push(entry);
                 if let Some(p) = next {
@@ -150,6 +151,7 @@ fn topic_page(
     t: &TopicInfo,
     start: i32,
     max: usize,
+    live: Option<&[i32]>,
 ) -> (DescribeTopicPartitionsResponseTopic, Option<i32>) {
     let start = usize::try_from(start).unwrap_or(0);
     let end = t.partitions.len().min(start.saturating_add(max));
@@ -167,7 +169,12 @@ fn topic_page(
                 .with_isr_nodes(p.isr.iter().map(|r| BrokerId(*r)).collect())
                 .with_eligible_leader_replicas(Some(Vec::new()))
                 .with_last_known_elr(Some(Vec::new()))
-                .with_offline_replicas(Vec::new())
+                .with_offline_replicas(
+                    Broker::offline_replicas(live, &p.replicas)
+                        .into_iter()
+                        .map(BrokerId)
+                        .collect(),
+                )
         })
         .collect();
     let next = (end < t.partitions.len()).then(|| i32::try_from(end).unwrap_or(i32::MAX));
@@ -238,11 +245,11 @@ mod tests {
     #[test]
     fn all_topics_paginate_with_a_cursor() {
         let v = view();
-        let r = describe(&v, req(&[], 2, None));
+        let r = describe(&v, None, req(&[], 2, None));
         assert_eq!(r.topics.len(), 1);
         assert_eq!(r.topics[0].partitions.len(), 2);
         assert_eq!(cursor(&r), Some(("a".into(), 2)));
-        let r = describe(&v, req(&[], 2, Some(("a", 2))));
+        let r = describe(&v, None, req(&[], 2, Some(("a", 2))));
         let got: Vec<_> = r
             .topics
             .iter()
@@ -250,17 +257,17 @@ mod tests {
             .collect();
         assert_eq!(got, vec![("a".to_string(), 1), ("b".to_string(), 1)]);
         assert_eq!(cursor(&r), Some(("b".into(), 1)));
-        let r = describe(&v, req(&[], 2, Some(("b", 1))));
+        let r = describe(&v, None, req(&[], 2, Some(("b", 1))));
         assert_eq!(r.topics.len(), 2);
         assert_eq!(cursor(&r), None);
         // A limit that ends exactly at a topic boundary points at the next topic's start.
-        let r = describe(&v, req(&[], 3, None));
+        let r = describe(&v, None, req(&[], 3, None));
         assert_eq!(cursor(&r), Some(("b".into(), 0)));
     }
 
     #[test]
     fn partitions_carry_leader_replicas_isr_and_empty_elr() {
-        let r = describe(&view(), req(&["c"], 100, None));
+        let r = describe(&view(), None, req(&["c"], 100, None));
         let p = &r.topics[0].partitions[0];
         assert_eq!(r.topics[0].error_code, 0);
         assert_eq!(r.topics[0].topic_authorized_operations, 3576);
@@ -273,7 +280,7 @@ mod tests {
 
     #[test]
     fn unknown_invalid_and_bad_cursor() {
-        let r = describe(&view(), req(&["zz", "a", "bad/name"], 100, None));
+        let r = describe(&view(), None, req(&["zz", "a", "bad/name"], 100, None));
         let codes: Vec<_> = r
             .topics
             .iter()
@@ -288,11 +295,11 @@ mod tests {
                 ("zz".to_string(), 3)
             ]
         );
-        let r = describe(&view(), req(&["a"], 100, Some(("b", 0))));
+        let r = describe(&view(), None, req(&["a"], 100, Some(("b", 0))));
         assert_eq!(r.topics[0].error_code, KafkaError::InvalidRequest.code());
-        let r = describe(&view(), req(&[], 100, Some(("a", -1))));
+        let r = describe(&view(), None, req(&[], 100, Some(("a", -1))));
         assert!(r.topics.is_empty());
-        let r = describe(&view(), req(&["a"], 100, Some(("a", -1))));
+        let r = describe(&view(), None, req(&["a"], 100, Some(("a", -1))));
         assert_eq!(r.topics[0].error_code, KafkaError::InvalidRequest.code());
     }
 }

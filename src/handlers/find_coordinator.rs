@@ -3,7 +3,10 @@
 //!
 //! v0–3 ask for one `key` (v0 has no key type: always a group) and answer in the top-level
 //! fields; v4+ batch `coordinator_keys` and answer one `Coordinator` per key. Groups are
-//! coordinated by `GroupCoordinator::coordinator_for` (this node while single-node).
+//! coordinated by this node on a single broker. In a cluster, as in Kafka, a group's
+//! coordinator is the leader of its partition of the internal `__consumer_offsets` topic
+//! (created on the first FindCoordinator); a partition without a leader answers
+//! COORDINATOR_NOT_AVAILABLE, and clients retry.
 //! Transactions do not exist yet, so a transactional key gets COORDINATOR_NOT_AVAILABLE
 //! (clients retry). Any other key type is INVALID_REQUEST, as in Kafka.
 //! Errors carry node id −1, host "" and port −1 (Kafka's `Node.noNode()`).
@@ -15,8 +18,9 @@ use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::RequestContext;
+use super::{blocking, RequestContext};
 use crate::broker::Broker;
+use crate::cluster::TopicInfo;
 use crate::kafka_error::KafkaError;
 
 const KEY_TYPE_GROUP: i8 = 0;
@@ -36,22 +40,43 @@ enum Answer {
     },
 }
 
-fn resolve(broker: &Broker, key_type: i8, key: &str) -> Answer {
+fn not_available() -> Answer {
+    Answer::Error {
+        code: KafkaError::CoordinatorNotAvailable.code(),
+        message: "The coordinator is not available.",
+    }
+}
+
+/// In a cluster, the offsets topic (`None`: not a cluster; `Some(Err)`: not available).
+type OffsetsTopic = Option<Result<Arc<TopicInfo>, ()>>;
+
+fn resolve(broker: &Broker, offsets: &OffsetsTopic, key_type: i8, key: &str) -> Answer {
     match key_type {
-        KEY_TYPE_GROUP => {
-            let node_id = broker.groups.coordinator_for(key);
-            // Single node: the coordinator is this node. Cluster mode maps the id to a
-            // live node's endpoint here.
-            Answer::Node {
-                node_id,
+        KEY_TYPE_GROUP => match offsets {
+            None => Answer::Node {
+                node_id: broker.groups.coordinator_for(key),
                 host: broker.node.host.clone(),
                 port: broker.node.port,
+            },
+            Some(Err(())) => not_available(),
+            Some(Ok(topic)) => {
+                let p = crate::cluster::offsets_partition(key, topic.partitions.len() as i32);
+                let leader = topic.partition(p).map_or(-1, |p| p.leader);
+                match broker
+                    .live_brokers()
+                    .into_iter()
+                    .find(|n| n.node_id == leader)
+                {
+                    Some(n) => Answer::Node {
+                        node_id: n.node_id,
+                        host: n.host,
+                        port: n.port,
+                    },
+                    None => not_available(),
+                }
             }
-        }
-        KEY_TYPE_TRANSACTION => Answer::Error {
-            code: KafkaError::CoordinatorNotAvailable.code(),
-            message: "The coordinator is not available.",
         },
+        KEY_TYPE_TRANSACTION => not_available(),
         _ => Answer::Error {
             code: KafkaError::InvalidRequest.code(),
             message: "Invalid coordinator key type.",
@@ -138,10 +163,31 @@ pub async fn handle(
     } else {
         vec![req.key]
     };
+    let offsets = match broker.controller.member() {
+        Some(m) if key_type == KEY_TYPE_GROUP => {
+            let (controller, member, g) = (
+                broker.controller.clone(),
+                m.clone(),
+                broker.config.group.clone(),
+            );
+            let created = blocking(move || {
+                controller.ensure_offsets_topic(
+                    &member,
+                    g.offsets_topic_num_partitions,
+                    g.offsets_topic_replication_factor,
+                )
+            })
+            .await;
+            Some(created.map_err(|e| {
+                tracing::warn!(error = %e, "the offsets topic is not available");
+            }))
+        }
+        _ => None,
+    };
     let answers = keys
         .into_iter()
         .map(|key| {
-            let answer = resolve(broker, key_type, key.as_str());
+            let answer = resolve(broker, &offsets, key_type, key.as_str());
             (key, answer)
         })
         .collect();

@@ -39,23 +39,24 @@ pub async fn handle(
         Some(t) if v == 0 && t.is_empty() => None,
         Some(t) => Some(t),
     };
+    let live = broker.live_ids();
     let mut topics = Vec::new();
     match requested {
         None => {
             for t in broker.metadata.topics() {
-                topics.push(topic_entry(&t, kafka_error::NONE));
+                topics.push(topic_entry(&t, kafka_error::NONE, live.as_deref()));
             }
         }
         Some(list) => {
             for rt in list {
                 match rt.name {
-                    Some(name) if !name.is_empty() => {
-                        topics.push(named_topic(broker, name.as_str(), allow_auto).await)
-                    }
+                    Some(name) if !name.is_empty() => topics.push(
+                        named_topic(broker, name.as_str(), allow_auto, live.as_deref()).await,
+                    ),
                     _ => {
                         // v10+: by topic id.
                         let entry = match broker.metadata.topic_by_id(rt.topic_id) {
-                            Some(t) => topic_entry(&t, kafka_error::NONE),
+                            Some(t) => topic_entry(&t, kafka_error::NONE, live.as_deref()),
                             None => MetadataResponseTopic::default()
                                 .with_error_code(KafkaError::UnknownTopicId.code())
                                 .with_topic_id(rt.topic_id)
@@ -75,15 +76,21 @@ pub async fn handle(
     let cluster_ops = describe_cluster::cluster_authorized_operations(
         (8..=10).contains(&v) && req.include_cluster_authorized_operations,
     );
-    let node = &broker.node;
+    let brokers = broker
+        .live_brokers()
+        .into_iter()
+        .map(|n| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(n.node_id))
+                .with_host(StrBytes::from_string(n.host))
+                .with_port(n.port)
+                .with_rack(n.rack.map(StrBytes::from_string))
+        })
+        .collect();
     MetadataResponse::default()
-        .with_brokers(vec![MetadataResponseBroker::default()
-            .with_node_id(BrokerId(node.node_id))
-            .with_host(StrBytes::from_string(node.host.clone()))
-            .with_port(node.port)
-            .with_rack(node.rack.clone().map(StrBytes::from_string))])
-        .with_cluster_id(Some(StrBytes::from_string(broker.cluster_id.clone())))
-        .with_controller_id(BrokerId(node.node_id))
+        .with_brokers(brokers)
+        .with_cluster_id(Some(StrBytes::from_string(broker.cluster_id())))
+        .with_controller_id(BrokerId(broker.controller_id()))
         .with_topics(topics)
         .with_cluster_authorized_operations(cluster_ops)
 }
@@ -99,9 +106,14 @@ pub(crate) fn topic_authorized_operations() -> i32 {
     TOPIC_OPERATIONS.iter().fold(0, |acc, op| acc | (1 << op))
 }
 
-async fn named_topic(broker: &Arc<Broker>, name: &str, allow_auto: bool) -> MetadataResponseTopic {
+async fn named_topic(
+    broker: &Arc<Broker>,
+    name: &str,
+    allow_auto: bool,
+    live: Option<&[i32]>,
+) -> MetadataResponseTopic {
     if let Some(t) = broker.metadata.topic(name) {
-        return topic_entry(&t, kafka_error::NONE);
+        return topic_entry(&t, kafka_error::NONE, live);
     }
     let unknown = |code| {
         MetadataResponseTopic::default()
@@ -124,10 +136,10 @@ async fn named_topic(broker: &Arc<Broker>, name: &str, allow_auto: bool) -> Meta
         configs: Default::default(),
     };
     match blocking(move || controller.create_topic(&new, false, now_ms())).await {
-        Ok(t) => topic_entry(&t, kafka_error::NONE),
+        Ok(t) => topic_entry(&t, kafka_error::NONE, live),
         // Lost a race with a concurrent creation: the topic exists now.
         Err(TopicError::AlreadyExists(_)) => match broker.metadata.topic(name) {
-            Some(t) => topic_entry(&t, kafka_error::NONE),
+            Some(t) => topic_entry(&t, kafka_error::NONE, live),
             None => unknown(KafkaError::LeaderNotAvailable.code()),
         },
         Err(e) => {
@@ -138,12 +150,16 @@ async fn named_topic(broker: &Arc<Broker>, name: &str, allow_auto: bool) -> Meta
 }
 
 /// A topic's metadata entry.
-pub(crate) fn topic_entry(t: &TopicInfo, error_code: i16) -> MetadataResponseTopic {
+pub(crate) fn topic_entry(
+    t: &TopicInfo,
+    error_code: i16,
+    live: Option<&[i32]>,
+) -> MetadataResponseTopic {
     MetadataResponseTopic::default()
         .with_error_code(error_code)
         .with_name(Some(TopicName(StrBytes::from_string(t.name.clone()))))
         .with_topic_id(t.id)
-        .with_is_internal(false)
+        .with_is_internal(t.name == crate::cluster::OFFSETS_TOPIC)
         .with_partitions(
             t.partitions
                 .iter()
@@ -154,6 +170,17 @@ pub(crate) fn topic_entry(t: &TopicInfo, error_code: i16) -> MetadataResponseTop
                         .with_leader_epoch(p.leader_epoch)
                         .with_replica_nodes(p.replicas.iter().map(|r| BrokerId(*r)).collect())
                         .with_isr_nodes(p.isr.iter().map(|r| BrokerId(*r)).collect())
+                        .with_offline_replicas(
+                            Broker::offline_replicas(live, &p.replicas)
+                                .into_iter()
+                                .map(BrokerId)
+                                .collect(),
+                        )
+                        .with_error_code(if p.leader < 0 {
+                            KafkaError::LeaderNotAvailable.code()
+                        } else {
+                            kafka_error::NONE
+                        })
                 })
                 .collect(),
         )

@@ -30,6 +30,7 @@ mod describe_configs;
 mod describe_groups;
 mod describe_log_dirs;
 mod describe_producers;
+mod describe_quorum;
 mod describe_topic_partitions;
 mod elect_leaders;
 pub mod fetch;
@@ -142,6 +143,7 @@ pub async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, req: RequestKi
             Rs::IncrementalAlterConfigs(incremental_alter_configs::handle(broker, ctx, r).await)
         }
         Rq::DeleteRecords(r) => Rs::DeleteRecords(delete_records::handle(broker, ctx, r).await),
+        Rq::DescribeQuorum(r) => Rs::DescribeQuorum(describe_quorum::handle(broker, ctx, r).await),
         Rq::DescribeCluster(r) => {
             Rs::DescribeCluster(describe_cluster::handle(broker, ctx, r).await)
         }
@@ -196,6 +198,7 @@ pub fn top_level_error(resp: &ResponseKind) -> i16 {
         ResponseKind::LeaveGroup(r) => r.error_code,
         ResponseKind::InitProducerId(r) => r.error_code,
         ResponseKind::DescribeCluster(r) => r.error_code,
+        ResponseKind::DescribeQuorum(r) => r.error_code,
         ResponseKind::ListGroups(r) => r.error_code,
         ResponseKind::OffsetDelete(r) => r.error_code,
         ResponseKind::DescribeLogDirs(r) => r.error_code,

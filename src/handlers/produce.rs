@@ -10,13 +10,17 @@
 //! recompressed (`protocol::recompress`). Errors are per partition. The partition layer
 //! (`replica`) resolves each partition (leader only) and owns the ack policy. acks=0 gets no
 //! response (a failed acks=0 write closes the connection, as in Kafka).
+//! A partition led elsewhere answers NOT_LEADER_OR_FOLLOWER with KIP-951's hint (v10+): the
+//! current leader and epoch, and the leader's endpoint in `node_endpoints`.
 //! v0–2 never arrive here (the codec refuses them); v13+ (topic ids) is not advertised.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
+use kafka_protocol::messages::produce_response::{
+    LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
+};
+use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
 use super::blocking;
@@ -28,7 +32,7 @@ use crate::log::{
     LogError, TopicCompression,
 };
 use crate::protocol::recompress::recompress;
-use crate::replica::LeaderPartition;
+use crate::replica::{LeaderPartition, PartitionError};
 
 /// Decompressed bytes a Produce batch may inflate to while validated on the async worker
 /// (about 100 µs of zstd or lz4); beyond it the walk moves to a blocking thread.
@@ -40,6 +44,8 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
     let now = now_ms();
     let mut responses = Vec::with_capacity(req.topic_data.len());
     let mut to_flush = Vec::new();
+    // Leaders named in NOT_LEADER_OR_FOLLOWER answers, whose endpoints go in the response.
+    let mut hinted: Vec<i32> = Vec::new();
     for topic in req.topic_data {
         let meta = broker.metadata.topic(topic.name.as_str());
         let mut parts = Vec::with_capacity(topic.partition_data.len());
@@ -55,6 +61,21 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
                 Err(KafkaError::TransactionalIdAuthorizationFailed.code())
             } else {
                 match broker.replicas.leader(topic.name.as_str(), p.index, -1) {
+                    Err(PartitionError::NotLeader {
+                        leader,
+                        leader_epoch,
+                    }) => {
+                        // KIP-951: tell the client where the partition went (v10+).
+                        if ctx.api_version >= 10 {
+                            resp.current_leader = LeaderIdAndEpoch::default()
+                                .with_leader_id(BrokerId(leader))
+                                .with_leader_epoch(leader_epoch);
+                            if leader >= 0 && !hinted.contains(&leader) {
+                                hinted.push(leader);
+                            }
+                        }
+                        Err(KafkaError::NotLeaderOrFollower.code())
+                    }
                     Err(e) => Err(e.kafka_code()),
                     Ok(part) => append(
                         broker,
@@ -94,7 +115,9 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
                     }
                 }
                 Err(code) => {
-                    if code != KafkaError::UnknownTopicOrPartition.code() {
+                    if code != KafkaError::UnknownTopicOrPartition.code()
+                        && code != KafkaError::NotLeaderOrFollower.code()
+                    {
                         tracing::warn!(
                             topic = topic.name.as_str(),
                             partition = p.index,
@@ -163,8 +186,29 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
         };
     }
     Reply::Respond(Box::new(ResponseKind::Produce(
-        ProduceResponse::default().with_responses(responses),
+        ProduceResponse::default()
+            .with_responses(responses)
+            .with_node_endpoints(node_endpoints(broker, &hinted)),
     )))
+}
+
+/// KIP-951's endpoints of the leaders named in `current_leader` hints.
+fn node_endpoints(broker: &Broker, leaders: &[i32]) -> Vec<NodeEndpoint> {
+    if leaders.is_empty() {
+        return Vec::new();
+    }
+    broker
+        .live_brokers()
+        .into_iter()
+        .filter(|n| leaders.contains(&n.node_id))
+        .map(|n| {
+            NodeEndpoint::default()
+                .with_node_id(BrokerId(n.node_id))
+                .with_host(StrBytes::from_string(n.host))
+                .with_port(n.port)
+                .with_rack(n.rack.map(StrBytes::from_string))
+        })
+        .collect()
 }
 
 async fn append(

@@ -115,7 +115,7 @@ struct Overview {
 fn overview(b: &Broker, allow_writes: bool) -> Overview {
     let topics = b.metadata.topics();
     Overview {
-        cluster_id: b.cluster_id.clone(),
+        cluster_id: b.cluster_id(),
         controller_id: b.node.node_id,
         brokers: vec![BrokerView {
             node_id: b.node.node_id,

@@ -59,6 +59,7 @@ pub const SUPPORTED: &[Range] = &[
     r(ApiKey::AlterPartitionReassignments, 0, 1),
     r(ApiKey::ListPartitionReassignments, 0, 0),
     r(ApiKey::OffsetDelete, 0, 0),
+    r(ApiKey::DescribeQuorum, 0, 2),
     r(ApiKey::DescribeCluster, 0, 1),
     r(ApiKey::DescribeProducers, 0, 0),
     r(ApiKey::DescribeTopicPartitions, 0, 0),
@@ -66,6 +67,10 @@ pub const SUPPORTED: &[Range] = &[
 
 /// Produce versions below this are advertised but refused (record batch v2 needs v3+).
 pub const PRODUCE_MIN_ACCEPTED: i16 = 3;
+
+/// APIs that only a cluster node advertises (a single node has no controller quorum). They
+/// still decode everywhere; a single node answers them with an error.
+pub const CLUSTER_ONLY: &[ApiKey] = &[ApiKey::DescribeQuorum];
 
 /// The advertised range for an API key, if we serve it.
 pub fn range(key: ApiKey) -> Option<Range> {

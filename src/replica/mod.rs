@@ -32,7 +32,7 @@ pub enum PartitionError {
     #[error("unknown topic or partition")]
     UnknownTopicOrPartition,
     #[error("this broker is not the partition's leader (the leader is broker {leader})")]
-    NotLeader { leader: i32 },
+    NotLeader { leader: i32, leader_epoch: i32 },
     #[error("leader epoch {requested} is older than the partition's current epoch {current}")]
     FencedLeaderEpoch { requested: i32, current: i32 },
     #[error("leader epoch {requested} is newer than the partition's current epoch {current}")]
@@ -92,6 +92,7 @@ impl ReplicaManager {
         if info.leader != self.node_id {
             return Err(PartitionError::NotLeader {
                 leader: info.leader,
+                leader_epoch: info.leader_epoch,
             });
         }
         check_epoch(current_leader_epoch, info.leader_epoch)?;

@@ -64,6 +64,12 @@ fn unknown_partitions_and_other_leaders_are_refused() {
         );
     }
     let e = rm.leader("t", 1, -1).unwrap_err();
-    assert_eq!(e, PartitionError::NotLeader { leader: 2 });
+    assert_eq!(
+        e,
+        PartitionError::NotLeader {
+            leader: 2,
+            leader_epoch: 0
+        }
+    );
     assert_eq!(e.kafka_code(), 6, "NOT_LEADER_OR_FOLLOWER");
 }

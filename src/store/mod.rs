@@ -8,7 +8,7 @@
 //!
 //! | space     | tag  | key after the tag                      | value                        |
 //! |-----------|------|----------------------------------------|------------------------------|
-//! | `Meta`    | `m`  | `cluster_id`, `producer_id_block`      | UTF-8 string / i64 BE        |
+//! | `Meta`    | `m`  | `cluster_id`, `producer_id_block`, `joined_cluster_id` | UTF-8 string / i64 BE |
 //! | `Topics`  | `t`  | topic name (UTF-8)                     | [`TopicRecord`] JSON         |
 //! | `Groups`  | `g`  | group id (UTF-8)                       | group metadata (see groups)  |
 //! | `Offsets` | `o`  | group id, 0x00, topic, 0x00, i32 BE    | committed offset (see groups)|
@@ -89,6 +89,7 @@ pub const CF_OFFSETS: Space = Space::Offsets;
 
 const KEY_CLUSTER_ID: &[u8] = b"cluster_id";
 const KEY_PRODUCER_ID_BLOCK: &[u8] = b"producer_id_block";
+const KEY_JOINED_CLUSTER: &[u8] = b"joined_cluster_id";
 /// Producer ids are reserved from the store in blocks, so InitProducerId writes once per
 /// this many producers (Kafka's controller hands out blocks of 1000 the same way).
 const PRODUCER_ID_BLOCK: i64 = 1000;
@@ -208,6 +209,22 @@ impl Store {
                     message: e.to_string(),
                 }),
         }
+    }
+
+    /// Cluster mode: the id of the cluster whose image this store holds, once it joined one.
+    /// A data directory never changes clusters (Kafka's INCONSISTENT_CLUSTER_ID).
+    pub fn joined_cluster_id(&self) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .db
+            .get(CF_META.key(KEY_JOINED_CLUSTER))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Records the cluster this store belongs to (synced).
+    pub fn set_joined_cluster_id(&self, id: &str) -> Result<(), StoreError> {
+        self.db
+            .put_opt(CF_META.key(KEY_JOINED_CLUSTER), id.as_bytes(), &synced())?;
+        Ok(())
     }
 
     /// A producer id never handed out before, across restarts.

@@ -399,6 +399,7 @@ fn config_conversion_keeps_kafka_defaults() {
         max_session_timeout_ms: 2,
         max_size: 3,
         offsets_retention_minutes: 10,
+        ..Default::default()
     };
     let g = GroupConfig::from(&broker_cfg);
     assert_eq!(g.offsets_retention_ms, 600_000);

@@ -1,0 +1,221 @@
+//! A three-node cluster in one process (three `runtime::start`s, each with its own data dir,
+//! Kafka port and controller port): the quorum forms, topics created through one broker are
+//! placed on three brokers and visible the same from every broker, RF above the live
+//! brokers is refused, DescribeQuorum answers, and a controlled shutdown moves leaderships.
+//! Requests go through `dispatch` (the wire is covered by the other tests and by
+//! `compat/run cluster`, which runs real processes and kills them).
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use runnel::config::Config;
+use runnel::handlers::{dispatch, Reply, RequestContext};
+use runnel::kafka_error::KafkaError;
+use runnel::runtime::Running;
+
+fn ctx(key: ApiKey, v: i16) -> RequestContext {
+    RequestContext {
+        api_key: key,
+        api_version: v,
+        correlation_id: 7,
+        client_id: "cluster-test".into(),
+        client_host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn call(node: &Running, key: ApiKey, v: i16, req: RequestKind) -> ResponseKind {
+    match dispatch(&node.broker, &ctx(key, v), req).await {
+        Reply::Respond(r) => *r,
+        other => panic!("{key:?}: {other:?}"),
+    }
+}
+
+async fn create(node: &Running, name: &str, partitions: i32, rf: i16) -> i16 {
+    let req = CreateTopicsRequest::default()
+        .with_timeout_ms(20_000)
+        .with_topics(vec![create_topics_request::CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_string(name.into())))
+            .with_num_partitions(partitions)
+            .with_replication_factor(rf)]);
+    match call(
+        node,
+        ApiKey::CreateTopics,
+        7,
+        RequestKind::CreateTopics(req),
+    )
+    .await
+    {
+        ResponseKind::CreateTopics(r) => r.topics[0].error_code,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// (brokers, per partition (leader, replicas, isr)) of `topic` as `node` answers Metadata.
+async fn metadata(node: &Running, topic: &str) -> (Vec<i32>, Vec<(i32, Vec<i32>, Vec<i32>)>) {
+    let req = MetadataRequest::default()
+        .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
+        )
+        .with_name(Some(TopicName(StrBytes::from_string(topic.into()))))]));
+    let ResponseKind::Metadata(r) =
+        call(node, ApiKey::Metadata, 12, RequestKind::Metadata(req)).await
+    else {
+        panic!("not a Metadata response")
+    };
+    let mut brokers: Vec<i32> = r.brokers.iter().map(|b| b.node_id.0).collect();
+    brokers.sort();
+    let parts = r.topics[0]
+        .partitions
+        .iter()
+        .map(|p| {
+            (
+                p.leader_id.0,
+                p.replica_nodes.iter().map(|b| b.0).collect(),
+                p.isr_nodes.iter().map(|b| b.0).collect(),
+            )
+        })
+        .collect();
+    (brokers, parts)
+}
+
+/// Polls `f` until it is true (10 s).
+async fn eventually<F: std::future::Future<Output = bool>>(what: &str, mut f: impl FnMut() -> F) {
+    let start = Instant::now();
+    while !f().await {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_form_one_cluster() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let ctrl: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let voters = (0..3)
+        .map(|i| format!("{}@127.0.0.1:{}", i + 1, ctrl[i]))
+        .collect::<Vec<_>>()
+        .join(",");
+    let cfg = |i: usize| {
+        let mut c = Config {
+            node_id: i as i32 + 1,
+            data_dir: dirs[i].path().to_path_buf(),
+            listen: "127.0.0.1:0".into(),
+            http_listen: String::new(),
+            ..Config::default()
+        };
+        c.cluster.controller_voters = voters.clone();
+        c.cluster.controller_listen = format!("127.0.0.1:{}", ctrl[i]);
+        c.cluster.broker_session_timeout_ms = 3000;
+        c.cluster.broker_heartbeat_interval_ms = 200;
+        c
+    };
+    // Each start waits for its registration, which needs a quorum: start them together.
+    let (a, b, c) = tokio::join!(
+        runnel::runtime::start(cfg(0)),
+        runnel::runtime::start(cfg(1)),
+        runnel::runtime::start(cfg(2))
+    );
+    let nodes = [a.unwrap(), b.unwrap(), c.unwrap()];
+    for n in &nodes {
+        let b = n.broker.clone();
+        eventually("every broker unfenced", || {
+            let b = b.clone();
+            async move { b.is_ready() }
+        })
+        .await;
+    }
+
+    // Created through node 2, placed on three brokers, the same from every broker.
+    assert_eq!(create(&nodes[1], "placed", 6, 3).await, 0);
+    let (brokers, parts) = metadata(&nodes[1], "placed").await;
+    assert_eq!(brokers, vec![1, 2, 3]);
+    assert_eq!(parts.len(), 6);
+    for (leader, replicas, isr) in &parts {
+        let mut distinct = replicas.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 3, "{replicas:?}");
+        assert_eq!(*leader, replicas[0]);
+        assert_eq!(isr, replicas);
+    }
+    for id in 1..=3 {
+        assert_eq!(
+            parts.iter().filter(|p| p.0 == id).count(),
+            2,
+            "leaders spread: {parts:?}"
+        );
+    }
+    // The others follow the metadata within moments (Kafka's brokers converge the same way).
+    for n in &nodes {
+        let want = (brokers.clone(), parts.clone());
+        eventually("every broker converged", || {
+            let want = want.clone();
+            async move { metadata(n, "placed").await == want }
+        })
+        .await;
+    }
+    // Each broker has a log for exactly the partitions it is a replica of (all six here).
+    assert_eq!(nodes[0].broker.logs.partition_count(), 6);
+
+    // More replicas than live brokers: refused with Kafka's code and message.
+    assert_eq!(
+        create(&nodes[2], "too-wide", 1, 4).await,
+        KafkaError::InvalidReplicationFactor.code()
+    );
+    // Duplicate: TOPIC_ALREADY_EXISTS from the quorum, through another broker.
+    assert_eq!(
+        create(&nodes[0], "placed", 1, 1).await,
+        KafkaError::TopicAlreadyExists.code()
+    );
+
+    // DescribeQuorum: one leader among the voters, three voters.
+    let req = DescribeQuorumRequest::default().with_topics(vec![
+        describe_quorum_request::TopicData::default()
+            .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
+            .with_partitions(vec![describe_quorum_request::PartitionData::default()]),
+    ]);
+    let ResponseKind::DescribeQuorum(q) = call(
+        &nodes[0],
+        ApiKey::DescribeQuorum,
+        2,
+        RequestKind::DescribeQuorum(req),
+    )
+    .await
+    else {
+        panic!("not a DescribeQuorum response")
+    };
+    assert_eq!(q.error_code, 0);
+    let p = &q.topics[0].partitions[0];
+    assert!((1..=3).contains(&p.leader_id.0), "{p:?}");
+    assert_eq!(p.current_voters.len(), 3);
+    assert_eq!(q.nodes.len(), 3);
+
+    // Controlled shutdown of node 1: its leaderships move and it leaves every ISR.
+    let [n1, n2, n3] = nodes;
+    n1.shutdown().await;
+    eventually("node 1 fenced and its partitions moved", || {
+        let n2 = &n2;
+        async move {
+            let (brokers, parts) = metadata(n2, "placed").await;
+            brokers == vec![2, 3]
+                && parts
+                    .iter()
+                    .all(|(l, _, isr)| *l != 1 && *l > 0 && !isr.contains(&1))
+        }
+    })
+    .await;
+    n2.shutdown().await;
+    n3.shutdown().await;
+}

@@ -1,0 +1,617 @@
+//! The cluster metadata image and the commands that change it: the controller quorum's
+//! replicated state machine (Kafka's `MetadataImage` with the `ReplicationControlManager` /
+//! `ClusterControlManager` rules).
+//!
+//! Invariants:
+//! - [`Image::execute`] is a pure function of (image, command, log index): no clock, no
+//!   randomness, no I/O. Everything chosen at random (topic ids, the placement start) is
+//!   chosen by the proposer and carried in the command, so replaying the Raft log on any
+//!   node yields the same image, byte for byte.
+//! - All validation happens here, against the image at the command's log position: two
+//!   concurrent CreateTopics for one name both pass the front door, and the second one to be
+//!   applied gets TOPIC_ALREADY_EXISTS. Fencing and unfencing carry the broker epoch they were
+//!   decided for and are ignored once the broker re-registered (compare-and-set).
+//! - Per partition: ISR ⊆ replicas; the leader is in the ISR or -1; the leader epoch and
+//!   the partition epoch only grow. The ISR never becomes empty: when its last member is
+//!   fenced it stays (Kafka's rule, so that the last in-sync replica is the one to come back
+//!   as leader) and the partition has no leader.
+//! - A broker's epoch is the log index of its registration, so epochs grow with every new
+//!   incarnation.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::controller::{validate_topic_name, TopicError, MAX_PARTITIONS};
+use super::metadata::{PartitionInfo, TopicInfo};
+use super::topic_config;
+use crate::kafka_error::KafkaError;
+
+/// Producer ids handed to a broker at a time (Kafka's block size).
+pub const PRODUCER_ID_BLOCK: i64 = 1000;
+
+/// One registered broker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerRegistration {
+    pub id: i32,
+    /// A random id per process start; a new one means a new broker epoch.
+    pub incarnation: String,
+    /// The log index of the registration.
+    pub epoch: i64,
+    pub host: String,
+    pub port: i32,
+    pub rack: Option<String>,
+    /// Fenced brokers lead nothing, are in no ISR (except as a partition's last member) and
+    /// are not shown to clients.
+    pub fenced: bool,
+}
+
+/// One partition's replica state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionState {
+    pub index: i32,
+    /// Preferred order: the first replica is the preferred leader.
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    /// -1 when no ISR member is alive.
+    pub leader: i32,
+    pub leader_epoch: i32,
+    /// Grows with every change of this partition (AlterPartition's compare-and-set key).
+    pub partition_epoch: i32,
+}
+
+/// One topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicState {
+    pub name: String,
+    pub id: uuid::Uuid,
+    pub partitions: Vec<PartitionState>,
+    /// Per-topic config overrides (Kafka names).
+    pub configs: BTreeMap<String, String>,
+}
+
+impl TopicState {
+    /// The topic as handlers see it.
+    pub fn to_info(&self) -> TopicInfo {
+        TopicInfo {
+            name: self.name.clone(),
+            id: self.id,
+            partitions: self
+                .partitions
+                .iter()
+                .map(|p| PartitionInfo {
+                    index: p.index,
+                    leader: p.leader,
+                    leader_epoch: p.leader_epoch,
+                    replicas: p.replicas.clone(),
+                    isr: p.isr.clone(),
+                })
+                .collect(),
+            configs: self.configs.clone(),
+        }
+    }
+}
+
+/// The whole cluster metadata at one log index.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    /// Chosen once, by the first controller leader; every broker must agree with it.
+    pub cluster_id: String,
+    pub brokers: BTreeMap<i32, BrokerRegistration>,
+    pub topics: BTreeMap<String, TopicState>,
+    /// The first producer id not yet handed to any broker (Kafka's `ProducerIdsRecord`).
+    pub next_producer_id: i64,
+    /// The Raft log index of the last command applied.
+    pub index: u64,
+}
+
+/// A change proposed to the quorum. Values the proposer chose at random travel inside.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Sets the cluster id if none is set yet.
+    Init {
+        cluster_id: String,
+    },
+    RegisterBroker {
+        id: i32,
+        incarnation: String,
+        host: String,
+        port: i32,
+        rack: Option<String>,
+    },
+    /// Session expired (or the broker asked): out of every ISR, leaderships moved.
+    FenceBroker {
+        id: i32,
+        epoch: i64,
+    },
+    /// The broker caught up with the metadata: it may lead and be placed again.
+    UnfenceBroker {
+        id: i32,
+        epoch: i64,
+    },
+    CreateTopic {
+        name: String,
+        id: uuid::Uuid,
+        num_partitions: i32,
+        replication_factor: i16,
+        /// Explicit assignment, partition index → replicas (empty = placement).
+        assignments: Vec<(i32, Vec<i32>)>,
+        configs: BTreeMap<String, String>,
+        /// Where placement starts in the broker list (chosen at random by the proposer).
+        start: u32,
+    },
+    DeleteTopic {
+        name: String,
+    },
+    CreatePartitions {
+        name: String,
+        total: i32,
+        assignments: Option<Vec<Vec<i32>>>,
+        start: u32,
+    },
+    /// A block of [`PRODUCER_ID_BLOCK`] producer ids for one broker (Kafka's
+    /// AllocateProducerIds), so that ids are unique across the cluster.
+    AllocateProducerIds {
+        broker: i32,
+        epoch: i64,
+    },
+    /// Replaces a topic's config overrides.
+    SetTopicConfigs {
+        name: String,
+        configs: BTreeMap<String, String>,
+    },
+}
+
+/// What applying a command answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    Done,
+    Registered {
+        epoch: i64,
+        cluster_id: String,
+    },
+    /// Producer ids `first .. first + PRODUCER_ID_BLOCK`.
+    ProducerIds {
+        first: i64,
+    },
+    Topic(TopicState),
+    /// Refused: a Kafka error code and a message for the client.
+    Error {
+        code: i16,
+        message: String,
+    },
+}
+
+impl Reply {
+    fn from_topic_error(e: TopicError) -> Reply {
+        Reply::Error {
+            code: e.kafka_code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl Image {
+    /// Brokers that may lead and be placed: registered and not fenced, by id.
+    pub fn live_brokers(&self) -> impl Iterator<Item = &BrokerRegistration> {
+        self.brokers.values().filter(|b| !b.fenced)
+    }
+
+    fn is_live(&self, id: i32) -> bool {
+        self.brokers.get(&id).is_some_and(|b| !b.fenced)
+    }
+
+    /// Applies `cmd`, committed at log `index`. Deterministic (see the module header).
+    pub fn execute(&mut self, cmd: &Command, index: u64) -> Reply {
+        self.index = index;
+        match cmd {
+            Command::Init { cluster_id } => {
+                if self.cluster_id.is_empty() {
+                    self.cluster_id = cluster_id.clone();
+                }
+                Reply::Done
+            }
+            Command::RegisterBroker {
+                id,
+                incarnation,
+                host,
+                port,
+                rack,
+            } => {
+                if let Some(b) = self.brokers.get(id) {
+                    if &b.incarnation == incarnation {
+                        return Reply::Registered {
+                            epoch: b.epoch,
+                            cluster_id: self.cluster_id.clone(),
+                        };
+                    }
+                    // A new process for this id: the old one is gone (the controller refuses
+                    // a new incarnation while the old session is alive, before proposing).
+                    self.fence(*id);
+                }
+                let epoch = index as i64;
+                self.brokers.insert(
+                    *id,
+                    BrokerRegistration {
+                        id: *id,
+                        incarnation: incarnation.clone(),
+                        epoch,
+                        host: host.clone(),
+                        port: *port,
+                        rack: rack.clone(),
+                        fenced: true,
+                    },
+                );
+                Reply::Registered {
+                    epoch,
+                    cluster_id: self.cluster_id.clone(),
+                }
+            }
+            Command::FenceBroker { id, epoch } => {
+                if self.brokers.get(id).is_some_and(|b| b.epoch == *epoch) {
+                    self.fence(*id);
+                    Reply::Done
+                } else {
+                    stale_epoch(*id, *epoch)
+                }
+            }
+            Command::UnfenceBroker { id, epoch } => {
+                if self.brokers.get(id).is_some_and(|b| b.epoch == *epoch) {
+                    self.unfence(*id);
+                    Reply::Done
+                } else {
+                    stale_epoch(*id, *epoch)
+                }
+            }
+            Command::CreateTopic {
+                name,
+                id,
+                num_partitions,
+                replication_factor,
+                assignments,
+                configs,
+                start,
+            } => match self.create_topic(
+                name,
+                *id,
+                *num_partitions,
+                *replication_factor,
+                assignments,
+                configs,
+                *start,
+            ) {
+                Ok(t) => Reply::Topic(t),
+                Err(e) => Reply::from_topic_error(e),
+            },
+            Command::DeleteTopic { name } => match self.topics.remove(name) {
+                Some(t) => Reply::Topic(t),
+                None => Reply::from_topic_error(TopicError::Unknown(name.clone())),
+            },
+            Command::CreatePartitions {
+                name,
+                total,
+                assignments,
+                start,
+            } => match self.create_partitions(name, *total, assignments.as_deref(), *start) {
+                Ok(t) => Reply::Topic(t),
+                Err(e) => Reply::from_topic_error(e),
+            },
+            Command::AllocateProducerIds { broker, epoch } => {
+                if self.brokers.get(broker).is_none_or(|b| b.epoch != *epoch) {
+                    return stale_epoch(*broker, *epoch);
+                }
+                let first = self.next_producer_id;
+                self.next_producer_id += PRODUCER_ID_BLOCK;
+                Reply::ProducerIds { first }
+            }
+            Command::SetTopicConfigs { name, configs } => match self.topics.get_mut(name) {
+                Some(t) => {
+                    if let Err(e) = topic_config::validate(configs) {
+                        return Reply::from_topic_error(TopicError::InvalidConfig(e));
+                    }
+                    t.configs = configs.clone();
+                    Reply::Topic(t.clone())
+                }
+                None => Reply::from_topic_error(TopicError::Unknown(name.clone())),
+            },
+        }
+    }
+
+    /// Fences broker `id`: out of every ISR it is not the last member of, and each partition
+    /// it led gets the first live ISR member in replica order (or no leader).
+    fn fence(&mut self, id: i32) {
+        if let Some(b) = self.brokers.get_mut(&id) {
+            b.fenced = true;
+        }
+        let live: BTreeSet<i32> = self.live_brokers().map(|b| b.id).collect();
+        for t in self.topics.values_mut() {
+            for p in &mut t.partitions {
+                let mut changed = false;
+                if p.isr.len() > 1 && p.isr.contains(&id) {
+                    p.isr.retain(|&r| r != id);
+                    changed = true;
+                }
+                if p.leader == id {
+                    p.leader = p
+                        .replicas
+                        .iter()
+                        .copied()
+                        .find(|r| p.isr.contains(r) && live.contains(r))
+                        .unwrap_or(-1);
+                    p.leader_epoch += 1;
+                    changed = true;
+                }
+                if changed {
+                    p.partition_epoch += 1;
+                }
+            }
+        }
+    }
+
+    /// Unfences broker `id`; partitions left without a leader whose ISR holds it get it back
+    /// (it was their last in-sync replica).
+    fn unfence(&mut self, id: i32) {
+        if let Some(b) = self.brokers.get_mut(&id) {
+            b.fenced = false;
+        }
+        for t in self.topics.values_mut() {
+            for p in &mut t.partitions {
+                if p.leader == -1 && p.isr.contains(&id) {
+                    p.leader = id;
+                    p.leader_epoch += 1;
+                    p.partition_epoch += 1;
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn create_topic(
+        &mut self,
+        name: &str,
+        id: uuid::Uuid,
+        num_partitions: i32,
+        replication_factor: i16,
+        assignments: &[(i32, Vec<i32>)],
+        configs: &BTreeMap<String, String>,
+        start: u32,
+    ) -> Result<TopicState, TopicError> {
+        validate_topic_name(name)?;
+        if self.topics.contains_key(name) {
+            return Err(TopicError::AlreadyExists(name.to_string()));
+        }
+        let folded = name.replace('.', "_");
+        if let Some(other) = self.topics.keys().find(|t| t.replace('.', "_") == folded) {
+            return Err(TopicError::InvalidName(format!(
+                "Topic '{name}' collides with existing topic: {other}"
+            )));
+        }
+        topic_config::validate(configs).map_err(TopicError::InvalidConfig)?;
+        let replica_sets = if assignments.is_empty() {
+            if !(1..=MAX_PARTITIONS).contains(&num_partitions) {
+                return Err(TopicError::InvalidPartitions(format!(
+                    "Number of partitions must be larger than 0 and at most {MAX_PARTITIONS}."
+                )));
+            }
+            self.check_replication_factor(replication_factor)?;
+            self.place(0..num_partitions, replication_factor as usize, start)
+        } else {
+            let mut sorted = assignments.to_vec();
+            sorted.sort_by_key(|(i, _)| *i);
+            if sorted.len() as i32 > MAX_PARTITIONS {
+                return Err(TopicError::InvalidPartitions(format!(
+                    "Number of partitions must be at most {MAX_PARTITIONS}"
+                )));
+            }
+            let mut sets = Vec::with_capacity(sorted.len());
+            for (expected, (index, replicas)) in sorted.into_iter().enumerate() {
+                if index != expected as i32 {
+                    return Err(TopicError::InvalidReplicaAssignment(
+                        "Partitions should be a consecutive 0-based integer sequence".into(),
+                    ));
+                }
+                self.check_assignment(&replicas, sets.first().map(Vec::len))?;
+                sets.push(replicas);
+            }
+            sets
+        };
+        let topic = TopicState {
+            name: name.to_string(),
+            id,
+            partitions: replica_sets
+                .into_iter()
+                .enumerate()
+                .map(|(i, replicas)| self.new_partition(i as i32, replicas))
+                .collect(),
+            configs: configs.clone(),
+        };
+        self.topics.insert(name.to_string(), topic.clone());
+        Ok(topic)
+    }
+
+    fn create_partitions(
+        &mut self,
+        name: &str,
+        total: i32,
+        assignments: Option<&[Vec<i32>]>,
+        start: u32,
+    ) -> Result<TopicState, TopicError> {
+        let topic = self
+            .topics
+            .get(name)
+            .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        let current = topic.partitions.len() as i32;
+        if total < current {
+            return Err(TopicError::InvalidPartitions(format!(
+                "Topic currently has {current} partitions, which is higher than the requested {total}."
+            )));
+        }
+        if total == current {
+            return Err(TopicError::InvalidPartitions(format!(
+                "Topic already has {current} partitions."
+            )));
+        }
+        if total > MAX_PARTITIONS {
+            return Err(TopicError::InvalidPartitions(format!(
+                "Number of partitions must be at most {MAX_PARTITIONS}"
+            )));
+        }
+        let rf = topic.partitions.first().map_or(1, |p| p.replicas.len());
+        let sets = match assignments {
+            Some(a) => {
+                if a.len() as i32 != total - current {
+                    return Err(TopicError::InvalidReplicaAssignment(format!(
+                        "Increasing the number of partitions by {} but {} assignments provided.",
+                        total - current,
+                        a.len()
+                    )));
+                }
+                for r in a {
+                    self.check_assignment(r, Some(rf))?;
+                }
+                a.to_vec()
+            }
+            None => {
+                self.check_replication_factor(rf as i16)?;
+                self.place(current..total, rf, start)
+            }
+        };
+        let added: Vec<PartitionState> = sets
+            .into_iter()
+            .zip(current..)
+            .map(|(replicas, i)| self.new_partition(i, replicas))
+            .collect();
+        let topic = self.topics.get_mut(name).expect("checked above");
+        topic.partitions.extend(added);
+        Ok(topic.clone())
+    }
+
+    fn check_replication_factor(&self, rf: i16) -> Result<(), TopicError> {
+        let live = self.live_brokers().count();
+        if rf < 1 {
+            return Err(TopicError::InvalidReplicationFactor(
+                "Replication factor must be larger than 0, or -1 to use the default value.".into(),
+            ));
+        }
+        if rf as usize > live {
+            return Err(TopicError::InvalidReplicationFactor(format!(
+                "Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only {live} broker(s) are registered."
+            )));
+        }
+        Ok(())
+    }
+
+    /// Kafka's manual-assignment rules: non-empty, every replica a live broker, each once,
+    /// the same size as the other partitions.
+    fn check_assignment(&self, replicas: &[i32], size: Option<usize>) -> Result<(), TopicError> {
+        if replicas.is_empty() {
+            return Err(TopicError::InvalidReplicaAssignment(
+                "The manual partition assignment includes an empty replica list.".into(),
+            ));
+        }
+        let unique: BTreeSet<i32> = replicas.iter().copied().collect();
+        if unique.len() != replicas.len() {
+            return Err(TopicError::InvalidReplicaAssignment(format!(
+                "The manual partition assignment includes the partition {replicas:?} with duplicate replicas."
+            )));
+        }
+        if let Some(bad) = replicas.iter().find(|r| !self.is_live(**r)) {
+            return Err(TopicError::InvalidReplicaAssignment(format!(
+                "The manual partition assignment includes broker {bad}, but no such broker is registered."
+            )));
+        }
+        if size.is_some_and(|s| s != replicas.len()) {
+            return Err(TopicError::InvalidReplicaAssignment(
+                "The manual partition assignment includes partitions with different replication factors.".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn new_partition(&self, index: i32, replicas: Vec<i32>) -> PartitionState {
+        PartitionState {
+            index,
+            leader: replicas[0],
+            isr: replicas.clone(),
+            replicas,
+            leader_epoch: 0,
+            partition_epoch: 0,
+        }
+    }
+
+    /// Places `rf` replicas for each partition in `partitions` on the live brokers, as Kafka's
+    /// rack-aware assignment does: a broker list alternating racks; the first replica of
+    /// consecutive partitions on consecutive brokers (leaders spread); the followers taken in
+    /// a shifted order (so that pairs of brokers vary), skipping brokers on a rack that
+    /// already holds a replica of the partition until every rack holds one. `rf` ≤ live
+    /// brokers (checked by the callers).
+    fn place(&self, partitions: std::ops::Range<i32>, rf: usize, start: u32) -> Vec<Vec<i32>> {
+        let list = rack_alternated(self.live_brokers());
+        let rack_of = |id: i32| self.brokers.get(&id).and_then(|b| b.rack.as_deref());
+        let racks: BTreeSet<Option<&str>> = list.iter().map(|&id| rack_of(id)).collect();
+        let n = list.len();
+        partitions
+            .map(|p| {
+                let p = p as usize;
+                let first = (start as usize + p) % n;
+                let mut replicas = vec![list[first]];
+                let mut used: BTreeSet<Option<&str>> = [rack_of(list[first])].into();
+                if n > 1 {
+                    let shift = (start as usize / n + p / n) % (n - 1);
+                    let order: Vec<i32> = (0..n - 1)
+                        .map(|j| list[(first + 1 + (shift + j) % (n - 1)) % n])
+                        .collect();
+                    while replicas.len() < rf {
+                        let every_rack = used.len() == racks.len();
+                        let next = order
+                            .iter()
+                            .copied()
+                            .find(|b| {
+                                !replicas.contains(b)
+                                    && (every_rack || !used.contains(&rack_of(*b)))
+                            })
+                            .expect("rf <= live brokers");
+                        used.insert(rack_of(next));
+                        replicas.push(next);
+                    }
+                }
+                replicas
+            })
+            .collect()
+    }
+}
+
+/// Broker ids ordered so that consecutive entries are on different racks where possible:
+/// racks in name order, taking one broker from each in turn (brokers without a rack form
+/// one group of their own).
+fn rack_alternated<'a>(brokers: impl Iterator<Item = &'a BrokerRegistration>) -> Vec<i32> {
+    let mut by_rack: BTreeMap<Option<&str>, Vec<i32>> = BTreeMap::new();
+    for b in brokers {
+        by_rack.entry(b.rack.as_deref()).or_default().push(b.id);
+    }
+    let mut out = Vec::new();
+    let mut round = 0;
+    loop {
+        let mut any = false;
+        for ids in by_rack.values() {
+            if let Some(id) = ids.get(round) {
+                out.push(*id);
+                any = true;
+            }
+        }
+        if !any {
+            return out;
+        }
+        round += 1;
+    }
+}
+
+fn stale_epoch(id: i32, epoch: i64) -> Reply {
+    Reply::Error {
+        code: KafkaError::StaleBrokerEpoch.code(),
+        message: format!("broker {id} epoch {epoch} is not its current registration"),
+    }
+}
+
+#[cfg(test)]
+mod tests;
