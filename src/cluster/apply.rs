@@ -203,6 +203,6 @@ impl Controller {
 }
 
 /// A placement start (so that leaders of successive topics do not all begin on one broker).
-fn rand_start() -> u32 {
+pub(super) fn rand_start() -> u32 {
     (uuid::Uuid::new_v4().as_u128() % 1_000_003) as u32
 }

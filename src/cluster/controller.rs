@@ -147,6 +147,26 @@ pub struct Controller {
 /// Receives the name of each deleted topic, after its logs are gone.
 pub type TopicDeletedObserver = Arc<dyn Fn(&str) + Send + Sync>;
 
+/// Kafka's rules for growing a topic from `current` to `total` partitions.
+pub(super) fn check_growth(current: i32, total: i32) -> Result<(), TopicError> {
+    if total < current {
+        return Err(TopicError::InvalidPartitions(format!(
+            "Topic currently has {current} partitions, which is higher than the requested {total}."
+        )));
+    }
+    if total == current {
+        return Err(TopicError::InvalidPartitions(format!(
+            "Topic already has {current} partitions."
+        )));
+    }
+    if total > MAX_PARTITIONS {
+        return Err(TopicError::InvalidPartitions(format!(
+            "Number of partitions must be at most {MAX_PARTITIONS}"
+        )));
+    }
+    Ok(())
+}
+
 /// Kafka's topic name rules: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
 pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
     let invalid = |why: String| Err(TopicError::InvalidName(why));
@@ -457,7 +477,7 @@ impl Controller {
                 name: name.to_string(),
                 total,
                 assignments: assignments.map(<[Vec<i32>]>::to_vec),
-                start: (uuid::Uuid::new_v4().as_u128() % 1_000_003) as u32,
+                start: super::apply::rand_start(),
             };
             return self.forward(member, cmd, validate_only, |c, t| {
                 c.view
@@ -471,21 +491,7 @@ impl Controller {
             .topic(name)
             .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
         let current = topic.partitions.len() as i32;
-        if total < current {
-            return Err(TopicError::InvalidPartitions(format!(
-                "Topic currently has {current} partitions, which is higher than the requested {total}."
-            )));
-        }
-        if total == current {
-            return Err(TopicError::InvalidPartitions(format!(
-                "Topic already has {current} partitions."
-            )));
-        }
-        if total > MAX_PARTITIONS {
-            return Err(TopicError::InvalidPartitions(format!(
-                "Number of partitions must be at most {MAX_PARTITIONS}"
-            )));
-        }
+        check_growth(current, total)?;
         if let Some(a) = assignments {
             if a.len() as i32 != total - current {
                 return Err(TopicError::InvalidReplicaAssignment(format!(

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::controller::{validate_topic_name, TopicError, MAX_PARTITIONS};
+use super::controller::{check_growth, validate_topic_name, TopicError, MAX_PARTITIONS};
 use super::metadata::{PartitionInfo, TopicInfo};
 use super::topic_config;
 use crate::kafka_error::KafkaError;
@@ -441,21 +441,7 @@ impl Image {
             .get(name)
             .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
         let current = topic.partitions.len() as i32;
-        if total < current {
-            return Err(TopicError::InvalidPartitions(format!(
-                "Topic currently has {current} partitions, which is higher than the requested {total}."
-            )));
-        }
-        if total == current {
-            return Err(TopicError::InvalidPartitions(format!(
-                "Topic already has {current} partitions."
-            )));
-        }
-        if total > MAX_PARTITIONS {
-            return Err(TopicError::InvalidPartitions(format!(
-                "Number of partitions must be at most {MAX_PARTITIONS}"
-            )));
-        }
+        check_growth(current, total)?;
         let rf = topic.partitions.first().map_or(1, |p| p.replicas.len());
         let sets = match assignments {
             Some(a) => {
