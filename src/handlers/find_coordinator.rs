@@ -20,7 +20,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{blocking, RequestContext};
 use crate::broker::Broker;
-use crate::cluster::TopicInfo;
+use crate::cluster::{NodeInfo, TopicInfo};
 use crate::kafka_error::KafkaError;
 
 const KEY_TYPE_GROUP: i8 = 0;
@@ -47,8 +47,9 @@ fn not_available() -> Answer {
     }
 }
 
-/// In a cluster, the offsets topic (`None`: not a cluster; `Some(Err)`: not available).
-type OffsetsTopic = Option<Result<Arc<TopicInfo>, ()>>;
+/// In a cluster, the offsets topic and the live brokers, read once per request (`None`: not a
+/// cluster; `Some(Err)`: not available).
+type OffsetsTopic = Option<Result<(Arc<TopicInfo>, Vec<NodeInfo>), ()>>;
 
 fn resolve(broker: &Broker, offsets: &OffsetsTopic, key_type: i8, key: &str) -> Answer {
     match key_type {
@@ -59,17 +60,13 @@ fn resolve(broker: &Broker, offsets: &OffsetsTopic, key_type: i8, key: &str) -> 
                 port: broker.node.port,
             },
             Some(Err(())) => not_available(),
-            Some(Ok(topic)) => {
+            Some(Ok((topic, live))) => {
                 let p = crate::cluster::offsets_partition(key, topic.partitions.len() as i32);
                 let leader = topic.partition(p).map_or(-1, |p| p.leader);
-                match broker
-                    .live_brokers()
-                    .into_iter()
-                    .find(|n| n.node_id == leader)
-                {
+                match live.iter().find(|n| n.node_id == leader) {
                     Some(n) => Answer::Node {
                         node_id: n.node_id,
-                        host: n.host,
+                        host: n.host.clone(),
                         port: n.port,
                     },
                     None => not_available(),
@@ -178,9 +175,13 @@ pub async fn handle(
                 )
             })
             .await;
-            Some(created.map_err(|e| {
-                tracing::warn!(error = %e, "the offsets topic is not available");
-            }))
+            Some(
+                created
+                    .map(|topic| (topic, broker.live_brokers()))
+                    .map_err(|e| {
+                        tracing::warn!(error = %e, "the offsets topic is not available");
+                    }),
+            )
         }
         _ => None,
     };

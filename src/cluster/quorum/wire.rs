@@ -112,8 +112,12 @@ pub async fn read_frame<R: AsyncReadExt + Unpin, T: DeserializeOwned>(
             format!("controller frame of {len} bytes is over the limit"),
         ));
     }
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body).await?;
+    // Allocation follows the bytes that actually arrive, not the length a peer claims.
+    let mut body = Vec::with_capacity(len.min(64 * 1024));
+    (&mut *r).take(len as u64).read_to_end(&mut body).await?;
+    if body.len() != len {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
     serde_json::from_slice(&body)
         .map(Some)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
