@@ -147,8 +147,9 @@ impl Segment {
     }
 
     /// Where the run of whole batches that starts with the batch at `start` (header `first`,
-    /// found by [`Segment::locate`]) ends without passing `limit`, as `(end position, offset
-    /// after its last batch)`; the first batch must fit below `limit`. Jumps to the last offset
+    /// found by [`Segment::locate`]) ends without passing byte `limit` or taking a batch whose
+    /// base offset is ≥ `end_offset`, as `(end position, offset after its last batch)`; the
+    /// first batch must fit below `limit` and start below `end_offset`. Jumps to the last offset
     /// index entry at or before `limit` when that entry checks out, then walks headers, so a
     /// large read costs a few header `pread`s, not a pass over its bytes. Batches between are
     /// not checked here (recovery and the scrubber check them, consumers check CRCs); a damaged
@@ -159,11 +160,12 @@ impl Segment {
         start: u64,
         first: &BatchHeader,
         limit: u64,
+        end_offset: i64,
     ) -> io::Result<(u64, i64)> {
         let mut end = start + first.batch_size() as u64;
         let mut next = first.last_offset() + 1;
         if let Some((entry_offset, entry_pos)) = self.index_entry_at_or_before(limit) {
-            if entry_pos > end {
+            if entry_pos > end && entry_offset <= end_offset {
                 match self.header_matching(file, entry_pos, limit, entry_offset) {
                     Ok(_) => (end, next) = (entry_pos, entry_offset),
                     Err(Fault::Io(e)) => return Err(e),
@@ -171,7 +173,7 @@ impl Segment {
                 }
             }
         }
-        while end + HEADER_SIZE as u64 <= limit {
+        while next < end_offset && end + HEADER_SIZE as u64 <= limit {
             let h = match self.header_matching(file, end, limit, next) {
                 Ok(h) => h,
                 Err(Fault::Io(e)) => return Err(e),

@@ -1,6 +1,7 @@
 //! The append path of a `PartitionLog`: batch-level checks (size, CreateTime bounds),
-//! idempotent-producer sequencing, segment rolling, offset assignment, index entries, the
-//! leader epoch cache, then publication of the new high watermark.
+//! idempotent-producer sequencing, offset assignment, then `write_at_end` — segment rolling,
+//! index entries, the leader epoch cache, producer state and publication of the new log end
+//! (and high watermark) — which the follower's `append_replica` (`replica.rs`) shares.
 //!
 //! Invariants: appends run one at a time under the writer lock; each batch's base offset is
 //! the previous log end offset (offsets dense and monotonic); nothing of an append is visible
@@ -15,7 +16,7 @@ use std::sync::Arc;
 
 use super::{AppendOutcome, PartitionLog, Writer};
 use crate::log::batch::{patch_for_append, BatchHeader};
-use crate::log::config::TimestampType;
+use crate::log::config::{LogConfig, TimestampType};
 use crate::log::error::LogError;
 use crate::log::files::is_retryable_write_error;
 use crate::log::producer_state::SeqCheck;
@@ -48,7 +49,7 @@ impl PartitionLog {
     }
 
     /// Retries cutting off an earlier failed write before anything else is written.
-    fn finish_rewind(&self, w: &mut Writer) -> Result<(), LogError> {
+    pub(super) fn finish_rewind(&self, w: &mut Writer) -> Result<(), LogError> {
         if !w.rewind_pending {
             return Ok(());
         }
@@ -134,34 +135,64 @@ impl PartitionLog {
             });
         }
 
+        let leo = read_lock(&self.state).leo;
+        let fin = BatchHeader {
+            base_offset: leo,
+            partition_leader_epoch: leader_epoch,
+            max_timestamp: log_append_time.unwrap_or(h.max_timestamp),
+            ..h
+        };
+        let mut scratch = std::mem::take(&mut w.scratch);
+        scratch.clear();
+        scratch.extend_from_slice(batch);
+        patch_for_append(&mut scratch, leo, leader_epoch, log_append_time);
+        let written = self.write_at_end(w, &cfg, &scratch, &fin);
+        w.scratch = scratch;
+        let log_start = written?;
+        Ok(AppendOutcome::Appended {
+            base_offset: leo,
+            last_offset: fin.last_offset(),
+            log_append_time: log_append_time.unwrap_or(-1),
+            log_start_offset: log_start,
+        })
+    }
+
+    /// Writes one finished batch — `bytes`, whose header `fin` already carries its final base
+    /// offset (the log end offset), leader epoch and timestamps — at the log end: rolls the
+    /// segment if needed, writes it, adds index entries, records a new leader epoch, updates
+    /// producer state and publishes the new log end (and the high watermark while it follows
+    /// the log end). Shared by the leader's `append` and the follower's `append_replica`.
+    /// Returns the log start offset. Call with the writer lock held.
+    pub(super) fn write_at_end(
+        &self,
+        w: &mut Writer,
+        cfg: &LogConfig,
+        bytes: &[u8],
+        fin: &BatchHeader,
+    ) -> Result<i64, LogError> {
         let (leo, mut active) = {
             let s = read_lock(&self.state);
             (s.leo, Arc::clone(s.active()))
         };
-        let size = batch.len() as u64;
+        debug_assert_eq!(fin.base_offset, leo, "a batch is written at the log end");
+        let size = bytes.len() as u64;
         let meta = active.meta();
         let need_roll = w.write_pos > 0
             && (w.write_pos + size > cfg.effective_segment_bytes()
                 // Kafka's segment.ms rule: the incoming batch's timestamp against the first
                 // batch's, so producers with old CreateTime timestamps do not roll every batch.
                 || (meta.rolling_timestamp >= 0
-                    && log_append_time
-                        .unwrap_or(h.max_timestamp)
-                        .saturating_sub(meta.rolling_timestamp)
-                        > cfg.segment_ms)
+                    && fin.max_timestamp.saturating_sub(meta.rolling_timestamp) > cfg.segment_ms)
                 || active.index_entries() >= cfg.max_index_entries()
-                || leo + i64::from(h.last_offset_delta) - active.base_offset > i64::from(i32::MAX));
+                || fin.last_offset() - active.base_offset > i64::from(i32::MAX));
         if need_roll {
             active = self.roll(w, leo)?;
         }
 
-        w.scratch.clear();
-        w.scratch.extend_from_slice(batch);
-        patch_for_append(&mut w.scratch, leo, leader_epoch, log_append_time);
         let pos = w.write_pos;
         let mark = active.index_mark();
         let since = w.bytes_since_index;
-        if let Err(e) = active.write_at(&w.scratch, pos) {
+        if let Err(e) = active.write_at(bytes, pos) {
             return Err(self.write_error(w, &active, mark, "writing batch", e));
         }
         if let Err(e) = active.index_batch(
@@ -174,15 +205,9 @@ impl PartitionLog {
             w.bytes_since_index = since;
             return Err(self.write_error(w, &active, mark, "writing index", e));
         }
-        let fin = BatchHeader {
-            base_offset: leo,
-            partition_leader_epoch: leader_epoch,
-            max_timestamp: log_append_time.unwrap_or(h.max_timestamp),
-            ..h
-        };
         {
             let mut ep = write_lock(&self.epochs);
-            if ep.assign(leader_epoch, leo) {
+            if ep.assign(fin.partition_leader_epoch, leo) {
                 if let Err(e) = ep.persist(&self.dir) {
                     // Undo the assignment: the epoch starts at `leo`, nothing else does.
                     ep.truncate_from_end(leo);
@@ -198,29 +223,31 @@ impl PartitionLog {
                 }
             }
         }
-        w.producers.update(&fin);
+        w.producers.update(fin);
         w.write_pos += size;
         let new_leo = fin.last_offset() + 1;
+        let follows = self.hw_follows_leo.load(Ordering::Acquire);
         let log_start = {
             let mut s = write_lock(&self.state);
             active.observe(leo, fin.max_timestamp);
             active.set_size(w.write_pos);
             s.leo = new_leo;
-            s.hw_pos = w.write_pos;
+            s.leo_pos = w.write_pos;
+            if follows {
+                s.hw = new_leo;
+            }
             s.log_start
         };
         self.messages_appended
-            .fetch_add(i64::from(h.records_count.max(0)), Ordering::AcqRel);
-        self.hw_tx.send_replace(new_leo);
+            .fetch_add(i64::from(fin.records_count.max(0)), Ordering::AcqRel);
+        self.leo_tx.send_replace(new_leo);
+        if follows {
+            self.hw_tx.send_replace(new_leo);
+        }
         if self.write_suspended.swap(false, Ordering::AcqRel) {
             tracing::info!(dir = %self.dir.display(), "partition accepts writes again");
         }
-        Ok(AppendOutcome::Appended {
-            base_offset: leo,
-            last_offset: fin.last_offset(),
-            log_append_time: log_append_time.unwrap_or(-1),
-            log_start_offset: log_start,
-        })
+        Ok(log_start)
     }
 
     /// Seals the active segment, snapshots producer state at `leo` and starts a new segment.
@@ -253,7 +280,7 @@ impl PartitionLog {
         {
             let mut s = write_lock(&self.state);
             s.segments.insert(leo, Arc::clone(&seg));
-            s.hw_pos = 0;
+            s.leo_pos = 0;
         }
         // Sealed: its descriptor goes back to the cache's budget (reads reopen it on demand).
         old.unpin();

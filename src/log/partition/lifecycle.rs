@@ -62,6 +62,29 @@ fn scan_dir(dir: &Path) -> Result<Vec<i64>, LogError> {
     Ok(bases)
 }
 
+/// Producer state of a log whose segments are `segments` and end is `leo`: the newest snapshot
+/// ≤ `leo` (snapshots above it, of a tail that was cut off, are deleted) plus a replay of the
+/// batch headers after it. Used by `open` and by truncation.
+pub(super) fn load_producers(
+    dir: &Path,
+    segments: &BTreeMap<i64, Arc<Segment>>,
+    leo: i64,
+) -> std::io::Result<ProducerStateManager> {
+    let first_base = *segments.keys().next().unwrap_or(&0);
+    let (snap, mut producers) = ProducerStateManager::load_latest(dir, leo)?;
+    let from = snap.unwrap_or(first_base);
+    if from < leo {
+        let start_seg = segments
+            .range(..=from)
+            .next_back()
+            .map_or(first_base, |(b, _)| *b);
+        for seg in segments.range(start_seg..).map(|(_, s)| s) {
+            seg.for_each_header(from, |h| producers.update(h))?;
+        }
+    }
+    Ok(producers)
+}
+
 impl PartitionLog {
     /// Opens (creating if missing) the partition directory and recovers it (`recovery.rs`).
     ///
@@ -133,21 +156,11 @@ impl PartitionLog {
         let first_base = *segments.keys().next().unwrap_or(&0);
         let log_start = ckpt_start.unwrap_or(first_base).max(first_base).min(leo);
 
-        let (snap, mut producers) = ProducerStateManager::load_latest(dir, leo)
-            .map_err(|e| ioe("loading producer snapshot", e))?;
-        let from = snap.unwrap_or(first_base);
-        if from < leo {
-            let start_seg = segments
-                .range(..=from)
-                .next_back()
-                .map_or(first_base, |(b, _)| *b);
-            for seg in segments.range(start_seg..).map(|(_, s)| s) {
-                seg.for_each_header(from, |h| producers.update(h))
-                    .map_err(|e| ioe("replaying producer state", e))?;
-            }
-        }
+        let producers =
+            load_producers(dir, &segments, leo).map_err(|e| ioe("rebuilding producer state", e))?;
 
         let (hw_tx, _) = watch::channel(leo);
+        let (leo_tx, _) = watch::channel(leo);
         tracing::debug!(
             dir = %dir.display(),
             log_start,
@@ -171,7 +184,8 @@ impl PartitionLog {
                 segments,
                 log_start,
                 leo,
-                hw_pos: write_pos,
+                hw: leo,
+                leo_pos: write_pos,
             }),
             epochs: RwLock::new(epochs),
             failed: AtomicBool::new(false),
@@ -179,7 +193,9 @@ impl PartitionLog {
             write_suspended: AtomicBool::new(false),
             files: files.clone(),
             status: AtomicU8::new(OPEN),
+            hw_follows_leo: AtomicBool::new(true),
             hw_tx,
+            leo_tx,
             messages_appended: AtomicI64::new(0),
             messages_flushed: AtomicI64::new(0),
             flushed_offset: AtomicI64::new(leo),

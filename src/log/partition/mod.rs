@@ -5,17 +5,21 @@
 //! - `writer` (`std::sync::Mutex`, never held across `.await`) serializes every mutation:
 //!   append, roll, DeleteRecords, retention, close. It owns the producer state, the reusable
 //!   copy buffer and the active segment's write position. File writes happen under it.
-//! - `state` (`std::sync::RwLock`) holds the segment map, log start offset, log end offset / high
-//!   watermark and the byte position of the high watermark in the active segment. The writer
+//! - `state` (`std::sync::RwLock`) holds the segment map, log start offset, log end offset, high
+//!   watermark and the byte position of the log end in the active segment. The writer
 //!   takes it for writing only for in-memory updates (publishing an append, inserting or
 //!   removing a segment); readers take it for reading just long enough to pick a segment and
 //!   clone its `Arc`, then `pread` without any lock.
 //! - `flush` takes neither lock during fsync: it snapshots the segment list and the log end
 //!   offset, fsyncs, then publishes the flushed offset.
 //!
-//! Invariants: offsets are dense and monotonic; the high watermark equals the log end offset
-//! (single replica) and is published only after the batch bytes are written to the page cache;
-//! readers never read beyond the published position; after a write/fsync error every call
+//! Invariants: offsets are dense and monotonic; log start ≤ high watermark ≤ log end offset, and
+//! the high watermark lies on a batch boundary. By default (`hw_follows_leo`, a single replica)
+//! every append publishes high watermark = log end offset; a replicated partition turns that
+//! off and the high watermark moves only by `advance_high_watermark` (monotonic) and by
+//! truncation (`replica.rs`). Both are published only after the batch bytes are written to the
+//! page cache; consumers never read at or beyond the high watermark, followers
+//! (`read_to_end`) never beyond the published log end; after a write/fsync error every call
 //! returns `LogError::Storage` until the partition is reopened (fail-stop, no fsync retry).
 //!
 //! The one exception to fail-stop: a *write* (or an open) that fails because the disk or quota
@@ -31,6 +35,8 @@
 //! - `lifecycle`  open (directory scan, recovery hand-off), clean close, deletion mark
 //! - `append`     the append path: checks, idempotence, segment roll, the full-disk rewind
 //! - `read`       the read path and the reader-visible offsets (log start, high watermark)
+//! - `replica`    replication: the high watermark, verbatim follower appends, leader epochs,
+//!   truncation of a diverged tail, restart at a leader's log start
 //! - `timestamp`  ListOffsets by timestamp: batch-level lookup and the exact record walk
 //! - `retention`  DeleteRecords, time/size retention, producer-id expiry
 //! - `flush`      fsync of written segments, recovery-point and flushed-offset bookkeeping
@@ -56,6 +62,7 @@ mod flush;
 mod health;
 mod lifecycle;
 mod read;
+mod replica;
 mod retention;
 mod timestamp;
 
@@ -120,10 +127,12 @@ struct Writer {
 struct State {
     segments: BTreeMap<i64, Arc<Segment>>,
     log_start: i64,
-    /// Log end offset; equals the high watermark (single replica).
+    /// Log end offset.
     leo: i64,
-    /// Byte position in the active segment up to which readers may read.
-    hw_pos: u64,
+    /// High watermark: consumers read below it. Equals `leo` while `hw_follows_leo`.
+    hw: i64,
+    /// Byte position of `leo` in the active segment: no read goes past it.
+    leo_pos: u64,
 }
 
 impl State {
@@ -136,11 +145,11 @@ impl State {
             .expect("partition has an active segment")
     }
 
-    /// Readable end of `seg`: the published HW position for the active segment, the full size
-    /// for sealed ones.
+    /// Readable end of `seg`: the published log end position for the active segment, the full
+    /// size for sealed ones.
     fn end_pos(&self, seg: &Segment) -> u64 {
         if seg.base_offset == self.active().base_offset {
-            self.hw_pos
+            self.leo_pos
         } else {
             seg.size()
         }
@@ -162,7 +171,13 @@ pub struct PartitionLog {
     write_suspended: AtomicBool,
     files: LogFiles,
     status: AtomicU8,
+    /// Every append publishes high watermark = log end offset (single replica). Read and
+    /// changed under the writer lock.
+    hw_follows_leo: AtomicBool,
+    /// High watermark watch (consumer long polls).
     hw_tx: watch::Sender<i64>,
+    /// Log end offset watch, woken by every append (follower long polls).
+    leo_tx: watch::Sender<i64>,
     messages_appended: AtomicI64,
     messages_flushed: AtomicI64,
     flushed_offset: AtomicI64,
@@ -230,6 +245,8 @@ impl PartitionLog {
 mod fault_tests;
 #[cfg(test)]
 mod recovery_tests;
+#[cfg(test)]
+mod replica_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -2,10 +2,13 @@
 //! under a brief read lock on the state, then locates and bounds whole batches in the file
 //! without holding any lock; the bytes are sent from the file (`FileSlice`).
 //!
-//! Invariants: a read never goes past the high watermark published when it started and never
-//! returns a partial batch; below the high watermark the batch holding the requested offset
-//! is found intact or the read fails with `CorruptMessage`, never an empty result; readers
-//! never take the writer lock (only `active_producers` does, for its copy).
+//! Invariants: a consumer read (`read`) never returns a batch at or past the high watermark
+//! published when it started, a follower read (`read_to_end`) never one past the log end, and
+//! neither returns a partial batch (the high watermark lies on a batch boundary, so the batch
+//! walk is bounded by offset as well as by bytes, without per-record work); below that bound
+//! the batch holding the requested offset is found intact or the read fails with
+//! `CorruptMessage`, never an empty result; readers never take the writer lock (only
+//! `active_producers` does, for its copy).
 
 use std::sync::Arc;
 
@@ -19,23 +22,54 @@ use crate::log::slice::FileSlice;
 use crate::log::verify::Fault;
 use crate::log::{lock, read_lock};
 
+/// Which published end a read stops at.
+#[derive(Clone, Copy)]
+enum Bound {
+    /// Consumers: batches starting below the high watermark.
+    HighWatermark,
+    /// Followers: everything up to the log end offset.
+    LogEnd,
+}
+
 impl PartitionLog {
-    /// Reads whole batches starting with the batch that contains `offset`, never past the high
-    /// watermark, from one segment. At most `max_bytes`, except that with `min_one` the first
-    /// batch is returned even if it is larger (Kafka's fetch semantics). `offset` below the log
-    /// start or above the log end → `OffsetOutOfRange`; `offset == log end` → empty. Below the
-    /// high watermark the batch holding `offset` must be found intact (header, length, dense
-    /// offsets, index entry; `verify.rs`): damage is `CorruptMessage`, never an empty read that
-    /// would stall the consumer. The bytes come straight from the file with one `pread` (two if
-    /// the first batch exceeds `max_bytes`), without holding the writer lock.
+    /// Reads whole batches starting with the batch that contains `offset`, never reaching the
+    /// high watermark (what a consumer may see), from one segment. At most `max_bytes`, except
+    /// that with `min_one` the first batch is returned even if it is larger (Kafka's fetch
+    /// semantics). `offset` below the log start or above the log end → `OffsetOutOfRange`;
+    /// `offset` in [high watermark, log end] → empty. Below the high watermark the batch
+    /// holding `offset` must be found intact (header, length, dense offsets, index entry;
+    /// `verify.rs`): damage is `CorruptMessage`, never an empty read that would stall the
+    /// consumer. The bytes come straight from the file with one `pread` (two if the first batch
+    /// exceeds `max_bytes`), without holding the writer lock.
     pub fn read(
         &self,
         offset: i64,
         max_bytes: usize,
         min_one: bool,
     ) -> Result<ReadResult, LogError> {
+        self.read_below(offset, max_bytes, min_one, Bound::HighWatermark)
+    }
+
+    /// [`PartitionLog::read`] bounded by the log end offset instead of the high watermark:
+    /// what a follower's fetch reads. `ReadResult::high_watermark` is still the high watermark.
+    pub fn read_to_end(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+    ) -> Result<ReadResult, LogError> {
+        self.read_below(offset, max_bytes, min_one, Bound::LogEnd)
+    }
+
+    fn read_below(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        bound: Bound,
+    ) -> Result<ReadResult, LogError> {
         self.check_usable()?;
-        let (seg, end_pos, hw, log_start) = {
+        let (seg, end_pos, end, hw, log_start) = {
             let s = read_lock(&self.state);
             if offset < s.log_start || offset > s.leo {
                 return Err(LogError::OffsetOutOfRange {
@@ -44,10 +78,14 @@ impl PartitionLog {
                     end: s.leo,
                 });
             }
-            if offset == s.leo {
+            let end = match bound {
+                Bound::HighWatermark => s.hw,
+                Bound::LogEnd => s.leo,
+            };
+            if offset >= end {
                 return Ok(ReadResult {
                     records: FileSlice::default(),
-                    high_watermark: s.leo,
+                    high_watermark: s.hw,
                     log_start_offset: s.log_start,
                 });
             }
@@ -58,7 +96,7 @@ impl PartitionLog {
                     end: s.leo,
                 });
             };
-            (Arc::clone(seg), s.end_pos(seg), s.leo, s.log_start)
+            (Arc::clone(seg), s.end_pos(seg), end, s.hw, s.log_start)
         };
         let rerr = |e| LogError::io(format!("reading {}", self.dir.display()), e);
         let empty = ReadResult {
@@ -66,13 +104,13 @@ impl PartitionLog {
             high_watermark: hw,
             log_start_offset: log_start,
         };
-        // `offset` is below the high watermark, so this segment must hold it (offsets are
+        // `offset` is below the published end, so this segment must hold it (offsets are
         // dense and each segment ends where the next begins).
         let (pos, h) = match seg.locate(offset, end_pos) {
             Ok(Some(found)) => found,
             Ok(None) => {
                 return Err(LogError::CorruptMessage(format!(
-                    "offset {offset} is below the high watermark {hw} but {} ends before it",
+                    "offset {offset} is below the readable end {end} but {} ends before it",
                     seg.log_path().display()
                 )));
             }
@@ -81,17 +119,18 @@ impl PartitionLog {
         };
         let file = seg.log_file().map_err(rerr)?;
         let first = h.batch_size();
-        let (end, next) = if first > max_bytes {
+        let (stop, next) = if first > max_bytes {
             if !min_one {
                 return Ok(empty);
             }
             (pos + first as u64, h.last_offset() + 1)
         } else {
             let limit = pos + (max_bytes as u64).min(end_pos - pos);
-            seg.whole_batches_end(&file, pos, &h, limit).map_err(rerr)?
+            seg.whole_batches_end(&file, pos, &h, limit, end)
+                .map_err(rerr)?
         };
         Ok(ReadResult {
-            records: FileSlice::new(file, pos, (end - pos) as usize, h.base_offset, next),
+            records: FileSlice::new(file, pos, (stop - pos) as usize, h.base_offset, next),
             high_watermark: hw,
             log_start_offset: log_start,
         })
@@ -107,9 +146,10 @@ impl PartitionLog {
         read_lock(&self.state).leo
     }
 
-    /// High watermark; equals the log end offset (single replica, no follower to wait for).
+    /// High watermark: consumers read below it. Equals the log end offset unless the
+    /// partition is replicated (`set_hw_follows_leo(false)`).
     pub fn high_watermark(&self) -> i64 {
-        read_lock(&self.state).leo
+        read_lock(&self.state).hw
     }
 
     /// Total bytes of all segment `.log` files.
@@ -140,8 +180,14 @@ impl PartitionLog {
         read_lock(&self.state).segments.len()
     }
 
-    /// A `watch` receiver of the high watermark, for long-poll fetches.
+    /// A `watch` receiver of the high watermark, for consumer long polls.
     pub fn subscribe(&self) -> watch::Receiver<i64> {
         self.hw_tx.subscribe()
+    }
+
+    /// A `watch` receiver of the log end offset, woken by every append: for follower long
+    /// polls (`read_to_end`).
+    pub fn subscribe_end(&self) -> watch::Receiver<i64> {
+        self.leo_tx.subscribe()
     }
 }

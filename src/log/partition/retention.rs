@@ -31,7 +31,7 @@ impl PartitionLog {
         self.check_usable()?;
         let (log_start, hw) = {
             let s = read_lock(&self.state);
-            (s.log_start, s.leo)
+            (s.log_start, s.hw)
         };
         let offset = if offset == -1 { hw } else { offset };
         if offset < 0 || offset > hw {
@@ -120,8 +120,13 @@ impl PartitionLog {
             .remove_expired(now_ms, PRODUCER_ID_EXPIRATION_MS);
         let removed = {
             let mut s = write_lock(&self.state);
-            let log_start = s.log_start;
+            let (log_start, hw) = (s.log_start, s.hw);
             Self::remove_prefix(&mut s, |seg, next_base, total| {
+                // Only segments wholly below the high watermark (Kafka's rule): retention
+                // never removes what followers have not replicated yet.
+                if next_base > hw {
+                    return false;
+                }
                 let by_start = next_base <= log_start;
                 let by_time = cfg.retention_ms >= 0
                     && now_ms.saturating_sub(seg.meta().max_timestamp) > cfg.retention_ms;

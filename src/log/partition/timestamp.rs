@@ -23,14 +23,14 @@ impl PartitionLog {
     /// the same batch may be older than `ts`. `None` if no batch qualifies.
     pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, LogError> {
         self.check_usable()?;
-        let (segs, log_start) = {
+        let (segs, log_start, hw) = {
             let s = read_lock(&self.state);
             let v: Vec<_> = s
                 .segments
                 .values()
                 .map(|seg| (Arc::clone(seg), s.end_pos(seg)))
                 .collect();
-            (v, s.log_start)
+            (v, s.log_start, s.hw)
         };
         for (seg, end) in segs {
             if seg.meta().max_timestamp < ts {
@@ -40,7 +40,10 @@ impl PartitionLog {
                 .find_timestamp(ts, log_start, end)
                 .map_err(|e| LogError::io(format!("reading {}", self.dir.display()), e))?;
             if let Some(h) = found {
-                return Ok(Some((h.base_offset.max(log_start), h.max_timestamp)));
+                // Like Kafka, a batch at or above the high watermark is no answer (yet).
+                return Ok(
+                    (h.base_offset < hw).then_some((h.base_offset.max(log_start), h.max_timestamp))
+                );
             }
         }
         Ok(None)
@@ -60,7 +63,8 @@ impl PartitionLog {
                 best = Some((m.offset_of_max_timestamp.max(s.log_start), m.max_timestamp));
             }
         }
-        Ok(best)
+        // Like Kafka, an answer at or above the high watermark is no answer (yet).
+        Ok(best.filter(|&(offset, _)| offset < s.hw))
     }
 
     /// ListOffsets by timestamp, exact: the first record (at or after the log start) whose
