@@ -45,6 +45,20 @@ impl PartitionLog {
         }
     }
 
+    /// Sets the high watermark to a value read back from the replica manager's checkpoint
+    /// after a restart (Kafka's `replication-offset-checkpoint`): `open` starts with it at the
+    /// log end offset, which may cover records never committed. Clamped to [log start, log
+    /// end]; unlike `advance_high_watermark` it may move down. Wakes `subscribe` receivers if
+    /// it changed.
+    pub fn restore_high_watermark(&self, hw: i64) {
+        let mut s = write_lock(&self.state);
+        let hw = hw.clamp(s.log_start, s.leo);
+        if hw != s.hw {
+            s.hw = hw;
+            self.hw_tx.send_replace(hw);
+        }
+    }
+
     /// Moves the high watermark up to `hw`, clamped to the log end offset; a value at or below
     /// the current one is ignored. Wakes [`PartitionLog::subscribe`] receivers. Returns
     /// whether it moved. The caller passes a batch boundary (a follower's log end offset).

@@ -128,6 +128,16 @@ fn read_stops_below_high_watermark_and_read_to_end_at_log_end() {
     assert!(!log.advance_high_watermark(1000));
     assert_eq!(walk(&log, 0, false), walk(&log, 0, true));
 
+    // A restart's checkpointed HW may be lower; it is clamped to [log start, LEO].
+    log.restore_high_watermark(12);
+    assert_eq!(log.high_watermark(), 12);
+    assert_eq!(*hw_rx.borrow_and_update(), 12);
+    assert_eq!(bases(&walk(&log, 0, false)), vec![0, 2, 4, 6, 8, 10]);
+    log.restore_high_watermark(-5);
+    assert_eq!(log.high_watermark(), 0);
+    log.restore_high_watermark(99);
+    assert_eq!(log.high_watermark(), 40);
+
     // Back to a single replica: HW follows every append again.
     log.set_hw_follows_leo(true);
     log.append(&pb(7, 0, 40, 2), 0, 0).unwrap();
