@@ -1,7 +1,10 @@
 //! A three-node cluster in one process (three `runtime::start`s, each with its own data dir,
 //! Kafka port and controller port): the quorum forms, topics created through one broker are
 //! placed on three brokers and visible the same from every broker, RF above the live
-//! brokers is refused, DescribeQuorum answers, and a controlled shutdown moves leaderships.
+//! brokers is refused, DescribeQuorum answers, acks=all writes reach every replica's log
+//! (followers fetch over the real Kafka port) before they are acknowledged, and a controlled
+//! shutdown moves leaderships to replicas that hold every acknowledged record; with one
+//! broker gone, `min.insync.replicas=3` refuses acks=all writes (NOT_ENOUGH_REPLICAS).
 //! Requests go through `dispatch` (the wire is covered by the other tests and by
 //! `compat/run cluster`, which runs real processes and kills them).
 
@@ -85,6 +88,34 @@ async fn metadata(node: &Running, topic: &str) -> (Vec<i32>, Vec<(i32, Vec<i32>,
         })
         .collect();
     (brokers, parts)
+}
+
+/// Produces `values` as one batch to `topic`/`partition` on `node` with `acks`; (error, base
+/// offset).
+async fn produce(
+    node: &Running,
+    topic: &str,
+    partition: i32,
+    acks: i16,
+    values: &[&[u8]],
+) -> (i16, i64) {
+    let batch = crate::wire::record_batch(values, 1_700_000_000_000);
+    let req = ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(10_000)
+        .with_topic_data(vec![produce_request::TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_string(topic.into())))
+            .with_partition_data(vec![
+                produce_request::PartitionProduceData::default()
+                    .with_index(partition)
+                    .with_records(Some(batch.into())),
+            ])]);
+    let ResponseKind::Produce(r) = call(node, ApiKey::Produce, 9, RequestKind::Produce(req)).await
+    else {
+        panic!("not a Produce response")
+    };
+    let p = &r.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
 }
 
 /// Polls `f` until it is true (10 s).
@@ -202,6 +233,49 @@ async fn three_nodes_form_one_cluster() {
     assert_eq!(p.current_voters.len(), 3);
     assert_eq!(q.nodes.len(), 3);
 
+    // acks=all: acknowledged only once every ISR member has the batch, so each replica's
+    // log holds it the moment the answer arrives; the leader's high watermark covers it.
+    for (i, (leader, _, _)) in parts.iter().enumerate() {
+        let node = &nodes[*leader as usize - 1];
+        for round in 0..3i64 {
+            let (code, base) = produce(node, "placed", i as i32, -1, &[b"a", b"b"]).await;
+            assert_eq!((code, base), (0, round * 2), "partition {i}");
+        }
+        for n in &nodes {
+            let log = n.broker.logs.get("placed", i as i32).unwrap();
+            assert_eq!(
+                log.log_end_offset(),
+                6,
+                "node {} partition {i}",
+                n.broker.node.node_id
+            );
+        }
+        let log = node.broker.logs.get("placed", i as i32).unwrap();
+        assert_eq!(log.high_watermark(), 6);
+    }
+    // acks=1 answers after the leader's append; the followers catch up by themselves.
+    let leader = parts[0].0;
+    assert_eq!(
+        produce(&nodes[leader as usize - 1], "placed", 0, 1, &[b"c"]).await,
+        (0, 6)
+    );
+    for n in &nodes {
+        let log = n.broker.logs.get("placed", 0).unwrap();
+        eventually("followers copied an acks=1 write", || {
+            let log = log.clone();
+            async move { log.log_end_offset() == 7 && log.high_watermark() == 7 }
+        })
+        .await;
+    }
+    // A follower refuses produce with the leader's whereabouts.
+    let follower = parts[0].1.iter().copied().find(|r| *r != leader).unwrap();
+    assert_eq!(
+        produce(&nodes[follower as usize - 1], "placed", 0, -1, &[b"x"])
+            .await
+            .0,
+        KafkaError::NotLeaderOrFollower.code()
+    );
+
     // Controlled shutdown of node 1: its leaderships move and it leaves every ISR.
     let [n1, n2, n3] = nodes;
     n1.shutdown().await;
@@ -216,6 +290,48 @@ async fn three_nodes_form_one_cluster() {
         }
     })
     .await;
+    // Every partition's new leader holds every acknowledged record, and takes acks=all
+    // writes with the ISR of the two brokers left.
+    let (_, moved) = metadata(&n2, "placed").await;
+    for (i, (leader, _, isr)) in moved.iter().enumerate() {
+        let node = if *leader == 2 { &n2 } else { &n3 };
+        let log = node.broker.logs.get("placed", i as i32).unwrap();
+        let want = if i == 0 { 7 } else { 6 };
+        assert_eq!(log.log_end_offset(), want, "partition {i}");
+        assert_eq!(isr.len(), 2);
+        let (code, base) = produce(node, "placed", i as i32, -1, &[b"after"]).await;
+        assert_eq!((code, base), (0, want), "partition {i}");
+    }
+    // min.insync.replicas=3 with two in-sync replicas: acks=all refused before the append,
+    // acks=1 still accepted.
+    let req = CreateTopicsRequest::default()
+        .with_timeout_ms(20_000)
+        .with_topics(vec![create_topics_request::CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str("strict")))
+            .with_num_partitions(1)
+            .with_replication_factor(2)
+            .with_configs(vec![
+                create_topics_request::CreatableTopicConfig::default()
+                    .with_name(StrBytes::from_static_str("min.insync.replicas"))
+                    .with_value(Some(StrBytes::from_static_str("3"))),
+            ])]);
+    let ResponseKind::CreateTopics(r) =
+        call(&n2, ApiKey::CreateTopics, 7, RequestKind::CreateTopics(req)).await
+    else {
+        panic!("not a CreateTopics response")
+    };
+    assert_eq!(r.topics[0].error_code, 0, "{r:?}");
+    let (_, strict) = metadata(&n2, "strict").await;
+    let node = if strict[0].0 == 2 { &n2 } else { &n3 };
+    eventually(
+        "the strict topic's leader took up its leadership",
+        || async { produce(node, "strict", 0, 1, &[b"one"]).await.0 == 0 },
+    )
+    .await;
+    assert_eq!(
+        produce(node, "strict", 0, -1, &[b"all"]).await.0,
+        KafkaError::NotEnoughReplicas.code()
+    );
     n2.shutdown().await;
     n3.shutdown().await;
 }

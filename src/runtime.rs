@@ -231,6 +231,9 @@ async fn join_cluster(broker: &Arc<Broker>, setup: &ClusterSetup) -> Result<(), 
         Duration::from_millis(c.broker_heartbeat_interval_ms),
     );
     broker.controller.join_cluster(member.clone());
+    broker
+        .replicas
+        .join_cluster(member.clone(), c.replica_lag_time_max_ms as i64);
     // A restarted broker may have to wait for its previous session to expire.
     let patience = session * 2 + Duration::from_secs(5);
     let cluster_id = member.register(patience).await.map_err(|e| {
@@ -283,7 +286,13 @@ async fn join_cluster(broker: &Arc<Broker>, setup: &ClusterSetup) -> Result<(), 
 async fn apply_image(broker: &Arc<Broker>, image: Image) {
     let image = Arc::new(image);
     let (b, img) = (broker.clone(), image.clone());
-    let res = tokio::task::spawn_blocking(move || b.controller.apply_image(&img, now_ms())).await;
+    let res = tokio::task::spawn_blocking(move || {
+        b.controller.apply_image(&img, now_ms())?;
+        // Leaderships and followerships once the logs and the view agree with the image.
+        b.replicas.apply_image(&img);
+        Ok::<(), crate::cluster::TopicError>(())
+    })
+    .await;
     match res {
         Ok(Ok(())) => {
             if let Some(m) = broker.controller.member() {
@@ -308,6 +317,7 @@ impl Running {
                 tracing::info!("the controller moved this broker's leaderships away");
             }
         }
+        self.broker.replicas.stop_replication();
         self.shutdown.cancel();
         let _ = self.server.await;
         let b = self.broker.clone();

@@ -160,6 +160,17 @@ pub enum Command {
         name: String,
         configs: BTreeMap<String, String>,
     },
+    /// A partition leader's ISR change (Kafka's AlterPartition): a compare-and-set on the
+    /// partition epoch the leader last saw, so at most one change per epoch wins.
+    AlterPartition {
+        broker: i32,
+        broker_epoch: i64,
+        topic: String,
+        partition: i32,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        isr: Vec<i32>,
+    },
 }
 
 /// What applying a command answered.
@@ -175,6 +186,8 @@ pub enum Reply {
         first: i64,
     },
     Topic(TopicState),
+    /// The partition's state after an accepted AlterPartition.
+    Partition(PartitionState),
     /// Refused: a Kafka error code and a message for the client.
     Error {
         code: i16,
@@ -304,6 +317,54 @@ impl Image {
                 self.next_producer_id += PRODUCER_ID_BLOCK;
                 Reply::ProducerIds { first }
             }
+            Command::AlterPartition {
+                broker,
+                broker_epoch,
+                topic,
+                partition,
+                leader_epoch,
+                partition_epoch,
+                isr,
+            } => {
+                if self
+                    .brokers
+                    .get(broker)
+                    .is_none_or(|b| b.epoch != *broker_epoch)
+                {
+                    return stale_epoch(*broker, *broker_epoch);
+                }
+                let brokers = &self.brokers;
+                let Some(p) = self
+                    .topics
+                    .get_mut(topic)
+                    .and_then(|t| t.partitions.get_mut(usize::try_from(*partition).ok()?))
+                else {
+                    return refuse(
+                        KafkaError::UnknownTopicOrPartition,
+                        format!("no partition {topic}-{partition}"),
+                    );
+                };
+                match check_alter_partition(
+                    p,
+                    brokers,
+                    *broker,
+                    *leader_epoch,
+                    *partition_epoch,
+                    isr,
+                ) {
+                    Ok(()) => {
+                        p.isr = p
+                            .replicas
+                            .iter()
+                            .copied()
+                            .filter(|r| isr.contains(r))
+                            .collect();
+                        p.partition_epoch += 1;
+                        Reply::Partition(p.clone())
+                    }
+                    Err(reply) => reply,
+                }
+            }
             Command::SetTopicConfigs { name, configs } => match self.topics.get_mut(name) {
                 Some(t) => {
                     if let Err(e) = topic_config::validate(configs) {
@@ -318,13 +379,14 @@ impl Image {
     }
 
     /// Fences broker `id`: out of every ISR it is not the last member of, and each partition
-    /// it led gets the first live ISR member in replica order (or no leader).
+    /// it led gets a new leader by [`elect`] (or none).
     fn fence(&mut self, id: i32) {
         if let Some(b) = self.brokers.get_mut(&id) {
             b.fenced = true;
         }
         let live: BTreeSet<i32> = self.live_brokers().map(|b| b.id).collect();
         for t in self.topics.values_mut() {
+            let unclean = unclean_allowed(&t.configs);
             for p in &mut t.partitions {
                 let mut changed = false;
                 if p.isr.len() > 1 && p.isr.contains(&id) {
@@ -332,13 +394,7 @@ impl Image {
                     changed = true;
                 }
                 if p.leader == id {
-                    p.leader = p
-                        .replicas
-                        .iter()
-                        .copied()
-                        .find(|r| p.isr.contains(r) && live.contains(r))
-                        .unwrap_or(-1);
-                    p.leader_epoch += 1;
+                    elect(p, &live, unclean);
                     changed = true;
                 }
                 if changed {
@@ -348,17 +404,17 @@ impl Image {
         }
     }
 
-    /// Unfences broker `id`; partitions left without a leader whose ISR holds it get it back
-    /// (it was their last in-sync replica).
+    /// Unfences broker `id`; partitions without a leader get one by [`elect`] (the broker
+    /// was their last in-sync replica, or an unclean election is allowed).
     fn unfence(&mut self, id: i32) {
         if let Some(b) = self.brokers.get_mut(&id) {
             b.fenced = false;
         }
+        let live: BTreeSet<i32> = self.live_brokers().map(|b| b.id).collect();
         for t in self.topics.values_mut() {
+            let unclean = unclean_allowed(&t.configs);
             for p in &mut t.partitions {
-                if p.leader == -1 && p.isr.contains(&id) {
-                    p.leader = id;
-                    p.leader_epoch += 1;
+                if p.leader == -1 && p.replicas.contains(&id) && elect(p, &live, unclean) {
                     p.partition_epoch += 1;
                 }
             }
@@ -589,6 +645,116 @@ fn rack_alternated<'a>(brokers: impl Iterator<Item = &'a BrokerRegistration>) ->
             return out;
         }
         round += 1;
+    }
+}
+
+/// Kafka's leader choice (`PartitionChangeBuilder.electAnyLeader`): the first live ISR member
+/// in replica order; else, only with `unclean`, the first live replica, which becomes the whole
+/// ISR (records it lacks are lost: that is what an unclean election means); else no leader.
+/// Bumps the leader epoch when the leader changes; true if it did.
+fn elect(p: &mut PartitionState, live: &BTreeSet<i32>, unclean: bool) -> bool {
+    let clean = p
+        .replicas
+        .iter()
+        .copied()
+        .find(|r| p.isr.contains(r) && live.contains(r));
+    let leader = match clean {
+        Some(r) => r,
+        None => match p.replicas.iter().copied().find(|r| live.contains(r)) {
+            Some(r) if unclean => {
+                tracing::warn!(partition = p.index, leader = r, "unclean leader election");
+                p.isr = vec![r];
+                r
+            }
+            _ => -1,
+        },
+    };
+    if leader == p.leader {
+        return false;
+    }
+    p.leader = leader;
+    p.leader_epoch += 1;
+    true
+}
+
+/// The topic's `unclean.leader.election.enable` (Kafka's default: false).
+fn unclean_allowed(configs: &BTreeMap<String, String>) -> bool {
+    configs
+        .get("unclean.leader.election.enable")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
+/// AlterPartition's validation (Kafka's `validateAlterPartitionData`), in Kafka's order.
+fn check_alter_partition(
+    p: &PartitionState,
+    brokers: &BTreeMap<i32, BrokerRegistration>,
+    broker: i32,
+    leader_epoch: i32,
+    partition_epoch: i32,
+    isr: &[i32],
+) -> Result<(), Reply> {
+    if leader_epoch > p.leader_epoch || partition_epoch > p.partition_epoch {
+        return Err(refuse(
+            KafkaError::NotController,
+            "the request is newer than the controller's partition state".into(),
+        ));
+    }
+    if leader_epoch < p.leader_epoch {
+        return Err(refuse(
+            KafkaError::FencedLeaderEpoch,
+            format!(
+                "leader epoch {leader_epoch} is older than {}",
+                p.leader_epoch
+            ),
+        ));
+    }
+    if p.leader != broker {
+        return Err(refuse(
+            KafkaError::InvalidRequest,
+            format!(
+                "broker {broker} is not the leader (the leader is {})",
+                p.leader
+            ),
+        ));
+    }
+    if partition_epoch < p.partition_epoch {
+        return Err(refuse(
+            KafkaError::InvalidUpdateVersion,
+            format!(
+                "partition epoch {partition_epoch} is older than {}",
+                p.partition_epoch
+            ),
+        ));
+    }
+    let distinct: BTreeSet<i32> = isr.iter().copied().collect();
+    if distinct.len() != isr.len()
+        || !isr.iter().all(|r| p.replicas.contains(r))
+        || !isr.contains(&broker)
+    {
+        return Err(refuse(
+            KafkaError::InvalidRequest,
+            format!(
+                "ISR {isr:?} must hold the leader and only replicas of {:?}",
+                p.replicas
+            ),
+        ));
+    }
+    if let Some(r) = isr
+        .iter()
+        .find(|r| !p.isr.contains(r) && brokers.get(r).is_none_or(|b| b.fenced))
+    {
+        return Err(refuse(
+            KafkaError::IneligibleReplica,
+            format!("broker {r} is fenced or not registered"),
+        ));
+    }
+    Ok(())
+}
+
+fn refuse(e: KafkaError, message: String) -> Reply {
+    Reply::Error {
+        code: e.code(),
+        message,
     }
 }
 

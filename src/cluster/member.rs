@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use super::image::{Command, Image, Reply, PRODUCER_ID_BLOCK};
+use super::image::{Command, Image, PartitionState, Reply, PRODUCER_ID_BLOCK};
 use super::quorum::wire::{read_frame, write_frame, QuorumState, Request, Response};
 use super::setup::Voter;
 use crate::kafka_error::KafkaError;
@@ -182,6 +182,34 @@ impl Member {
                 Err(MemberError::Refused { code, message })
             }
             Response::Reply(r) => Ok(r),
+            other => Err(MemberError::Refused {
+                code: KafkaError::UnknownServerError.code(),
+                message: format!("unexpected controller answer {other:?}"),
+            }),
+        }
+    }
+
+    /// Proposes `isr` for a partition this broker leads (Kafka's AlterPartition), as a
+    /// compare-and-set on the `leader_epoch` and `partition_epoch` the leader last saw.
+    pub async fn alter_partition(
+        &self,
+        topic: &str,
+        partition: i32,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        isr: Vec<i32>,
+    ) -> Result<PartitionState, MemberError> {
+        let cmd = Command::AlterPartition {
+            broker: self.node_id,
+            broker_epoch: self.epoch.load(Ordering::Relaxed),
+            topic: topic.to_string(),
+            partition,
+            leader_epoch,
+            partition_epoch,
+            isr,
+        };
+        match self.submit(cmd, Duration::from_secs(10)).await? {
+            Reply::Partition(p) => Ok(p),
             other => Err(MemberError::Refused {
                 code: KafkaError::UnknownServerError.code(),
                 message: format!("unexpected controller answer {other:?}"),

@@ -8,7 +8,7 @@
 //! replication throttling, preallocation, ...) are marked `enforced: false`, and their
 //! DescribeConfigs documentation says so. Values Runnel cannot honour at all are refused
 //! with a message saying why (`remote.storage.enable=true`: no tiered storage, as Kafka
-//! answers when it is disabled; `min.insync.replicas` above the single replica).
+//! answers when it is disabled).
 //!
 //! Layers, highest precedence first (Kafka's order): the topic's own override
 //! (DYNAMIC_TOPIC_CONFIG), a dynamic setting of the broker synonym for this broker
@@ -106,7 +106,7 @@ pub static TOPIC_CONFIGS: &[TopicConfigDef] = &[
     def!("min.compaction.lag.ms", Long, "0", Some("log.cleaner.min.compaction.lag.ms"), false, Check::AtLeast(0),
         "shortest time a record stays uncompacted (not enforced yet: no compaction)"),
     def!("min.insync.replicas", Int, "1", Some("min.insync.replicas"), true, Check::AtLeast(1),
-        "replicas that must acknowledge acks=all writes (1 on this single-replica broker)"),
+        "in-sync replicas (the leader included) an acks=all write needs"),
     def!("preallocate", Boolean, "false", Some("log.preallocate"), false, Check::Any,
         "preallocate segment files (not enforced)"),
     def!("remote.log.copy.disable", Boolean, "false", None, false, Check::Any,
@@ -127,8 +127,8 @@ pub static TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "random jitter subtracted from segment.ms (not enforced)"),
     def!("segment.ms", Long, "604800000", Some("log.roll.ms"), true, Check::AtLeast(1),
         "roll a new segment after this age"),
-    def!("unclean.leader.election.enable", Boolean, "false", Some("unclean.leader.election.enable"), false, Check::Any,
-        "elect an out-of-sync replica as leader (not applicable: single replica)"),
+    def!("unclean.leader.election.enable", Boolean, "false", Some("unclean.leader.election.enable"), true, Check::Any,
+        "when no in-sync replica is alive, elect an out-of-sync one as leader (losing what it lacks)"),
 ];
 
 /// The definition of a topic config name.
@@ -150,12 +150,6 @@ pub fn runnel_restriction(name: &str, value: &str) -> Result<(), String> {
         "remote.storage.enable" if v.eq_ignore_ascii_case("true") => Err(
             "Tiered Storage functionality is disabled in the broker. Topic cannot be configured with remote log storage.".into(),
         ),
-        "min.insync.replicas" => match v.parse::<i32>() {
-            Ok(n) if n > 1 => Err(format!(
-                "{n} exceeds the replication factor 1 of this single-node broker"
-            )),
-            _ => Ok(()),
-        },
         _ => Ok(()),
     }
 }
@@ -218,6 +212,7 @@ pub fn static_value(d: &LogDefaults, broker_name: &str) -> Option<String> {
         "log.message.timestamp.type" => d.message_timestamp_type.clone(),
         "log.cleanup.policy" => d.cleanup_policy.clone(),
         "log.index.interval.bytes" => d.index_interval_bytes.to_string(),
+        "min.insync.replicas" => d.min_insync_replicas.to_string(),
         _ => return None,
     })
 }
@@ -360,6 +355,7 @@ pub fn log_config(layers: &BrokerLayers, overrides: &BTreeMap<String, String>) -
             "zstd" => TopicCompression::Zstd(long("compression.zstd.level") as i32),
             _ => TopicCompression::Producer,
         },
+        min_insync_replicas: long("min.insync.replicas").clamp(1, i64::from(i32::MAX)) as i32,
     }
 }
 
@@ -412,7 +408,9 @@ mod tests {
             .unwrap_err()
             .contains("one of"));
         assert!(validate(&map(&[("remote.storage.enable", "true")])).is_err());
-        assert!(validate(&map(&[("min.insync.replicas", "2")])).is_err());
+        // Kafka accepts it above the replication factor; acks=all writes then get
+        // NOT_ENOUGH_REPLICAS.
+        assert!(validate(&map(&[("min.insync.replicas", "2")])).is_ok());
     }
 
     #[test]

@@ -16,6 +16,13 @@
 //! partitions, answered at once. Long polling applies to incremental fetches too.
 //! No transactions exist, so the last stable offset equals the high watermark and
 //! `read_committed` reads the same bytes as `read_uncommitted`.
+//!
+//! A follower's fetch (`replica_id` ≥ 0, cluster mode) is Kafka's leader-side processing
+//! (CLUSTER.md §1.3): the partition layer checks leadership, epoch and replica membership;
+//! a `last_fetched_epoch` the leader's epoch cache contradicts gets a `diverging_epoch` and no
+//! records; otherwise the fetch offset is recorded as the follower's progress at once (which
+//! may move the high watermark and the ISR), and the read goes to the log end rather than the
+//! high watermark, long-polling on appends. Followers fetch without sessions.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -24,7 +31,9 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::fetch_response::{
+    EpochEndOffset, FetchableTopicResponse, PartitionData,
+};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::watch;
@@ -52,6 +61,10 @@ struct Slot {
     current_leader_epoch: i32,
     /// The partition's log, or why this broker does not serve it (partition layer).
     target: Result<Arc<PartitionLog>, PartitionError>,
+    /// A follower's fetch: read up to the log end, not the high watermark.
+    to_end: bool,
+    /// A follower's fetch whose last fetched epoch diverges: (epoch, end offset) to answer.
+    diverging: Option<(i32, i64)>,
 }
 
 /// A Fetch response and the record batches it carries, which stay in their segment files
@@ -89,20 +102,36 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
         FetchContext::Incremental(_) => &[][..],
         _ => &req.topics[..],
     };
+    let follower = req.replica_id.0;
     for (ti, t) in request_topics.iter().enumerate() {
         for p in &t.partitions {
             let current_leader_epoch = if v >= 9 { p.current_leader_epoch } else { -1 };
-            slots.push(Slot {
+            let mut slot = Slot {
                 topic_index: ti,
                 partition: p.partition,
                 fetch_offset: p.fetch_offset,
                 max_bytes: p.partition_max_bytes.max(0) as usize,
                 current_leader_epoch,
-                target: broker
+                target: Err(PartitionError::UnknownTopicOrPartition),
+                to_end: follower >= 0,
+                diverging: None,
+            };
+            slot.target = if follower >= 0 {
+                let last_fetched_epoch = if v >= 12 { p.last_fetched_epoch } else { -1 };
+                follower_slot(
+                    broker,
+                    t.topic.as_str(),
+                    follower,
+                    last_fetched_epoch,
+                    &mut slot,
+                )
+            } else {
+                broker
                     .replicas
                     .leader(t.topic.as_str(), p.partition, current_leader_epoch)
-                    .map(|part| part.log),
-            });
+                    .map(|part| part.log)
+            };
+            slots.push(slot);
         }
         topics.push(FetchableTopicResponse::default().with_topic(t.topic.clone()));
     }
@@ -118,9 +147,13 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
     // Subscribe before the first read so an append between read and wait is not missed.
     let mut watches: Vec<watch::Receiver<i64>> = slots
         .iter()
-        .filter_map(|s| s.target.as_ref().ok())
-        .map(|l| {
-            let mut rx = l.subscribe();
+        .filter_map(|s| s.target.as_ref().ok().map(|l| (l, s.to_end)))
+        .map(|(l, to_end)| {
+            let mut rx = if to_end {
+                l.subscribe_end()
+            } else {
+                l.subscribe()
+            };
             rx.borrow_and_update();
             rx
         })
@@ -145,9 +178,12 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
         if !keep {
             continue;
         }
-        records_out += slice.offset_span();
+        if !slot.to_end {
+            records_out += slice.offset_span();
+        }
         if let Some(t) = topics.get_mut(slot.topic_index) {
-            if !matches!(slot.target, Err(PartitionError::UnknownTopicOrPartition)) {
+            if !slot.to_end && !matches!(slot.target, Err(PartitionError::UnknownTopicOrPartition))
+            {
                 let topic_metrics = &broker.metrics.topics;
                 topic_metrics.fetch(t.topic.as_str(), slice.len() as u64, pd.error_code);
             }
@@ -211,11 +247,27 @@ fn read_all(slots: &[Slot], max_total: usize) -> (Vec<(PartitionData, FileSlice)
                 continue;
             }
         };
+        if let Some((epoch, end_offset)) = s.diverging {
+            pd.diverging_epoch = EpochEndOffset::default()
+                .with_epoch(epoch)
+                .with_end_offset(end_offset);
+            pd.high_watermark = log.high_watermark();
+            pd.last_stable_offset = pd.high_watermark;
+            pd.log_start_offset = log.log_start_offset();
+            any_error = true;
+            out.push((pd, FileSlice::default()));
+            continue;
+        }
         let budget = max_total.saturating_sub(total).min(s.max_bytes);
         // Kafka: the first batch is returned whole even when it exceeds the limits, as long
         // as nothing has been gathered yet in this response.
         let min_one = total == 0;
-        let slice = match log.read(s.fetch_offset, budget, min_one) {
+        let read = if s.to_end {
+            log.read_to_end(s.fetch_offset, budget, min_one)
+        } else {
+            log.read(s.fetch_offset, budget, min_one)
+        };
+        let slice = match read {
             Ok(r) => {
                 total += r.records.len();
                 pd.high_watermark = r.high_watermark;
@@ -239,6 +291,42 @@ fn read_all(slots: &[Slot], max_total: usize) -> (Vec<(PartitionData, FileSlice)
     }
     // Errors are answered at once, as Kafka does, rather than after max_wait_ms.
     (out, total, !any_error)
+}
+
+/// Resolves a follower's partition (partition layer) and runs the leader's checks on arrival:
+/// divergence against `last_fetched_epoch` (then no records, no progress recorded), else the
+/// fetch offset recorded as the follower's progress.
+fn follower_slot(
+    broker: &Broker,
+    topic: &str,
+    follower: i32,
+    last_fetched_epoch: i32,
+    slot: &mut Slot,
+) -> Result<Arc<PartitionLog>, PartitionError> {
+    let (log, state) = broker.replicas.follower_target(
+        topic,
+        slot.partition,
+        follower,
+        slot.current_leader_epoch,
+    )?;
+    if last_fetched_epoch >= 0 {
+        let (epoch, end) = log.end_offset_for_epoch(last_fetched_epoch);
+        if epoch < last_fetched_epoch || end < slot.fetch_offset {
+            slot.diverging = Some((epoch, end));
+            return Ok(log);
+        }
+    }
+    if slot.fetch_offset >= log.log_start_offset() && slot.fetch_offset <= log.log_end_offset() {
+        broker.replicas.follower_fetched(
+            topic,
+            slot.partition,
+            &log,
+            &state,
+            follower,
+            slot.fetch_offset,
+        );
+    }
+    Ok(log)
 }
 
 /// One partition's `watch::Receiver::changed()` future.
@@ -364,6 +452,8 @@ fn session_slots(
                 .replicas
                 .leader(&p.topic, p.partition, current_leader_epoch)
                 .map(|part| part.log),
+            to_end: false,
+            diverging: None,
         });
     }
 }

@@ -4,7 +4,9 @@
 //! are no transactions), -2 earliest (log start offset), -3 the record with the largest
 //! timestamp (v7+), -4 earliest local (v8+, = earliest: all data is local), -5 earliest
 //! pending tiered upload (v9+, none: offset -1). A timestamp ≥ 0 finds the first offset
-//! whose timestamp is at or after it through the time index; none gives offset -1.
+//! whose timestamp is at or after it through the time index; none gives offset -1. A cluster
+//! leader whose high watermark is still below the start of its leader epoch answers
+//! OFFSET_NOT_AVAILABLE for all but earliest (Kafka's KIP-207 rule: offsets never go back).
 //!
 //! Timestamp lookups (≥ 0 and -3) answer the exact record, as Kafka does: the log finds the
 //! batch through its time index, then walks that one batch's records as a stream and stops
@@ -52,18 +54,30 @@ pub async fn handle(
                 .with_offset(-1)
                 .with_leader_epoch(-1);
             let current_epoch = if v >= 4 { p.current_leader_epoch } else { -1 };
-            let (log, leader_epoch) =
+            let (log, leader_epoch, epoch_start) =
                 match broker
                     .replicas
                     .leader(t.name.as_str(), p.partition_index, current_epoch)
                 {
-                    Ok(part) => (part.log, part.leader_epoch),
+                    Ok(part) => (
+                        part.log,
+                        part.leader_epoch,
+                        part.replication.map_or(-1, |s| s.epoch_start_offset),
+                    ),
                     Err(e) => {
                         r.error_code = e.kafka_code();
                         parts.push(r);
                         continue;
                     }
                 };
+            // A new leader whose high watermark has not reached the start of its epoch yet
+            // (KIP-207): offsets it would answer could go backwards, so the client retries.
+            let stale = epoch_start > log.high_watermark();
+            if stale && matches!(p.timestamp, LATEST | MAX_TIMESTAMP | 0..) {
+                r.error_code = KafkaError::OffsetNotAvailable.code();
+                parts.push(r);
+                continue;
+            }
             let found = match p.timestamp {
                 LATEST => Ok(Some((log.high_watermark(), -1))),
                 EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),

@@ -15,6 +15,7 @@
 //! v0–2 never arrive here (the codec refuses them); v13+ (topic ids) is not advertised.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::produce_response::{
@@ -40,6 +41,7 @@ pub const INLINE_INFLATE: usize = 256 << 10;
 
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequest) -> Reply {
     let acks = req.acks;
+    let ack_timeout = Duration::from_millis(req.timeout_ms.max(0) as u64);
     let allow_zstd = ctx.api_version >= 7;
     let now = now_ms();
     let mut responses = Vec::with_capacity(req.topic_data.len());
@@ -77,41 +79,47 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
                         Err(KafkaError::NotLeaderOrFollower.code())
                     }
                     Err(e) => Err(e.kafka_code()),
-                    Ok(part) => append(
-                        broker,
-                        topic.name.as_str(),
-                        part,
-                        p.records,
-                        allow_zstd,
-                        now,
-                    )
-                    .await
-                    .map_err(|e| {
-                        resp.error_message = Some(StrBytes::from_string(e.to_string()));
-                        e.kafka_code()
-                    }),
+                    Ok(part) => match broker.replicas.check_min_insync(&part, acks) {
+                        Err(e) => {
+                            resp.error_message = Some(StrBytes::from_string(e.to_string()));
+                            Err(e.kafka_code())
+                        }
+                        Ok(()) => append(
+                            broker,
+                            topic.name.as_str(),
+                            part,
+                            p.records,
+                            allow_zstd,
+                            now,
+                        )
+                        .await
+                        .map_err(|e| {
+                            resp.error_message = Some(StrBytes::from_string(e.to_string()));
+                            e.kafka_code()
+                        }),
+                    },
                 }
             };
             match outcome {
                 Ok((out, part)) => {
-                    let (base, start, append_time) = match out {
+                    let (base, last, start, append_time) = match out {
                         AppendOutcome::Appended {
                             base_offset,
+                            last_offset,
                             log_append_time,
                             log_start_offset,
-                            ..
-                        } => (base_offset, log_start_offset, log_append_time),
+                        } => (base_offset, last_offset, log_start_offset, log_append_time),
                         AppendOutcome::Duplicate {
                             base_offset,
+                            last_offset,
                             log_start_offset,
-                            ..
-                        } => (base_offset, log_start_offset, -1),
+                        } => (base_offset, last_offset, log_start_offset, -1),
                     };
                     resp.base_offset = base;
                     resp.log_start_offset = start;
                     resp.log_append_time_ms = append_time;
                     if acks != 0 {
-                        to_flush.push((parts.len(), responses.len(), part));
+                        to_flush.push((parts.len(), responses.len(), part, last + 1));
                     }
                 }
                 Err(code) => {
@@ -149,9 +157,11 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
         );
     }
     // Acknowledge under the ack policy (an fsync where the flush policy asks for one;
-    // concurrent producers share it).
-    for (pi, ti, part) in to_flush {
-        if let Err(e) = broker.replicas.await_ack(&part, acks).await {
+    // concurrent producers share it; acks=all waits for the in-sync replicas, all partitions
+    // within one request timeout).
+    let deadline = tokio::time::Instant::now() + ack_timeout;
+    for (pi, ti, part, end) in to_flush {
+        if let Err(e) = broker.replicas.await_ack(&part, acks, end, deadline).await {
             if let Some(r) = responses
                 .get_mut(ti)
                 .and_then(|t| t.partition_responses.get_mut(pi))
@@ -218,11 +228,8 @@ async fn append(
     records: Option<Bytes>,
     allow_zstd: bool,
     now: i64,
-) -> Result<(AppendOutcome, Arc<crate::log::PartitionLog>), LogError> {
-    let LeaderPartition {
-        log: part,
-        leader_epoch,
-    } = leader;
+) -> Result<(AppendOutcome, LeaderPartition), LogError> {
+    let part = &leader.log;
     let records = records.unwrap_or_default();
     let cfg = part.config();
     let header = match validate_produce_batch_inline(&records, &cfg, allow_zstd, INLINE_INFLATE)? {
@@ -246,7 +253,8 @@ async fn append(
             None => records,
         }
     };
-    let out = part.append(&records, leader_epoch, now)?;
+    let out = part.append(&records, leader.leader_epoch, now)?;
+    broker.replicas.appended(&leader);
     if matches!(out, AppendOutcome::Appended { .. }) {
         let records_count = header.records_count.max(0) as u64;
         broker.metrics.records_in.inc_by(records_count);
@@ -255,5 +263,5 @@ async fn append(
             .topics
             .appended(topic, records.len() as u64, records_count);
     }
-    Ok((out, part))
+    Ok((out, leader))
 }

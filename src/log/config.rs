@@ -77,6 +77,9 @@ pub struct LogConfig {
     pub message_timestamp_after_max_ms: i64,
     /// `compression.type` (producer).
     pub compression: TopicCompression,
+    /// `min.insync.replicas` (1): not used by the log itself; the partition layer's acks=all
+    /// policy reads it here, resolved through the same config layers as the rest.
+    pub min_insync_replicas: i32,
 }
 
 impl Default for LogConfig {
@@ -97,6 +100,7 @@ impl Default for LogConfig {
             message_timestamp_before_max_ms: i64::MAX,
             message_timestamp_after_max_ms: i64::MAX,
             compression: TopicCompression::Producer,
+            min_insync_replicas: 1,
         }
     }
 }

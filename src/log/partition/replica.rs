@@ -80,8 +80,7 @@ impl PartitionLog {
     /// log end offset (else `InvalidRecord`); batches before a bad one stay appended. Each
     /// batch's leader epoch goes into the epoch cache and its producer into producer state,
     /// exactly as the leader's append does (`write_at_end`). Returns the new log end offset.
-    /// `_now_ms` is the broker clock; nothing of a verbatim append depends on it today.
-    pub fn append_replica(&self, records: &[u8], _now_ms: i64) -> Result<i64, LogError> {
+    pub fn append_replica(&self, records: &[u8]) -> Result<i64, LogError> {
         self.check_usable()?;
         let cfg = self.config();
         let mut guard = lock(&self.writer);

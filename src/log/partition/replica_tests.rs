@@ -157,7 +157,7 @@ fn high_watermark_bounds_reads_across_segments_and_retention() {
     let f = open(d2.path(), small());
     f.set_hw_follows_leo(false);
     for chunk in walk(&log, 0, true) {
-        f.append_replica(&chunk, 0).unwrap();
+        f.append_replica(&chunk).unwrap();
     }
     assert!(f.segment_count() > 3);
     assert!(f.advance_high_watermark(14));
@@ -197,7 +197,7 @@ fn follower_is_byte_identical_and_takes_over_as_leader() {
         let mut bytes = r.records.to_bytes().unwrap().to_vec();
         let partial = bytes[..70].to_vec();
         bytes.extend_from_slice(&partial);
-        let leo = f.append_replica(&bytes, 0).unwrap();
+        let leo = f.append_replica(&bytes).unwrap();
         assert_eq!(leo, f.log_end_offset());
         assert!(f.advance_high_watermark(r.high_watermark));
     }
@@ -269,10 +269,10 @@ fn append_replica_rejects_a_gap_and_a_bad_crc() {
     let mut bad = batches.concat();
     let second = batches[0].len() + CRC_OFFSET + 10;
     bad[second] ^= 0xff;
-    let err = f.append_replica(&bad, 0).unwrap_err();
+    let err = f.append_replica(&bad).unwrap_err();
     assert_eq!(err.kafka_code(), 2, "{err}");
     assert_eq!(f.log_end_offset(), 2, "the batch before the bad one stays");
-    let err = f.append_replica(&batches[2], 0).unwrap_err();
+    let err = f.append_replica(&batches[2]).unwrap_err();
     assert_eq!(err.kafka_code(), 87);
     let msg = err.to_string();
     assert!(
@@ -280,8 +280,8 @@ fn append_replica_rejects_a_gap_and_a_bad_crc() {
         "{msg}"
     );
     assert_eq!(f.log_end_offset(), 2);
-    assert_eq!(f.append_replica(&batches[1..].concat(), 0).unwrap(), 6);
-    assert_eq!(f.append_replica(&[], 0).unwrap(), 6);
+    assert_eq!(f.append_replica(&batches[1..].concat()).unwrap(), 6);
+    assert_eq!(f.append_replica(&[]).unwrap(), 6);
     assert_eq!(walk(&f, 0, true), batches);
 }
 
@@ -329,7 +329,7 @@ fn check_truncation(offset: i64, clean: bool) {
     let mut next = BatchBuilder::new().records(1).build();
     next[..8].copy_from_slice(&(leo + 2).to_be_bytes());
     next[12..16].copy_from_slice(&9i32.to_be_bytes()); // neither field is under the CRC
-    assert_eq!(log.append_replica(&next, 0).unwrap(), leo + 3);
+    assert_eq!(log.append_replica(&next).unwrap(), leo + 3);
     let after = walk(&log, 0, true);
     assert_eq!(after[..kept], before[..kept]);
     if clean {
