@@ -4,7 +4,8 @@
 //! brokers is refused, DescribeQuorum answers, acks=all writes reach every replica's log
 //! (followers fetch over the real Kafka port) before they are acknowledged, and a controlled
 //! shutdown moves leaderships to replicas that hold every acknowledged record; with one
-//! broker gone, `min.insync.replicas=3` refuses acks=all writes (NOT_ENOUGH_REPLICAS).
+//! broker gone, a preferred election cannot pick it and `min.insync.replicas=3` refuses
+//! acks=all writes (NOT_ENOUGH_REPLICAS).
 //! Requests go through `dispatch` (the wire is covered by the other tests and by
 //! `compat/run cluster`, which runs real processes and kills them).
 
@@ -301,6 +302,28 @@ async fn three_nodes_form_one_cluster() {
         assert_eq!(isr.len(), 2);
         let (code, base) = produce(node, "placed", i as i32, -1, &[b"after"]).await;
         assert_eq!((code, base), (0, want), "partition {i}");
+    }
+    // ElectLeaders through the quorum: a preferred replica that is gone cannot lead; the
+    // others already lead.
+    let req = ElectLeadersRequest::default()
+        .with_election_type(0)
+        .with_timeout_ms(10_000)
+        .with_topic_partitions(Some(vec![elect_leaders_request::TopicPartitions::default(
+        )
+        .with_topic(TopicName(StrBytes::from_static_str("placed")))
+        .with_partitions((0..6).collect())]));
+    let ResponseKind::ElectLeaders(r) =
+        call(&n2, ApiKey::ElectLeaders, 1, RequestKind::ElectLeaders(req)).await
+    else {
+        panic!("not an ElectLeaders response")
+    };
+    for res in &r.replica_election_results[0].partition_result {
+        let want = if parts[res.partition_id as usize].1[0] == 1 {
+            KafkaError::PreferredLeaderNotAvailable
+        } else {
+            KafkaError::ElectionNotNeeded
+        };
+        assert_eq!(res.error_code, want.code(), "{res:?}");
     }
     // min.insync.replicas=3 with two in-sync replicas: acks=all refused before the append,
     // acks=1 still accepted.

@@ -37,6 +37,14 @@ import static java.util.concurrent.TimeUnit.SECONDS;
  *   Cluster delete-via-node3       deleteTopics via node 3; gone from node 1's listTopics in 10 s
  *   Cluster describe-quorum        describeMetadataQuorum via each node (what kafka-metadata-quorum
  *                                  describe --status calls): one leader among 1,2,3, voters 1,2,3
+ *   Cluster failover-rolling DIR   (DIR: the cluster dir) a default (idempotent, acks=all)
+ *                                  producer writes to a 3-partition RF 3 topic with
+ *                                  min.insync.replicas=2 while the leader of partition 0 is
+ *                                  SIGKILLed (and started again 5 s later), then every node in
+ *                                  turn gets SIGTERM and is started again once it exited (a
+ *                                  rolling restart); no send fails, and a history check: every
+ *                                  acknowledged record in the log at its offset, none twice,
+ *                                  each partition in send order
  */
 public class Cluster {
     static final List<String> NODES = List.of(
@@ -57,6 +65,7 @@ public class Cluster {
                 case "produce-consume" -> produceConsume();
                 case "delete-via-node3" -> deleteViaNode3();
                 case "describe-quorum" -> describeQuorum();
+                case "failover-rolling" -> failoverRolling(args[1]);
                 default -> throw new IllegalArgumentException(cmd);
             }
         });
@@ -293,6 +302,107 @@ public class Cluster {
             next.put(r.partition(), want0 + 1);
         }
         Util.eq(new TreeMap<>(got), new TreeMap<>(want), "records read back (key -> value)");
+    }
+
+    static long pid(String dir, int id) throws Exception {
+        return Long.parseLong(java.nio.file.Files.readString(java.nio.file.Path.of(dir, "node-" + id + ".pid")).trim());
+    }
+
+    /** scripts/cluster ARGS --dir DIR; fails on a non-zero exit. */
+    static void clusterCtl(String dir, String... args) throws Exception {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(System.getenv("COMPAT_DIR") + "/../scripts/cluster");
+        cmd.addAll(List.of(args));
+        cmd.add("--dir");
+        cmd.add(dir);
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes());
+        Util.check(p.waitFor(120, SECONDS) && p.exitValue() == 0, "scripts/cluster " + args[0] + " failed: " + out);
+    }
+
+    static void failoverRolling(String dir) throws Exception {
+        String t = Util.topic("java-failover");
+        int victim;
+        try (Admin a = admin(2)) {
+            NewTopic nt = new NewTopic(t, 3, (short) 3).configs(Map.of("min.insync.replicas", "2"));
+            a.createTopics(List.of(nt)).all().get(60, SECONDS);
+            TopicDescription[] d = new TopicDescription[1];
+            waitFor(() -> {
+                d[0] = describe(a, t);
+                return d[0] != null && d[0].partitions().stream().allMatch(p -> p.leader() != null && p.isr().size() == 3)
+                        ? "" : "not led with a whole ISR";
+            }, CONVERGE, t + " led with a whole ISR", () -> summary(d[0]));
+            victim = d[0].partitions().get(0).leader().id();
+        }
+        Map<String, long[]> acked = new java.util.concurrent.ConcurrentHashMap<>();
+        List<String> failed = Collections.synchronizedList(new ArrayList<>());
+        long t0 = System.currentTimeMillis();
+        Thread faults = new Thread(() -> {
+            try {
+                Thread.sleep(2000);
+                ProcessHandle.of(pid(dir, victim)).ifPresent(ProcessHandle::destroyForcibly);
+                System.out.println("SIGKILL node " + victim + " at " + (System.currentTimeMillis() - t0) + " ms");
+                Thread.sleep(5000);
+                clusterCtl(dir, "start", String.valueOf(victim));
+                for (int id = 1; id <= 3; id++) {
+                    Thread.sleep(2000);
+                    ProcessHandle h = ProcessHandle.of(pid(dir, id)).orElseThrow();
+                    h.destroy();
+                    h.onExit().get(30, SECONDS);
+                    System.out.println("SIGTERM node " + id + " exited at " + (System.currentTimeMillis() - t0) + " ms");
+                    clusterCtl(dir, "start", String.valueOf(id));
+                }
+            } catch (Exception e) {
+                failed.add("fault thread: " + e);
+            }
+        });
+        int sent = 0;
+        try (KafkaProducer<byte[], byte[]> p = Util.producer(ProducerConfig.LINGER_MS_CONFIG, "5",
+                ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, "120000", ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, "10000")) {
+            faults.start();
+            while (faults.isAlive() || System.currentTimeMillis() - t0 < 10_000) {
+                int part = sent % 3;
+                String v = part + "-" + String.format("%08d", sent);
+                p.send(new ProducerRecord<>(t, part, null, Util.b(v)), (m, e) -> {
+                    if (e != null) failed.add(v + ": " + e);
+                    else acked.put(v, new long[]{m.partition(), m.offset()});
+                });
+                sent++;
+                if (sent % 50 == 0) Thread.sleep(5);
+            }
+            p.flush();
+        }
+        faults.join();
+        System.out.println("sent " + sent + ", acknowledged " + acked.size() + ", failed " + failed.size()
+                + (failed.isEmpty() ? "" : " e.g. " + failed.subList(0, Math.min(3, failed.size()))));
+        Util.check(failed.isEmpty(), "sends failed: " + failed.subList(0, Math.min(5, failed.size())));
+        Map<String, long[]> inLog = new HashMap<>();
+        try (var c = Util.consumer()) {
+            List<TopicPartition> tps = List.of(new TopicPartition(t, 0), new TopicPartition(t, 1), new TopicPartition(t, 2));
+            c.assign(tps);
+            c.seekToBeginning(tps);
+            Map<TopicPartition, Long> end = c.endOffsets(tps, Duration.ofSeconds(60));
+            Map<Integer, Long> lastSeq = new HashMap<>();
+            long deadline = System.currentTimeMillis() + 90_000;
+            while (tps.stream().anyMatch(tp -> c.position(tp) < end.get(tp)) && System.currentTimeMillis() < deadline) {
+                for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofSeconds(1))) {
+                    String v = Util.s(r.value());
+                    Util.check(inLog.put(v, new long[]{r.partition(), r.offset()}) == null, v + " in the log twice");
+                    long seq = Long.parseLong(v.split("-")[1]);
+                    Util.check(v.startsWith(r.partition() + "-"), v + " in partition " + r.partition());
+                    Util.check(seq > lastSeq.getOrDefault(r.partition(), -1L), "partition " + r.partition() + " out of send order at " + v);
+                    lastSeq.put(r.partition(), seq);
+                }
+            }
+            System.out.println("log end offsets " + end.values() + "; read " + inLog.size());
+        }
+        List<String> lost = new ArrayList<>();
+        for (Map.Entry<String, long[]> e : acked.entrySet()) {
+            long[] where = inLog.get(e.getKey());
+            if (where == null || where[0] != e.getValue()[0] || where[1] != e.getValue()[1]) lost.add(e.getKey());
+        }
+        Util.check(lost.isEmpty(), lost.size() + " acknowledged records lost or moved, e.g. " + lost.subList(0, Math.min(5, lost.size())));
+        System.out.println("history: all " + acked.size() + " acknowledged records in the log at their offsets, none twice, in order");
     }
 
     static void deleteViaNode3() throws Exception {

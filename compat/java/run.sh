@@ -47,6 +47,8 @@ cluster)
         describe-quorum; do
         check "cluster/java/$c" --timeout 120 -- "${JAVA[@]}" Cluster "$c"
     done
+    check cluster/java/acks-all-failover-and-rolling-restart --timeout 300 -- \
+        "${JAVA[@]}" Cluster failover-rolling "$COMPAT_CLUSTER_DIR"
     ;;
 esac
 # Results are recorded by `check`; a non-zero exit here means run.sh itself broke.

@@ -24,6 +24,16 @@ the broker that answered in orig_broker_name).
                                        the leader of its __consumer_offsets partition (internal,
                                        50 partitions); the committed offsets read back through
                                        every node's bootstrap
+  ck_cluster.py no-acked-loss DIR      (DIR: the cluster dir) a 3-partition RF 3 topic with
+                                       min.insync.replicas=2; an idempotent acks=all producer
+                                       writes for 20 s while the leader of partition 0 is
+                                       SIGKILLed at 2 s (started again at 7 s, so that the
+                                       controller quorum keeps a majority) and the leader of
+                                       partition 1 is SIGSTOPped from 11 s to 17 s. Then
+                                       a history check: every acknowledged record is in the log
+                                       at its acknowledged offset, no record twice, each
+                                       partition in send order; the ISR is whole again; the
+                                       unavailability windows are printed
   ck_cluster.py refuse-duplicate-id DIR
                                        a second process claiming node id 2 (broker role, its
                                        own data dir and port) exits non-zero naming the problem
@@ -225,6 +235,131 @@ def group_any_node():
         total = sum(tp.offset for tp in res.topic_partitions)
         eq(total, 200, f"committed offsets of {g} read via node {i}")
     print(f"group {g}: 200 records consumed via node 3, offsets 200 via every node")
+
+
+def _pid(cluster_dir, i):
+    with open(os.path.join(cluster_dir, f"node-{i}.pid")) as f:
+        return int(f.read().strip())
+
+
+def _cluster_ctl(cluster_dir, *args):
+    import subprocess
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "cluster")
+    subprocess.run([script, *args, "--dir", cluster_dir], check=True, capture_output=True, timeout=120)
+
+
+def _leaders(t):
+    md = admin(1).list_topics(topic=t, timeout=10)
+    return {p.id: p.leader for p in md.topics[t].partitions.values()}
+
+
+def no_acked_loss(cluster_dir):
+    import signal
+    import threading
+    from confluent_kafka import Consumer, Producer, TopicPartition
+    from confluent_kafka.admin import NewTopic as NT
+    t = topic_name("ck-repl")
+    a = admin(2)
+    fs = a.create_topics([NT(t, num_partitions=3, replication_factor=3,
+                             config={"min.insync.replicas": "2"})], operation_timeout=20, request_timeout=20)
+    fs[t].result(timeout=40)
+    poll(lambda: converged_topic(t, 3, 3), CONVERGE_S, f"every node's view of {t}")
+    leaders = _leaders(t)
+    victim, paused = leaders[0], leaders[1]
+    if paused == victim:
+        paused = next(i for i in IDS if i != victim)
+    print(f"{t}: leaders {leaders}; SIGKILL node {victim} at 2 s (start at 7 s), "
+          f"SIGSTOP node {paused} at 11-17 s")
+
+    acked, failed, lock = {}, [], threading.Lock()
+    ack_times = {0: [], 1: [], 2: []}
+
+    def report(err, msg):
+        with lock:
+            if err is not None:
+                failed.append((msg.partition(), msg.value().decode(), str(err)))
+            else:
+                acked[msg.value().decode()] = (msg.partition(), msg.offset())
+                ack_times[msg.partition()].append(time.time())
+
+    p = Producer({"bootstrap.servers": ",".join(NODES), "acks": "all", "enable.idempotence": True,
+                  "linger.ms": 5, "message.timeout.ms": 60000, "request.timeout.ms": 10000,
+                  "socket.connection.setup.timeout.ms": 3000})
+    t0 = time.time()
+    events = {}
+    seq = 0
+    while time.time() - t0 < 20:
+        el = time.time() - t0
+        if el > 2 and "kill" not in events:
+            os.kill(_pid(cluster_dir, victim), signal.SIGKILL)
+            events["kill"] = time.time()
+        if el > 7 and "start" not in events:
+            _cluster_ctl(cluster_dir, "start", str(victim), "--no-wait")
+            events["start"] = time.time()
+        if el > 11 and "stop" not in events:
+            os.kill(_pid(cluster_dir, paused), signal.SIGSTOP)
+            events["stop"] = time.time()
+        if el > 17 and "cont" not in events:
+            os.kill(_pid(cluster_dir, paused), signal.SIGCONT)
+            events["cont"] = time.time()
+        part = seq % 3
+        try:
+            p.produce(t, value=f"{part}-{seq:08d}", partition=part, on_delivery=report)
+            seq += 1
+        except BufferError:
+            pass
+        p.poll(0.002)
+    if "cont" not in events:
+        os.kill(_pid(cluster_dir, paused), signal.SIGCONT)
+        events["cont"] = time.time()
+    left = p.flush(90)
+    check(left == 0, f"{left} records neither acknowledged nor failed after 90 s")
+    print(f"sent {seq}, acknowledged {len(acked)}, failed {len(failed)} {failed[:3]}")
+
+    for part, when in ((0, events["kill"]), (1, events["stop"])):
+        before = [x for x in ack_times[part] if x <= when]
+        after = [x for x in ack_times[part] if x > when]
+        check(after, f"partition {part}: nothing acknowledged after the fault")
+        gap = after[0] - (before[-1] if before else when)
+        print(f"partition {part}: no acknowledgement for {gap:.2f} s around the fault")
+
+    # The log, read from each partition's leader by a plain consumer.
+    c = Consumer({"bootstrap.servers": ",".join(NODES), "group.id": topic_name("ck-repl-read"),
+                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    logs = {}
+    for part in range(3):
+        lo, hi = poll(lambda: (True, c.get_watermark_offsets(TopicPartition(t, part), timeout=5)),
+                      30, f"watermarks of partition {part}")
+        c.assign([TopicPartition(t, part, lo)])
+        got = []
+        deadline = time.time() + 60
+        while (not got or got[-1][0] < hi - 1) and time.time() < deadline:
+            m = c.poll(1)
+            if m is not None and not m.error():
+                got.append((m.offset(), m.value().decode()))
+        logs[part] = got
+    c.close()
+    in_log = {}
+    for part, got in logs.items():
+        values = [v for _, v in got]
+        eq(len(values), len(set(values)), f"distinct records in partition {part}")
+        seqs = [int(v.split("-")[1]) for v in values]
+        check(seqs == sorted(seqs), f"partition {part} out of send order")
+        for off, v in got:
+            check(v.startswith(f"{part}-"), f"record {v} in partition {part}")
+            in_log[v] = (part, off)
+    lost = [(v, where) for v, where in acked.items() if in_log.get(v) != where]
+    check(not lost, f"{len(lost)} acknowledged records lost or moved, e.g. {lost[:5]} "
+                    f"(log has {[in_log.get(v) for v, _ in lost[:5]]})")
+    print(f"history: {len(acked)} acknowledged records all in the log at their offsets; "
+          f"{sum(len(g) for g in logs.values())} in the log, none twice, each partition in order")
+
+    def whole():
+        md = admin(2).list_topics(topic=t, timeout=10)
+        isrs = {q.id: sorted(q.isrs) for q in md.topics[t].partitions.values()}
+        return all(v == [1, 2, 3] for v in isrs.values()), isrs
+    poll(whole, 60, "every ISR to hold 1, 2, 3 again")
+    print("the restarted and the resumed node caught up: every ISR is 1, 2, 3")
 
 
 def _node_args(cluster_dir):
@@ -670,6 +805,7 @@ if __name__ == "__main__":
         "partition-dirs": partition_dirs,
         "admin-every-broker": admin_every_broker,
         "group-any-node": group_any_node,
+        "no-acked-loss": no_acked_loss,
         "refuse-duplicate-id": refuse_duplicate_id,
         "refuse-foreign-dir": refuse_foreign_dir,
         "snapshot": snapshot,

@@ -57,6 +57,9 @@ cluster)
     check cluster/raw/admin-at-every-broker --timeout 90 -- "$PYTHON" -u ck_cluster.py admin-every-broker
     check cluster/confluent-kafka/group-any-node --timeout 120 -- "$PYTHON" -u ck_cluster.py group-any-node
     check cluster/raw/describe-quorum-every-version --timeout 60 -- "$PYTHON" -u ck_cluster.py describe-quorum-versions
+    check cluster/replication/no-acked-record-lost-sigkill-sigstop --timeout 240 -- \
+        "$PYTHON" -u ck_cluster.py no-acked-loss "$COMPAT_CLUSTER_DIR"
+    cluster_ctl wait || fail cluster/replication/every-node-ready-again "a node is not ready after the replication check"
     # Failover: SIGKILL each node in turn (one of them is the quorum leader at its turn:
     # leadership only moves when its holder dies), restart it; then stop all three and start
     # them again on the same data.

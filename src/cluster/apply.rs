@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use super::controller::{Controller, NewTopic, TopicError};
 use super::image::{Command, Image, Reply, TopicState};
+use super::leadership::{ElectionError, ElectionType};
 use super::member::{Member, MemberError};
 use super::metadata::TopicInfo;
 
@@ -84,6 +85,55 @@ impl Controller {
             std::thread::sleep(Duration::from_millis(20));
         }
         Ok(topic.to_info())
+    }
+
+    /// ElectLeaders in cluster mode: the quorum elects, then this waits until the new leader
+    /// epoch is applied here.
+    pub(super) fn forward_election(
+        &self,
+        member: &Member,
+        topic: &str,
+        partition: i32,
+        kind: ElectionType,
+    ) -> Result<(), ElectionError> {
+        let current = self.view.topic(topic);
+        let local = current.as_ref().and_then(|t| t.partition(partition));
+        if kind == ElectionType::Preferred
+            && local.is_some_and(|p| p.replicas.first() == Some(&p.leader))
+        {
+            return Err(ElectionError::NotNeeded);
+        }
+        let cmd = Command::ElectLeader {
+            topic: topic.to_string(),
+            partition,
+            unclean: kind == ElectionType::Unclean,
+        };
+        let handle = tokio::runtime::Handle::current();
+        let p = match handle.block_on(member.submit(cmd, SUBMIT_DEADLINE)) {
+            Ok(Reply::Partition(p)) => p,
+            Ok(other) => {
+                return Err(ElectionError::Store(format!(
+                    "unexpected controller reply {other:?}"
+                )))
+            }
+            Err(MemberError::Refused { code, message }) => {
+                return Err(ElectionError::Refused { code, message })
+            }
+            Err(e) => return Err(ElectionError::Store(e.to_string())),
+        };
+        let start = Instant::now();
+        while self
+            .view
+            .topic(topic)
+            .and_then(|t| t.partition(partition).map(|q| q.leader_epoch))
+            .is_none_or(|e| e < p.leader_epoch)
+        {
+            if start.elapsed() > SUBMIT_DEADLINE {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
     }
 
     /// CreateTopics in cluster mode: defaults resolved here, placement by the quorum.

@@ -530,15 +530,17 @@ impl Controller {
 
     /// Runs a leader election for one partition (rules in `leadership.rs`). With this node
     /// the leader and first replica of every partition, the answer is ELECTION_NOT_NEEDED;
-    /// a replica set naming other nodes (a changed node id) can elect this node.
+    /// a replica set naming other nodes (a changed node id) can elect this node. In cluster
+    /// mode the quorum decides (`Command::ElectLeader`, which also needs the preferred replica
+    /// in the ISR) and this waits until the new leadership is applied here. Blocking.
     pub fn elect_leader(
         &self,
         topic: &str,
         partition: i32,
         kind: ElectionType,
     ) -> Result<(), ElectionError> {
-        if self.remote.get().is_some() {
-            return Err(ElectionError::ClusterMode);
+        if let Some(member) = self.remote.get() {
+            return self.forward_election(member, topic, partition, kind);
         }
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let info = self

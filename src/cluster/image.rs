@@ -160,6 +160,13 @@ pub enum Command {
         name: String,
         configs: BTreeMap<String, String>,
     },
+    /// ElectLeaders for one partition: `unclean` false = the preferred replica (the first), if
+    /// live and in the ISR; true = any live replica when the partition has no leader.
+    ElectLeader {
+        topic: String,
+        partition: i32,
+        unclean: bool,
+    },
     /// A partition leader's ISR change (Kafka's AlterPartition): a compare-and-set on the
     /// partition epoch the leader last saw, so at most one change per epoch wins.
     AlterPartition {
@@ -316,6 +323,30 @@ impl Image {
                 let first = self.next_producer_id;
                 self.next_producer_id += PRODUCER_ID_BLOCK;
                 Reply::ProducerIds { first }
+            }
+            Command::ElectLeader {
+                topic,
+                partition,
+                unclean,
+            } => {
+                let live: BTreeSet<i32> = self.live_brokers().map(|b| b.id).collect();
+                let Some(p) = self
+                    .topics
+                    .get_mut(topic)
+                    .and_then(|t| t.partitions.get_mut(usize::try_from(*partition).ok()?))
+                else {
+                    return refuse(
+                        KafkaError::UnknownTopicOrPartition,
+                        format!("No such partition as {topic}-{partition}"),
+                    );
+                };
+                match elect_on_request(p, &live, *unclean) {
+                    Ok(()) => {
+                        p.partition_epoch += 1;
+                        Reply::Partition(p.clone())
+                    }
+                    Err((e, message)) => refuse(e, message),
+                }
             }
             Command::AlterPartition {
                 broker,
@@ -675,6 +706,47 @@ fn elect(p: &mut PartitionState, live: &BTreeSet<i32>, unclean: bool) -> bool {
     p.leader = leader;
     p.leader_epoch += 1;
     true
+}
+
+/// ElectLeaders' rules (Kafka's `ReplicationControlManager.electLeader`): a preferred election
+/// moves the leadership to the first replica when it is live and in the ISR; an unclean one
+/// elects any live replica of a partition that has no leader (its ISR becomes that replica).
+fn elect_on_request(
+    p: &mut PartitionState,
+    live: &BTreeSet<i32>,
+    unclean: bool,
+) -> Result<(), (KafkaError, String)> {
+    let not_needed = || {
+        (
+            KafkaError::ElectionNotNeeded,
+            "Leader election not needed for topic partition.".to_string(),
+        )
+    };
+    if unclean {
+        if p.leader >= 0 {
+            return Err(not_needed());
+        }
+        if !elect(p, live, true) {
+            return Err((
+                KafkaError::EligibleLeadersNotAvailable,
+                format!("Failed to elect leader for partition {} under strategy UNCLEAN: no live replica", p.index),
+            ));
+        }
+        return Ok(());
+    }
+    let preferred = p.replicas.first().copied().unwrap_or(-1);
+    if preferred == p.leader {
+        return Err(not_needed());
+    }
+    if !live.contains(&preferred) || !p.isr.contains(&preferred) {
+        return Err((
+            KafkaError::PreferredLeaderNotAvailable,
+            format!("Failed to elect leader for partition {} under strategy PREFERRED: preferred replica {preferred} is not live or not in the ISR {:?}", p.index, p.isr),
+        ));
+    }
+    p.leader = preferred;
+    p.leader_epoch += 1;
+    Ok(())
 }
 
 /// The topic's `unclean.leader.election.enable` (Kafka's default: false).

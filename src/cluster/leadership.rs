@@ -56,8 +56,9 @@ pub enum ElectionError {
     EligibleLeadersNotAvailable(String, i32),
     #[error("store error: {0}")]
     Store(String),
-    #[error("Leader elections through ElectLeaders are not available in Runnel's cluster mode yet; leaders move when brokers fail or shut down.")]
-    ClusterMode,
+    /// The controller quorum refused it (cluster mode), with Kafka's code and message.
+    #[error("{message}")]
+    Refused { code: i16, message: String },
 }
 
 impl ElectionError {
@@ -76,7 +77,7 @@ impl ElectionError {
             }
             // The metadata write failed.
             ElectionError::Store(_) => KafkaError::KafkaStorageError,
-            ElectionError::ClusterMode => KafkaError::InvalidRequest,
+            ElectionError::Refused { code, .. } => return *code,
         }
         .code()
     }

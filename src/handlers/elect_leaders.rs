@@ -7,7 +7,8 @@
 //! each get a result (ELECTION_NOT_NEEDED when the leader already is the one the election
 //! would pick, UNKNOWN_TOPIC_OR_PARTITION for unknown ones); a null list means every
 //! partition of every topic, and then partitions that needed no election are left out of
-//! their topic's results. The decisions are the controller's (`cluster::leadership`).
+//! their topic's results. The decisions are the controller's (`cluster::leadership`; in a
+//! cluster the quorum's, where the preferred replica must also be in the ISR).
 
 use std::sync::Arc;
 
@@ -97,7 +98,9 @@ pub async fn handle(
                     .partitions
                     .iter()
                     .map(|p| (p.index, controller.elect_leader(&t.name, p.index, kind)))
-                    .filter(|(_, r)| !matches!(r, Err(ElectionError::NotNeeded)))
+                    .filter(|(_, r)| {
+                        !matches!(r, Err(e) if e.kafka_code() == KafkaError::ElectionNotNeeded.code())
+                    })
                     .map(|(p, r)| result(p, r))
                     .collect();
                 ReplicaElectionResult::default()

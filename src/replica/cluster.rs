@@ -130,11 +130,19 @@ impl super::ReplicaManager {
         r.advance_high_watermark(state, log);
     }
 
-    /// Shutdown: stops every fetcher and takes no image up any more, so that nothing writes
-    /// to the logs once they close.
+    /// Shutdown (after the controlled shutdown moved the leaderships away): stops every
+    /// fetcher and takes no image up any more, so that nothing writes to the logs once they
+    /// close, and resigns every leadership at once, so that parked acks=all produces answer
+    /// NOT_LEADER_OR_FOLLOWER now (the client retries them at the new leader, in order)
+    /// instead of timing out while the producer moves on.
     pub fn stop_replication(&self) {
         if let Some(r) = self.replication.get() {
             r.fetchers.stop();
+            let mut leaders = r.leaders.write().unwrap_or_else(|p| p.into_inner());
+            for s in leaders.values().flat_map(|m| m.values()) {
+                s.resign();
+            }
+            leaders.clear();
         }
     }
 

@@ -8,7 +8,8 @@
 //!   offset for the largest epoch ≤ it, this log's end) and fetch again;
 //! - records → appended verbatim (`PartitionLog::append_replica`: the leader's offsets,
 //!   epochs and producer ids, so this log can become the leader with the same producer state);
-//! - the high watermark becomes min(leader's high watermark, this log's end);
+//! - the high watermark becomes min(leader's high watermark, this log's end), and the log
+//!   start follows the leader's (DeleteRecords, retention) up to that high watermark;
 //! - OFFSET_OUT_OF_RANGE → behind the leader's log start: start over there; otherwise truncate
 //!   to the leader's high watermark (only after an unclean election);
 //! - leadership errors → the partition waits for the next metadata image.
@@ -343,6 +344,12 @@ fn apply_partition(log: &PartitionLog, pd: &PartitionData) -> Result<(), String>
         log.append_replica(records).map_err(|e| e.to_string())?;
     }
     log.advance_high_watermark(pd.high_watermark.min(log.log_end_offset()));
+    // DeleteRecords and retention on the leader: the log start follows, up to this high watermark.
+    let start = pd.log_start_offset.min(log.high_watermark());
+    if start > log.log_start_offset() {
+        log.delete_records_before(start)
+            .map_err(|e| e.to_string())?;
+    }
     Ok(())
 }
 

@@ -1117,3 +1117,165 @@ proptest! {
         prop_assert_eq!(back, a);
     }
 }
+
+fn alter(h: &mut H, broker: i32, leader_epoch: i32, partition_epoch: i32, isr: Vec<i32>) -> Reply {
+    let broker_epoch = h.epoch(broker);
+    h.run(Command::AlterPartition {
+        broker,
+        broker_epoch,
+        topic: "t".into(),
+        partition: 0,
+        leader_epoch,
+        partition_epoch,
+        isr,
+    })
+}
+
+#[test]
+fn alter_partition_is_a_compare_and_set_with_kafkas_errors() {
+    let mut h = H::with_brokers(3);
+    h.manual("t", vec![(0, vec![1, 2, 3])]);
+    let p = h.partition("t", 0).clone();
+    assert_eq!((p.leader, p.leader_epoch), (1, 0));
+    // A shrink by the leader at the current epochs: committed, partition epoch +1, replica order.
+    let Reply::Partition(q) = alter(&mut h, 1, 0, p.partition_epoch, vec![3, 1]) else {
+        panic!("not accepted")
+    };
+    assert_eq!(q.isr, vec![1, 3]);
+    assert_eq!(q.partition_epoch, p.partition_epoch + 1);
+    // The same proposal again: its partition epoch is stale now.
+    let e = p.partition_epoch;
+    assert_eq!(
+        code(&alter(&mut h, 1, 0, e, vec![1])),
+        KafkaError::InvalidUpdateVersion.code()
+    );
+    // Newer than the controller: NOT_CONTROLLER; not the leader: INVALID_REQUEST.
+    assert_eq!(
+        code(&alter(&mut h, 1, 0, e + 5, vec![1])),
+        KafkaError::NotController.code()
+    );
+    assert_eq!(
+        code(&alter(&mut h, 2, 0, e + 1, vec![2])),
+        KafkaError::InvalidRequest.code()
+    );
+    // The leader must stay in, and only replicas may be named.
+    assert_eq!(
+        code(&alter(&mut h, 1, 0, e + 1, vec![3])),
+        KafkaError::InvalidRequest.code()
+    );
+    assert_eq!(
+        code(&alter(&mut h, 1, 0, e + 1, vec![1, 4])),
+        KafkaError::InvalidRequest.code()
+    );
+    // A fenced broker cannot be added back.
+    h.fence(2);
+    assert_eq!(
+        code(&alter(&mut h, 1, 0, e + 1, vec![1, 2, 3])),
+        KafkaError::IneligibleReplica.code()
+    );
+    // After a leader change the old leader's epoch is fenced.
+    h.fence(1);
+    let moved = h.partition("t", 0).clone();
+    assert_eq!((moved.leader, moved.leader_epoch), (3, 1));
+    assert_eq!(
+        code(&alter(&mut h, 1, 0, moved.partition_epoch, vec![1])),
+        KafkaError::FencedLeaderEpoch.code()
+    );
+}
+
+#[test]
+fn elections_need_the_isr_unless_unclean_is_allowed() {
+    let mut h = H::with_brokers(2);
+    h.manual("t", vec![(0, vec![1, 2])]);
+    let e = h.partition("t", 0).partition_epoch;
+    let Reply::Partition(_) = alter(&mut h, 1, 0, e, vec![1]) else {
+        panic!()
+    };
+    // The only ISR member dies: no clean leader, the ISR keeps it.
+    h.fence(1);
+    let p = h.partition("t", 0).clone();
+    assert_eq!((p.leader, p.isr.clone()), (-1, vec![1]));
+    // Preferred election: the preferred replica (1) is not live.
+    let elect = |h: &mut H, unclean| {
+        h.run(Command::ElectLeader {
+            topic: "t".into(),
+            partition: 0,
+            unclean,
+        })
+    };
+    assert_eq!(
+        code(&elect(&mut h, false)),
+        KafkaError::PreferredLeaderNotAvailable.code()
+    );
+    // An explicit unclean election takes the live out-of-sync replica.
+    let Reply::Partition(q) = elect(&mut h, true) else {
+        panic!()
+    };
+    assert_eq!(
+        (q.leader, q.isr, q.leader_epoch),
+        (2, vec![2], p.leader_epoch + 1)
+    );
+    assert_eq!(
+        code(&elect(&mut h, true)),
+        KafkaError::ElectionNotNeeded.code()
+    );
+    // Broker 1 returns: preferred election needs it in the ISR first.
+    h.unfence(1);
+    assert_eq!(
+        code(&elect(&mut h, false)),
+        KafkaError::PreferredLeaderNotAvailable.code()
+    );
+    let q = h.partition("t", 0).clone();
+    let Reply::Partition(_) = alter(&mut h, 2, q.leader_epoch, q.partition_epoch, vec![1, 2])
+    else {
+        panic!()
+    };
+    let Reply::Partition(r) = elect(&mut h, false) else {
+        panic!()
+    };
+    assert_eq!(r.leader, 1);
+    assert_eq!(
+        code(&elect(&mut h, false)),
+        KafkaError::ElectionNotNeeded.code()
+    );
+}
+
+#[test]
+fn unclean_leader_election_enable_elects_when_the_isr_is_gone() {
+    let mut h = H::with_brokers(2);
+    topic(h.create_full(
+        "t",
+        -1,
+        -1,
+        vec![(0, vec![1, 2])],
+        &[("unclean.leader.election.enable", "true")],
+        0,
+    ));
+    let e = h.partition("t", 0).partition_epoch;
+    let Reply::Partition(_) = alter(&mut h, 1, 0, e, vec![1]) else {
+        panic!()
+    };
+    h.fence(1);
+    let p = h.partition("t", 0);
+    assert_eq!((p.leader, p.isr.clone()), (2, vec![2]));
+    // Without the config the partition would have stayed leaderless until 1 returned; with
+    // it, a leaderless partition also takes a replica that comes back out of sync.
+    let mut h = H::with_brokers(2);
+    topic(h.create_full(
+        "t",
+        -1,
+        -1,
+        vec![(0, vec![1, 2])],
+        &[("unclean.leader.election.enable", "true")],
+        0,
+    ));
+    h.fence(2);
+    let e = h.partition("t", 0).partition_epoch;
+    let Reply::Partition(_) = alter(&mut h, 1, 0, e, vec![1]) else {
+        panic!()
+    };
+    h.fence(1);
+    assert_eq!(h.partition("t", 0).leader, -1);
+    h.unfence(2);
+    assert_eq!(h.partition("t", 0).leader, 2);
+}
