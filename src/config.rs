@@ -65,6 +65,10 @@ pub struct ClusterConfig {
     pub broker_heartbeat_interval_ms: u64,
     /// A follower this far behind leaves the ISR (`replica.lag.time.max.ms`).
     pub replica_lag_time_max_ms: u64,
+    /// How often the active controller moves leaderships back to preferred replicas that
+    /// are live and in sync (`leader.imbalance.check.interval.seconds`, in ms); 0 = never
+    /// (`auto.leader.rebalance.enable=false`).
+    pub leader_imbalance_check_interval_ms: u64,
 }
 
 impl Default for ClusterConfig {
@@ -77,6 +81,7 @@ impl Default for ClusterConfig {
             broker_session_timeout_ms: 9000,
             broker_heartbeat_interval_ms: 2000,
             replica_lag_time_max_ms: 30_000,
+            leader_imbalance_check_interval_ms: 300_000,
         }
     }
 }

@@ -139,7 +139,12 @@ pub async fn start(cfg: Config) -> Result<Running, StartError> {
                 &cfg.data_dir.join("controller"),
                 &s.voters,
                 s.controller_listen.as_deref().unwrap_or_default(),
-                QuorumTimings::new(Duration::from_millis(cfg.cluster.broker_session_timeout_ms)),
+                QuorumTimings::new(
+                    Duration::from_millis(cfg.cluster.broker_session_timeout_ms),
+                    Some(cfg.cluster.leader_imbalance_check_interval_ms)
+                        .filter(|&ms| ms > 0)
+                        .map(Duration::from_millis),
+                ),
             )
             .await?,
         ),

@@ -32,8 +32,11 @@ the broker that answered in orig_broker_name).
                                        partition 1 is SIGSTOPped from 11 s to 17 s. Then
                                        a history check: every acknowledged record is in the log
                                        at its acknowledged offset, no record twice, each
-                                       partition in send order; the ISR is whole again; the
-                                       unavailability windows are printed
+                                       partition in send order; the ISR is whole again, and
+                                       every partition is led by its preferred (first) replica
+                                       again (the controller's rebalance, every
+                                       COMPAT_CLUSTER_REBALANCE_MS); the unavailability windows
+                                       are printed
   ck_cluster.py refuse-duplicate-id DIR
                                        a second process claiming node id 2 (broker role, its
                                        own data dir and port) exits non-zero naming the problem
@@ -360,6 +363,14 @@ def no_acked_loss(cluster_dir):
         return all(v == [1, 2, 3] for v in isrs.values()), isrs
     poll(whole, 60, "every ISR to hold 1, 2, 3 again")
     print("the restarted and the resumed node caught up: every ISR is 1, 2, 3")
+
+    def preferred():
+        md = admin(2).list_topics(topic=t, timeout=10)
+        lead = {q.id: (q.leader, q.replicas[0]) for q in md.topics[t].partitions.values()}
+        return all(a == b for a, b in lead.values()), lead
+    rebalance_s = int(os.environ.get("COMPAT_CLUSTER_REBALANCE_MS", "2000")) / 1000
+    poll(preferred, rebalance_s + 20, "every partition led by its preferred replica again")
+    print("every partition is led by its preferred replica again")
 
 
 def _node_args(cluster_dir):

@@ -217,6 +217,23 @@ impl Image {
         self.brokers.values().filter(|b| !b.fenced)
     }
 
+    /// Partitions whose preferred replica (the first) is live and in the ISR but does not
+    /// lead: what a preferred election would move (`auto.leader.rebalance.enable`).
+    pub fn imbalanced_partitions(&self) -> Vec<(String, i32)> {
+        let mut out = Vec::new();
+        for t in self.topics.values() {
+            for p in &t.partitions {
+                let Some(&preferred) = p.replicas.first() else {
+                    continue;
+                };
+                if p.leader != preferred && p.isr.contains(&preferred) && self.is_live(preferred) {
+                    out.push((t.name.clone(), p.index));
+                }
+            }
+        }
+        out
+    }
+
     fn is_live(&self, id: i32) -> bool {
         self.brokers.get(&id).is_some_and(|b| !b.fenced)
     }

@@ -410,3 +410,86 @@ mod tests {
         assert!(s.has_resigned());
     }
 }
+
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// One step of a leader's life.
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// The leader appends `n` records.
+        Append(i64),
+        /// Follower `r` fetches at `back` below the leader's end (clamped to what it has).
+        Fetch(i32, i64),
+        /// The clock moves.
+        Tick(i64),
+        /// The controller answers the proposal in flight (accepted or refused).
+        Answer(bool),
+        /// The ISR expiration task runs.
+        Expire,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (1..50i64).prop_map(Step::Append),
+            (2..=3i32, 0..60i64).prop_map(|(r, b)| Step::Fetch(r, b)),
+            (1..20_000i64).prop_map(Step::Tick),
+            any::<bool>().prop_map(Step::Answer),
+            Just(Step::Expire),
+        ]
+    }
+
+    proptest! {
+        /// Whatever happens: the high watermark never decreases, never passes the leader's
+        /// end, never passes the end of any committed ISR member that has fetched, and the
+        /// leader stays in every ISR it proposes.
+        #[test]
+        fn high_watermark_and_isr_invariants(steps in proptest::collection::vec(step(), 1..120)) {
+            const LAG: i64 = 30_000;
+            let s = LeaderState::new(1, 3, 0, &[1, 2, 3], &[1, 2, 3], 0, 0);
+            let (mut leo, mut hw, mut now) = (0i64, 0i64, 0i64);
+            let mut follower_leo = BTreeMap::from([(2, 0i64), (3, 0i64)]);
+            let mut in_flight: Option<IsrProposal> = None;
+            let mut epoch = 0;
+            for st in steps {
+                let proposal = match st {
+                    Step::Append(n) => { leo += n; None }
+                    Step::Fetch(r, back) => {
+                        // Followers only move forward, and never past the leader's end.
+                        let at = (leo - back).max(follower_leo[&r]);
+                        follower_leo.insert(r, at);
+                        s.follower_fetched(r, at, leo, hw, now)
+                    }
+                    Step::Tick(ms) => { now += ms; None }
+                    Step::Answer(ok) => {
+                        if let Some(p) = in_flight.take() {
+                            if ok {
+                                epoch += 1;
+                                s.update(&[1, 2, 3], &p.isr, epoch, now);
+                            } else {
+                                s.proposal_refused();
+                            }
+                        }
+                        None
+                    }
+                    Step::Expire => s.shrink_proposal(leo, LAG, now),
+                };
+                if let Some(p) = proposal {
+                    prop_assert!(p.isr.contains(&1), "{p:?}");
+                    prop_assert!(in_flight.is_none(), "two proposals in flight");
+                    in_flight = Some(p);
+                }
+                let new = s.high_watermark(leo, hw, 1, LAG, now);
+                prop_assert!(new >= hw && new <= leo, "hw {hw} -> {new}, leo {leo}");
+                for r in s.isr().iter().filter(|&&r| r != 1) {
+                    // A committed ISR member holds the high watermark at its end.
+                    prop_assert!(new == hw || new <= follower_leo[r], "hw {new} past ISR member {r} at {}", follower_leo[r]);
+                }
+                hw = new;
+            }
+        }
+    }
+}

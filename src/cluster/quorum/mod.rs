@@ -49,14 +49,17 @@ pub struct QuorumTimings {
     pub election: Duration,
     /// A broker silent this long is fenced (`broker.session.timeout.ms`).
     pub broker_session: Duration,
+    /// Preferred-leader rebalancing period; `None`: never.
+    pub leader_rebalance: Option<Duration>,
 }
 
 impl QuorumTimings {
-    pub fn new(broker_session: Duration) -> QuorumTimings {
+    pub fn new(broker_session: Duration, leader_rebalance: Option<Duration>) -> QuorumTimings {
         QuorumTimings {
             heartbeat: Duration::from_millis(250),
             election: Duration::from_millis(1000),
             broker_session,
+            leader_rebalance,
         }
     }
 }

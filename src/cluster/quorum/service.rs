@@ -219,11 +219,14 @@ async fn heartbeat(
     }
 }
 
-/// The leader's periodic work: choose the cluster id once, fence expired sessions.
+/// The leader's periodic work: choose the cluster id once, fence expired sessions, and every
+/// leader-rebalance period move leaderships back to preferred replicas (Kafka's
+/// `auto.leader.rebalance.enable`: only where the preferred replica is live and in the ISR).
 pub(super) async fn leader_duties(q: Arc<Quorum>) {
     let tick =
         (q.timings.broker_session / 8).clamp(Duration::from_millis(50), Duration::from_millis(500));
     let mut was_leader = false;
+    let mut last_rebalance = Instant::now();
     loop {
         tokio::time::sleep(tick).await;
         let leader = q.is_leader();
@@ -269,6 +272,24 @@ pub(super) async fn leader_duties(q: Arc<Quorum>) {
         for (id, epoch) in expired {
             tracing::warn!(broker = id, epoch, "broker session expired; fencing it");
             let _ = q.submit(Command::FenceBroker { id, epoch }).await;
+        }
+        if let Some(period) = q.timings.leader_rebalance {
+            if last_rebalance.elapsed() >= period {
+                last_rebalance = Instant::now();
+                for (topic, partition) in image.imbalanced_partitions() {
+                    tracing::info!(
+                        topic,
+                        partition,
+                        "moving the leadership back to the preferred replica"
+                    );
+                    let cmd = Command::ElectLeader {
+                        topic,
+                        partition,
+                        unclean: false,
+                    };
+                    let _ = q.submit(cmd).await;
+                }
+            }
         }
     }
 }
