@@ -291,6 +291,8 @@ async fn three_nodes_form_one_cluster() {
         }
     })
     .await;
+    // Node 2 leads partitions whose ISR lost node 1: it reports them under-replicated.
+    assert!(n2.broker.replicas.under_replicated() > 0);
     // Every partition's new leader holds every acknowledged record, and takes acks=all
     // writes with the ISR of the two brokers left.
     let (_, moved) = metadata(&n2, "placed").await;

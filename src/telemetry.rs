@@ -20,8 +20,10 @@
 //! {topic,partition}, `runnel_consumer_group_{lag,committed_offset}` {group,topic,partition}.
 //! Always: `runnel_consumer_group_total_lag`, `runnel_consumer_group_members` {group},
 //! `runnel_consumer_group_state` {group,state} (1 for the current state, 0 for the others),
-//! `runnel_partitions`, `runnel_consumer_groups`, `runnel_store_size_bytes`, and the counter
-//! `runnel_log_scrub_damage_total` (damage found by the log scrubber). Group ids are
+//! `runnel_partitions`, `runnel_consumer_groups`, `runnel_store_size_bytes`,
+//! `runnel_under_replicated_partitions` (partitions this broker leads whose ISR is smaller
+//! than their replica set, Kafka's UnderReplicatedPartitions; 0 on a single broker), and the
+//! counter `runnel_log_scrub_damage_total` (damage found by the log scrubber). Group ids are
 //! client-chosen strings, so per-group series grow with the number of groups (as in Kafka's
 //! own exporters); they are not switched off with the per-partition families.
 //!
@@ -482,6 +484,8 @@ pub struct StateSample {
     pub store_size_bytes: u64,
     /// Damaged sealed segments and offset indexes the log scrubber has found since start-up.
     pub scrub_damage: u64,
+    /// Partitions led here whose ISR is smaller than their replica set.
+    pub under_replicated: u64,
 }
 
 /// Where scrape-time state comes from (the broker; a fixed sample in tests). Implementations
@@ -526,6 +530,7 @@ struct StateFamilies {
     groups: IntGauge,
     store_size: IntGauge,
     scrub_damage: IntCounter,
+    under_replicated: IntGauge,
 }
 
 impl StateFamilies {
@@ -599,10 +604,14 @@ impl StateFamilies {
                 "Damaged sealed segments and offset indexes found by the log scrubber since start-up",
             )
             .unwrap_or_else(|e| unreachable_metric(e)),
+            under_replicated: gauge(
+                "runnel_under_replicated_partitions",
+                "Partitions this broker leads whose in-sync replicas are fewer than their replicas",
+            ),
         }
     }
 
-    fn collectors(&self) -> [&dyn Collector; 13] {
+    fn collectors(&self) -> [&dyn Collector; 14] {
         [
             &self.log_start,
             &self.log_end,
@@ -617,6 +626,7 @@ impl StateFamilies {
             &self.groups,
             &self.store_size,
             &self.scrub_damage,
+            &self.under_replicated,
         ]
     }
 }
@@ -650,6 +660,8 @@ impl Collector for StateCollector {
         f.store_size
             .set(i64::try_from(sample.store_size_bytes).unwrap_or(i64::MAX));
         f.scrub_damage.inc_by(sample.scrub_damage);
+        f.under_replicated
+            .set(i64::try_from(sample.under_replicated).unwrap_or(i64::MAX));
         if self.per_partition {
             for p in &sample.partitions {
                 let idx = p.partition.to_string();
@@ -779,6 +791,7 @@ mod tests {
             }],
             store_size_bytes: 4096,
             scrub_damage: 2,
+            under_replicated: 3,
         }
     }
 
@@ -799,6 +812,7 @@ mod tests {
             "runnel_consumer_group_members{group=\"billing\"} 2",
             "runnel_store_size_bytes 4096",
             "runnel_log_scrub_damage_total 2",
+            "runnel_under_replicated_partitions 3",
             "runnel_partitions 1",
         ] {
             assert!(out.contains(line), "missing {line} in\n{out}");

@@ -312,6 +312,7 @@ impl StateSource for BrokerState {
             groups,
             store_size_bytes: b.store.size_bytes(),
             scrub_damage: b.logs.scrub_damage(),
+            under_replicated: b.replicas.under_replicated() as u64,
         }
     }
 }

@@ -146,11 +146,15 @@ impl super::ReplicaManager {
         }
     }
 
-    /// The partitions this broker follows, as (topic, partition, leader).
-    pub fn followed(&self) -> Vec<(String, i32, i32)> {
-        self.replication
-            .get()
-            .map_or_else(Vec::new, |r| r.fetchers.followed())
+    /// Partitions this broker leads whose ISR is smaller than their replica set (Kafka's
+    /// UnderReplicatedPartitions); 0 outside cluster mode.
+    pub fn under_replicated(&self) -> usize {
+        self.replication.get().map_or(0, |r| {
+            r.all_leaders()
+                .iter()
+                .filter(|(_, _, s)| s.is_under_replicated())
+                .count()
+        })
     }
 }
 

@@ -162,17 +162,6 @@ impl Fetchers {
             lock(&f.partitions).retain(|(t, p), _| keep(t, *p));
         }
     }
-
-    /// The partitions followed, with their leader (tests and the console).
-    pub fn followed(&self) -> Vec<(String, i32, i32)> {
-        let mut out = Vec::new();
-        for (leader, f) in lock(&self.by_leader).iter() {
-            for (t, p) in lock(&f.partitions).keys() {
-                out.push((t.clone(), *p, *leader));
-            }
-        }
-        out
-    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -175,6 +175,12 @@ impl LeaderState {
         self.lock().maximal_isr().len()
     }
 
+    /// Whether the committed ISR is smaller than the replica set.
+    pub fn is_under_replicated(&self) -> bool {
+        let s = self.lock();
+        s.isr.len() < s.replicas.len()
+    }
+
     /// The committed ISR.
     pub fn isr(&self) -> Vec<i32> {
         self.lock().isr.clone()
@@ -359,9 +365,11 @@ mod tests {
         // Pending: counted in the maximal ISR at once, nothing else proposed.
         assert_eq!(s.maximal_isr_len(), 3);
         assert_eq!(s.isr_len(), 2);
+        assert!(s.is_under_replicated());
         assert_eq!(s.shrink_proposal(200, LAG, 1_000 + 2 * LAG), None);
         s.update(&[1, 2, 3], &[1, 2, 3], 8, 1_000);
         assert_eq!(s.isr_len(), 3);
+        assert!(!s.is_under_replicated());
     }
 
     #[test]
