@@ -318,16 +318,24 @@ fn apply_partition(log: &PartitionLog, pd: &PartitionData) -> Result<(), String>
         if mine >= 0 && my_end >= 0 {
             to = to.min(my_end);
         }
+        let before = log.latest_epoch();
+        log.truncate_to(to.max(log.log_start_offset()))
+            .map_err(|e| e.to_string())?;
+        if log.log_end_offset() == leo && log.latest_epoch() == before {
+            // The next fetch would diverge the same way: wait rather than spin.
+            return Err(format!(
+                "diverging epoch {} ending at {} changed nothing at log end {leo}",
+                div.epoch, div.end_offset
+            ));
+        }
         tracing::info!(
             leo,
             to,
             leader_epoch = div.epoch,
             leader_end = div.end_offset,
-            "truncating a diverging tail"
+            "truncated a diverging tail"
         );
-        return log
-            .truncate_to(to.max(log.log_start_offset()))
-            .map_err(|e| e.to_string());
+        return Ok(());
     }
     if let Some(records) = pd.records.as_ref().filter(|r| !r.is_empty()) {
         log.append_replica(records).map_err(|e| e.to_string())?;

@@ -163,6 +163,15 @@ impl PartitionLog {
             (s.log_start, s.leo)
         };
         if offset >= leo {
+            // Nothing to cut, but an epoch this replica began as leader without appending
+            // anything (`begin_leader_epoch`) may sit at the log end and contradict the new
+            // leader: drop it, or the follower would diverge on it forever (Kafka does the same).
+            let mut ep = write_lock(&self.epochs);
+            if ep.truncate_from_end(leo) {
+                if let Err(e) = ep.persist(&self.dir) {
+                    return Err(self.fail("writing leader-epoch-checkpoint", e));
+                }
+            }
             return Ok(());
         }
         if offset < log_start {

@@ -454,6 +454,23 @@ fn begin_leader_epoch_answers_before_the_first_append() {
     assert_eq!(log.end_offset_for_epoch(3), (3, 6));
 }
 
+#[test]
+fn truncating_at_the_end_drops_an_epoch_begun_without_records() {
+    // A leader began epoch 5 and lost the leadership before appending: as a follower, the
+    // new leader's diverging answer truncates to its log end, which must drop epoch 5 so the
+    // next fetch no longer claims it (else it diverges forever).
+    let d = tempfile::tempdir().unwrap();
+    let log = leader(d.path(), LogConfig::default(), 2);
+    let leo = log.log_end_offset();
+    log.begin_leader_epoch(5).unwrap();
+    assert_eq!(log.latest_epoch(), Some(5));
+    log.truncate_to(leo).unwrap();
+    assert_eq!(log.latest_epoch(), Some(1));
+    assert_eq!(log.log_end_offset(), leo);
+    drop(log);
+    assert_eq!(open(d.path(), LogConfig::default()).latest_epoch(), Some(1));
+}
+
 /// One step of the model test.
 #[derive(Clone, Debug)]
 enum Op {
