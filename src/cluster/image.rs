@@ -347,15 +347,9 @@ impl Image {
                 unclean,
             } => {
                 let live: BTreeSet<i32> = self.live_brokers().map(|b| b.id).collect();
-                let Some(p) = self
-                    .topics
-                    .get_mut(topic)
-                    .and_then(|t| t.partitions.get_mut(usize::try_from(*partition).ok()?))
-                else {
-                    return refuse(
-                        KafkaError::UnknownTopicOrPartition,
-                        format!("No such partition as {topic}-{partition}"),
-                    );
+                let p = match partition_mut(&mut self.topics, topic, *partition) {
+                    Ok(p) => p,
+                    Err(reply) => return reply,
                 };
                 match elect_on_request(p, &live, *unclean) {
                     Ok(()) => {
@@ -382,15 +376,9 @@ impl Image {
                     return stale_epoch(*broker, *broker_epoch);
                 }
                 let brokers = &self.brokers;
-                let Some(p) = self
-                    .topics
-                    .get_mut(topic)
-                    .and_then(|t| t.partitions.get_mut(usize::try_from(*partition).ok()?))
-                else {
-                    return refuse(
-                        KafkaError::UnknownTopicOrPartition,
-                        format!("no partition {topic}-{partition}"),
-                    );
+                let p = match partition_mut(&mut self.topics, topic, *partition) {
+                    Ok(p) => p,
+                    Err(reply) => return reply,
                 };
                 match check_alter_partition(
                     p,
@@ -838,6 +826,23 @@ fn check_alter_partition(
         ));
     }
     Ok(())
+}
+
+/// The partition a command names, or UNKNOWN_TOPIC_OR_PARTITION.
+fn partition_mut<'a>(
+    topics: &'a mut BTreeMap<String, TopicState>,
+    topic: &str,
+    partition: i32,
+) -> Result<&'a mut PartitionState, Reply> {
+    topics
+        .get_mut(topic)
+        .and_then(|t| t.partitions.get_mut(usize::try_from(partition).ok()?))
+        .ok_or_else(|| {
+            refuse(
+                KafkaError::UnknownTopicOrPartition,
+                format!("No such partition as {topic}-{partition}"),
+            )
+        })
 }
 
 fn refuse(e: KafkaError, message: String) -> Reply {

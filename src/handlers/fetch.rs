@@ -102,7 +102,12 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
         FetchContext::Incremental(_) => &[][..],
         _ => &req.topics[..],
     };
-    let follower = req.replica_id.0;
+    // Only a cluster broker has followers; a single broker reads for anyone as a consumer.
+    let follower = if broker.controller.member().is_some() {
+        req.replica_id.0
+    } else {
+        -1
+    };
     for (ti, t) in request_topics.iter().enumerate() {
         for p in &t.partitions {
             let current_leader_epoch = if v >= 9 { p.current_leader_epoch } else { -1 };

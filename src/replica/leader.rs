@@ -181,8 +181,8 @@ impl LeaderState {
         s.isr.len() < s.replicas.len()
     }
 
-    /// The committed ISR.
-    pub fn isr(&self) -> Vec<i32> {
+    #[cfg(test)]
+    fn isr(&self) -> Vec<i32> {
         self.lock().isr.clone()
     }
 
