@@ -131,8 +131,9 @@ async fn eventually<F: std::future::Future<Output = bool>>(what: &str, mut f: im
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_nodes_form_one_cluster() {
+/// Three nodes started together (each start waits for its registration, which needs a
+/// quorum), all unfenced; `tweak` adjusts each node's config.
+async fn start_cluster(tweak: impl Fn(&mut Config)) -> (Vec<tempfile::TempDir>, [Running; 3]) {
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let ctrl: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let voters = (0..3)
@@ -151,9 +152,9 @@ async fn three_nodes_form_one_cluster() {
         c.cluster.controller_listen = format!("127.0.0.1:{}", ctrl[i]);
         c.cluster.broker_session_timeout_ms = 3000;
         c.cluster.broker_heartbeat_interval_ms = 200;
+        tweak(&mut c);
         c
     };
-    // Each start waits for its registration, which needs a quorum: start them together.
     let (a, b, c) = tokio::join!(
         runnel::runtime::start(cfg(0)),
         runnel::runtime::start(cfg(1)),
@@ -168,6 +169,12 @@ async fn three_nodes_form_one_cluster() {
         })
         .await;
     }
+    (dirs, nodes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_form_one_cluster() {
+    let (_dirs, nodes) = start_cluster(|_| {}).await;
 
     // Created through node 2, placed on three brokers, the same from every broker.
     assert_eq!(create(&nodes[1], "placed", 6, 3).await, 0);
@@ -359,4 +366,238 @@ async fn three_nodes_form_one_cluster() {
     );
     n2.shutdown().await;
     n3.shutdown().await;
+}
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_string())
+}
+
+/// FindCoordinator (v3) for `group` through `node`: (error, coordinator node id).
+async fn find_coordinator(node: &Running, group: &str) -> (i16, i32) {
+    let req = FindCoordinatorRequest::default().with_key(s(group));
+    let ResponseKind::FindCoordinator(r) = call(
+        node,
+        ApiKey::FindCoordinator,
+        3,
+        RequestKind::FindCoordinator(req),
+    )
+    .await
+    else {
+        panic!("not a FindCoordinator response")
+    };
+    (r.error_code, r.node_id.0)
+}
+
+/// OffsetCommit (v8) of `offset` for `topic`/0: the partition's error code.
+async fn commit(
+    node: &Running,
+    group: &str,
+    generation: i32,
+    member: &StrBytes,
+    topic: &str,
+    offset: i64,
+) -> i16 {
+    let req = OffsetCommitRequest::default()
+        .with_group_id(GroupId(s(group)))
+        .with_generation_id_or_member_epoch(generation)
+        .with_member_id(member.clone())
+        .with_topics(vec![
+            offset_commit_request::OffsetCommitRequestTopic::default()
+                .with_name(TopicName(s(topic)))
+                .with_partitions(vec![
+                    offset_commit_request::OffsetCommitRequestPartition::default()
+                        .with_partition_index(0)
+                        .with_committed_offset(offset),
+                ]),
+        ]);
+    let ResponseKind::OffsetCommit(r) = call(
+        node,
+        ApiKey::OffsetCommit,
+        8,
+        RequestKind::OffsetCommit(req),
+    )
+    .await
+    else {
+        panic!("not an OffsetCommit response")
+    };
+    r.topics[0].partitions[0].error_code
+}
+
+/// OffsetFetch (v7) of `topic`/0: (group error, committed offset).
+async fn fetch_committed(node: &Running, group: &str, topic: &str) -> (i16, i64) {
+    let req = OffsetFetchRequest::default()
+        .with_group_id(GroupId(s(group)))
+        .with_topics(Some(vec![
+            offset_fetch_request::OffsetFetchRequestTopic::default()
+                .with_name(TopicName(s(topic)))
+                .with_partition_indexes(vec![0]),
+        ]));
+    let ResponseKind::OffsetFetch(r) =
+        call(node, ApiKey::OffsetFetch, 7, RequestKind::OffsetFetch(req)).await
+    else {
+        panic!("not an OffsetFetch response")
+    };
+    let offset = r
+        .topics
+        .first()
+        .and_then(|t| t.partitions.first())
+        .map_or(-1, |p| p.committed_offset);
+    (r.error_code, offset)
+}
+
+/// The group coordinator is the leader of the group's `__consumer_offsets` partition: group
+/// state and committed offsets are written there and acknowledged once every in-sync replica
+/// has them, other brokers answer NOT_COORDINATOR, and after the coordinator shuts down the
+/// new leader of that partition serves the same group: the committed offset, the members and
+/// their generation (a member's heartbeat carries on).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_and_committed_offsets_survive_the_loss_of_their_coordinator() {
+    let (_dirs, nodes) = start_cluster(|c| {
+        c.group.offsets_topic_num_partitions = 3;
+        c.group.initial_rebalance_delay_ms = 0;
+    })
+    .await;
+    assert_eq!(create(&nodes[0], "orders", 1, 3).await, 0);
+    // The first FindCoordinator creates the offsets topic (RF 3); its leader loads the
+    // partition and is named.
+    let mut coordinator = -1;
+    for _ in 0..200 {
+        let (code, id) = find_coordinator(&nodes[1], "g").await;
+        if code == 0 {
+            coordinator = id;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!((1..=3).contains(&coordinator), "no coordinator for g");
+    let owner = &nodes[coordinator as usize - 1];
+    let other = nodes
+        .iter()
+        .find(|n| n.broker.node.node_id != coordinator)
+        .unwrap();
+    assert_eq!(
+        commit(other, "g", -1, &s(""), "orders", 1).await,
+        KafkaError::NotCoordinator.code()
+    );
+
+    // A one-member consumer group on the coordinator (retrying while it loads).
+    let join = |member: StrBytes| {
+        JoinGroupRequest::default()
+            .with_group_id(GroupId(s("g")))
+            .with_session_timeout_ms(30_000)
+            .with_rebalance_timeout_ms(30_000)
+            .with_member_id(member)
+            .with_protocol_type(s("consumer"))
+            .with_protocols(vec![join_group_request::JoinGroupRequestProtocol::default(
+            )
+            .with_name(s("range"))
+            .with_metadata(bytes::Bytes::from_static(&[0, 1, 0, 0, 0, 0, 0, 0, 0, 0]))])
+    };
+    let mut member = s("");
+    let mut joined = None;
+    for _ in 0..200 {
+        let ResponseKind::JoinGroup(r) = call(
+            owner,
+            ApiKey::JoinGroup,
+            5,
+            RequestKind::JoinGroup(join(member.clone())),
+        )
+        .await
+        else {
+            panic!("not a JoinGroup response")
+        };
+        if r.error_code == KafkaError::MemberIdRequired.code() {
+            member = r.member_id.clone();
+        } else if r.error_code == 0 {
+            joined = Some(r);
+            break;
+        } else {
+            assert_eq!(r.error_code, KafkaError::CoordinatorLoadInProgress.code());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let joined = joined.expect("joined the group");
+    assert_eq!((joined.generation_id, &joined.leader), (1, &member));
+    let sync = SyncGroupRequest::default()
+        .with_group_id(GroupId(s("g")))
+        .with_generation_id(1)
+        .with_member_id(member.clone())
+        .with_assignments(vec![
+            sync_group_request::SyncGroupRequestAssignment::default()
+                .with_member_id(member.clone())
+                .with_assignment(bytes::Bytes::from_static(b"orders-0")),
+        ]);
+    let ResponseKind::SyncGroup(r) =
+        call(owner, ApiKey::SyncGroup, 3, RequestKind::SyncGroup(sync)).await
+    else {
+        panic!("not a SyncGroup response")
+    };
+    assert_eq!(r.error_code, 0);
+    assert_eq!(commit(owner, "g", 1, &member, "orders", 42).await, 0);
+    assert_eq!(fetch_committed(owner, "g", "orders").await, (0, 42));
+
+    // Acknowledged means on every replica of the group's offsets partition.
+    let partition = runnel::group::offsets_partition("g", 3);
+    for n in &nodes {
+        let log = n.broker.logs.get("__consumer_offsets", partition).unwrap();
+        assert!(log.log_end_offset() >= 2, "node {}", n.broker.node.node_id);
+    }
+
+    // The coordinator goes; the new leader of the partition loads the group.
+    let rest: Vec<Running> = {
+        let mut rest = Vec::new();
+        for n in nodes {
+            if n.broker.node.node_id == coordinator {
+                n.shutdown().await;
+            } else {
+                rest.push(n);
+            }
+        }
+        rest
+    };
+    let mut found = None;
+    for _ in 0..200 {
+        let (code, id) = find_coordinator(&rest[0], "g").await;
+        if code == 0 && id != coordinator {
+            let node = rest.iter().find(|n| n.broker.node.node_id == id).unwrap();
+            if fetch_committed(node, "g", "orders").await == (0, 42) {
+                found = Some(node);
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let new = found.expect("a new coordinator serving the committed offset");
+    // The member and its generation came along: its heartbeat is accepted, and its next
+    // commit too.
+    let hb = HeartbeatRequest::default()
+        .with_group_id(GroupId(s("g")))
+        .with_generation_id(1)
+        .with_member_id(member.clone());
+    let ResponseKind::Heartbeat(r) =
+        call(new, ApiKey::Heartbeat, 3, RequestKind::Heartbeat(hb)).await
+    else {
+        panic!("not a Heartbeat response")
+    };
+    assert_eq!(r.error_code, 0);
+    let req = DescribeGroupsRequest::default().with_groups(vec![GroupId(s("g"))]);
+    let ResponseKind::DescribeGroups(d) = call(
+        new,
+        ApiKey::DescribeGroups,
+        5,
+        RequestKind::DescribeGroups(req),
+    )
+    .await
+    else {
+        panic!("not a DescribeGroups response")
+    };
+    let g = &d.groups[0];
+    assert_eq!((g.error_code, g.group_state.as_str()), (0, "Stable"));
+    assert_eq!(g.members.len(), 1);
+    assert_eq!(g.members[0].member_assignment.as_ref(), b"orders-0");
+    assert_eq!(commit(new, "g", 1, &member, "orders", 43).await, 0);
+    assert_eq!(fetch_committed(new, "g", "orders").await, (0, 43));
+    for n in rest {
+        n.shutdown().await;
+    }
 }

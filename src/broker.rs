@@ -28,6 +28,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::cluster::topic_config::BrokerLayers;
 use crate::cluster::{Controller, MetadataView, NodeInfo};
@@ -35,6 +36,7 @@ use crate::config::Config;
 use crate::fetch_session::FetchSessionCache;
 use crate::group::GroupCoordinator;
 use crate::log::LogManager;
+use crate::offsets_topic::OffsetsTopic;
 use crate::replica::ReplicaManager;
 use crate::store::{marker, ConfigScope, Store};
 use crate::telemetry::Metrics;
@@ -118,7 +120,9 @@ pub struct Broker {
     pub logs: Arc<LogManager>,
     pub metadata: Arc<MetadataView>,
     /// The partition layer: resolution, leadership and epoch checks, the ack policy.
-    pub replicas: ReplicaManager,
+    pub replicas: Arc<ReplicaManager>,
+    /// Cluster mode: the replicated home of the groups (`__consumer_offsets`).
+    pub offsets_topic: Option<Arc<OffsetsTopic>>,
     pub controller: Arc<Controller>,
     pub groups: Arc<GroupCoordinator>,
     /// Incremental fetch sessions (KIP-227), shared by every connection.
@@ -186,9 +190,32 @@ impl Broker {
             port,
             rack: Some(config.cluster.rack.clone()).filter(|r| !r.is_empty()),
         };
-        let groups = GroupCoordinator::open(node.node_id, &config.group, store.clone())
-            .map_err(|e| BootError::Group(e.to_string()))?;
         let metadata = Arc::new(MetadataView::new(Vec::new()));
+        let replicas = Arc::new(ReplicaManager::new(
+            node.node_id,
+            logs.clone(),
+            metadata.clone(),
+        ));
+        let in_cluster = !config.cluster.controller_voters.trim().is_empty();
+        let (groups, offsets_topic) = if in_cluster {
+            let offsets = OffsetsTopic::new(
+                node.node_id,
+                replicas.clone(),
+                store.clone(),
+                Duration::from_millis(config.group.offsets_commit_timeout_ms),
+            )?;
+            let groups = GroupCoordinator::open_in_cluster(
+                node.node_id,
+                &config.group,
+                offsets.clone(),
+                config.group.offsets_topic_num_partitions,
+            );
+            (groups, Some(offsets))
+        } else {
+            let groups = GroupCoordinator::open(node.node_id, &config.group, store.clone())
+                .map_err(|e| BootError::Group(e.to_string()))?;
+            (groups, None)
+        };
         let controller = Arc::new(
             Controller::new(
                 node.clone(),
@@ -200,7 +227,7 @@ impl Broker {
                 groups.clone(),
             )
             .with_max_partitions(max_partitions)
-            .in_cluster(!config.cluster.controller_voters.trim().is_empty()),
+            .in_cluster(in_cluster),
         );
         let report = controller.recover(now_ms())?;
         if report.quarantined.is_empty() && report.finished_deletes.is_empty() {
@@ -240,11 +267,11 @@ impl Broker {
         let fetch_sessions = Arc::new(FetchSessionCache::new(
             config.fetch.max_incremental_sessions,
         ));
-        let replicas = ReplicaManager::new(node.node_id, logs.clone(), metadata.clone());
         Ok(Arc::new(Broker {
             config,
             node,
             replicas,
+            offsets_topic,
             cluster_id,
             store,
             logs,

@@ -186,6 +186,9 @@ pub struct GroupConfig {
     pub offsets_topic_replication_factor: i16,
     /// Partitions of the internal offsets topic in a cluster (`offsets.topic.num.partitions`).
     pub offsets_topic_num_partitions: i32,
+    /// In a cluster, how long a group write waits for the offsets topic's in-sync replicas
+    /// (`offsets.commit.timeout.ms`).
+    pub offsets_commit_timeout_ms: u64,
 }
 
 /// Fetch settings.
@@ -291,6 +294,7 @@ impl Default for GroupConfig {
             offsets_retention_minutes: 10080,
             offsets_topic_replication_factor: 3,
             offsets_topic_num_partitions: 50,
+            offsets_commit_timeout_ms: 5000,
         }
     }
 }
@@ -442,6 +446,9 @@ impl Config {
         }
         if !(1..=10_000).contains(&self.group.offsets_topic_num_partitions) {
             return invalid("group.offsets_topic_num_partitions", "must be 1..=10000");
+        }
+        if !(1..=3_600_000).contains(&self.group.offsets_commit_timeout_ms) {
+            return invalid("group.offsets_commit_timeout_ms", "must be 1..=3600000");
         }
         if self.cluster.broker_heartbeat_interval_ms == 0
             || self.cluster.broker_heartbeat_interval_ms >= self.cluster.broker_session_timeout_ms

@@ -14,6 +14,8 @@
 //! - [`replica`]   — the partition layer (Kafka's ReplicaManager): partition resolution,
 //!   leadership and leader-epoch fencing, the ack policy; between handlers and the log
 //! - [`fetch_session`] — incremental fetch sessions (KIP-227): the session cache and eviction
+//! - [`offsets_topic`] — cluster mode: the group coordinator's state as records of the
+//!   replicated `__consumer_offsets` topic (write, replay, load/unload on leadership)
 //! - [`group`]     — the classic consumer group coordinator (state machine, timers, offsets)
 //! - [`log`]       — the partition log engine: segments, indexes, recovery, retention
 //! - [`store`]     — RocksDB: cluster id, producer ids, topics, groups, committed offsets
@@ -29,6 +31,7 @@ pub mod handlers;
 pub mod http;
 pub mod kafka_error;
 pub mod log;
+pub mod offsets_topic;
 pub mod protocol;
 pub mod replica;
 pub mod runtime;

@@ -239,6 +239,9 @@ async fn join_cluster(broker: &Arc<Broker>, setup: &ClusterSetup) -> Result<(), 
     broker
         .replicas
         .join_cluster(member.clone(), c.replica_lag_time_max_ms as i64);
+    if let Some(offsets) = &broker.offsets_topic {
+        offsets.start(broker.groups.clone());
+    }
     // A restarted broker may have to wait for its previous session to expire.
     let patience = session * 2 + Duration::from_secs(5);
     let cluster_id = member.register(patience).await.map_err(|e| {
@@ -295,6 +298,10 @@ async fn apply_image(broker: &Arc<Broker>, image: Image) {
         b.controller.apply_image(&img, now_ms())?;
         // Leaderships and followerships once the logs and the view agree with the image.
         b.replicas.apply_image(&img);
+        // Then the groups of the offsets partitions led now (or no longer).
+        if let Some(offsets) = &b.offsets_topic {
+            offsets.apply_image(&img);
+        }
         Ok::<(), crate::cluster::TopicError>(())
     })
     .await;

@@ -37,6 +37,15 @@ the broker that answered in orig_broker_name).
                                        again (the controller's rebalance, every
                                        COMPAT_CLUSTER_REBALANCE_MS); the unavailability windows
                                        are printed
+  ck_cluster.py group-failover DIR     a consumer group (manual synchronous commits every 100
+                                       records) reads a 3-partition RF 3 topic; after 1000 records
+                                       its coordinator is SIGKILLed (started again 5 s later).
+                                       Every commit acknowledged before the kill is still
+                                       committed afterwards (read through the new coordinator),
+                                       the consumer carries on by itself and reads every record,
+                                       the final commit covers the whole log, and a new consumer
+                                       of the group resumes there (gets only records produced
+                                       later); the commit outage and redeliveries are printed
   ck_cluster.py refuse-duplicate-id DIR
                                        a second process claiming node id 2 (broker role, its
                                        own data dir and port) exits non-zero naming the problem
@@ -371,6 +380,133 @@ def no_acked_loss(cluster_dir):
     rebalance_s = int(os.environ.get("COMPAT_CLUSTER_REBALANCE_MS", "2000")) / 1000
     poll(preferred, rebalance_s + 20, "every partition led by its preferred replica again")
     print("every partition is led by its preferred replica again")
+
+
+def group_failover(cluster_dir):
+    import concurrent.futures
+    import signal
+    from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
+    t = topic_name("ck-gfail")
+    g = topic_name("ck-gfail-g")
+    create(1, t, 3, 3)
+    poll(lambda: converged_topic(t, 3, 3), CONVERGE_S, f"every node's view of {t}")
+    total = 3000
+    p = Producer({"bootstrap.servers": ",".join(NODES), "acks": "all"})
+    for k in range(total):
+        p.produce(t, value=f"{k:06d}", partition=k % 3)
+    check(p.flush(60) == 0, "records left unflushed")
+
+    c = Consumer({"bootstrap.servers": ",".join(NODES), "group.id": g, "auto.offset.reset": "earliest",
+                  "enable.auto.commit": False, "session.timeout.ms": 10000,
+                  "heartbeat.interval.ms": 1000, "socket.connection.setup.timeout.ms": 3000})
+    c.subscribe([t])
+    seen, deliveries = set(), 0
+    acked = {}          # partition -> highest offset a commit was acknowledged for
+    events = {}
+    commit_failures, outage = 0, None
+    last_ok = time.time()
+
+    def commit():
+        nonlocal commit_failures, outage, last_ok
+        try:
+            for tp in c.commit(asynchronous=False) or []:
+                if tp.error is None and tp.offset >= 0:
+                    acked[tp.partition] = max(acked.get(tp.partition, -1), tp.offset)
+            now = time.time()
+            if "kill" in events and outage is None and now > events["kill"]:
+                outage = now - max(last_ok, events["kill"])
+            last_ok = now
+        except KafkaException as e:
+            commit_failures += 1
+            code = e.args[0].code() if e.args else None
+            if code not in (KafkaError._NO_OFFSET,):
+                time.sleep(0.2)
+
+    deadline = time.time() + 150
+    since_commit = 0
+    before_kill = None
+    progress = time.time()
+    while len(seen) < total and time.time() < deadline:
+        if time.time() - progress > 5:
+            progress = time.time()
+            print(f"  {len(seen)} read, commits acknowledged {acked}, {commit_failures} failed")
+        m = c.poll(0.5)
+        if m is not None and not m.error():
+            seen.add(m.value().decode())
+            deliveries += 1
+            since_commit += 1
+        if since_commit >= 100 or (m is None and since_commit):
+            commit()
+            since_commit = 0
+        if len(seen) >= 1000 and "kill" not in events:
+            commit()
+            since_commit = 0
+            before_kill = dict(acked)
+            a = admin(1)
+            desc = a.describe_consumer_groups([g])[g].result(timeout=30)
+            victim = desc.coordinator.id
+            os.kill(_pid(cluster_dir, victim), signal.SIGKILL)
+            events["kill"] = time.time()
+            events["victim"] = victim
+            print(f"{g}: {len(seen)} records read, commits acknowledged up to {before_kill}; "
+                  f"SIGKILLed its coordinator, node {victim}")
+        if "kill" in events and "start" not in events and time.time() - events["kill"] > 5:
+            _cluster_ctl(cluster_dir, "start", str(events["victim"]), "--no-wait")
+            events["start"] = time.time()
+        if "kill" in events and "checked" not in events and time.time() - events["kill"] > 1:
+            # The commits acknowledged before the kill, read back through whichever broker
+            # coordinates the group now.
+            live = [i for i in IDS if i != events["victim"]]
+            try:
+                a = admin(live[0])  # held: a collected client drops its pending requests
+                res = a.list_consumer_group_offsets([ConsumerGroupTopicPartitions(g)])[g].result(timeout=5)
+                now = {tp.partition: tp.offset for tp in res.topic_partitions}
+                for part, off in before_kill.items():
+                    check(now.get(part, -1) >= off,
+                          f"partition {part}: commit {off} acknowledged before the kill, "
+                          f"{now.get(part)} committed after it")
+                events["checked"] = time.time()
+                print(f"after the failover the group's committed offsets are {now} "
+                      f"({events['checked'] - events['kill']:.1f} s after the kill)")
+            except (KafkaException, TimeoutError, concurrent.futures.TimeoutError):
+                pass
+    if "start" not in events and "victim" in events:
+        _cluster_ctl(cluster_dir, "start", str(events["victim"]), "--no-wait")
+    check("kill" in events, f"only {len(seen)} records read before the deadline; nothing was killed")
+    check("checked" in events, "the committed offsets could not be read back after the failover")
+    eq(len(seen), total, "distinct records read by the group across the failover")
+    for _ in range(50):
+        commit()
+        if all(acked.get(part, -1) == total // 3 for part in range(3)):
+            break
+        time.sleep(0.3)
+    c.close()
+    eq({part: acked.get(part) for part in range(3)}, {0: 1000, 1: 1000, 2: 1000},
+       "final commit of the group")
+    print(f"read {total} records ({deliveries - total} redelivered after the failover), "
+          f"{commit_failures} commit attempts failed, "
+          f"commits unavailable for {outage if outage is not None else float('nan'):.2f} s")
+
+    # A new member resumes at the committed offsets: it gets only what is produced now.
+    for k in range(total, total + 30):
+        p.produce(t, value=f"{k:06d}", partition=k % 3)
+    check(p.flush(30) == 0, "late records left unflushed")
+    c2 = Consumer({"bootstrap.servers": ",".join(NODES), "group.id": g, "auto.offset.reset": "earliest",
+                   "enable.auto.commit": False})
+    c2.subscribe([t])
+    late, deadline = [], time.time() + 60
+    while len(late) < 30 and time.time() < deadline:
+        m = c2.poll(0.5)
+        if m is not None and not m.error():
+            late.append(int(m.value().decode()))
+    end = time.time() + 2
+    while time.time() < end:
+        m = c2.poll(0.2)
+        if m is not None and not m.error():
+            late.append(int(m.value().decode()))
+    c2.close()
+    eq(sorted(late), list(range(total, total + 30)), "records a new member of the group reads")
+    print("a new member of the group resumed at the committed offsets")
 
 
 def _node_args(cluster_dir):
@@ -817,6 +953,7 @@ if __name__ == "__main__":
         "admin-every-broker": admin_every_broker,
         "group-any-node": group_any_node,
         "no-acked-loss": no_acked_loss,
+        "group-failover": group_failover,
         "refuse-duplicate-id": refuse_duplicate_id,
         "refuse-foreign-dir": refuse_foreign_dir,
         "snapshot": snapshot,

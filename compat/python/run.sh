@@ -60,6 +60,9 @@ cluster)
     check cluster/replication/no-acked-record-lost-sigkill-sigstop --timeout 240 -- \
         "$PYTHON" -u ck_cluster.py no-acked-loss "$COMPAT_CLUSTER_DIR"
     cluster_ctl wait || fail cluster/replication/every-node-ready-again "a node is not ready after the replication check"
+    check cluster/groups/committed-offsets-survive-coordinator-sigkill --timeout 240 -- \
+        "$PYTHON" -u ck_cluster.py group-failover "$COMPAT_CLUSTER_DIR"
+    cluster_ctl wait || fail cluster/groups/every-node-ready-again "a node is not ready after the group failover check"
     # Failover: SIGKILL each node in turn (one of them is the quorum leader at its turn:
     # leadership only moves when its holder dies), restart it; then stop all three and start
     # them again on the same data.

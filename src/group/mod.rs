@@ -26,3 +26,28 @@ pub use store::{
     GroupStore, GroupStoreError, GroupWrite, MemoryGroupStore, MetadataWrite, PersistedGroup,
 };
 pub use types::*;
+
+/// The offsets-topic partition of a group, as Kafka computes it:
+/// `Utils.abs(groupId.hashCode()) % partitions`, with Java's `String.hashCode` over UTF-16
+/// code units, so that a group lands where a Kafka cluster would put it.
+pub fn offsets_partition(group_id: &str, partitions: i32) -> i32 {
+    let hash = group_id
+        .encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
+    let abs = if hash == i32::MIN { 0 } else { hash.abs() };
+    abs % partitions.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn offsets_partition_matches_java_string_hash() {
+        // "my-group".hashCode() == -1_906_497_762 in Java; "" hashes to 0.
+        assert_eq!(super::offsets_partition("my-group", 50), 1_906_497_762 % 50);
+        assert_eq!(super::offsets_partition("", 50), 0);
+        // A negative hash: "polygenelubricants".hashCode() == Integer.MIN_VALUE → 0.
+        assert_eq!(super::offsets_partition("polygenelubricants", 50), 0);
+        // "é" is one UTF-16 unit (233).
+        assert_eq!(super::offsets_partition("é", 50), 233 % 50);
+    }
+}

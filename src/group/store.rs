@@ -36,10 +36,27 @@ use super::types::CommittedOffset;
 /// Current version of both JSON documents.
 pub const RECORD_VERSION: u16 = 1;
 
-/// A store failure. The coordinator turns it into COORDINATOR_NOT_AVAILABLE.
+/// A store failure.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("group store: {0}")]
-pub struct GroupStoreError(pub String);
+pub enum GroupStoreError {
+    /// The write or read failed; the coordinator answers COORDINATOR_NOT_AVAILABLE and the
+    /// client retries.
+    #[error("group store: {0}")]
+    Failed(String),
+    /// Cluster mode: this broker no longer leads the group's offsets partition (at the epoch
+    /// it loaded); the coordinator answers NOT_COORDINATOR and the client finds the new one.
+    #[error("not the coordinator any more: {0}")]
+    NotCoordinator(String),
+}
+
+impl GroupStoreError {
+    /// What the message says, without the kind.
+    pub fn message(&self) -> &str {
+        match self {
+            GroupStoreError::Failed(m) | GroupStoreError::NotCoordinator(m) => m,
+        }
+    }
+}
 
 /// One member as persisted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,9 +134,9 @@ impl GroupMetadataRecord {
 
     pub fn from_json(bytes: &[u8]) -> Result<Self, GroupStoreError> {
         let r: Self = serde_json::from_slice(bytes)
-            .map_err(|e| GroupStoreError(format!("bad group metadata record: {e}")))?;
+            .map_err(|e| GroupStoreError::Failed(format!("bad group metadata record: {e}")))?;
         if r.v != RECORD_VERSION {
-            return Err(GroupStoreError(format!(
+            return Err(GroupStoreError::Failed(format!(
                 "unknown group metadata version {}",
                 r.v
             )));
@@ -135,9 +152,9 @@ impl OffsetRecord {
 
     pub fn from_json(bytes: &[u8]) -> Result<Self, GroupStoreError> {
         let r: Self = serde_json::from_slice(bytes)
-            .map_err(|e| GroupStoreError(format!("bad offset record: {e}")))?;
+            .map_err(|e| GroupStoreError::Failed(format!("bad offset record: {e}")))?;
         if r.v != RECORD_VERSION {
-            return Err(GroupStoreError(format!(
+            return Err(GroupStoreError::Failed(format!(
                 "unknown offset record version {}",
                 r.v
             )));
@@ -180,6 +197,37 @@ pub struct PersistedGroup {
     /// `None` when only offsets were found (a simple group).
     pub metadata: Option<GroupMetadataRecord>,
     pub offsets: Vec<(String, i32, OffsetRecord)>,
+}
+
+/// Applies one write to a map of groups, as a store applies it: the metadata record, then
+/// the offset deletions, then the offset puts; a group left with neither metadata nor offsets
+/// is gone. Shared by the in-memory store and by the replay of the offsets topic.
+pub fn apply_write(
+    groups: &mut HashMap<String, PersistedGroup>,
+    group_id: &str,
+    write: &GroupWrite,
+) {
+    let entry = groups
+        .entry(group_id.to_string())
+        .or_insert_with(|| PersistedGroup {
+            group_id: group_id.to_string(),
+            ..Default::default()
+        });
+    match &write.metadata {
+        MetadataWrite::Unchanged => {}
+        MetadataWrite::Put(m) => entry.metadata = Some(m.clone()),
+        MetadataWrite::Delete => entry.metadata = None,
+    }
+    for (t, p) in &write.offsets_delete {
+        entry.offsets.retain(|(t2, p2, _)| !(t2 == t && p2 == p));
+    }
+    for (t, p, o) in &write.offsets_put {
+        entry.offsets.retain(|(t2, p2, _)| !(t2 == t && p2 == p));
+        entry.offsets.push((t.clone(), *p, o.clone()));
+    }
+    if entry.metadata.is_none() && entry.offsets.is_empty() {
+        groups.remove(group_id);
+    }
 }
 
 /// Durable storage for group metadata and committed offsets. Both methods block.
@@ -240,31 +288,10 @@ impl GroupStore for MemoryGroupStore {
     fn persist(&self, group_id: &str, write: &GroupWrite) -> Result<(), GroupStoreError> {
         let mut inner = self.lock();
         if inner.fail {
-            return Err(GroupStoreError("injected failure".into()));
+            return Err(GroupStoreError::Failed("injected failure".into()));
         }
         inner.writes += 1;
-        let entry = inner
-            .groups
-            .entry(group_id.to_string())
-            .or_insert_with(|| PersistedGroup {
-                group_id: group_id.to_string(),
-                ..Default::default()
-            });
-        match &write.metadata {
-            MetadataWrite::Unchanged => {}
-            MetadataWrite::Put(m) => entry.metadata = Some(m.clone()),
-            MetadataWrite::Delete => entry.metadata = None,
-        }
-        for (t, p) in &write.offsets_delete {
-            entry.offsets.retain(|(t2, p2, _)| !(t2 == t && p2 == p));
-        }
-        for (t, p, o) in &write.offsets_put {
-            entry.offsets.retain(|(t2, p2, _)| !(t2 == t && p2 == p));
-            entry.offsets.push((t.clone(), *p, o.clone()));
-        }
-        if entry.metadata.is_none() && entry.offsets.is_empty() {
-            inner.groups.remove(group_id);
-        }
+        apply_write(&mut inner.groups, group_id, write);
         Ok(())
     }
 }

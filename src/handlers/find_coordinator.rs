@@ -61,7 +61,7 @@ fn resolve(broker: &Broker, offsets: &OffsetsTopic, key_type: i8, key: &str) -> 
             },
             Some(Err(())) => not_available(),
             Some(Ok((topic, live))) => {
-                let p = crate::cluster::offsets_partition(key, topic.partitions.len() as i32);
+                let p = crate::group::offsets_partition(key, topic.partitions.len() as i32);
                 let leader = topic.partition(p).map_or(-1, |p| p.leader);
                 match live.iter().find(|n| n.node_id == leader) {
                     Some(n) => Answer::Node {

@@ -45,8 +45,11 @@ pub async fn handle(
     } else {
         Vec::new()
     };
-    let groups = broker.groups.list(&states, &types).await;
-    ListGroupsResponse::default().with_groups(groups.into_iter().map(|g| listed(v, g)).collect())
+    match broker.groups.list(&states, &types).await {
+        Ok(groups) => ListGroupsResponse::default()
+            .with_groups(groups.into_iter().map(|g| listed(v, g)).collect()),
+        Err(e) => ListGroupsResponse::default().with_error_code(e.kafka_code()),
+    }
 }
 
 #[cfg(test)]

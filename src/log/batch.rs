@@ -144,6 +144,30 @@ fn be_i64(b: &[u8], at: usize) -> i64 {
 }
 
 impl BatchHeader {
+    /// The whole batch: this header in front of `records` (framed by [`put_record`], compressed
+    /// if `attributes` says so), with `length` and `crc` computed here (the fields' values are
+    /// ignored) and magic 2.
+    pub fn assemble(&self, records: &[u8]) -> Vec<u8> {
+        let mut b = Vec::with_capacity(HEADER_SIZE + records.len());
+        b.extend_from_slice(&self.base_offset.to_be_bytes());
+        b.extend_from_slice(&((HEADER_SIZE - 12 + records.len()) as i32).to_be_bytes());
+        b.extend_from_slice(&self.partition_leader_epoch.to_be_bytes());
+        b.push(2);
+        b.extend_from_slice(&0u32.to_be_bytes());
+        b.extend_from_slice(&self.attributes.to_be_bytes());
+        b.extend_from_slice(&self.last_offset_delta.to_be_bytes());
+        b.extend_from_slice(&self.base_timestamp.to_be_bytes());
+        b.extend_from_slice(&self.max_timestamp.to_be_bytes());
+        b.extend_from_slice(&self.producer_id.to_be_bytes());
+        b.extend_from_slice(&self.producer_epoch.to_be_bytes());
+        b.extend_from_slice(&self.base_sequence.to_be_bytes());
+        b.extend_from_slice(&self.records_count.to_be_bytes());
+        b.extend_from_slice(records);
+        let crc = compute_crc(&b);
+        b[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+        b
+    }
+
     /// Parses the header at the start of `buf` (at least 61 bytes, magic 2). Checks only what a
     /// header can say about itself: `length` covers at least the header. Does not check the CRC.
     pub fn parse(buf: &[u8]) -> Result<Self, LogError> {
@@ -246,6 +270,71 @@ impl BatchHeader {
 /// CRC-32C of the CRC-covered part of a whole batch (bytes 21..end).
 pub fn compute_crc(batch: &[u8]) -> u32 {
     crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..])
+}
+
+/// Appends one record's framing (see `records.rs` for the layout): record `index` of its batch,
+/// `timestamp_delta` from the batch's BaseTimestamp, no headers.
+pub fn put_record(
+    out: &mut Vec<u8>,
+    index: i32,
+    timestamp_delta: i64,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+) {
+    fn put_varlong(out: &mut Vec<u8>, v: i64) {
+        let mut z = ((v << 1) ^ (v >> 63)) as u64;
+        while z >= 0x80 {
+            out.push((z as u8 & 0x7f) | 0x80);
+            z >>= 7;
+        }
+        out.push(z as u8);
+    }
+    let mut body =
+        Vec::with_capacity(16 + key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len));
+    body.push(0); // attributes
+    put_varlong(&mut body, timestamp_delta);
+    put_varlong(&mut body, i64::from(index));
+    for field in [key, value] {
+        match field {
+            Some(b) => {
+                put_varlong(&mut body, b.len() as i64);
+                body.extend_from_slice(b);
+            }
+            None => put_varlong(&mut body, -1),
+        }
+    }
+    put_varlong(&mut body, 0); // headers
+    put_varlong(out, body.len() as i64);
+    out.extend_from_slice(&body);
+}
+
+/// A record's key and value (`None`: null) for [`encode_batch`].
+pub type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
+/// One uncompressed batch written by the broker itself (no producer id, one timestamp), e.g.
+/// the group coordinator's records in `__consumer_offsets`.
+pub fn encode_batch(records: &[KeyValue<'_>], timestamp: i64) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (i, (k, v)) in records.iter().enumerate() {
+        put_record(&mut body, i as i32, 0, *k, *v);
+    }
+    let count = records.len() as i32;
+    BatchHeader {
+        base_offset: 0,
+        length: 0,
+        partition_leader_epoch: -1,
+        magic: 2,
+        crc: 0,
+        attributes: 0,
+        last_offset_delta: count - 1,
+        base_timestamp: timestamp,
+        max_timestamp: timestamp,
+        producer_id: -1,
+        producer_epoch: -1,
+        base_sequence: -1,
+        records_count: count,
+    }
+    .assemble(&body)
 }
 
 /// Validates one client Produce payload for one partition the way Kafka does (PROTOCOL.md §6):

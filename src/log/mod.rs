@@ -63,8 +63,8 @@ pub(crate) mod testutil;
 pub mod verify;
 
 pub use batch::{
-    validate_produce_batch, validate_produce_batch_inline, BatchHeader, Compression,
-    InlineValidation,
+    compute_crc, encode_batch, validate_produce_batch, validate_produce_batch_inline, BatchHeader,
+    Compression, InlineValidation,
 };
 pub use config::{CleanupPolicy, LogConfig, TimestampType, TopicCompression};
 pub use error::LogError;

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use super::batch::{compute_crc, Compression, CRC_OFFSET};
+use super::batch::{put_record, BatchHeader, Compression};
 
 /// One record for [`BatchBuilder::recs`].
 #[derive(Clone, Debug)]
@@ -32,18 +32,6 @@ pub(crate) struct BatchBuilder {
     producer_epoch: i16,
     base_sequence: i32,
     codec: Compression,
-}
-
-fn put_varlong(out: &mut Vec<u8>, v: i64) {
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
-    loop {
-        if z < 0x80 {
-            out.push(z as u8);
-            return;
-        }
-        out.push((z as u8 & 0x7f) | 0x80);
-        z >>= 7;
-    }
 }
 
 impl BatchBuilder {
@@ -111,26 +99,13 @@ impl BatchBuilder {
     pub(crate) fn build(&self) -> Vec<u8> {
         let mut records = Vec::new();
         for (i, r) in self.recs.iter().enumerate() {
-            let mut body = vec![0u8]; // attributes
-            put_varlong(&mut body, i as i64); // timestamp delta
-            put_varlong(&mut body, i as i64); // offset delta
-            match &r.key {
-                Some(k) => {
-                    put_varlong(&mut body, k.len() as i64);
-                    body.extend_from_slice(k);
-                }
-                None => put_varlong(&mut body, -1),
-            }
-            match &r.value {
-                Some(v) => {
-                    put_varlong(&mut body, v.len() as i64);
-                    body.extend_from_slice(v);
-                }
-                None => put_varlong(&mut body, -1),
-            }
-            put_varlong(&mut body, 0); // headers
-            put_varlong(&mut records, body.len() as i64);
-            records.extend_from_slice(&body);
+            put_record(
+                &mut records,
+                i as i32,
+                i as i64,
+                r.key.as_deref(),
+                r.value.as_deref(),
+            );
         }
         let n = self.recs.len() as i32;
         let codec_bits = match self.codec {
@@ -142,25 +117,18 @@ impl BatchBuilder {
             Compression::Unknown(c) => i16::from(c),
         };
         let records = compress(self.codec, &records);
-        let attributes = self.attributes | codec_bits;
-        let mut b = Vec::with_capacity(61 + records.len());
-        b.extend_from_slice(&0i64.to_be_bytes());
-        b.extend_from_slice(&((49 + records.len()) as i32).to_be_bytes());
-        b.extend_from_slice(&(-1i32).to_be_bytes());
-        b.push(2);
-        b.extend_from_slice(&0u32.to_be_bytes());
-        b.extend_from_slice(&attributes.to_be_bytes());
-        b.extend_from_slice(&(n - 1).to_be_bytes());
-        b.extend_from_slice(&self.timestamp.to_be_bytes());
-        b.extend_from_slice(&(self.timestamp + i64::from(n.max(1)) - 1).to_be_bytes());
-        b.extend_from_slice(&self.producer_id.to_be_bytes());
-        b.extend_from_slice(&self.producer_epoch.to_be_bytes());
-        b.extend_from_slice(&self.base_sequence.to_be_bytes());
-        b.extend_from_slice(&n.to_be_bytes());
-        b.extend_from_slice(&records);
-        let crc = compute_crc(&b);
-        b[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
-        b
+        BatchHeader {
+            attributes: self.attributes | codec_bits,
+            last_offset_delta: n - 1,
+            base_timestamp: self.timestamp,
+            max_timestamp: self.timestamp + i64::from(n.max(1)) - 1,
+            producer_id: self.producer_id,
+            producer_epoch: self.producer_epoch,
+            base_sequence: self.base_sequence,
+            records_count: n,
+            ..plain_header()
+        }
+        .assemble(&records)
     }
 }
 
@@ -205,24 +173,32 @@ pub(crate) fn batch_with_payload(
     last_offset_delta: i32,
     attributes: i16,
 ) -> Vec<u8> {
-    let mut b = Vec::with_capacity(61 + payload.len());
-    b.extend_from_slice(&0i64.to_be_bytes());
-    b.extend_from_slice(&((49 + payload.len()) as i32).to_be_bytes());
-    b.extend_from_slice(&(-1i32).to_be_bytes());
-    b.push(2);
-    b.extend_from_slice(&0u32.to_be_bytes());
-    b.extend_from_slice(&attributes.to_be_bytes());
-    b.extend_from_slice(&last_offset_delta.to_be_bytes());
-    b.extend_from_slice(&1_000i64.to_be_bytes());
-    b.extend_from_slice(&1_000i64.to_be_bytes());
-    b.extend_from_slice(&(-1i64).to_be_bytes());
-    b.extend_from_slice(&(-1i16).to_be_bytes());
-    b.extend_from_slice(&(-1i32).to_be_bytes());
-    b.extend_from_slice(&count.to_be_bytes());
-    b.extend_from_slice(payload);
-    let crc = compute_crc(&b);
-    b[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
-    b
+    BatchHeader {
+        attributes,
+        last_offset_delta,
+        records_count: count,
+        ..plain_header()
+    }
+    .assemble(payload)
+}
+
+/// A header with no producer, timestamps 1000, leader epoch -1 (fields `assemble` computes are 0).
+fn plain_header() -> BatchHeader {
+    BatchHeader {
+        base_offset: 0,
+        length: 0,
+        partition_leader_epoch: -1,
+        magic: 2,
+        crc: 0,
+        attributes: 0,
+        last_offset_delta: 0,
+        base_timestamp: 1_000,
+        max_timestamp: 1_000,
+        producer_id: -1,
+        producer_epoch: -1,
+        base_sequence: -1,
+        records_count: 0,
+    }
 }
 
 /// The encoded records of `recs` without a batch around them (offset and timestamp deltas

@@ -63,7 +63,8 @@ impl Store {
         for (k, v) in self.scan_prefix(CF_GROUPS, b"")? {
             let group_id =
                 String::from_utf8(k.clone()).map_err(|_| corrupt(&k, "group id is not UTF-8"))?;
-            let record = GroupMetadataRecord::from_json(&v).map_err(|e| corrupt(&k, e.0))?;
+            let record =
+                GroupMetadataRecord::from_json(&v).map_err(|e| corrupt(&k, e.message()))?;
             let entry = groups
                 .entry(group_id.clone())
                 .or_insert_with(|| PersistedGroup {
@@ -75,7 +76,7 @@ impl Store {
         for (k, v) in self.scan_prefix(CF_OFFSETS, b"")? {
             let (group_id, topic, partition) =
                 parse_offset_key(&k).ok_or_else(|| corrupt(&k, "malformed offset key"))?;
-            let record = OffsetRecord::from_json(&v).map_err(|e| corrupt(&k, e.0))?;
+            let record = OffsetRecord::from_json(&v).map_err(|e| corrupt(&k, e.message()))?;
             let entry = groups
                 .entry(group_id.clone())
                 .or_insert_with(|| PersistedGroup {
@@ -128,15 +129,64 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Cluster mode: replaces every stored group for which `owns(group id)` holds (the groups
+    /// of one offsets partition) with `groups`, in one atomic batch. With no groups it drops
+    /// them: the broker stopped coordinating that partition.
+    pub fn replace_groups(
+        &self,
+        owns: impl Fn(&str) -> bool,
+        groups: &[PersistedGroup],
+    ) -> Result<(), StoreError> {
+        let mut ops = Vec::new();
+        for (k, _) in self.scan_prefix(CF_GROUPS, b"")? {
+            if std::str::from_utf8(&k).is_ok_and(&owns) {
+                ops.push(StoreOp::Delete {
+                    cf: CF_GROUPS,
+                    key: k,
+                });
+            }
+        }
+        for (k, _) in self.scan_prefix(CF_OFFSETS, b"")? {
+            if parse_offset_key(&k).is_some_and(|(g, _, _)| owns(&g)) {
+                ops.push(StoreOp::Delete {
+                    cf: CF_OFFSETS,
+                    key: k,
+                });
+            }
+        }
+        for g in groups {
+            if let Some(m) = &g.metadata {
+                ops.push(StoreOp::Put {
+                    cf: CF_GROUPS,
+                    key: g.group_id.as_bytes().to_vec(),
+                    value: m.to_json(),
+                });
+            }
+            for (topic, partition, o) in &g.offsets {
+                ops.push(StoreOp::Put {
+                    cf: CF_OFFSETS,
+                    key: offset_key(&g.group_id, topic, *partition),
+                    value: o.to_json(),
+                });
+            }
+        }
+        if ops.is_empty() {
+            return Ok(());
+        }
+        self.write(ops, false)
+    }
+}
+
 impl GroupStore for Store {
     fn load(&self) -> Result<Vec<PersistedGroup>, GroupStoreError> {
         self.load_groups()
-            .map_err(|e| GroupStoreError(e.to_string()))
+            .map_err(|e| GroupStoreError::Failed(e.to_string()))
     }
 
     fn persist(&self, group_id: &str, write: &GroupWrite) -> Result<(), GroupStoreError> {
         self.write_group(group_id, write)
-            .map_err(|e| GroupStoreError(e.to_string()))
+            .map_err(|e| GroupStoreError::Failed(e.to_string()))
     }
 }
 
@@ -232,6 +282,33 @@ mod tests {
         let groups = store.load().unwrap();
         assert_eq!(groups.len(), 1);
         assert_eq!(groups[0].group_id, "simple");
+    }
+
+    #[test]
+    fn replace_groups_swaps_one_partition_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let write = |o| GroupWrite {
+            metadata: MetadataWrite::Put(metadata()),
+            offsets_put: vec![("t".into(), 0, offset(o))],
+            offsets_delete: vec![],
+        };
+        store.persist("a1", &write(1)).unwrap();
+        store.persist("b1", &write(2)).unwrap();
+        let fresh = PersistedGroup {
+            group_id: "a2".into(),
+            metadata: None,
+            offsets: vec![("u".into(), 3, offset(9))],
+        };
+        store
+            .replace_groups(|g| g.starts_with('a'), std::slice::from_ref(&fresh))
+            .unwrap();
+        let groups = store.load().unwrap();
+        let ids: Vec<&str> = groups.iter().map(|g| g.group_id.as_str()).collect();
+        assert_eq!(ids, ["a2", "b1"]);
+        assert_eq!(groups[0], fresh);
+        store.replace_groups(|g| g.starts_with('b'), &[]).unwrap();
+        assert_eq!(store.load().unwrap(), vec![fresh]);
     }
 
     #[test]

@@ -23,6 +23,13 @@
 //! - A group removed from the map (DeleteGroups, expiry) is first marked Dead under its
 //!   lock; a request that raced and still holds the old `Arc` gets COORDINATOR_NOT_AVAILABLE
 //!   and retries, exactly Kafka's reason for the Dead state.
+//!
+//! Ownership (`ownership.rs`): a single broker coordinates every group. In a cluster the
+//! coordinator of a group is the leader of its `__consumer_offsets` partition: only groups of
+//! partitions this broker has loaded are served (NOT_COORDINATOR otherwise,
+//! COORDINATOR_LOAD_IN_PROGRESS while the partition loads), and losing the leadership unloads
+//! them. The ownership table is locked only while `groups` is locked, so a group is never
+//! created in a partition that is being unloaded.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex as StdMutex, MutexGuard};
@@ -33,11 +40,14 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::GroupError;
 use super::state::{ClassicGroup, Effects, Outcome};
-use super::store::{GroupStore, GroupWrite, MetadataWrite};
+use super::store::{GroupStore, GroupStoreError, GroupWrite, MetadataWrite, PersistedGroup};
 use super::timer::{Clock, TimerQueue};
 use super::types::*;
 
 mod offsets;
+mod ownership;
+
+use ownership::Owned;
 
 /// One group plus the reply channels of its parked requests.
 struct GroupSlot {
@@ -48,12 +58,31 @@ struct GroupSlot {
 
 type SlotRef = Arc<Mutex<GroupSlot>>;
 
+impl GroupSlot {
+    /// Sends the state machine's replies to the parked requests they answer.
+    fn deliver(&mut self, fx: Effects) {
+        for (member_id, reply) in fx.join_replies {
+            if let Some(tx) = self.join_waiters.remove(&member_id) {
+                let _ = tx.send(reply);
+            }
+        }
+        for (member_id, reply) in fx.sync_replies {
+            if let Some(tx) = self.sync_waiters.remove(&member_id) {
+                let _ = tx.send(reply);
+            }
+        }
+    }
+}
+
 struct Inner {
     node_id: i32,
     config: GroupConfig,
     store: Arc<dyn GroupStore>,
     clock: Clock,
     groups: StdMutex<HashMap<String, SlotRef>>,
+    /// Cluster mode: the offsets partitions this broker coordinates (see the header); `None`
+    /// on a single broker, which coordinates every group. Locked only under `groups`.
+    owned: Option<StdMutex<Owned>>,
     timers: StdMutex<TimerQueue>,
     wake: Notify,
     shutdown: watch::Sender<bool>,
@@ -74,41 +103,55 @@ fn lock<T>(m: &StdMutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl GroupCoordinator {
-    /// Loads every stored group and builds the coordinator; the timer task starts with
-    /// `spawn_background`. Blocking (it reads the whole store): call it from a blocking
-    /// thread or before serving.
+    /// Loads every stored group and builds the coordinator of a single broker; the timer
+    /// task starts with `spawn_background`. Blocking (it reads the whole store): call it
+    /// from a blocking thread or before serving.
     pub fn open(
         node_id: i32,
         config: impl Into<GroupConfig>,
         store: Arc<dyn GroupStore>,
     ) -> Result<Arc<Self>, GroupError> {
-        let config = config.into();
+        Self::open_with(node_id, config.into(), store, None)
+    }
+
+    /// The coordinator of a cluster member: it serves no group until the leadership of an
+    /// offsets partition (out of `partitions`) loads that partition's groups
+    /// (`begin_load`, `finish_load`). Nothing is read from `store` here.
+    pub fn open_in_cluster(
+        node_id: i32,
+        config: impl Into<GroupConfig>,
+        store: Arc<dyn GroupStore>,
+        partitions: i32,
+    ) -> Arc<Self> {
+        let owned = Owned::new(partitions);
+        match Self::open_with(node_id, config.into(), store, Some(owned)) {
+            Ok(c) => c,
+            // open_with reads the store only on a single broker.
+            Err(e) => unreachable!("a cluster coordinator loads nothing at open: {e}"),
+        }
+    }
+
+    fn open_with(
+        node_id: i32,
+        config: GroupConfig,
+        store: Arc<dyn GroupStore>,
+        owned: Option<Owned>,
+    ) -> Result<Arc<Self>, GroupError> {
         let clock = Clock::new();
-        let persisted = store
-            .load()
-            .map_err(|e| GroupError::CoordinatorNotAvailable(e.to_string()))?;
+        let persisted = match owned {
+            Some(_) => Vec::new(),
+            None => store
+                .load()
+                .map_err(|e| GroupError::CoordinatorNotAvailable(e.to_string()))?,
+        };
         let now = clock.now_ms();
         let mut groups = HashMap::new();
         let mut timers = TimerQueue::default();
         for p in persisted {
-            let mut group = ClassicGroup::from_persisted(p, now);
-            // Freshly loaded groups have no parked requests: there is nothing to deliver.
-            let _ = group.on_loaded(&config, now);
+            let slot = loaded_slot(p, &config, now);
+            let group = &slot.group;
             timers.set(group.group_id(), group.next_deadline());
-            tracing::info!(
-                group = %group.group_id(),
-                members = group.num_members(),
-                generation = group.generation_id(),
-                "loaded group"
-            );
-            groups.insert(
-                group.group_id().to_string(),
-                Arc::new(Mutex::new(GroupSlot {
-                    group,
-                    join_waiters: HashMap::new(),
-                    sync_waiters: HashMap::new(),
-                })),
-            );
+            groups.insert(group.group_id().to_string(), Arc::new(Mutex::new(slot)));
         }
         let (shutdown, _) = watch::channel(false);
         let inner = Arc::new(Inner {
@@ -117,6 +160,7 @@ impl GroupCoordinator {
             store,
             clock,
             groups: StdMutex::new(groups),
+            owned: owned.map(StdMutex::new),
             timers: StdMutex::new(timers),
             wake: Notify::new(),
             shutdown,
@@ -154,8 +198,8 @@ impl GroupCoordinator {
         Ok(c)
     }
 
-    /// The node that coordinates `group_id`. Single node: always this one; kept a function
-    /// so cluster mode can hash group ids onto coordinators.
+    /// The node that coordinates `group_id` on a single broker: this one. (In a cluster,
+    /// FindCoordinator names the leader of the group's offsets partition.)
     pub fn coordinator_for(&self, _group_id: &str) -> i32 {
         self.inner.node_id
     }
@@ -226,11 +270,18 @@ impl GroupCoordinator {
             };
             return JoinResponse::error(e, req.member_id);
         }
-        let Some((slot, _)) = self.inner.slot(&req.group_id, req.member_id.is_empty()) else {
-            return JoinResponse::error(
-                GroupError::UnknownMemberId(req.member_id.clone()),
-                req.member_id,
-            );
+        let slot = match self
+            .inner
+            .served_slot(&req.group_id, req.member_id.is_empty())
+        {
+            Ok(Some((slot, _))) => slot,
+            Ok(None) => {
+                return JoinResponse::error(
+                    GroupError::UnknownMemberId(req.member_id.clone()),
+                    req.member_id,
+                )
+            }
+            Err(e) => return JoinResponse::error(e, req.member_id),
         };
         let mut s = slot.lock().await;
         let now = self.now_ms();
@@ -263,8 +314,10 @@ impl GroupCoordinator {
         if req.group_id.is_empty() {
             return SyncResponse::error(GroupError::InvalidGroupId(req.group_id));
         }
-        let Some((slot, _)) = self.inner.slot(&req.group_id, false) else {
-            return SyncResponse::error(GroupError::UnknownMemberId(req.member_id));
+        let slot = match self.inner.served_slot(&req.group_id, false) {
+            Ok(Some((slot, _))) => slot,
+            Ok(None) => return SyncResponse::error(GroupError::UnknownMemberId(req.member_id)),
+            Err(e) => return SyncResponse::error(e),
         };
         let mut s = slot.lock().await;
         let now = self.now_ms();
@@ -294,7 +347,7 @@ impl GroupCoordinator {
         if req.group_id.is_empty() {
             return Err(GroupError::InvalidGroupId(req.group_id));
         }
-        let Some((slot, _)) = self.inner.slot(&req.group_id, false) else {
+        let Some((slot, _)) = self.inner.served_slot(&req.group_id, false)? else {
             return Err(GroupError::UnknownMemberId(req.member_id));
         };
         let mut s = slot.lock().await;
@@ -312,7 +365,7 @@ impl GroupCoordinator {
         if group_id.is_empty() {
             return Err(GroupError::InvalidGroupId(group_id.into()));
         }
-        let Some((slot, _)) = self.inner.slot(group_id, false) else {
+        let Some((slot, _)) = self.inner.served_slot(group_id, false)? else {
             return Err(GroupError::UnknownMemberId(String::new()));
         };
         let mut s = slot.lock().await;
@@ -332,9 +385,10 @@ impl GroupCoordinator {
             let result = if id.is_empty() {
                 Err(GroupError::InvalidGroupId(id.clone()))
             } else {
-                match self.inner.slot(id, false) {
-                    None => Err(GroupError::GroupIdNotFound(id.clone())),
-                    Some((slot, _)) => {
+                match self.inner.served_slot(id, false) {
+                    Err(e) => Err(e),
+                    Ok(None) => Err(GroupError::GroupIdNotFound(id.clone())),
+                    Ok(Some((slot, _))) => {
                         let s = slot.lock().await;
                         if s.group.state() == GroupState::Dead {
                             Err(GroupError::GroupIdNotFound(id.clone()))
@@ -349,13 +403,15 @@ impl GroupCoordinator {
         out
     }
 
-    /// ListGroups. Filters are case-insensitive; an empty filter matches everything.
-    /// `types_filter` is the group type ("classic"), not the protocol type.
+    /// ListGroups: the groups this broker coordinates. Filters are case-insensitive; an empty
+    /// filter matches everything. `types_filter` is the group type ("classic"), not the
+    /// protocol type. COORDINATOR_LOAD_IN_PROGRESS while an offsets partition loads.
     pub async fn list(
         &self,
         states_filter: &[String],
         types_filter: &[String],
-    ) -> Vec<ListedGroup> {
+    ) -> Result<Vec<ListedGroup>, GroupError> {
+        self.check_not_loading()?;
         let states: Vec<String> = states_filter.iter().map(|s| s.to_lowercase()).collect();
         let types: Vec<String> = types_filter.iter().map(|s| s.to_lowercase()).collect();
         let mut out = Vec::new();
@@ -372,7 +428,7 @@ impl GroupCoordinator {
             }
         }
         out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
-        out
+        Ok(out)
     }
 
     /// DeleteGroups: only Empty groups (NON_EMPTY_GROUP otherwise, GROUP_ID_NOT_FOUND if
@@ -383,9 +439,10 @@ impl GroupCoordinator {
             let result = if id.is_empty() {
                 Err(GroupError::InvalidGroupId(id.clone()))
             } else {
-                match self.inner.slot(id, false) {
-                    None => Err(GroupError::GroupIdNotFound(id.clone())),
-                    Some((slot, _)) => {
+                match self.inner.served_slot(id, false) {
+                    Err(e) => Err(e),
+                    Ok(None) => Err(GroupError::GroupIdNotFound(id.clone())),
+                    Ok(Some((slot, _))) => {
                         let mut s = slot.lock().await;
                         match s.group.validate_delete() {
                             Err(e) => Err(e),
@@ -408,14 +465,22 @@ impl Drop for GroupCoordinator {
 }
 
 impl Inner {
-    /// Looks up a group, creating an Empty one when `create`. Returns whether it was created.
-    fn slot(&self, group_id: &str, create: bool) -> Option<(SlotRef, bool)> {
+    /// Looks up a group this coordinator serves, creating an Empty one when `create`.
+    /// Returns whether it was created. `Err`: not served here (cluster mode, see the header).
+    fn served_slot(
+        &self,
+        group_id: &str,
+        create: bool,
+    ) -> Result<Option<(SlotRef, bool)>, GroupError> {
         let mut groups = lock(&self.groups);
+        if let Some(owned) = &self.owned {
+            lock(owned).check(group_id)?;
+        }
         if let Some(s) = groups.get(group_id) {
-            return Some((s.clone(), false));
+            return Ok(Some((s.clone(), false)));
         }
         if !create {
-            return None;
+            return Ok(None);
         }
         let slot = Arc::new(Mutex::new(GroupSlot {
             group: ClassicGroup::new(group_id, self.clock.now_ms()),
@@ -423,7 +488,7 @@ impl Inner {
             sync_waiters: HashMap::new(),
         }));
         groups.insert(group_id.to_string(), slot.clone());
-        Some((slot, true))
+        Ok(Some((slot, true)))
     }
 
     fn all_slots(&self) -> Vec<SlotRef> {
@@ -439,6 +504,10 @@ impl Inner {
         let gid = group_id.to_string();
         match tokio::task::spawn_blocking(move || store.persist(&gid, &write)).await {
             Ok(Ok(())) => Ok(()),
+            Ok(Err(GroupStoreError::NotCoordinator(m))) => {
+                tracing::info!(group = %group_id, reason = %m, "group write refused: not the coordinator any more");
+                Err(GroupError::NotCoordinator(group_id.to_string()))
+            }
             Ok(Err(e)) => {
                 tracing::error!(group = %group_id, error = %e, "group store write failed");
                 Err(GroupError::CoordinatorNotAvailable(e.to_string()))
@@ -480,16 +549,7 @@ impl Inner {
                 fx.merge(more);
             }
         }
-        for (member_id, reply) in fx.join_replies {
-            if let Some(tx) = s.join_waiters.remove(&member_id) {
-                let _ = tx.send(reply);
-            }
-        }
-        for (member_id, reply) in fx.sync_replies {
-            if let Some(tx) = s.sync_waiters.remove(&member_id) {
-                let _ = tx.send(reply);
-            }
-        }
+        s.deliver(fx);
         self.schedule(&s.group);
     }
 
@@ -513,7 +573,11 @@ impl Inner {
             offsets_delete,
         };
         self.persist(s.group.group_id(), write).await?;
-        let fx = s.group.mark_dead(self.clock.now_ms());
+        let err = GroupError::CoordinatorNotAvailable(format!(
+            "group {} was removed",
+            s.group.group_id()
+        ));
+        let fx = s.group.mark_dead(self.clock.now_ms(), err);
         let gid = s.group.group_id().to_string();
         {
             let mut groups = lock(&self.groups);
@@ -522,26 +586,35 @@ impl Inner {
             }
         }
         lock(&self.timers).set(&gid, None);
-        for (member_id, reply) in fx.join_replies {
-            if let Some(tx) = s.join_waiters.remove(&member_id) {
-                let _ = tx.send(reply);
-            }
-        }
-        for (member_id, reply) in fx.sync_replies {
-            if let Some(tx) = s.sync_waiters.remove(&member_id) {
-                let _ = tx.send(reply);
-            }
-        }
+        s.deliver(fx);
         Ok(())
     }
 
     async fn tick_group(&self, group_id: &str, now_ms: i64) {
-        let Some((slot, _)) = self.slot(group_id, false) else {
+        let Some(slot) = lock(&self.groups).get(group_id).cloned() else {
             return;
         };
         let mut s = slot.lock().await;
         let fx = s.group.tick(&self.config, now_ms);
         self.finish(&mut s, fx).await;
+    }
+}
+
+/// A group read back from the store, as its slot: no parked requests, so the effects of
+/// loading have nothing to deliver.
+fn loaded_slot(p: PersistedGroup, config: &GroupConfig, now_ms: i64) -> GroupSlot {
+    let mut group = ClassicGroup::from_persisted(p, now_ms);
+    let _ = group.on_loaded(config, now_ms);
+    tracing::info!(
+        group = %group.group_id(),
+        members = group.num_members(),
+        generation = group.generation_id(),
+        "loaded group"
+    );
+    GroupSlot {
+        group,
+        join_waiters: HashMap::new(),
+        sync_waiters: HashMap::new(),
     }
 }
 

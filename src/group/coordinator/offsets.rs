@@ -23,9 +23,9 @@ impl GroupCoordinator {
         if req.group_id.is_empty() {
             return Err(GroupError::InvalidGroupId(req.group_id));
         }
-        let (slot, created) = match self.inner.slot(&req.group_id, false) {
+        let (slot, created) = match self.inner.served_slot(&req.group_id, false)? {
             Some(found) => found,
-            None if req.generation_id < 0 => match self.inner.slot(&req.group_id, true) {
+            None if req.generation_id < 0 => match self.inner.served_slot(&req.group_id, true)? {
                 Some(found) => found,
                 None => {
                     return Err(GroupError::CoordinatorNotAvailable(
@@ -95,7 +95,7 @@ impl GroupCoordinator {
         if group_id.is_empty() {
             return Err(GroupError::InvalidGroupId(group_id.into()));
         }
-        let slot = self.inner.slot(group_id, false).map(|(s, _)| s);
+        let slot = self.inner.served_slot(group_id, false)?.map(|(s, _)| s);
         let guard = match &slot {
             Some(slot) => Some(slot.lock().await),
             None => None,
@@ -143,7 +143,7 @@ impl GroupCoordinator {
         if group_id.is_empty() {
             return Err(GroupError::InvalidGroupId(group_id.into()));
         }
-        let Some((slot, _)) = self.inner.slot(group_id, false) else {
+        let Some((slot, _)) = self.inner.served_slot(group_id, false)? else {
             return Err(GroupError::GroupIdNotFound(group_id.into()));
         };
         let mut s = slot.lock().await;

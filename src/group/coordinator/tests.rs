@@ -142,10 +142,10 @@ async fn timer_task_expires_sessions() {
     let d = d[0].1.as_ref().unwrap();
     assert_eq!(d.state, "Empty");
     assert!(d.members.is_empty());
-    let listed = c.list(&["empty".into()], &[]).await;
+    let listed = c.list(&["empty".into()], &[]).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].group_type, "classic");
-    assert!(c.list(&["stable".into()], &[]).await.is_empty());
+    assert!(c.list(&["stable".into()], &[]).await.unwrap().is_empty());
     assert_eq!(
         store.snapshot("g").unwrap().metadata.unwrap().generation_id,
         2
@@ -219,7 +219,7 @@ async fn leave_last_member_then_delete_group() {
     assert_eq!(deleted[0].1, Ok(()));
     assert_eq!(deleted[1].1, Err(GroupError::GroupIdNotFound("x".into())));
     assert!(store.snapshot("g").is_none());
-    assert!(c.list(&[], &[]).await.is_empty());
+    assert!(c.list(&[], &[]).await.unwrap().is_empty());
 }
 
 #[tokio::test(start_paused = true)]

@@ -5,8 +5,8 @@
 //! - `from_persisted(to_record())` keeps generation, protocol, leader and members: a group
 //!   that had members comes back Stable, and they must heartbeat within a session timeout;
 //! - only an Empty group may be deleted (`validate_delete`);
-//! - `mark_dead` answers every parked request COORDINATOR_NOT_AVAILABLE (the client finds the
-//!   coordinator again) and clears the join, sync and pending-member timers; a Dead group's
+//! - `mark_dead` answers every parked request with the error it is given (the client finds
+//!   the coordinator again) and clears the join, sync and pending-member timers; a Dead group's
 //!   session deadlines fire as no-ops.
 
 use bytes::Bytes;
@@ -130,12 +130,10 @@ impl ClassicGroup {
         }
     }
 
-    /// The group is deleted (or unloaded): parked requests are told to find the
-    /// coordinator again.
-    pub fn mark_dead(&mut self, now_ms: i64) -> Effects {
+    /// The group is deleted or unloaded: parked requests get `err` (COORDINATOR_NOT_AVAILABLE
+    /// after a deletion, NOT_COORDINATOR after an unload) and find the coordinator again.
+    pub fn mark_dead(&mut self, now_ms: i64, err: GroupError) -> Effects {
         let mut fx = Effects::default();
-        let err =
-            GroupError::CoordinatorNotAvailable(format!("group {} was removed", self.group_id));
         for m in self.members.values_mut() {
             if m.awaiting_join {
                 m.awaiting_join = false;

@@ -256,6 +256,31 @@ fn clean_shutdown_skips_scan_but_detects_later_damage() {
 }
 
 #[test]
+fn compacted_topics_are_not_deleted_by_time_or_size() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        retention_ms: 1,
+        retention_bytes: 1,
+        cleanup_policy: crate::log::config::CleanupPolicy::Compact,
+        ..small()
+    };
+    let log = open(d.path(), cfg);
+    for i in 0..12 {
+        let batch = BatchBuilder::new().records(2).timestamp(1_000 + i).build();
+        log.append(&batch, 0, 1_000).unwrap();
+    }
+    let segs = log.segment_count();
+    assert!(segs >= 4);
+    assert_eq!(log.enforce_retention(10_000_000).unwrap(), 0);
+    assert_eq!(log.log_start_offset(), 0);
+    // DeleteRecords still moves the log start, and segments below it still go.
+    log.delete_records_before(10).unwrap();
+    log.enforce_retention(10_000_000).unwrap();
+    assert!(log.segment_count() < segs);
+    assert_eq!(log.log_start_offset(), 10);
+}
+
+#[test]
 fn retention_by_bytes_and_time() {
     let d = tempfile::tempdir().unwrap();
     let day = 86_400_000;

@@ -30,7 +30,7 @@ fn persisted_round_trip_restores_generation_and_members() {
 fn dead_group_refuses_everything() {
     let c = cfg();
     let (mut g, m) = stable_single(0);
-    let _ = g.mark_dead(5);
+    let _ = g.mark_dead(5, GroupError::CoordinatorNotAvailable("removed".into()));
     assert!(matches!(
         g.heartbeat(&hb(&m, 1), &c, 6).0,
         Err(GroupError::CoordinatorNotAvailable(_))

@@ -1,0 +1,352 @@
+//! Cluster mode: consumer groups kept in the replicated `__consumer_offsets` topic, as Kafka
+//! keeps them. The coordinator of a group is the leader of the group's offsets partition
+//! (`group::offsets_partition`); it writes every group change there and rebuilds its groups
+//! from there when it becomes leader, so committed offsets and group metadata survive the loss
+//! of any broker that is not the whole ISR.
+//!
+//! - **Write** ([`GroupStore::persist`]): one `GroupWrite` = one batch (`records.rs`) appended
+//!   to the offsets partition this broker leads at the epoch it loaded, acknowledged like a
+//!   produce with acks=all (`min.insync.replicas` before the append, the high watermark after
+//!   it, bounded by `group.offsets_commit_timeout_ms`, Kafka's `offsets.commit.timeout.ms`).
+//!   Only then is the write applied to the RocksDB view and answered. Losing the leadership is
+//!   NOT_COORDINATOR; too few in-sync replicas or a timeout is COORDINATOR_NOT_AVAILABLE, as
+//!   Kafka maps them; the client retries either way.
+//! - **Load**: when a metadata image makes this broker leader of offsets partition `p` (and the
+//!   partition layer has taken the leadership up), the partition's log is replayed from its log
+//!   start to its log end into groups; they replace `p`'s groups in the RocksDB view (this
+//!   broker's materialized view) and the coordinator serves them. Until then they answer
+//!   COORDINATOR_LOAD_IN_PROGRESS.
+//! - **Unload**: when the leadership goes (or its epoch changes), `p`'s groups leave the
+//!   coordinator (parked requests get NOT_COORDINATOR) and the view.
+//!
+//! Loads and unloads run in image order on one task, so an unload never overtakes the load
+//! that follows it. A single broker never builds this: its coordinator writes RocksDB directly.
+//! The offsets topic is compacted, so retention never deletes it; compaction itself does not
+//! exist yet, so its partitions grow with every commit (replay time grows with them).
+
+mod records;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use crate::cluster::image::Image;
+use crate::cluster::OFFSETS_TOPIC;
+use crate::group::store::{GroupStore, GroupStoreError, GroupWrite, PersistedGroup};
+use crate::group::{offsets_partition, GroupCoordinator};
+use crate::log::{AppendOutcome, BatchHeader, PartitionLog};
+use crate::replica::{AckError, PartitionError, ReplicaManager};
+use crate::store::Store;
+
+/// Bytes read from the log per step of a load.
+const LOAD_READ_BYTES: usize = 1 << 20;
+/// Pause before a failed load is tried again.
+const LOAD_RETRY: Duration = Duration::from_secs(1);
+
+/// A leadership change of one offsets partition, applied in order by the load task.
+#[derive(Debug)]
+enum Change {
+    Load {
+        partition: i32,
+        leader_epoch: i32,
+        partitions: i32,
+    },
+    Unload {
+        partition: i32,
+    },
+}
+
+/// The group store of a cluster member (see the module header).
+pub struct OffsetsTopic {
+    node_id: i32,
+    replicas: Arc<ReplicaManager>,
+    /// The RocksDB view of the groups this broker coordinates.
+    view: Arc<Store>,
+    commit_timeout: Duration,
+    state: Mutex<Led>,
+    changes: mpsc::UnboundedSender<Change>,
+    /// Taken by `start`.
+    pending: Mutex<Option<mpsc::UnboundedReceiver<Change>>>,
+}
+
+/// What this broker leads of the offsets topic, as last applied from an image.
+#[derive(Default)]
+struct Led {
+    /// Partitions of the offsets topic (0 before it exists).
+    partitions: i32,
+    /// Offsets partition → the leader epoch this broker leads it at.
+    epochs: HashMap<i32, i32>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl OffsetsTopic {
+    /// The group store of a cluster member. The view starts empty: groups a previous run
+    /// left in it are not coordinated here until a leadership loads them again. Blocking.
+    pub fn new(
+        node_id: i32,
+        replicas: Arc<ReplicaManager>,
+        view: Arc<Store>,
+        commit_timeout: Duration,
+    ) -> Result<Arc<Self>, crate::store::StoreError> {
+        view.replace_groups(|_| true, &[])?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        Ok(Arc::new(OffsetsTopic {
+            node_id,
+            replicas,
+            view,
+            commit_timeout,
+            state: Mutex::new(Led::default()),
+            changes: tx,
+            pending: Mutex::new(Some(rx)),
+        }))
+    }
+
+    /// Starts the task that loads and unloads offsets partitions for `groups`. Needs a tokio
+    /// runtime; a second call does nothing.
+    pub fn start(self: &Arc<Self>, groups: Arc<GroupCoordinator>) {
+        if let Some(rx) = lock(&self.pending).take() {
+            tokio::spawn(self.clone().run(rx, groups));
+        }
+    }
+
+    /// Follows one metadata image, after the partition layer applied it: partitions this
+    /// broker now leads are queued for loading, those it stopped leading for unloading.
+    pub fn apply_image(&self, image: &Image) {
+        let mut led = lock(&self.state);
+        let mut now: HashMap<i32, i32> = HashMap::new();
+        let partitions = match image.topics.get(OFFSETS_TOPIC) {
+            None => 0,
+            Some(t) => {
+                for p in &t.partitions {
+                    let taken_up = p.leader == self.node_id
+                        && self
+                            .replicas
+                            .leader(OFFSETS_TOPIC, p.index, p.leader_epoch)
+                            .is_ok();
+                    if taken_up {
+                        now.insert(p.index, p.leader_epoch);
+                    }
+                }
+                t.partitions.len() as i32
+            }
+        };
+        let gone: Vec<i32> = led
+            .epochs
+            .iter()
+            .filter(|(p, e)| now.get(p) != Some(e))
+            .map(|(p, _)| *p)
+            .collect();
+        for partition in gone {
+            led.epochs.remove(&partition);
+            let _ = self.changes.send(Change::Unload { partition });
+        }
+        for (partition, leader_epoch) in now {
+            if led.epochs.insert(partition, leader_epoch) != Some(leader_epoch) {
+                let _ = self.changes.send(Change::Load {
+                    partition,
+                    leader_epoch,
+                    partitions,
+                });
+            }
+        }
+        led.partitions = partitions;
+    }
+
+    /// The epoch this broker leads `partition` at, if it still does.
+    fn led_epoch(&self, partition: i32) -> Option<i32> {
+        lock(&self.state).epochs.get(&partition).copied()
+    }
+
+    async fn run(
+        self: Arc<Self>,
+        mut rx: mpsc::UnboundedReceiver<Change>,
+        groups: Arc<GroupCoordinator>,
+    ) {
+        while let Some(change) = rx.recv().await {
+            match change {
+                Change::Unload { partition } => {
+                    groups.unload(partition).await;
+                    let count = lock(&self.state).partitions;
+                    let view = self.view.clone();
+                    let dropped = tokio::task::spawn_blocking(move || {
+                        view.replace_groups(|g| offsets_partition(g, count) == partition, &[])
+                    })
+                    .await;
+                    if !matches!(dropped, Ok(Ok(()))) {
+                        tracing::warn!(
+                            partition,
+                            "could not drop an unloaded offsets partition from the group view"
+                        );
+                    }
+                }
+                Change::Load {
+                    partition,
+                    leader_epoch,
+                    partitions,
+                } => {
+                    self.load(&groups, partition, leader_epoch, partitions)
+                        .await
+                }
+            }
+        }
+    }
+
+    /// Loads one partition, retrying while this broker still leads it at `leader_epoch`.
+    async fn load(
+        self: &Arc<Self>,
+        groups: &GroupCoordinator,
+        partition: i32,
+        leader_epoch: i32,
+        partitions: i32,
+    ) {
+        let Some(token) = groups.begin_load(partition, partitions).await else {
+            return;
+        };
+        loop {
+            if self.led_epoch(partition) != Some(leader_epoch) {
+                return; // superseded: an Unload or a newer Load is queued
+            }
+            let this = self.clone();
+            let started = std::time::Instant::now();
+            let loaded = tokio::task::spawn_blocking(move || {
+                this.read_partition(partition, leader_epoch, partitions)
+            })
+            .await
+            .unwrap_or_else(|e| Err(format!("load task failed: {e}")));
+            match loaded {
+                Ok(loaded) => {
+                    if groups.finish_load(partition, token, loaded) {
+                        tracing::debug!(
+                            partition,
+                            leader_epoch,
+                            elapsed_ms = started.elapsed().as_millis() as u64,
+                            "offsets partition loaded"
+                        );
+                    }
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(partition, leader_epoch, error = %e, "loading an offsets partition failed; retrying");
+                    tokio::time::sleep(LOAD_RETRY).await;
+                }
+            }
+        }
+    }
+
+    /// Replays the partition's log into groups and stores them as the partition's view.
+    /// Blocking.
+    fn read_partition(
+        &self,
+        partition: i32,
+        leader_epoch: i32,
+        partitions: i32,
+    ) -> Result<Vec<PersistedGroup>, String> {
+        let part = self
+            .replicas
+            .leader(OFFSETS_TOPIC, partition, leader_epoch)
+            .map_err(|e| e.to_string())?;
+        let mut replay = records::Replay::default();
+        replay_log(&part.log, &mut replay)?;
+        if replay.skipped > 0 {
+            tracing::warn!(
+                partition,
+                skipped = replay.skipped,
+                "offsets-topic records skipped while loading"
+            );
+        }
+        let groups = replay.finish();
+        self.view
+            .replace_groups(|g| offsets_partition(g, partitions) == partition, &groups)
+            .map_err(|e| e.to_string())?;
+        Ok(groups)
+    }
+}
+
+/// Folds every batch of `log` from its start to its end into `replay`.
+fn replay_log(log: &PartitionLog, replay: &mut records::Replay) -> Result<(), String> {
+    let mut pos = log.log_start_offset();
+    let end = log.log_end_offset();
+    while pos < end {
+        let before = pos;
+        let read = log
+            .read_to_end(pos, LOAD_READ_BYTES, true)
+            .map_err(|e| e.to_string())?;
+        let mut buf: Bytes = read.records.to_bytes().map_err(|e| e.to_string())?;
+        if buf.is_empty() {
+            break;
+        }
+        while let Ok(h) = BatchHeader::parse(&buf) {
+            let size = h.batch_size();
+            if buf.len() < size {
+                break; // cut at the read limit: read again from here
+            }
+            let batch = buf.split_to(size);
+            if h.last_offset() >= pos {
+                replay.apply_batch(batch)?;
+            }
+            pos = pos.max(h.last_offset() + 1);
+        }
+        if pos == before {
+            return Err(format!("no whole batch at offset {pos}"));
+        }
+    }
+    Ok(())
+}
+
+impl GroupStore for OffsetsTopic {
+    /// Nothing is coordinated before the leadership of an offsets partition loads it.
+    fn load(&self) -> Result<Vec<PersistedGroup>, GroupStoreError> {
+        Ok(Vec::new())
+    }
+
+    /// Blocking: called on a blocking thread, it waits for the replicas on the runtime.
+    fn persist(&self, group_id: &str, write: &GroupWrite) -> Result<(), GroupStoreError> {
+        let partitions = lock(&self.state).partitions;
+        let partition = offsets_partition(group_id, partitions);
+        let not_coordinator = |why: String| GroupStoreError::NotCoordinator(why);
+        let epoch = self.led_epoch(partition).ok_or_else(|| {
+            not_coordinator(format!("offsets partition {partition} is not led here"))
+        })?;
+        let part = self
+            .replicas
+            .leader(OFFSETS_TOPIC, partition, epoch)
+            .map_err(|e| match e {
+                PartitionError::NotEnoughReplicas { .. } => GroupStoreError::Failed(e.to_string()),
+                other => not_coordinator(other.to_string()),
+            })?;
+        self.replicas
+            .check_min_insync(&part, -1)
+            .map_err(|e| GroupStoreError::Failed(e.to_string()))?;
+        let now = crate::broker::now_ms();
+        let batch = records::encode_write(group_id, write, now);
+        let end = match part.log.append(&batch, epoch, now) {
+            Ok(AppendOutcome::Appended { last_offset, .. }) => last_offset + 1,
+            // Without a producer id nothing is a retry.
+            Ok(AppendOutcome::Duplicate { last_offset, .. }) => last_offset + 1,
+            Err(e) => return Err(GroupStoreError::Failed(e.to_string())),
+        };
+        self.replicas.appended(&part);
+        let deadline = tokio::time::Instant::now() + self.commit_timeout;
+        let acked = tokio::runtime::Handle::current()
+            .block_on(self.replicas.await_ack(&part, -1, end, deadline));
+        match acked {
+            Ok(()) => {}
+            Err(AckError::NotLeader) => {
+                return Err(not_coordinator(AckError::NotLeader.to_string()))
+            }
+            Err(e) => return Err(GroupStoreError::Failed(e.to_string())),
+        }
+        // The log is the record; the view follows it (a failed view write is repaired by the
+        // next load).
+        if let Err(e) = self.view.write_group(group_id, write) {
+            tracing::error!(group = group_id, error = %e, "group view write failed after the offsets topic took it");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,414 @@
+//! The records the group coordinator writes to `__consumer_offsets`, and their replay.
+//!
+//! Keys use Kafka's layout (big-endian; a string is an i16 length and UTF-8 bytes), so that a
+//! group and a committed offset are the same compaction keys as in Kafka:
+//!
+//! ```text
+//! offset commit    i16 version = 1, string group, string topic, i32 partition
+//! group metadata   i16 version = 2, string group
+//! ```
+//! Values are the JSON documents of `group::store` (`OffsetRecord`, `GroupMetadataRecord`,
+//! each with its format version `"v"`), not Kafka's binary values; a null value is a tombstone
+//! (offset deleted, group deleted). A key version 0 (Kafka's older offset key) reads as 1.
+//!
+//! One `GroupWrite` is one uncompressed batch with no producer id, so it is appended, replicated
+//! and truncated whole: its group metadata record first, then the offset tombstones, then the
+//! offsets — the order `group::store::apply_write` applies them in.
+//!
+//! Replay folds batches in log order. A record that does not decode (an unknown key version, a
+//! value in a format this broker does not know) is skipped and counted, so that one bad record
+//! does not keep every other group of the partition from loading.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+
+use crate::group::store::{
+    apply_write, GroupMetadataRecord, GroupWrite, MetadataWrite, OffsetRecord, PersistedGroup,
+};
+use crate::log::batch::KeyValue;
+
+const OFFSET_KEY_V0: i16 = 0;
+const OFFSET_KEY: i16 = 1;
+const GROUP_KEY: i16 = 2;
+
+/// One record's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Key {
+    Offset {
+        group: String,
+        topic: String,
+        partition: i32,
+    },
+    Group {
+        group: String,
+    },
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    // Group ids and topic names are far below 32 KiB (the coordinator and topic validation
+    // bound them); a longer one would be cut, never misframed.
+    let b = &s.as_bytes()[..s.len().min(i16::MAX as usize)];
+    out.extend_from_slice(&(b.len() as i16).to_be_bytes());
+    out.extend_from_slice(b);
+}
+
+impl Key {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match self {
+            Key::Offset {
+                group,
+                topic,
+                partition,
+            } => {
+                out.extend_from_slice(&OFFSET_KEY.to_be_bytes());
+                put_str(&mut out, group);
+                put_str(&mut out, topic);
+                out.extend_from_slice(&partition.to_be_bytes());
+            }
+            Key::Group { group } => {
+                out.extend_from_slice(&GROUP_KEY.to_be_bytes());
+                put_str(&mut out, group);
+            }
+        }
+        out
+    }
+
+    fn decode(b: &[u8]) -> Result<Key, String> {
+        let mut r = Reader(b);
+        let key = match r.i16()? {
+            OFFSET_KEY_V0 | OFFSET_KEY => Key::Offset {
+                group: r.string()?,
+                topic: r.string()?,
+                partition: r.i32()?,
+            },
+            GROUP_KEY => Key::Group { group: r.string()? },
+            v => return Err(format!("unknown key version {v}")),
+        };
+        if !r.0.is_empty() {
+            return Err(format!("{} bytes after the key", r.0.len()));
+        }
+        Ok(key)
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8], String> {
+        if self.0.len() < n {
+            return Err("key too short".into());
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+    fn i16(&mut self) -> Result<i16, String> {
+        let b = self.take(2)?;
+        Ok(i16::from_be_bytes([b[0], b[1]]))
+    }
+    fn i32(&mut self) -> Result<i32, String> {
+        let b = self.take(4)?;
+        Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn string(&mut self) -> Result<String, String> {
+        let len = usize::try_from(self.i16()?).map_err(|_| "null string in a key")?;
+        String::from_utf8(self.take(len)?.to_vec()).map_err(|_| "key string is not UTF-8".into())
+    }
+}
+
+/// The batch that carries `write` for `group_id`, stamped `now_ms`.
+pub fn encode_write(group_id: &str, write: &GroupWrite, now_ms: i64) -> Vec<u8> {
+    let mut records: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+    let group_key = || {
+        Key::Group {
+            group: group_id.to_string(),
+        }
+        .encode()
+    };
+    match &write.metadata {
+        MetadataWrite::Unchanged => {}
+        MetadataWrite::Put(m) => records.push((group_key(), Some(m.to_json()))),
+        MetadataWrite::Delete => records.push((group_key(), None)),
+    }
+    let offset_key = |topic: &str, partition: i32| {
+        Key::Offset {
+            group: group_id.to_string(),
+            topic: topic.to_string(),
+            partition,
+        }
+        .encode()
+    };
+    for (topic, partition) in &write.offsets_delete {
+        records.push((offset_key(topic, *partition), None));
+    }
+    for (topic, partition, o) in &write.offsets_put {
+        records.push((offset_key(topic, *partition), Some(o.to_json())));
+    }
+    let refs: Vec<KeyValue<'_>> = records
+        .iter()
+        .map(|(k, v)| (Some(k.as_slice()), v.as_deref()))
+        .collect();
+    crate::log::encode_batch(&refs, now_ms)
+}
+
+/// The groups of one offsets partition, folded from its batches in log order.
+#[derive(Default)]
+pub struct Replay {
+    groups: HashMap<String, PersistedGroup>,
+    /// Records that did not decode (see the header).
+    pub skipped: usize,
+}
+
+impl Replay {
+    /// Folds one whole stored batch. Control batches carry no group data.
+    pub fn apply_batch(&mut self, batch: Bytes) -> Result<(), String> {
+        let mut buf = batch;
+        let set = crate::protocol::records::decode_batch(&mut buf).map_err(|e| e.to_string())?;
+        for r in set.records {
+            if r.control {
+                continue;
+            }
+            let Some(key) = r.key.as_deref() else {
+                self.skipped += 1;
+                continue;
+            };
+            match record_write(key, r.value.as_deref()) {
+                Ok((group, write)) => apply_write(&mut self.groups, &group, &write),
+                Err(e) => {
+                    tracing::warn!(offset = r.offset, error = %e, "skipping an offsets-topic record that does not decode");
+                    self.skipped += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The groups, in group id order.
+    pub fn finish(self) -> Vec<PersistedGroup> {
+        let mut out: Vec<PersistedGroup> = self.groups.into_values().collect();
+        out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        out
+    }
+}
+
+/// One record as the write it stands for.
+fn record_write(key: &[u8], value: Option<&[u8]>) -> Result<(String, GroupWrite), String> {
+    let mut write = GroupWrite {
+        metadata: MetadataWrite::Unchanged,
+        offsets_put: Vec::new(),
+        offsets_delete: Vec::new(),
+    };
+    let group = match Key::decode(key)? {
+        Key::Group { group } => {
+            write.metadata = match value {
+                None => MetadataWrite::Delete,
+                Some(v) => MetadataWrite::Put(
+                    GroupMetadataRecord::from_json(v).map_err(|e| e.message().to_string())?,
+                ),
+            };
+            group
+        }
+        Key::Offset {
+            group,
+            topic,
+            partition,
+        } => {
+            match value {
+                None => write.offsets_delete.push((topic, partition)),
+                Some(v) => write.offsets_put.push((
+                    topic,
+                    partition,
+                    OffsetRecord::from_json(v).map_err(|e| e.message().to_string())?,
+                )),
+            }
+            group
+        }
+    };
+    Ok((group, write))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::group::store::{MemberRecord, MemoryGroupStore, RECORD_VERSION};
+    use crate::group::GroupStore;
+    use crate::log::BatchHeader;
+
+    fn offset(o: i64) -> OffsetRecord {
+        OffsetRecord {
+            v: RECORD_VERSION,
+            offset: o,
+            leader_epoch: 2,
+            metadata: "m".into(),
+            commit_timestamp_ms: 7,
+        }
+    }
+
+    fn metadata(generation_id: i32) -> GroupMetadataRecord {
+        GroupMetadataRecord {
+            v: RECORD_VERSION,
+            protocol_type: Some("consumer".into()),
+            generation_id,
+            protocol_name: Some("range".into()),
+            leader: Some("m-1".into()),
+            state_timestamp_ms: Some(5),
+            members: vec![MemberRecord {
+                member_id: "m-1".into(),
+                group_instance_id: None,
+                client_id: "c".into(),
+                client_host: "/127.0.0.1".into(),
+                rebalance_timeout_ms: 300_000,
+                session_timeout_ms: 45_000,
+                protocols: vec![],
+                assignment: vec![1, 2, 3],
+            }],
+        }
+    }
+
+    #[test]
+    fn keys_use_kafkas_layout() {
+        let k = Key::Offset {
+            group: "g".into(),
+            topic: "t".into(),
+            partition: 3,
+        };
+        assert_eq!(k.encode(), [0, 1, 0, 1, b'g', 0, 1, b't', 0, 0, 0, 3]);
+        assert_eq!(Key::decode(&k.encode()), Ok(k));
+        let g = Key::Group { group: "g".into() };
+        assert_eq!(g.encode(), [0, 2, 0, 1, b'g']);
+        assert_eq!(Key::decode(&g.encode()), Ok(g));
+        // Kafka's version-0 offset key reads the same.
+        let v0 = [0, 0, 0, 1, b'g', 0, 1, b't', 0, 0, 0, 3];
+        assert!(matches!(
+            Key::decode(&v0),
+            Ok(Key::Offset { partition: 3, .. })
+        ));
+        assert!(Key::decode(&[0, 3, 0, 0]).is_err());
+        assert!(Key::decode(&[0, 2, 0, 5, b'g']).is_err());
+        assert!(Key::decode(&[0, 2, 0, 1, b'g', 9]).is_err());
+    }
+
+    #[test]
+    fn one_write_is_one_batch_in_apply_order() {
+        let write = GroupWrite {
+            metadata: MetadataWrite::Put(metadata(3)),
+            offsets_put: vec![("t".into(), 0, offset(10)), ("t".into(), 1, offset(11))],
+            offsets_delete: vec![("u".into(), 0)],
+        };
+        let batch = encode_write("g", &write, 1_000);
+        let h = BatchHeader::parse(&batch).unwrap();
+        assert_eq!(
+            (h.records_count, h.producer_id, h.base_timestamp),
+            (4, -1, 1_000)
+        );
+        assert_eq!(h.batch_size(), batch.len());
+        assert_eq!(crate::log::compute_crc(&batch), h.crc);
+        let set = crate::protocol::records::decode_batch(&mut Bytes::from(batch)).unwrap();
+        let keys: Vec<_> = set
+            .records
+            .iter()
+            .map(|r| Key::decode(r.key.as_deref().unwrap()).unwrap())
+            .collect();
+        assert_eq!(keys[0], Key::Group { group: "g".into() });
+        assert!(matches!(&keys[1], Key::Offset { topic, .. } if topic == "u"));
+        assert!(set.records[1].value.is_none());
+    }
+
+    /// Replaying the batches of a sequence of writes gives what a store applying the same
+    /// writes holds.
+    #[test]
+    fn replay_matches_a_store_that_applied_the_writes() {
+        let writes: Vec<(&str, GroupWrite)> = vec![
+            (
+                "g",
+                GroupWrite {
+                    metadata: MetadataWrite::Put(metadata(1)),
+                    offsets_put: vec![("t".into(), 0, offset(1))],
+                    offsets_delete: vec![],
+                },
+            ),
+            (
+                "simple",
+                GroupWrite {
+                    metadata: MetadataWrite::Unchanged,
+                    offsets_put: vec![("t".into(), 0, offset(4)), ("t".into(), 1, offset(5))],
+                    offsets_delete: vec![],
+                },
+            ),
+            (
+                "g",
+                GroupWrite {
+                    metadata: MetadataWrite::Put(metadata(2)),
+                    offsets_put: vec![("t".into(), 0, offset(8))],
+                    offsets_delete: vec![],
+                },
+            ),
+            (
+                "simple",
+                GroupWrite {
+                    metadata: MetadataWrite::Unchanged,
+                    offsets_put: vec![],
+                    offsets_delete: vec![("t".into(), 1)],
+                },
+            ),
+            (
+                "gone",
+                GroupWrite {
+                    metadata: MetadataWrite::Put(metadata(1)),
+                    offsets_put: vec![("t".into(), 0, offset(2))],
+                    offsets_delete: vec![],
+                },
+            ),
+            (
+                "gone",
+                GroupWrite {
+                    metadata: MetadataWrite::Delete,
+                    offsets_put: vec![],
+                    offsets_delete: vec![("t".into(), 0)],
+                },
+            ),
+        ];
+        let store = MemoryGroupStore::new();
+        let mut replay = Replay::default();
+        for (g, w) in &writes {
+            store.persist(g, w).unwrap();
+            replay
+                .apply_batch(Bytes::from(encode_write(g, w, 9)))
+                .unwrap();
+        }
+        let mut expected = store.load().unwrap();
+        for g in &mut expected {
+            g.offsets.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        }
+        let mut got = replay.finish();
+        for g in &mut got {
+            g.offsets.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        }
+        assert_eq!(got, expected);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].metadata.as_ref().unwrap().generation_id, 2);
+    }
+
+    #[test]
+    fn undecodable_records_are_skipped_and_counted() {
+        let good = Key::Group { group: "g".into() }.encode();
+        let bad_value = metadata(1).to_json()[1..].to_vec();
+        let unknown_key = [0u8, 9, 0, 0];
+        let recs: Vec<KeyValue<'_>> = vec![
+            (Some(&unknown_key), Some(b"x")),
+            (Some(&good), Some(&bad_value)),
+            (None, Some(b"y")),
+        ];
+        let mut replay = Replay::default();
+        replay
+            .apply_batch(Bytes::from(crate::log::encode_batch(&recs, 1)))
+            .unwrap();
+        assert_eq!(replay.skipped, 3);
+        assert!(replay.finish().is_empty());
+        assert!(Replay::default()
+            .apply_batch(Bytes::from_static(b"short"))
+            .is_err());
+    }
+}
