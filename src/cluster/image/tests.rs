@@ -11,6 +11,8 @@ use proptest::prelude::*;
 use super::*;
 use crate::kafka_error::KafkaError;
 
+mod reassign;
+
 /// An image and the next log index to apply at.
 struct H {
     img: Image,

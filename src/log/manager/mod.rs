@@ -44,7 +44,7 @@ pub use background::{
     SCRUB_START_DELAY_MS,
 };
 pub use dirs::{
-    read_topic_id, write_topic_id, DirScan, StagedPartition, CREATING_SUFFIX, DELETED_SUFFIX,
+    aside_partition, read_topic_id, write_topic_id, DirScan, StagedPartition, CREATING_SUFFIX, DELETED_SUFFIX,
     ORPHAN_SUFFIX, PARTITION_METADATA_FILE, PARTITION_METADATA_MAGIC,
 };
 
