@@ -7,7 +7,8 @@
 //!   `replicas` = target in the operator's order, then `removing`. The brokers in `adding`
 //!   create the log and follow the leader; the ISR is unchanged, so nobody waits for them.
 //!   A new target over a reassignment in progress is computed against that union, as Kafka
-//!   does. A target equal to the replicas changes nothing.
+//!   does (replicas of the old target not in the new one are removed); a target replica that
+//!   was still being added stays in `adding`. A target equal to the replicas changes nothing.
 //! - **completion** ([`complete_if_ready`], after the start and after every accepted ISR
 //!   change): once every adding replica is in the ISR without the removing ones (and, when
 //!   the replica set shrinks, every remaining replica is in it), `replicas` = target, the ISR
@@ -102,13 +103,14 @@ fn validate_target(target: &[i32], registered: &BTreeSet<i32>) -> Result<(), Rea
     Ok(())
 }
 
-/// The union replica set and the adding/removing lists. An empty difference keeps the list
-/// of the reassignment in progress (Kafka sets each list only when it is non-empty).
+/// The union replica set and the adding/removing lists. Over a reassignment in progress, a
+/// target replica still being added stays in `adding` (Kafka keeps the whole old list when the
+/// new difference is empty, which can leave a replica both adding and removing).
 fn start(p: &mut PartitionState, target: &[i32]) {
     let adding: BTreeSet<i32> = target
         .iter()
         .copied()
-        .filter(|r| !p.replicas.contains(r))
+        .filter(|r| !p.replicas.contains(r) || p.adding_replicas.contains(r))
         .collect();
     let removing: BTreeSet<i32> = p
         .replicas
@@ -119,12 +121,8 @@ fn start(p: &mut PartitionState, target: &[i32]) {
     let mut replicas = target.to_vec();
     replicas.extend(removing.iter().copied());
     p.replicas = replicas;
-    if !adding.is_empty() {
-        p.adding_replicas = adding.into_iter().collect();
-    }
-    if !removing.is_empty() {
-        p.removing_replicas = removing.into_iter().collect();
-    }
+    p.adding_replicas = adding.into_iter().collect();
+    p.removing_replicas = removing.into_iter().collect();
 }
 
 /// `PartitionReassignmentRevert`: drop the adding replicas from the replicas and the ISR.
