@@ -15,8 +15,8 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use kafka_protocol::messages::*;
 use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use runnel::config::Config;
 use runnel::handlers::{dispatch, Reply, RequestContext};
@@ -397,7 +397,10 @@ async fn alter_reassignment(
     };
     assert_eq!(r.error_code, 0);
     let p = &r.responses[0].partitions[0];
-    (p.error_code, p.error_message.as_ref().map(|m| m.to_string()))
+    (
+        p.error_code,
+        p.error_message.as_ref().map(|m| m.to_string()),
+    )
 }
 
 /// ListPartitionReassignments (all topics) on `node`: (topic, partition, replicas, adding,
@@ -456,7 +459,9 @@ async fn fetch_batches(node: &Running, topic: &str) -> Vec<(i64, Vec<u8>)> {
         .unwrap();
     req.encode(&mut frame, 12).unwrap();
     let mut client = crate::harness::Client {
-        stream: tokio::net::TcpStream::connect(node.kafka_addr).await.unwrap(),
+        stream: tokio::net::TcpStream::connect(node.kafka_addr)
+            .await
+            .unwrap(),
     };
     let mut resp = Bytes::from(client.call(&frame).await);
     ResponseHeader::decode(&mut resp, ApiKey::Fetch.response_header_version(12)).unwrap();
@@ -554,10 +559,25 @@ async fn reassignment_moves_a_partition_to_another_broker() {
 
     // Kafka's refusals, through the quorum.
     for (target, allow, v, want) in [
-        (Some(vec![1, 9]), true, 0, KafkaError::InvalidReplicaAssignment),
-        (Some(vec![4, 4]), true, 0, KafkaError::InvalidReplicaAssignment),
+        (
+            Some(vec![1, 9]),
+            true,
+            0,
+            KafkaError::InvalidReplicaAssignment,
+        ),
+        (
+            Some(vec![4, 4]),
+            true,
+            0,
+            KafkaError::InvalidReplicaAssignment,
+        ),
         (None, true, 0, KafkaError::NoReassignmentInProgress),
-        (Some(vec![4, 2, 3]), false, 1, KafkaError::InvalidReplicationFactor),
+        (
+            Some(vec![4, 2, 3]),
+            false,
+            1,
+            KafkaError::InvalidReplicationFactor,
+        ),
     ] {
         let (code, message) = alter_reassignment(&nodes[2], v, "moving", target, allow).await;
         assert_eq!(code, want.code(), "{message:?}");
@@ -607,9 +627,12 @@ async fn reassignment_moves_a_partition_to_another_broker() {
     // Broker 1 stopped hosting the partition: no open log, no directory left.
     eventually("broker 1 deleted its replica", || async {
         nodes[0].broker.logs.get("moving", 0).is_none()
-            && std::fs::read_dir(dirs[0].path())
-                .unwrap()
-                .all(|e| !e.unwrap().file_name().to_string_lossy().starts_with("moving-"))
+            && std::fs::read_dir(dirs[0].path()).unwrap().all(|e| {
+                !e.unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("moving-")
+            })
     })
     .await;
     assert_eq!(

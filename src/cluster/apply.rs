@@ -283,7 +283,9 @@ impl Controller {
             let removed: Vec<i32> = t
                 .partitions
                 .iter()
-                .filter(|p| !p.replicas.contains(&this) && self.logs.get(&t.name, p.index).is_some())
+                .filter(|p| {
+                    !p.replicas.contains(&this) && self.logs.get(&t.name, p.index).is_some()
+                })
                 .map(|p| p.index)
                 .collect();
             let current = self.view.topic(&t.name);

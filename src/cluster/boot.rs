@@ -106,9 +106,8 @@ impl Controller {
             let stored = topics.get(&name);
             let recorded = read_topic_id(&dir)?;
             if owner.is_none()
-                && stored.is_some_and(|t| {
-                    t.partition(p).is_some() && recorded == Some(t.id.as_u128())
-                })
+                && stored
+                    .is_some_and(|t| t.partition(p).is_some() && recorded == Some(t.id.as_u128()))
             {
                 // A reassignment moved this replica to other brokers and the broker stopped
                 // after the store commit, before the directory was gone: finish that.

@@ -638,7 +638,12 @@ impl Controller {
         match filter {
             None => {
                 for t in image.topics.values() {
-                    push(&t.name, (0..t.partitions.len() as i32).filter_map(|p| ongoing(t, p)).collect());
+                    push(
+                        &t.name,
+                        (0..t.partitions.len() as i32)
+                            .filter_map(|p| ongoing(t, p))
+                            .collect(),
+                    );
                 }
             }
             Some(wanted) => {

@@ -920,9 +920,16 @@ fn op() -> impl Strategy<Value = Op> {
             }),
         4 => (
             0..3 * NAMES.len(),
-            0..3i32,
-            prop::option::weighted(0.8, replicas()),
-            prop::bool::weighted(0.3),
+            0..2i32,
+            prop::option::weighted(
+                0.8,
+                prop_oneof![
+                    3 => prop::sample::subsequence((1..6).collect::<Vec<i32>>(), 1..4)
+                        .prop_shuffle(),
+                    1 => replicas(),
+                ],
+            ),
+            prop::bool::weighted(0.5),
         )
             .prop_map(|(name, partition, target, allow_rf_change)| Op::Reassign {
                 name,

@@ -225,7 +225,9 @@ impl LogManager {
                 continue;
             }
             renamed = true;
-            let to = self.data_dir.join(aside_name(topic, p, tag, DELETED_SUFFIX));
+            let to = self
+                .data_dir
+                .join(aside_name(topic, p, tag, DELETED_SUFFIX));
             let r = fs::rename(&from, &to)
                 .map_err(|e| LogError::io(format!("renaming {}", from.display()), e))
                 .and_then(|()| {

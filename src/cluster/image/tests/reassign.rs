@@ -52,7 +52,10 @@ fn refusals_carry_kafkas_codes_and_messages() {
     assert_eq!(m, "Unable to find partition t:1.");
     for (target, fragment) in [
         (&[][..], "includes an empty replica list."),
-        (&[1, 9][..], "includes broker 9, but no such broker is registered."),
+        (
+            &[1, 9][..],
+            "includes broker 9, but no such broker is registered.",
+        ),
         (&[2, 2][..], "includes the broker 2 more than once."),
     ] {
         let m = assert_refused(
@@ -103,7 +106,10 @@ fn a_move_lists_the_union_until_the_new_replica_is_in_sync() {
     assert!(p.is_reassigning());
     assert_eq!(p.target_replicas(), vec![2, 3]);
     // Metadata shows the union.
-    assert_eq!(h.img.topics["t"].to_info().partitions[0].replicas, vec![2, 3, 1]);
+    assert_eq!(
+        h.img.topics["t"].to_info().partitions[0].replicas,
+        vec![2, 3, 1]
+    );
     // The RF check counts the replica set the partition is headed for.
     assert_refused(
         &mut h,
@@ -112,7 +118,10 @@ fn a_move_lists_the_union_until_the_new_replica_is_in_sync() {
     );
     // The same target again: 3 is still being added (not completed by the empty difference).
     assert_eq!(reassign(&mut h, Some(&[2, 3])).adding_replicas, vec![3]);
-    assert_eq!(state(&h), (vec![2, 3, 1], vec![1, 2], vec![3], vec![1], 1, 0));
+    assert_eq!(
+        state(&h),
+        (vec![2, 3, 1], vec![1, 2], vec![3], vec![1], 1, 0)
+    );
     let e = h.partition("t", 0).partition_epoch;
     // An ISR change that does not hold the adding replica leaves it in progress.
     let Reply::Partition(q) = alter(&mut h, 1, 0, e, vec![1]) else {
@@ -140,14 +149,20 @@ fn completion_keeps_a_leader_that_stays_and_waits_for_the_whole_target() {
     let mut h = H::with_brokers(4);
     h.manual("t", vec![(0, vec![1, 2])]);
     reassign(&mut h, Some(&[1, 3, 4]));
-    assert_eq!(state(&h), (vec![1, 3, 4, 2], vec![1, 2], vec![3, 4], vec![2], 1, 0));
+    assert_eq!(
+        state(&h),
+        (vec![1, 3, 4, 2], vec![1, 2], vec![3, 4], vec![2], 1, 0)
+    );
     // Only one of the two adding replicas in sync: still in progress.
     alter(&mut h, 1, 0, 1, vec![1, 2, 3]);
     assert_eq!(h.partition("t", 0).adding_replicas, vec![3, 4]);
     // Both: replicas = target, the removed replica leaves the ISR, the leader stays but its
     // epoch grows because a replica left.
     alter(&mut h, 1, 0, 2, vec![1, 2, 3, 4]);
-    assert_eq!(state(&h), (vec![1, 3, 4], vec![1, 3, 4], vec![], vec![], 1, 1));
+    assert_eq!(
+        state(&h),
+        (vec![1, 3, 4], vec![1, 3, 4], vec![], vec![], 1, 1)
+    );
 }
 
 #[test]
@@ -156,7 +171,10 @@ fn a_target_the_isr_already_covers_completes_at_once() {
     h.manual("t", vec![(0, vec![1, 2, 3])]);
     // A reorder: new preferred order, same leader and leader epoch.
     let p = reassign(&mut h, Some(&[3, 2, 1]));
-    assert_eq!(state(&h), (vec![3, 2, 1], vec![1, 2, 3], vec![], vec![], 1, 0));
+    assert_eq!(
+        state(&h),
+        (vec![3, 2, 1], vec![1, 2, 3], vec![], vec![], 1, 0)
+    );
     assert_eq!(p.partition_epoch, 1);
     // A pure removal of the leader: completed at once, 3 (first of the target) leads.
     let p = reassign(&mut h, Some(&[3, 2]));
@@ -167,7 +185,10 @@ fn a_target_the_isr_already_covers_completes_at_once() {
     h.manual("t", vec![(0, vec![1, 2, 3])]);
     alter(&mut h, 1, 0, 0, vec![1, 2]);
     reassign(&mut h, Some(&[1, 3]));
-    assert_eq!(state(&h), (vec![1, 3, 2], vec![1, 2], vec![], vec![2], 1, 0));
+    assert_eq!(
+        state(&h),
+        (vec![1, 3, 2], vec![1, 2], vec![], vec![2], 1, 0)
+    );
 }
 
 #[test]
