@@ -17,6 +17,9 @@
 //!   as leader) and the partition has no leader.
 //! - A broker's epoch is the log index of its registration, so epochs grow with every new
 //!   incarnation.
+//! - A reassignment in progress lists its `adding_replicas` / `removing_replicas` (both
+//!   within `replicas`, disjoint); it completes in the same apply as the ISR change (or the
+//!   reassignment) that brings its new replicas in sync (`image/reassign.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
