@@ -5,15 +5,20 @@
 //! (followers fetch over the real Kafka port) before they are acknowledged, and a controlled
 //! shutdown moves leaderships to replicas that hold every acknowledged record; with one
 //! broker gone, a preferred election cannot pick it and `min.insync.replicas=3` refuses
-//! acks=all writes (NOT_ENOUGH_REPLICAS).
+//! acks=all writes (NOT_ENOUGH_REPLICAS). With a fourth, broker-only node: a reassignment
+//! moves a replica (and the leadership) to it, the moved log holds every acknowledged record,
+//! the removed broker's directory is gone, and a reassignment that cannot complete is listed
+//! and cancelled. Consumer groups: the leader of the group's `__consumer_offsets` partition
+//! coordinates it, and after it shuts down the new leader serves the same offsets and members.
 //! Requests go through `dispatch` (the wire is covered by the other tests and by
 //! `compat/run cluster`, which runs real processes and kills them).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
+use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use runnel::config::Config;
 use runnel::handlers::{dispatch, Reply, RequestContext};
 use runnel::kafka_error::KafkaError;
@@ -600,4 +605,317 @@ async fn groups_and_committed_offsets_survive_the_loss_of_their_coordinator() {
     for n in rest {
         n.shutdown().await;
     }
+}
+
+/// AlterPartitionReassignments for `topic`-0 on `node` (version `v`); the partition's error.
+async fn alter_reassignment(
+    node: &Running,
+    v: i16,
+    topic: &str,
+    target: Option<Vec<i32>>,
+    allow_rf_change: bool,
+) -> (i16, Option<String>) {
+    let req = AlterPartitionReassignmentsRequest::default()
+        .with_timeout_ms(20_000)
+        .with_allow_replication_factor_change(allow_rf_change)
+        .with_topics(vec![
+            alter_partition_reassignments_request::ReassignableTopic::default()
+                .with_name(TopicName(StrBytes::from_string(topic.into())))
+                .with_partitions(vec![
+                    alter_partition_reassignments_request::ReassignablePartition::default()
+                        .with_partition_index(0)
+                        .with_replicas(target.map(|t| t.into_iter().map(BrokerId).collect())),
+                ]),
+        ]);
+    let ResponseKind::AlterPartitionReassignments(r) = call(
+        node,
+        ApiKey::AlterPartitionReassignments,
+        v,
+        RequestKind::AlterPartitionReassignments(req),
+    )
+    .await
+    else {
+        panic!("not an AlterPartitionReassignments response")
+    };
+    assert_eq!(r.error_code, 0);
+    let p = &r.responses[0].partitions[0];
+    (
+        p.error_code,
+        p.error_message.as_ref().map(|m| m.to_string()),
+    )
+}
+
+/// ListPartitionReassignments (all topics) on `node`: (topic, partition, replicas, adding,
+/// removing) of each one in progress.
+async fn list_reassignments(node: &Running) -> Vec<(String, i32, Vec<i32>, Vec<i32>, Vec<i32>)> {
+    let ResponseKind::ListPartitionReassignments(r) = call(
+        node,
+        ApiKey::ListPartitionReassignments,
+        0,
+        RequestKind::ListPartitionReassignments(
+            ListPartitionReassignmentsRequest::default().with_timeout_ms(10_000),
+        ),
+    )
+    .await
+    else {
+        panic!("not a ListPartitionReassignments response")
+    };
+    assert_eq!(r.error_code, 0);
+    let ids = |v: &[BrokerId]| v.iter().map(|b| b.0).collect::<Vec<_>>();
+    r.topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| {
+                (
+                    t.name.0.to_string(),
+                    p.partition_index,
+                    ids(&p.replicas),
+                    ids(&p.adding_replicas),
+                    ids(&p.removing_replicas),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Every record batch of `topic`-0 fetched from `node`: (base offset, the batch's bytes from
+/// the magic byte on, which the leader does not rewrite).
+async fn fetch_batches(node: &Running, topic: &str) -> Vec<(i64, Vec<u8>)> {
+    let req = FetchRequest::default()
+        .with_max_wait_ms(0)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![fetch_request::FetchTopic::default()
+            .with_topic(TopicName(StrBytes::from_string(topic.into())))
+            .with_partitions(vec![fetch_request::FetchPartition::default()
+                .with_partition(0)
+                .with_fetch_offset(0)
+                .with_partition_max_bytes(1 << 20)])]);
+    // Over the wire: the handler answers a Fetch with file regions the connection sends.
+    let mut frame = BytesMut::new();
+    RequestHeader::default()
+        .with_request_api_key(ApiKey::Fetch as i16)
+        .with_request_api_version(12)
+        .with_correlation_id(9)
+        .with_client_id(Some(StrBytes::from_static_str("cluster-test")))
+        .encode(&mut frame, ApiKey::Fetch.request_header_version(12))
+        .unwrap();
+    req.encode(&mut frame, 12).unwrap();
+    let mut client = crate::harness::Client {
+        stream: tokio::net::TcpStream::connect(node.kafka_addr)
+            .await
+            .unwrap(),
+    };
+    let mut resp = Bytes::from(client.call(&frame).await);
+    ResponseHeader::decode(&mut resp, ApiKey::Fetch.response_header_version(12)).unwrap();
+    let r = FetchResponse::decode(&mut resp, 12).unwrap();
+    let p = &r.responses[0].partitions[0];
+    assert_eq!(p.error_code, 0, "{p:?}");
+    let mut bytes: &[u8] = p.records.as_deref().unwrap_or_default();
+    let mut out = Vec::new();
+    while bytes.len() >= 12 {
+        let base = i64::from_be_bytes(bytes[..8].try_into().unwrap());
+        let len = i32::from_be_bytes(bytes[8..12].try_into().unwrap()) as usize;
+        out.push((base, bytes[16..12 + len].to_vec()));
+        bytes = &bytes[12 + len..];
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reassignment_moves_a_partition_to_another_broker() {
+    // Three controller voters and a fourth, broker-only node.
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let ctrl: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let voters = (0..3)
+        .map(|i| format!("{}@127.0.0.1:{}", i + 1, ctrl[i]))
+        .collect::<Vec<_>>()
+        .join(",");
+    let cfg = |i: usize| {
+        let mut c = Config {
+            node_id: i as i32 + 1,
+            data_dir: dirs[i].path().to_path_buf(),
+            listen: "127.0.0.1:0".into(),
+            http_listen: String::new(),
+            ..Config::default()
+        };
+        c.cluster.controller_voters = voters.clone();
+        if let Some(port) = ctrl.get(i) {
+            c.cluster.controller_listen = format!("127.0.0.1:{port}");
+        }
+        c.cluster.broker_session_timeout_ms = 3000;
+        c.cluster.broker_heartbeat_interval_ms = 200;
+        c
+    };
+    let (a, b, c, d) = tokio::join!(
+        runnel::runtime::start(cfg(0)),
+        runnel::runtime::start(cfg(1)),
+        runnel::runtime::start(cfg(2)),
+        runnel::runtime::start(cfg(3))
+    );
+    let nodes = [a.unwrap(), b.unwrap(), c.unwrap(), d.unwrap()];
+    for n in &nodes {
+        let b = n.broker.clone();
+        eventually("every broker unfenced", || {
+            let b = b.clone();
+            async move { b.is_ready() }
+        })
+        .await;
+    }
+
+    // RF 2 on brokers 1 and 2 (1 leads); acknowledged acks=all writes.
+    let req = CreateTopicsRequest::default()
+        .with_timeout_ms(20_000)
+        .with_topics(vec![create_topics_request::CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str("moving")))
+            .with_num_partitions(-1)
+            .with_replication_factor(-1)
+            .with_assignments(vec![
+                create_topics_request::CreatableReplicaAssignment::default()
+                    .with_partition_index(0)
+                    .with_broker_ids(vec![BrokerId(1), BrokerId(2)]),
+            ])]);
+    let ResponseKind::CreateTopics(r) = call(
+        &nodes[1],
+        ApiKey::CreateTopics,
+        7,
+        RequestKind::CreateTopics(req),
+    )
+    .await
+    else {
+        panic!("not a CreateTopics response")
+    };
+    assert_eq!(r.topics[0].error_code, 0, "{r:?}");
+    eventually("node 1 leads the new partition", || async {
+        produce(&nodes[0], "moving", 0, 1, &[b"first"]).await.0 == 0
+    })
+    .await;
+    let values: Vec<Vec<u8>> = (0..20).map(|i| format!("v{i}").into_bytes()).collect();
+    let mut sent: Vec<Vec<u8>> = vec![crate::wire::record_batch(&[b"first"], 1_700_000_000_000)];
+    for pair in values.chunks(2) {
+        let vals: Vec<&[u8]> = pair.iter().map(Vec::as_slice).collect();
+        let (code, base) = produce(&nodes[0], "moving", 0, -1, &vals).await;
+        assert_eq!((code, base), (0, 1 + 2 * sent.len() as i64 - 2), "acks=all");
+        sent.push(crate::wire::record_batch(&vals, 1_700_000_000_000));
+    }
+    assert!(nodes[3].broker.logs.get("moving", 0).is_none());
+
+    // Kafka's refusals, through the quorum.
+    for (target, allow, v, want) in [
+        (
+            Some(vec![1, 9]),
+            true,
+            0,
+            KafkaError::InvalidReplicaAssignment,
+        ),
+        (
+            Some(vec![4, 4]),
+            true,
+            0,
+            KafkaError::InvalidReplicaAssignment,
+        ),
+        (None, true, 0, KafkaError::NoReassignmentInProgress),
+        (
+            Some(vec![4, 2, 3]),
+            false,
+            1,
+            KafkaError::InvalidReplicationFactor,
+        ),
+    ] {
+        let (code, message) = alter_reassignment(&nodes[2], v, "moving", target, allow).await;
+        assert_eq!(code, want.code(), "{message:?}");
+    }
+    assert_eq!(
+        alter_reassignment(&nodes[2], 1, "ghost", Some(vec![1]), true)
+            .await
+            .0,
+        KafkaError::UnknownTopicOrPartition.code()
+    );
+
+    // Move the leader's replica from broker 1 to broker 4 (the replication factor stays 2),
+    // asked through broker 3, which hosts nothing of the topic.
+    assert_eq!(
+        alter_reassignment(&nodes[2], 1, "moving", Some(vec![4, 2]), false).await,
+        (0, None)
+    );
+    eventually("the reassignment completed", || async {
+        list_reassignments(&nodes[2]).await.is_empty()
+    })
+    .await;
+    // Every broker shows the new replicas; 4 leads (the old leader was removed).
+    for n in &nodes {
+        eventually("every broker sees the new replicas", || async {
+            let (_, parts) = metadata(n, "moving").await;
+            let (leader, replicas, mut isr) = parts[0].clone();
+            isr.sort();
+            leader == 4 && replicas == vec![4, 2] && isr == vec![2, 4]
+        })
+        .await;
+    }
+    // The moved replica holds every acknowledged record, as the leader serves them: the
+    // same batches at the same offsets.
+    let fetched = fetch_batches(&nodes[3], "moving").await;
+    assert_eq!(fetched.len(), sent.len());
+    let mut offset = 0;
+    for ((base, got), want) in fetched.iter().zip(&sent) {
+        assert_eq!(*base, offset);
+        assert_eq!(got.as_slice(), &want[16..]);
+        offset += if offset == 0 { 1 } else { 2 };
+    }
+    // The new leader takes acks=all writes with broker 2 in sync.
+    assert_eq!(
+        produce(&nodes[3], "moving", 0, -1, &[b"after"]).await,
+        (0, offset)
+    );
+    // Broker 1 stopped hosting the partition: no open log, no directory left.
+    eventually("broker 1 deleted its replica", || async {
+        nodes[0].broker.logs.get("moving", 0).is_none()
+            && std::fs::read_dir(dirs[0].path()).unwrap().all(|e| {
+                !e.unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("moving-")
+            })
+    })
+    .await;
+    assert_eq!(
+        produce(&nodes[0], "moving", 0, -1, &[b"x"]).await.0,
+        KafkaError::NotLeaderOrFollower.code()
+    );
+
+    // A reassignment onto a broker that cannot catch up (3 is stopped first) stays in
+    // progress, listed with its union, and is cancelled.
+    let [n1, n2, n3, n4] = nodes;
+    n3.shutdown().await;
+    eventually("broker 3 fenced", || async {
+        metadata(&n2, "moving").await.0 == vec![1, 2, 4]
+    })
+    .await;
+    // NOT_CONTROLLER (retriable) while the quorum replaces a stopped leader.
+    eventually("the reassignment is accepted", || async {
+        let (code, message) = alter_reassignment(&n2, 0, "moving", Some(vec![4, 3]), true).await;
+        assert!(
+            code == 0 || code == KafkaError::NotController.code(),
+            "{code} {message:?}"
+        );
+        code == 0
+    })
+    .await;
+    let listed = list_reassignments(&n1).await;
+    assert_eq!(
+        listed,
+        vec![("moving".to_string(), 0, vec![4, 3, 2], vec![3], vec![2])]
+    );
+    assert_eq!(metadata(&n4, "moving").await.1[0].1, vec![4, 3, 2]);
+    assert_eq!(
+        alter_reassignment(&n2, 0, "moving", None, true).await,
+        (0, None)
+    );
+    assert!(list_reassignments(&n1).await.is_empty());
+    eventually("the cancel is applied everywhere", || async {
+        metadata(&n4, "moving").await.1[0].1 == vec![4, 2]
+    })
+    .await;
+    n1.shutdown().await;
+    n2.shutdown().await;
+    n4.shutdown().await;
 }

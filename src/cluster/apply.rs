@@ -5,14 +5,16 @@
 //! sends a command and then waits until the resulting image has been applied here, so that
 //! the broker that answered the client also answers its next Metadata request with the change.
 //! `validate_only` runs the command against a copy of the latest image, which is exactly the
-//! validation the quorum would do.
+//! validation the quorum would do. Leader elections and reassignments go the same way.
 //!
 //! **In: applying an image** (Kafka's `ReplicaManager.applyDelta` with the metadata loader).
 //! The difference between the image and the local view is applied with the same crash-safe
 //! workflows the single-node broker uses (`controller.rs`): topics gone from the image are
 //! deleted with their logs and offsets; new topics, new partitions and changed leadership or
 //! configs are stored and published; a partition directory is created only where this broker
-//! is a replica. The store keeps every topic (the broker's copy of the image), so a restarted
+//! is a replica, and a replica a reassignment moved off this broker has its log deleted once
+//! the store no longer lists this broker among its replicas (Kafka's StopReplica with
+//! delete). The store keeps every topic (the broker's copy of the image), so a restarted
 //! broker serves its last known metadata until the controller's image replaces it.
 
 use std::sync::Arc;
@@ -20,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use super::controller::{Controller, NewTopic, TopicError};
 use super::image::{Command, Image, Reply, TopicState};
-use super::leadership::{ElectionError, ElectionType};
+use super::leadership::{ElectionError, ElectionType, ReassignError};
 use super::member::{Member, MemberError};
 use super::metadata::TopicInfo;
 
@@ -136,6 +138,49 @@ impl Controller {
         Ok(())
     }
 
+    /// AlterPartitionReassignments in cluster mode: the quorum validates and starts (or
+    /// cancels, or completes at once) the reassignment, then this waits until the partition
+    /// epoch it answered is applied here.
+    pub(super) fn forward_reassignment(
+        &self,
+        member: &Member,
+        cmd: Command,
+    ) -> Result<(), ReassignError> {
+        let Command::ReassignPartition {
+            topic, partition, ..
+        } = &cmd
+        else {
+            return Err(ReassignError::Store(format!("not a reassignment: {cmd:?}")));
+        };
+        let (topic, partition) = (topic.clone(), *partition);
+        let handle = tokio::runtime::Handle::current();
+        let p = match handle.block_on(member.submit(cmd, SUBMIT_DEADLINE)) {
+            Ok(Reply::Partition(p)) => p,
+            Ok(other) => {
+                return Err(ReassignError::Store(format!(
+                    "unexpected controller reply {other:?}"
+                )))
+            }
+            Err(MemberError::Refused { code, message }) => {
+                return Err(ReassignError::Refused { code, message })
+            }
+            Err(e) => return Err(ReassignError::Store(e.to_string())),
+        };
+        let start = Instant::now();
+        while member.image().topics.get(&topic).is_some_and(|t| {
+            usize::try_from(partition)
+                .ok()
+                .and_then(|i| t.partitions.get(i))
+                .is_some_and(|q| q.partition_epoch < p.partition_epoch)
+        }) {
+            if start.elapsed() > SUBMIT_DEADLINE {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
     /// CreateTopics in cluster mode: defaults resolved here, placement by the quorum.
     pub(super) fn forward_create(
         &self,
@@ -234,6 +279,15 @@ impl Controller {
                 .filter(|p| p.replicas.contains(&this) && self.logs.get(&t.name, p.index).is_none())
                 .map(|p| p.index)
                 .collect();
+            // Replicas a reassignment moved off this broker (Kafka's StopReplica with delete).
+            let removed: Vec<i32> = t
+                .partitions
+                .iter()
+                .filter(|p| {
+                    !p.replicas.contains(&this) && self.logs.get(&t.name, p.index).is_some()
+                })
+                .map(|p| p.index)
+                .collect();
             let current = self.view.topic(&t.name);
             if !missing.is_empty() {
                 self.commit_partitions(&info, &missing, now_ms)?;
@@ -246,6 +300,12 @@ impl Controller {
             }
             if current.is_some_and(|c| c.configs != info.configs) {
                 self.apply_log_config(&[info], now_ms);
+            }
+            if !removed.is_empty() {
+                // After the store commit above: a crash before the directories are gone
+                // leaves ones boot removes (see `boot.rs`).
+                self.logs.delete_partitions(&t.name, &removed)?;
+                tracing::info!(topic = %t.name, partitions = ?removed, "replicas moved off this broker: logs deleted");
             }
         }
         Ok(())

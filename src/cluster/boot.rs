@@ -8,13 +8,19 @@
 //! 1. **Unfinished deletes.** A `.deleted` directory whose recorded topic id is still a stored
 //!    topic means a delete crashed before its store commit. The delete is finished: the rest
 //!    of the topic's live directories are retired, its offsets dropped, its record deleted.
+//!    Except when the stored topic no longer places that partition on this broker (cluster
+//!    mode): a replica a reassignment moved away, set aside after its store commit; it is a
+//!    leftover like any other.
 //! 2. **Leftovers.** Every `.deleted` and `.creating` directory is removed (creates that never
 //!    committed, deletes that committed but were not cleaned up).
 //! 3. **Live directories.** One owned by a stored topic is kept; one without a recorded id (a
 //!    data directory from before ids were recorded) gets its topic's id written. Anything
 //!    else — no such topic, no such partition, or another topic id (an older incarnation of
 //!    the name) — is an orphan: renamed to `.orphan` with a WARN, kept for the operator, never
-//!    opened. Refusing to start would turn debris from a crash into an outage; silently
+//!    opened. One exception: a directory with the stored topic's id for a partition this
+//!    cluster node no longer hosts is a replica a reassignment moved away, whose delete was
+//!    interrupted after its store commit: it is deleted, as Kafka deletes stray replicas.
+//!    Refusing to start would turn debris from a crash into an outage; silently
 //!    adopting would serve records of a deleted topic or attach old data to a new topic id.
 //!    (A store that *lost* topics is caught earlier, by the data-directory marker in
 //!    `store::marker`, and the broker refuses to start.)
@@ -26,7 +32,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::controller::{Controller, TopicError};
 use super::metadata::TopicInfo;
-use crate::log::manager::{read_topic_id, write_topic_id};
+use crate::log::manager::{aside_partition, read_topic_id, write_topic_id};
 
 /// What boot reconciliation did, for the start-up log and tests.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -66,7 +72,15 @@ impl Controller {
                 tracing::warn!(path = %dir.display(), error = %e, "unreadable topic id in a deleted directory");
                 None
             });
-            if let Some(name) = id.and_then(|id| by_id.get(&id)) {
+            let Some(name) = id.and_then(|id| by_id.get(&id)) else {
+                continue;
+            };
+            // A replica moved off this broker is set aside after its store commit: the
+            // stored topic no longer places that partition here, and the topic stays.
+            let removed_replica = aside_partition(dir)
+                .and_then(|p| topics.get(*name)?.partition(p))
+                .is_some_and(|p| !self.hosts(p));
+            if !removed_replica {
                 unfinished.insert(name.to_string());
             }
         }
@@ -89,7 +103,21 @@ impl Controller {
             let owner = topics
                 .get(&name)
                 .filter(|t| t.partition(p).is_some_and(|p| self.hosts(p)));
-            let why = match (owner, read_topic_id(&dir)?) {
+            let stored = topics.get(&name);
+            let recorded = read_topic_id(&dir)?;
+            if owner.is_none()
+                && stored
+                    .is_some_and(|t| t.partition(p).is_some() && recorded == Some(t.id.as_u128()))
+            {
+                // A reassignment moved this replica to other brokers and the broker stopped
+                // after the store commit, before the directory was gone: finish that.
+                self.logs.delete_partitions(&name, &[p])?;
+                tracing::info!(topic = %name, partition = p,
+                    "deleted the log of a replica moved off this broker (interrupted by a stop)");
+                report.removed_leftovers += 1;
+                continue;
+            }
+            let why = match (owner, recorded) {
                 (Some(t), Some(id)) if id == t.id.as_u128() => continue,
                 (Some(t), None) => {
                     write_topic_id(&dir, t.id.as_u128())?;

@@ -144,6 +144,19 @@ pub struct Controller {
     cluster_node: bool,
 }
 
+/// One partition's reassignment in progress, as ListPartitionReassignments reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OngoingReassignment {
+    pub partition: i32,
+    /// Target first, then the replicas being removed.
+    pub replicas: Vec<i32>,
+    pub adding: Vec<i32>,
+    pub removing: Vec<i32>,
+}
+
+/// A topic's reassignments in progress.
+pub type TopicReassignments = (String, Vec<OngoingReassignment>);
+
 /// Receives the name of each deleted topic, after its logs are gone.
 pub type TopicDeletedObserver = Arc<dyn Fn(&str) + Send + Sync>;
 
@@ -558,16 +571,26 @@ impl Controller {
         .map_err(|e| ElectionError::Store(e.to_string()))
     }
 
-    /// Reassigns a partition's replicas (`None` cancels a reassignment in progress). Moving
-    /// to the only live broker completes at once; the leader becomes the first replica.
+    /// Reassigns a partition's replicas (`None` cancels a reassignment in progress). On a
+    /// single node, moving to the only live broker completes at once and the leader becomes
+    /// the first replica (`allow_rf_change` has nothing to refuse there). In cluster mode the
+    /// quorum decides (`Command::ReassignPartition`) and this waits until the change is
+    /// applied here; the data moves afterwards. Blocking.
     pub fn reassign_partition(
         &self,
         topic: &str,
         partition: i32,
         target: Option<&[i32]>,
+        allow_rf_change: bool,
     ) -> Result<(), ReassignError> {
-        if self.remote.get().is_some() {
-            return Err(ReassignError::ClusterMode);
+        if let Some(member) = self.remote.get() {
+            let cmd = Command::ReassignPartition {
+                topic: topic.to_string(),
+                partition,
+                target: target.map(<[i32]>::to_vec),
+                allow_rf_change,
+            };
+            return self.forward_reassignment(member, cmd);
         }
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let info = self
@@ -587,6 +610,51 @@ impl Controller {
             p.replicas = replicas.clone();
         })
         .map_err(|e| ReassignError::Store(e.to_string()))
+    }
+
+    /// Reassignments in progress (cluster mode; a single node never has one): per topic, the
+    /// partitions with (replicas, adding, removing). `filter` names topics and partitions
+    /// (unknown ones are skipped); `None` lists every one in progress.
+    pub fn reassignments(&self, filter: Option<&[(String, Vec<i32>)]>) -> Vec<TopicReassignments> {
+        let Some(member) = self.remote.get() else {
+            return Vec::new();
+        };
+        let image = member.image();
+        let ongoing = |t: &super::image::TopicState, p: i32| {
+            let p = usize::try_from(p).ok().and_then(|i| t.partitions.get(i))?;
+            p.is_reassigning().then(|| OngoingReassignment {
+                partition: p.index,
+                replicas: p.replicas.clone(),
+                adding: p.adding_replicas.clone(),
+                removing: p.removing_replicas.clone(),
+            })
+        };
+        let mut out: Vec<TopicReassignments> = Vec::new();
+        let mut push = |name: &str, parts: Vec<OngoingReassignment>| {
+            if !parts.is_empty() {
+                out.push((name.to_string(), parts));
+            }
+        };
+        match filter {
+            None => {
+                for t in image.topics.values() {
+                    push(
+                        &t.name,
+                        (0..t.partitions.len() as i32)
+                            .filter_map(|p| ongoing(t, p))
+                            .collect(),
+                    );
+                }
+            }
+            Some(wanted) => {
+                for (name, parts) in wanted {
+                    if let Some(t) = image.topics.get(name) {
+                        push(name, parts.iter().filter_map(|&p| ongoing(t, p)).collect());
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// Applies `change` to one partition and persists the topic (store, then view). Called

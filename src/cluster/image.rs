@@ -17,12 +17,16 @@
 //!   as leader) and the partition has no leader.
 //! - A broker's epoch is the log index of its registration, so epochs grow with every new
 //!   incarnation.
+//! - A reassignment in progress lists its `adding_replicas` / `removing_replicas` (both
+//!   within `replicas`, disjoint); it completes in the same apply as the ISR change (or the
+//!   reassignment) that brings its new replicas in sync (`image/reassign.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 use super::controller::{check_growth, validate_topic_name, TopicError, MAX_PARTITIONS};
+use super::leadership::ReassignError;
 use super::metadata::{PartitionInfo, TopicInfo};
 use super::topic_config;
 use crate::kafka_error::KafkaError;
@@ -58,6 +62,13 @@ pub struct PartitionState {
     pub leader_epoch: i32,
     /// Grows with every change of this partition (AlterPartition's compare-and-set key).
     pub partition_epoch: i32,
+    /// A reassignment in progress: replicas being added (not in the original replica set),
+    /// sorted. `replicas` holds the target first, then the replicas being removed.
+    #[serde(default)]
+    pub adding_replicas: Vec<i32>,
+    /// Replicas being removed by a reassignment in progress, sorted.
+    #[serde(default)]
+    pub removing_replicas: Vec<i32>,
 }
 
 /// One topic.
@@ -167,8 +178,18 @@ pub enum Command {
         partition: i32,
         unclean: bool,
     },
+    /// AlterPartitionReassignments for one partition: `target` replaces the replica set
+    /// (`None` cancels the reassignment in progress). Rules in `image/reassign.rs`.
+    ReassignPartition {
+        topic: String,
+        partition: i32,
+        target: Option<Vec<i32>>,
+        /// KIP-860: false refuses a target whose size differs from the replica set's.
+        allow_rf_change: bool,
+    },
     /// A partition leader's ISR change (Kafka's AlterPartition): a compare-and-set on the
-    /// partition epoch the leader last saw, so at most one change per epoch wins.
+    /// partition epoch the leader last saw, so at most one change per epoch wins. An ISR
+    /// that now holds every replica being added completes the reassignment in progress.
     AlterPartition {
         broker: i32,
         broker_epoch: i64,
@@ -375,6 +396,7 @@ impl Image {
                 {
                     return stale_epoch(*broker, *broker_epoch);
                 }
+                let live: BTreeSet<i32> = self.live_brokers().map(|b| b.id).collect();
                 let brokers = &self.brokers;
                 let p = match partition_mut(&mut self.topics, topic, *partition) {
                     Ok(p) => p,
@@ -389,16 +411,54 @@ impl Image {
                     isr,
                 ) {
                     Ok(()) => {
+                        let before = p.clone();
                         p.isr = p
                             .replicas
                             .iter()
                             .copied()
                             .filter(|r| isr.contains(r))
                             .collect();
-                        p.partition_epoch += 1;
+                        reassign::complete_if_ready(p);
+                        reassign::settle(&before, p, &live);
                         Reply::Partition(p.clone())
                     }
                     Err(reply) => reply,
+                }
+            }
+            Command::ReassignPartition {
+                topic,
+                partition,
+                target,
+                allow_rf_change,
+            } => {
+                let live: BTreeSet<i32> = self.live_brokers().map(|b| b.id).collect();
+                let registered: BTreeSet<i32> = self.brokers.keys().copied().collect();
+                let unclean = self
+                    .topics
+                    .get(topic)
+                    .is_some_and(|t| unclean_allowed(&t.configs));
+                let p = match partition_mut(&mut self.topics, topic, *partition) {
+                    Ok(p) => p,
+                    Err(_) => {
+                        let e = if self.topics.contains_key(topic) {
+                            ReassignError::UnknownPartition(topic.clone(), *partition)
+                        } else {
+                            ReassignError::UnknownTopic(topic.clone())
+                        };
+                        return refuse_reassign(e);
+                    }
+                };
+                let change = reassign::Change {
+                    topic,
+                    target: target.as_deref(),
+                    allow_rf_change: *allow_rf_change,
+                    registered: &registered,
+                    live: &live,
+                    unclean,
+                };
+                match reassign::apply(p, &change) {
+                    Ok(()) => Reply::Partition(p.clone()),
+                    Err(e) => refuse_reassign(e),
                 }
             }
             Command::SetTopicConfigs { name, configs } => match self.topics.get_mut(name) {
@@ -534,7 +594,11 @@ impl Image {
             .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
         let current = topic.partitions.len() as i32;
         check_growth(current, total)?;
-        let rf = topic.partitions.first().map_or(1, |p| p.replicas.len());
+        // The first partition's target size: a reassignment in progress lists more replicas.
+        let rf = topic
+            .partitions
+            .first()
+            .map_or(1, |p| p.replicas.len() - p.removing_replicas.len());
         let sets = match assignments {
             Some(a) => {
                 if a.len() as i32 != total - current {
@@ -614,6 +678,8 @@ impl Image {
             replicas,
             leader_epoch: 0,
             partition_epoch: 0,
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
         }
     }
 
@@ -845,6 +911,13 @@ fn partition_mut<'a>(
         })
 }
 
+fn refuse_reassign(e: ReassignError) -> Reply {
+    Reply::Error {
+        code: e.kafka_code(),
+        message: e.to_string(),
+    }
+}
+
 fn refuse(e: KafkaError, message: String) -> Reply {
     Reply::Error {
         code: e.code(),
@@ -859,5 +932,6 @@ fn stale_epoch(id: i32, epoch: i64) -> Reply {
     }
 }
 
+mod reassign;
 #[cfg(test)]
 mod tests;

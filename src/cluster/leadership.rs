@@ -13,8 +13,10 @@
 //!   replicas changes nothing; cancelling (`None`) when nothing is in progress answers
 //!   NO_REASSIGNMENT_IN_PROGRESS.
 //!
-//! Invariant: reassignments complete at once — the only live broker is this node, so moving
-//! replicas to it needs no data copy — and none is ever left in progress.
+//! Invariant on a single node: reassignments complete at once — the only live broker is this
+//! node, so moving replicas to it needs no data copy — and none is ever left in progress. In
+//! cluster mode the quorum applies `Command::ReassignPartition` instead (the rules, with
+//! reassignments in progress, are in `image/reassign.rs`).
 
 use super::PartitionInfo;
 use crate::kafka_error::KafkaError;
@@ -94,10 +96,16 @@ pub enum ReassignError {
     NoReassignmentInProgress,
     #[error("{0}")]
     InvalidReplicaAssignment(String),
+    /// KIP-860: `allow_replication_factor_change` is false and the sizes differ.
+    #[error("The replication factor is changed from {from} to {to}")]
+    ReplicationFactorChanged { from: usize, to: usize },
+    #[error("Unable to revert partition assignment for {0}:{1} because it would require an unclean leader election.")]
+    UnsafeRevert(String, i32),
     #[error("store error: {0}")]
     Store(String),
-    #[error("Partition reassignment is not available in Runnel's cluster mode yet.")]
-    ClusterMode,
+    /// The controller quorum refused it (cluster mode), with Kafka's code and message.
+    #[error("{message}")]
+    Refused { code: i16, message: String },
 }
 
 impl ReassignError {
@@ -108,10 +116,13 @@ impl ReassignError {
                 KafkaError::UnknownTopicOrPartition
             }
             ReassignError::NoReassignmentInProgress => KafkaError::NoReassignmentInProgress,
-            ReassignError::InvalidReplicaAssignment(_) => KafkaError::InvalidReplicaAssignment,
+            ReassignError::InvalidReplicaAssignment(_) | ReassignError::UnsafeRevert(..) => {
+                KafkaError::InvalidReplicaAssignment
+            }
+            ReassignError::ReplicationFactorChanged { .. } => KafkaError::InvalidReplicationFactor,
             // The metadata write failed.
             ReassignError::Store(_) => KafkaError::KafkaStorageError,
-            ReassignError::ClusterMode => KafkaError::InvalidRequest,
+            ReassignError::Refused { code, .. } => return *code,
         }
         .code()
     }

@@ -7,9 +7,13 @@
 //! target that is empty, names a broker that is not registered or names one twice →
 //! INVALID_REPLICA_ASSIGNMENT with Kafka's message; otherwise NONE. With one broker the only
 //! valid target is `[this node]`, which completes at once (rules in `cluster::leadership`).
-//! The top-level error is NONE with a null message; v1 echoes
-//! `allow_replication_factor_change` (a valid single-node target never changes the
-//! replication factor, so the flag has nothing to refuse).
+//! In cluster mode the controller quorum applies each partition's change
+//! (`Command::ReassignPartition`, rules in `cluster/image/reassign.rs`): NONE means the
+//! reassignment started (or completed, or was cancelled); the new replicas copy the log and
+//! the quorum completes it once they are in sync. The top-level error is NONE with a null
+//! message; v1 echoes `allow_replication_factor_change`, and when it is false a target whose
+//! size differs from the replica set's is refused with INVALID_REPLICATION_FACTOR (KIP-860;
+//! a valid single-node target never changes the replication factor).
 
 use std::sync::Arc;
 
@@ -50,6 +54,7 @@ pub async fn handle(
                             &name,
                             p.partition_index,
                             target.as_deref(),
+                            allow_rf_change,
                         ) {
                             Ok(()) => r,
                             Err(e) => r

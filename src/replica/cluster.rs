@@ -11,6 +11,8 @@
 //!   the state, and the high watermark is recomputed.
 //! - **follower** (or no leader): the leader state resigns (parked acks=all produces answer
 //!   NOT_LEADER_OR_FOLLOWER), and the fetcher follows the new leader at the new epoch.
+//! - A partition this broker no longer is a replica of (a reassignment moved it away) is
+//!   neither led nor followed any more; the controller layer has deleted its log.
 //! - A partition seen for the first time since start whose log kept its high watermark at its
 //!   end (how a log opens) is reset to its log start: the true high watermark is learned from
 //!   the leader or from the followers' fetches, never guessed upward (no high-watermark
@@ -202,6 +204,9 @@ impl Replication {
                 .alter_partition(&topic, partition, p.leader_epoch, p.partition_epoch, p.isr)
                 .await
             {
+                // An ISR change that completed a reassignment may have moved the leadership
+                // or bumped its epoch: the next image takes that up, this state must not.
+                Ok(done) if done.leader_epoch != state.leader_epoch => {}
                 Ok(done) => {
                     state.update(&done.replicas, &done.isr, done.partition_epoch, now_ms());
                     if let Some(log) = r.logs.get(&topic, partition) {

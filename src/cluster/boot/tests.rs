@@ -2,7 +2,9 @@
 //! each test builds the on-disk state a crash leaves between two steps (by running the first
 //! steps through the real code, then dropping everything without a clean shutdown), boots a
 //! new controller on it, and checks that deleted records never come back and nothing is left
-//! behind. Also: the one delete workflow drops committed offsets.
+//! behind. Also: the one delete workflow drops committed offsets, and a cluster node's replica
+//! removal (a reassignment moved the partition away) interrupted on either side of its
+//! directory rename deletes that replica only.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -19,6 +21,11 @@ use crate::store::Store;
 
 /// A controller over `dir` (store in `meta/`, logs in `logs/`), recovered like at boot.
 fn boot(dir: &Path) -> (Controller, RecoveryReport) {
+    boot_as(dir, false)
+}
+
+/// [`boot`] as a cluster node (it hosts only the partitions it is a replica of).
+fn boot_as(dir: &Path, cluster: bool) -> (Controller, RecoveryReport) {
     let cfg = Config::default();
     let store = Arc::new(Store::open(&dir.join("meta")).unwrap());
     let logs = Arc::new(LogManager::open(&dir.join("logs")).unwrap());
@@ -38,7 +45,8 @@ fn boot(dir: &Path) -> (Controller, RecoveryReport) {
         logs,
         view,
         groups,
-    );
+    )
+    .in_cluster(cluster);
     let report = c.recover(0).unwrap();
     (c, report)
 }
@@ -367,4 +375,43 @@ async fn delete_drops_committed_offsets_for_every_group() {
     let t = [("t".to_string(), vec![0, 1])];
     let fetched = c.groups.fetch_offsets("g1", Some(&t), false).await.unwrap();
     assert!(fetched[0].1.iter().all(|(_, o)| o.is_none()), "{fetched:?}");
+}
+
+/// A cluster node's topic `t` (2 partitions with records) whose partition 1 a reassignment
+/// moved to broker 5: the store commit done, the directory not yet deleted.
+fn removed_replica_committed(dir: &Path) {
+    let (c, _) = boot_as(dir, true);
+    create_with_records(&c, "t", 2);
+    let mut moved = (*c.view.topic("t").unwrap()).clone();
+    let p = &mut moved.partitions[1];
+    (p.replicas, p.isr, p.leader) = (vec![5], vec![5], 5);
+    c.store.put_topic(&moved.to_record()).unwrap();
+}
+
+fn assert_only_the_moved_replica_is_gone(c: &Controller, dir: &Path, report: &RecoveryReport) {
+    assert!(report.finished_deletes.is_empty(), "{report:?}");
+    assert!(report.quarantined.is_empty(), "{report:?}");
+    assert_eq!(report.removed_leftovers, 1);
+    assert_eq!(entries(dir), vec!["t-0"]);
+    assert_eq!(c.logs.get("t", 0).unwrap().log_end_offset(), 3);
+    assert!(c.logs.get("t", 1).is_none());
+    assert_eq!(c.view.topic("t").unwrap().partitions[1].replicas, vec![5]);
+}
+
+#[test]
+fn a_moved_replica_whose_directory_was_not_renamed_yet_is_deleted() {
+    let d = tempfile::tempdir().unwrap();
+    removed_replica_committed(d.path());
+    let (c, report) = boot_as(d.path(), true);
+    assert_only_the_moved_replica_is_gone(&c, d.path(), &report);
+}
+
+#[test]
+fn a_moved_replica_set_aside_never_deletes_its_topic() {
+    let d = tempfile::tempdir().unwrap();
+    removed_replica_committed(d.path());
+    let logs = d.path().join("logs");
+    std::fs::rename(logs.join("t-1"), logs.join("t-1.17.deleted")).unwrap();
+    let (c, report) = boot_as(d.path(), true);
+    assert_only_the_moved_replica_is_gone(&c, d.path(), &report);
 }

@@ -2,7 +2,7 @@
 //! broker lifecycle (registration epochs, fencing compare-and-set, leadership moves), and a
 //! proptest that random command sequences are deterministic (two images, and an image
 //! restored from its JSON snapshot mid-way, end byte-for-byte equal) and keep the partition
-//! invariants of the module header after every step.
+//! invariants of the module header (and of reassignments in progress) after every step.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -10,6 +10,8 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::kafka_error::KafkaError;
+
+mod reassign;
 
 /// An image and the next log index to apply at.
 struct H {
@@ -849,6 +851,20 @@ enum Op {
         manual: Option<Vec<Vec<i32>>>,
         start: u32,
     },
+    /// AlterPartitionReassignments (`None` cancels).
+    Reassign {
+        name: usize,
+        partition: i32,
+        target: Option<Vec<i32>>,
+        allow_rf_change: bool,
+    },
+    /// The partition's leader proposes every live replica as the ISR (`grow`), or its
+    /// ISR without its last member.
+    AlterIsr {
+        name: usize,
+        partition: i32,
+        grow: bool,
+    },
 }
 
 const NAMES: [&str; 6] = ["t0", "t1", "t2", "t3", "a.b", "a_b"];
@@ -902,6 +918,27 @@ fn op() -> impl Strategy<Value = Op> {
                 manual,
                 start,
             }),
+        4 => (
+            0..3 * NAMES.len(),
+            0..2i32,
+            prop::option::weighted(
+                0.8,
+                prop_oneof![
+                    3 => prop::sample::subsequence((1..6).collect::<Vec<i32>>(), 1..4)
+                        .prop_shuffle(),
+                    1 => replicas(),
+                ],
+            ),
+            prop::bool::weighted(0.5),
+        )
+            .prop_map(|(name, partition, target, allow_rf_change)| Op::Reassign {
+                name,
+                partition,
+                target,
+                allow_rf_change,
+            }),
+        4 => (0..3 * NAMES.len(), 0..3i32, prop::bool::weighted(0.7))
+            .prop_map(|(name, partition, grow)| Op::AlterIsr { name, partition, grow }),
     ]
 }
 
@@ -982,11 +1019,60 @@ fn resolve(op: &Op, img: &Image, index: u64) -> Command {
                 start: *start,
             }
         }
+        Op::Reassign {
+            name,
+            partition,
+            target,
+            allow_rf_change,
+        } => Command::ReassignPartition {
+            topic: pick_name(img, *name),
+            partition: *partition,
+            target: target.clone(),
+            allow_rf_change: *allow_rf_change,
+        },
+        Op::AlterIsr {
+            name,
+            partition,
+            grow,
+        } => {
+            let topic = pick_name(img, *name);
+            let p = img
+                .topics
+                .get(&topic)
+                .and_then(|t| t.partitions.get(*partition as usize));
+            let leader = p.map_or(1, |p| p.leader);
+            let isr = match p {
+                Some(p) if *grow => p
+                    .replicas
+                    .iter()
+                    .copied()
+                    .filter(|r| *r == leader || img.is_live(*r))
+                    .collect(),
+                Some(p) if p.isr.len() > 1 => {
+                    let mut isr = p.isr.clone();
+                    isr.retain(|r| *r != leader);
+                    isr.pop();
+                    isr.push(leader);
+                    isr
+                }
+                _ => vec![leader],
+            };
+            Command::AlterPartition {
+                broker: leader,
+                broker_epoch: epoch(leader, false),
+                topic,
+                partition: *partition,
+                leader_epoch: p.map_or(0, |p| p.leader_epoch),
+                partition_epoch: p.map_or(0, |p| p.partition_epoch),
+                isr,
+            }
+        }
     }
 }
 
-/// The module header's invariants, checked on every partition.
-fn check_invariants(img: &Image) -> Result<(), TestCaseError> {
+/// The module header's invariants, checked on every partition. `same_rf`: no reassignment
+/// ran, so every partition of a topic has the replica count it was created with.
+fn check_invariants(img: &Image, same_rf: bool) -> Result<(), TestCaseError> {
     for t in img.topics.values() {
         prop_assert!(!t.partitions.is_empty(), "{} has no partitions", t.name);
         let rf = t.partitions[0].replicas.len();
@@ -994,7 +1080,22 @@ fn check_invariants(img: &Image) -> Result<(), TestCaseError> {
             let ctx = format!("{}-{}: {p:?}", t.name, p.index);
             prop_assert_eq!(p.index, i as i32, "{}", ctx);
             prop_assert!(!p.replicas.is_empty(), "{}", ctx);
-            prop_assert_eq!(p.replicas.len(), rf, "{}", ctx);
+            if same_rf {
+                prop_assert_eq!(p.replicas.len(), rf, "{}", ctx);
+            }
+            // Reassignment lists: sorted, disjoint, within the replicas.
+            for list in [&p.adding_replicas, &p.removing_replicas] {
+                prop_assert!(list.windows(2).all(|w| w[0] < w[1]), "unsorted: {}", ctx);
+                prop_assert!(list.iter().all(|r| p.replicas.contains(r)), "{}", ctx);
+            }
+            prop_assert!(
+                p.adding_replicas
+                    .iter()
+                    .all(|r| !p.removing_replicas.contains(r)),
+                "adding ∩ removing: {}",
+                ctx
+            );
+            prop_assert!(!p.target_replicas().is_empty(), "empty target: {}", ctx);
             prop_assert!(distinct(&p.replicas), "replicas repeat: {}", ctx);
             prop_assert!(distinct(&p.isr), "ISR repeats: {}", ctx);
             prop_assert!(!p.isr.is_empty(), "empty ISR: {}", ctx);
@@ -1086,6 +1187,7 @@ proptest! {
             ops.insert(0, Op::Unfence { id, stale: false });
             ops.insert(0, Op::Register { id, incarnation: 0, rack: Some(id as u8 % 3) });
         }
+        let same_rf = !ops.iter().any(|op| matches!(op, Op::Reassign { .. }));
         for (k, op) in ops.iter().enumerate() {
             if k == snapshot_at {
                 let bytes = serde_json::to_vec(&a).unwrap();
@@ -1104,7 +1206,7 @@ proptest! {
                 prop_assert!(*epoch <= index as i64);
             }
             prop_assert_eq!(a.index, index);
-            check_invariants(&a)?;
+            check_invariants(&a, same_rf)?;
             epochs.check(&a)?;
         }
         prop_assert_eq!(&a, &b);

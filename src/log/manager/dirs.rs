@@ -111,6 +111,21 @@ pub(super) fn aside_name(topic: &str, partition: i32, tag: u128, suffix: &str) -
     format!("{}{tail}", topic.get(..keep).unwrap_or(topic))
 }
 
+/// The partition index in a set-aside name `<topic>-<partition>.<tag><suffix>` (the tail is
+/// never shortened, so the index is there even when the topic was cut).
+pub fn aside_partition(dir: &Path) -> Option<i32> {
+    let name = dir.file_name()?.to_str()?;
+    let stem = [DELETED_SUFFIX, CREATING_SUFFIX, ORPHAN_SUFFIX]
+        .iter()
+        .find_map(|s| name.strip_suffix(s))?;
+    let (live, _tag) = stem.rsplit_once('.')?;
+    let (_, p) = live.rsplit_once('-')?;
+    if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    p.parse().ok()
+}
+
 /// The topic id recorded in a partition directory; `None` when the file is missing or
 /// damaged (directories written before the file existed have none).
 pub fn read_topic_id(dir: &Path) -> Result<Option<u128>, LogError> {

@@ -197,7 +197,8 @@ impl LogManager {
         Ok(retired)
     }
 
-    /// Deletes the given partitions of `topic` (rolling back a failed create): each open log is
+    /// Deletes the given partitions of `topic` (rolling back a failed create, or replicas a
+    /// reassignment moved to other brokers, after the store no longer lists them): each open log is
     /// marked deleted and dropped from the map, its directory renamed to `*.deleted` and
     /// removed. Partitions without a log or directory are skipped. Tries every partition and
     /// returns the first error.
@@ -215,9 +216,7 @@ impl LogManager {
             log.mark_deleted();
         }
         drop(removed);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
+        let tag = unique_tag();
         let mut first = None;
         let mut renamed = false;
         for &p in partitions {
@@ -228,7 +227,7 @@ impl LogManager {
             renamed = true;
             let to = self
                 .data_dir
-                .join(format!("{topic}-{p}.{nanos}{DELETED_SUFFIX}"));
+                .join(aside_name(topic, p, tag, DELETED_SUFFIX));
             let r = fs::rename(&from, &to)
                 .map_err(|e| LogError::io(format!("renaming {}", from.display()), e))
                 .and_then(|()| {

@@ -44,8 +44,8 @@ pub use background::{
     SCRUB_START_DELAY_MS,
 };
 pub use dirs::{
-    read_topic_id, write_topic_id, DirScan, StagedPartition, CREATING_SUFFIX, DELETED_SUFFIX,
-    ORPHAN_SUFFIX, PARTITION_METADATA_FILE, PARTITION_METADATA_MAGIC,
+    aside_partition, read_topic_id, write_topic_id, DirScan, StagedPartition, CREATING_SUFFIX,
+    DELETED_SUFFIX, ORPHAN_SUFFIX, PARTITION_METADATA_FILE, PARTITION_METADATA_MAGIC,
 };
 
 /// All partition logs of the broker. Share it as `Arc<LogManager>`.
