@@ -136,36 +136,42 @@ async fn eventually<F: std::future::Future<Output = bool>>(what: &str, mut f: im
     }
 }
 
-/// Three nodes started together (each start waits for its registration, which needs a
-/// quorum), all unfenced; `tweak` adjusts each node's config.
-async fn start_cluster(tweak: impl Fn(&mut Config)) -> (Vec<tempfile::TempDir>, [Running; 3]) {
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+/// `N` nodes started together (each start waits for its registration, which needs a
+/// quorum), all unfenced. Nodes 1–3 are the controller voters, any further node is a broker
+/// only; `tweak` adjusts each node's config.
+async fn start_cluster<const N: usize>(
+    tweak: impl Fn(&mut Config),
+) -> (Vec<tempfile::TempDir>, [Running; N]) {
+    let n = N;
+    let dirs: Vec<_> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
     let ctrl: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let voters = (0..3)
         .map(|i| format!("{}@127.0.0.1:{}", i + 1, ctrl[i]))
         .collect::<Vec<_>>()
         .join(",");
-    let cfg = |i: usize| {
-        let mut c = Config {
-            node_id: i as i32 + 1,
-            data_dir: dirs[i].path().to_path_buf(),
-            listen: "127.0.0.1:0".into(),
-            http_listen: String::new(),
-            ..Config::default()
-        };
-        c.cluster.controller_voters = voters.clone();
-        c.cluster.controller_listen = format!("127.0.0.1:{}", ctrl[i]);
-        c.cluster.broker_session_timeout_ms = 3000;
-        c.cluster.broker_heartbeat_interval_ms = 200;
-        tweak(&mut c);
-        c
-    };
-    let (a, b, c) = tokio::join!(
-        runnel::runtime::start(cfg(0)),
-        runnel::runtime::start(cfg(1)),
-        runnel::runtime::start(cfg(2))
-    );
-    let nodes = [a.unwrap(), b.unwrap(), c.unwrap()];
+    let starts: Vec<_> = (0..n)
+        .map(|i| {
+            let mut c = Config {
+                node_id: i as i32 + 1,
+                data_dir: dirs[i].path().to_path_buf(),
+                listen: "127.0.0.1:0".into(),
+                http_listen: String::new(),
+                ..Config::default()
+            };
+            c.cluster.controller_voters = voters.clone();
+            if let Some(port) = ctrl.get(i) {
+                c.cluster.controller_listen = format!("127.0.0.1:{port}");
+            }
+            c.cluster.broker_session_timeout_ms = 3000;
+            c.cluster.broker_heartbeat_interval_ms = 200;
+            tweak(&mut c);
+            tokio::spawn(runnel::runtime::start(c))
+        })
+        .collect();
+    let mut nodes = Vec::with_capacity(n);
+    for s in starts {
+        nodes.push(s.await.unwrap().unwrap());
+    }
     for n in &nodes {
         let b = n.broker.clone();
         eventually("every broker unfenced", || {
@@ -174,12 +180,15 @@ async fn start_cluster(tweak: impl Fn(&mut Config)) -> (Vec<tempfile::TempDir>, 
         })
         .await;
     }
+    let Ok(nodes) = <[Running; N]>::try_from(nodes) else {
+        unreachable!("{N} nodes were started")
+    };
     (dirs, nodes)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_form_one_cluster() {
-    let (_dirs, nodes) = start_cluster(|_| {}).await;
+    let (_dirs, nodes) = start_cluster::<3>(|_| {}).await;
 
     // Created through node 2, placed on three brokers, the same from every broker.
     assert_eq!(create(&nodes[1], "placed", 6, 3).await, 0);
@@ -457,7 +466,7 @@ async fn fetch_committed(node: &Running, group: &str, topic: &str) -> (i16, i64)
 /// their generation (a member's heartbeat carries on).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn groups_and_committed_offsets_survive_the_loss_of_their_coordinator() {
-    let (_dirs, nodes) = start_cluster(|c| {
+    let (_dirs, nodes) = start_cluster::<3>(|c| {
         c.group.offsets_topic_num_partitions = 3;
         c.group.initial_rebalance_delay_ms = 0;
     })
@@ -724,43 +733,7 @@ async fn fetch_batches(node: &Running, topic: &str) -> Vec<(i64, Vec<u8>)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reassignment_moves_a_partition_to_another_broker() {
     // Three controller voters and a fourth, broker-only node.
-    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
-    let ctrl: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let voters = (0..3)
-        .map(|i| format!("{}@127.0.0.1:{}", i + 1, ctrl[i]))
-        .collect::<Vec<_>>()
-        .join(",");
-    let cfg = |i: usize| {
-        let mut c = Config {
-            node_id: i as i32 + 1,
-            data_dir: dirs[i].path().to_path_buf(),
-            listen: "127.0.0.1:0".into(),
-            http_listen: String::new(),
-            ..Config::default()
-        };
-        c.cluster.controller_voters = voters.clone();
-        if let Some(port) = ctrl.get(i) {
-            c.cluster.controller_listen = format!("127.0.0.1:{port}");
-        }
-        c.cluster.broker_session_timeout_ms = 3000;
-        c.cluster.broker_heartbeat_interval_ms = 200;
-        c
-    };
-    let (a, b, c, d) = tokio::join!(
-        runnel::runtime::start(cfg(0)),
-        runnel::runtime::start(cfg(1)),
-        runnel::runtime::start(cfg(2)),
-        runnel::runtime::start(cfg(3))
-    );
-    let nodes = [a.unwrap(), b.unwrap(), c.unwrap(), d.unwrap()];
-    for n in &nodes {
-        let b = n.broker.clone();
-        eventually("every broker unfenced", || {
-            let b = b.clone();
-            async move { b.is_ready() }
-        })
-        .await;
-    }
+    let (dirs, nodes) = start_cluster::<4>(|_| {}).await;
 
     // RF 2 on brokers 1 and 2 (1 leads); acknowledged acks=all writes.
     let req = CreateTopicsRequest::default()

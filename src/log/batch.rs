@@ -144,6 +144,27 @@ fn be_i64(b: &[u8], at: usize) -> i64 {
 }
 
 impl BatchHeader {
+    /// The header of a batch of `count` records the broker writes itself: no producer, no
+    /// compression, every timestamp `timestamp`; base offset 0 and leader epoch -1 (the log
+    /// assigns them), `length` and `crc` 0 (`assemble` computes them).
+    pub fn unstamped(count: i32, timestamp: i64) -> BatchHeader {
+        BatchHeader {
+            base_offset: 0,
+            length: 0,
+            partition_leader_epoch: -1,
+            magic: 2,
+            crc: 0,
+            attributes: 0,
+            last_offset_delta: count - 1,
+            base_timestamp: timestamp,
+            max_timestamp: timestamp,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            records_count: count,
+        }
+    }
+
     /// The whole batch: this header in front of `records` (framed by [`put_record`], compressed
     /// if `attributes` says so), with `length` and `crc` computed here (the fields' values are
     /// ignored) and magic 2.
@@ -318,23 +339,7 @@ pub fn encode_batch(records: &[KeyValue<'_>], timestamp: i64) -> Vec<u8> {
     for (i, (k, v)) in records.iter().enumerate() {
         put_record(&mut body, i as i32, 0, *k, *v);
     }
-    let count = records.len() as i32;
-    BatchHeader {
-        base_offset: 0,
-        length: 0,
-        partition_leader_epoch: -1,
-        magic: 2,
-        crc: 0,
-        attributes: 0,
-        last_offset_delta: count - 1,
-        base_timestamp: timestamp,
-        max_timestamp: timestamp,
-        producer_id: -1,
-        producer_epoch: -1,
-        base_sequence: -1,
-        records_count: count,
-    }
-    .assemble(&body)
+    BatchHeader::unstamped(records.len() as i32, timestamp).assemble(&body)
 }
 
 /// Validates one client Produce payload for one partition the way Kafka does (PROTOCOL.md §6):

@@ -182,23 +182,9 @@ pub(crate) fn batch_with_payload(
     .assemble(payload)
 }
 
-/// A header with no producer, timestamps 1000, leader epoch -1 (fields `assemble` computes are 0).
+/// A header with no producer, timestamps 1000, leader epoch -1.
 fn plain_header() -> BatchHeader {
-    BatchHeader {
-        base_offset: 0,
-        length: 0,
-        partition_leader_epoch: -1,
-        magic: 2,
-        crc: 0,
-        attributes: 0,
-        last_offset_delta: 0,
-        base_timestamp: 1_000,
-        max_timestamp: 1_000,
-        producer_id: -1,
-        producer_epoch: -1,
-        base_sequence: -1,
-        records_count: 0,
-    }
+    BatchHeader::unstamped(0, 1_000)
 }
 
 /// The encoded records of `recs` without a batch around them (offset and timestamp deltas
