@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::controller::{Controller, NewTopic, TopicError};
-use super::image::{Command, Image, Reply, TopicState};
+use super::image::{Command, Image, PartitionState, Reply, TopicState};
 use super::leadership::{ElectionError, ElectionType, ReassignError};
 use super::member::{Member, MemberError};
 use super::metadata::TopicInfo;
@@ -36,6 +36,51 @@ impl From<MemberError> for TopicError {
             message: e.to_string(),
         }
     }
+}
+
+impl From<MemberError> for ElectionError {
+    fn from(e: MemberError) -> ElectionError {
+        ElectionError::Refused {
+            code: e.kafka_code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<MemberError> for ReassignError {
+    fn from(e: MemberError) -> ReassignError {
+        ReassignError::Refused {
+            code: e.kafka_code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Commits a command the quorum answers with the partition's new state (ElectLeader,
+/// ReassignPartition). Blocking.
+fn submit_partition_command(member: &Member, cmd: Command) -> Result<PartitionState, MemberError> {
+    let handle = tokio::runtime::Handle::current();
+    match handle.block_on(member.submit(cmd, SUBMIT_DEADLINE))? {
+        Reply::Partition(p) => Ok(p),
+        other => Err(MemberError::Refused {
+            code: crate::kafka_error::KafkaError::UnknownServerError.code(),
+            message: format!("unexpected controller reply {other:?}"),
+        }),
+    }
+}
+
+/// Polls `pending` every 20 ms while it holds, for at most [`SUBMIT_DEADLINE`]; false if it
+/// still held at the deadline. A change the quorum committed is answered once it is applied
+/// here, so the broker that answered also shows it in its next Metadata answer.
+fn wait_while(pending: impl Fn() -> bool) -> bool {
+    let start = Instant::now();
+    while pending() {
+        if start.elapsed() > SUBMIT_DEADLINE {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
 }
 
 impl Controller {
@@ -74,17 +119,12 @@ impl Controller {
                 "unexpected controller reply {reply:?}"
             )));
         };
-        let start = Instant::now();
-        while !applied(self, &topic) {
-            if start.elapsed() > SUBMIT_DEADLINE {
-                // Committed, but this broker has not caught up: the client retries and sees it.
-                return Err(TopicError::Cluster {
-                    code: crate::kafka_error::KafkaError::RequestTimedOut.code(),
-                    message: "the change was committed but this broker has not applied it yet"
-                        .into(),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if !wait_while(|| !applied(self, &topic)) {
+            // Committed, but this broker has not caught up: the client retries and sees it.
+            return Err(TopicError::Cluster {
+                code: crate::kafka_error::KafkaError::RequestTimedOut.code(),
+                message: "the change was committed but this broker has not applied it yet".into(),
+            });
         }
         Ok(topic.to_info())
     }
@@ -110,31 +150,14 @@ impl Controller {
             partition,
             unclean: kind == ElectionType::Unclean,
         };
-        let handle = tokio::runtime::Handle::current();
-        let p = match handle.block_on(member.submit(cmd, SUBMIT_DEADLINE)) {
-            Ok(Reply::Partition(p)) => p,
-            Ok(other) => {
-                return Err(ElectionError::Store(format!(
-                    "unexpected controller reply {other:?}"
-                )))
-            }
-            Err(MemberError::Refused { code, message }) => {
-                return Err(ElectionError::Refused { code, message })
-            }
-            Err(e) => return Err(ElectionError::Store(e.to_string())),
-        };
-        let start = Instant::now();
-        while self
-            .view
-            .topic(topic)
-            .and_then(|t| t.partition(partition).map(|q| q.leader_epoch))
-            .is_none_or(|e| e < p.leader_epoch)
-        {
-            if start.elapsed() > SUBMIT_DEADLINE {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let p = submit_partition_command(member, cmd)?;
+        // Committed either way: a broker slow to apply it still answers success.
+        let _ = wait_while(|| {
+            self.view
+                .topic(topic)
+                .and_then(|t| t.partition(partition).map(|q| q.leader_epoch))
+                .is_none_or(|e| e < p.leader_epoch)
+        });
         Ok(())
     }
 
@@ -153,31 +176,16 @@ impl Controller {
             return Err(ReassignError::Store(format!("not a reassignment: {cmd:?}")));
         };
         let (topic, partition) = (topic.clone(), *partition);
-        let handle = tokio::runtime::Handle::current();
-        let p = match handle.block_on(member.submit(cmd, SUBMIT_DEADLINE)) {
-            Ok(Reply::Partition(p)) => p,
-            Ok(other) => {
-                return Err(ReassignError::Store(format!(
-                    "unexpected controller reply {other:?}"
-                )))
-            }
-            Err(MemberError::Refused { code, message }) => {
-                return Err(ReassignError::Refused { code, message })
-            }
-            Err(e) => return Err(ReassignError::Store(e.to_string())),
-        };
-        let start = Instant::now();
-        while member.image().topics.get(&topic).is_some_and(|t| {
-            usize::try_from(partition)
-                .ok()
-                .and_then(|i| t.partitions.get(i))
-                .is_some_and(|q| q.partition_epoch < p.partition_epoch)
-        }) {
-            if start.elapsed() > SUBMIT_DEADLINE {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let p = submit_partition_command(member, cmd)?;
+        // Committed either way: a broker slow to apply it still answers success.
+        let _ = wait_while(|| {
+            member.image().topics.get(&topic).is_some_and(|t| {
+                usize::try_from(partition)
+                    .ok()
+                    .and_then(|i| t.partitions.get(i))
+                    .is_some_and(|q| q.partition_epoch < p.partition_epoch)
+            })
+        });
         Ok(())
     }
 
@@ -242,19 +250,13 @@ impl Controller {
                 if code == crate::kafka_error::KafkaError::TopicAlreadyExists.code() => {}
             Err(e) => return Err(e),
         }
-        let start = Instant::now();
-        loop {
-            if let Some(t) = self.view.topic(super::OFFSETS_TOPIC) {
-                return Ok(t);
-            }
-            if start.elapsed() > SUBMIT_DEADLINE {
-                return Err(TopicError::Cluster {
-                    code: crate::kafka_error::KafkaError::CoordinatorNotAvailable.code(),
-                    message: "the offsets topic is not known to this broker yet".into(),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_while(|| self.view.topic(super::OFFSETS_TOPIC).is_none());
+        self.view
+            .topic(super::OFFSETS_TOPIC)
+            .ok_or_else(|| TopicError::Cluster {
+                code: crate::kafka_error::KafkaError::CoordinatorNotAvailable.code(),
+                message: "the offsets topic is not known to this broker yet".into(),
+            })
     }
 
     /// Applies `image` to this broker: the difference with the local view (see the header).

@@ -24,6 +24,10 @@ use super::quorum::wire::{read_frame, write_frame, QuorumState, Request, Respons
 use super::setup::Voter;
 use crate::kafka_error::KafkaError;
 
+/// How long opening a connection to a controller may take before the next voter is tried.
+/// Generous for a LAN, and well inside the 2 s a heartbeat has for its whole round.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// How a request to the quorum failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum MemberError {
@@ -115,11 +119,15 @@ impl Member {
         &self.voters
     }
 
-    /// One round trip with the controller at `voters[i]`.
+    /// One round trip with the controller at `voters[i]`. Opening the connection is bounded
+    /// by [`CONNECT_TIMEOUT`] on its own, so an unreachable voter (a dead host, or a network
+    /// partition that drops packets silently) costs that much before the next one is tried.
     async fn call_one(&self, i: usize, req: &Request, wait: Duration) -> std::io::Result<Response> {
         let addr = self.voters[i].addr();
         let io = async {
-            let mut s = TcpStream::connect(&addr).await?;
+            let mut s = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr))
+                .await
+                .map_err(|_| std::io::Error::other(format!("connect to {addr} timed out")))??;
             let _ = s.set_nodelay(true);
             write_frame(&mut s, req).await?;
             read_frame::<_, Response>(&mut s)
@@ -145,7 +153,12 @@ impl Member {
             match self.call_one(i, req, wait).await {
                 Ok(Response::NotLeader { leader: Some(l) }) => {
                     match self.voters.iter().position(|v| v.id as u64 == l) {
-                        Some(p) if p != i => i = p,
+                        Some(p) if p != i => {
+                            // Remembered, so that the next call does not start at a voter
+                            // that may be unreachable.
+                            self.leader.store(p, Ordering::Relaxed);
+                            i = p
+                        }
                         _ => i = (i + 1) % self.voters.len(),
                     }
                 }
