@@ -16,9 +16,11 @@ RUNNEL_CACHE="${RUNNEL_CACHE:-$HOME/.cache/runnel}"
 COMPAT_CACHE="$RUNNEL_CACHE/compat"
 CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/runnel/target}"
 RUNNEL_BIN="${RUNNEL_BIN:-$CARGO_TARGET_DIR/release/runnel}"
+# The history checker the cluster fault checks run (compat/history, a cargo example).
+RUNNEL_HISTORY_CHECK="${RUNNEL_HISTORY_CHECK:-$CARGO_TARGET_DIR/release/examples/history_check}"
 # Default bound for one client invocation (seconds); checks may pass their own.
 COMPAT_TIMEOUT="${COMPAT_TIMEOUT:-180}"
-export COMPAT_DIR RUNNEL_CACHE COMPAT_CACHE RUNNEL_BIN COMPAT_TIMEOUT
+export COMPAT_DIR RUNNEL_CACHE COMPAT_CACHE RUNNEL_BIN RUNNEL_HISTORY_CHECK COMPAT_TIMEOUT
 export PYTHONDONTWRITEBYTECODE=1   # keep compat/python free of __pycache__
 
 # Pinned client versions (also pinned in python/requirements.txt, kafkajs/package-lock.json).

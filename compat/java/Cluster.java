@@ -42,9 +42,10 @@ import static java.util.concurrent.TimeUnit.SECONDS;
  *                                  min.insync.replicas=2 while the leader of partition 0 is
  *                                  SIGKILLed (and started again 5 s later), then every node in
  *                                  turn gets SIGTERM and is started again once it exited (a
- *                                  rolling restart); no send fails, and a history check: every
- *                                  acknowledged record in the log at its offset, none twice,
- *                                  each partition in send order
+ *                                  rolling restart); no send fails, and the history checker
+ *                                  (History.java, compat/history) on the acks and the final
+ *                                  log: every acknowledged record in the log at its offset,
+ *                                  none twice, each partition in send order
  */
 public class Cluster {
     static final List<String> NODES = List.of(
@@ -334,7 +335,10 @@ public class Cluster {
             }, CONVERGE, t + " led with a whole ISR", () -> summary(d[0]));
             victim = d[0].partitions().get(0).leader().id();
         }
-        Map<String, long[]> acked = new java.util.concurrent.ConcurrentHashMap<>();
+        // What the producer saw goes to a history file; the Rust checker compares it with
+        // the final log.
+        History h = new History(History.path(t));
+        java.util.concurrent.atomic.AtomicInteger acked = new java.util.concurrent.atomic.AtomicInteger();
         List<String> failed = Collections.synchronizedList(new ArrayList<>());
         long t0 = System.currentTimeMillis();
         Thread faults = new Thread(() -> {
@@ -346,9 +350,9 @@ public class Cluster {
                 clusterCtl(dir, "start", String.valueOf(victim));
                 for (int id = 1; id <= 3; id++) {
                     Thread.sleep(2000);
-                    ProcessHandle h = ProcessHandle.of(pid(dir, id)).orElseThrow();
-                    h.destroy();
-                    h.onExit().get(30, SECONDS);
+                    ProcessHandle ph = ProcessHandle.of(pid(dir, id)).orElseThrow();
+                    ph.destroy();
+                    ph.onExit().get(30, SECONDS);
                     System.out.println("SIGTERM node " + id + " exited at " + (System.currentTimeMillis() - t0) + " ms");
                     clusterCtl(dir, "start", String.valueOf(id));
                 }
@@ -362,10 +366,15 @@ public class Cluster {
             faults.start();
             while (faults.isAlive() || System.currentTimeMillis() - t0 < 10_000) {
                 int part = sent % 3;
-                String v = part + "-" + String.format("%08d", sent);
+                String v = "java:" + String.format("%08d", sent);
                 p.send(new ProducerRecord<>(t, part, null, Util.b(v)), (m, e) -> {
-                    if (e != null) failed.add(v + ": " + e);
-                    else acked.put(v, new long[]{m.partition(), m.offset()});
+                    if (e != null) {
+                        h.fail(part, v, e.toString());
+                        failed.add(v + ": " + e);
+                    } else {
+                        h.ack(m.partition(), m.offset(), v);
+                        acked.incrementAndGet();
+                    }
                 });
                 sent++;
                 if (sent % 50 == 0) Thread.sleep(5);
@@ -373,36 +382,14 @@ public class Cluster {
             p.flush();
         }
         faults.join();
-        System.out.println("sent " + sent + ", acknowledged " + acked.size() + ", failed " + failed.size()
+        System.out.println("sent " + sent + ", acknowledged " + acked.get() + ", failed " + failed.size()
                 + (failed.isEmpty() ? "" : " e.g. " + failed.subList(0, Math.min(3, failed.size()))));
         Util.check(failed.isEmpty(), "sends failed: " + failed.subList(0, Math.min(5, failed.size())));
-        Map<String, long[]> inLog = new HashMap<>();
-        try (var c = Util.consumer()) {
-            List<TopicPartition> tps = List.of(new TopicPartition(t, 0), new TopicPartition(t, 1), new TopicPartition(t, 2));
-            c.assign(tps);
-            c.seekToBeginning(tps);
-            Map<TopicPartition, Long> end = c.endOffsets(tps, Duration.ofSeconds(60));
-            Map<Integer, Long> lastSeq = new HashMap<>();
-            long deadline = System.currentTimeMillis() + 90_000;
-            while (tps.stream().anyMatch(tp -> c.position(tp) < end.get(tp)) && System.currentTimeMillis() < deadline) {
-                for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofSeconds(1))) {
-                    String v = Util.s(r.value());
-                    Util.check(inLog.put(v, new long[]{r.partition(), r.offset()}) == null, v + " in the log twice");
-                    long seq = Long.parseLong(v.split("-")[1]);
-                    Util.check(v.startsWith(r.partition() + "-"), v + " in partition " + r.partition());
-                    Util.check(seq > lastSeq.getOrDefault(r.partition(), -1L), "partition " + r.partition() + " out of send order at " + v);
-                    lastSeq.put(r.partition(), seq);
-                }
-            }
-            System.out.println("log end offsets " + end.values() + "; read " + inLog.size());
-        }
-        List<String> lost = new ArrayList<>();
-        for (Map.Entry<String, long[]> e : acked.entrySet()) {
-            long[] where = inLog.get(e.getKey());
-            if (where == null || where[0] != e.getValue()[0] || where[1] != e.getValue()[1]) lost.add(e.getKey());
-        }
-        Util.check(lost.isEmpty(), lost.size() + " acknowledged records lost or moved, e.g. " + lost.subList(0, Math.min(5, lost.size())));
-        System.out.println("history: all " + acked.size() + " acknowledged records in the log at their offsets, none twice, in order");
+        // The final log, then the checker: every acknowledged record in the log at its offset,
+        // none twice, each partition in send order.
+        System.out.println("final log, records per partition: " + History.readFinalLog(t, 3, h, Duration.ofSeconds(90)));
+        h.close();
+        History.check(h.path);
     }
 
     static void deleteViaNode3() throws Exception {

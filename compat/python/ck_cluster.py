@@ -30,8 +30,9 @@ the broker that answered in orig_broker_name).
                                        SIGKILLed at 2 s (started again at 7 s, so that the
                                        controller quorum keeps a majority) and the leader of
                                        partition 1 is SIGSTOPped from 11 s to 17 s. Then
-                                       a history check: every acknowledged record is in the log
-                                       at its acknowledged offset, no record twice, each
+                                       the history checker (history.py) on what the producer
+                                       saw and the final log: every acknowledged record is in
+                                       the log at its acknowledged offset, no record twice, each
                                        partition in send order; the ISR is whole again, and
                                        every partition is led by its preferred (first) replica
                                        again (the controller's rebalance, every
@@ -40,12 +41,15 @@ the broker that answered in orig_broker_name).
   ck_cluster.py group-failover DIR     a consumer group (manual synchronous commits every 100
                                        records) reads a 3-partition RF 3 topic; after 1000 records
                                        its coordinator is SIGKILLed (started again 5 s later).
-                                       Every commit acknowledged before the kill is still
-                                       committed afterwards (read through the new coordinator),
-                                       the consumer carries on by itself and reads every record,
+                                       The consumer carries on by itself and reads every record,
                                        the final commit covers the whole log, and a new consumer
                                        of the group resumes there (gets only records produced
-                                       later); the commit outage and redeliveries are printed
+                                       later); the commit outage and redeliveries are printed.
+                                       Then the history checker on the sends, the records read,
+                                       the commits and the committed offsets read back (through
+                                       the new coordinator after the kill, and at the end): every
+                                       read is the log's record, no commit acknowledged before
+                                       a read-back is behind it, none goes backwards
   ck_cluster.py refuse-duplicate-id DIR
                                        a second process claiming node id 2 (broker role, its
                                        own data dir and port) exits non-zero naming the problem
@@ -82,7 +86,9 @@ import time
 from confluent_kafka import KafkaError, KafkaException, TopicCollection
 from confluent_kafka.admin import AdminClient, NewTopic
 
+import history
 from common import check, eq, main, topic_name
+from history import History, history_path, now_ms, read_final_log
 
 NODES = os.environ.get("COMPAT_CLUSTER_NODES", "127.0.0.1:9092,127.0.0.1:9192,127.0.0.1:9292").split(",")
 IDS = [1, 2, 3]
@@ -268,7 +274,7 @@ def _leaders(t):
 def no_acked_loss(cluster_dir):
     import signal
     import threading
-    from confluent_kafka import Consumer, Producer, TopicPartition
+    from confluent_kafka import Producer
     from confluent_kafka.admin import NewTopic as NT
     t = topic_name("ck-repl")
     a = admin(2)
@@ -283,15 +289,22 @@ def no_acked_loss(cluster_dir):
     print(f"{t}: leaders {leaders}; SIGKILL node {victim} at 2 s (start at 7 s), "
           f"SIGSTOP node {paused} at 11-17 s")
 
-    acked, failed, lock = {}, [], threading.Lock()
+    # What the producer saw goes to a history file; the checker compares it with the final log.
+    hist = History(history_path(t))
+    acked, failed, lock = 0, [], threading.Lock()
     ack_times = {0: [], 1: [], 2: []}
 
     def report(err, msg):
-        with lock:
-            if err is not None:
-                failed.append((msg.partition(), msg.value().decode(), str(err)))
-            else:
-                acked[msg.value().decode()] = (msg.partition(), msg.offset())
+        nonlocal acked
+        v = msg.value().decode()
+        if err is not None:
+            hist.fail(msg.partition(), v, err)
+            with lock:
+                failed.append((msg.partition(), v, str(err)))
+        else:
+            hist.ack(msg.partition(), msg.offset(), v)
+            with lock:
+                acked += 1
                 ack_times[msg.partition()].append(time.time())
 
     p = Producer({"bootstrap.servers": ",".join(NODES), "acks": "all", "enable.idempotence": True,
@@ -314,9 +327,8 @@ def no_acked_loss(cluster_dir):
         if el > 17 and "cont" not in events:
             os.kill(_pid(cluster_dir, paused), signal.SIGCONT)
             events["cont"] = time.time()
-        part = seq % 3
         try:
-            p.produce(t, value=f"{part}-{seq:08d}", partition=part, on_delivery=report)
+            p.produce(t, value=f"ck:{seq:08d}", partition=seq % 3, on_delivery=report)
             seq += 1
         except BufferError:
             pass
@@ -326,7 +338,7 @@ def no_acked_loss(cluster_dir):
         events["cont"] = time.time()
     left = p.flush(90)
     check(left == 0, f"{left} records neither acknowledged nor failed after 90 s")
-    print(f"sent {seq}, acknowledged {len(acked)}, failed {len(failed)} {failed[:3]}")
+    print(f"sent {seq}, acknowledged {acked}, failed {len(failed)} {failed[:3]}")
 
     for part, when in ((0, events["kill"]), (1, events["stop"])):
         before = [x for x in ack_times[part] if x <= when]
@@ -335,36 +347,11 @@ def no_acked_loss(cluster_dir):
         gap = after[0] - (before[-1] if before else when)
         print(f"partition {part}: no acknowledgement for {gap:.2f} s around the fault")
 
-    # The log, read from each partition's leader by a plain consumer.
-    c = Consumer({"bootstrap.servers": ",".join(NODES), "group.id": topic_name("ck-repl-read"),
-                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-    logs = {}
-    for part in range(3):
-        lo, hi = poll(lambda: (True, c.get_watermark_offsets(TopicPartition(t, part), timeout=5)),
-                      30, f"watermarks of partition {part}")
-        c.assign([TopicPartition(t, part, lo)])
-        got = []
-        deadline = time.time() + 60
-        while (not got or got[-1][0] < hi - 1) and time.time() < deadline:
-            m = c.poll(1)
-            if m is not None and not m.error():
-                got.append((m.offset(), m.value().decode()))
-        logs[part] = got
-    c.close()
-    in_log = {}
-    for part, got in logs.items():
-        values = [v for _, v in got]
-        eq(len(values), len(set(values)), f"distinct records in partition {part}")
-        seqs = [int(v.split("-")[1]) for v in values]
-        check(seqs == sorted(seqs), f"partition {part} out of send order")
-        for off, v in got:
-            check(v.startswith(f"{part}-"), f"record {v} in partition {part}")
-            in_log[v] = (part, off)
-    lost = [(v, where) for v, where in acked.items() if in_log.get(v) != where]
-    check(not lost, f"{len(lost)} acknowledged records lost or moved, e.g. {lost[:5]} "
-                    f"(log has {[in_log.get(v) for v, _ in lost[:5]]})")
-    print(f"history: {len(acked)} acknowledged records all in the log at their offsets; "
-          f"{sum(len(g) for g in logs.values())} in the log, none twice, each partition in order")
+    # The final log, read from each partition's leader by a plain consumer; then the checker:
+    # every acknowledged record at its offset, none twice, each partition in send order.
+    read_final_log({"bootstrap.servers": ",".join(NODES)}, t, range(3), hist)
+    hist.close()
+    history.check(hist.path)
 
     def whole():
         md = admin(2).list_topics(topic=t, timeout=10)
@@ -385,21 +372,40 @@ def no_acked_loss(cluster_dir):
 def group_failover(cluster_dir):
     import concurrent.futures
     import signal
-    from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
+    from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer
     t = topic_name("ck-gfail")
     g = topic_name("ck-gfail-g")
     create(1, t, 3, 3)
     poll(lambda: converged_topic(t, 3, 3), CONVERGE_S, f"every node's view of {t}")
+    # Sends, reads, commits and committed offsets read back go to a history file; the checker
+    # judges them against the final log at the end.
+    hist = History(history_path(g))
+
+    def delivered(err, msg):
+        if err is None:
+            hist.ack(msg.partition(), msg.offset(), msg.value().decode())
+        else:
+            hist.fail(msg.partition(), msg.value().decode(), err)
+
     total = 3000
     p = Producer({"bootstrap.servers": ",".join(NODES), "acks": "all"})
     for k in range(total):
-        p.produce(t, value=f"{k:06d}", partition=k % 3)
+        p.produce(t, value=f"gf:{k:06d}", partition=k % 3, on_delivery=delivered)
     check(p.flush(60) == 0, "records left unflushed")
 
     c = Consumer({"bootstrap.servers": ",".join(NODES), "group.id": g, "auto.offset.reset": "earliest",
                   "enable.auto.commit": False, "session.timeout.ms": 10000,
                   "heartbeat.interval.ms": 1000, "socket.connection.setup.timeout.ms": 3000})
-    c.subscribe([t])
+    # confluent-kafka does not expose the group generation (consumer_group_metadata() is
+    # opaque): the history's "gen" is the number of assignments this member received, which
+    # with the eager protocol rises exactly when the generation does.
+    assignments = 0
+
+    def on_assign(consumer, partitions):
+        nonlocal assignments
+        assignments += 1
+
+    c.subscribe([t], on_assign=on_assign)
     seen, deliveries = set(), 0
     acked = {}          # partition -> highest offset a commit was acknowledged for
     events = {}
@@ -409,9 +415,11 @@ def group_failover(cluster_dir):
     def commit():
         nonlocal commit_failures, outage, last_ok
         try:
+            t0 = now_ms()
             for tp in c.commit(asynchronous=False) or []:
                 if tp.error is None and tp.offset >= 0:
                     acked[tp.partition] = max(acked.get(tp.partition, -1), tp.offset)
+                    hist.commit(g, assignments, c.memberid(), tp.partition, tp.offset, t0)
             now = time.time()
             if "kill" in events and outage is None and now > events["kill"]:
                 outage = now - max(last_ok, events["kill"])
@@ -421,6 +429,16 @@ def group_failover(cluster_dir):
             code = e.args[0].code() if e.args else None
             if code not in (KafkaError._NO_OFFSET,):
                 time.sleep(0.2)
+
+    def read_back(via):
+        """The group's committed offsets read through node `via` (into the history)."""
+        a = admin(via)  # held: a collected client drops its pending requests
+        t0 = now_ms()
+        res = a.list_consumer_group_offsets([ConsumerGroupTopicPartitions(g)])[g].result(timeout=5)
+        now = {tp.partition: tp.offset for tp in res.topic_partitions}
+        for part in range(3):
+            hist.committed(g, part, max(now.get(part, -1), -1), t0)
+        return now
 
     deadline = time.time() + 150
     since_commit = 0
@@ -432,7 +450,9 @@ def group_failover(cluster_dir):
             print(f"  {len(seen)} read, commits acknowledged {acked}, {commit_failures} failed")
         m = c.poll(0.5)
         if m is not None and not m.error():
-            seen.add(m.value().decode())
+            v = m.value().decode()
+            hist.read("c1", m.partition(), m.offset(), v)
+            seen.add(v)
             deliveries += 1
             since_commit += 1
         if since_commit >= 100 or (m is None and since_commit):
@@ -454,17 +474,10 @@ def group_failover(cluster_dir):
             _cluster_ctl(cluster_dir, "start", str(events["victim"]), "--no-wait")
             events["start"] = time.time()
         if "kill" in events and "checked" not in events and time.time() - events["kill"] > 1:
-            # The commits acknowledged before the kill, read back through whichever broker
-            # coordinates the group now.
-            live = [i for i in IDS if i != events["victim"]]
+            # The committed offsets, read back through whichever broker coordinates the group
+            # now (the checker compares them with the commits acknowledged before the kill).
             try:
-                a = admin(live[0])  # held: a collected client drops its pending requests
-                res = a.list_consumer_group_offsets([ConsumerGroupTopicPartitions(g)])[g].result(timeout=5)
-                now = {tp.partition: tp.offset for tp in res.topic_partitions}
-                for part, off in before_kill.items():
-                    check(now.get(part, -1) >= off,
-                          f"partition {part}: commit {off} acknowledged before the kill, "
-                          f"{now.get(part)} committed after it")
+                now = read_back(next(i for i in IDS if i != events["victim"]))
                 events["checked"] = time.time()
                 print(f"after the failover the group's committed offsets are {now} "
                       f"({events['checked'] - events['kill']:.1f} s after the kill)")
@@ -486,27 +499,35 @@ def group_failover(cluster_dir):
     print(f"read {total} records ({deliveries - total} redelivered after the failover), "
           f"{commit_failures} commit attempts failed, "
           f"commits unavailable for {outage if outage is not None else float('nan'):.2f} s")
+    print(f"the group's committed offsets after the last commit: {poll(lambda: (True, read_back(1)), 30, 'a read-back')}")
 
     # A new member resumes at the committed offsets: it gets only what is produced now.
     for k in range(total, total + 30):
-        p.produce(t, value=f"{k:06d}", partition=k % 3)
+        p.produce(t, value=f"gf:{k:06d}", partition=k % 3, on_delivery=delivered)
     check(p.flush(30) == 0, "late records left unflushed")
     c2 = Consumer({"bootstrap.servers": ",".join(NODES), "group.id": g, "auto.offset.reset": "earliest",
                    "enable.auto.commit": False})
     c2.subscribe([t])
     late, deadline = [], time.time() + 60
-    while len(late) < 30 and time.time() < deadline:
-        m = c2.poll(0.5)
+
+    def take(m):
         if m is not None and not m.error():
-            late.append(int(m.value().decode()))
+            hist.read("c2", m.partition(), m.offset(), m.value().decode())
+            late.append(int(m.value().decode().split(":")[1]))
+    while len(late) < 30 and time.time() < deadline:
+        take(c2.poll(0.5))
     end = time.time() + 2
     while time.time() < end:
-        m = c2.poll(0.2)
-        if m is not None and not m.error():
-            late.append(int(m.value().decode()))
+        take(c2.poll(0.2))
     c2.close()
     eq(sorted(late), list(range(total, total + 30)), "records a new member of the group reads")
     print("a new member of the group resumed at the committed offsets")
+
+    # The history: every record acknowledged and read is the log's record at its offset,
+    # commits never went backwards and none acknowledged was lost in the failover.
+    read_final_log({"bootstrap.servers": ",".join(NODES)}, t, range(3), hist)
+    hist.close()
+    history.check(hist.path)
 
 
 def _node_args(cluster_dir):
