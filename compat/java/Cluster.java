@@ -46,6 +46,13 @@ import static java.util.concurrent.TimeUnit.SECONDS;
  *                                  (History.java, compat/history) on the acks and the final
  *                                  log: every acknowledged record in the log at its offset,
  *                                  none twice, each partition in send order
+ *   Cluster produce-until TOPIC STOP HISTORY
+ *                                  (a writer of compat/python/ck_partition.py, run in its
+ *                                  clients' network namespace) a default (idempotent, acks=all)
+ *                                  producer writes "java:SEQ" round-robin to partitions 0-2 of
+ *                                  TOPIC until the file STOP exists, every acknowledgement and
+ *                                  failure recorded in the history file HISTORY; at most ~2,000
+ *                                  records/s, so that the brokers keep some of the 2 cores
  */
 public class Cluster {
     static final List<String> NODES = List.of(
@@ -67,6 +74,7 @@ public class Cluster {
                 case "delete-via-node3" -> deleteViaNode3();
                 case "describe-quorum" -> describeQuorum();
                 case "failover-rolling" -> failoverRolling(args[1]);
+                case "produce-until" -> produceUntil(args[1], args[2], args[3]);
                 default -> throw new IllegalArgumentException(cmd);
             }
         });
@@ -390,6 +398,33 @@ public class Cluster {
         System.out.println("final log, records per partition: " + History.readFinalLog(t, 3, h, Duration.ofSeconds(90)));
         h.close();
         History.check(h.path);
+    }
+
+    static void produceUntil(String t, String stop, String history) throws Exception {
+        java.util.concurrent.atomic.AtomicInteger acked = new java.util.concurrent.atomic.AtomicInteger();
+        java.util.concurrent.atomic.AtomicInteger failed = new java.util.concurrent.atomic.AtomicInteger();
+        int sent = 0;
+        try (History h = new History(java.nio.file.Path.of(history));
+             KafkaProducer<byte[], byte[]> p = Util.producer(ProducerConfig.LINGER_MS_CONFIG, "5",
+                     ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, "120000", ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, "10000")) {
+            while (!java.nio.file.Files.exists(java.nio.file.Path.of(stop))) {
+                int part = sent % 3;
+                String v = "java:" + String.format("%08d", sent);
+                p.send(new ProducerRecord<>(t, part, null, Util.b(v)), (m, e) -> {
+                    if (e != null) {
+                        h.fail(part, v, e.toString());
+                        failed.incrementAndGet();
+                    } else {
+                        h.ack(m.partition(), m.offset(), v);
+                        acked.incrementAndGet();
+                    }
+                });
+                sent++;
+                if (sent % 10 == 0) Thread.sleep(5);
+            }
+            p.flush();
+        }
+        System.out.println("java writer: sent " + sent + ", acknowledged " + acked.get() + ", failed " + failed.get());
     }
 
     static void deleteViaNode3() throws Exception {

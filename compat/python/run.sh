@@ -63,6 +63,24 @@ cluster)
     check cluster/groups/committed-offsets-survive-coordinator-sigkill --timeout 240 -- \
         "$PYTHON" -u ck_cluster.py group-failover "$COMPAT_CLUSTER_DIR"
     cluster_ctl wait || fail cluster/groups/every-node-ready-again "a node is not ready after the group failover check"
+    # Network partitions: a cluster of its own, each node in a network namespace (root,
+    # iproute2 and unshare needed; the machine CI runs on has them).
+    if unshare -n true 2>/dev/null && command -v ip >/dev/null; then
+        part_dir="$(mktemp -d "${TMPDIR:-/tmp}/runnel-compat-partition.XXXXXX")"
+        # The Java 4.3 writer beside librdkafka's (installed by the java suite; cached).
+        if install_java >"$COMPAT_LOGDIR/install-java.log" 2>&1; then
+            java_cmd
+            COMPAT_JAVA_ARGV="$(printf '%s\n' "${JAVA[@]}")"
+            export COMPAT_JAVA_ARGV
+        fi
+        "$PYTHON" ck_partition.py cleanup >/dev/null 2>&1 || true
+        check cluster/partitions/leader-cut-off-no-acked-record-lost --timeout 300 -- \
+            "$PYTHON" -u ck_partition.py run "$part_dir"
+        "$PYTHON" ck_partition.py cleanup >&2 || true
+        [[ "${COMPAT_KEEP:-0}" == 1 ]] || rm -rf "$part_dir"
+    else
+        skip cluster/partitions/leader-cut-off-no-acked-record-lost "no network namespaces here (unshare -n / ip)"
+    fi
     # Failover: SIGKILL each node in turn (one of them is the quorum leader at its turn:
     # leadership only moves when its holder dies), restart it; then stop all three and start
     # them again on the same data.
