@@ -201,6 +201,7 @@ def run(base):
         # The routing below happens in a network namespace of this run's own.
         os.environ["RUNNEL_PARTITION_HUB"] = "1"
         os.execvp("unshare", ["unshare", "-n", "--", sys.executable, "-u", os.path.abspath(__file__), "run", base])
+    os.makedirs(base, exist_ok=True)
     net = Net()
     nodes = Nodes(net, base)
     writers = []
