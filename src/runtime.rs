@@ -234,6 +234,7 @@ async fn join_cluster(broker: &Arc<Broker>, setup: &ClusterSetup) -> Result<(), 
         broker.node.port,
         broker.node.rack.clone(),
         Duration::from_millis(c.broker_heartbeat_interval_ms),
+        session,
     );
     broker.controller.join_cluster(member.clone());
     broker

@@ -57,6 +57,11 @@ pub struct Member {
     port: i32,
     rack: Option<String>,
     heartbeat_interval: Duration,
+    /// `broker.session.timeout.ms`: how long the controller waits for a heartbeat before it
+    /// fences this broker.
+    session_timeout: Duration,
+    /// When a heartbeat was last acknowledged by a controller sure of its leadership.
+    last_heartbeat: std::sync::Mutex<Option<Instant>>,
     /// Index into `voters` of the last controller that answered as leader.
     leader: AtomicUsize,
     /// The broker epoch of the current registration (-1 before it).
@@ -80,6 +85,7 @@ impl Member {
         port: i32,
         rack: Option<String>,
         heartbeat_interval: Duration,
+        session_timeout: Duration,
     ) -> Arc<Member> {
         Arc::new(Member {
             node_id,
@@ -89,6 +95,8 @@ impl Member {
             port,
             rack,
             heartbeat_interval,
+            session_timeout,
+            last_heartbeat: std::sync::Mutex::new(None),
             leader: AtomicUsize::new(0),
             epoch: AtomicI64::new(-1),
             fenced: AtomicBool::new(true),
@@ -112,6 +120,20 @@ impl Member {
     /// True while the controller keeps this broker fenced (not serving as leader yet).
     pub fn is_fenced(&self) -> bool {
         self.fenced.load(Ordering::Relaxed)
+    }
+
+    /// True when this broker may have been replaced as leader without knowing it yet: the
+    /// controller says it is fenced, or no heartbeat has been acknowledged for a session
+    /// timeout, so the controller may have fenced it and moved its leaderships (a broker cut
+    /// off from the quorum, until it hears from the controller again). Its view of the
+    /// partitions it leads is then possibly stale.
+    pub fn leadership_in_doubt(&self) -> bool {
+        self.is_fenced()
+            || self
+                .last_heartbeat
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_none_or(|t| t.elapsed() > self.session_timeout)
     }
 
     /// The controller quorum's voters.
@@ -314,6 +336,10 @@ impl Member {
                 fenced,
                 should_shutdown,
             } => {
+                *self
+                    .last_heartbeat
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
                 if self.fenced.swap(fenced, Ordering::Relaxed) != fenced {
                     tracing::info!(node_id = self.node_id, fenced, "broker fencing changed");
                 }
@@ -407,5 +433,138 @@ impl Member {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// A controller stand-in on 127.0.0.1 answering every request with `answer()`; counts
+    /// the requests it received.
+    async fn fake_controller(id: i32, answer: fn() -> Response) -> (Voter, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counter = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    while let Ok(Some(_)) = read_frame::<_, Request>(&mut s).await {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        if write_frame(&mut s, &answer()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let voter = Voter {
+            id,
+            host: "127.0.0.1".into(),
+            port: i32::from(port),
+        };
+        (voter, seen)
+    }
+
+    fn member(voters: Vec<Voter>, session: Duration) -> Arc<Member> {
+        Member::new(
+            7,
+            voters,
+            "127.0.0.1".into(),
+            9092,
+            None,
+            Duration::from_millis(100),
+            session,
+        )
+    }
+
+    fn alive() -> Response {
+        Response::Heartbeat {
+            fenced: false,
+            should_shutdown: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn leadership_is_in_doubt_until_a_heartbeat_and_again_a_session_later() {
+        let (voter, _) = fake_controller(1, alive).await;
+        let m = member(vec![voter], Duration::from_millis(300));
+        assert!(m.leadership_in_doubt(), "fenced before the first heartbeat");
+        m.heartbeat_once().await.unwrap();
+        assert!(!m.leadership_in_doubt());
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(
+            m.leadership_in_doubt(),
+            "no heartbeat acknowledged for a session timeout"
+        );
+        m.heartbeat_once().await.unwrap();
+        assert!(!m.leadership_in_doubt());
+    }
+
+    #[tokio::test]
+    async fn a_fenced_answer_keeps_leadership_in_doubt() {
+        let (voter, _) = fake_controller(1, || Response::Heartbeat {
+            fenced: true,
+            should_shutdown: false,
+        })
+        .await;
+        let m = member(vec![voter], Duration::from_secs(30));
+        m.heartbeat_once().await.unwrap();
+        assert!(m.is_fenced());
+        assert!(m.leadership_in_doubt());
+    }
+
+    #[tokio::test]
+    async fn a_leader_hint_is_remembered_for_the_next_call() {
+        let (follower, asked_follower) =
+            fake_controller(1, || Response::NotLeader { leader: Some(2) }).await;
+        let (leader, asked_leader) = fake_controller(2, alive).await;
+        let m = member(vec![follower, leader], Duration::from_secs(30));
+        m.heartbeat_once().await.unwrap();
+        m.heartbeat_once().await.unwrap();
+        assert_eq!(
+            asked_follower.load(Ordering::SeqCst),
+            1,
+            "asked once, then skipped"
+        );
+        assert_eq!(asked_leader.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn an_unanswering_voter_costs_one_connect_timeout_not_the_whole_call() {
+        // A listener whose accept queue is full drops further SYNs silently, as a network
+        // partition does: connecting to it hangs.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let silent_port = silent.local_addr().unwrap().port();
+        let mut fillers = Vec::new();
+        for _ in 0..1024 {
+            match tokio::time::timeout(
+                Duration::from_millis(50),
+                TcpStream::connect(("127.0.0.1", silent_port)),
+            )
+            .await
+            {
+                Ok(Ok(s)) => fillers.push(s),
+                _ => break,
+            }
+        }
+        let dead = Voter {
+            id: 1,
+            host: "127.0.0.1".into(),
+            port: i32::from(silent_port),
+        };
+        let (leader, asked_leader) = fake_controller(2, alive).await;
+        let m = member(vec![dead, leader], Duration::from_secs(30));
+        let start = Instant::now();
+        m.heartbeat_once().await.unwrap();
+        assert!(start.elapsed() < CONNECT_TIMEOUT + Duration::from_millis(900));
+        assert_eq!(asked_leader.load(Ordering::SeqCst), 1);
+        drop(silent);
     }
 }

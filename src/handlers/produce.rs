@@ -94,8 +94,15 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
                         )
                         .await
                         .map_err(|e| {
+                            let code = e.kafka_code();
+                            if broker.replicas.sequence_verdict_in_doubt(code) {
+                                resp.error_message = Some(StrBytes::from_static_str(
+                                    "this broker may no longer lead the partition: the controller quorum has not heard from it",
+                                ));
+                                return KafkaError::NotLeaderOrFollower.code();
+                            }
                             resp.error_message = Some(StrBytes::from_string(e.to_string()));
-                            e.kafka_code()
+                            code
                         }),
                     },
                 }

@@ -32,6 +32,7 @@ use super::PartitionError;
 use crate::broker::now_ms;
 use crate::cluster::image::Image;
 use crate::cluster::member::Member;
+use crate::kafka_error::KafkaError;
 use crate::log::{LogManager, PartitionLog};
 
 /// Replication state of one cluster broker.
@@ -49,6 +50,23 @@ pub(super) struct Replication {
 }
 
 impl super::ReplicaManager {
+    /// Whether a produce rejection `code` is a sequence verdict (OUT_OF_ORDER_SEQUENCE_NUMBER,
+    /// INVALID_PRODUCER_EPOCH) from a broker that may have been replaced as leader without
+    /// knowing it yet (`Member::leadership_in_doubt`: fenced, or no heartbeat acknowledged for
+    /// a session timeout). Its producer state may be stale: answered as it is, an idempotent
+    /// producer resets its sequences (librdkafka bumps its epoch and re-sends what it had not
+    /// seen acknowledged, so records the new leader already holds are written twice).
+    /// NOT_LEADER_OR_FOLLOWER sends the batch to the current leader instead. False on a
+    /// single broker.
+    pub fn sequence_verdict_in_doubt(&self, code: i16) -> bool {
+        (code == KafkaError::OutOfOrderSequenceNumber.code()
+            || code == KafkaError::InvalidProducerEpoch.code())
+            && self
+                .replication
+                .get()
+                .is_some_and(|r| r.member.leadership_in_doubt())
+    }
+
     /// Enters cluster mode: replication through `member`'s controller quorum. Spawns the ISR
     /// expiration task. Call once, before the first image is applied.
     pub fn join_cluster(&self, member: Arc<Member>, lag_max_ms: i64) {

@@ -173,6 +173,18 @@ impl Quorum {
         self.leader() == Some(self.node_id)
     }
 
+    /// Leader, and a quorum of voters acknowledged it within the election timeout, so no
+    /// other voter can have been elected meanwhile (a follower waits at least that long
+    /// after the last word from its leader). A leader cut off from the other voters keeps
+    /// believing it leads until it hears of a newer term; this tells it otherwise.
+    fn leadership_confirmed(&self) -> bool {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
+        m.current_leader == Some(self.node_id)
+            && m.millis_since_quorum_ack
+                .is_some_and(|ms| ms <= self.timings.election.as_millis() as u64)
+    }
+
     /// Proposes `cmd` and waits for it to be applied; NOT_LEADER when this node is not the
     /// leader.
     async fn submit(&self, cmd: Command) -> Response {

@@ -179,6 +179,11 @@ async fn heartbeat(
     metadata_index: u64,
     want_shutdown: bool,
 ) -> Response {
+    // A heartbeat renews the broker's belief that it still holds its leaderships, so only
+    // a leader sure of its quorum may acknowledge it (see `Member::leadership_in_doubt`).
+    if !q.leadership_confirmed() {
+        return Response::NotLeader { leader: None };
+    }
     let image = q.image.borrow().clone();
     let Some(b) = image.brokers.get(&id) else {
         return Response::Reply(Reply::Error {
