@@ -346,7 +346,6 @@ public class Cluster {
         // What the producer saw goes to a history file; the Rust checker compares it with
         // the final log.
         History h = new History(History.path(t));
-        java.util.concurrent.atomic.AtomicInteger acked = new java.util.concurrent.atomic.AtomicInteger();
         List<String> failed = Collections.synchronizedList(new ArrayList<>());
         long t0 = System.currentTimeMillis();
         Thread faults = new Thread(() -> {
@@ -368,31 +367,18 @@ public class Cluster {
                 failed.add("fault thread: " + e);
             }
         });
-        int sent = 0;
-        try (KafkaProducer<byte[], byte[]> p = Util.producer(ProducerConfig.LINGER_MS_CONFIG, "5",
-                ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, "120000", ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, "10000")) {
+        Writer w = new Writer(t, h);
+        try (w) {
             faults.start();
             while (faults.isAlive() || System.currentTimeMillis() - t0 < 10_000) {
-                int part = sent % 3;
-                String v = "java:" + String.format("%08d", sent);
-                p.send(new ProducerRecord<>(t, part, null, Util.b(v)), (m, e) -> {
-                    if (e != null) {
-                        h.fail(part, v, e.toString());
-                        failed.add(v + ": " + e);
-                    } else {
-                        h.ack(m.partition(), m.offset(), v);
-                        acked.incrementAndGet();
-                    }
-                });
-                sent++;
-                if (sent % 50 == 0) Thread.sleep(5);
+                w.sendNext();
+                if (w.sent % 50 == 0) Thread.sleep(5);
             }
-            p.flush();
         }
         faults.join();
-        System.out.println("sent " + sent + ", acknowledged " + acked.get() + ", failed " + failed.size()
-                + (failed.isEmpty() ? "" : " e.g. " + failed.subList(0, Math.min(3, failed.size()))));
-        Util.check(failed.isEmpty(), "sends failed: " + failed.subList(0, Math.min(5, failed.size())));
+        System.out.println(w.summary());
+        Util.check(failed.isEmpty(), "the fault schedule failed: " + failed);
+        Util.check(w.failed.isEmpty(), "sends failed: " + w.failed.subList(0, Math.min(5, w.failed.size())));
         // The final log, then the checker: every acknowledged record in the log at its offset,
         // none twice, each partition in send order.
         System.out.println("final log, records per partition: " + History.readFinalLog(t, 3, h, Duration.ofSeconds(90)));
@@ -401,30 +387,62 @@ public class Cluster {
     }
 
     static void produceUntil(String t, String stop, String history) throws Exception {
-        java.util.concurrent.atomic.AtomicInteger acked = new java.util.concurrent.atomic.AtomicInteger();
-        java.util.concurrent.atomic.AtomicInteger failed = new java.util.concurrent.atomic.AtomicInteger();
-        int sent = 0;
-        try (History h = new History(java.nio.file.Path.of(history));
-             KafkaProducer<byte[], byte[]> p = Util.producer(ProducerConfig.LINGER_MS_CONFIG, "5",
-                     ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, "120000", ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, "10000")) {
+        String summary;
+        try (History h = new History(java.nio.file.Path.of(history)); Writer w = new Writer(t, h)) {
             while (!java.nio.file.Files.exists(java.nio.file.Path.of(stop))) {
-                int part = sent % 3;
-                String v = "java:" + String.format("%08d", sent);
-                p.send(new ProducerRecord<>(t, part, null, Util.b(v)), (m, e) -> {
-                    if (e != null) {
-                        h.fail(part, v, e.toString());
-                        failed.incrementAndGet();
-                    } else {
-                        h.ack(m.partition(), m.offset(), v);
-                        acked.incrementAndGet();
-                    }
-                });
-                sent++;
-                if (sent % 10 == 0) Thread.sleep(5);
+                w.sendNext();
+                if (w.sent % 10 == 0) Thread.sleep(5);
             }
-            p.flush();
+            w.p.flush();
+            summary = w.summary();
         }
-        System.out.println("java writer: sent " + sent + ", acknowledged " + acked.get() + ", failed " + failed.get());
+        System.out.println("java writer: " + summary);
+    }
+
+    /**
+     * The fault checks' writer: "java:SEQ" round-robin to partitions 0-2 of a topic with a
+     * default (idempotent, acks=all) producer; every acknowledgement and failure goes to the
+     * history (which stays open). close() flushes and closes the producer.
+     */
+    static final class Writer implements AutoCloseable {
+        final String topic;
+        final History h;
+        final KafkaProducer<byte[], byte[]> p = Util.producer(ProducerConfig.LINGER_MS_CONFIG, "5",
+                ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, "120000", ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, "10000");
+        final java.util.concurrent.atomic.AtomicInteger acked = new java.util.concurrent.atomic.AtomicInteger();
+        final List<String> failed = Collections.synchronizedList(new ArrayList<>());
+        int sent;
+
+        Writer(String topic, History h) {
+            this.topic = topic;
+            this.h = h;
+        }
+
+        void sendNext() {
+            int part = sent % 3;
+            String v = "java:" + String.format("%08d", sent);
+            p.send(new ProducerRecord<>(topic, part, null, Util.b(v)), (m, e) -> {
+                if (e != null) {
+                    h.fail(part, v, e.toString());
+                    failed.add(v + ": " + e);
+                } else {
+                    h.ack(m.partition(), m.offset(), v);
+                    acked.incrementAndGet();
+                }
+            });
+            sent++;
+        }
+
+        String summary() {
+            return "sent " + sent + ", acknowledged " + acked.get() + ", failed " + failed.size()
+                    + (failed.isEmpty() ? "" : " e.g. " + failed.subList(0, Math.min(3, failed.size())));
+        }
+
+        @Override
+        public void close() {
+            p.flush();
+            p.close();
+        }
     }
 
     static void deleteViaNode3() throws Exception {

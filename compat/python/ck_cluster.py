@@ -271,10 +271,31 @@ def _leaders(t):
     return {p.id: p.leader for p in md.topics[t].partitions.values()}
 
 
+def idempotent_producer(bootstrap, **extra):
+    """The fault checks' writer: idempotent, acks=all, retrying through a failover."""
+    from confluent_kafka import Producer
+    conf = {"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+            "linger.ms": 5, "message.timeout.ms": 120000, "request.timeout.ms": 10000,
+            "socket.connection.setup.timeout.ms": 3000}
+    conf.update(extra)
+    return Producer(conf)
+
+
+def send_next(p, t, seq, on_delivery):
+    """Queues value "ck:SEQ" for partition SEQ % 3 of t (nothing while the queue is full) and
+    serves delivery callbacks; returns the next SEQ."""
+    try:
+        p.produce(t, value=f"ck:{seq:08d}", partition=seq % 3, on_delivery=on_delivery)
+        seq += 1
+    except BufferError:
+        pass
+    p.poll(0.002)
+    return seq
+
+
 def no_acked_loss(cluster_dir):
     import signal
     import threading
-    from confluent_kafka import Producer
     from confluent_kafka.admin import NewTopic as NT
     t = topic_name("ck-repl")
     a = admin(2)
@@ -307,9 +328,7 @@ def no_acked_loss(cluster_dir):
                 acked += 1
                 ack_times[msg.partition()].append(time.time())
 
-    p = Producer({"bootstrap.servers": ",".join(NODES), "acks": "all", "enable.idempotence": True,
-                  "linger.ms": 5, "message.timeout.ms": 60000, "request.timeout.ms": 10000,
-                  "socket.connection.setup.timeout.ms": 3000})
+    p = idempotent_producer(",".join(NODES), **{"message.timeout.ms": 60000})
     t0 = time.time()
     events = {}
     seq = 0
@@ -327,12 +346,7 @@ def no_acked_loss(cluster_dir):
         if el > 17 and "cont" not in events:
             os.kill(_pid(cluster_dir, paused), signal.SIGCONT)
             events["cont"] = time.time()
-        try:
-            p.produce(t, value=f"ck:{seq:08d}", partition=seq % 3, on_delivery=report)
-            seq += 1
-        except BufferError:
-            pass
-        p.poll(0.002)
+        seq = send_next(p, t, seq, report)
     if "cont" not in events:
         os.kill(_pid(cluster_dir, paused), signal.SIGCONT)
         events["cont"] = time.time()
