@@ -313,11 +313,12 @@ pub fn check(h: &History) -> Report {
 fn reports(h: &History, log: &FinalLog, r: &mut Report) {
     #[derive(Clone, Copy)]
     enum Reported {
-        Acked(i32, i64),
+        Acked(i32, Option<i64>),
         Failed(i32),
     }
     let said = |x: Reported| match x {
-        Reported::Acked(p, o) => format!("acknowledged at p{p}@{o}"),
+        Reported::Acked(p, Some(o)) => format!("acknowledged at p{p}@{o}"),
+        Reported::Acked(p, None) => format!("acknowledged in p{p} without an offset"),
         Reported::Failed(p) => format!("failed (sent to p{p})"),
     };
     let mut first: Vec<Option<Reported>> = vec![None; h.values.len()];
@@ -331,17 +332,27 @@ fn reports(h: &History, log: &FinalLog, r: &mut Report) {
             }),
             None => first[a.v.0 as usize] = Some(now),
         }
-        if log.at(a.p, a.o) != Some(a.v) {
-            r.flag(Kind::Lost, || {
+        match a.o {
+            Some(o) if log.at(a.p, o) != Some(a.v) => r.flag(Kind::Lost, || {
                 format!(
-                    "{name} acknowledged at p{}@{} (t {}): {}; {}",
+                    "{name} acknowledged at p{}@{o} (t {}): {}; {}",
                     a.p,
-                    a.o,
                     a.t,
-                    log.describe_at(a.p, a.o),
+                    log.describe_at(a.p, o),
                     log.where_is(a.v)
                 )
-            });
+            }),
+            None if log.first_at[a.v.0 as usize].is_none_or(|(p, _)| p != a.p) => {
+                r.flag(Kind::Lost, || {
+                    format!(
+                        "{name} acknowledged in p{} without an offset (t {}): {}",
+                        a.p,
+                        a.t,
+                        log.where_is(a.v)
+                    )
+                })
+            }
+            _ => {}
         }
         times.entry(a.p).or_default().push(a.t);
     }
@@ -625,6 +636,28 @@ mod tests {
             r.found[&Kind::Lost].first[0],
             "w:1 acknowledged at p0@1 (t 1000): the log has w:3 there; the value is at p0@0"
         );
+    }
+
+    #[test]
+    fn an_ack_without_an_offset_needs_its_value_in_that_partition() {
+        let unknown =
+            |p: i32, v: &str| format!(r#"{{"op":"ack","t":1400,"p":{p},"o":null,"v":"{v}"}}"#);
+        // w:5 is in p0 (it was reported failed too, which is a duplicate ack).
+        let mut h = clean();
+        h.retain(|l| l != &fail(0, "w:5"));
+        h.push(unknown(0, "w:5"));
+        only(&run(&h), Kind::Lost, 0);
+        let mut h = clean();
+        h.retain(|l| l != &fail(0, "w:5"));
+        h.push(unknown(1, "w:5"));
+        let r = run(&h);
+        only(&r, Kind::Lost, 1);
+        assert!(
+            r.found[&Kind::Lost].first[0].starts_with("w:5 acknowledged in p1 without an offset")
+        );
+        let mut h = clean();
+        h.push(unknown(0, "w:9"));
+        only(&run(&h), Kind::Lost, 1);
     }
 
     #[test]

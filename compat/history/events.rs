@@ -3,6 +3,9 @@
 //!
 //! ```text
 //! {"op":"ack","t":MS,"p":P,"o":O,"v":"W:SEQ"}        produce acknowledged at offset O of P
+//!                                                    (O null: acknowledged without an offset,
+//!                                                    as librdkafka reports records a later
+//!                                                    batch's sequence proved written)
 //! {"op":"fail","t":MS,"p":P,"v":"W:SEQ","e":"ERR"}   produce reported failed (indeterminate)
 //! {"op":"read","t":MS,"c":"CONSUMER","p":P,"o":O,"v":"W:SEQ"}   a live consumer saw it
 //! {"op":"log","p":P,"o":O,"v":"W:SEQ"}               the final log, read after the faults
@@ -63,7 +66,8 @@ impl Interner {
 pub struct Ack {
     pub t: Ms,
     pub p: i32,
-    pub o: i64,
+    /// None: acknowledged without an offset.
+    pub o: Option<i64>,
     pub v: Id,
 }
 
@@ -148,7 +152,9 @@ enum Line {
     Ack {
         t: Ms,
         p: i32,
-        o: i64,
+        // Required, but may be null.
+        #[serde(deserialize_with = "Option::deserialize")]
+        o: Option<i64>,
         v: String,
     },
     Fail {
@@ -237,7 +243,7 @@ impl History {
         let ev: Line = serde_json::from_str(line).map_err(|e| e.to_string())?;
         match ev {
             Line::Ack { t, p, o, v } => {
-                let (p, o) = (partition(p)?, offset(o, 0)?);
+                let (p, o) = (partition(p)?, o.map(|o| offset(o, 0)).transpose()?);
                 let v = self.value(&v)?;
                 self.acks.push(Ack { t, p, o, v });
             }
@@ -392,7 +398,7 @@ mod tests {
         let a = &h.acks[0];
         assert_eq!(
             (a.t, a.p, a.o, h.values.name(a.v)),
-            (5, 1, 7, "ck:00000042")
+            (5, 1, Some(7), "ck:00000042")
         );
         assert_eq!(h.writers.name(h.value_key[a.v.0 as usize].0), "ck");
         assert_eq!(h.value_key[a.v.0 as usize].1, 42);
