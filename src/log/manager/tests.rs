@@ -237,6 +237,7 @@ async fn background_flusher_and_shutdown() {
     let bg = BackgroundConfig {
         flush_check_interval_ms: 5,
         retention_check_interval_ms: 5,
+        ..BackgroundConfig::default()
     };
     let handles = m.spawn_background(bg, rx);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -272,6 +273,7 @@ async fn flusher_fsyncs_every_flush_ms_on_a_fake_clock() {
     let bg = BackgroundConfig {
         flush_check_interval_ms: 1000,
         retention_check_interval_ms: 3_600_000,
+        ..BackgroundConfig::default()
     };
     let handles = m.spawn_background_with_clock(bg, rx, Arc::clone(&clock));
     // 10 s of traffic, one append every 50 ms; record each flush's start time.
