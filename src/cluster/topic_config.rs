@@ -491,7 +491,7 @@ mod tests {
         m.insert("cleanup.policy".into(), "compact,delete".into());
         let c = log_config(&l, &m);
         assert_eq!(c.retention_ms, 1234);
-        assert_eq!(c.cleanup_policy, CleanupPolicy::Compact);
+        assert_eq!(c.cleanup_policy, CleanupPolicy::CompactDelete);
         m.remove("cleanup.policy");
         let c = log_config(&l, &m);
         assert_eq!(c.cleanup_policy, CleanupPolicy::Delete);
