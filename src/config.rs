@@ -148,7 +148,7 @@ pub struct LogDefaults {
     pub max_message_bytes: i32,
     /// `CreateTime` or `LogAppendTime` (`log.message.timestamp.type`).
     pub message_timestamp_type: String,
-    /// `delete` or `compact` (`log.cleanup.policy`).
+    /// `delete` or `compact` (`log.cleanup.policy`): the default of topics' `cleanup.policy`.
     pub cleanup_policy: String,
     /// Sparse offset index interval (`log.index.interval.bytes`).
     pub index_interval_bytes: i32,
@@ -158,6 +158,16 @@ pub struct LogDefaults {
     /// Descriptors kept open for index files and sealed segments, shared by all partitions
     /// (each partition also keeps its active segment open).
     pub max_open_segment_files: usize,
+    /// Log cleaner threads (`log.cleaner.threads`); 0 turns compaction off.
+    pub cleaner_threads: usize,
+    /// Read rate limit of all cleaner threads together, bytes/s
+    /// (`log.cleaner.io.max.bytes.per.second`); 0 = unlimited.
+    pub cleaner_io_max_bytes_per_second: u64,
+    /// Cleaner sleep when no partition is due, ms (`log.cleaner.backoff.ms`).
+    pub cleaner_backoff_ms: u64,
+    /// Memory of the cleaner's key maps, all threads together
+    /// (`log.cleaner.dedupe.buffer.size`).
+    pub cleaner_dedupe_buffer_size: usize,
     /// Replicas of a topic created without a replication factor
     /// (`default.replication.factor`).
     pub default_replication_factor: i16,
@@ -278,6 +288,10 @@ impl Default for LogDefaults {
             index_interval_bytes: 4096,
             max_partitions: 0,
             max_open_segment_files: 1000,
+            cleaner_threads: 1,
+            cleaner_io_max_bytes_per_second: 0,
+            cleaner_backoff_ms: 15_000,
+            cleaner_dedupe_buffer_size: 128 << 20,
             default_replication_factor: 1,
             min_insync_replicas: 1,
         }
@@ -434,6 +448,9 @@ impl Config {
         }
         if !matches!(self.log.cleanup_policy.as_str(), "delete" | "compact") {
             return invalid("log.cleanup_policy", "must be delete or compact");
+        }
+        if self.log.cleaner_dedupe_buffer_size < 1 << 20 {
+            return invalid("log.cleaner_dedupe_buffer_size", "must be >= 1048576");
         }
         if self.log.default_replication_factor < 1 {
             return invalid("log.default_replication_factor", "must be >= 1");

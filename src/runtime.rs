@@ -195,6 +195,15 @@ pub async fn start(cfg: Config) -> Result<Running, StartError> {
         // Check often enough that flush.ms is honoured to within a few milliseconds.
         flush_check_interval_ms: broker.config.log.flush_ms.clamp(10, 1000) as u64,
         retention_check_interval_ms: broker.config.log.retention_check_interval_ms,
+        cleaner: crate::log::CleanerConfig {
+            threads: broker.config.log.cleaner_threads,
+            backoff_ms: broker.config.log.cleaner_backoff_ms,
+            io_max_bytes_per_second: match broker.config.log.cleaner_io_max_bytes_per_second {
+                0 => u64::MAX,
+                n => n,
+            },
+            dedupe_buffer_bytes: broker.config.log.cleaner_dedupe_buffer_size,
+        },
     };
     broker.logs.spawn_background(background, stop_rx);
     broker.groups.spawn_background(shutdown.clone());

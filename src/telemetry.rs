@@ -23,7 +23,11 @@
 //! `runnel_partitions`, `runnel_consumer_groups`, `runnel_store_size_bytes`,
 //! `runnel_under_replicated_partitions` (partitions this broker leads whose ISR is smaller
 //! than their replica set, Kafka's UnderReplicatedPartitions; 0 on a single broker), and the
-//! counter `runnel_log_scrub_damage_total` (damage found by the log scrubber). Group ids are
+//! counter `runnel_log_scrub_damage_total` (damage found by the log scrubber), and the log
+//! cleaner's counters `runnel_log_cleaner_{passes,read_bytes,written_bytes,records_removed,
+//! errors}_total` (per compacted partition, with the per-partition families:
+//! `runnel_log_cleaner_dirty_ratio` and `runnel_log_cleaner_seconds_since_last_clean`
+//! {topic,partition}). Group ids are
 //! client-chosen strings, so per-group series grow with the number of groups (as in Kafka's
 //! own exporters); they are not switched off with the per-partition families.
 //!
@@ -40,8 +44,8 @@ use std::sync::Arc;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry,
+    GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry,
 };
 
 use crate::config::TelemetryConfig;
@@ -477,7 +481,7 @@ pub struct GroupSample {
 }
 
 /// Everything the state families need, taken in one pass.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct StateSample {
     pub partitions: Vec<PartitionSample>,
     pub groups: Vec<GroupSample>,
@@ -486,6 +490,21 @@ pub struct StateSample {
     pub scrub_damage: u64,
     /// Partitions led here whose ISR is smaller than their replica set.
     pub under_replicated: u64,
+    /// The log cleaner's counters and per-partition state.
+    pub cleaner: CleanerSample,
+}
+
+/// The log cleaner, as sampled at scrape time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CleanerSample {
+    pub passes: u64,
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+    pub records_removed: u64,
+    pub errors: u64,
+    /// Per compacted partition: topic, partition, dirty ratio, seconds since its last pass
+    /// (None before the first).
+    pub partitions: Vec<(String, i32, f64, Option<f64>)>,
 }
 
 /// Where scrape-time state comes from (the broker; a fixed sample in tests). Implementations
@@ -531,6 +550,13 @@ struct StateFamilies {
     store_size: IntGauge,
     scrub_damage: IntCounter,
     under_replicated: IntGauge,
+    cleaner_passes: IntCounter,
+    cleaner_read: IntCounter,
+    cleaner_written: IntCounter,
+    cleaner_removed: IntCounter,
+    cleaner_errors: IntCounter,
+    cleaner_dirty_ratio: GaugeVec,
+    cleaner_since_clean: GaugeVec,
 }
 
 impl StateFamilies {
@@ -541,6 +567,12 @@ impl StateFamilies {
         };
         let gauge = |name: &str, help: &str| {
             IntGauge::new(name, help).unwrap_or_else(|e| unreachable_metric(e))
+        };
+        let counter = |name: &str, help: &str| {
+            IntCounter::new(name, help).unwrap_or_else(|e| unreachable_metric(e))
+        };
+        let fvec = |name: &str, help: &str, labels: &[&str]| {
+            GaugeVec::new(Opts::new(name, help), labels).unwrap_or_else(|e| unreachable_metric(e))
         };
         let tp = &["topic", "partition"];
         let gtp = &["group", "topic", "partition"];
@@ -599,6 +631,36 @@ impl StateFamilies {
                 "runnel_store_size_bytes",
                 "Approximate RocksDB metadata store size (SST files and memtables)",
             ),
+            cleaner_passes: counter(
+                "runnel_log_cleaner_passes_total",
+                "Log cleaner passes that compacted a partition since start-up",
+            ),
+            cleaner_read: counter(
+                "runnel_log_cleaner_read_bytes_total",
+                "Bytes the log cleaner read since start-up",
+            ),
+            cleaner_written: counter(
+                "runnel_log_cleaner_written_bytes_total",
+                "Bytes of cleaned segments the log cleaner wrote since start-up",
+            ),
+            cleaner_removed: counter(
+                "runnel_log_cleaner_records_removed_total",
+                "Records the log cleaner removed since start-up",
+            ),
+            cleaner_errors: counter(
+                "runnel_log_cleaner_errors_total",
+                "Log cleaner passes that failed (damaged batch, I/O error) since start-up",
+            ),
+            cleaner_dirty_ratio: fvec(
+                "runnel_log_cleaner_dirty_ratio",
+                "Dirty bytes / cleanable bytes of a compacted partition",
+                tp,
+            ),
+            cleaner_since_clean: fvec(
+                "runnel_log_cleaner_seconds_since_last_clean",
+                "Seconds since the log cleaner last compacted the partition",
+                tp,
+            ),
             scrub_damage: IntCounter::new(
                 "runnel_log_scrub_damage_total",
                 "Damaged sealed segments and offset indexes found by the log scrubber since start-up",
@@ -611,7 +673,7 @@ impl StateFamilies {
         }
     }
 
-    fn collectors(&self) -> [&dyn Collector; 14] {
+    fn collectors(&self) -> [&dyn Collector; 21] {
         [
             &self.log_start,
             &self.log_end,
@@ -627,6 +689,13 @@ impl StateFamilies {
             &self.store_size,
             &self.scrub_damage,
             &self.under_replicated,
+            &self.cleaner_passes,
+            &self.cleaner_read,
+            &self.cleaner_written,
+            &self.cleaner_removed,
+            &self.cleaner_errors,
+            &self.cleaner_dirty_ratio,
+            &self.cleaner_since_clean,
         ]
     }
 }
@@ -662,7 +731,21 @@ impl Collector for StateCollector {
         f.scrub_damage.inc_by(sample.scrub_damage);
         f.under_replicated
             .set(i64::try_from(sample.under_replicated).unwrap_or(i64::MAX));
+        let c = &sample.cleaner;
+        f.cleaner_passes.inc_by(c.passes);
+        f.cleaner_read.inc_by(c.bytes_read);
+        f.cleaner_written.inc_by(c.bytes_written);
+        f.cleaner_removed.inc_by(c.records_removed);
+        f.cleaner_errors.inc_by(c.errors);
         if self.per_partition {
+            for (topic, partition, ratio, since) in &c.partitions {
+                let idx = partition.to_string();
+                let l = [topic.as_str(), idx.as_str()];
+                f.cleaner_dirty_ratio.with_label_values(&l).set(*ratio);
+                if let Some(s) = since {
+                    f.cleaner_since_clean.with_label_values(&l).set(*s);
+                }
+            }
             for p in &sample.partitions {
                 let idx = p.partition.to_string();
                 let l = [p.topic.as_str(), idx.as_str()];
@@ -792,6 +875,14 @@ mod tests {
             store_size_bytes: 4096,
             scrub_damage: 2,
             under_replicated: 3,
+            cleaner: CleanerSample {
+                passes: 4,
+                bytes_read: 5000,
+                bytes_written: 600,
+                records_removed: 70,
+                errors: 0,
+                partitions: vec![("changelog".into(), 1, 0.25, Some(12.5))],
+            },
         }
     }
 
@@ -814,6 +905,11 @@ mod tests {
             "runnel_log_scrub_damage_total 2",
             "runnel_under_replicated_partitions 3",
             "runnel_partitions 1",
+            "runnel_log_cleaner_passes_total 4",
+            "runnel_log_cleaner_read_bytes_total 5000",
+            "runnel_log_cleaner_records_removed_total 70",
+            "runnel_log_cleaner_dirty_ratio{partition=\"1\",topic=\"changelog\"} 0.25",
+            "runnel_log_cleaner_seconds_since_last_clean{partition=\"1\",topic=\"changelog\"} 12.5",
         ] {
             assert!(out.contains(line), "missing {line} in\n{out}");
         }

@@ -63,7 +63,7 @@ macro_rules! def {
 pub static TOPIC_CONFIGS: &[TopicConfigDef] = &[
     def!("cleanup.policy", List, "delete", Some("log.cleanup.policy"), true,
         Check::ListOf(&["compact", "delete"]),
-        "delete: retention by time and size; compact: keys are required (compaction itself is not run yet, so a compact-only topic keeps everything); empty: keep everything"),
+        "delete: retention by time and size; compact: keys are required and the log cleaner keeps the latest record per key; compact,delete: both; empty: keep everything"),
     def!("compression.gzip.level", Int, "-1", Some("compression.gzip.level"), true, Check::GzipLevel,
         "gzip level used when the broker recompresses to gzip (-1: the codec's default)"),
     def!("compression.lz4.level", Int, "9", Some("compression.lz4.level"), true, Check::Between(1, 17),
@@ -72,8 +72,8 @@ pub static TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "producer keeps batches as the producer compressed them; uncompressed, gzip, snappy, lz4 or zstd make the broker recompress batches in another codec"),
     def!("compression.zstd.level", Int, "3", Some("compression.zstd.level"), true, Check::Between(-131_072, 22),
         "zstd level used when the broker recompresses to zstd"),
-    def!("delete.retention.ms", Long, "86400000", Some("log.cleaner.delete.retention.ms"), false, Check::AtLeast(0),
-        "how long compaction keeps tombstones (not enforced yet: no compaction)"),
+    def!("delete.retention.ms", Long, "86400000", Some("log.cleaner.delete.retention.ms"), true, Check::AtLeast(0),
+        "how long the log cleaner keeps a tombstone after the segment holding it was first cleaned"),
     def!("file.delete.delay.ms", Long, "60000", Some("log.segment.delete.delay.ms"), false, Check::AtLeast(0),
         "delay before a deleted segment's files are removed (not enforced: Runnel removes them at once)"),
     def!("flush.messages", Long, LONG_MAX, Some("log.flush.interval.messages"), true, Check::AtLeast(1),
@@ -90,8 +90,8 @@ pub static TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "local retention with tiered storage (not enforced: no tiered storage)"),
     def!("local.retention.ms", Long, "-2", Some("log.local.retention.ms"), false, Check::AtLeast(-2),
         "local retention with tiered storage (not enforced: no tiered storage)"),
-    def!("max.compaction.lag.ms", Long, LONG_MAX, Some("log.cleaner.max.compaction.lag.ms"), false, Check::AtLeast(1),
-        "longest a record stays uncompacted (not enforced yet: no compaction)"),
+    def!("max.compaction.lag.ms", Long, LONG_MAX, Some("log.cleaner.max.compaction.lag.ms"), true, Check::AtLeast(1),
+        "a partition whose oldest dirty record is older than this is compacted whatever its dirty ratio"),
     def!("max.message.bytes", Int, "1048588", Some("message.max.bytes"), true, Check::AtLeast(0),
         "largest record batch accepted"),
     def!("message.timestamp.after.max.ms", Long, "3600000", Some("log.message.timestamp.after.max.ms"), true, Check::AtLeast(0),
@@ -101,10 +101,10 @@ pub static TOPIC_CONFIGS: &[TopicConfigDef] = &[
     def!("message.timestamp.type", Str, "CreateTime", Some("log.message.timestamp.type"), true,
         Check::OneOf(&["CreateTime", "LogAppendTime"]),
         "CreateTime keeps the producer's timestamps; LogAppendTime stamps batches with the broker's clock"),
-    def!("min.cleanable.dirty.ratio", Double, "0.5", Some("log.cleaner.min.cleanable.ratio"), false, Check::Ratio,
-        "dirty ratio that triggers compaction (not enforced yet: no compaction)"),
-    def!("min.compaction.lag.ms", Long, "0", Some("log.cleaner.min.compaction.lag.ms"), false, Check::AtLeast(0),
-        "shortest time a record stays uncompacted (not enforced yet: no compaction)"),
+    def!("min.cleanable.dirty.ratio", Double, "0.5", Some("log.cleaner.min.cleanable.ratio"), true, Check::Ratio,
+        "dirty bytes / cleanable bytes at which the log cleaner compacts a partition"),
+    def!("min.compaction.lag.ms", Long, "0", Some("log.cleaner.min.compaction.lag.ms"), true, Check::AtLeast(0),
+        "a segment whose newest record is younger than this is not compacted yet"),
     def!("min.insync.replicas", Int, "1", Some("min.insync.replicas"), true, Check::AtLeast(1),
         "in-sync replicas (the leader included) an acks=all write needs"),
     def!("preallocate", Boolean, "false", Some("log.preallocate"), false, Check::Any,
@@ -322,8 +322,7 @@ pub fn log_config(layers: &BrokerLayers, overrides: &BTreeMap<String, String>) -
     let policies: Vec<&str> = super::config_def::split_list(&policy);
     let compact = policies.contains(&"compact");
     // Kafka applies time and size retention only with the `delete` policy: a compact-only
-    // topic (Connect's config and offset topics, changelogs) keeps every segment until
-    // compaction — which is not implemented yet, so such a topic keeps everything.
+    // topic (Connect's config and offset topics, changelogs) is bounded by compaction alone.
     let retains = policies.contains(&"delete");
     LogConfig {
         segment_bytes: long("segment.bytes").clamp(14, i64::from(i32::MAX)) as u64,
@@ -342,11 +341,17 @@ pub fn log_config(layers: &BrokerLayers, overrides: &BTreeMap<String, String>) -
         },
         message_timestamp_before_max_ms: long("message.timestamp.before.max.ms").max(0),
         message_timestamp_after_max_ms: long("message.timestamp.after.max.ms").max(0),
-        cleanup_policy: if compact {
-            CleanupPolicy::Compact
-        } else {
-            CleanupPolicy::Delete
+        cleanup_policy: match (compact, retains) {
+            (true, true) => CleanupPolicy::CompactDelete,
+            (true, false) => CleanupPolicy::Compact,
+            _ => CleanupPolicy::Delete,
         },
+        delete_retention_ms: long("delete.retention.ms").max(0),
+        min_cleanable_dirty_ratio_ppm: get("min.cleanable.dirty.ratio")
+            .parse::<f64>()
+            .map_or(500_000, |r| (r.clamp(0.0, 1.0) * 1e6) as u32),
+        min_compaction_lag_ms: long("min.compaction.lag.ms").max(0),
+        max_compaction_lag_ms: long("max.compaction.lag.ms").max(1),
         compression: match get("compression.type").as_str() {
             "uncompressed" => TopicCompression::Uncompressed,
             "gzip" => TopicCompression::Gzip(long("compression.gzip.level") as i32),
@@ -486,7 +491,7 @@ mod tests {
         m.insert("cleanup.policy".into(), "compact,delete".into());
         let c = log_config(&l, &m);
         assert_eq!(c.retention_ms, 1234);
-        assert_eq!(c.cleanup_policy, CleanupPolicy::Compact);
+        assert_eq!(c.cleanup_policy, CleanupPolicy::CompactDelete);
         m.remove("cleanup.policy");
         let c = log_config(&l, &m);
         assert_eq!(c.cleanup_policy, CleanupPolicy::Delete);

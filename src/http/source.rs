@@ -12,7 +12,9 @@ use serde::Serialize;
 use crate::broker::Broker;
 use crate::cluster::config_def::ConfigSource;
 use crate::cluster::topic_config;
-use crate::telemetry::{GroupOffsetSample, GroupSample, PartitionSample, StateSample, StateSource};
+use crate::telemetry::{
+    CleanerSample, GroupOffsetSample, GroupSample, PartitionSample, StateSample, StateSource,
+};
 
 /// One partition as the console shows it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -313,7 +315,31 @@ impl StateSource for BrokerState {
             store_size_bytes: b.store.size_bytes(),
             scrub_damage: b.logs.scrub_damage(),
             under_replicated: b.replicas.under_replicated() as u64,
+            cleaner: cleaner_sample(b.logs.cleaner_stats()),
         }
+    }
+}
+
+/// The cleaner's counters for the metrics families; "seconds since last clean" from the wall
+/// clock now.
+fn cleaner_sample(c: crate::log::manager::CleanerSnapshot) -> CleanerSample {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    CleanerSample {
+        passes: c.passes,
+        bytes_read: c.bytes_read,
+        bytes_written: c.bytes_written,
+        records_removed: c.records_removed,
+        errors: c.errors,
+        partitions: c
+            .partitions
+            .into_iter()
+            .map(|(t, p, ratio, at)| {
+                let since = (at >= 0).then(|| (now - at).max(0) as f64 / 1000.0);
+                (t, p, ratio, since)
+            })
+            .collect(),
     }
 }
 

@@ -28,7 +28,7 @@
 //! `batch_read`) together with `records.rs`, `error.rs` and `config.rs` only: it may import
 //! those siblings and external crates, nothing else of Runnel (`scripts/fuzz` fails on it).
 
-use super::config::{CleanupPolicy, LogConfig};
+use super::config::LogConfig;
 use super::error::LogError;
 use super::records::{self, WalkError};
 
@@ -389,7 +389,7 @@ pub fn validate_produce_batch_inline(
 }
 
 fn requires_keys(cfg: &LogConfig) -> bool {
-    cfg.cleanup_policy == CleanupPolicy::Compact
+    cfg.cleanup_policy.compacts()
 }
 
 /// The header-level half of [`validate_produce_batch`]: everything but the record walk.
@@ -488,6 +488,7 @@ pub(crate) fn patch_for_append(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::log::config::CleanupPolicy;
     use crate::log::testutil::{BatchBuilder, Rec};
     use proptest::prelude::*;
 

@@ -14,15 +14,30 @@ pub enum TimestampType {
     LogAppendTime,
 }
 
-/// `cleanup.policy`. Compaction itself is not implemented: `Compact` only makes keys mandatory
-/// at produce time.
+/// `cleanup.policy`: which of time/size retention and compaction apply. Every policy with
+/// `compact` makes keys mandatory at produce time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum CleanupPolicy {
     /// Delete old segments by retention (Kafka default).
     #[default]
     Delete,
-    /// Compacted topic: every record needs a key.
+    /// Compacted topic: the log cleaner keeps the latest record per key; no time/size
+    /// retention.
     Compact,
+    /// `compact,delete`: compaction and time/size retention both apply.
+    CompactDelete,
+}
+
+impl CleanupPolicy {
+    /// Whether the log cleaner compacts this topic (and keys are required).
+    pub fn compacts(self) -> bool {
+        matches!(self, CleanupPolicy::Compact | CleanupPolicy::CompactDelete)
+    }
+
+    /// Whether time and size retention delete old segments.
+    pub fn deletes(self) -> bool {
+        matches!(self, CleanupPolicy::Delete | CleanupPolicy::CompactDelete)
+    }
 }
 
 /// `compression.type` of a topic: `Producer` stores batches as the producer compressed them
@@ -77,6 +92,17 @@ pub struct LogConfig {
     pub message_timestamp_after_max_ms: i64,
     /// `compression.type` (producer).
     pub compression: TopicCompression,
+    /// `delete.retention.ms`: how long the cleaner keeps a tombstone after the segment holding
+    /// it was first cleaned (1 day).
+    pub delete_retention_ms: i64,
+    /// `min.cleanable.dirty.ratio` in parts per million (500000 = 0.5): the cleaner compacts a
+    /// partition once its dirty bytes are at least this share of its cleanable bytes.
+    pub min_cleanable_dirty_ratio_ppm: u32,
+    /// `min.compaction.lag.ms`: a segment whose newest record is younger stays dirty (0).
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a partition whose oldest dirty record is older is compacted
+    /// whatever its dirty ratio (`i64::MAX`).
+    pub max_compaction_lag_ms: i64,
     /// `min.insync.replicas` (1): not used by the log itself; the partition layer's acks=all
     /// policy reads it here, resolved through the same config layers as the rest.
     pub min_insync_replicas: i32,
@@ -100,6 +126,10 @@ impl Default for LogConfig {
             message_timestamp_before_max_ms: i64::MAX,
             message_timestamp_after_max_ms: i64::MAX,
             compression: TopicCompression::Producer,
+            delete_retention_ms: DAY_MS,
+            min_cleanable_dirty_ratio_ppm: 500_000,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
             min_insync_replicas: 1,
         }
     }

@@ -14,12 +14,17 @@
 //!   log-start-offset                DeleteRecords low watermark (checkpoint.rs)
 //!   recovery-point                  offset below which everything was fsynced (checkpoint.rs)
 //!   partition.metadata              the owning topic's id (manager/dirs.rs)
+//!   cleaner-offset                  the log cleaner's first dirty offset (cleaner/checkpoint.rs)
+//!   00000000000000000000.cleaned/   a cleaned segment being written; .swap/ once committed
+//!                                   (cleaner/swap.rs)
 //!   .clean-shutdown                 present only between a clean close and the next open
 //! ```
 //!
 //! Invariants:
 //! - one writer per partition (`PartitionLog`'s writer mutex); readers never take it;
-//! - offsets are dense and monotonic: each batch's base offset is the previous last offset + 1;
+//! - offsets are monotonic, and dense as appended: each appended batch's base offset is the
+//!   previous last offset + 1; the log cleaner (`cleaner/`) removes records without renumbering,
+//!   so a compacted range has gaps and readers skip them (Kafka's rule);
 //! - reads never go beyond the high watermark (single replica: HW = log end offset once the
 //!   bytes are in the page cache), and never see a half-written batch;
 //! - after a write or fsync error the partition is failed (fail-stop) until reopened, except a
@@ -33,7 +38,8 @@
 //!   returns an empty result.
 //!
 //! Module map: `error` (LogError + Kafka codes), `config` (LogConfig), `batch` (header,
-//! validation, patching), `records` (the record walk and bounded decompression), `files`
+//! validation, patching), `records` (the record walk and bounded decompression), `compress`
+//! (the record compressor), `cleaner/` (log compaction), `files`
 //! (descriptor cache, `FileIo` write seam), `index` (offset/time index), `segment` (one .log +
 //! indexes, recovery scan), `slice` (a read's batches, left in their file), `verify` (batch
 //! checks for reads and the scrubber), `recovery`
@@ -46,6 +52,8 @@
 
 pub mod batch;
 pub mod checkpoint;
+pub mod cleaner;
+pub mod compress;
 pub mod config;
 pub mod epoch_cache;
 pub mod error;
@@ -69,7 +77,7 @@ pub use batch::{
 pub use config::{CleanupPolicy, LogConfig, TimestampType, TopicCompression};
 pub use error::LogError;
 pub use files::{FdCache, FileIo, LogFiles};
-pub use manager::{BackgroundConfig, LogManager};
+pub use manager::{BackgroundConfig, CleanerConfig, LogManager};
 pub use partition::{AppendOutcome, PartitionLog, ReadResult};
 pub use producer_state::ActiveProducer;
 pub use slice::FileSlice;

@@ -181,6 +181,15 @@ impl ProducerStateManager {
         before - self.producers.len()
     }
 
+    /// Offset of the last batch of every tracked producer: the batch the log cleaner keeps
+    /// (empty if need be) so that producer state rebuilt from the log still knows it.
+    pub(crate) fn last_offsets(&self) -> HashMap<i64, i64> {
+        self.producers
+            .iter()
+            .filter_map(|(&id, e)| e.batches.back().map(|b| (id, b.last_offset)))
+            .collect()
+    }
+
     /// Every tracked producer, by producer id.
     pub(crate) fn active(&self) -> Vec<ActiveProducer> {
         let mut v: Vec<ActiveProducer> = self

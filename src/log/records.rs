@@ -305,6 +305,12 @@ fn skip_field(s: &mut impl Source, what: &str) -> Result<i32, WalkError> {
 
 /// Walks one record; returns its metadata.
 fn record(s: &mut impl Source, index: i32) -> Result<RecordMeta, WalkError> {
+    record_at(s, index).map(|(meta, _)| meta)
+}
+
+/// Walks one record; returns its metadata and where its key and value bytes start (in bytes
+/// consumed).
+fn record_at(s: &mut impl Source, index: i32) -> Result<(RecordMeta, [usize; 2]), WalkError> {
     let len = varint(s)?;
     if len < 0 {
         return Err(invalid(format!("record {index} has negative length {len}")));
@@ -319,8 +325,22 @@ fn record(s: &mut impl Source, index: i32) -> Result<RecordMeta, WalkError> {
     s.byte()?; // attributes: unused in magic 2
     let timestamp_delta = varlong(s)?;
     let offset_delta = varint(s)?;
-    let key_len = skip_field(s, "key")?;
-    let value_len = skip_field(s, "value")?;
+    let key_len = varint(s)?;
+    if key_len < -1 {
+        return Err(invalid(format!("key length {key_len} is negative")));
+    }
+    let key_at = s.consumed();
+    if key_len > 0 {
+        s.skip(key_len as usize)?;
+    }
+    let value_len = varint(s)?;
+    if value_len < -1 {
+        return Err(invalid(format!("value length {value_len} is negative")));
+    }
+    let value_at = s.consumed();
+    if value_len > 0 {
+        s.skip(value_len as usize)?;
+    }
     let headers = varint(s)?;
     if headers < 0 {
         return Err(invalid(format!("record {index} has {headers} headers")));
@@ -337,13 +357,16 @@ fn record(s: &mut impl Source, index: i32) -> Result<RecordMeta, WalkError> {
             "record {index} claims {len} bytes but its fields take {read}"
         )));
     }
-    Ok(RecordMeta {
-        index,
-        timestamp_delta,
-        offset_delta,
-        key_len,
-        value_len,
-    })
+    Ok((
+        RecordMeta {
+            index,
+            timestamp_delta,
+            offset_delta,
+            key_len,
+            value_len,
+        },
+        [key_at, value_at],
+    ))
 }
 
 fn walk_source<S: Source>(
@@ -371,6 +394,54 @@ fn walk_source<S: Source>(
         inflated: s.inflated(),
         stopped: false,
     })
+}
+
+/// One record of an inflated payload, as [`walk_inflated`] hands it out.
+#[derive(Clone, Copy, Debug)]
+pub struct RecordSpan<'a> {
+    /// The record's fields.
+    pub meta: RecordMeta,
+    /// The whole record, its length varint included: copying these bytes copies the record.
+    pub bytes: &'a [u8],
+    /// The key bytes, `None` for a null key.
+    pub key: Option<&'a [u8]>,
+    /// The value bytes, `None` for a null value (a tombstone).
+    pub value: Option<&'a [u8]>,
+}
+
+/// Walks `count` records framed back to back in `raw` (an uncompressed payload, or a
+/// compressed one after [`inflate`]), handing each one out with its bytes and key, with the
+/// same checks as [`walk`]: framing, exactly `count` records, no trailing bytes.
+pub fn walk_inflated<'a>(
+    raw: &'a [u8],
+    count: i32,
+    mut visit: impl FnMut(RecordSpan<'a>),
+) -> Result<(), WalkError> {
+    if count < 0 || count as usize > raw.len() / MIN_RECORD_SIZE {
+        return Err(invalid(format!(
+            "records count {count} cannot fit in {} bytes of records",
+            raw.len()
+        )));
+    }
+    let mut s = SliceSource { buf: raw, pos: 0 };
+    for index in 0..count {
+        let start = s.pos;
+        let (meta, [key_at, value_at]) = record_at(&mut s, index)?;
+        let field =
+            |at: usize, len: i32| usize::try_from(len).ok().and_then(|n| raw.get(at..at + n));
+        visit(RecordSpan {
+            meta,
+            bytes: &raw[start..s.pos],
+            key: field(key_at, meta.key_len),
+            value: field(value_at, meta.value_len),
+        });
+    }
+    if s.pos != raw.len() {
+        return Err(invalid(format!(
+            "incorrect declared batch size: bytes remain after {count} records"
+        )));
+    }
+    Ok(())
 }
 
 /// Walks the records of `batch` (one whole batch, header `h`), calling `visit` for each until

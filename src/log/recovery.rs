@@ -8,10 +8,13 @@
 //!   `checkpoint.rs`) was fsynced and is trusted. Every segment from the one containing the
 //!   recovery point to the end — sealed ones included, because a power cut can tear a sealed
 //!   segment whose data was still in the unflushed window — is validated batch by batch
-//!   (header, length within the file, CRC-32C, dense offsets from the segment's base) and its
-//!   indexes are rebuilt. At the first invalid batch the segment is truncated, and every later
-//!   segment is deleted (offsets must stay dense: data after a hole cannot be served). A segment
-//!   whose valid batches end before the next segment's base is treated the same way. Then the
+//!   (header, length within the file, CRC-32C, increasing offsets from the segment's base) and
+//!   its indexes are rebuilt. At the first invalid batch the segment is truncated, and every
+//!   later segment is deleted (data after a torn batch cannot be served). A segment whose valid
+//!   batches end past the next segment's base is treated the same way, and so is one ending
+//!   before it, unless it lies below the cleaner's "cleaned below" mark (`cleaner/checkpoint.rs`):
+//!   there compaction may have removed its last records. Pending cleaner swaps are completed before any of
+//!   this (`cleaner/swap.rs`). Then the
 //!   recovered segments and the directory are fsynced and the recovery point is set to the new
 //!   log end, so the next crash does not scan them again.
 //!
@@ -19,7 +22,7 @@
 //! keep no descriptor once recovery is done, and the last surviving segment — the active one,
 //! even if recovery made it so by deleting the segments after it — pins its `.log` handle.
 //!
-//! Invariant on return: the segments are contiguous (each one's batches end exactly at the next
+//! Invariant on return: the segments are ordered (each one's batches end at or before the next
 //! one's base offset, as far as recovery looked) and the log end offset is the end of the last.
 
 use std::collections::BTreeMap;
@@ -59,6 +62,9 @@ pub(crate) fn load_segments(
 ) -> Result<Loaded, LogError> {
     let ioe = |what: &str, e| LogError::io(format!("{what} in {}", dir.display()), e);
     let rp = checkpoint::read_recovery_point(dir).map_err(|e| ioe("reading recovery-point", e))?;
+    let cleaned_below = crate::log::cleaner::checkpoint::read(dir)
+        .map_err(|e| ioe("reading cleaner-offset", e))?
+        .map_or(i64::MIN, |p| p.cleaned_below);
     let mut opened = Vec::with_capacity(bases.len());
     for (i, &b) in bases.iter().enumerate() {
         let active = i + 1 == bases.len();
@@ -135,7 +141,11 @@ pub(crate) fn load_segments(
         leo = r.next_offset;
         bytes_since_index = r.bytes_since_index;
         if let Some((next, _)) = opened.get(i + 1) {
-            if r.truncated_bytes > 0 || r.next_offset != next.base_offset {
+            // Ending past the next segment's base is damage; ending before it is too (a lost
+            // tail), unless the cleaner may have rewritten this segment (compaction removed
+            // its last records).
+            let short = r.next_offset < next.base_offset && next.base_offset > cleaned_below;
+            if r.truncated_bytes > 0 || r.next_offset > next.base_offset || short {
                 tracing::warn!(
                     dir = %dir.display(),
                     segment = seg.base_offset,

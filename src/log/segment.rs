@@ -7,7 +7,8 @@
 //! no header of its own — each batch carries its own CRC-32C.
 //!
 //! Invariants: only the partition's single writer appends, and only to the last (active)
-//! segment; batch offsets inside a segment are dense and increasing; readers never read past the
+//! segment; batch offsets inside a segment increase (dense as appended; the log cleaner's
+//! rewrite leaves gaps, `cleaner/`); readers never read past the
 //! byte position published with the high watermark, so they never see a half-written batch.
 //! Sealed segments are immutable. At start-up they are scanned only if an index is damaged or,
 //! after an unclean shutdown, if they lie at or above the recovery point (`recovery.rs`).
@@ -526,7 +527,7 @@ impl Segment {
         Ok(())
     }
 
-    /// Scans the whole segment, validating every batch (header, CRC, dense offsets starting at
+    /// Scans the whole segment, validating every batch (header, CRC, increasing offsets from
     /// the base offset) and rebuilding both indexes and the timestamp metadata from scratch.
     /// If `truncate`, a torn or corrupt tail is cut off at the last valid batch; otherwise
     /// (sealed segment with a damaged index) the data is left alone and indexing stops there.
@@ -570,8 +571,9 @@ impl Segment {
                 reason = "CRC mismatch";
                 break;
             }
-            if h.base_offset != next || h.last_offset_delta < 0 {
-                reason = "offsets not dense";
+            // Offsets increase; gaps are where the log cleaner removed records.
+            if h.base_offset < next || h.last_offset_delta < 0 {
+                reason = "offsets not increasing";
                 break;
             }
             self.index_batch(pos, h.base_offset, size as u64, &mut since, interval)?;

@@ -2,8 +2,9 @@
 //! the fetch path ([`Segment::locate`]) and the background scrubber ([`Segment::check`]).
 //!
 //! What a stored segment guarantees (see `segment.rs`): batches are whole, back to back from
-//! position 0, the first one starts at the segment's base offset and each next one at the
-//! previous last offset + 1 (offsets are dense), and every offset index entry points at the
+//! position 0, the first one starts at or after the segment's base offset and each next one
+//! after the previous last offset (offsets increase; they are dense except where the log cleaner
+//! removed records, `cleaner/`), and every offset index entry points at the
 //! start of a batch whose base offset is the entry's offset. Below the high watermark a segment
 //! that breaks any of these is damaged (torn by a power cut inside the unflushed window, or
 //! rotted): readers get `Fault::Corrupt` — mapped to CORRUPT_MESSAGE like Kafka's
@@ -50,15 +51,34 @@ pub(crate) struct CheckReport {
     pub index_damage: Option<String>,
 }
 
+/// Where a batch header must start: offsets increase from batch to batch, with gaps where the
+/// log cleaner removed records; an index entry names its batch's base offset exactly.
+#[derive(Clone, Copy, Debug)]
+enum Start {
+    Exactly(i64),
+    AtLeast(i64),
+}
+
+impl std::fmt::Display for Start {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Start::Exactly(o) => write!(f, "{o}"),
+            Start::AtLeast(o) => write!(f, "at least {o}"),
+        }
+    }
+}
+
 impl Segment {
     /// Reads the batch header at `pos` of `file` (this segment's `.log`) and checks that it
-    /// parses, fits below `end_pos` and starts at offset `expect` with a sane last offset delta.
+    /// parses, fits below `end_pos` and starts at offset `expect` (`Start::Exactly`, for an
+    /// index entry) or at or after it (`Start::AtLeast`: compaction leaves gaps) with a sane
+    /// last offset delta.
     fn header_matching(
         &self,
         file: &File,
         pos: u64,
         end_pos: u64,
-        expect: i64,
+        expect: Start,
     ) -> Result<BatchHeader, Fault> {
         if pos + HEADER_SIZE as u64 > end_pos {
             return Err(Fault::Corrupt(format!(
@@ -74,7 +94,11 @@ impl Segment {
                 self.log_path().display()
             ))
         })?;
-        if h.base_offset != expect || h.last_offset_delta < 0 {
+        let ok = match expect {
+            Start::Exactly(o) => h.base_offset == o,
+            Start::AtLeast(o) => h.base_offset >= o,
+        };
+        if !ok || h.last_offset_delta < 0 {
             return Err(Fault::Corrupt(format!(
                 "batch at byte {pos} of {} starts at offset {} (last offset delta {}), expected {expect}",
                 self.log_path().display(),
@@ -112,7 +136,7 @@ impl Segment {
         let (mut pos, mut expect) = (0u64, self.base_offset);
         let mut known = None;
         if let Some((entry_offset, entry_pos)) = self.index_entry(offset) {
-            match self.header_matching(&file, entry_pos, end_pos, entry_offset) {
+            match self.header_matching(&file, entry_pos, end_pos, Start::Exactly(entry_offset)) {
                 Ok(h) => {
                     (pos, expect) = (entry_pos, entry_offset);
                     known = Some(h);
@@ -134,7 +158,7 @@ impl Segment {
         while pos < end_pos {
             let h = match known.take() {
                 Some(h) => h,
-                None => self.header_matching(&file, pos, end_pos, expect)?,
+                None => self.header_matching(&file, pos, end_pos, Start::AtLeast(expect))?,
             };
             self.check_fits(pos, &h, end_pos)?;
             if h.last_offset() >= offset {
@@ -166,7 +190,7 @@ impl Segment {
         let mut next = first.last_offset() + 1;
         if let Some((entry_offset, entry_pos)) = self.index_entry_at_or_before(limit) {
             if entry_pos > end && entry_offset <= end_offset {
-                match self.header_matching(file, entry_pos, limit, entry_offset) {
+                match self.header_matching(file, entry_pos, limit, Start::Exactly(entry_offset)) {
                     Ok(_) => (end, next) = (entry_pos, entry_offset),
                     Err(Fault::Io(e)) => return Err(e),
                     Err(Fault::Corrupt(_)) => {} // walk from the first batch instead
@@ -174,7 +198,7 @@ impl Segment {
             }
         }
         while next < end_offset && end + HEADER_SIZE as u64 <= limit {
-            let h = match self.header_matching(file, end, limit, next) {
+            let h = match self.header_matching(file, end, limit, Start::AtLeast(next)) {
                 Ok(h) => h,
                 Err(Fault::Io(e)) => return Err(e),
                 Err(Fault::Corrupt(_)) => break,
@@ -202,7 +226,7 @@ impl Segment {
         let mut pos = 0u64;
         while pos < end_pos {
             let checked = self
-                .header_matching(&file, pos, end_pos, report.next_offset)
+                .header_matching(&file, pos, end_pos, Start::AtLeast(report.next_offset))
                 .and_then(|h| self.check_fits(pos, &h, end_pos).map(|()| h));
             let h = match checked {
                 Ok(h) => h,

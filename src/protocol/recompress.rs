@@ -14,18 +14,14 @@
 
 use bytes::Bytes;
 use kafka_protocol::records::Compression as WireCompression;
-use std::io::Write;
 
 use super::records::{inflate, MAX_DECOMPRESSED};
 use crate::log::batch::{
     compute_crc, ATTRIBUTES_OFFSET, ATTR_COMPRESSION_MASK, CRC_OFFSET, HEADER_SIZE, LENGTH_OFFSET,
     LOG_OVERHEAD,
 };
+use crate::log::compress::compress;
 use crate::log::{BatchHeader, Compression, LogError, TopicCompression};
-
-/// The xerial framing Kafka's snappy uses (as written by snappy-java), and its block size.
-const XERIAL_MAGIC: &[u8; 16] = b"\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00\x00\x01";
-const SNAPPY_BLOCK: usize = 32 * 1024;
 
 /// The attribute codec id of a target, None for `Producer`.
 fn target_codec(target: TopicCompression) -> Option<Compression> {
@@ -101,51 +97,6 @@ fn check_framing(records: &[u8], count: i32) -> Result<(), LogError> {
         )));
     }
     Ok(())
-}
-
-fn compress(raw: &[u8], target: TopicCompression) -> std::io::Result<Vec<u8>> {
-    match target {
-        TopicCompression::Producer | TopicCompression::Uncompressed => Ok(raw.to_vec()),
-        TopicCompression::Gzip(level) => {
-            let level = if level < 0 {
-                6
-            } else {
-                level.clamp(1, 9) as u32
-            };
-            let mut e = flate2::write::GzEncoder::new(
-                Vec::with_capacity(raw.len() / 2),
-                flate2::Compression::new(level),
-            );
-            e.write_all(raw)?;
-            e.finish()
-        }
-        TopicCompression::Snappy => {
-            let mut out = Vec::with_capacity(raw.len() / 2 + XERIAL_MAGIC.len());
-            out.extend_from_slice(XERIAL_MAGIC);
-            let mut enc = snap::raw::Encoder::new();
-            for chunk in raw.chunks(SNAPPY_BLOCK) {
-                let block = enc.compress_vec(chunk).map_err(std::io::Error::other)?;
-                let len = u32::try_from(block.len()).map_err(std::io::Error::other)?;
-                out.extend_from_slice(&len.to_be_bytes());
-                out.extend_from_slice(&block);
-            }
-            Ok(out)
-        }
-        TopicCompression::Lz4(level) => {
-            // The frame Kafka's Java client reads: 64 KiB independent blocks, no checksums.
-            let mut e = lz4::EncoderBuilder::new()
-                .level(level.clamp(0, 16) as u32)
-                .block_size(lz4::BlockSize::Max64KB)
-                .block_mode(lz4::BlockMode::Independent)
-                .block_checksum(lz4::liblz4::BlockChecksum::NoBlockChecksum)
-                .checksum(lz4::ContentChecksum::NoChecksum)
-                .build(Vec::with_capacity(raw.len() / 2))?;
-            e.write_all(raw)?;
-            let (out, r) = e.finish();
-            r.map(|()| out)
-        }
-        TopicCompression::Zstd(level) => zstd::bulk::compress(raw, level),
-    }
 }
 
 /// The batch recompressed for the topic's codec, or None when it already has that codec (or

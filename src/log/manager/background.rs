@@ -1,5 +1,6 @@
 //! The log manager's background tasks (`spawn_background`): the flusher loop (its pass is in
-//! `flush.rs`), the retention checker and the sealed-segment scrubber with its rounds.
+//! `flush.rs`), the retention checker, the sealed-segment scrubber with its rounds, and the
+//! log cleaner's threads (`cleaner.rs`).
 //!
 //! Background tasks run on an injected [`Clock`]: the flusher is deadline-driven (a partition
 //! is fsynced once its unflushed data has waited `flush.ms` since the start of its last flush)
@@ -17,6 +18,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::cleaner::CleanerConfig;
 use super::{now_wall_ms, LogManager};
 use crate::log::error::LogError;
 
@@ -29,6 +31,8 @@ pub struct BackgroundConfig {
     pub flush_check_interval_ms: u64,
     /// How often retention runs (Kafka's `log.retention.check.interval.ms`); default 300000.
     pub retention_check_interval_ms: u64,
+    /// The log cleaner (`cleaner.rs`).
+    pub cleaner: CleanerConfig,
 }
 
 impl Default for BackgroundConfig {
@@ -36,6 +40,7 @@ impl Default for BackgroundConfig {
         BackgroundConfig {
             flush_check_interval_ms: 1000,
             retention_check_interval_ms: 300_000,
+            cleaner: CleanerConfig::default(),
         }
     }
 }
@@ -112,6 +117,7 @@ impl LogManager {
                 }
             })
         };
+        let cleaners = self.spawn_cleaner(bg.cleaner, shutdown.clone(), Arc::clone(&clock));
         let shutdown_for_scrubber = shutdown.clone();
         let retention = {
             let mgr = Arc::clone(self);
@@ -167,7 +173,9 @@ impl LogManager {
                 }
             })
         };
-        vec![flusher, retention, scrubber]
+        let mut all = vec![flusher, retention, scrubber];
+        all.extend(cleaners);
+        all
     }
 
     /// One scrubber round: checks every sealed segment of every partition (`Segment::check`:

@@ -22,6 +22,7 @@
 //! - `lifecycle`   create/open, staging and activation, delete, quarantine and purge
 //! - `flush`       group commit for `flush.messages` and the flusher's pass over partitions
 //! - `background`  the background tasks (flusher, retention checker, scrubber) and their clock
+//! - `cleaner`     the log cleaner's threads: pick the dirtiest compacted partition, clean it
 
 use std::collections::HashMap;
 use std::fs;
@@ -35,6 +36,7 @@ use super::partition::PartitionLog;
 use super::read_lock;
 
 mod background;
+mod cleaner;
 mod dirs;
 mod flush;
 mod lifecycle;
@@ -43,6 +45,7 @@ pub use background::{
     wall_clock, BackgroundConfig, Clock, SCRUB_BYTES_PER_SEC, SCRUB_ROUND_INTERVAL_MS,
     SCRUB_START_DELAY_MS,
 };
+pub use cleaner::{CleanerConfig, CleanerSnapshot, CleanerStats};
 pub use dirs::{
     aside_partition, read_topic_id, write_topic_id, DirScan, StagedPartition, CREATING_SUFFIX,
     DELETED_SUFFIX, ORPHAN_SUFFIX, PARTITION_METADATA_FILE, PARTITION_METADATA_MAGIC,
@@ -59,6 +62,8 @@ pub struct LogManager {
     fsync_observer: RwLock<Option<FsyncObserver>>,
     /// Damaged sealed segments found by the scrubber since start-up (a counter for metrics).
     scrub_damage: std::sync::atomic::AtomicU64,
+    /// The log cleaner's counters and bookkeeping (`cleaner.rs`).
+    cleaner: CleanerStats,
 }
 
 /// Receives the duration of each partition flush (one or more fsyncs).
@@ -90,6 +95,7 @@ impl LogManager {
             files,
             fsync_observer: RwLock::new(None),
             scrub_damage: std::sync::atomic::AtomicU64::new(0),
+            cleaner: CleanerStats::default(),
         })
     }
 

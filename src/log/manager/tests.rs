@@ -237,6 +237,7 @@ async fn background_flusher_and_shutdown() {
     let bg = BackgroundConfig {
         flush_check_interval_ms: 5,
         retention_check_interval_ms: 5,
+        ..BackgroundConfig::default()
     };
     let handles = m.spawn_background(bg, rx);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -272,6 +273,7 @@ async fn flusher_fsyncs_every_flush_ms_on_a_fake_clock() {
     let bg = BackgroundConfig {
         flush_check_interval_ms: 1000,
         retention_check_interval_ms: 3_600_000,
+        ..BackgroundConfig::default()
     };
     let handles = m.spawn_background_with_clock(bg, rx, Arc::clone(&clock));
     // 10 s of traffic, one append every 50 ms; record each flush's start time.
@@ -405,4 +407,67 @@ async fn scrubber_reports_damaged_sealed_segments() {
     f.write_all_at(&[0xff], 70).unwrap();
     assert!(m.scrub_round(u64::MAX, &mut rx).await);
     assert_eq!(m.scrub_damage(), 1);
+}
+
+/// The cleaner threads: a topic switched to `compact` while the broker runs (AlterConfigs)
+/// gets compacted by the background cleaner without a restart, and the threads stop at
+/// shutdown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_cleaner_compacts_a_topic_switched_to_compact() {
+    use crate::log::config::CleanupPolicy;
+    use crate::log::manager::CleanerConfig;
+    let d = tempfile::tempdir().unwrap();
+    let m = Arc::new(LogManager::open(d.path()).unwrap());
+    let cfg = LogConfig {
+        segment_bytes: 300,
+        ..LogConfig::default()
+    };
+    let l = m.create("t", 0, cfg, 0).unwrap();
+    for i in 0..40 {
+        let b = BatchBuilder::new()
+            .recs(vec![crate::log::testutil::Rec::kv(
+                Some(format!("k{}", i % 3).as_bytes()),
+                Some(format!("v{i}").as_bytes()),
+            )])
+            // Recent: the retention task runs too and must not delete these segments.
+            .timestamp(super::now_wall_ms())
+            .build();
+        l.append(&b, 0, 0).unwrap();
+    }
+    let size = l.size_bytes();
+    let (tx, rx) = watch::channel(false);
+    let bg = BackgroundConfig {
+        cleaner: CleanerConfig {
+            backoff_ms: 10,
+            ..CleanerConfig::default()
+        },
+        ..BackgroundConfig::default()
+    };
+    let handles = m.spawn_background(bg, rx);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(m.cleaner_stats().passes, 0, "a delete topic is not cleaned");
+    l.update_config(LogConfig {
+        cleanup_policy: CleanupPolicy::Compact,
+        ..cfg
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while m.cleaner_stats().passes == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let stats = m.cleaner_stats();
+    assert!(
+        stats.passes >= 1 && stats.records_removed > 0,
+        "{stats:?} segments {} plan {:?}",
+        l.segment_count(),
+        crate::log::cleaner::pass::plan_of(&l, super::now_wall_ms())
+    );
+    assert!(l.size_bytes() < size);
+    assert_eq!(stats.partitions.len(), 1);
+    tx.send(true).unwrap();
+    for h in handles {
+        tokio::time::timeout(Duration::from_secs(5), h)
+            .await
+            .unwrap()
+            .unwrap();
+    }
 }

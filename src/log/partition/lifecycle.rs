@@ -1,4 +1,5 @@
-//! Opening and closing a `PartitionLog`: `open` scans the directory (removing leftovers),
+//! Opening and closing a `PartitionLog`: `open` finishes an interrupted cleaner swap
+//! (`cleaner/swap.rs`), scans the directory (removing leftovers),
 //! hands the segments to `recovery.rs`, rebuilds producer state and the epoch cache, and
 //! builds the in-memory state; `close` flushes, snapshots producer state and writes the
 //! clean-shutdown marker; `mark_deleted` retires a log whose directory is going away.
@@ -115,6 +116,8 @@ impl PartitionLog {
                 checkpoint::sync_dir(parent).map_err(|e| ioe("fsync of the data directory", e))?;
             }
         }
+        crate::log::cleaner::swap::complete_pending(dir)
+            .map_err(|e| ioe("finishing an interrupted cleaner swap", e))?;
         let marker = CleanMarker::take(dir).map_err(|e| ioe("reading clean-shutdown marker", e))?;
         let ckpt_start =
             checkpoint::read_log_start(dir).map_err(|e| ioe("reading log-start-offset", e))?;
@@ -159,6 +162,8 @@ impl PartitionLog {
         let producers =
             load_producers(dir, &segments, leo).map_err(|e| ioe("rebuilding producer state", e))?;
 
+        let progress = crate::log::cleaner::checkpoint::read(dir)
+            .map_err(|e| ioe("reading cleaner-offset", e))?;
         let (hw_tx, _) = watch::channel(leo);
         let (leo_tx, _) = watch::channel(leo);
         tracing::debug!(
@@ -202,6 +207,8 @@ impl PartitionLog {
             last_flush_ms: AtomicI64::new(now_ms),
             recovery_point: Mutex::new(recovery_point),
             dir_dirty: AtomicBool::new(bases.is_empty()),
+            cleaner_offset: AtomicI64::new(progress.map_or(log_start, |p| p.first_dirty)),
+            cleaned_below: AtomicI64::new(progress.map_or(i64::MIN, |p| p.cleaned_below)),
             flush_lock: tokio::sync::Mutex::new(()),
         })
     }

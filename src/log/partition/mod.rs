@@ -13,7 +13,7 @@
 //! - `flush` takes neither lock during fsync: it snapshots the segment list and the log end
 //!   offset, fsyncs, then publishes the flushed offset.
 //!
-//! Invariants: offsets are dense and monotonic; log start ≤ high watermark ≤ log end offset, and
+//! Invariants: offsets are monotonic (dense as appended; compaction leaves gaps); log start ≤ high watermark ≤ log end offset, and
 //! the high watermark lies on a batch boundary. By default (`hw_follows_leo`, a single replica)
 //! every append publishes high watermark = log end offset; a replicated partition turns that
 //! off and the high watermark moves only by `advance_high_watermark` (monotonic) and by
@@ -39,6 +39,7 @@
 //!   truncation of a diverged tail, restart at a leader's log start
 //! - `timestamp`  ListOffsets by timestamp: batch-level lookup and the exact record walk
 //! - `retention`  DeleteRecords, time/size retention, producer-id expiry
+//! - `compaction` what the log cleaner sees of the partition, and installing a cleaned segment
 //! - `flush`      fsync of written segments, recovery-point and flushed-offset bookkeeping
 //! - `health`     fail-stop and write suspension: how an I/O error changes what the log answers
 
@@ -58,6 +59,7 @@ use super::slice::FileSlice;
 use super::{read_lock, write_lock};
 
 mod append;
+mod compaction;
 mod flush;
 mod health;
 mod lifecycle;
@@ -66,6 +68,7 @@ mod replica;
 mod retention;
 mod timestamp;
 
+pub(crate) use compaction::CleanView;
 pub use retention::PRODUCER_ID_EXPIRATION_MS;
 
 const OPEN: u8 = 0;
@@ -187,6 +190,12 @@ pub struct PartitionLog {
     recovery_point: Mutex<i64>,
     /// A segment file was created or deleted since the last directory fsync.
     dir_dirty: AtomicBool,
+    /// The log cleaner's first dirty offset (`cleaner/checkpoint.rs`), as loaded or last
+    /// written; lowered by truncation, clamped into [log start, log end] when used.
+    cleaner_offset: AtomicI64,
+    /// No segment at or above this offset was ever rewritten by the cleaner (`i64::MIN`:
+    /// none); persisted with `cleaner_offset`, read by recovery.
+    cleaned_below: AtomicI64,
     /// Async mutex used by `LogManager::flush_if_needed` to coalesce concurrent flushers; held
     /// across the `spawn_blocking` fsync, which is why it is a tokio mutex.
     pub(crate) flush_lock: tokio::sync::Mutex<()>,

@@ -37,7 +37,8 @@ impl PartitionLog {
     /// that with `min_one` the first batch is returned even if it is larger (Kafka's fetch
     /// semantics). `offset` below the log start or above the log end → `OffsetOutOfRange`;
     /// `offset` in [high watermark, log end] → empty. Below the high watermark the batch
-    /// holding `offset` must be found intact (header, length, dense offsets, index entry;
+    /// holding `offset` (or, in a compacted range, the next batch) must be found intact (header,
+    /// length, increasing offsets, index entry;
     /// `verify.rs`): damage is `CorruptMessage`, never an empty read that would stall the
     /// consumer. The bytes come straight from the file with one `pread` (two if the first batch
     /// exceeds `max_bytes`), without holding the writer lock.
@@ -104,19 +105,39 @@ impl PartitionLog {
             high_watermark: hw,
             log_start_offset: log_start,
         };
-        // `offset` is below the published end, so this segment must hold it (offsets are
-        // dense and each segment ends where the next begins).
-        let (pos, h) = match seg.locate(offset, end_pos) {
-            Ok(Some(found)) => found,
-            Ok(None) => {
-                return Err(LogError::CorruptMessage(format!(
-                    "offset {offset} is below the readable end {end} but {} ends before it",
-                    seg.log_path().display()
-                )));
+        // `offset` is below the published end, so this segment holds it, or — where the log
+        // cleaner removed the segment's last records — a later one holds the next batch
+        // (Kafka reads on from the next segment).
+        let (mut seg, mut end_pos) = (seg, end_pos);
+        let (pos, h) = loop {
+            match seg.locate(offset, end_pos) {
+                Ok(Some(found)) => break found,
+                Ok(None) => {
+                    let next = {
+                        let s = read_lock(&self.state);
+                        s.segments
+                            .range(seg.base_offset + 1..)
+                            .next()
+                            .map(|(_, n)| (Arc::clone(n), s.end_pos(n)))
+                    };
+                    match next {
+                        Some((n, e)) if n.base_offset < end => (seg, end_pos) = (n, e),
+                        _ => {
+                            return Err(LogError::CorruptMessage(format!(
+                                "offset {offset} is below the readable end {end} but {} ends before it",
+                                seg.log_path().display()
+                            )));
+                        }
+                    }
+                }
+                Err(Fault::Io(e)) => return Err(rerr(e)),
+                Err(Fault::Corrupt(why)) => return Err(LogError::CorruptMessage(why)),
             }
-            Err(Fault::Io(e)) => return Err(rerr(e)),
-            Err(Fault::Corrupt(why)) => return Err(LogError::CorruptMessage(why)),
         };
+        if h.base_offset >= end {
+            // The gap left by compaction reaches the readable end.
+            return Ok(empty);
+        }
         let file = seg.log_file().map_err(rerr)?;
         let first = h.batch_size();
         let (stop, next) = if first > max_bytes {

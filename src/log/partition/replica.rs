@@ -109,7 +109,8 @@ impl PartitionLog {
                 )));
             }
             let leo = read_lock(&self.state).leo;
-            if h.base_offset != leo {
+            // The leader's log may have gaps where its cleaner removed records.
+            if h.base_offset < leo {
                 return Err(LogError::InvalidRecord(format!(
                     "replicated batch starts at offset {} but the log ends at offset {leo}",
                     h.base_offset
@@ -262,6 +263,7 @@ impl PartitionLog {
         w.bytes_since_index = r.bytes_since_index;
         w.rewind_pending = false;
         self.clamp_durable_marks(new_leo)?;
+        self.cleaner_offset.fetch_min(new_leo, Ordering::AcqRel);
         self.publish_truncation(new_leo);
         tracing::info!(dir = %self.dir.display(), from = leo, to = new_leo, "truncated log");
         Ok(())
@@ -335,6 +337,7 @@ impl PartitionLog {
             *rp = offset;
         }
         self.flushed_offset.store(offset, Ordering::Release);
+        self.cleaner_offset.store(offset, Ordering::Release);
         self.publish_truncation(offset);
         tracing::info!(dir = %self.dir.display(), from = old_leo, start = offset,
             "restarted log at a new start offset");

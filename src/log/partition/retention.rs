@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use super::{PartitionLog, State};
 use crate::log::checkpoint;
-use crate::log::config::CleanupPolicy;
 use crate::log::error::LogError;
 use crate::log::files::is_retryable_write_error;
 use crate::log::segment::Segment;
@@ -109,7 +108,8 @@ impl PartitionLog {
     /// Retention: deletes the oldest sealed segments while any of these holds for the oldest
     /// one: it lies wholly below the log start offset; its largest timestamp is older than
     /// `now_ms - retention.ms` (when ≥ 0); the log minus this segment is still ≥
-    /// `retention.bytes` (when ≥ 0); time and size apply under `cleanup.policy=delete` only. The active segment is never deleted (Kafka would roll an
+    /// `retention.bytes` (when ≥ 0); time and size apply under `cleanup.policy` `delete` and
+    /// `compact,delete`, not `compact` alone. The active segment is never deleted (Kafka would roll an
     /// expired active segment first; we wait for the next roll). Also expires idle producer
     /// state (`PRODUCER_ID_EXPIRATION_MS`). Returns the number of segments deleted.
     pub fn enforce_retention(&self, now_ms: i64) -> Result<usize, LogError> {
@@ -129,10 +129,10 @@ impl PartitionLog {
                     return false;
                 }
                 let by_start = next_base <= log_start;
-                // A compacted topic is never deleted by time or size (Kafka applies retention
-                // only under `cleanup.policy=delete`): its records are the latest value of
-                // each key, e.g. the committed offsets of `__consumer_offsets`.
-                let deletes = cfg.cleanup_policy == CleanupPolicy::Delete;
+                // A compact-only topic is never deleted by time or size (Kafka applies
+                // retention only with the `delete` policy): its records are the latest value
+                // of each key, e.g. the committed offsets of `__consumer_offsets`.
+                let deletes = cfg.cleanup_policy.deletes();
                 let by_time = deletes
                     && cfg.retention_ms >= 0
                     && now_ms.saturating_sub(seg.meta().max_timestamp) > cfg.retention_ms;
