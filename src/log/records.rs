@@ -293,14 +293,20 @@ fn varlong(s: &mut impl Source) -> Result<i64, WalkError> {
 
 /// Reads a nullable length (-1 = null) and skips that many bytes.
 fn skip_field(s: &mut impl Source, what: &str) -> Result<i32, WalkError> {
+    skip_field_at(s, what).map(|(len, _)| len)
+}
+
+/// [`skip_field`], also returning where the field's bytes start (in bytes consumed).
+fn skip_field_at(s: &mut impl Source, what: &str) -> Result<(i32, usize), WalkError> {
     let len = varint(s)?;
     if len < -1 {
         return Err(invalid(format!("{what} length {len} is negative")));
     }
+    let at = s.consumed();
     if len > 0 {
         s.skip(len as usize)?;
     }
-    Ok(len)
+    Ok((len, at))
 }
 
 /// Walks one record; returns its metadata.
@@ -325,22 +331,8 @@ fn record_at(s: &mut impl Source, index: i32) -> Result<(RecordMeta, [usize; 2])
     s.byte()?; // attributes: unused in magic 2
     let timestamp_delta = varlong(s)?;
     let offset_delta = varint(s)?;
-    let key_len = varint(s)?;
-    if key_len < -1 {
-        return Err(invalid(format!("key length {key_len} is negative")));
-    }
-    let key_at = s.consumed();
-    if key_len > 0 {
-        s.skip(key_len as usize)?;
-    }
-    let value_len = varint(s)?;
-    if value_len < -1 {
-        return Err(invalid(format!("value length {value_len} is negative")));
-    }
-    let value_at = s.consumed();
-    if value_len > 0 {
-        s.skip(value_len as usize)?;
-    }
+    let (key_len, key_at) = skip_field_at(s, "key")?;
+    let (value_len, value_at) = skip_field_at(s, "value")?;
     let headers = varint(s)?;
     if headers < 0 {
         return Err(invalid(format!("record {index} has {headers} headers")));
