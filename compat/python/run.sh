@@ -14,6 +14,7 @@ core)
     check core/confluent-kafka/idempotent-producer -- "$PYTHON" -u ck_core.py idempotent
     check core/confluent-kafka/admin-topics -- "$PYTHON" -u ck_core.py admin
     check core/confluent-kafka/authorized-operations -- "$PYTHON" -u ck_core.py authorized-ops
+    check core/confluent-kafka/compaction-after-switch-to-compact --timeout 240 -- "$PYTHON" -u ck_compact.py switch
     for codec in none gzip snappy lz4 zstd; do
         check "core/kafka-python/codec-$codec" -- "$PYTHON" -u kp_core.py codec "$codec"
     done
