@@ -73,3 +73,34 @@ fn unknown_partitions_and_other_leaders_are_refused() {
     );
     assert_eq!(e.kafka_code(), 6, "NOT_LEADER_OR_FOLLOWER");
 }
+
+/// A sequence verdict is turned into NOT_LEADER_OR_FOLLOWER only by a cluster broker whose
+/// leadership is in doubt (here: it never had a heartbeat acknowledged); a single broker and
+/// other errors are left as they are.
+#[tokio::test]
+async fn sequence_verdicts_of_a_leader_in_doubt_are_withheld() {
+    use crate::cluster::member::Member;
+    use crate::cluster::setup::Voter;
+    let out_of_order = KafkaError::OutOfOrderSequenceNumber.code();
+    let stale_epoch = KafkaError::InvalidProducerEpoch.code();
+    let (_d, rm) = setup();
+    assert!(!rm.sequence_verdict_in_doubt(out_of_order), "single broker");
+    let voter = Voter {
+        id: 1,
+        host: "127.0.0.1".into(),
+        port: 9,
+    };
+    let member = Member::new(
+        1,
+        vec![voter],
+        "127.0.0.1".into(),
+        9092,
+        None,
+        std::time::Duration::from_millis(500),
+        std::time::Duration::from_secs(3),
+    );
+    rm.join_cluster(member, 30_000);
+    assert!(rm.sequence_verdict_in_doubt(out_of_order));
+    assert!(rm.sequence_verdict_in_doubt(stale_epoch));
+    assert!(!rm.sequence_verdict_in_doubt(KafkaError::CorruptMessage.code()));
+}
