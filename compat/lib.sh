@@ -47,6 +47,9 @@ broker_cmd() { # data_dir port
 }
 # Environment for the broker (settings that may not exist yet are harmless).
 export RUNNEL_GROUP_INITIAL_REBALANCE_DELAY_MS="${RUNNEL_GROUP_INITIAL_REBALANCE_DELAY_MS:-0}"
+# Transactions open past their timeout are aborted within a second (the txn checks kill a
+# producer mid-transaction; Kafka's default check interval is 10 s).
+export RUNNEL_TRANSACTION_ABORT_TIMED_OUT_CHECK_INTERVAL_MS="${RUNNEL_TRANSACTION_ABORT_TIMED_OUT_CHECK_INTERVAL_MS:-1000}"
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'

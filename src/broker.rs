@@ -40,6 +40,7 @@ use crate::offsets_topic::OffsetsTopic;
 use crate::replica::ReplicaManager;
 use crate::store::{marker, ConfigScope, Store};
 use crate::telemetry::Metrics;
+use crate::txn::{TxnConfig, TxnCoordinator, TxnStore};
 
 /// Why the broker could not start.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +100,8 @@ pub enum BootError {
     Topics(#[from] crate::cluster::TopicError),
     #[error("group coordinator: {0}")]
     Group(String),
+    #[error("transaction coordinator: {0}")]
+    Transactions(String),
 }
 
 /// The way out that every metadata-loss error names.
@@ -125,6 +128,9 @@ pub struct Broker {
     pub offsets_topic: Option<Arc<OffsetsTopic>>,
     pub controller: Arc<Controller>,
     pub groups: Arc<GroupCoordinator>,
+    /// The transaction coordinator; `None` in cluster mode (transactions run on a single
+    /// node only for now: their state is not replicated yet).
+    pub txns: Option<TxnCoordinator>,
     /// Incremental fetch sessions (KIP-227), shared by every connection.
     pub fetch_sessions: Arc<FetchSessionCache>,
     pub metrics: Arc<Metrics>,
@@ -264,6 +270,23 @@ impl Broker {
             topics = metadata.topics().len(),
             "recovered state"
         );
+        let txns = if in_cluster {
+            None
+        } else {
+            let ids = store.clone();
+            let txn_config = TxnConfig {
+                max_timeout_ms: config.transaction.max_timeout_ms,
+                abort_check_interval_ms: config.transaction.abort_timed_out_check_interval_ms,
+            };
+            let c = TxnCoordinator::open(
+                txn_config,
+                store.clone() as Arc<dyn TxnStore>,
+                Arc::new(move || ids.allocate_producer_id().map_err(|e| e.to_string())),
+                Arc::new(now_ms),
+            )
+            .map_err(BootError::Transactions)?;
+            Some(c)
+        };
         let fetch_sessions = Arc::new(FetchSessionCache::new(
             config.fetch.max_incremental_sessions,
         ));
@@ -278,6 +301,7 @@ impl Broker {
             metadata,
             controller,
             groups,
+            txns,
             fetch_sessions,
             metrics,
             ready: AtomicBool::new(false),
@@ -348,6 +372,9 @@ impl Broker {
 
     /// Flushes and closes every log and the store. Called once, after the listener drained.
     pub fn close(&self) {
+        if let Some(t) = &self.txns {
+            t.stop();
+        }
         self.groups.shutdown();
         if let Err(e) = self.logs.close_all() {
             tracing::error!(error = %e, "closing partition logs");

@@ -35,6 +35,8 @@ pub struct Config {
     pub group: GroupConfig,
     /// Fetch settings.
     pub fetch: FetchConfig,
+    /// The transaction coordinator.
+    pub transaction: TransactionConfig,
     /// Logging and metrics.
     pub telemetry: TelemetryConfig,
     /// Web console.
@@ -211,6 +213,27 @@ pub struct FetchConfig {
     pub max_incremental_sessions: usize,
 }
 
+/// Transaction coordinator settings (Kafka's `transaction.*` broker configs).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransactionConfig {
+    /// Largest `transaction.timeout.ms` a producer may ask for (`transaction.max.timeout.ms`);
+    /// InitProducerId asking more is refused with INVALID_TRANSACTION_TIMEOUT.
+    pub max_timeout_ms: i32,
+    /// How often open transactions are checked against their timeout and aborted
+    /// (`transaction.abort.timed.out.transaction.cleanup.interval.ms`).
+    pub abort_timed_out_check_interval_ms: u64,
+}
+
+impl Default for TransactionConfig {
+    fn default() -> Self {
+        TransactionConfig {
+            max_timeout_ms: 900_000,
+            abort_timed_out_check_interval_ms: 10_000,
+        }
+    }
+}
+
 /// Logging and metrics.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -249,6 +272,7 @@ impl Default for Config {
             log: LogDefaults::default(),
             group: GroupConfig::default(),
             fetch: FetchConfig::default(),
+            transaction: TransactionConfig::default(),
             telemetry: TelemetryConfig::default(),
             console: ConsoleConfig::default(),
             cluster: ClusterConfig::default(),

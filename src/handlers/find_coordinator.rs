@@ -7,8 +7,9 @@
 //! coordinator is the leader of its partition of the internal `__consumer_offsets` topic
 //! (created on the first FindCoordinator); a partition without a leader answers
 //! COORDINATOR_NOT_AVAILABLE, and clients retry.
-//! Transactions do not exist yet, so a transactional key gets COORDINATOR_NOT_AVAILABLE
-//! (clients retry). Any other key type is INVALID_REQUEST, as in Kafka.
+//! A transactional id is coordinated by this node on a single broker; a cluster has no
+//! transaction coordinator yet (its state is not replicated), so there a transactional key
+//! gets COORDINATOR_NOT_AVAILABLE. Any other key type is INVALID_REQUEST, as in Kafka.
 //! Errors carry node id −1, host "" and port −1 (Kafka's `Node.noNode()`).
 //! A v1–3 success carries the message "NONE", as Kafka sends it.
 
@@ -73,7 +74,14 @@ fn resolve(broker: &Broker, offsets: &OffsetsTopic, key_type: i8, key: &str) -> 
                 }
             }
         },
-        KEY_TYPE_TRANSACTION => not_available(),
+        KEY_TYPE_TRANSACTION => match (&broker.txns, offsets) {
+            (Some(_), None) => Answer::Node {
+                node_id: broker.node.node_id,
+                host: broker.node.host.clone(),
+                port: broker.node.port,
+            },
+            _ => not_available(),
+        },
         _ => Answer::Error {
             code: KafkaError::InvalidRequest.code(),
             message: "Invalid coordinator key type.",

@@ -1,12 +1,19 @@
-//! InitProducerId (key 22): producer ids for idempotent producers.
+//! InitProducerId (key 22, v0–5): producer ids for idempotent and transactional producers.
 //!
-//! The Java producer is idempotent by default and cannot work without this API. Without a
-//! transactional id Kafka always hands out a fresh producer id at epoch 0 (also when the
-//! client asks to bump the epoch of an existing id after OUT_OF_ORDER_SEQUENCE_NUMBER), so
+//! Without a transactional id Kafka always hands out a fresh producer id at epoch 0 (also when
+//! the client asks to bump the epoch of an existing id after OUT_OF_ORDER_SEQUENCE_NUMBER), so
 //! do we. Ids never repeat across restarts: a single node reserves them in blocks from its
 //! store; a cluster node gets its blocks from the controller quorum, so that they are unique
-//! across brokers too. Transactions are not
-//! implemented (and their APIs are not advertised): a transactional id is refused.
+//! across brokers too.
+//!
+//! With a transactional id the transaction coordinator answers (`txn`): the id's producer id
+//! with a bumped epoch, fencing older producers and aborting their open transaction first
+//! (CONCURRENT_TRANSACTIONS meanwhile; clients retry). v3+ carry the producer id and epoch the
+//! client holds (KIP-360). An empty transactional id is INVALID_REQUEST; a producer id without
+//! an epoch (or the reverse) too. Below v4 PRODUCER_FENCED is sent as INVALID_PRODUCER_EPOCH,
+//! the code those clients know. A cluster has no transaction coordinator yet (FindCoordinator
+//! answers COORDINATOR_NOT_AVAILABLE for transactional ids there); a transactional
+//! InitProducerId sent to a cluster node anyway gets NOT_COORDINATOR.
 
 use std::sync::Arc;
 
@@ -18,18 +25,41 @@ use crate::kafka_error::KafkaError;
 
 pub async fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
-    let fail = |code| {
+    let fail = |e: KafkaError| {
+        let e = if e == KafkaError::ProducerFenced && ctx.api_version < 4 {
+            KafkaError::InvalidProducerEpoch
+        } else {
+            e
+        };
         InitProducerIdResponse::default()
-            .with_error_code(code)
+            .with_error_code(e.code())
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1)
     };
-    if req.transactional_id.as_ref().is_some_and(|t| !t.is_empty()) {
-        tracing::warn!("InitProducerId with a transactional id: transactions are not supported");
-        return fail(KafkaError::TransactionalIdAuthorizationFailed.code());
+    if let Some(id) = &req.transactional_id {
+        let Some(txns) = &broker.txns else {
+            return fail(KafkaError::NotCoordinator);
+        };
+        if id.is_empty() {
+            return fail(KafkaError::InvalidRequest);
+        }
+        let (pid, epoch) = (req.producer_id.0, req.producer_epoch);
+        if (pid == -1) != (epoch == -1) {
+            return fail(KafkaError::InvalidRequest);
+        }
+        let expected = (pid >= 0).then_some((pid, epoch));
+        return match txns
+            .init_producer_id(id.as_str(), req.transaction_timeout_ms, expected)
+            .await
+        {
+            Ok((pid, epoch)) => InitProducerIdResponse::default()
+                .with_producer_id(ProducerId(pid))
+                .with_producer_epoch(epoch),
+            Err(e) => fail(e),
+        };
     }
     let allocated = match broker.controller.member() {
         Some(m) => m
@@ -49,7 +79,10 @@ pub async fn handle(
             .with_producer_epoch(0),
         Err((code, message)) => {
             tracing::error!(error = %message, "allocating a producer id");
-            fail(code)
+            InitProducerIdResponse::default()
+                .with_error_code(code)
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1)
         }
     }
 }

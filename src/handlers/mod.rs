@@ -16,6 +16,8 @@ use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 
 use crate::broker::Broker;
 
+mod add_offsets_to_txn;
+mod add_partitions_to_txn;
 mod alter_configs;
 mod alter_partition_reassignments;
 mod alter_replica_log_dirs;
@@ -32,7 +34,9 @@ mod describe_log_dirs;
 mod describe_producers;
 mod describe_quorum;
 mod describe_topic_partitions;
+mod describe_transactions;
 mod elect_leaders;
+mod end_txn;
 pub mod fetch;
 mod find_coordinator;
 mod heartbeat;
@@ -43,6 +47,7 @@ mod leave_group;
 mod list_groups;
 mod list_offsets;
 mod list_partition_reassignments;
+mod list_transactions;
 mod metadata;
 mod offset_commit;
 mod offset_delete;
@@ -50,6 +55,7 @@ mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
 mod sync_group;
+mod txn_offset_commit;
 
 /// Who sent a request and how it was framed.
 #[derive(Debug, Clone)]
@@ -97,6 +103,12 @@ pub fn api_name(key: ApiKey) -> &'static str {
         ApiKey::DescribeTopicPartitions => "DescribeTopicPartitions",
         ApiKey::AlterConfigs => "AlterConfigs",
         ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
+        ApiKey::AddPartitionsToTxn => "AddPartitionsToTxn",
+        ApiKey::AddOffsetsToTxn => "AddOffsetsToTxn",
+        ApiKey::EndTxn => "EndTxn",
+        ApiKey::TxnOffsetCommit => "TxnOffsetCommit",
+        ApiKey::DescribeTransactions => "DescribeTransactions",
+        ApiKey::ListTransactions => "ListTransactions",
         _ => "Other",
     }
 }
@@ -173,6 +185,22 @@ pub async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, req: RequestKi
             Rs::DescribeProducers(describe_producers::handle(broker, ctx, r).await)
         }
         Rq::ElectLeaders(r) => Rs::ElectLeaders(elect_leaders::handle(broker, ctx, r).await),
+        Rq::AddPartitionsToTxn(r) => {
+            Rs::AddPartitionsToTxn(add_partitions_to_txn::handle(broker, ctx, r).await)
+        }
+        Rq::AddOffsetsToTxn(r) => {
+            Rs::AddOffsetsToTxn(add_offsets_to_txn::handle(broker, ctx, r).await)
+        }
+        Rq::EndTxn(r) => Rs::EndTxn(end_txn::handle(broker, ctx, r).await),
+        Rq::TxnOffsetCommit(r) => {
+            Rs::TxnOffsetCommit(txn_offset_commit::handle(broker, ctx, r).await)
+        }
+        Rq::DescribeTransactions(r) => {
+            Rs::DescribeTransactions(describe_transactions::handle(broker, ctx, r).await)
+        }
+        Rq::ListTransactions(r) => {
+            Rs::ListTransactions(list_transactions::handle(broker, ctx, r).await)
+        }
         Rq::AlterPartitionReassignments(r) => Rs::AlterPartitionReassignments(
             alter_partition_reassignments::handle(broker, ctx, r).await,
         ),

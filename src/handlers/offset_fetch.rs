@@ -5,8 +5,9 @@
 //! offset, or a group that does not exist, answers offset −1, leader epoch −1, metadata ""
 //! and no error, as Kafka does. Group-level errors go in the top-level error code (v2–7) or
 //! the group's error code (v8+); v1 has neither, so they go on each partition. The leader
-//! epoch is sent from v5. `require_stable` (v7+) would wait out pending transactional
-//! offsets; there are none until transactions exist. v9's member id / epoch are for the
+//! epoch is sent from v5. With `require_stable` (v7+; the Java consumer always sets it) a
+//! partition whose transactional offsets wait for their transaction's marker answers
+//! UNSTABLE_OFFSET_COMMIT (retriable) instead of the last committed offset. v9's member id / epoch are for the
 //! KIP-848 protocol and are ignored for classic groups, as Kafka does.
 
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::group::CommittedOffset;
-use crate::kafka_error;
+use crate::kafka_error::{self, KafkaError};
 
 /// One partition's answer: (partition, offset, leader epoch, metadata, error code).
 type PartitionAnswer = (i32, i64, i32, String, i16);
@@ -53,18 +54,33 @@ async fn fetch_group(
         .fetch_offsets(group_id, topics.as_deref(), require_stable)
         .await
     {
-        Ok(fetched) => (
-            0,
-            fetched
-                .into_iter()
-                .map(|(topic, parts)| {
-                    (
-                        topic,
-                        parts.into_iter().map(|(p, o)| answer(p, o)).collect(),
-                    )
-                })
-                .collect(),
-        ),
+        Ok(fetched) => {
+            let unstable = if require_stable {
+                broker.groups.unstable_partitions(group_id).await
+            } else {
+                Vec::new()
+            };
+            let unstable_code = KafkaError::UnstableOffsetCommit.code();
+            (
+                0,
+                fetched
+                    .into_iter()
+                    .map(|(topic, parts)| {
+                        let parts = parts
+                            .into_iter()
+                            .map(|(p, o)| {
+                                if unstable.iter().any(|(t, q)| *t == topic && *q == p) {
+                                    (p, -1, -1, String::new(), unstable_code)
+                                } else {
+                                    answer(p, o)
+                                }
+                            })
+                            .collect();
+                        (topic, parts)
+                    })
+                    .collect(),
+            )
+        }
         Err(e) => {
             // Requested partitions still get entries (offset −1) carrying the error, so a
             // v1 client, which has no group-level error, sees it.

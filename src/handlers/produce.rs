@@ -12,6 +12,8 @@
 //! response (a failed acks=0 write closes the connection, as in Kafka).
 //! A partition led elsewhere answers NOT_LEADER_OR_FOLLOWER with KIP-951's hint (v10+): the
 //! current leader and epoch, and the leader's endpoint in `node_endpoints`.
+//! Transactional batches are appended only to partitions of the producer's open
+//! transaction ([`check_transactional`]).
 //! v0–2 never arrive here (the codec refuses them); v13+ (topic ids) is not advertised.
 
 use std::sync::Arc;
@@ -29,8 +31,8 @@ use super::{Reply, RequestContext};
 use crate::broker::{now_ms, Broker};
 use crate::kafka_error::{self, KafkaError};
 use crate::log::{
-    validate_produce_batch, validate_produce_batch_inline, AppendOutcome, InlineValidation,
-    LogError, TopicCompression,
+    validate_produce_batch, validate_produce_batch_inline, AppendOutcome, BatchHeader,
+    InlineValidation, LogError, TopicCompression,
 };
 use crate::protocol::recompress::recompress;
 use crate::replica::{LeaderPartition, PartitionError};
@@ -48,6 +50,15 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
     let mut to_flush = Vec::new();
     // Leaders named in NOT_LEADER_OR_FOLLOWER answers, whose endpoints go in the response.
     let mut hinted: Vec<i32> = Vec::new();
+    // A transactional produce holds its transactional id until its batches are appended, so
+    // the transaction cannot end (and its markers be written) between check and append.
+    let txn_permit = match req.transactional_id.as_ref().filter(|t| !t.is_empty()) {
+        None => None,
+        Some(id) => Some(match &broker.txns {
+            None => Err(KafkaError::TransactionalIdAuthorizationFailed),
+            Some(t) => t.lock_for_append(id.as_str()).await,
+        }),
+    };
     for topic in req.topic_data {
         let meta = broker.metadata.topic(topic.name.as_str());
         let mut parts = Vec::with_capacity(topic.partition_data.len());
@@ -59,8 +70,14 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
                 .with_log_start_offset(-1);
             let outcome = if !matches!(acks, -1..=1) {
                 Err(KafkaError::InvalidRequiredAcks.code())
-            } else if req.transactional_id.is_some() {
-                Err(KafkaError::TransactionalIdAuthorizationFailed.code())
+            } else if let Err(code) = check_transactional(
+                txn_permit.as_ref(),
+                p.records.as_deref(),
+                topic.name.as_str(),
+                p.index,
+                ctx.api_version,
+            ) {
+                Err(code)
             } else {
                 match broker.replicas.leader(topic.name.as_str(), p.index, -1) {
                     Err(PartitionError::NotLeader {
@@ -163,6 +180,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
                 .with_partition_responses(parts),
         );
     }
+    drop(txn_permit);
     // Acknowledge under the ack policy (an fsync where the flush policy asks for one;
     // concurrent producers share it; acks=all waits for the in-sync replicas, all partitions
     // within one request timeout).
@@ -207,6 +225,44 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
             .with_responses(responses)
             .with_node_endpoints(node_endpoints(broker, &hinted)),
     )))
+}
+
+/// The transactional rules of one partition's batch: a transactional batch needs the
+/// request's transactional id, and its partition must be in that id's open transaction
+/// (AddPartitionsToTxn first, KIP-890 part 1), at the producer's current epoch; a request
+/// with a transactional id carries only transactional batches. Errors as Kafka's Produce
+/// reports them: a fenced or unknown producer is INVALID_PRODUCER_EPOCH (abortable, never
+/// the fatal PRODUCER_FENCED), a transaction being completed NOT_ENOUGH_REPLICAS (retriable),
+/// a partition not in the transaction INVALID_TXN_STATE (TRANSACTION_ABORTABLE from v11). A
+/// batch whose header does not parse is left to the batch validator.
+fn check_transactional(
+    permit: Option<&Result<crate::txn::AppendPermit, KafkaError>>,
+    records: Option<&[u8]>,
+    topic: &str,
+    partition: i32,
+    version: i16,
+) -> Result<(), i16> {
+    let Some(header) = records.and_then(|r| BatchHeader::parse(r).ok()) else {
+        return Ok(());
+    };
+    let verdict = match permit {
+        None if header.is_transactional() => Err(KafkaError::InvalidRecord),
+        None => return Ok(()),
+        Some(_) if !header.is_transactional() => Err(KafkaError::InvalidRecord),
+        Some(Err(e)) => Err(*e),
+        Some(Ok(p)) => p.verify(header.producer_id, header.producer_epoch, topic, partition),
+    };
+    verdict.map_err(|e| {
+        match e {
+            KafkaError::ProducerFenced
+            | KafkaError::InvalidProducerIdMapping
+            | KafkaError::InvalidProducerEpoch => KafkaError::InvalidProducerEpoch,
+            KafkaError::ConcurrentTransactions => KafkaError::NotEnoughReplicas,
+            KafkaError::InvalidTxnState if version >= 11 => KafkaError::TransactionAbortable,
+            e => e,
+        }
+        .code()
+    })
 }
 
 /// KIP-951's endpoints of the leaders named in `current_leader` hints.

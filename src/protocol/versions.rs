@@ -4,7 +4,7 @@
 //! advertise and what we accept cannot drift. Ranges follow PROTOCOL.md §3: minimums matter
 //! as much as maximums (old librdkafka only enables a feature when a specific version is
 //! inside our range), and nothing is listed that the broker cannot serve. APIs left out on
-//! purpose (transactions, SASL, ConsumerGroupHeartbeat/Describe, topic-ID versions of
+//! purpose (transactions v2 — EndTxn v5, TxnOffsetCommit v5, AddPartitionsToTxn v4+ —, SASL, ConsumerGroupHeartbeat/Describe, topic-ID versions of
 //! Produce ≥13 and Fetch ≥13) make clients fall back cleanly. The admin APIs (34, 35, 43, 45,
 //! 46, 61, 75) use exactly the ranges Kafka 4.1 offers, which the vendored crate decodes.
 //!
@@ -48,6 +48,10 @@ pub const SUPPORTED: &[Range] = &[
     r(ApiKey::DeleteRecords, 0, 2),
     r(ApiKey::InitProducerId, 0, 5),
     r(ApiKey::OffsetForLeaderEpoch, 2, 4),
+    r(ApiKey::AddPartitionsToTxn, 0, 3),
+    r(ApiKey::AddOffsetsToTxn, 0, 4),
+    r(ApiKey::EndTxn, 0, 4),
+    r(ApiKey::TxnOffsetCommit, 0, 4),
     r(ApiKey::DescribeConfigs, 1, 4),
     r(ApiKey::AlterConfigs, 0, 2),
     r(ApiKey::AlterReplicaLogDirs, 1, 2),
@@ -62,6 +66,8 @@ pub const SUPPORTED: &[Range] = &[
     r(ApiKey::DescribeQuorum, 0, 2),
     r(ApiKey::DescribeCluster, 0, 1),
     r(ApiKey::DescribeProducers, 0, 0),
+    r(ApiKey::DescribeTransactions, 0, 0),
+    r(ApiKey::ListTransactions, 0, 1),
     r(ApiKey::DescribeTopicPartitions, 0, 0),
 ];
 
@@ -71,6 +77,17 @@ pub const PRODUCE_MIN_ACCEPTED: i16 = 3;
 /// APIs that only a cluster node advertises (a single node has no controller quorum). They
 /// still decode everywhere; a single node answers them with an error.
 pub const CLUSTER_ONLY: &[ApiKey] = &[ApiKey::DescribeQuorum];
+
+/// APIs that only a single node advertises: the transaction APIs, whose coordinator state is
+/// not replicated yet. They still decode everywhere; a cluster node answers NOT_COORDINATOR.
+pub const SINGLE_NODE_ONLY: &[ApiKey] = &[
+    ApiKey::AddPartitionsToTxn,
+    ApiKey::AddOffsetsToTxn,
+    ApiKey::EndTxn,
+    ApiKey::TxnOffsetCommit,
+    ApiKey::DescribeTransactions,
+    ApiKey::ListTransactions,
+];
 
 /// The advertised range for an API key, if we serve it.
 pub fn range(key: ApiKey) -> Option<Range> {

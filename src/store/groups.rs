@@ -5,6 +5,10 @@
 //! |---------------|--------------------------------------------------|----------------------------|
 //! | `groups`      | group id (UTF-8)                                 | `GroupMetadataRecord` JSON |
 //! | `offsets`     | group id, 0x00, topic, 0x00, partition (i32 BE)  | `OffsetRecord` JSON        |
+//! | `pending`     | the `offsets` key, then the producer id (i64 BE)  | `OffsetRecord` JSON        |
+//!
+//! `pending` holds transactional offsets (TxnOffsetCommit) until their transaction's marker
+//! moves them to `offsets` (commit) or drops them (abort), in one batch.
 //!
 //! Both JSON documents carry a format version `"v"` and are defined (with their byte
 //! fields as hex) in `group::store`. An offset key is parsed from its end: the last four
@@ -19,10 +23,10 @@
 
 use std::collections::BTreeMap;
 
-use super::{Store, StoreError, StoreOp, CF_GROUPS, CF_OFFSETS};
+use super::{Space, Store, StoreError, StoreOp, CF_GROUPS, CF_OFFSETS};
 use crate::group::store::{
     GroupMetadataRecord, GroupStore, GroupStoreError, GroupWrite, MetadataWrite, OffsetRecord,
-    PersistedGroup,
+    PendingWrite, PersistedGroup,
 };
 
 /// The `offsets` key of one (group, topic, partition).
@@ -85,7 +89,60 @@ impl Store {
                 });
             entry.offsets.push((topic, partition, record));
         }
+        for (k, v) in self.scan_prefix(Space::Pending, b"")? {
+            let split = k.len().checked_sub(8);
+            let parsed = split.and_then(|at| {
+                let (key, pid) = k.split_at(at);
+                let (g, t, p) = parse_offset_key(key)?;
+                Some((g, t, p, i64::from_be_bytes(pid.try_into().ok()?)))
+            });
+            let (group_id, topic, partition, pid) =
+                parsed.ok_or_else(|| corrupt(&k, "malformed pending offset key"))?;
+            let record = OffsetRecord::from_json(&v).map_err(|e| corrupt(&k, e.message()))?;
+            let entry = groups
+                .entry(group_id.clone())
+                .or_insert_with(|| PersistedGroup {
+                    group_id,
+                    ..Default::default()
+                });
+            entry.pending.push((pid, topic, partition, record));
+        }
         Ok(groups.into_values().collect())
+    }
+
+    /// Applies one write of transactional offsets as a single atomic batch, synced when it
+    /// commits offsets (a transaction's marker).
+    pub fn write_pending(&self, group_id: &str, write: &PendingWrite) -> Result<(), StoreError> {
+        let pending_key = |topic: &str, partition: i32| {
+            let mut k = offset_key(group_id, topic, partition);
+            k.extend_from_slice(&write.producer_id.to_be_bytes());
+            k
+        };
+        let mut ops = Vec::new();
+        for (topic, partition) in &write.unstage {
+            ops.push(StoreOp::Delete {
+                cf: Space::Pending,
+                key: pending_key(topic, *partition),
+            });
+        }
+        for (topic, partition, record) in &write.stage {
+            ops.push(StoreOp::Put {
+                cf: Space::Pending,
+                key: pending_key(topic, *partition),
+                value: record.to_json(),
+            });
+        }
+        for (topic, partition, record) in &write.commit {
+            ops.push(StoreOp::Put {
+                cf: CF_OFFSETS,
+                key: offset_key(group_id, topic, *partition),
+                value: record.to_json(),
+            });
+        }
+        if ops.is_empty() {
+            return Ok(());
+        }
+        self.write(ops, !write.commit.is_empty())
     }
 
     /// Applies one group write as a single atomic batch.
@@ -188,6 +245,11 @@ impl GroupStore for Store {
         self.write_group(group_id, write)
             .map_err(|e| GroupStoreError::Failed(e.to_string()))
     }
+
+    fn persist_pending(&self, group_id: &str, write: &PendingWrite) -> Result<(), GroupStoreError> {
+        self.write_pending(group_id, write)
+            .map_err(|e| GroupStoreError::Failed(e.to_string()))
+    }
 }
 
 #[cfg(test)]
@@ -238,6 +300,46 @@ mod tests {
         assert_eq!(parse_offset_key(&k), Some(("a\0b".into(), "t".into(), -1)));
         assert_eq!(parse_offset_key(b"abc"), None);
         assert_eq!(parse_offset_key(b"g\0t\x01\0\0\0\0"), None);
+    }
+
+    #[test]
+    fn pending_transactional_offsets_round_trip_and_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let stage = |pid: i64, o: i64| PendingWrite {
+                producer_id: pid,
+                stage: vec![("t".into(), 0, offset(o)), ("t".into(), 1, offset(o))],
+                ..Default::default()
+            };
+            // Producer ids whose big-endian bytes hold 0x00 and group ids holding 0x00.
+            store.persist_pending("g\0x", &stage(256, 10)).unwrap();
+            store.persist_pending("g\0x", &stage(7, 20)).unwrap();
+            let commit = PendingWrite {
+                producer_id: 7,
+                unstage: vec![("t".into(), 0), ("t".into(), 1)],
+                commit: vec![("t".into(), 0, offset(20)), ("t".into(), 1, offset(20))],
+                ..Default::default()
+            };
+            store.persist_pending("g\0x", &commit).unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let groups = store.load().unwrap();
+        assert_eq!(groups.len(), 1);
+        let g = &groups[0];
+        assert_eq!(g.group_id, "g\0x");
+        assert_eq!(g.offsets.len(), 2);
+        assert!(g.offsets.iter().all(|(_, _, o)| o.offset == 20));
+        let mut pending: Vec<(i64, String, i32, i64)> = g
+            .pending
+            .iter()
+            .map(|(pid, t, p, o)| (*pid, t.clone(), *p, o.offset))
+            .collect();
+        pending.sort();
+        assert_eq!(
+            pending,
+            vec![(256, "t".into(), 0, 10), (256, "t".into(), 1, 10)]
+        );
     }
 
     #[test]
@@ -299,6 +401,7 @@ mod tests {
             group_id: "a2".into(),
             metadata: None,
             offsets: vec![("u".into(), 3, offset(9))],
+            pending: vec![],
         };
         store
             .replace_groups(|g| g.starts_with('a'), std::slice::from_ref(&fresh))

@@ -13,6 +13,8 @@
 //! | `Groups`  | `g`  | group id (UTF-8)                       | group metadata (see groups)  |
 //! | `Offsets` | `o`  | group id, 0x00, topic, 0x00, i32 BE    | committed offset (see groups)|
 //! | `Configs` | `c`  | scope byte (`b` broker, `g` group), name | config overrides JSON (see configs) |
+//! | `Txns`    | `x`  | transactional id (UTF-8)               | transaction state JSON (see `txn::store`) |
+//! | `Pending` | `p`  | group id, 0x00, producer id i64 BE, topic, 0x00, i32 BE | pending transactional offset (see groups) |
 //!
 //! Durability: every write goes through RocksDB's write-ahead log. Topic and cluster
 //! metadata writes are synced (`fsync` before returning) because they are rare and losing
@@ -58,6 +60,8 @@ pub enum Space {
     Groups,
     Offsets,
     Configs,
+    Txns,
+    Pending,
 }
 
 impl Space {
@@ -68,6 +72,8 @@ impl Space {
             Space::Groups => b'g',
             Space::Offsets => b'o',
             Space::Configs => b'c',
+            Space::Txns => b'x',
+            Space::Pending => b'p',
         }
     }
 

@@ -31,7 +31,7 @@
 //! them. The ownership table is locked only while `groups` is locked, so a group is never
 //! created in a partition that is being unloaded.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex as StdMutex, MutexGuard};
 
 use tokio::sync::{oneshot, watch, Mutex, Notify};
@@ -40,7 +40,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::GroupError;
 use super::state::{ClassicGroup, Effects, Outcome};
-use super::store::{GroupStore, GroupStoreError, GroupWrite, MetadataWrite, PersistedGroup};
+use super::store::{
+    GroupStore, GroupStoreError, GroupWrite, MetadataWrite, PendingWrite, PersistedGroup,
+};
 use super::timer::{Clock, TimerQueue};
 use super::types::*;
 
@@ -54,6 +56,8 @@ struct GroupSlot {
     group: ClassicGroup,
     join_waiters: HashMap<String, oneshot::Sender<JoinResponse>>,
     sync_waiters: HashMap<String, oneshot::Sender<SyncResponse>>,
+    /// Transactional offsets waiting for their transaction's marker, by producer id.
+    pending: BTreeMap<i64, BTreeMap<(String, i32), CommittedOffset>>,
 }
 
 type SlotRef = Arc<Mutex<GroupSlot>>;
@@ -486,6 +490,7 @@ impl Inner {
             group: ClassicGroup::new(group_id, self.clock.now_ms()),
             join_waiters: HashMap::new(),
             sync_waiters: HashMap::new(),
+            pending: BTreeMap::new(),
         }));
         groups.insert(group_id.to_string(), slot.clone());
         Ok(Some((slot, true)))
@@ -502,7 +507,24 @@ impl Inner {
         }
         let store = self.store.clone();
         let gid = group_id.to_string();
-        match tokio::task::spawn_blocking(move || store.persist(&gid, &write)).await {
+        self.store_call(group_id, move || store.persist(&gid, &write))
+            .await
+    }
+
+    /// Runs one blocking write of transactional offsets off the async threads.
+    async fn persist_pending(&self, group_id: &str, write: PendingWrite) -> Result<(), GroupError> {
+        let store = self.store.clone();
+        let gid = group_id.to_string();
+        self.store_call(group_id, move || store.persist_pending(&gid, &write))
+            .await
+    }
+
+    async fn store_call(
+        &self,
+        group_id: &str,
+        call: impl FnOnce() -> Result<(), GroupStoreError> + Send + 'static,
+    ) -> Result<(), GroupError> {
+        match tokio::task::spawn_blocking(call).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(GroupStoreError::NotCoordinator(m))) => {
                 tracing::info!(group = %group_id, reason = %m, "group write refused: not the coordinator any more");
@@ -602,7 +624,14 @@ impl Inner {
 
 /// A group read back from the store, as its slot: no parked requests, so the effects of
 /// loading have nothing to deliver.
-fn loaded_slot(p: PersistedGroup, config: &GroupConfig, now_ms: i64) -> GroupSlot {
+fn loaded_slot(mut p: PersistedGroup, config: &GroupConfig, now_ms: i64) -> GroupSlot {
+    let mut pending: BTreeMap<i64, BTreeMap<(String, i32), CommittedOffset>> = BTreeMap::new();
+    for (pid, topic, partition, o) in std::mem::take(&mut p.pending) {
+        pending
+            .entry(pid)
+            .or_default()
+            .insert((topic, partition), o.into());
+    }
     let mut group = ClassicGroup::from_persisted(p, now_ms);
     let _ = group.on_loaded(config, now_ms);
     tracing::info!(
@@ -615,6 +644,7 @@ fn loaded_slot(p: PersistedGroup, config: &GroupConfig, now_ms: i64) -> GroupSlo
         group,
         join_waiters: HashMap::new(),
         sync_waiters: HashMap::new(),
+        pending,
     }
 }
 

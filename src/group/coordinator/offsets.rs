@@ -11,7 +11,7 @@
 use super::{GroupCoordinator, Inner};
 use crate::group::error::GroupError;
 use crate::group::state::Effects;
-use crate::group::store::{GroupWrite, MetadataWrite, OffsetRecord};
+use crate::group::store::{GroupWrite, MetadataWrite, OffsetRecord, PendingWrite};
 use crate::group::types::*;
 
 impl GroupCoordinator {
@@ -207,6 +207,138 @@ impl GroupCoordinator {
         removed
     }
 
+    /// TxnOffsetCommit: stages `req.offsets` as pending offsets of `producer_id`'s open
+    /// transaction (the caller verified with the transaction coordinator that the group is in
+    /// it). They become committed offsets at the transaction's commit marker
+    /// ([`GroupCoordinator::complete_transaction`]) and are dropped at its abort marker.
+    /// Member and generation are validated as for OffsetCommit when given (KIP-447).
+    pub async fn commit_txn_offsets(
+        &self,
+        req: CommitRequest,
+        producer_id: i64,
+    ) -> Result<PartitionResults, GroupError> {
+        if req.group_id.is_empty() {
+            return Err(GroupError::InvalidGroupId(req.group_id));
+        }
+        let (slot, created) = match self.inner.served_slot(&req.group_id, false)? {
+            Some(found) => found,
+            None if req.generation_id < 0 => match self.inner.served_slot(&req.group_id, true)? {
+                Some(found) => found,
+                None => {
+                    return Err(GroupError::CoordinatorNotAvailable(
+                        "group creation failed".into(),
+                    ))
+                }
+            },
+            None => return Err(GroupError::GroupIdNotFound(req.group_id)),
+        };
+        let mut s = slot.lock().await;
+        let now = self.now_ms();
+        s.group.validate_offset_commit(
+            &req.member_id,
+            req.group_instance_id.as_deref(),
+            req.generation_id,
+        )?;
+        let max = self.inner.config.offset_metadata_max_bytes;
+        let mut results = Vec::with_capacity(req.offsets.len());
+        let mut stage = Vec::new();
+        for (topic, partition, mut offset) in req.offsets {
+            if offset.metadata.len() > max {
+                let e = GroupError::OffsetMetadataTooLarge {
+                    len: offset.metadata.len(),
+                    max,
+                };
+                results.push((topic, partition, Some(e)));
+                continue;
+            }
+            offset.commit_timestamp_ms = now;
+            stage.push((topic.clone(), partition, offset));
+            results.push((topic, partition, None));
+        }
+        if created {
+            let write = GroupWrite {
+                metadata: MetadataWrite::Put(s.group.to_record()),
+                offsets_put: Vec::new(),
+                offsets_delete: Vec::new(),
+            };
+            self.inner.persist(s.group.group_id(), write).await?;
+        }
+        let write = PendingWrite {
+            producer_id,
+            stage: stage
+                .iter()
+                .map(|(t, p, o)| (t.clone(), *p, OffsetRecord::from(o)))
+                .collect(),
+            ..Default::default()
+        };
+        self.inner
+            .persist_pending(s.group.group_id(), write)
+            .await?;
+        let mine = s.pending.entry(producer_id).or_default();
+        for (t, p, o) in stage {
+            mine.insert((t, p), o);
+        }
+        if !req.member_id.is_empty() {
+            s.group.touch_member(&req.member_id, now);
+        }
+        self.inner.finish(&mut s, Effects::default()).await;
+        Ok(results)
+    }
+
+    /// A transaction's marker reached this group: its pending offsets of `producer_id`
+    /// become committed offsets (`commit`) or are dropped. Idempotent (a retried marker finds
+    /// nothing pending); a group unknown here has nothing pending.
+    pub async fn complete_transaction(
+        &self,
+        group_id: &str,
+        producer_id: i64,
+        commit: bool,
+    ) -> Result<(), GroupError> {
+        let Some((slot, _)) = self.inner.served_slot(group_id, false)? else {
+            return Ok(());
+        };
+        let mut s = slot.lock().await;
+        let Some(staged) = s.pending.get(&producer_id) else {
+            return Ok(());
+        };
+        let write = PendingWrite {
+            producer_id,
+            stage: Vec::new(),
+            unstage: staged.keys().cloned().collect(),
+            commit: if commit {
+                staged
+                    .iter()
+                    .map(|((t, p), o)| (t.clone(), *p, OffsetRecord::from(o)))
+                    .collect()
+            } else {
+                Vec::new()
+            },
+        };
+        self.inner.persist_pending(group_id, write).await?;
+        if let Some(staged) = s.pending.remove(&producer_id) {
+            if commit {
+                for ((t, p), o) in staged {
+                    s.group.put_offset(&t, p, o);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The partitions of `group_id` with transactional offsets waiting for a marker
+    /// (OffsetFetch with `require_stable` answers UNSTABLE_OFFSET_COMMIT for them).
+    pub async fn unstable_partitions(&self, group_id: &str) -> Vec<(String, i32)> {
+        let Ok(Some((slot, _))) = self.inner.served_slot(group_id, false) else {
+            return Vec::new();
+        };
+        let s = slot.lock().await;
+        let mut out: Vec<(String, i32)> =
+            s.pending.values().flat_map(|m| m.keys().cloned()).collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// Offset retention pass (`offsets.retention.minutes`); also deletes Empty groups left
     /// without offsets. Runs every `offsets_retention_check_interval_ms` on the timer task;
     /// public so tests and tools can run it. Returns the number of offsets removed.
@@ -230,7 +362,8 @@ impl Inner {
             let drop_group = s.group.state() == GroupState::Empty
                 && remaining == 0
                 && s.group.num_members() == 0
-                && !s.group.has_pending_members();
+                && !s.group.has_pending_members()
+                && s.pending.is_empty();
             if drop_group {
                 let n = expired.len();
                 if self.remove_group(&slot, &mut s).await.is_ok() {

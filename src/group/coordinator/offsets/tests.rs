@@ -162,3 +162,46 @@ async fn offsets_expire_and_empty_group_is_removed() {
     );
     assert!(store.snapshot("tool").is_none());
 }
+
+#[tokio::test(start_paused = true)]
+async fn transactional_offsets_wait_for_their_marker_and_survive_a_reload() {
+    let store = Arc::new(MemoryGroupStore::new());
+    let c = coordinator(store.clone(), cfg()).await;
+    let commit = |o: i64| CommitRequest {
+        group_id: "eos".into(),
+        member_id: String::new(),
+        generation_id: -1,
+        group_instance_id: None,
+        offsets: vec![("t".into(), 0, offset(o)), ("t".into(), 1, offset(o + 1))],
+    };
+    c.commit_offsets(commit(5)).await.unwrap();
+    // Producer 7 stages offsets 20/21: invisible, and unstable for require_stable fetches.
+    c.commit_txn_offsets(commit(20), 7).await.unwrap();
+    let fetched = c.fetch_offsets("eos", None, true).await.unwrap();
+    assert_eq!(fetched[0].1[0].1.as_ref().unwrap().offset, 5);
+    assert_eq!(
+        c.unstable_partitions("eos").await,
+        vec![("t".to_string(), 0), ("t".to_string(), 1)]
+    );
+    // Producer 8's transaction aborts: its staged offsets go, producer 7's stay.
+    c.commit_txn_offsets(commit(30), 8).await.unwrap();
+    c.complete_transaction("eos", 8, false).await.unwrap();
+    assert_eq!(c.unstable_partitions("eos").await.len(), 2);
+    // A restart reloads the pending offsets from the store.
+    let c = coordinator(store.clone(), cfg()).await;
+    assert_eq!(c.unstable_partitions("eos").await.len(), 2);
+    c.complete_transaction("eos", 7, true).await.unwrap();
+    assert!(c.unstable_partitions("eos").await.is_empty());
+    let fetched = c.fetch_offsets("eos", None, true).await.unwrap();
+    let offsets: Vec<i64> = fetched[0]
+        .1
+        .iter()
+        .map(|(_, o)| o.as_ref().unwrap().offset)
+        .collect();
+    assert_eq!(offsets, vec![20, 21]);
+    // A retried marker finds nothing pending; an unknown group has nothing to complete.
+    c.complete_transaction("eos", 7, true).await.unwrap();
+    c.complete_transaction("nobody", 7, true).await.unwrap();
+    let c = coordinator(store, cfg()).await;
+    assert!(c.unstable_partitions("eos").await.is_empty());
+}

@@ -38,6 +38,7 @@ fn with_offset(group: &str, offset: i64) -> PersistedGroup {
                 commit_timestamp_ms: 1,
             },
         )],
+        pending: vec![],
     }
 }
 

@@ -11,6 +11,7 @@ fn persisted_round_trip_restores_generation_and_members() {
         group_id: "g".into(),
         metadata: Some(record),
         offsets: vec![],
+        pending: vec![],
     };
     let c = cfg();
     let mut loaded = ClassicGroup::from_persisted(p, 50_000);

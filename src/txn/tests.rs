@@ -1,0 +1,250 @@
+use std::sync::atomic::{AtomicBool, AtomicI64};
+
+use super::store::MemoryTxnStore;
+use super::*;
+
+/// Records every marker; fails them while `fail` is set.
+#[derive(Default)]
+struct Recorder {
+    written: StdMutex<Vec<(Participant, Marker)>>,
+    fail: AtomicBool,
+}
+
+impl MarkerSink for Recorder {
+    fn write_marker<'a>(&'a self, to: &'a Participant, marker: Marker) -> MarkerFuture<'a> {
+        Box::pin(async move {
+            if self.fail.load(Ordering::Relaxed) {
+                return Err(MarkerError::Retry("injected".into()));
+            }
+            lock(&self.written).push((to.clone(), marker));
+            Ok(())
+        })
+    }
+}
+
+struct Fixture {
+    coord: TxnCoordinator,
+    store: Arc<MemoryTxnStore>,
+    markers: Arc<Recorder>,
+    now: Arc<AtomicI64>,
+}
+
+fn fixture_with(store: Arc<MemoryTxnStore>) -> Fixture {
+    let now = Arc::new(AtomicI64::new(1_000_000));
+    let clock_now = now.clone();
+    let next_id = Arc::new(AtomicI64::new(100));
+    let coord = TxnCoordinator::open(
+        TxnConfig::default(),
+        store.clone(),
+        Arc::new(move || Ok(next_id.fetch_add(1, Ordering::Relaxed))),
+        Arc::new(move || clock_now.load(Ordering::Relaxed)),
+    )
+    .unwrap();
+    let markers = Arc::new(Recorder::default());
+    coord.start(markers.clone());
+    Fixture {
+        coord,
+        store,
+        markers,
+        now,
+    }
+}
+
+fn fixture() -> Fixture {
+    fixture_with(Arc::new(MemoryTxnStore::default()))
+}
+
+fn part(t: &str, p: i32) -> Participant {
+    Participant::Partition {
+        topic: t.into(),
+        partition: p,
+    }
+}
+
+async fn state_of(f: &Fixture, id: &str) -> TxnState {
+    f.coord.transaction(id).await.unwrap().state
+}
+
+/// Waits (virtual time) until the transaction leaves its Prepare* state.
+async fn settle(f: &Fixture, id: &str) {
+    for _ in 0..1000 {
+        if !state_of(f, id).await.is_preparing() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("transaction {id} never completed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn commit_writes_a_marker_to_every_participant_then_completes() {
+    let f = fixture();
+    let (pid, epoch) = f.coord.init_producer_id("t", 60_000, None).await.unwrap();
+    assert_eq!((pid, epoch), (100, 0));
+    let group = Participant::Group {
+        group_id: "g".into(),
+    };
+    f.coord
+        .add_participants("t", pid, epoch, vec![part("a", 0), part("b", 2)])
+        .await
+        .unwrap();
+    f.coord
+        .add_participants("t", pid, epoch, vec![group.clone()])
+        .await
+        .unwrap();
+    f.coord.end_txn("t", pid, epoch, true).await.unwrap();
+    settle(&f, "t").await;
+    assert_eq!(state_of(&f, "t").await, TxnState::CompleteCommit);
+    let written = lock(&f.markers.written).clone();
+    assert_eq!(written.len(), 3);
+    assert!(written
+        .iter()
+        .all(|(_, m)| m.commit && m.producer_id == pid && m.producer_epoch == 0));
+    // The durable record says the same.
+    let stored = f.store.load().unwrap();
+    assert_eq!(stored[0].state, TxnState::CompleteCommit);
+    // A retried EndTxn is answered without a second set of markers.
+    f.coord.end_txn("t", pid, epoch, true).await.unwrap();
+    assert_eq!(lock(&f.markers.written).len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_next_transaction_waits_for_the_markers() {
+    let f = fixture();
+    let (pid, epoch) = f.coord.init_producer_id("t", 60_000, None).await.unwrap();
+    f.coord
+        .add_participants("t", pid, epoch, vec![part("a", 0)])
+        .await
+        .unwrap();
+    f.markers.fail.store(true, Ordering::Relaxed);
+    f.coord.end_txn("t", pid, epoch, false).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(state_of(&f, "t").await, TxnState::PrepareAbort);
+    assert_eq!(
+        f.coord
+            .add_participants("t", pid, epoch, vec![part("a", 0)])
+            .await,
+        Err(KafkaError::ConcurrentTransactions)
+    );
+    assert!(f.coord.counters().marker_retries.load(Ordering::Relaxed) > 0);
+    f.markers.fail.store(false, Ordering::Relaxed);
+    settle(&f, "t").await;
+    assert_eq!(state_of(&f, "t").await, TxnState::CompleteAbort);
+    f.coord
+        .add_participants("t", pid, epoch, vec![part("a", 0)])
+        .await
+        .unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_prepared_transaction_is_completed_after_a_restart() {
+    let store = Arc::new(MemoryTxnStore::default());
+    {
+        let f = fixture_with(store.clone());
+        let (pid, epoch) = f.coord.init_producer_id("t", 60_000, None).await.unwrap();
+        f.coord
+            .add_participants("t", pid, epoch, vec![part("a", 0)])
+            .await
+            .unwrap();
+        f.markers.fail.store(true, Ordering::Relaxed);
+        f.coord.end_txn("t", pid, epoch, true).await.unwrap();
+        f.coord.stop();
+    }
+    assert_eq!(store.load().unwrap()[0].state, TxnState::PrepareCommit);
+    let f = fixture_with(store);
+    settle(&f, "t").await;
+    assert_eq!(state_of(&f, "t").await, TxnState::CompleteCommit);
+    assert_eq!(lock(&f.markers.written).len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_producer_fences_the_old_one_and_aborts_its_transaction() {
+    let f = fixture();
+    let (pid, e0) = f.coord.init_producer_id("t", 60_000, None).await.unwrap();
+    f.coord
+        .add_participants("t", pid, e0, vec![part("a", 0)])
+        .await
+        .unwrap();
+    assert_eq!(
+        f.coord.init_producer_id("t", 60_000, None).await,
+        Err(KafkaError::ConcurrentTransactions)
+    );
+    settle(&f, "t").await;
+    let (pid2, e2) = f.coord.init_producer_id("t", 60_000, None).await.unwrap();
+    assert_eq!((pid2, e2), (pid, 2));
+    let written = lock(&f.markers.written).clone();
+    assert_eq!(written.len(), 1);
+    assert!(!written[0].1.commit);
+    assert_eq!(
+        written[0].1.producer_epoch, 1,
+        "the abort carries the fencing epoch"
+    );
+    assert_eq!(
+        f.coord.end_txn("t", pid, e0, true).await,
+        Err(KafkaError::ProducerFenced)
+    );
+    assert_eq!(f.coord.counters().fenced.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_transaction_open_past_its_timeout_is_aborted() {
+    let f = fixture();
+    let (pid, epoch) = f.coord.init_producer_id("t", 1_000, None).await.unwrap();
+    f.coord
+        .add_participants("t", pid, epoch, vec![part("a", 0)])
+        .await
+        .unwrap();
+    f.coord.abort_timed_out().await;
+    assert_eq!(state_of(&f, "t").await, TxnState::Ongoing);
+    f.now.fetch_add(1_001, Ordering::Relaxed);
+    f.coord.abort_timed_out().await;
+    settle(&f, "t").await;
+    assert_eq!(state_of(&f, "t").await, TxnState::CompleteAbort);
+    assert_eq!(f.coord.counters().timed_out.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn timeouts_above_the_maximum_and_store_failures_are_refused() {
+    let f = fixture();
+    assert_eq!(
+        f.coord.init_producer_id("t", 900_001, None).await,
+        Err(KafkaError::InvalidTransactionTimeout)
+    );
+    let (pid, epoch) = f.coord.init_producer_id("t", 60_000, None).await.unwrap();
+    f.store.fail.store(true, Ordering::Relaxed);
+    assert_eq!(
+        f.coord
+            .add_participants("t", pid, epoch, vec![part("a", 0)])
+            .await,
+        Err(KafkaError::CoordinatorNotAvailable)
+    );
+    // Memory did not run ahead of the store.
+    assert_eq!(state_of(&f, "t").await, TxnState::Empty);
+}
+
+#[tokio::test(start_paused = true)]
+async fn appends_are_checked_against_the_open_transaction() {
+    let f = fixture();
+    assert_eq!(
+        f.coord.lock_for_append("nope").await.err(),
+        Some(KafkaError::InvalidProducerIdMapping)
+    );
+    let (pid, epoch) = f.coord.init_producer_id("t", 60_000, None).await.unwrap();
+    f.coord
+        .add_participants("t", pid, epoch, vec![part("a", 0)])
+        .await
+        .unwrap();
+    let permit = f.coord.lock_for_append("t").await.unwrap();
+    assert_eq!(permit.verify(pid, epoch, "a", 0), Ok(()));
+    assert_eq!(
+        permit.verify(pid, epoch, "a", 1),
+        Err(KafkaError::InvalidTxnState)
+    );
+    // EndTxn waits for the permit: no batch lands after the decision.
+    let c = f.coord.clone();
+    let end = tokio::spawn(async move { c.end_txn("t", pid, epoch, true).await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!end.is_finished());
+    drop(permit);
+    end.await.unwrap().unwrap();
+}
