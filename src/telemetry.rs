@@ -27,7 +27,10 @@
 //! cleaner's counters `runnel_log_cleaner_{passes,read_bytes,written_bytes,records_removed,
 //! errors}_total` (per compacted partition, with the per-partition families:
 //! `runnel_log_cleaner_dirty_ratio` and `runnel_log_cleaner_seconds_since_last_clean`
-//! {topic,partition}). Group ids are
+//! {topic,partition}), and the transaction coordinator's counters
+//! `runnel_transactions_{committed,aborted,timed_out,fenced}_total`,
+//! `runnel_transaction_markers_written_total`, `runnel_transaction_marker_retries_total` and
+//! the gauge `runnel_transactions_open`. Group ids are
 //! client-chosen strings, so per-group series grow with the number of groups (as in Kafka's
 //! own exporters); they are not switched off with the per-partition families.
 //!
@@ -492,6 +495,21 @@ pub struct StateSample {
     pub under_replicated: u64,
     /// The log cleaner's counters and per-partition state.
     pub cleaner: CleanerSample,
+    /// The transaction coordinator (all zero in a cluster, which has none yet).
+    pub txn: TxnSample,
+}
+
+/// The transaction coordinator, as sampled at scrape time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TxnSample {
+    pub committed: u64,
+    pub aborted: u64,
+    pub timed_out: u64,
+    pub fenced: u64,
+    pub markers_written: u64,
+    pub marker_retries: u64,
+    /// Transactions open now (Ongoing, or their markers being written).
+    pub open: u64,
 }
 
 /// The log cleaner, as sampled at scrape time.
@@ -557,6 +575,13 @@ struct StateFamilies {
     cleaner_errors: IntCounter,
     cleaner_dirty_ratio: GaugeVec,
     cleaner_since_clean: GaugeVec,
+    txn_committed: IntCounter,
+    txn_aborted: IntCounter,
+    txn_timed_out: IntCounter,
+    txn_fenced: IntCounter,
+    txn_markers: IntCounter,
+    txn_marker_retries: IntCounter,
+    txn_open: IntGauge,
 }
 
 impl StateFamilies {
@@ -670,10 +695,38 @@ impl StateFamilies {
                 "runnel_under_replicated_partitions",
                 "Partitions this broker leads whose in-sync replicas are fewer than their replicas",
             ),
+            txn_committed: counter(
+                "runnel_transactions_committed_total",
+                "Transactions committed (every marker written) since start-up",
+            ),
+            txn_aborted: counter(
+                "runnel_transactions_aborted_total",
+                "Transactions aborted (every marker written) since start-up, timed out and fenced ones included",
+            ),
+            txn_timed_out: counter(
+                "runnel_transactions_timed_out_total",
+                "Transactions the coordinator aborted because they were open longer than their timeout",
+            ),
+            txn_fenced: counter(
+                "runnel_transactions_fenced_total",
+                "Open transactions aborted because a new producer with the same transactional id started",
+            ),
+            txn_markers: counter(
+                "runnel_transaction_markers_written_total",
+                "Commit and abort markers written to partitions and groups",
+            ),
+            txn_marker_retries: counter(
+                "runnel_transaction_marker_retries_total",
+                "Marker writes that failed and were retried",
+            ),
+            txn_open: gauge(
+                "runnel_transactions_open",
+                "Transactions open now (ongoing, or their markers being written)",
+            ),
         }
     }
 
-    fn collectors(&self) -> [&dyn Collector; 21] {
+    fn collectors(&self) -> [&dyn Collector; 28] {
         [
             &self.log_start,
             &self.log_end,
@@ -696,6 +749,13 @@ impl StateFamilies {
             &self.cleaner_errors,
             &self.cleaner_dirty_ratio,
             &self.cleaner_since_clean,
+            &self.txn_committed,
+            &self.txn_aborted,
+            &self.txn_timed_out,
+            &self.txn_fenced,
+            &self.txn_markers,
+            &self.txn_marker_retries,
+            &self.txn_open,
         ]
     }
 }
@@ -731,6 +791,14 @@ impl Collector for StateCollector {
         f.scrub_damage.inc_by(sample.scrub_damage);
         f.under_replicated
             .set(i64::try_from(sample.under_replicated).unwrap_or(i64::MAX));
+        let t = &sample.txn;
+        f.txn_committed.inc_by(t.committed);
+        f.txn_aborted.inc_by(t.aborted);
+        f.txn_timed_out.inc_by(t.timed_out);
+        f.txn_fenced.inc_by(t.fenced);
+        f.txn_markers.inc_by(t.markers_written);
+        f.txn_marker_retries.inc_by(t.marker_retries);
+        f.txn_open.set(i64::try_from(t.open).unwrap_or(i64::MAX));
         let c = &sample.cleaner;
         f.cleaner_passes.inc_by(c.passes);
         f.cleaner_read.inc_by(c.bytes_read);
@@ -883,6 +951,15 @@ mod tests {
                 errors: 0,
                 partitions: vec![("changelog".into(), 1, 0.25, Some(12.5))],
             },
+            txn: TxnSample {
+                committed: 9,
+                aborted: 2,
+                timed_out: 1,
+                fenced: 1,
+                markers_written: 20,
+                marker_retries: 3,
+                open: 4,
+            },
         }
     }
 
@@ -910,6 +987,13 @@ mod tests {
             "runnel_log_cleaner_records_removed_total 70",
             "runnel_log_cleaner_dirty_ratio{partition=\"1\",topic=\"changelog\"} 0.25",
             "runnel_log_cleaner_seconds_since_last_clean{partition=\"1\",topic=\"changelog\"} 12.5",
+            "runnel_transactions_committed_total 9",
+            "runnel_transactions_aborted_total 2",
+            "runnel_transactions_timed_out_total 1",
+            "runnel_transactions_fenced_total 1",
+            "runnel_transaction_markers_written_total 20",
+            "runnel_transaction_marker_retries_total 3",
+            "runnel_transactions_open 4",
         ] {
             assert!(out.contains(line), "missing {line} in\n{out}");
         }

@@ -5,6 +5,12 @@
 //                                  as arrays), acks=-1; then read them back in a consumer group
 //   node test.js admin             createTopics, fetchTopicMetadata, fetchTopicOffsets,
 //                                  describeCluster, deleteTopics
+//   node test.js txn               transactions: 100 records committed, 50 aborted, 30
+//                                  committed, then a consumer group (read_committed, kafkajs's
+//                                  default) gets exactly the 130 committed ones in order and a
+//                                  readUncommitted group all 180; sendOffsets commits the group's
+//                                  offset only with the transaction; a second producer with the
+//                                  same transactionalId fences the first
 'use strict';
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
 const assert = require('node:assert/strict');
@@ -120,11 +126,92 @@ async function adminCheck() {
   await admin.disconnect();
 }
 
+async function readGroup(topic, want, readUncommitted) {
+  const consumer = kafka.consumer({ groupId: topicName('kafkajs-txn-g'), sessionTimeout: 10000,
+    heartbeatInterval: 1000, readUncommitted });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  const got = [];
+  let done;
+  const finished = new Promise((res) => { done = res; });
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      got.push(message.value.toString());
+      if (got.length >= want) setTimeout(done, 1000); // a second more: nothing else may come
+    },
+  });
+  const timer = setTimeout(done, 60000);
+  await finished;
+  clearTimeout(timer);
+  await consumer.disconnect();
+  return got;
+}
+
+async function txnCheck() {
+  const admin = kafka.admin();
+  await admin.connect();
+  const topic = topicName('kafkajs-txn');
+  assert.equal(await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true }), true);
+  const txnId = topicName('kafkajs-txn-id');
+  const producer = kafka.producer({ transactionalId: txnId, idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const round = async (prefix, n, commit) => {
+    const txn = await producer.transaction();
+    const messages = [];
+    for (let i = 0; i < n; i++) messages.push({ value: `${prefix}${i}`, partition: 0 });
+    await txn.send({ topic, messages });
+    if (commit) await txn.commit(); else await txn.abort();
+  };
+  await round('a', 100, true);
+  await round('b', 50, false);
+  await round('c', 30, true);
+  const want = [...Array(100).keys()].map((i) => `a${i}`).concat([...Array(30).keys()].map((i) => `c${i}`));
+  assert.deepEqual(await readGroup(topic, 130, false), want, 'read_committed group: committed records in order');
+  assert.equal((await readGroup(topic, 180, true)).length, 180, 'readUncommitted group: every record');
+  // sendOffsets: the group's offset moves only with a committed transaction.
+  const group = topicName('kafkajs-eos');
+  const offsetOf = async () => {
+    const r = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+    return r[0].partitions[0].offset;
+  };
+  let txn = await producer.transaction();
+  await txn.sendOffsets({ consumerGroupId: group, topics: [{ topic, partitions: [{ partition: 0, offset: '40' }] }] });
+  await txn.abort();
+  assert.equal(await offsetOf(), '-1', 'offset after an aborted transaction');
+  txn = await producer.transaction();
+  await txn.sendOffsets({ consumerGroupId: group, topics: [{ topic, partitions: [{ partition: 0, offset: '60' }] }] });
+  await txn.commit();
+  for (let i = 0; i < 50 && (await offsetOf()) !== '60'; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(await offsetOf(), '60', 'offset after a committed transaction');
+  // Fencing: a second producer with the same transactionalId.
+  txn = await producer.transaction();
+  await txn.send({ topic, messages: [{ value: 'zombie', partition: 0 }] });
+  const second = kafka.producer({ transactionalId: txnId, idempotent: true, maxInFlightRequests: 1 });
+  await second.connect();
+  let fenced = null;
+  try {
+    await txn.commit();
+  } catch (e) {
+    fenced = e;
+  }
+  assert.ok(fenced, 'the fenced producer could commit');
+  assert.match(String(fenced.type || fenced.name || fenced), /FENCED|EPOCH/, `fencing error: ${fenced}`);
+  const t2 = await second.transaction();
+  await t2.send({ topic, messages: [{ value: 'live', partition: 0 }] });
+  await t2.commit();
+  const after = await readGroup(topic, 131, false);
+  assert.deepEqual(after.slice(130), ['live'], 'read_committed after fencing');
+  await producer.disconnect().catch(() => {});
+  await second.disconnect();
+  await admin.disconnect();
+}
+
 async function main() {
   const [cmd, arg, phase] = process.argv.slice(2);
   const t0 = Date.now();
   if (cmd === 'codec') await codecCheck(arg, phase);
   else if (cmd === 'admin') await adminCheck();
+  else if (cmd === 'txn') await txnCheck();
   else throw new Error(`unknown command ${cmd}`);
   console.log(`OK (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
 }

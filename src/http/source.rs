@@ -316,6 +316,7 @@ impl StateSource for BrokerState {
             scrub_damage: b.logs.scrub_damage(),
             under_replicated: b.replicas.under_replicated() as u64,
             cleaner: cleaner_sample(b.logs.cleaner_stats()),
+            txn: b.txns.as_ref().map(|t| t.sample()).unwrap_or_default(),
         }
     }
 }

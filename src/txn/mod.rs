@@ -234,6 +234,29 @@ impl TxnCoordinator {
         &self.inner.counters
     }
 
+    /// The counters and the number of open transactions, for `/metrics` (never waits: a
+    /// transactional id busy with a request is counted as open).
+    pub fn sample(&self) -> crate::telemetry::TxnSample {
+        let open = lock(&self.inner.slots)
+            .values()
+            .filter(|s| {
+                s.try_lock()
+                    .map_or(true, |g| g.as_ref().is_some_and(|m| !m.state.is_idle()))
+            })
+            .count() as u64;
+        let c = &self.inner.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        crate::telemetry::TxnSample {
+            committed: get(&c.committed),
+            aborted: get(&c.aborted),
+            timed_out: get(&c.timed_out),
+            fenced: get(&c.fenced),
+            markers_written: get(&c.markers_written),
+            marker_retries: get(&c.marker_retries),
+            open,
+        }
+    }
+
     pub fn max_timeout_ms(&self) -> i32 {
         self.inner.config.max_timeout_ms
     }
