@@ -19,4 +19,5 @@ mod fetch_sessions;
 mod fuzz_seeds;
 mod metadata;
 mod produce_fetch;
+mod transactions;
 mod validation;

@@ -66,8 +66,8 @@ pub async fn handle(
                                     .with_producer_epoch(i32::from(p.epoch))
                                     .with_last_sequence(p.last_sequence)
                                     .with_last_timestamp(p.last_timestamp)
-                                    .with_coordinator_epoch(-1)
-                                    .with_current_txn_start_offset(-1)
+                                    .with_coordinator_epoch(p.coordinator_epoch)
+                                    .with_current_txn_start_offset(p.current_txn_first_offset)
                             })
                             .collect(),
                     ),

@@ -1,7 +1,8 @@
 //! Fetch (key 1): serve record batches straight from segment files, with long polling.
 //!
 //! Every requested partition appears in the response (the Java client drops a full-fetch
-//! response that omits one). Reads never go past the high watermark; the log answers with
+//! response that omits one). Consumer reads never go past the high watermark (the last stable
+//! offset for read_committed, below); the log answers with
 //! whole batches as file slices, which the reply carries beside the message ([`FetchReply`])
 //! and the connection sends from the page cache: no record is decoded or copied. `max_bytes` bounds the response,
 //! `partition_max_bytes` each partition, except that the first batch of the first partition
@@ -14,8 +15,14 @@
 //! an error); a full fetch that asks for a session opens one after it is answered. Session
 //! errors (FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH) are top-level, with no
 //! partitions, answered at once. Long polling applies to incremental fetches too.
-//! No transactions exist, so the last stable offset equals the high watermark and
-//! `read_committed` reads the same bytes as `read_uncommitted`.
+//! Isolation (v4+): a `read_committed` consumer reads below the last stable offset instead of
+//! the high watermark and gets the aborted transactions overlapping the batches returned
+//! (`PartitionLog::aborted_transactions`, sorted by first offset, an empty list when none);
+//! `read_uncommitted` gets a null list, as Kafka answers. Every partition answers its last
+//! stable offset. Both wait on the high-watermark watch: the last stable offset moves only when
+//! the high watermark does (`log/partition/txn.rs`), and the bytes a read_committed long poll
+//! counts are those below it. Control batches (transaction markers) are returned as stored;
+//! clients skip them.
 //!
 //! A follower's fetch (`replica_id` ≥ 0, cluster mode) is Kafka's leader-side processing
 //! (CLUSTER.md §1.3): the partition layer checks leadership, epoch and replica membership;
@@ -32,9 +39,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_response::{
-    EpochEndOffset, FetchableTopicResponse, PartitionData,
+    AbortedTransaction, EpochEndOffset, FetchableTopicResponse, PartitionData,
 };
-use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::watch;
 
@@ -63,6 +70,9 @@ struct Slot {
     target: Result<Arc<PartitionLog>, PartitionError>,
     /// A follower's fetch: read up to the log end, not the high watermark.
     to_end: bool,
+    /// A read_committed consumer: read below the last stable offset, report aborted
+    /// transactions.
+    read_committed: bool,
     /// A follower's fetch whose last fetched epoch diverges: (epoch, end offset) to answer.
     diverging: Option<(i32, i64)>,
 }
@@ -93,8 +103,10 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
     };
     let mut topics = Vec::with_capacity(req.topics.len());
     let mut slots = Vec::new();
+    // Fetch < v4 has no isolation level: the field decodes as 0, read_uncommitted.
+    let read_committed = req.isolation_level == 1;
     if let FetchContext::Incremental(inc) = &session {
-        session_slots(broker, v, inc, &mut topics, &mut slots);
+        session_slots(broker, v, inc, read_committed, &mut topics, &mut slots);
     }
     // A full or sessionless fetch reads the request's partitions, an incremental one the
     // session's (the request only carried changes).
@@ -119,6 +131,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
                 current_leader_epoch,
                 target: Err(PartitionError::UnknownTopicOrPartition),
                 to_end: follower >= 0,
+                read_committed: read_committed && follower < 0,
                 diverging: None,
             };
             slot.target = if follower >= 0 {
@@ -257,7 +270,7 @@ fn read_all(slots: &[Slot], max_total: usize) -> (Vec<(PartitionData, FileSlice)
                 .with_epoch(epoch)
                 .with_end_offset(end_offset);
             pd.high_watermark = log.high_watermark();
-            pd.last_stable_offset = pd.high_watermark;
+            pd.last_stable_offset = log.last_stable_offset();
             pd.log_start_offset = log.log_start_offset();
             any_error = true;
             out.push((pd, FileSlice::default()));
@@ -269,6 +282,8 @@ fn read_all(slots: &[Slot], max_total: usize) -> (Vec<(PartitionData, FileSlice)
         let min_one = total == 0;
         let read = if s.to_end {
             log.read_to_end(s.fetch_offset, budget, min_one)
+        } else if s.read_committed {
+            log.read_committed(s.fetch_offset, budget, min_one)
         } else {
             log.read(s.fetch_offset, budget, min_one)
         };
@@ -276,8 +291,18 @@ fn read_all(slots: &[Slot], max_total: usize) -> (Vec<(PartitionData, FileSlice)
             Ok(r) => {
                 total += r.records.len();
                 pd.high_watermark = r.high_watermark;
-                pd.last_stable_offset = r.high_watermark;
+                pd.last_stable_offset = r.last_stable_offset;
                 pd.log_start_offset = r.log_start_offset;
+                pd.aborted_transactions = s.read_committed.then(|| {
+                    log.aborted_transactions(s.fetch_offset, r.records.end_offset())
+                        .into_iter()
+                        .map(|a| {
+                            AbortedTransaction::default()
+                                .with_producer_id(ProducerId(a.producer_id))
+                                .with_first_offset(a.first_offset)
+                        })
+                        .collect()
+                });
                 r.records
             }
             Err(e) => {
@@ -286,7 +311,7 @@ fn read_all(slots: &[Slot], max_total: usize) -> (Vec<(PartitionData, FileSlice)
                 }
                 pd.error_code = e.kafka_code();
                 pd.high_watermark = log.high_watermark();
-                pd.last_stable_offset = pd.high_watermark;
+                pd.last_stable_offset = log.last_stable_offset();
                 pd.log_start_offset = log.log_start_offset();
                 any_error = true;
                 FileSlice::default()
@@ -434,6 +459,7 @@ fn session_slots(
     broker: &Broker,
     v: i16,
     inc: &IncrementalFetch,
+    read_committed: bool,
     topics: &mut Vec<FetchableTopicResponse>,
     slots: &mut Vec<Slot>,
 ) {
@@ -458,6 +484,7 @@ fn session_slots(
                 .leader(&p.topic, p.partition, current_leader_epoch)
                 .map(|part| part.log),
             to_end: false,
+            read_committed,
             diverging: None,
         });
     }

@@ -1,7 +1,6 @@
 //! ListOffsets (key 2): offsets by special timestamp or by time.
 //!
-//! -1 latest (high watermark; also the last stable offset for read_committed, as there
-//! are no transactions), -2 earliest (log start offset), -3 the record with the largest
+//! -1 latest (high watermark; the last stable offset for read_committed, v2+), -2 earliest (log start offset), -3 the record with the largest
 //! timestamp (v7+), -4 earliest local (v8+, = earliest: all data is local), -5 earliest
 //! pending tiered upload (v9+, none: offset -1). A timestamp ≥ 0 finds the first offset
 //! whose timestamp is at or after it through the time index; none gives offset -1. A cluster
@@ -45,6 +44,8 @@ pub async fn handle(
     let v = ctx.api_version;
     let mut budget = REQUEST_INFLATE_BUDGET;
     let mut topics = Vec::with_capacity(req.topics.len());
+    // v0-1 have no isolation level: the field decodes as 0, read_uncommitted.
+    let read_committed = req.isolation_level == 1;
     for t in req.topics {
         let mut parts = Vec::with_capacity(t.partitions.len());
         for p in t.partitions {
@@ -79,6 +80,7 @@ pub async fn handle(
                 continue;
             }
             let found = match p.timestamp {
+                LATEST if read_committed => Ok(Some((log.last_stable_offset(), -1))),
                 LATEST => Ok(Some((log.high_watermark(), -1))),
                 EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
                 EARLIEST_PENDING_UPLOAD if v >= 9 => Ok(None),

@@ -80,6 +80,21 @@ pub enum LogError {
         /// Epoch in the batch.
         got: i16,
     },
+    /// A transaction marker from a coordinator older than the last one that wrote a marker for
+    /// this producer (TRANSACTION_COORDINATOR_FENCED).
+    #[error("producer {producer_id}: coordinator epoch {got} is older than {current}")]
+    CoordinatorFenced {
+        /// Producer id.
+        producer_id: i64,
+        /// Coordinator epoch of the producer's last marker.
+        current: i32,
+        /// Coordinator epoch of the refused marker.
+        got: i32,
+    },
+    /// A batch the producer's transaction state does not allow, e.g. a non-transactional batch
+    /// while its transaction is open (INVALID_TXN_STATE).
+    #[error("invalid transaction state: {0}")]
+    InvalidTxnState(String),
     /// Kept for the code table; the log accepts unknown producers like Kafka (UNKNOWN_PRODUCER_ID).
     #[error("unknown producer id {0}")]
     UnknownProducerId(i64),
@@ -111,6 +126,8 @@ impl LogError {
             LogError::OutOfOrderSequence { .. } => KafkaError::OutOfOrderSequenceNumber,
             LogError::DuplicateSequence { .. } => KafkaError::DuplicateSequenceNumber,
             LogError::InvalidProducerEpoch { .. } => KafkaError::InvalidProducerEpoch,
+            LogError::CoordinatorFenced { .. } => KafkaError::TransactionCoordinatorFenced,
+            LogError::InvalidTxnState(_) => KafkaError::InvalidTxnState,
             LogError::UnknownProducerId(_) => KafkaError::UnknownProducerId,
             LogError::InvalidRequest(_) => KafkaError::InvalidRequest,
             LogError::Storage(_) => KafkaError::KafkaStorageError,

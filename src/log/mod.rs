@@ -8,6 +8,8 @@
 //!   00000000000000000000.log        record batches stored verbatim (batch.rs, segment.rs)
 //!   00000000000000000000.index      sparse offset index (index.rs)
 //!   00000000000000000000.timeindex  sparse time index (index.rs)
+//!   00000000000000000000.txnindex   aborted transactions, only if the segment has any
+//!                                   (txn_index.rs)
 //!   00000000000000001234.log ...    next segment: file name = its base offset
 //!   00000000000000001234.snapshot   producer state at offset 1234 (producer_state.rs)
 //!   leader-epoch-checkpoint         epoch → start offset (epoch_cache.rs)
@@ -44,7 +46,8 @@
 //! indexes, recovery scan), `slice` (a read's batches, left in their file), `verify` (batch
 //! checks for reads and the scrubber), `recovery`
 //! (start-up loading and unclean-shutdown recovery), `checkpoint` (framed checkpoint files,
-//! clean-shutdown marker), `epoch_cache` (leader epochs), `producer_state` (idempotence),
+//! clean-shutdown marker), `epoch_cache` (leader epochs), `producer_state` (idempotence and
+//! open transactions), `control` (transaction markers), `txn_index` (aborted transactions),
 //! `partition/` (PartitionLog: `lifecycle` open/close, `append`, `read`, `timestamp` lookup,
 //! `retention`, `flush` and recovery point, `health` fail-stop), `manager/` (LogManager: `dirs`
 //! names and scans, `lifecycle` create/delete, `flush` group commit and the flusher's pass,
@@ -55,6 +58,7 @@ pub mod checkpoint;
 pub mod cleaner;
 pub mod compress;
 pub mod config;
+pub mod control;
 pub mod epoch_cache;
 pub mod error;
 pub mod files;
@@ -68,6 +72,7 @@ pub mod segment;
 pub mod slice;
 #[cfg(test)]
 pub(crate) mod testutil;
+pub mod txn_index;
 pub mod verify;
 
 pub use batch::{

@@ -2,7 +2,10 @@
 //! time indexes. A segment covers offsets `[base_offset, next segment's base_offset)`.
 //!
 //! Files, named like Kafka's (20-digit zero-padded base offset):
-//! `00000000000000000000.log`, `.index` (see `index.rs`), `.timeindex` (see `index.rs`).
+//! `00000000000000000000.log`, `.index` (see `index.rs`), `.timeindex` (see `index.rs`), and
+//! `.txnindex` (aborted transactions whose marker is in the segment, `txn_index.rs`; only for
+//! segments that have one — it is kept in memory whole, and the log cleaner's swap leaves it
+//! in place because cleaning changes no offset).
 //! The `.log` file is a plain concatenation of magic-2 batches (byte table in `batch.rs`); it has
 //! no header of its own — each batch carries its own CRC-32C.
 //!
@@ -29,8 +32,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use super::batch::{compute_crc, BatchHeader, HEADER_SIZE};
+use super::control::{parse_marker, TxnMarker};
 use super::files::{next_segment_id, FileKind, LogFiles};
 use super::index::{OffsetIndex, TimeIndex};
+use super::txn_index::{self, AbortedTxn, TxnIndex, TXN_INDEX_SUFFIX};
 use super::{lock, read_lock, write_lock};
 
 /// Extension of segment data files.
@@ -83,6 +88,8 @@ pub(crate) struct Segment {
     pinned: RwLock<Option<Arc<File>>>,
     offset_index: RwLock<OffsetIndex>,
     time_index: RwLock<TimeIndex>,
+    /// The aborted-transaction index (`txn_index.rs`).
+    txn_index: TxnIndex,
     size: AtomicU64,
     meta: Mutex<SegMeta>,
     /// Written since the last fsync.
@@ -137,6 +144,7 @@ impl Segment {
             pinned: RwLock::new(pinned.map(Arc::new)),
             offset_index: RwLock::new(OffsetIndex::new()),
             time_index: RwLock::new(TimeIndex::new()),
+            txn_index: TxnIndex::new(segment_file(dir, base_offset, TXN_INDEX_SUFFIX)),
             size: AtomicU64::new(0),
             meta: Mutex::new(EMPTY_META),
             dirty: AtomicBool::new(false),
@@ -161,6 +169,8 @@ impl Segment {
                 return Err(e);
             }
         };
+        // A stale aborted-transaction index of an earlier segment at this base must not apply.
+        txn_index::remove_file(&segment_file(dir, base_offset, TXN_INDEX_SUFFIX))?;
         let seg = Segment::new(dir, base_offset, files, Some(log));
         files.cache.put((seg.id, FileKind::Index), idx);
         files.cache.put((seg.id, FileKind::TimeIndex), tidx);
@@ -216,7 +226,9 @@ impl Segment {
             meta.max_timestamp = mtime;
             meta.offset_of_max_timestamp = base_offset;
         }
-        let seg = Segment::new(dir, base_offset, files, pinned);
+        let txn_index = TxnIndex::open(segment_file(dir, base_offset, TXN_INDEX_SUFFIX))?;
+        let mut seg = Segment::new(dir, base_offset, files, pinned);
+        seg.txn_index = txn_index;
         *write_lock(&seg.offset_index) = oi;
         *write_lock(&seg.time_index) = ti;
         seg.size.store(size, Ordering::Release);
@@ -468,11 +480,49 @@ impl Segment {
                 self.index_file(FileKind::TimeIndex)
                     .map_err(SyncError::Open)
             })
-            .and_then(|f| io.sync_data(&f).map_err(SyncError::Fsync));
+            .and_then(|f| io.sync_data(&f).map_err(SyncError::Fsync))
+            .and_then(|_| self.sync_txn_index());
         if r.is_err() {
             self.dirty.store(true, Ordering::Release);
         }
         r
+    }
+
+    /// fsync of the `.txnindex` if it was written since the last one.
+    fn sync_txn_index(&self) -> Result<(), SyncError> {
+        self.txn_index
+            .sync(&*self.files.io)
+            .map_err(SyncError::Fsync)
+    }
+
+    /// Appends an aborted transaction whose marker is in this segment to its index.
+    pub(crate) fn append_aborted(&self, e: AbortedTxn) -> io::Result<()> {
+        self.dirty.store(true, Ordering::Release);
+        self.txn_index.append(&*self.files.io, e)
+    }
+
+    /// Drops the aborted transactions whose marker is at or after `offset` (a cut or replayed
+    /// tail).
+    pub(crate) fn truncate_aborted(&self, offset: i64) -> io::Result<()> {
+        self.dirty.store(true, Ordering::Release);
+        self.txn_index.truncate(&*self.files.io, offset)
+    }
+
+    /// Adds this segment's aborted transactions overlapping `[fetch_offset, upper)` to `out`;
+    /// true when later segments need not be searched (`txn_index::collect`).
+    pub(crate) fn collect_aborted(
+        &self,
+        fetch_offset: i64,
+        upper: i64,
+        out: &mut Vec<AbortedTxn>,
+    ) -> bool {
+        self.txn_index.collect(fetch_offset, upper, out)
+    }
+
+    /// Every aborted transaction of this segment's index.
+    #[cfg(test)]
+    pub(crate) fn aborted_entries(&self) -> Vec<AbortedTxn> {
+        self.txn_index.entries()
     }
 
     fn read_header(file: &File, pos: u64) -> io::Result<BatchHeader> {
@@ -504,12 +554,13 @@ impl Segment {
     }
 
     /// Calls `f` with the header of every batch whose base offset is ≥ `from_offset`, in order,
-    /// reading sequentially in large chunks. Stops at the first invalid header (sealed segments
-    /// are trusted; the active one was recovered first).
+    /// and for a transaction marker what it says (`control.rs`: only control batches are read
+    /// past their header), reading sequentially in large chunks. Stops at the first invalid
+    /// header (sealed segments are trusted; the active one was recovered first).
     pub(crate) fn for_each_header(
         &self,
         from_offset: i64,
-        mut f: impl FnMut(&BatchHeader),
+        mut f: impl FnMut(&BatchHeader, Option<TxnMarker>) -> io::Result<()>,
     ) -> io::Result<()> {
         let end = self.size();
         let file = self.log_file()?;
@@ -520,7 +571,13 @@ impl Segment {
                 break;
             };
             if h.base_offset >= from_offset {
-                f(&h);
+                let marker = if h.is_control() {
+                    scan.get(pos, h.batch_size())?
+                        .and_then(|b| parse_marker(b, &h))
+                } else {
+                    None
+                };
+                f(&h, marker)?;
             }
             pos += h.batch_size() as u64;
         }
@@ -617,7 +674,12 @@ impl Segment {
     pub(crate) fn delete_files(&self) -> io::Result<()> {
         self.unpin();
         self.files.cache.forget_segment(self.id);
-        for ext in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+        for ext in [
+            LOG_SUFFIX,
+            INDEX_SUFFIX,
+            TIME_INDEX_SUFFIX,
+            TXN_INDEX_SUFFIX,
+        ] {
             match std::fs::remove_file(segment_file(&self.dir, self.base_offset, ext)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}

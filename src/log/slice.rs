@@ -67,6 +67,12 @@ impl FileSlice {
         (self.offsets.1 - self.offsets.0).max(0) as u64
     }
 
+    /// One past the last offset of the slice's last batch (0 when empty): the upper bound of
+    /// the offsets it returns.
+    pub fn end_offset(&self) -> i64 {
+        self.offsets.1
+    }
+
     /// Reads `buf.len()` bytes from `at` bytes into the slice (for transports that cannot
     /// send from a file, and for copies). Fails if the file is shorter than the slice.
     pub fn read_at(&self, at: usize, buf: &mut [u8]) -> io::Result<()> {

@@ -18,6 +18,8 @@
 //!   With one replica the high watermark is the log end, so both acknowledge after the append.
 //!   Independently of `acks`, the topic's `flush.messages` makes the acknowledgement wait for
 //!   an fsync covering the batch (shared by concurrent producers, `LogManager::flush_if_needed`).
+//! - **Transaction markers** (`txn.rs`): the coordinator's way to end a transaction on a
+//!   partition, written on the leader and acknowledged like an `acks=all` produce.
 //! - **Replication** (cluster mode only; `cluster.rs`): which partitions this broker leads
 //!   (`leader.rs`: followers' fetch state, ISR, high watermark) and follows (`fetcher.rs`),
 //!   applied from each metadata image.
@@ -35,9 +37,11 @@ use crate::log::{LogError, LogManager, PartitionLog};
 mod cluster;
 mod fetcher;
 pub mod leader;
+mod txn;
 
 use cluster::Replication;
 pub use leader::LeaderState;
+pub use txn::MarkerError;
 
 /// Why a partition cannot be served by this broker for a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,7 +1,9 @@
 //! The append path of a `PartitionLog`: batch-level checks (size, CreateTime bounds),
 //! idempotent-producer sequencing, offset assignment, then `write_at_end` — segment rolling,
-//! index entries, the leader epoch cache, producer state and publication of the new log end
-//! (and high watermark) — which the follower's `append_replica` (`replica.rs`) shares.
+//! index entries, the leader epoch cache, producer state (with open transactions and the
+//! aborted-transaction index, `txn.rs`) and publication of the new log end (and high
+//! watermark) — which the follower's `append_replica` (`replica.rs`) and the transaction
+//! marker writer (`txn.rs`) share.
 //!
 //! Invariants: appends run one at a time under the writer lock; each batch's base offset is
 //! the previous log end offset (offsets dense and monotonic); nothing of an append is visible
@@ -223,7 +225,13 @@ impl PartitionLog {
                 }
             }
         }
-        w.producers.update(fin);
+        // The one test non-transactional batches pay for transactions (`txn.rs`).
+        let txn_event = if fin.is_transactional() {
+            self.apply_txn_batch(w, &active, bytes, fin)?
+        } else {
+            w.producers.update(fin, None);
+            None
+        };
         w.write_pos += size;
         let new_leo = fin.last_offset() + 1;
         let follows = self.hw_follows_leo.load(Ordering::Acquire);
@@ -233,8 +241,12 @@ impl PartitionLog {
             active.set_size(w.write_pos);
             s.leo = new_leo;
             s.leo_pos = w.write_pos;
+            if let Some(ev) = txn_event {
+                s.apply_txn_event(ev);
+            }
             if follows {
                 s.hw = new_leo;
+                s.prune_stable_txns();
             }
             s.log_start
         };

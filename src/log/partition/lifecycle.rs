@@ -1,6 +1,7 @@
 //! Opening and closing a `PartitionLog`: `open` finishes an interrupted cleaner swap
 //! (`cleaner/swap.rs`), scans the directory (removing leftovers),
-//! hands the segments to `recovery.rs`, rebuilds producer state and the epoch cache, and
+//! hands the segments to `recovery.rs`, rebuilds producer state (with open transactions and
+//! the aborted-transaction indexes, `txn.rs`) and the epoch cache, and
 //! builds the in-memory state; `close` flushes, snapshots producer state and writes the
 //! clean-shutdown marker; `mark_deleted` retires a log whose directory is going away.
 //!
@@ -18,15 +19,16 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::watch;
 
+use super::txn::load_producers;
 use super::{now_wall_ms, PartitionLog, State, Writer, CLOSED, DELETED, OPEN};
 use crate::log::checkpoint::{self, CleanMarker};
 use crate::log::config::LogConfig;
 use crate::log::epoch_cache::LeaderEpochCache;
 use crate::log::error::LogError;
 use crate::log::files::LogFiles;
-use crate::log::producer_state::ProducerStateManager;
 use crate::log::recovery::{load_segments, Loaded};
 use crate::log::segment::{Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+use crate::log::txn_index::TXN_INDEX_SUFFIX;
 use crate::log::{lock, read_lock};
 
 /// Lists segment base offsets in `dir` and removes leftovers (temp files, orphan indexes).
@@ -50,7 +52,7 @@ fn scan_dir(dir: &Path) -> Result<Vec<i64>, LogError> {
         };
         if ext == LOG_SUFFIX {
             bases.push(base);
-        } else if (ext == INDEX_SUFFIX || ext == TIME_INDEX_SUFFIX)
+        } else if (ext == INDEX_SUFFIX || ext == TIME_INDEX_SUFFIX || ext == TXN_INDEX_SUFFIX)
             && !dir.join(format!("{stem}.{LOG_SUFFIX}")).exists()
         {
             orphans.push(ent.path());
@@ -61,29 +63,6 @@ fn scan_dir(dir: &Path) -> Result<Vec<i64>, LogError> {
     }
     bases.sort_unstable();
     Ok(bases)
-}
-
-/// Producer state of a log whose segments are `segments` and end is `leo`: the newest snapshot
-/// ≤ `leo` (snapshots above it, of a tail that was cut off, are deleted) plus a replay of the
-/// batch headers after it. Used by `open` and by truncation.
-pub(super) fn load_producers(
-    dir: &Path,
-    segments: &BTreeMap<i64, Arc<Segment>>,
-    leo: i64,
-) -> std::io::Result<ProducerStateManager> {
-    let first_base = *segments.keys().next().unwrap_or(&0);
-    let (snap, mut producers) = ProducerStateManager::load_latest(dir, leo)?;
-    let from = snap.unwrap_or(first_base);
-    if from < leo {
-        let start_seg = segments
-            .range(..=from)
-            .next_back()
-            .map_or(first_base, |(b, _)| *b);
-        for seg in segments.range(start_seg..).map(|(_, s)| s) {
-            seg.for_each_header(from, |h| producers.update(h))?;
-        }
-    }
-    Ok(producers)
 }
 
 impl PartitionLog {
@@ -159,7 +138,7 @@ impl PartitionLog {
         let first_base = *segments.keys().next().unwrap_or(&0);
         let log_start = ckpt_start.unwrap_or(first_base).max(first_base).min(leo);
 
-        let producers =
+        let (producers, txns) =
             load_producers(dir, &segments, leo).map_err(|e| ioe("rebuilding producer state", e))?;
 
         let progress = crate::log::cleaner::checkpoint::read(dir)
@@ -191,6 +170,7 @@ impl PartitionLog {
                 leo,
                 hw: leo,
                 leo_pos: write_pos,
+                txns,
             }),
             epochs: RwLock::new(epochs),
             failed: AtomicBool::new(false),

@@ -1,12 +1,14 @@
 //! `PartitionLog`: the log of one topic-partition — an ordered set of segments, the high
-//! watermark, the idempotent producer state and the leader epoch cache.
+//! watermark, the last stable offset, the producer state (idempotence and open transactions)
+//! and the leader epoch cache.
 //!
 //! Concurrency (stated once, here):
 //! - `writer` (`std::sync::Mutex`, never held across `.await`) serializes every mutation:
 //!   append, roll, DeleteRecords, retention, close. It owns the producer state, the reusable
 //!   copy buffer and the active segment's write position. File writes happen under it.
 //! - `state` (`std::sync::RwLock`) holds the segment map, log start offset, log end offset, high
-//!   watermark and the byte position of the log end in the active segment. The writer
+//!   watermark, the unstable transactions (for the last stable offset) and the byte position
+//!   of the log end in the active segment. The writer
 //!   takes it for writing only for in-memory updates (publishing an append, inserting or
 //!   removing a segment); readers take it for reading just long enough to pick a segment and
 //!   clone its `Arc`, then `pread` without any lock.
@@ -17,7 +19,9 @@
 //! the high watermark lies on a batch boundary. By default (`hw_follows_leo`, a single replica)
 //! every append publishes high watermark = log end offset; a replicated partition turns that
 //! off and the high watermark moves only by `advance_high_watermark` (monotonic) and by
-//! truncation (`replica.rs`). Both are published only after the batch bytes are written to the
+//! truncation (`replica.rs`). The last stable offset (`txn.rs`) is derived from the high
+//! watermark and the unstable transactions under the same lock, so it needs no watch of its
+//! own: it moves only when the high watermark does (or at truncation). Both are published only after the batch bytes are written to the
 //! page cache; consumers never read at or beyond the high watermark, followers
 //! (`read_to_end`) never beyond the published log end; after a write/fsync error every call
 //! returns `LogError::Storage` until the partition is reopened (fail-stop, no fsync retry).
@@ -35,6 +39,8 @@
 //! - `lifecycle`  open (directory scan, recovery hand-off), clean close, deletion mark
 //! - `append`     the append path: checks, idempotence, segment roll, the full-disk rewind
 //! - `read`       the read path and the reader-visible offsets (log start, high watermark)
+//! - `txn`        transactions: markers, the last stable offset, aborted transactions for
+//!   read_committed fetches, and the rebuild of all three from the log
 //! - `replica`    replication: the high watermark, verbatim follower appends, leader epochs,
 //!   truncation of a diverged tail, restart at a leader's log start
 //! - `timestamp`  ListOffsets by timestamp: batch-level lookup and the exact record walk
@@ -67,6 +73,7 @@ mod read;
 mod replica;
 mod retention;
 mod timestamp;
+mod txn;
 
 pub(crate) use compaction::CleanView;
 pub use retention::PRODUCER_ID_EXPIRATION_MS;
@@ -108,6 +115,9 @@ pub struct ReadResult {
     pub records: FileSlice,
     /// High watermark when the read started.
     pub high_watermark: i64,
+    /// Last stable offset when the read started (the high watermark while no transaction is
+    /// open).
+    pub last_stable_offset: i64,
     /// Log start offset when the read started.
     pub log_start_offset: i64,
 }
@@ -136,6 +146,11 @@ struct State {
     hw: i64,
     /// Byte position of `leo` in the active segment: no read goes past it.
     leo_pos: u64,
+    /// Transactions that may still hold the last stable offset: first offset → offset of the
+    /// marker that ended it, `i64::MAX` while it is open. An ended one stays until the high
+    /// watermark passes its marker (a marker not yet replicated may still be lost, reopening
+    /// the transaction: Kafka's "unreplicated" transactions). See `txn.rs`.
+    txns: BTreeMap<i64, i64>,
 }
 
 impl State {
@@ -260,3 +275,5 @@ mod replica_tests;
 mod tests;
 #[cfg(test)]
 mod timestamp_tests;
+#[cfg(test)]
+mod txn_tests;

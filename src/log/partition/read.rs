@@ -3,7 +3,9 @@
 //! without holding any lock; the bytes are sent from the file (`FileSlice`).
 //!
 //! Invariants: a consumer read (`read`) never returns a batch at or past the high watermark
-//! published when it started, a follower read (`read_to_end`) never one past the log end, and
+//! published when it started, a read_committed one (`read_committed`) none at or past the last
+//! stable offset (a batch boundary: a transaction's first batch or the high watermark), a
+//! follower read (`read_to_end`) never one past the log end, and
 //! neither returns a partial batch (the high watermark lies on a batch boundary, so the batch
 //! walk is bounded by offset as well as by bytes, without per-record work); below that bound
 //! the batch holding the requested offset is found intact or the read fails with
@@ -27,6 +29,8 @@ use crate::log::{lock, read_lock};
 enum Bound {
     /// Consumers: batches starting below the high watermark.
     HighWatermark,
+    /// read_committed consumers: batches starting below the last stable offset.
+    Stable,
     /// Followers: everything up to the log end offset.
     LogEnd,
 }
@@ -51,6 +55,20 @@ impl PartitionLog {
         self.read_below(offset, max_bytes, min_one, Bound::HighWatermark)
     }
 
+    /// [`PartitionLog::read`] bounded by the last stable offset instead of the high watermark:
+    /// what a read_committed consumer reads (no batch of an unstable transaction, nor anything
+    /// after one). `offset` in [last stable offset, log end] → empty. The records of aborted
+    /// transactions below it are returned too; the client skips them with the help of
+    /// [`PartitionLog::aborted_transactions`].
+    pub fn read_committed(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+    ) -> Result<ReadResult, LogError> {
+        self.read_below(offset, max_bytes, min_one, Bound::Stable)
+    }
+
     /// [`PartitionLog::read`] bounded by the log end offset instead of the high watermark:
     /// what a follower's fetch reads. `ReadResult::high_watermark` is still the high watermark.
     pub fn read_to_end(
@@ -70,7 +88,7 @@ impl PartitionLog {
         bound: Bound,
     ) -> Result<ReadResult, LogError> {
         self.check_usable()?;
-        let (seg, end_pos, end, hw, log_start) = {
+        let (seg, end_pos, end, hw, lso, log_start) = {
             let s = read_lock(&self.state);
             if offset < s.log_start || offset > s.leo {
                 return Err(LogError::OffsetOutOfRange {
@@ -79,14 +97,17 @@ impl PartitionLog {
                     end: s.leo,
                 });
             }
+            let lso = s.last_stable_offset();
             let end = match bound {
                 Bound::HighWatermark => s.hw,
+                Bound::Stable => lso,
                 Bound::LogEnd => s.leo,
             };
             if offset >= end {
                 return Ok(ReadResult {
                     records: FileSlice::default(),
                     high_watermark: s.hw,
+                    last_stable_offset: lso,
                     log_start_offset: s.log_start,
                 });
             }
@@ -97,12 +118,13 @@ impl PartitionLog {
                     end: s.leo,
                 });
             };
-            (Arc::clone(seg), s.end_pos(seg), end, s.hw, s.log_start)
+            (Arc::clone(seg), s.end_pos(seg), end, s.hw, lso, s.log_start)
         };
         let rerr = |e| LogError::io(format!("reading {}", self.dir.display()), e);
         let empty = ReadResult {
             records: FileSlice::default(),
             high_watermark: hw,
+            last_stable_offset: lso,
             log_start_offset: log_start,
         };
         // `offset` is below the published end, so this segment holds it, or — where the log
@@ -153,6 +175,7 @@ impl PartitionLog {
         Ok(ReadResult {
             records: FileSlice::new(file, pos, (stop - pos) as usize, h.base_offset, next),
             high_watermark: hw,
+            last_stable_offset: lso,
             log_start_offset: log_start,
         })
     }

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::lifecycle::load_producers;
+use super::txn::load_producers;
 use super::{PartitionLog, Writer};
 use crate::log::batch::{compute_crc, BatchHeader, HEADER_SIZE};
 use crate::log::checkpoint;
@@ -69,6 +69,7 @@ impl PartitionLog {
             return false;
         }
         s.hw = new;
+        s.prune_stable_txns();
         self.hw_tx.send_replace(new);
         true
     }
@@ -150,9 +151,11 @@ impl PartitionLog {
     /// falls inside a batch, that whole batch goes. No-op if `offset` ≥ the log end offset;
     /// below the log start it is [`PartitionLog::truncate_fully_and_start_at`]. Segments
     /// after the one holding `offset` are deleted, that one is cut and becomes the active
-    /// segment again; producer state is rebuilt (snapshot ≤ the new end plus replay), the
-    /// epoch cache loses the epochs starting at or after the new end, and the high watermark,
-    /// flushed offset and recovery point are clamped to it. Both watches are woken.
+    /// segment again; producer state, open transactions and aborted-transaction indexes are
+    /// rebuilt (snapshot ≤ the new end plus replay, `txn.rs`) — a transaction whose marker was
+    /// cut off is open again —, the epoch cache loses the epochs starting at or after the new
+    /// end, and the high watermark, flushed offset and recovery point are clamped to it. Both
+    /// watches are woken.
     pub fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
         self.check_usable()?;
         let mut guard = lock(&self.writer);
@@ -248,8 +251,10 @@ impl PartitionLog {
             }
         })?;
         let segments = read_lock(&self.state).segments.clone();
-        w.producers = load_producers(&self.dir, &segments, new_leo)
+        let (producers, txns) = load_producers(&self.dir, &segments, new_leo)
             .map_err(|e| self.fail("rebuilding producer state", e))?;
+        w.producers = producers;
+        write_lock(&self.state).txns = txns;
         checkpoint::sync_dir(&self.dir)
             .map_err(|e| self.fail("fsync of partition directory", e))?;
         {
@@ -323,6 +328,7 @@ impl PartitionLog {
             s.leo = offset;
             s.hw = offset;
             s.leo_pos = 0;
+            s.txns.clear();
         }
         checkpoint::sync_dir(&self.dir)
             .map_err(|e| self.fail("fsync of partition directory", e))?;
