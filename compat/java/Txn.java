@@ -31,9 +31,11 @@ import static java.nio.charset.StandardCharsets.UTF_8;
  *                    partitions; a consumer group member reads them and a transactional
  *                    producer writes one output record per input record and commits the
  *                    group's offsets in the same transaction (sendOffsetsToTransaction), 200
- *                    records per transaction. After a third of the input the broker is killed
- *                    (SIGKILL) and restarted (compat/lib.sh crash_restart_broker); the loop
- *                    aborts, rewinds to the committed offsets and carries on. A read_committed
+ *                    records per transaction. After a third of the input, inside a transaction
+ *                    whose records are written but not its offsets or commit, the broker is
+ *                    killed (SIGKILL) and restarted (compat/lib.sh crash_restart_broker); the
+ *                    transaction commits after the restart, or fails and the loop aborts,
+ *                    rewinds to the committed offsets and carries on. A read_committed
  *                    consumer then finds every input record exactly once in the output, and the
  *                    group's committed offsets at the input's end.
  *   Txn admin        Admin listTransactions / describeTransactions (what kafka-transactions
@@ -99,11 +101,6 @@ public final class Txn {
         boolean crashed = false;
         long deadline = System.currentTimeMillis() + 180_000;
         while (System.currentTimeMillis() < deadline) {
-            if (!crashed && canCrash && committedTxns * 200 >= INPUT / 3) {
-                System.out.println("killing the broker after " + committedTxns + " transactions");
-                crashBroker();
-                crashed = true;
-            }
             ConsumerRecords<byte[], byte[]> recs;
             try {
                 recs = consumer.poll(Duration.ofMillis(500));
@@ -122,6 +119,14 @@ public final class Txn {
                     producer.send(new ProducerRecord<>(out, r.partition(), null,
                             Util.b("out-" + Util.s(r.value()))));
                     offsets.put(new TopicPartition(r.topic(), r.partition()), new OffsetAndMetadata(r.offset() + 1));
+                }
+                if (!crashed && canCrash && committedTxns * 200 >= INPUT / 3) {
+                    // In the middle of a transaction: its records are written, its offsets
+                    // and its commit are not.
+                    producer.flush();
+                    System.out.println("killing the broker inside transaction " + (committedTxns + 1));
+                    crashBroker();
+                    crashed = true;
                 }
                 producer.sendOffsetsToTransaction(offsets, consumer.groupMetadata());
                 producer.commitTransaction();

@@ -188,6 +188,8 @@ async function txnCheck() {
   await txn.send({ topic, messages: [{ value: 'zombie', partition: 0 }] });
   const second = kafka.producer({ transactionalId: txnId, idempotent: true, maxInFlightRequests: 1 });
   await second.connect();
+  // kafkajs sends InitProducerId with the first transaction: that fences the first producer.
+  const t2 = await second.transaction();
   let fenced = null;
   try {
     await txn.commit();
@@ -196,7 +198,6 @@ async function txnCheck() {
   }
   assert.ok(fenced, 'the fenced producer could commit');
   assert.match(String(fenced.type || fenced.name || fenced), /FENCED|EPOCH/, `fencing error: ${fenced}`);
-  const t2 = await second.transaction();
   await t2.send({ topic, messages: [{ value: 'live', partition: 0 }] });
   await t2.commit();
   const after = await readGroup(topic, 131, false);
