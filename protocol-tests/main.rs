@@ -20,4 +20,5 @@ mod fuzz_seeds;
 mod metadata;
 mod produce_fetch;
 mod transactions;
+mod txn_coordinator;
 mod validation;
