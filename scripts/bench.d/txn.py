@@ -27,7 +27,8 @@ VALUE = b"x" * 100
 
 def topic(prefix):
     t = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    for f in AdminClient({"bootstrap.servers": BOOT}).create_topics([NewTopic(t, 1, 1)]).values():
+    admin = AdminClient({"bootstrap.servers": BOOT})  # kept alive until the futures resolve
+    for f in admin.create_topics([NewTopic(t, 1, 1)]).values():
         f.result(30)
     return t
 
