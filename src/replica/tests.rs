@@ -104,3 +104,55 @@ async fn sequence_verdicts_of_a_leader_in_doubt_are_withheld() {
     assert!(rm.sequence_verdict_in_doubt(stale_epoch));
     assert!(!rm.sequence_verdict_in_doubt(KafkaError::CorruptMessage.code()));
 }
+
+/// Markers go through the leader check and the log's fencing, and answer Kafka codes.
+#[tokio::test]
+async fn transaction_markers_are_written_on_the_leader_and_fenced() {
+    use crate::log::control::TxnMarker;
+    let (_d, rm) = setup();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    let m = |commit, coordinator_epoch| TxnMarker {
+        commit,
+        coordinator_epoch,
+    };
+    let code = |r: Result<i64, MarkerError>| r.map_err(|e| e.kafka_code());
+    assert_eq!(
+        code(
+            rm.write_txn_marker("t", 0, 7, 1, m(false, 3), deadline)
+                .await
+        ),
+        Ok(0)
+    );
+    let log = rm.leader("t", 0, -1).unwrap().log;
+    assert_eq!(log.log_end_offset(), 1);
+    assert_eq!(log.latest_epoch(), Some(5), "stamped with the leader epoch");
+    assert_eq!(
+        code(
+            rm.write_txn_marker("t", 0, 7, 0, m(true, 3), deadline)
+                .await
+        ),
+        Err(KafkaError::InvalidProducerEpoch.code())
+    );
+    assert_eq!(
+        code(
+            rm.write_txn_marker("t", 0, 7, 1, m(true, 2), deadline)
+                .await
+        ),
+        Err(KafkaError::TransactionCoordinatorFenced.code())
+    );
+    assert_eq!(
+        code(
+            rm.write_txn_marker("t", 1, 7, 1, m(true, 3), deadline)
+                .await
+        ),
+        Err(KafkaError::NotLeaderOrFollower.code())
+    );
+    assert_eq!(
+        code(
+            rm.write_txn_marker("u", 0, 7, 1, m(true, 3), deadline)
+                .await
+        ),
+        Err(KafkaError::UnknownTopicOrPartition.code())
+    );
+    assert_eq!(log.log_end_offset(), 1, "refused markers write nothing");
+}

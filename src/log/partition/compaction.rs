@@ -24,7 +24,9 @@ use crate::log::{lock, read_lock, write_lock};
 pub(crate) struct CleanView {
     /// Sealed segments in offset order, each with the next segment's base offset.
     pub sealed: Vec<(Arc<Segment>, i64)>,
-    /// High watermark: nothing at or above it is cleaned.
+    /// The last stable offset (the high watermark while no transaction is unstable): nothing
+    /// at or above it is cleaned, as in Kafka — a record of an open transaction must not
+    /// shadow an older value of its key before the transaction commits.
     pub hw: i64,
     /// First dirty offset, clamped into [log start, log end].
     pub first_dirty: i64,
@@ -55,7 +57,7 @@ impl PartitionLog {
         };
         Ok(CleanView {
             sealed,
-            hw: s.hw,
+            hw: s.last_stable_offset(),
             first_dirty,
             producer_last,
             config: self.config(),

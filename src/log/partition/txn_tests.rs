@@ -477,6 +477,54 @@ fn a_cleaned_segment_keeps_its_aborted_transactions() {
     assert_eq!(index(&log), before);
 }
 
+#[test]
+fn the_cleaner_stops_at_the_last_stable_offset() {
+    use crate::log::cleaner::{clean, PassOptions};
+    use crate::log::config::CleanupPolicy;
+    let d = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        cleanup_policy: CleanupPolicy::Compact,
+        ..small()
+    };
+    let files = LogFiles::default();
+    let log = PartitionLog::open_with(d.path(), cfg, 0, &files).unwrap();
+    for _ in 0..4 {
+        put(&log, &plain(2));
+    }
+    // An open transaction writes the same keys: they must not shadow the values before it.
+    let first = put(&log, &tx(1, 0, 0, 2));
+    for _ in 0..4 {
+        put(&log, &plain(2));
+    }
+    assert_eq!(log.last_stable_offset(), first);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let opts = PassOptions {
+        map_bytes: 1 << 20,
+        force: true,
+        throttle: None,
+        stop: &stop,
+    };
+    clean(&log, &files, &opts, 0).unwrap();
+    // Only what lies below the open transaction was used to clean, so the latest values below
+    // it stay; cleaning up to the high watermark would have removed every record below it
+    // (the later plain batches shadow them).
+    let mut at = 0;
+    let mut records = 0;
+    while at < first {
+        let r = log.read(at, 1 << 20, true).unwrap();
+        let bytes = r.records.to_bytes().unwrap();
+        let mut buf = &bytes[..];
+        while !buf.is_empty() && at < first {
+            let h = BatchHeader::parse(buf).unwrap();
+            records += h.records_count;
+            at = h.last_offset() + 1;
+            buf = &buf[h.batch_size()..];
+        }
+    }
+    assert!(records >= 2, "{records}");
+    assert!(log.cleaner_offset() <= first);
+}
+
 /// One step of the property test.
 #[derive(Clone, Debug)]
 enum Step {
