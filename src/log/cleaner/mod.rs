@@ -32,7 +32,7 @@ pub mod pass;
 pub mod plan;
 pub mod swap;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 pub mod throttle;
 
 pub use pass::{clean, PassOptions, PassStats};

@@ -20,7 +20,7 @@ use crate::log::partition::PartitionLog;
 use crate::log::testutil::{BatchBuilder, Rec};
 
 /// One record read back: offset, key, value (`None`: tombstone).
-type Row = (i64, Vec<u8>, Option<Vec<u8>>);
+pub(crate) type Row = (i64, Vec<u8>, Option<Vec<u8>>);
 
 fn cfg() -> LogConfig {
     LogConfig {
@@ -40,7 +40,7 @@ fn wall_ms() -> i64 {
 
 /// Every record from the log start to the high watermark, through `PartitionLog::read`;
 /// checks each batch's CRC and that offsets increase.
-fn read_all(log: &PartitionLog) -> Vec<Row> {
+pub(crate) fn read_all(log: &PartitionLog) -> Vec<Row> {
     let mut out: Vec<Row> = Vec::new();
     let mut offset = log.log_start_offset();
     let hw = log.high_watermark();

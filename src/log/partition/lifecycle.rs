@@ -184,6 +184,7 @@ impl PartitionLog {
                 write_pos,
                 bytes_since_index,
                 rewind_pending: false,
+                idle_since: None,
             }),
             state: RwLock::new(State {
                 segments,

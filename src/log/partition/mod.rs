@@ -33,7 +33,8 @@
 //! one concern. The fields are private to this module (so shared by its files); a helper one
 //! file lends another is `pub(super)`.
 //! - `lifecycle`  open (directory scan, recovery hand-off), clean close, deletion mark
-//! - `append`     the append path: checks, idempotence, segment roll, the full-disk rewind
+//! - `append`     the append path: checks, idempotence, segment roll, the full-disk rewind;
+//!   the idle roll of a quiet compacted partition
 //! - `read`       the read path and the reader-visible offsets (log start, high watermark)
 //! - `replica`    replication: the high watermark, verbatim follower appends, leader epochs,
 //!   truncation of a diverged tail, restart at a leader's log start
@@ -124,6 +125,9 @@ struct Writer {
     /// A failed append could not be cut off yet: the active segment's files may extend past
     /// `write_pos` / the in-memory index ends. Retried before the next write.
     rewind_pending: bool,
+    /// (active segment base, ms) of the first `roll_if_idle` that saw the active segment
+    /// non-empty without a rolling timestamp: its age is counted from then.
+    idle_since: Option<(i64, i64)>,
 }
 
 /// Reader-visible state, behind `PartitionLog::state`.
