@@ -1,6 +1,7 @@
 //! Tests of the cleaner's pick loop (`cleaner.rs`) on a fake clock: `clean_dirtiest` is called
 //! with the `now` a `Clock` would give, so time moves only when the test says. Covers the idle
-//! roll of a quiet compacted partition (`PartitionLog::roll_if_idle`).
+//! roll of a quiet compacted partition (`PartitionLog::roll_if_idle`) and the pass scheduled
+//! when tombstones kept by the last pass expire.
 
 use std::sync::atomic::AtomicBool;
 
@@ -137,4 +138,34 @@ fn idle_roll_without_timestamps_counts_from_the_first_look() {
     assert!(!l.roll_if_idle(T0 + 10 * MINUTE).unwrap());
     assert!(l.roll_if_idle(T0 + 10 * MINUTE + 1).unwrap());
     assert_eq!(l.segment_count(), 2);
+}
+
+/// KIP-534's case: key=a v1, key=a tombstone, clean (the tombstone is kept), then no new data.
+/// Once `delete.retention.ms` has passed, the cleaner's next pick removes the tombstone; the
+/// time it waits for survives a restart.
+#[test]
+fn expired_tombstones_of_a_fully_cleaned_log_go_without_new_data() {
+    let d = tempfile::tempdir().unwrap();
+    let m = LogManager::open(d.path()).unwrap();
+    let l = m.create("t", 0, compact(), T0).unwrap();
+    put(&l, "a", Some("v1"), T0);
+    put(&l, "a", None, T0);
+    let t1 = T0 + 10 * MINUTE + 1;
+    assert!(pick(&m, t1), "idle roll, then a pass");
+    assert_eq!(read_all(&l), vec![row(1, "a", None)], "tombstone kept");
+    assert!(
+        !pick(&m, t1 + MINUTE - 1),
+        "delete.retention.ms not over yet"
+    );
+    assert_eq!(read_all(&l), vec![row(1, "a", None)]);
+
+    // The due time is in `cleaner-offset`: a restart keeps it.
+    l.close().unwrap();
+    drop((l, m));
+    let m = LogManager::open(d.path()).unwrap();
+    let l = m.open_partition("t", 0, compact(), t1).unwrap();
+    assert!(pick(&m, t1 + MINUTE), "the tombstone's pass");
+    assert_eq!(read_all(&l), vec![]);
+    assert_eq!((l.log_start_offset(), l.log_end_offset()), (0, 2));
+    assert!(!pick(&m, t1 + 100 * MINUTE), "nothing due any more");
 }

@@ -41,6 +41,7 @@
 //! - `timestamp`  ListOffsets by timestamp: batch-level lookup and the exact record walk
 //! - `retention`  DeleteRecords, time/size retention, producer-id expiry
 //! - `compaction` what the log cleaner sees of the partition, and installing a cleaned segment
+//!   in place of a group of old ones
 //! - `flush`      fsync of written segments, recovery-point and flushed-offset bookkeeping
 //! - `health`     fail-stop and write suspension: how an I/O error changes what the log answers
 
@@ -200,6 +201,9 @@ pub struct PartitionLog {
     /// No segment at or above this offset was ever rewritten by the cleaner (`i64::MIN`:
     /// none); persisted with `cleaner_offset`, read by recovery.
     cleaned_below: AtomicI64,
+    /// When tombstones kept by the cleaner's last pass become removable, ms (`i64::MAX`:
+    /// none known); persisted with `cleaner_offset`, read by the cleaner's plan.
+    tombstones_due: AtomicI64,
     /// Async mutex used by `LogManager::flush_if_needed` to coalesce concurrent flushers; held
     /// across the `spawn_blocking` fsync, which is why it is a tokio mutex.
     pub(crate) flush_lock: tokio::sync::Mutex<()>,
