@@ -1,6 +1,9 @@
 //! The log cleaner's background threads (Kafka's `CleanerThread`s): each repeatedly picks the
 //! dirtiest due partition among those whose `cleanup.policy` compacts and runs one pass over it
-//! (`cleaner/pass.rs`), or sleeps `log.cleaner_backoff_ms` when none is due.
+//! (`cleaner/pass.rs`), or sleeps `log.cleaner_backoff_ms` when none is due. The same scan
+//! first rolls the idle active segment of each compacted partition once it is older than its
+//! roll time (`PartitionLog::roll_if_idle`), so a topic that stopped receiving records still
+//! gets compacted.
 //!
 //! Threads are tokio tasks that run each pass on a blocking thread. Settings reach a partition
 //! through its `LogConfig`, read at every pick, so a topic switched to `compact` (AlterConfigs)
@@ -25,6 +28,7 @@ use super::background::Clock;
 use super::LogManager;
 use crate::log::cleaner::pass::plan_of;
 use crate::log::cleaner::{clean, CleanError, PassOptions, Throttle};
+use crate::log::error::LogError;
 use crate::log::lock;
 
 /// Settings of the log cleaner (the broker's `[log]` section).
@@ -197,6 +201,12 @@ impl LogManager {
             {
                 continue;
             }
+            // A quiet partition's records wait in its active segment, which is never cleaned.
+            match p.roll_if_idle(now_ms) {
+                Ok(_) | Err(LogError::Closed | LogError::Deleted) => {}
+                Err(e) => tracing::warn!(topic, partition, error = %e,
+                    "could not roll an idle active segment for the cleaner"),
+            }
             let Ok(plan) = plan_of(&p, now_ms) else {
                 continue;
             };
@@ -241,7 +251,8 @@ impl LogManager {
                     topic,
                     partition,
                     dirty_ratio = s.dirty_ratio,
-                    segments = s.segments_rewritten,
+                    segments_replaced = s.segments_rewritten,
+                    segments_written = s.segments_written,
                     read = s.bytes_read,
                     written = s.bytes_written,
                     removed = s.records_removed,

@@ -146,4 +146,6 @@ impl LogManager {
 }
 
 #[cfg(test)]
+mod cleaner_tests;
+#[cfg(test)]
 mod tests;
