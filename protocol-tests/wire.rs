@@ -110,9 +110,11 @@ pub fn record_batch(values: &[&[u8]], base_ts: i64) -> Vec<u8> {
     keyed_batch(&records, base_ts)
 }
 
-/// A valid magic-2 uncompressed record batch of (key, value) records; `None` is a null key
-/// or value (a tombstone).
-pub fn keyed_batch(kvs: &[(Option<&[u8]>, Option<&[u8]>)], base_ts: i64) -> Vec<u8> {
+/// A record's key and value; `None` is null (a null value is a tombstone).
+pub type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
+/// A valid magic-2 uncompressed record batch of (key, value) records.
+pub fn keyed_batch(kvs: &[KeyValue<'_>], base_ts: i64) -> Vec<u8> {
     let mut records = Vec::new();
     for (i, (k, v)) in kvs.iter().enumerate() {
         let mut body = Vec::new();
