@@ -47,6 +47,9 @@ broker_cmd() { # data_dir port
 }
 # Environment for the broker (settings that may not exist yet are harmless).
 export RUNNEL_GROUP_INITIAL_REBALANCE_DELAY_MS="${RUNNEL_GROUP_INITIAL_REBALANCE_DELAY_MS:-0}"
+# The log cleaner looks for due compacted partitions every second (Kafka's default, 15 s,
+# would make each compaction check wait that long for every pass it needs).
+export RUNNEL_LOG_CLEANER_BACKOFF_MS="${RUNNEL_LOG_CLEANER_BACKOFF_MS:-1000}"
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
