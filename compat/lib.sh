@@ -50,6 +50,9 @@ export RUNNEL_GROUP_INITIAL_REBALANCE_DELAY_MS="${RUNNEL_GROUP_INITIAL_REBALANCE
 # Transactions open past their timeout are aborted within a second (the txn checks kill a
 # producer mid-transaction; Kafka's default check interval is 10 s).
 export RUNNEL_TRANSACTION_ABORT_TIMED_OUT_CHECK_INTERVAL_MS="${RUNNEL_TRANSACTION_ABORT_TIMED_OUT_CHECK_INTERVAL_MS:-1000}"
+# The log cleaner looks for due compacted partitions every second (Kafka's default, 15 s,
+# would make each compaction check wait that long for every pass it needs).
+export RUNNEL_LOG_CLEANER_BACKOFF_MS="${RUNNEL_LOG_CLEANER_BACKOFF_MS:-1000}"
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'

@@ -7,8 +7,9 @@
 //! records (16-byte keys, uncompressed batches of 100 records, 64 MiB segments) whose keys are
 //! drawn from N MiB / 100 / 10 distinct keys (10% unique), then runs one forced cleaning pass
 //! (map over the whole dirty range, rewrite, swap) on one thread, no I/O throttle, and prints
-//! MB/s of log read and the bytes left. The page cache is warm (the data was just written),
-//! so this is the cleaner's CPU cost plus the writes and fsyncs of the cleaned segments.
+//! MB/s of log read, the bytes left and the segment count before and after (cleaned segments
+//! are grouped up to `segment.bytes`). The page cache is warm (the data was just written), so
+//! this is the cleaner's CPU cost plus the writes and fsyncs of the cleaned segments.
 
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -71,6 +72,7 @@ fn main() {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
+    let segments_before = log.segment_count();
     let t = Instant::now();
     let s = clean(&log, &LogFiles::default(), &opts, now).expect("clean");
     let secs = t.elapsed().as_secs_f64();
@@ -82,5 +84,11 @@ fn main() {
         s.records_removed,
         s.records_read,
         log.size_bytes() as f64 / (1 << 20) as f64
+    );
+    println!(
+        "segments (with the active one): {segments_before} before, {} after ({} old segments replaced by {} cleaned ones)",
+        log.segment_count(),
+        s.segments_rewritten,
+        s.segments_written
     );
 }

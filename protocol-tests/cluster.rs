@@ -509,6 +509,9 @@ async fn groups_and_committed_offsets_survive_the_loss_of_their_coordinator() {
     };
     let mut member = s("");
     let mut joined = None;
+    // Under load the offsets partition may change leader before the group is joined (a
+    // broker missed its heartbeats): like a client, find the coordinator again.
+    let mut owner = owner;
     for _ in 0..200 {
         let ResponseKind::JoinGroup(r) = call(
             owner,
@@ -525,6 +528,13 @@ async fn groups_and_committed_offsets_survive_the_loss_of_their_coordinator() {
         } else if r.error_code == 0 {
             joined = Some(r);
             break;
+        } else if r.error_code == KafkaError::NotCoordinator.code() {
+            let (code, id) = find_coordinator(&nodes[1], "g").await;
+            if code == 0 {
+                coordinator = id;
+                owner = &nodes[coordinator as usize - 1];
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         } else {
             assert_eq!(r.error_code, KafkaError::CoordinatorLoadInProgress.code());
             tokio::time::sleep(Duration::from_millis(50)).await;

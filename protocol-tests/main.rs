@@ -12,6 +12,7 @@ mod api_versions;
 mod bad_frames;
 mod boot_safety;
 mod cluster;
+mod compaction;
 mod configs;
 mod connections;
 mod fd_limits;

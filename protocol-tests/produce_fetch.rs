@@ -180,7 +180,7 @@ async fn long_poll_is_woken_by_an_append() {
 
 /// Fetch at `version` (4–12) of `topic`/0 from `offset`, encoded and decoded by kafka-protocol
 /// as a client would; returns the partition's answer.
-async fn fetch_at(
+pub(crate) async fn fetch_at(
     c: &mut Client,
     version: i16,
     topic: &str,

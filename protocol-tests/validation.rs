@@ -74,7 +74,7 @@ async fn produce(c: &mut Client, topic: &str, batch: &[u8]) -> (i16, i64) {
 }
 
 /// ListOffsets v4 for `topic`/0 at `ts`; returns (error, timestamp, offset).
-async fn list_offsets(c: &mut Client, topic: &str, ts: i64) -> (i16, i64, i64) {
+pub(crate) async fn list_offsets(c: &mut Client, topic: &str, ts: i64) -> (i16, i64, i64) {
     let req = W::default()
         .header(2, 4, 22, "l")
         .i32(-1) // replica id

@@ -106,20 +106,35 @@ impl<'a> R<'a> {
 
 /// A valid magic-2 record batch of `n` uncompressed records with the given values.
 pub fn record_batch(values: &[&[u8]], base_ts: i64) -> Vec<u8> {
+    let records: Vec<_> = values.iter().map(|v| (None, Some(*v))).collect();
+    keyed_batch(&records, base_ts)
+}
+
+/// A record's key and value; `None` is null (a null value is a tombstone).
+pub type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
+/// A valid magic-2 uncompressed record batch of (key, value) records.
+pub fn keyed_batch(kvs: &[KeyValue<'_>], base_ts: i64) -> Vec<u8> {
     let mut records = Vec::new();
-    for (i, v) in values.iter().enumerate() {
+    for (i, (k, v)) in kvs.iter().enumerate() {
         let mut body = Vec::new();
         body.push(0u8); // attributes
         zigzag(&mut body, 0); // timestamp delta
         zigzag(&mut body, i as i64); // offset delta
-        zigzag(&mut body, -1); // key: null
-        zigzag(&mut body, v.len() as i64);
-        body.extend_from_slice(v);
+        for field in [k, v] {
+            match field {
+                Some(b) => {
+                    zigzag(&mut body, b.len() as i64);
+                    body.extend_from_slice(b);
+                }
+                None => zigzag(&mut body, -1),
+            }
+        }
         zigzag(&mut body, 0); // headers
         zigzag(&mut records, body.len() as i64);
         records.extend_from_slice(&body);
     }
-    let n = values.len() as i32;
+    let n = kvs.len() as i32;
     // Bytes 21.. (covered by the CRC).
     let tail = W::default()
         .i16(0) // attributes: no compression, CreateTime

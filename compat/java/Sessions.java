@@ -1,11 +1,5 @@
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.*;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -84,7 +78,7 @@ public class Sessions {
             pollUntil(c, got, want.size(), Duration.ofSeconds(60));
             // Idle for ~3 s (fetch.max.wait.ms 500): nothing buffered, so each of these fetches
             // is an incremental one over the whole session with nothing to send.
-            Map<String, Double> before = metrics(http);
+            Map<String, Double> before = Util.metrics(http);
             for (int i = 0; i < 6; i++) {
                 for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(500))) {
                     throw new AssertionError("unexpected record " + r);
@@ -92,7 +86,7 @@ public class Sessions {
             }
             Util.eq(got, want, "records read (partition@offset -> value)");
 
-            Map<String, Double> m = metrics(http);
+            Map<String, Double> m = Util.metrics(http);
             double incremental = m.getOrDefault("runnel_fetch_requests_total{kind=\"incremental\"}", 0.0);
             double full = m.getOrDefault("runnel_fetch_requests_total{kind=\"full\"}", 0.0);
             double sessions = m.getOrDefault("runnel_fetch_sessions", 0.0);
@@ -127,20 +121,5 @@ public class Sessions {
             }
         }
         Util.eq(got.size(), n, "records read within " + limit.toSeconds() + "s");
-    }
-
-    /** The broker's /metrics as series (name with labels) -> value. */
-    static Map<String, Double> metrics(String addr) throws Exception {
-        HttpClient h = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
-        HttpResponse<String> resp = h.send(HttpRequest.newBuilder(URI.create("http://" + addr + "/metrics"))
-                .timeout(Duration.ofSeconds(30)).build(), HttpResponse.BodyHandlers.ofString());
-        Util.eq(resp.statusCode(), 200, "GET /metrics");
-        Map<String, Double> out = new HashMap<>();
-        Pattern line = Pattern.compile("^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\\{[^}]*\\})?) (\\S+)$");
-        for (String l : resp.body().split("\n")) {
-            Matcher mm = line.matcher(l);
-            if (mm.matches()) out.put(mm.group(1), Double.parseDouble(mm.group(2)));
-        }
-        return out;
     }
 }

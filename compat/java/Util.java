@@ -1,8 +1,14 @@
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.*;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
@@ -86,6 +92,21 @@ final class Util {
             for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(300))) out.add(r);
         }
         eq(out.size(), n, "records read from " + topic + " within " + limit.toSeconds() + "s");
+        return out;
+    }
+
+    /** The broker's /metrics as series (name with labels) -> value. */
+    static Map<String, Double> metrics(String addr) throws Exception {
+        HttpClient h = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
+        HttpResponse<String> resp = h.send(HttpRequest.newBuilder(URI.create("http://" + addr + "/metrics"))
+                .timeout(Duration.ofSeconds(30)).build(), HttpResponse.BodyHandlers.ofString());
+        Util.eq(resp.statusCode(), 200, "GET /metrics");
+        Map<String, Double> out = new HashMap<>();
+        Pattern line = Pattern.compile("^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\\{[^}]*\\})?) (\\S+)$");
+        for (String l : resp.body().split("\n")) {
+            Matcher mm = line.matcher(l);
+            if (mm.matches()) out.put(mm.group(1), Double.parseDouble(mm.group(2)));
+        }
         return out;
     }
 

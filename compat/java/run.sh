@@ -20,6 +20,12 @@ core)
     else
         skip core/java/fetch-sessions-2000 "no broker /metrics address (external broker?)"
     fi
+    # Log compaction: waits for the cleaner's passes on /metrics (the same address).
+    if [[ -n "$COMPAT_HTTP" ]]; then
+        check core/java/compaction-after-switch-to-compact --timeout 180 -- "${JAVA[@]}" Compaction switch-to-compact
+    else
+        skip core/java/compaction-after-switch-to-compact "no broker /metrics address (external broker?)"
+    fi
     for c in log-dirs describe-producers elect-leaders reassignments describe-topics; do
         check "core/java/admin-$c" --timeout 120 -- "${JAVA[@]}" AdminApis "$c"
     done

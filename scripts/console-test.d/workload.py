@@ -5,6 +5,10 @@ compat/python/requirements.txt).
                                          to each partition, one batch per record
   workload.py load      TOPIC SECONDS  background load for the throughput chart: ~200
                                          records/s to TOPIC (auto-created)
+  workload.py compact   TOPIC           create TOPIC (1 partition, cleanup.policy=compact,
+                                         1 MiB segments, min.cleanable.dirty.ratio 0.01) and
+                                         produce 2,500 records of ~1 KB over 25 keys (several
+                                         sealed segments for the log cleaner)
   workload.py commit    GROUP TOPIC     offsets-only group: commit p0=2 without joining
   workload.py consumer  GROUP TOPIC DIR a live member: joins GROUP, commits p0=4 p1=7
                                          p2=10, then keeps polling (staying Stable, not
@@ -55,6 +59,37 @@ def produce(topic):
     if errors:
         sys.exit(f"produce: {errors[0]}")
     print(f"produced {PARTITIONS * PER_PARTITION} records to {topic}")
+
+
+def compact(topic):
+    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    cfg = {"cleanup.policy": "compact", "segment.bytes": str(1 << 20),
+           "min.cleanable.dirty.ratio": "0.01"}
+    fut = admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1, config=cfg)],
+                              operation_timeout=30)
+    fut[topic].result(timeout=30)
+    p = Producer({"bootstrap.servers": BOOTSTRAP, "linger.ms": 5, "acks": "all"})
+    errors = []
+
+    def done(err, _msg):
+        if err is not None:
+            errors.append(err)
+
+    n = 2500
+    for i in range(n):
+        while True:
+            try:
+                p.produce(topic, key=f"key-{i % 25}".encode(),
+                          value=f"{i}-".encode() + os.urandom(500).hex().encode(), on_delivery=done)
+                break
+            except BufferError:
+                p.poll(0.1)
+        p.poll(0)
+    if p.flush(60) != 0:
+        sys.exit("compact: flush timed out")
+    if errors:
+        sys.exit(f"compact: {errors[0]}")
+    print(f"produced {n} records over 25 keys to {topic}")
 
 
 def load(topic, seconds):
@@ -122,6 +157,8 @@ def main():
     try:
         if cmd == "produce":
             produce(sys.argv[2])
+        elif cmd == "compact":
+            compact(sys.argv[2])
         elif cmd == "load":
             load(sys.argv[2], float(sys.argv[3]))
         elif cmd == "commit":

@@ -590,6 +590,8 @@ mod tests {
         assert_eq!(t[0]["name"], "orders");
         assert_eq!(t[0]["records"], 13);
         assert_eq!(t[0]["partitions"][0]["log_end_offset"], 10);
+        // A delete-policy topic: the cleaner never looks at it.
+        assert!(t[0]["partitions"][0]["cleaner"].is_null());
         assert!(t[0]["configs"]
             .as_array()
             .unwrap()

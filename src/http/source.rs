@@ -12,12 +12,30 @@ use serde::Serialize;
 use crate::broker::Broker;
 use crate::cluster::config_def::ConfigSource;
 use crate::cluster::topic_config;
+use crate::log::manager::PartitionCleaning;
 use crate::telemetry::{
     CleanerSample, GroupOffsetSample, GroupSample, PartitionSample, StateSample, StateSource,
 };
 
+/// The log cleaner's figures of one compacted partition, as the console shows them (kept in
+/// memory by the cleaner; reading them touches no segment file).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CleanerView {
+    /// Dirty bytes / (clean + dirty bytes) when the cleaner last looked (0 right after a pass).
+    pub dirty_ratio: f64,
+    /// Wall time of the last pass that cleaned the partition (ms), None before the first.
+    pub last_clean_ms: Option<i64>,
+    /// Seconds from that pass to when this view was taken.
+    pub seconds_since_last_clean: Option<f64>,
+    /// Passes that cleaned the partition since the broker started.
+    pub passes: u64,
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+    pub records_removed: u64,
+}
+
 /// One partition as the console shows it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PartitionView {
     pub partition: i32,
     pub leader: i32,
@@ -29,6 +47,8 @@ pub struct PartitionView {
     pub log_end_offset: i64,
     pub high_watermark: i64,
     pub size_bytes: u64,
+    /// Present for a partition the log cleaner has looked at (its policy compacts).
+    pub cleaner: Option<CleanerView>,
 }
 
 /// One effective topic config.
@@ -40,7 +60,7 @@ pub struct ConfigView {
 }
 
 /// One topic as the console shows it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TopicView {
     pub name: String,
     /// Kafka's printed form (URL-safe base64).
@@ -52,8 +72,17 @@ pub struct TopicView {
     pub size_bytes: u64,
 }
 
-/// Every topic, in name order, with live offsets.
+/// Every topic, in name order, with live offsets and, for compacted partitions, the
+/// cleaner's figures.
 pub fn topics(b: &Broker) -> Vec<TopicView> {
+    let now = wall_ms();
+    let mut cleaning: HashMap<(String, i32), CleanerView> = b
+        .logs
+        .cleaner_stats()
+        .partitions
+        .into_iter()
+        .map(|c| ((c.topic.clone(), c.partition), cleaner_view(&c, now)))
+        .collect();
     b.metadata
         .topics()
         .iter()
@@ -73,6 +102,7 @@ pub fn topics(b: &Broker) -> Vec<TopicView> {
                         log_end_offset: log.as_ref().map_or(-1, |l| l.log_end_offset()),
                         high_watermark: log.as_ref().map_or(-1, |l| l.high_watermark()),
                         size_bytes: log.as_ref().map_or(0, |l| l.size_bytes()),
+                        cleaner: cleaning.remove(&(t.name.clone(), p.index)),
                     }
                 })
                 .collect();
@@ -321,12 +351,33 @@ impl StateSource for BrokerState {
     }
 }
 
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Seconds from `at_ms` (-1: never) to `now_ms`.
+fn seconds_since(at_ms: i64, now_ms: i64) -> Option<f64> {
+    (at_ms >= 0).then(|| (now_ms - at_ms).max(0) as f64 / 1000.0)
+}
+
+fn cleaner_view(c: &PartitionCleaning, now_ms: i64) -> CleanerView {
+    CleanerView {
+        dirty_ratio: c.dirty_ratio,
+        last_clean_ms: (c.last_clean_ms >= 0).then_some(c.last_clean_ms),
+        seconds_since_last_clean: seconds_since(c.last_clean_ms, now_ms),
+        passes: c.passes,
+        bytes_read: c.bytes_read,
+        bytes_written: c.bytes_written,
+        records_removed: c.records_removed,
+    }
+}
+
 /// The cleaner's counters for the metrics families; "seconds since last clean" from the wall
 /// clock now.
 fn cleaner_sample(c: crate::log::manager::CleanerSnapshot) -> CleanerSample {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+    let now = wall_ms();
     CleanerSample {
         passes: c.passes,
         bytes_read: c.bytes_read,
@@ -336,9 +387,9 @@ fn cleaner_sample(c: crate::log::manager::CleanerSnapshot) -> CleanerSample {
         partitions: c
             .partitions
             .into_iter()
-            .map(|(t, p, ratio, at)| {
-                let since = (at >= 0).then(|| (now - at).max(0) as f64 / 1000.0);
-                (t, p, ratio, since)
+            .map(|c| {
+                let since = seconds_since(c.last_clean_ms, now);
+                (c.topic, c.partition, c.dirty_ratio, since)
             })
             .collect(),
     }
@@ -394,6 +445,43 @@ mod tests {
         let mut huge = vec![0, 0, 0, 0, 0, 1, 0, 1, b'a'];
         huge.extend_from_slice(&i32::MAX.to_be_bytes());
         assert_eq!(decode_assignment(&huge), None);
+    }
+
+    #[test]
+    fn cleaner_views_carry_the_partition_figures() {
+        let c = PartitionCleaning {
+            topic: "changelog".into(),
+            partition: 2,
+            dirty_ratio: 0.25,
+            last_clean_ms: 10_000,
+            passes: 3,
+            bytes_read: 4096,
+            bytes_written: 1024,
+            records_removed: 70,
+        };
+        let v = serde_json::to_value(cleaner_view(&c, 12_500)).unwrap();
+        assert_eq!(v["dirty_ratio"], 0.25);
+        assert_eq!(v["last_clean_ms"], 10_000);
+        assert_eq!(v["seconds_since_last_clean"], 2.5);
+        assert_eq!(
+            (
+                &v["passes"],
+                &v["bytes_read"],
+                &v["bytes_written"],
+                &v["records_removed"]
+            ),
+            (&3.into(), &4096.into(), &1024.into(), &70.into())
+        );
+        // Never cleaned yet: no time, no age (and a clock step back is not a negative age).
+        let never = cleaner_view(
+            &PartitionCleaning {
+                last_clean_ms: -1,
+                ..c.clone()
+            },
+            0,
+        );
+        assert!(never.last_clean_ms.is_none() && never.seconds_since_last_clean.is_none());
+        assert_eq!(cleaner_view(&c, 9_000).seconds_since_last_clean, Some(0.0));
     }
 
     #[test]

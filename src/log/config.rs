@@ -141,6 +141,19 @@ impl LogConfig {
         self.segment_bytes.clamp(1, i32::MAX as u64)
     }
 
+    /// How old the active segment may grow before it is rolled, in ms (Kafka's
+    /// `UnifiedLog.maxSegmentMs`): `segment.ms`, and for a topic the cleaner compacts at most
+    /// `max.compaction.lag.ms` too (KIP-354), because the active segment is never cleaned and
+    /// a record waiting in it would otherwise outlive the maximum lag. Used by the append
+    /// path's roll and by the idle roll of `PartitionLog::roll_if_idle`.
+    pub(crate) fn roll_ms(&self) -> i64 {
+        if self.cleanup_policy.compacts() {
+            self.segment_ms.min(self.max_compaction_lag_ms)
+        } else {
+            self.segment_ms
+        }
+    }
+
     /// Maximum number of offset index entries (8 bytes each) per segment, at least 1.
     pub(crate) fn max_index_entries(&self) -> usize {
         ((self.segment_index_bytes / 8).max(1)).min(usize::MAX as u64) as usize

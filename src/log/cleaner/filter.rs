@@ -61,6 +61,8 @@ pub(crate) struct Counts {
     pub read: u64,
     /// Records left out.
     pub removed: u64,
+    /// Tombstones kept.
+    pub tombstones_kept: u64,
 }
 
 /// The inflated records of a batch (borrowed when it is not compressed).
@@ -118,6 +120,9 @@ pub(crate) fn filter_batch<'a>(
             }
         };
         if keep {
+            if r.meta.value_len < 0 {
+                counts.tombstones_kept += 1;
+            }
             kept.push(r.bytes);
         } else {
             counts.removed += 1;

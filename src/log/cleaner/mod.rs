@@ -6,7 +6,8 @@
 //! - `filter`      what is kept of one batch: whole, rebuilt with fewer records, empty, nothing
 //! - `plan`        clean / dirty / uncleanable ranges, dirty ratio, whether a pass is due
 //! - `pass`        one pass over one partition: map, rewrite, swap, checkpoint
-//! - `swap`        the crash-safe `.cleaned` → `.swap` → final replacement, and its recovery
+//! - `swap`        the crash-safe `.cleaned` → `.swap` → final replacement of a group of old
+//!   segments by one cleaned segment, and its recovery
 //! - `checkpoint`  the first dirty offset of a partition, persisted (`cleaner-offset`)
 //! - `throttle`    the shared I/O rate limit
 //!
@@ -15,11 +16,12 @@
 //! writer lock, in `partition/compaction.rs`.
 //!
 //! Invariants: offsets never change (a cleaned log has gaps, never renumbered records); only
-//! sealed segments wholly below the high watermark are rewritten, never the active one; a
-//! record is removed only if a later record of its key exists in the log (or it is a tombstone
-//! past `delete.retention.ms`, or it has no key); a failure at any point leaves the old
-//! segment or the complete new one, never a mix; a damaged batch stops the pass for that
-//! partition without changing it.
+//! sealed segments wholly below the high watermark are rewritten, never the active one (a
+//! quiet compacted partition's active segment is rolled for the cleaner instead,
+//! `PartitionLog::roll_if_idle`); a record is removed only if a later record of its key exists
+//! in the log (or it is a tombstone past `delete.retention.ms`, or it has no key); a failure at
+//! any point leaves every old segment of a group or the complete new one, never a mix; a
+//! damaged batch stops the pass for that partition without changing it.
 
 use std::io;
 
@@ -32,7 +34,7 @@ pub mod pass;
 pub mod plan;
 pub mod swap;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 pub mod throttle;
 
 pub use pass::{clean, PassOptions, PassStats};

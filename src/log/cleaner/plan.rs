@@ -10,7 +10,11 @@
 //! - Dirty ratio = dirty bytes / (clean + dirty bytes), counted per segment (a segment that
 //!   holds the first dirty offset counts as dirty). A partition is due when the ratio is at
 //!   least `min.cleanable.dirty.ratio`, or when its oldest dirty segment's first record is older
-//!   than `max.compaction.lag.ms` (then it is cleaned whatever the ratio).
+//!   than `max.compaction.lag.ms` (then it is cleaned whatever the ratio), or when tombstones
+//!   kept by the last pass have become removable (`delete.retention.ms` after their segment's
+//!   cleaning, recorded by the pass as "tombstones due"), so a log that no longer receives
+//!   records still loses its expired tombstones (KIP-534's goal; Kafka ≥ 3.1 gets there by
+//!   a delete horizon stored in each batch).
 //!
 //! Pure: reads segment sizes and timestamps already in memory, no I/O.
 
@@ -29,6 +33,8 @@ pub struct Plan {
     pub dirty_bytes: u64,
     /// The oldest dirty record is older than `max.compaction.lag.ms`.
     pub overdue: bool,
+    /// Tombstones kept by the last pass may be removed now.
+    pub tombstones_due: bool,
 }
 
 impl Plan {
@@ -44,8 +50,9 @@ impl Plan {
 
     /// Whether a pass is due under `min_ratio_ppm` (parts per million).
     pub fn is_due(&self, min_ratio_ppm: u32) -> bool {
-        self.dirty_bytes > 0
-            && (self.overdue || self.dirty_ratio() * 1e6 >= f64::from(min_ratio_ppm))
+        self.tombstones_due
+            || (self.dirty_bytes > 0
+                && (self.overdue || self.dirty_ratio() * 1e6 >= f64::from(min_ratio_ppm)))
     }
 }
 
@@ -74,6 +81,7 @@ pub(crate) fn plan(view: &CleanView, now_ms: i64) -> Plan {
         clean_bytes: 0,
         dirty_bytes: 0,
         overdue: false,
+        tombstones_due: view.tombstones_due_ms <= now_ms,
     };
     let mut oldest_dirty = None;
     for (seg, next) in &view.sealed {

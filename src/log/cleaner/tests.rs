@@ -1,7 +1,8 @@
 //! Tests of the log cleaner: the batch filter on its own, then whole passes over real
 //! partitions read back through the partition's read path — the property (latest value per key
-//! at its original offset), the map filling up, damaged input, injected write errors, and a
-//! crash at each step of the swap.
+//! at its original offset), grouping of small cleaned segments and its bounds, the map filling
+//! up, damaged input, injected write errors, a group whose first segment retention removed
+//! meanwhile, and a crash at each step of the grouped swap.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -20,7 +21,7 @@ use crate::log::partition::PartitionLog;
 use crate::log::testutil::{BatchBuilder, Rec};
 
 /// One record read back: offset, key, value (`None`: tombstone).
-type Row = (i64, Vec<u8>, Option<Vec<u8>>);
+pub(crate) type Row = (i64, Vec<u8>, Option<Vec<u8>>);
 
 fn cfg() -> LogConfig {
     LogConfig {
@@ -40,7 +41,7 @@ fn wall_ms() -> i64 {
 
 /// Every record from the log start to the high watermark, through `PartitionLog::read`;
 /// checks each batch's CRC and that offsets increase.
-fn read_all(log: &PartitionLog) -> Vec<Row> {
+pub(crate) fn read_all(log: &PartitionLog) -> Vec<Row> {
     let mut out: Vec<Row> = Vec::new();
     let mut offset = log.log_start_offset();
     let hw = log.high_watermark();
@@ -374,6 +375,7 @@ fn an_injected_write_error_leaves_the_old_log_then_a_retry_cleans_it() {
     let files = LogFiles::with_io(io.clone(), 100);
     let log = PartitionLog::open_with(d.path(), cfg(), 0, &files).unwrap();
     let rows = fill(&log, &simple_specs());
+    let filled = log.segment_count();
     // Each attempt fails at a later write: the first segments may be installed, the one
     // being written is not.
     for skip in [0, 1, 5, 20] {
@@ -396,12 +398,37 @@ fn an_injected_write_error_leaves_the_old_log_then_a_retry_cleans_it() {
     }
     pass(&log, &files, wall_ms(), 1 << 20).unwrap();
     assert_eq!(read_all(&log), latest(&rows, false));
+    assert!(log.segment_count() < filled, "grouped after the failures");
     log.close().unwrap();
     let log = PartitionLog::open_with(d.path(), cfg(), 0, &files).unwrap();
     assert_eq!(read_all(&log), latest(&rows, false));
     assert!(snapshot(d.path())
         .keys()
         .all(|n| !n.ends_with(".cleaned") && !n.ends_with(".swap")));
+}
+
+/// An fsync of a cleaned group that fails: the pass fails, the staged copy is discarded, the
+/// partition keeps every old segment and stays usable (the copy is not the partition's data,
+/// so this is not fail-stop); a retry installs it.
+#[test]
+fn an_injected_fsync_error_on_a_cleaned_group_leaves_the_old_segments() {
+    let d = tempfile::tempdir().unwrap();
+    let io = Arc::new(FaultyIo::default());
+    let files = LogFiles::with_io(io.clone(), 100);
+    let log = PartitionLog::open_with(d.path(), cfg(), 0, &files).unwrap();
+    let rows = fill(&log, &simple_specs());
+    let filled = log.segment_count();
+    io.fail_syncs(libc::EIO);
+    let e = pass(&log, &files, wall_ms(), 1 << 20).unwrap_err();
+    io.heal();
+    assert!(matches!(e, CleanError::Io { .. }), "{e}");
+    assert!(!log.is_failed());
+    assert_eq!(read_all(&log), rows);
+    assert_eq!(log.segment_count(), filled);
+    assert!(snapshot(d.path()).keys().all(|n| !n.ends_with(".cleaned")));
+    pass(&log, &files, wall_ms(), 1 << 20).unwrap();
+    assert_eq!(read_all(&log), latest(&rows, false));
+    assert!(log.segment_count() < filled);
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -414,18 +441,29 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// A SIGKILL at each step of `swap.rs` leaves the directory as below; reopening it must show
-/// the first segment entirely old (before the commit) or entirely new (after), and the rest
-/// of the log untouched.
+/// Base offsets of the segments in `dir`, from the `.log` file names.
+fn bases_on_disk(dir: &Path) -> Vec<i64> {
+    let mut v: Vec<i64> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".log")?.parse().ok()
+        })
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// A SIGKILL at each step of `swap.rs` for a group of several old segments leaves the
+/// directory as below; reopening it (twice) must show the group entirely old (before the
+/// commit) or entirely new (after) — never a mix, nothing lost or duplicated — and the rest of
+/// the log untouched.
 #[test]
-fn a_crash_at_any_step_of_the_swap_leaves_the_old_or_the_new_segment() {
+fn a_crash_at_any_step_of_a_grouped_swap_leaves_all_old_segments_or_the_new_one() {
     let root = tempfile::tempdir().unwrap();
     let (a, x) = (root.path().join("a"), root.path().join("x"));
     let log = PartitionLog::open(&a, cfg(), 0).unwrap();
     fill(&log, &simple_specs());
-    let sealed = log.sealed_segments();
-    let (b0, b1) = (sealed[0].base_offset, sealed[1].base_offset);
-    drop(sealed);
     log.close().unwrap();
     drop(log);
     copy_dir(&a, &x);
@@ -441,15 +479,29 @@ fn a_crash_at_any_step_of_the_swap_leaves_the_old_or_the_new_segment() {
         lx.close().unwrap();
         rows
     };
-    let first = |rows: &[Row], new_first: bool| -> Vec<Row> {
-        let src = if new_first { &new } else { &old };
-        let mut v: Vec<Row> = src.iter().filter(|r| r.0 < b1).cloned().collect();
-        v.extend(rows.iter().filter(|r| r.0 >= b1).cloned());
+    // The first group: old segments [b0, end) became the one new segment b0.
+    let (a_bases, x_bases) = (bases_on_disk(&a), bases_on_disk(&x));
+    let (b0, end) = (a_bases[0], x_bases[1]);
+    assert_eq!(x_bases[0], b0);
+    let others: Vec<i64> = a_bases
+        .iter()
+        .copied()
+        .filter(|b| *b > b0 && *b < end)
+        .collect();
+    assert!(
+        others.len() >= 2,
+        "the first group merges segments: {others:?}"
+    );
+    let mixed = |new_group: bool| -> Vec<Row> {
+        let src = if new_group { &new } else { &old };
+        let mut v: Vec<Row> = src.iter().filter(|r| r.0 < end).cloned().collect();
+        v.extend(old.iter().filter(|r| r.0 >= end).cloned());
         v
     };
-    assert_ne!(first(&old, true), old, "the first segment must change");
-    let name = |ext: &str| crate::log::segment::segment_file(Path::new(""), b0, ext);
-    for step in 0..5 {
+    assert_ne!(mixed(true), old, "the group must change");
+    let name = |base: i64, ext: &str| crate::log::segment::segment_file(Path::new(""), base, ext);
+    let exts = ["log", "index", "timeindex"];
+    for step in 0..7 {
         let y = root.path().join(format!("y{step}"));
         copy_dir(&a, &y);
         let staged = y.join(format!(
@@ -457,27 +509,49 @@ fn a_crash_at_any_step_of_the_swap_leaves_the_old_or_the_new_segment() {
             if step < 2 { "cleaned" } else { "swap" }
         ));
         std::fs::create_dir(&staged).unwrap();
-        for ext in ["log", "index", "timeindex"] {
-            let src = x.join(name(ext));
-            let in_stage = staged.join(name(ext));
-            match (step, ext) {
-                // 0: killed while writing the cleaned copy.
-                (0, "log") => {
-                    let b = std::fs::read(&src).unwrap();
-                    std::fs::write(&in_stage, &b[..b.len() / 2]).unwrap();
-                }
-                // 3: killed after moving the indexes, before the log.
-                (3, "index" | "timeindex") | (4, _) => {
-                    std::fs::copy(&src, y.join(name(ext))).unwrap();
-                }
-                _ => {
-                    std::fs::copy(&src, &in_stage).unwrap();
+        for ext in exts {
+            let src = x.join(name(b0, ext));
+            let moved = match step {
+                3 => ext != "log",
+                4..=6 => true,
+                _ => false,
+            };
+            if moved {
+                std::fs::copy(&src, y.join(name(b0, ext))).unwrap();
+            } else if step == 0 && ext == "log" {
+                // 0: killed while writing the cleaned copy (no manifest yet).
+                let b = std::fs::read(&src).unwrap();
+                std::fs::write(staged.join(name(b0, ext)), &b[..b.len() / 2]).unwrap();
+            } else {
+                std::fs::copy(&src, staged.join(name(b0, ext))).unwrap();
+            }
+        }
+        if step >= 1 {
+            swap::write_manifest(&staged, &others).unwrap();
+        }
+        // 5: killed while deleting the other old segments (log last); 6: after.
+        for (k, o) in others.iter().enumerate() {
+            for ext in exts {
+                if step == 6 || (step == 5 && k == 0 && ext != "log") {
+                    std::fs::remove_file(y.join(name(*o, ext))).unwrap();
                 }
             }
         }
-        let ly = PartitionLog::open(&y, cfg(), 0).unwrap();
-        let got = read_all(&ly);
-        assert_eq!(got, first(&old, step >= 2), "crash at step {step}");
+        let committed = step >= 2;
+        for reopen in 0..2 {
+            let ly = PartitionLog::open(&y, cfg(), 0).unwrap();
+            let got = read_all(&ly);
+            assert_eq!(
+                got,
+                mixed(committed),
+                "crash at step {step}, reopen {reopen}"
+            );
+            let bases: Vec<i64> = ly.sealed_segments().iter().map(|s| s.base_offset).collect();
+            for o in &others {
+                assert_eq!(bases.contains(o), !committed, "step {step}: segment {o}");
+            }
+            ly.close().unwrap();
+        }
         assert!(
             snapshot(&y)
                 .keys()
@@ -485,6 +559,82 @@ fn a_crash_at_any_step_of_the_swap_leaves_the_old_or_the_new_segment() {
             "step {step}"
         );
     }
+}
+
+/// Cleaned segments are grouped: many small segments become few, each within
+/// `segment.bytes` and `segment.index.bytes`, every latest record at its offset.
+#[test]
+fn a_pass_groups_small_cleaned_segments_within_their_bounds() {
+    for (segment_bytes, index_bytes) in [(400, 10 << 20), (2000, 10 << 20), (2000, 16)] {
+        let c = LogConfig {
+            segment_bytes,
+            segment_index_bytes: index_bytes,
+            ..cfg()
+        };
+        let d = tempfile::tempdir().unwrap();
+        let log = PartitionLog::open(d.path(), c, 0).unwrap();
+        let specs: Vec<Spec> = (0..8).flat_map(|_| simple_specs()).collect();
+        let rows = fill(&log, &specs);
+        // The sentinel may not have rolled a large segment: seal everything.
+        let now = wall_ms();
+        assert!(log.roll_if_idle(now).unwrap());
+        let before = log.sealed_segments().len();
+        let s = pass(&log, &LogFiles::default(), now, 1 << 20).unwrap();
+        let after = log.sealed_segments();
+        assert!(
+            after.len() < before && (index_bytes < 100 || after.len() * 2 < before),
+            "{segment_bytes}/{index_bytes}: {before} → {} segments, {s:?}",
+            after.len()
+        );
+        assert!(s.segments_written < s.segments_rewritten, "{s:?}");
+        assert_eq!(read_all(&log), latest(&rows, false));
+        for seg in &after {
+            // The sentinel batch alone is larger than 400 bytes.
+            let sentinel = seg.base_offset == rows.last().unwrap().0;
+            assert!(
+                seg.size() <= segment_bytes || sentinel,
+                "{} bytes",
+                seg.size()
+            );
+            assert!(seg.index_entries() <= c.max_index_entries());
+            let report = seg.check(seg.size()).unwrap();
+            assert!(
+                report.damage.is_none() && report.index_damage.is_none(),
+                "{report:?}"
+            );
+        }
+        // A second pass has nothing left to merge or remove beyond the tombstones' fate.
+        let again = pass(&log, &LogFiles::default(), now, 1 << 20).unwrap();
+        assert_eq!(again.records_removed, 0, "{again:?}");
+        log.close().unwrap();
+        let log = PartitionLog::open(d.path(), c, 0).unwrap();
+        assert_eq!(read_all(&log), latest(&rows, false));
+    }
+}
+
+/// Retention removing the first old segment of a group between the rewrite and the install:
+/// the cleaned copy is discarded, the other members stay, nothing is lost.
+#[test]
+fn a_group_whose_first_segment_is_gone_is_discarded() {
+    let d = tempfile::tempdir().unwrap();
+    let log = PartitionLog::open(d.path(), cfg(), 0).unwrap();
+    fill(&log, &simple_specs());
+    let sealed = log.sealed_segments();
+    let group = &sealed[..3];
+    let others: Vec<i64> = group[1..].iter().map(|s| s.base_offset).collect();
+    let cdir = swap::prepare(d.path(), group[0].base_offset).unwrap();
+    swap::write_manifest(&cdir, &others).unwrap();
+    log.delete_records_before(others[0]).unwrap();
+    let rows = read_all(&log);
+    assert!(!log.install_cleaned(group).unwrap());
+    assert!(!cdir.exists());
+    assert_eq!(read_all(&log), rows);
+    let bases: Vec<i64> = log
+        .sealed_segments()
+        .iter()
+        .map(|s| s.base_offset)
+        .collect();
+    assert_eq!(&bases[..2], &others[..]);
 }
 
 fn spec() -> impl Strategy<Value = Spec> {
@@ -519,8 +669,10 @@ proptest! {
         let rows = fill(&log, &specs);
         let files = LogFiles::default();
         let now = wall_ms();
+        let before = log.segment_count();
         pass(&log, &files, now, 1 << 20).unwrap();
         prop_assert_eq!(read_all(&log), latest(&rows, false));
+        prop_assert!(log.segment_count() <= before);
         pass(&log, &files, now + 10_000, 1 << 20).unwrap();
         let want = latest(&rows, true);
         prop_assert_eq!(read_all(&log), want.clone());

@@ -1,6 +1,9 @@
 //! The log cleaner's background threads (Kafka's `CleanerThread`s): each repeatedly picks the
 //! dirtiest due partition among those whose `cleanup.policy` compacts and runs one pass over it
-//! (`cleaner/pass.rs`), or sleeps `log.cleaner_backoff_ms` when none is due.
+//! (`cleaner/pass.rs`), or sleeps `log.cleaner_backoff_ms` when none is due. The same scan
+//! first rolls the idle active segment of each compacted partition once it is older than its
+//! roll time (`PartitionLog::roll_if_idle`), so a topic that stopped receiving records still
+//! gets compacted.
 //!
 //! Threads are tokio tasks that run each pass on a blocking thread. Settings reach a partition
 //! through its `LogConfig`, read at every pick, so a topic switched to `compact` (AlterConfigs)
@@ -25,6 +28,7 @@ use super::background::Clock;
 use super::LogManager;
 use crate::log::cleaner::pass::plan_of;
 use crate::log::cleaner::{clean, CleanError, PassOptions, Throttle};
+use crate::log::error::LogError;
 use crate::log::lock;
 
 /// Settings of the log cleaner (the broker's `[log]` section).
@@ -60,8 +64,10 @@ pub struct CleanerStats {
     bytes_written: AtomicU64,
     records_removed: AtomicU64,
     errors: AtomicU64,
-    /// (topic, partition) → (dirty ratio at the last look, wall time of the last pass in ms).
-    partitions: Mutex<HashMap<(String, i32), (f64, i64)>>,
+    /// (topic, partition) → what the cleaner knows of it. Only partitions whose policy
+    /// compacts, as of the last look (a deleted topic, or one switched back to `delete`,
+    /// drops out), so the map and its metric series stay bounded by the live partitions.
+    partitions: Mutex<HashMap<(String, i32), PartitionCleaning>>,
     /// Partitions being cleaned now.
     busy: Mutex<HashSet<PathBuf>>,
     /// Partitions not cleaned again until restart (damaged batch).
@@ -81,18 +87,47 @@ pub struct CleanerSnapshot {
     pub records_removed: u64,
     /// Passes that failed (damaged batch, I/O error, dedupe buffer too small).
     pub errors: u64,
-    /// Per compacted partition: topic, partition, dirty ratio, last pass (ms, -1 if none).
-    pub partitions: Vec<(String, i32, f64, i64)>,
+    /// Per compacted partition, sorted by (topic, partition).
+    pub partitions: Vec<PartitionCleaning>,
+}
+
+/// The cleaner's figures of one compacted partition.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PartitionCleaning {
+    /// Topic name.
+    pub topic: String,
+    /// Partition index.
+    pub partition: i32,
+    /// Dirty bytes / (clean + dirty bytes) at the last look (0 right after a pass).
+    pub dirty_ratio: f64,
+    /// Wall time of the last pass that cleaned it, ms; -1 if none since start-up.
+    pub last_clean_ms: i64,
+    /// Passes that cleaned it since start-up.
+    pub passes: u64,
+    /// Bytes those passes read.
+    pub bytes_read: u64,
+    /// Bytes of cleaned segments those passes wrote.
+    pub bytes_written: u64,
+    /// Records those passes removed.
+    pub records_removed: u64,
+}
+
+impl PartitionCleaning {
+    fn new(topic: String, partition: i32) -> Self {
+        PartitionCleaning {
+            topic,
+            partition,
+            last_clean_ms: -1,
+            ..PartitionCleaning::default()
+        }
+    }
 }
 
 impl CleanerStats {
     /// A copy of the counters, partitions sorted.
     pub fn snapshot(&self) -> CleanerSnapshot {
-        let mut partitions: Vec<_> = lock(&self.partitions)
-            .iter()
-            .map(|((t, p), (r, at))| (t.clone(), *p, *r, *at))
-            .collect();
-        partitions.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        let mut partitions: Vec<_> = lock(&self.partitions).values().cloned().collect();
+        partitions.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
         CleanerSnapshot {
             passes: self.passes.load(Ordering::Relaxed),
             bytes_read: self.bytes_read.load(Ordering::Relaxed),
@@ -186,16 +221,24 @@ impl LogManager {
         now_ms: i64,
     ) -> bool {
         let mut best: Option<(f64, String, i32, Arc<crate::log::PartitionLog>)> = None;
+        let mut compacted = HashSet::new();
         for (topic, partition, p) in self.partitions() {
             let lc = p.config();
             if !lc.cleanup_policy.compacts() {
                 continue;
             }
+            compacted.insert((topic.clone(), partition));
             let dir = p.dir().to_path_buf();
             if lock(&self.cleaner.uncleanable).contains(&dir)
                 || lock(&self.cleaner.busy).contains(&dir)
             {
                 continue;
+            }
+            // A quiet partition's records wait in its active segment, which is never cleaned.
+            match p.roll_if_idle(now_ms) {
+                Ok(_) | Err(LogError::Closed | LogError::Deleted) => {}
+                Err(e) => tracing::warn!(topic, partition, error = %e,
+                    "could not roll an idle active segment for the cleaner"),
             }
             let Ok(plan) = plan_of(&p, now_ms) else {
                 continue;
@@ -203,14 +246,15 @@ impl LogManager {
             let ratio = plan.dirty_ratio();
             lock(&self.cleaner.partitions)
                 .entry((topic.clone(), partition))
-                .or_insert((0.0, -1))
-                .0 = ratio;
+                .or_insert_with(|| PartitionCleaning::new(topic.clone(), partition))
+                .dirty_ratio = ratio;
             if plan.is_due(lc.min_cleanable_dirty_ratio_ppm)
                 && best.as_ref().is_none_or(|(r, ..)| ratio > *r)
             {
                 best = Some((ratio, topic, partition, p));
             }
         }
+        lock(&self.cleaner.partitions).retain(|k, _| compacted.contains(k));
         let Some((_, topic, partition, p)) = best else {
             return false;
         };
@@ -236,12 +280,23 @@ impl LogManager {
                     .fetch_add(s.bytes_written, Ordering::Relaxed);
                 c.records_removed
                     .fetch_add(s.records_removed, Ordering::Relaxed);
-                lock(&c.partitions).insert((topic.clone(), partition), (0.0, now_ms));
+                let mut parts = lock(&c.partitions);
+                let e = parts
+                    .entry((topic.clone(), partition))
+                    .or_insert_with(|| PartitionCleaning::new(topic.clone(), partition));
+                e.dirty_ratio = 0.0;
+                e.last_clean_ms = now_ms;
+                e.passes += 1;
+                e.bytes_read += s.bytes_read;
+                e.bytes_written += s.bytes_written;
+                e.records_removed += s.records_removed;
+                drop(parts);
                 tracing::info!(
                     topic,
                     partition,
                     dirty_ratio = s.dirty_ratio,
-                    segments = s.segments_rewritten,
+                    segments_replaced = s.segments_rewritten,
+                    segments_written = s.segments_written,
                     read = s.bytes_read,
                     written = s.bytes_written,
                     removed = s.records_removed,

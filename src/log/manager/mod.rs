@@ -45,7 +45,7 @@ pub use background::{
     wall_clock, BackgroundConfig, Clock, SCRUB_BYTES_PER_SEC, SCRUB_ROUND_INTERVAL_MS,
     SCRUB_START_DELAY_MS,
 };
-pub use cleaner::{CleanerConfig, CleanerSnapshot, CleanerStats};
+pub use cleaner::{CleanerConfig, CleanerSnapshot, CleanerStats, PartitionCleaning};
 pub use dirs::{
     aside_partition, read_topic_id, write_topic_id, DirScan, StagedPartition, CREATING_SUFFIX,
     DELETED_SUFFIX, ORPHAN_SUFFIX, PARTITION_METADATA_FILE, PARTITION_METADATA_MAGIC,
@@ -145,5 +145,7 @@ impl LogManager {
     }
 }
 
+#[cfg(test)]
+mod cleaner_tests;
 #[cfg(test)]
 mod tests;

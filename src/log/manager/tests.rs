@@ -471,3 +471,70 @@ async fn background_cleaner_compacts_a_topic_switched_to_compact() {
             .unwrap();
     }
 }
+
+/// The cleaner's figures per partition (what the console shows): passes, bytes and records
+/// of each pass add up per partition; a partition whose policy stops compacting drops out of
+/// the figures (and so out of the per-partition metric series), as does a deleted topic.
+#[test]
+fn cleaner_figures_follow_the_compacted_partitions() {
+    use crate::log::config::CleanupPolicy;
+    use crate::log::manager::CleanerConfig;
+    use std::sync::atomic::AtomicBool;
+    let d = tempfile::tempdir().unwrap();
+    let m = LogManager::open(d.path()).unwrap();
+    let cfg = LogConfig {
+        segment_bytes: 300,
+        cleanup_policy: CleanupPolicy::Compact,
+        ..LogConfig::default()
+    };
+    let mut logs = Vec::new();
+    for topic in ["a", "b"] {
+        let l = m.create(topic, 0, cfg, 0).unwrap();
+        for i in 0..40 {
+            let b = BatchBuilder::new()
+                .recs(vec![crate::log::testutil::Rec::kv(
+                    Some(format!("k{}", i % 3).as_bytes()),
+                    Some(format!("v{i}").as_bytes()),
+                )])
+                .timestamp(super::now_wall_ms())
+                .build();
+            l.append(&b, 0, 0).unwrap();
+        }
+        logs.push(l);
+    }
+    let c = CleanerConfig::default();
+    let stop = AtomicBool::new(false);
+    let now = super::now_wall_ms();
+    assert!(m.clean_dirtiest(&c, None, &stop, now));
+    assert!(m.clean_dirtiest(&c, None, &stop, now));
+    let s = m.cleaner_stats();
+    assert_eq!(s.passes, 2);
+    let names: Vec<_> = s.partitions.iter().map(|p| p.topic.as_str()).collect();
+    assert_eq!(names, ["a", "b"]);
+    for p in &s.partitions {
+        assert_eq!((p.partition, p.passes, p.last_clean_ms), (0, 1, now));
+        assert_eq!(p.dirty_ratio, 0.0, "{p:?}");
+        assert!(
+            p.bytes_read > 0 && p.bytes_written > 0 && p.records_removed > 0,
+            "{p:?}"
+        );
+    }
+    let sum: u64 = s.partitions.iter().map(|p| p.records_removed).sum();
+    assert_eq!(sum, s.records_removed);
+
+    logs[0].update_config(LogConfig {
+        cleanup_policy: CleanupPolicy::Delete,
+        ..cfg
+    });
+    m.clean_dirtiest(&c, None, &stop, now);
+    let s = m.cleaner_stats();
+    assert_eq!(s.partitions.len(), 1, "{s:?}");
+    assert_eq!(
+        (s.partitions[0].topic.as_str(), s.partitions[0].passes),
+        ("b", 1)
+    );
+    m.delete_topic("b").unwrap();
+    m.clean_dirtiest(&c, None, &stop, now);
+    assert_eq!(m.cleaner_stats().partitions, vec![]);
+    assert_eq!(m.cleaner_stats().passes, 2, "the broker-wide counters stay");
+}

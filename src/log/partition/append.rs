@@ -3,7 +3,8 @@
 //! index entries, the leader epoch cache, producer state (with open transactions and the
 //! aborted-transaction index, `txn.rs`) and publication of the new log end (and high
 //! watermark) — which the follower's `append_replica` (`replica.rs`) and the transaction
-//! marker writer (`txn.rs`) share.
+//! marker writer (`txn.rs`) share — and the idle roll the log cleaner asks of a quiet
+//! compacted partition (`roll_if_idle`).
 //!
 //! Invariants: appends run one at a time under the writer lock; each batch's base offset is
 //! the previous log end offset (offsets dense and monotonic); nothing of an append is visible
@@ -81,7 +82,8 @@ impl PartitionLog {
     /// (Kafka's current, KIP-360 behaviour).
     ///
     /// Rolls the segment first if the batch would overflow `segment.bytes`, the segment is older
-    /// than `segment.ms`, or its index is full. Then advances the high watermark and wakes
+    /// than `segment.ms` (for a compacted topic: or `max.compaction.lag.ms`, see
+    /// `LogConfig::roll_ms`), or its index is full. Then advances the high watermark and wakes
     /// `subscribe` receivers. A new `leader_epoch` (≥ 0, above the latest) is recorded in the
     /// epoch cache. Does not fsync (see `flush` / `LogManager::flush_if_needed`).
     pub fn append(
@@ -183,8 +185,9 @@ impl PartitionLog {
             && (w.write_pos + size > cfg.effective_segment_bytes()
                 // Kafka's segment.ms rule: the incoming batch's timestamp against the first
                 // batch's, so producers with old CreateTime timestamps do not roll every batch.
+                // For a compacted topic also max.compaction.lag.ms (`LogConfig::roll_ms`).
                 || (meta.rolling_timestamp >= 0
-                    && fin.max_timestamp.saturating_sub(meta.rolling_timestamp) > cfg.segment_ms)
+                    && fin.max_timestamp.saturating_sub(meta.rolling_timestamp) > cfg.roll_ms())
                 || active.index_entries() >= cfg.max_index_entries()
                 || fin.last_offset() - active.base_offset > i64::from(i32::MAX));
         if need_roll {
@@ -260,6 +263,62 @@ impl PartitionLog {
             tracing::info!(dir = %self.dir.display(), "partition accepts writes again");
         }
         Ok(log_start)
+    }
+
+    /// Rolls the active segment of a compacted partition that stopped receiving records, so the
+    /// cleaner gets to compact them (it never touches the active segment). Called by the
+    /// cleaner's pick loop (`manager/cleaner.rs`) with its clock. Rolls, under the writer lock
+    /// and by the same path as an append's roll, when all of these hold:
+    /// - `cleanup.policy` compacts. Delete-only partitions are left as they were: their
+    ///   retention deletes sealed segments only and an idle active segment waits for the next
+    ///   append's roll (`retention.rs`);
+    /// - the active segment is non-empty and wholly below the high watermark (log end = high
+    ///   watermark), so no replica can still truncate it;
+    /// - its age exceeds [`LogConfig::roll_ms`]: `now_ms` minus its first batch's max timestamp
+    ///   (the append rule's rolling timestamp), or if that is unknown (timestamps of -1) minus
+    ///   the first call that saw it non-empty (Kafka counts from the segment's creation, which
+    ///   also restarts at a reopen).
+    ///
+    /// Returns whether it rolled. A failure leaves the old segment active (`roll`) and is
+    /// returned for the caller to log; the next call tries again.
+    pub fn roll_if_idle(&self, now_ms: i64) -> Result<bool, LogError> {
+        let cfg = self.config();
+        if !cfg.cleanup_policy.compacts() {
+            return Ok(false);
+        }
+        self.check_usable()?;
+        let mut guard = lock(&self.writer);
+        let w = &mut *guard;
+        self.check_usable()?;
+        if w.rewind_pending || w.write_pos == 0 {
+            return Ok(false);
+        }
+        let (leo, hw, active) = {
+            let s = read_lock(&self.state);
+            (s.leo, s.hw, Arc::clone(s.active()))
+        };
+        if leo != hw {
+            return Ok(false);
+        }
+        let rolling = active.meta().rolling_timestamp;
+        let since = if rolling >= 0 {
+            rolling
+        } else {
+            match w.idle_since {
+                Some((base, at)) if base == active.base_offset => at,
+                _ => {
+                    w.idle_since = Some((active.base_offset, now_ms));
+                    now_ms
+                }
+            }
+        };
+        if now_ms.saturating_sub(since) <= cfg.roll_ms() {
+            return Ok(false);
+        }
+        self.roll(w, leo)?;
+        tracing::info!(dir = %self.dir.display(), base_offset = leo,
+            "rolled an idle active segment so the cleaner can compact it");
+        Ok(true)
     }
 
     /// Seals the active segment, snapshots producer state at `leo` and starts a new segment.

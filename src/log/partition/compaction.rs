@@ -1,13 +1,16 @@
 //! What the log cleaner (`log/cleaner/`) needs from a `PartitionLog`: a consistent view of the
-//! segments it may clean, the cleaner checkpoint, and installing a cleaned segment in place of
-//! the one it was made from.
+//! segments it may clean, the cleaner checkpoint (with the time its kept tombstones become
+//! removable), and installing a cleaned segment in place of the group of consecutive old
+//! segments it was made from.
 //!
 //! Invariants: the view holds sealed segments only (never the active one); an install runs
 //! under the writer lock, so it never races an append, a roll, retention or truncation, and it
-//! installs only if the old segment is still the one in the log (same instance) and still
-//! sealed — otherwise the cleaned copy is discarded. The old segment's `.log` handle is pinned
-//! before its name is taken over, so readers holding it keep reading the old file. Once a
-//! swap is committed on disk, any failure is fail-stop (a reopen finishes the swap).
+//! installs only if every old segment of the group is still in the log (same instances),
+//! consecutive and sealed — otherwise the cleaned copy is discarded. Every old segment's
+//! `.log` handle is pinned before its name is taken over or deleted, so readers holding one
+//! keep reading the old file. The segment map loses the group and gains the new segment in
+//! one update of the state lock, so a reader sees either. Once a swap is committed on disk,
+//! any failure is fail-stop (a reopen finishes the swap).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -32,6 +35,8 @@ pub(crate) struct CleanView {
     pub first_dirty: i64,
     /// Last offset of every producer the partition tracks.
     pub producer_last: HashMap<i64, i64>,
+    /// When tombstones kept by the last pass become removable (ms, `i64::MAX`: none known).
+    pub tombstones_due_ms: i64,
     /// The topic's settings.
     pub config: LogConfig,
 }
@@ -60,17 +65,26 @@ impl PartitionLog {
             hw: s.last_stable_offset(),
             first_dirty,
             producer_last,
+            tombstones_due_ms: self.tombstones_due.load(Ordering::Acquire),
             config: self.config(),
         })
     }
 
-    /// Records the cleaner's progress: `first_dirty` in memory and in `cleaner-offset`.
-    pub(crate) fn set_cleaner_offset(&self, first_dirty: i64) -> Result<(), LogError> {
+    /// Records the cleaner's progress: `first_dirty` and `tombstones_due_ms` (when the
+    /// tombstones the pass kept become removable, `i64::MAX` if it kept none) in memory and in
+    /// `cleaner-offset`.
+    pub(crate) fn set_cleaner_offset(
+        &self,
+        first_dirty: i64,
+        tombstones_due_ms: i64,
+    ) -> Result<(), LogError> {
         let _w = lock(&self.writer);
         self.check_usable()?;
         let below = self.cleaned_below.load(Ordering::Acquire).max(first_dirty);
-        self.write_progress(first_dirty, below)?;
+        self.write_progress(first_dirty, below, tombstones_due_ms)?;
         self.cleaner_offset.store(first_dirty, Ordering::Release);
+        self.tombstones_due
+            .store(tombstones_due_ms, Ordering::Release);
         Ok(())
     }
 
@@ -83,13 +97,23 @@ impl PartitionLog {
         if end <= below {
             return Ok(());
         }
-        self.write_progress(self.cleaner_offset.load(Ordering::Acquire), end)
+        self.write_progress(
+            self.cleaner_offset.load(Ordering::Acquire),
+            end,
+            self.tombstones_due.load(Ordering::Acquire),
+        )
     }
 
-    fn write_progress(&self, first_dirty: i64, cleaned_below: i64) -> Result<(), LogError> {
+    fn write_progress(
+        &self,
+        first_dirty: i64,
+        cleaned_below: i64,
+        tombstones_due_ms: i64,
+    ) -> Result<(), LogError> {
         let p = cleaner_checkpoint::Progress {
             first_dirty,
             cleaned_below,
+            tombstones_due_ms,
         };
         cleaner_checkpoint::write(&self.dir, p).map_err(|e| {
             LogError::io(
@@ -106,11 +130,15 @@ impl PartitionLog {
         self.cleaner_offset.load(Ordering::Acquire)
     }
 
-    /// Installs the cleaned copy of `old` written and fsynced in `<base>.cleaned`
-    /// (`cleaner/swap.rs` steps 2-4). Returns false, having discarded the copy, if `old` is
-    /// no longer a sealed segment of this log.
-    pub(crate) fn install_cleaned(&self, old: &Arc<Segment>) -> Result<bool, LogError> {
-        let base = old.base_offset;
+    /// Installs the cleaned segment written and fsynced in `<first>.cleaned` (with its
+    /// manifest) in place of `group`, the consecutive old segments it was made from, first
+    /// one first (`cleaner/swap.rs` steps 2-5). Returns false, having discarded the copy, if
+    /// the group is no longer a run of consecutive sealed segments of this log.
+    pub(crate) fn install_cleaned(&self, group: &[Arc<Segment>]) -> Result<bool, LogError> {
+        let (Some(first), Some(last)) = (group.first(), group.last()) else {
+            return Ok(false);
+        };
+        let base = first.base_offset;
         let ioe = |what: &str, e| LogError::io(format!("{what} in {}", self.dir.display()), e);
         self.check_usable()?;
         let _w = lock(&self.writer);
@@ -120,17 +148,27 @@ impl PartitionLog {
         }
         let current = {
             let s = read_lock(&self.state);
-            s.segments.get(&base).is_some_and(|c| Arc::ptr_eq(c, old))
-                && s.active().base_offset != base
+            let in_log: Vec<&Arc<Segment>> = s
+                .segments
+                .range(base..=last.base_offset)
+                .map(|(_, seg)| seg)
+                .collect();
+            in_log.len() == group.len()
+                && in_log.iter().zip(group).all(|(a, b)| Arc::ptr_eq(a, b))
+                && s.active().base_offset > last.base_offset
         };
         if !current {
             swap::discard(&self.dir, base).map_err(|e| ioe("discarding a cleaned segment", e))?;
             return Ok(false);
         }
-        // Before the name is taken over: readers of `old` keep the old file.
-        if let Err(e) = old.pin() {
+        // Before the names are taken over or deleted: readers of the old segments keep the
+        // old files.
+        if let Some(e) = group.iter().find_map(|seg| seg.pin().err()) {
+            for seg in group {
+                seg.unpin();
+            }
             let _ = swap::discard(&self.dir, base);
-            return Err(ioe("opening the segment being replaced", e));
+            return Err(ioe("opening a segment being replaced", e));
         }
         swap::commit(&self.dir, base).map_err(|e| self.fail("committing a cleaned segment", e))?;
         swap::finish(&self.dir, base).map_err(|e| self.fail("installing a cleaned segment", e))?;
@@ -140,7 +178,11 @@ impl PartitionLog {
             seg.recover(self.config().index_interval_bytes, false)
                 .map_err(|e| self.fail("indexing a cleaned segment", e))?;
         }
-        write_lock(&self.state).segments.insert(base, Arc::new(seg));
+        let mut s = write_lock(&self.state);
+        for old in group {
+            s.segments.remove(&old.base_offset);
+        }
+        s.segments.insert(base, Arc::new(seg));
         Ok(true)
     }
 }

@@ -163,6 +163,7 @@ impl PartitionLog {
                 write_pos,
                 bytes_since_index,
                 rewind_pending: false,
+                idle_since: None,
             }),
             state: RwLock::new(State {
                 segments,
@@ -189,6 +190,7 @@ impl PartitionLog {
             dir_dirty: AtomicBool::new(bases.is_empty()),
             cleaner_offset: AtomicI64::new(progress.map_or(log_start, |p| p.first_dirty)),
             cleaned_below: AtomicI64::new(progress.map_or(i64::MIN, |p| p.cleaned_below)),
+            tombstones_due: AtomicI64::new(progress.map_or(i64::MAX, |p| p.tombstones_due_ms)),
             flush_lock: tokio::sync::Mutex::new(()),
         })
     }

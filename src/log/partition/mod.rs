@@ -37,7 +37,8 @@
 //! one concern. The fields are private to this module (so shared by its files); a helper one
 //! file lends another is `pub(super)`.
 //! - `lifecycle`  open (directory scan, recovery hand-off), clean close, deletion mark
-//! - `append`     the append path: checks, idempotence, segment roll, the full-disk rewind
+//! - `append`     the append path: checks, idempotence, segment roll, the full-disk rewind;
+//!   the idle roll of a quiet compacted partition
 //! - `read`       the read path and the reader-visible offsets (log start, high watermark)
 //! - `txn`        transactions: markers, the last stable offset, aborted transactions for
 //!   read_committed fetches, and the rebuild of all three from the log
@@ -46,6 +47,7 @@
 //! - `timestamp`  ListOffsets by timestamp: batch-level lookup and the exact record walk
 //! - `retention`  DeleteRecords, time/size retention, producer-id expiry
 //! - `compaction` what the log cleaner sees of the partition, and installing a cleaned segment
+//!   in place of a group of old ones
 //! - `flush`      fsync of written segments, recovery-point and flushed-offset bookkeeping
 //! - `health`     fail-stop and write suspension: how an I/O error changes what the log answers
 
@@ -134,6 +136,9 @@ struct Writer {
     /// A failed append could not be cut off yet: the active segment's files may extend past
     /// `write_pos` / the in-memory index ends. Retried before the next write.
     rewind_pending: bool,
+    /// (active segment base, ms) of the first `roll_if_idle` that saw the active segment
+    /// non-empty without a rolling timestamp: its age is counted from then.
+    idle_since: Option<(i64, i64)>,
 }
 
 /// Reader-visible state, behind `PartitionLog::state`.
@@ -211,6 +216,9 @@ pub struct PartitionLog {
     /// No segment at or above this offset was ever rewritten by the cleaner (`i64::MIN`:
     /// none); persisted with `cleaner_offset`, read by recovery.
     cleaned_below: AtomicI64,
+    /// When tombstones kept by the cleaner's last pass become removable, ms (`i64::MAX`:
+    /// none known); persisted with `cleaner_offset`, read by the cleaner's plan.
+    tombstones_due: AtomicI64,
     /// Async mutex used by `LogManager::flush_if_needed` to coalesce concurrent flushers; held
     /// across the `spawn_blocking` fsync, which is why it is a tokio mutex.
     pub(crate) flush_lock: tokio::sync::Mutex<()>,

@@ -12,6 +12,7 @@
 //! `CorruptMessage`, never an empty result; readers never take the writer lock (only
 //! `active_producers` does, for its copy).
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use tokio::sync::watch;
@@ -144,6 +145,14 @@ impl PartitionLog {
                     };
                     match next {
                         Some((n, e)) if n.base_offset < end => (seg, end_pos) = (n, e),
+                        // A cleaned segment whose last records — or all of them — were
+                        // compacted away, up to the readable end: nothing to read yet.
+                        Some((n, _))
+                            if seg.base_offset < self.cleaned_below.load(Ordering::Acquire)
+                                && n.base_offset >= end =>
+                        {
+                            return Ok(empty);
+                        }
                         _ => {
                             return Err(LogError::CorruptMessage(format!(
                                 "offset {offset} is below the readable end {end} but {} ends before it",
