@@ -1,6 +1,6 @@
 //! read_committed over the wire: transactional batches and markers are written through the
-//! partition layer directly (the Produce handler still refuses transactional produce until the
-//! transaction coordinator exists), then Fetch v4 read_committed and read_uncommitted are
+//! partition layer directly (no coordinator involved: `txn_coordinator.rs` drives the same
+//! through the transaction APIs), then Fetch v4 read_committed and read_uncommitted are
 //! compared: the last stable offset bounds the first, the aborted transactions are listed
 //! (null for read_uncommitted), a parked read_committed long poll wakes when a marker makes
 //! data stable, and ListOffsets LATEST answers the last stable offset for read_committed.

@@ -20,7 +20,9 @@
 //!   from the log still knows that producer's last sequence and epoch;
 //! - none kept otherwise → nothing.
 //!
-//! Control batches are kept as they are (no transactions yet).
+//! Records of an aborted transaction are removed like superseded ones (Kafka's cleaner
+//! discards them too), so an aborted value never outlives the committed value of its key.
+//! Control batches (transaction markers) are kept as they are.
 //!
 //! Invariant: the output of a batch never holds a record the input did not, at the same offset.
 
@@ -52,6 +54,18 @@ pub(crate) struct Rules<'a> {
     pub keep_tombstones: bool,
     /// Last offset of each producer the partition still tracks.
     pub producer_last: &'a HashMap<i64, i64>,
+    /// Aborted transactions by producer id: (first offset, ABORT marker offset).
+    pub aborted: &'a HashMap<i64, Vec<(i64, i64)>>,
+}
+
+/// Whether the transactional batch `h` belongs to an aborted transaction of `aborted`.
+pub(crate) fn in_aborted_txn(h: &BatchHeader, aborted: &HashMap<i64, Vec<(i64, i64)>>) -> bool {
+    h.is_transactional()
+        && !h.is_control()
+        && aborted.get(&h.producer_id).is_some_and(|txns| {
+            txns.iter()
+                .any(|(first, end)| *first <= h.base_offset && h.last_offset() < *end)
+        })
 }
 
 /// Records of a batch as seen by the filter.
@@ -109,10 +123,12 @@ pub(crate) fn filter_batch<'a>(
     let raw = records_of(batch, h)?;
     let mut kept: Vec<&[u8]> = Vec::new();
     let mut counts = Counts::default();
+    let aborted = in_aborted_txn(h, rules.aborted);
     for_each_record(&raw, h, |r| {
         counts.read += 1;
         let offset = h.base_offset + i64::from(r.meta.offset_delta);
         let keep = match r.key {
+            _ if aborted => false,
             None => false,
             Some(k) => {
                 let latest = rules.map.get(k).is_none_or(|o| offset >= o);

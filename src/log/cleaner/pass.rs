@@ -46,7 +46,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::filter::{filter_batch, for_each_record, records_of, Kept, Rules};
+use super::filter::{filter_batch, for_each_record, in_aborted_txn, records_of, Kept, Rules};
 use super::offset_map::OffsetMap;
 use super::plan::{plan, Plan};
 use super::swap;
@@ -144,6 +144,7 @@ pub fn clean(
             keep_tombstones: !(was_clean
                 && src_mtime.saturating_add(cfg.delete_retention_ms) <= now_ms),
             producer_last: &view.producer_last,
+            aborted: &view.aborted,
         };
         let src = Source {
             seg,
@@ -409,7 +410,11 @@ fn build_map(
             if let Some(t) = opts.throttle {
                 t.acquire(batch.len() as u64);
             }
-            if h.last_offset() < p.first_dirty || h.is_control() {
+            // Markers and aborted transactions' records never supersede a key's value.
+            if h.last_offset() < p.first_dirty
+                || h.is_control()
+                || in_aborted_txn(&h, &view.aborted)
+            {
                 end = end.max(h.last_offset() + 1);
                 continue;
             }

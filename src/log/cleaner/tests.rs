@@ -184,10 +184,12 @@ fn filter_rebuilds_a_compressed_batch_and_keeps_an_empty_producer_batch() {
     map.put(b"a", 2);
     map.put(b"b", 9);
     let none = std::collections::HashMap::new();
+    let no_aborts = std::collections::HashMap::new();
     let rules = Rules {
         map: &map,
         keep_tombstones: true,
         producer_last: &none,
+        aborted: &no_aborts,
     };
     let (kept, counts) = filter_batch(&b, &h, &rules).unwrap();
     assert_eq!((counts.read, counts.removed), (3, 2));

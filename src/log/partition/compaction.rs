@@ -37,6 +37,9 @@ pub(crate) struct CleanView {
     pub producer_last: HashMap<i64, i64>,
     /// When tombstones kept by the last pass become removable (ms, `i64::MAX`: none known).
     pub tombstones_due_ms: i64,
+    /// Aborted transactions of the sealed segments, by producer id: (first offset, offset of
+    /// the ABORT marker). Their records are never the latest of a key and are removed.
+    pub aborted: HashMap<i64, Vec<(i64, i64)>>,
     /// The topic's settings.
     pub config: LogConfig,
 }
@@ -54,18 +57,31 @@ impl PartitionLog {
             .windows(2)
             .filter_map(|p| s.segments.get(&p[0]).map(|seg| (Arc::clone(seg), p[1])))
             .collect();
+        let sealed_end = bases.last().copied().unwrap_or(s.log_start);
         let stored = self.cleaner_offset.load(Ordering::Acquire);
         let first_dirty = if stored < s.log_start || stored > s.leo {
             s.log_start
         } else {
             stored
         };
+        let log_start = s.log_start;
+        let hw = s.last_stable_offset();
+        drop(s);
+        drop(w);
+        let mut aborted: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
+        for t in self.aborted_transactions(log_start, sealed_end) {
+            aborted
+                .entry(t.producer_id)
+                .or_default()
+                .push((t.first_offset, t.last_offset));
+        }
         Ok(CleanView {
             sealed,
-            hw: s.last_stable_offset(),
+            hw,
             first_dirty,
             producer_last,
             tombstones_due_ms: self.tombstones_due.load(Ordering::Acquire),
+            aborted,
             config: self.config(),
         })
     }

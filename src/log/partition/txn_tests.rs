@@ -525,6 +525,70 @@ fn the_cleaner_stops_at_the_last_stable_offset() {
     assert!(log.cleaner_offset() <= first);
 }
 
+#[test]
+fn the_cleaner_removes_aborted_records_and_keeps_the_committed_value() {
+    use crate::log::cleaner::{clean, PassOptions};
+    use crate::log::config::CleanupPolicy;
+    use crate::log::testutil::Rec;
+    let d = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        cleanup_policy: CleanupPolicy::Compact,
+        ..small()
+    };
+    let files = LogFiles::default();
+    let log = PartitionLog::open_with(d.path(), cfg, 0, &files).unwrap();
+    let keyed = |key: &[u8], value: &[u8]| vec![Rec::kv(Some(key), Some(value))];
+    // "a" is committed as "good", then an aborted transaction writes "a" = "bad" later.
+    put(&log, &BatchBuilder::new().recs(keyed(b"a", b"good")).build());
+    let bad = put(
+        &log,
+        &BatchBuilder::new()
+            .recs(keyed(b"a", b"bad"))
+            .producer(1, 0, 0)
+            .attributes(ATTR_TRANSACTIONAL)
+            .build(),
+    );
+    mark(&log, 1, 0, false);
+    // Enough filler of another key to seal the segments holding both.
+    for _ in 0..8 {
+        put(&log, &BatchBuilder::new().recs(keyed(b"z", b"filler")).build());
+    }
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let opts = PassOptions {
+        map_bytes: 1 << 20,
+        force: true,
+        throttle: None,
+        stop: &stop,
+    };
+    clean(&log, &files, &opts, 0).unwrap();
+    // Every value of "a" still in the log: the committed one only.
+    let mut values = Vec::new();
+    let mut at = 0;
+    while at < log.log_end_offset() {
+        let r = log.read(at, 1 << 20, true).unwrap();
+        let bytes = r.records.to_bytes().unwrap();
+        if bytes.is_empty() {
+            break;
+        }
+        let mut buf = &bytes[..];
+        while !buf.is_empty() {
+            let h = BatchHeader::parse(buf).unwrap();
+            if !h.is_control() {
+                let raw = crate::log::cleaner::filter::records_of(buf, &h).unwrap();
+                crate::log::cleaner::filter::for_each_record(&raw, &h, |r| {
+                    if r.key == Some(&b"a"[..]) {
+                        values.push((h.base_offset, r.value.map(<[u8]>::to_vec)));
+                    }
+                })
+                .unwrap();
+            }
+            at = h.last_offset() + 1;
+            buf = &buf[h.batch_size()..];
+        }
+    }
+    assert_eq!(values, vec![(0, Some(b"good".to_vec()))], "aborted offset {bad}");
+}
+
 /// One step of the property test.
 #[derive(Clone, Debug)]
 enum Step {
