@@ -9,6 +9,9 @@ compat/python/requirements.txt).
                                          1 MiB segments, min.cleanable.dirty.ratio 0.01) and
                                          produce 2,500 records of ~1 KB over 25 keys (several
                                          sealed segments for the log cleaner)
+  workload.py txn       TOPIC ID SECONDS create TOPIC (1 partition); transactional id ID
+                                         commits 5 records, then holds a transaction of 3
+                                         records open for SECONDS (prints "open"), then aborts
   workload.py commit    GROUP TOPIC     offsets-only group: commit p0=2 without joining
   workload.py consumer  GROUP TOPIC DIR a live member: joins GROUP, commits p0=4 p1=7
                                          p2=10, then keeps polling (staying Stable, not
@@ -92,6 +95,30 @@ def compact(topic):
     print(f"produced {n} records over 25 keys to {topic}")
 
 
+def txn(topic, txn_id, seconds):
+    """Commits a transaction of 5 records, then holds a second one (3 records) open for
+    `seconds` (prints "open" once its records are written), then aborts it."""
+    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    fut = admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)],
+                              operation_timeout=30)
+    fut[topic].result(timeout=30)
+    p = Producer({"bootstrap.servers": BOOTSTRAP, "transactional.id": txn_id, "linger.ms": 0})
+    p.init_transactions(30)
+    p.begin_transaction()
+    for i in range(5):
+        p.produce(topic, value=f"committed {i}".encode(), partition=0)
+    p.commit_transaction(30)
+    p.begin_transaction()
+    for i in range(3):
+        p.produce(topic, value=f"open {i}".encode(), partition=0)
+    if p.flush(30) != 0:
+        sys.exit("txn: flush timed out")
+    print("open", flush=True)
+    time.sleep(float(seconds))
+    p.abort_transaction(30)
+    print("aborted")
+
+
 def load(topic, seconds):
     p = Producer({"bootstrap.servers": BOOTSTRAP, "linger.ms": 5})
     end = time.time() + seconds
@@ -161,6 +188,8 @@ def main():
             compact(sys.argv[2])
         elif cmd == "load":
             load(sys.argv[2], float(sys.argv[3]))
+        elif cmd == "txn":
+            txn(sys.argv[2], sys.argv[3], sys.argv[4])
         elif cmd == "commit":
             commit(sys.argv[2], sys.argv[3])
         elif cmd == "consumer":

@@ -50,6 +50,7 @@ pub(crate) async fn get(state: &HttpState, broker: Arc<Broker>, req: &Request) -
         "/api/throughput" => Response::json(200, &counters(&broker)),
         "/api/topics" => blocking(move || Response::json(200, &source::topics(&broker))).await,
         "/api/groups" => blocking(move || Response::json(200, &source::groups(&broker))).await,
+        "/api/transactions" => Response::json(200, &source::transactions(&broker).await),
         "/api/records" => match RecordsQuery::parse(req) {
             Ok(q) => blocking(move || records(&broker, &q)).await,
             Err(msg) => Response::json_error(400, &msg),

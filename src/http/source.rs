@@ -16,6 +16,7 @@ use crate::log::manager::PartitionCleaning;
 use crate::telemetry::{
     CleanerSample, GroupOffsetSample, GroupSample, PartitionSample, StateSample, StateSource,
 };
+use crate::txn::Participant;
 
 /// The log cleaner's figures of one compacted partition, as the console shows them (kept in
 /// memory by the cleaner; reading them touches no segment file).
@@ -46,6 +47,9 @@ pub struct PartitionView {
     pub log_start_offset: i64,
     pub log_end_offset: i64,
     pub high_watermark: i64,
+    /// What read_committed consumers see up to: below the high watermark while a
+    /// transaction is open.
+    pub last_stable_offset: i64,
     pub size_bytes: u64,
     /// Present for a partition the log cleaner has looked at (its policy compacts).
     pub cleaner: Option<CleanerView>,
@@ -101,6 +105,7 @@ pub fn topics(b: &Broker) -> Vec<TopicView> {
                         log_start_offset: log.as_ref().map_or(-1, |l| l.log_start_offset()),
                         log_end_offset: log.as_ref().map_or(-1, |l| l.log_end_offset()),
                         high_watermark: log.as_ref().map_or(-1, |l| l.high_watermark()),
+                        last_stable_offset: log.as_ref().map_or(-1, |l| l.last_stable_offset()),
                         size_bytes: log.as_ref().map_or(0, |l| l.size_bytes()),
                         cleaner: cleaning.remove(&(t.name.clone(), p.index)),
                     }
@@ -128,6 +133,60 @@ pub fn topics(b: &Broker) -> Vec<TopicView> {
             }
         })
         .collect()
+}
+
+/// One transactional id as the console shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TransactionView {
+    pub transactional_id: String,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    /// Kafka's state name (Empty, Ongoing, PrepareCommit, ..., CompleteAbort).
+    pub state: &'static str,
+    pub timeout_ms: i32,
+    /// When the open transaction started, null outside one.
+    pub start_ms: Option<i64>,
+    /// `topic-partition` of every partition in the open transaction.
+    pub partitions: Vec<String>,
+    /// Consumer groups whose offsets the open transaction commits.
+    pub groups: Vec<String>,
+}
+
+/// Every transactional id the coordinator knows, open transactions first (none in a
+/// cluster, which has no transaction coordinator yet).
+pub async fn transactions(b: &Broker) -> Vec<TransactionView> {
+    let Some(txns) = &b.txns else {
+        return Vec::new();
+    };
+    let mut out: Vec<TransactionView> = txns
+        .transactions()
+        .await
+        .into_iter()
+        .map(|m| {
+            let mut partitions = Vec::new();
+            let mut groups = Vec::new();
+            for p in &m.participants {
+                match p {
+                    Participant::Partition { topic, partition } => {
+                        partitions.push(format!("{topic}-{partition}"))
+                    }
+                    Participant::Group { group_id } => groups.push(group_id.clone()),
+                }
+            }
+            TransactionView {
+                transactional_id: m.transactional_id,
+                producer_id: m.producer_id,
+                producer_epoch: m.producer_epoch,
+                state: m.state.kafka_name(),
+                timeout_ms: m.timeout_ms,
+                start_ms: (m.start_ms >= 0).then_some(m.start_ms),
+                partitions,
+                groups,
+            }
+        })
+        .collect();
+    out.sort_by_key(|t| t.start_ms.is_none());
+    out
 }
 
 /// A member's assigned partitions of one topic.

@@ -539,7 +539,10 @@ fn the_cleaner_removes_aborted_records_and_keeps_the_committed_value() {
     let log = PartitionLog::open_with(d.path(), cfg, 0, &files).unwrap();
     let keyed = |key: &[u8], value: &[u8]| vec![Rec::kv(Some(key), Some(value))];
     // "a" is committed as "good", then an aborted transaction writes "a" = "bad" later.
-    put(&log, &BatchBuilder::new().recs(keyed(b"a", b"good")).build());
+    put(
+        &log,
+        &BatchBuilder::new().recs(keyed(b"a", b"good")).build(),
+    );
     let bad = put(
         &log,
         &BatchBuilder::new()
@@ -551,7 +554,10 @@ fn the_cleaner_removes_aborted_records_and_keeps_the_committed_value() {
     mark(&log, 1, 0, false);
     // Enough filler of another key to seal the segments holding both.
     for _ in 0..8 {
-        put(&log, &BatchBuilder::new().recs(keyed(b"z", b"filler")).build());
+        put(
+            &log,
+            &BatchBuilder::new().recs(keyed(b"z", b"filler")).build(),
+        );
     }
     let stop = std::sync::atomic::AtomicBool::new(false);
     let opts = PassOptions {
@@ -586,7 +592,11 @@ fn the_cleaner_removes_aborted_records_and_keeps_the_committed_value() {
             buf = &buf[h.batch_size()..];
         }
     }
-    assert_eq!(values, vec![(0, Some(b"good".to_vec()))], "aborted offset {bad}");
+    assert_eq!(
+        values,
+        vec![(0, Some(b"good".to_vec()))],
+        "aborted offset {bad}"
+    );
 }
 
 /// One step of the property test.
