@@ -25,23 +25,25 @@ use crate::broker::Broker;
 use crate::group::{error::code_of, CommitRequest, CommittedOffset, GroupError};
 use crate::kafka_error::KafkaError;
 
+/// (topic, [(partition, error decided here)]) in request order.
+type Layout = Vec<(String, Vec<(i32, Option<i16>)>)>;
+
 pub async fn handle(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     req: TxnOffsetCommitRequest,
 ) -> TxnOffsetCommitResponse {
     let v = ctx.api_version;
-    // (topic, [(partition, error decided here)]) in request order.
-    let mut layout: Vec<(String, Vec<(i32, Option<i16>)>)> = Vec::new();
+    let mut layout: Layout = Vec::new();
     let mut offsets = Vec::new();
     for t in &req.topics {
         let topic = t.name.to_string();
         let info = broker.metadata.topic(&topic);
         let mut parts = Vec::with_capacity(t.partitions.len());
         for p in &t.partitions {
-            if !info
+            if info
                 .as_ref()
-                .is_some_and(|i| i.partition(p.partition_index).is_some())
+                .is_none_or(|i| i.partition(p.partition_index).is_none())
             {
                 parts.push((
                     p.partition_index,

@@ -199,9 +199,7 @@ impl TxnMetadata {
     /// Bump the epoch (when not exhausted) and decide to abort: InitProducerId during an open
     /// transaction, or the transaction timed out. The old producer's requests are fenced.
     fn fence(&mut self, now_ms: i64) {
-        if self.producer_epoch < i16::MAX {
-            self.producer_epoch += 1;
-        }
+        self.producer_epoch = self.producer_epoch.saturating_add(1);
         self.last_producer_epoch = -1;
         self.state = TxnState::PrepareAbort;
         self.update_ms = now_ms;
