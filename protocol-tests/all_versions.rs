@@ -383,6 +383,53 @@ pub(crate) fn sample(key: ApiKey, v: i16) -> RequestKind {
                     ]),
             ]),
         ),
+        // Transactions: an unknown transactional id (answered with an error, not a panic).
+        ApiKey::AddPartitionsToTxn => RequestKind::AddPartitionsToTxn(
+            AddPartitionsToTxnRequest::default()
+                .with_v3_and_below_transactional_id(TransactionalId(s("av-txn")))
+                .with_v3_and_below_producer_id(ProducerId(1))
+                .with_v3_and_below_producer_epoch(0)
+                .with_v3_and_below_topics(vec![
+                    m::add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                        .with_name(topic("av"))
+                        .with_partitions(vec![0]),
+                ]),
+        ),
+        ApiKey::AddOffsetsToTxn => RequestKind::AddOffsetsToTxn(
+            AddOffsetsToTxnRequest::default()
+                .with_transactional_id(TransactionalId(s("av-txn")))
+                .with_producer_id(ProducerId(1))
+                .with_group_id(GroupId(s("av-group"))),
+        ),
+        ApiKey::EndTxn => RequestKind::EndTxn(
+            EndTxnRequest::default()
+                .with_transactional_id(TransactionalId(s("av-txn")))
+                .with_producer_id(ProducerId(1))
+                .with_committed(true),
+        ),
+        ApiKey::TxnOffsetCommit => RequestKind::TxnOffsetCommit(
+            TxnOffsetCommitRequest::default()
+                .with_transactional_id(TransactionalId(s("av-txn")))
+                .with_group_id(GroupId(s("av-group")))
+                .with_producer_id(ProducerId(1))
+                .with_generation_id(-1)
+                .with_topics(vec![m::txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                    .with_name(topic("av"))
+                    .with_partitions(vec![
+                        m::txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(1),
+                    ])]),
+        ),
+        ApiKey::DescribeTransactions => RequestKind::DescribeTransactions(
+            DescribeTransactionsRequest::default()
+                .with_transactional_ids(vec![TransactionalId(s("av-txn"))]),
+        ),
+        ApiKey::ListTransactions => RequestKind::ListTransactions(
+            ListTransactionsRequest::default()
+                .with_state_filters(vec![s("Ongoing")])
+                .with_duration_filter(-1),
+        ),
         other => panic!("no sample request for advertised API {other:?}"),
     }
 }

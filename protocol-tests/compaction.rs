@@ -43,6 +43,42 @@ fn varint(b: &[u8], pos: &mut usize) -> i64 {
     }
 }
 
+/// Sets `min.cleanable.dirty.ratio` of `topic` (IncrementalAlterConfigs, in process).
+async fn set_min_cleanable_dirty_ratio(b: &harness::TestBroker, topic: &str, ratio: &str) {
+    use kafka_protocol::messages::incremental_alter_configs_request::{
+        AlterConfigsResource, AlterableConfig,
+    };
+    use kafka_protocol::messages::{
+        ApiKey, IncrementalAlterConfigsRequest, RequestKind, ResponseKind,
+    };
+    use kafka_protocol::protocol::StrBytes;
+    let req = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        AlterConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(StrBytes::from_string(topic.into()))
+            .with_configs(vec![AlterableConfig::default()
+                .with_name(StrBytes::from_static_str("min.cleanable.dirty.ratio"))
+                .with_config_operation(0)
+                .with_value(Some(StrBytes::from_string(ratio.into())))]),
+    ]);
+    let ctx = runnel::handlers::RequestContext {
+        api_key: ApiKey::IncrementalAlterConfigs,
+        api_version: 1,
+        correlation_id: 1,
+        client_id: "compaction-test".into(),
+        client_host: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+    };
+    let broker = &b.running.as_ref().unwrap().broker;
+    match runnel::handlers::dispatch(broker, &ctx, RequestKind::IncrementalAlterConfigs(req)).await
+    {
+        runnel::handlers::Reply::Respond(r) => match *r {
+            ResponseKind::IncrementalAlterConfigs(r) => assert_eq!(r.responses[0].error_code, 0),
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+}
+
 /// Splits uncompressed magic-2 batches into their records; panics on anything else (this
 /// test only writes uncompressed batches).
 fn parse_batches(mut b: &[u8]) -> Vec<Batch> {
@@ -121,6 +157,9 @@ async fn fetch_after_compaction_returns_the_latest_record_of_every_key_at_its_of
     let mut c = b.connect().await;
     let topic = "compacted";
     create(&mut c, topic).await;
+    // Cleaned whenever anything is dirty: a pass may run while the batches are still being
+    // produced, and the later passes must not wait for the default dirty ratio (0.5).
+    set_min_cleanable_dirty_ratio(&b, topic, "0.01").await;
 
     // The record stream: first values in key order, each key's second value LAG later.
     let mut stream: Vec<(String, String)> = Vec::new();

@@ -87,10 +87,16 @@ mod tests {
         );
         assert!(single.iter().any(|v| v.api_key == 18 && v.max_version == 4));
         assert!(!single.iter().any(|v| v.api_key == 55));
+        // The transaction APIs (coordinator state not replicated yet) only on a single node.
+        assert!(single.iter().any(|v| v.api_key == 26 && v.max_version == 4));
         let cluster = advertised(true);
-        assert_eq!(cluster.len(), versions::SUPPORTED.len());
+        assert_eq!(
+            cluster.len(),
+            versions::SUPPORTED.len() - versions::SINGLE_NODE_ONLY.len()
+        );
         assert!(cluster
             .iter()
             .any(|v| v.api_key == 55 && v.max_version == 2));
+        assert!(!cluster.iter().any(|v| v.api_key == 26 || v.api_key == 24));
     }
 }
