@@ -8,20 +8,31 @@
 //! - the retention pass deletes an Empty group once it has no offsets, members or pending
 //!   members left.
 
-use super::{GroupCoordinator, Inner};
+use super::{GroupCoordinator, GroupSlot, Inner};
 use crate::group::error::GroupError;
 use crate::group::state::Effects;
 use crate::group::store::{GroupWrite, MetadataWrite, OffsetRecord, PendingWrite};
 use crate::group::types::*;
 
+/// An offset commit past its checks, with its group's lock held.
+struct Checked {
+    s: tokio::sync::OwnedMutexGuard<GroupSlot>,
+    /// The group was created by this commit (a simple group: generation < 0).
+    created: bool,
+    /// Per-partition results (metadata too large fails that partition only).
+    results: PartitionResults,
+    /// The offsets to write, stamped with the coordinator's clock.
+    accepted: Vec<(String, i32, CommittedOffset)>,
+    now: i64,
+}
+
 impl GroupCoordinator {
-    /// OffsetCommit. `Err` applies to every partition. For an unknown group with
-    /// generation ≥ 0 the error is `GroupIdNotFound`; OffsetCommit below v9 reports it as
-    /// ILLEGAL_GENERATION (Kafka does the same mapping by version).
-    /// Commit timestamps are set from the coordinator clock.
-    pub async fn commit_offsets(&self, req: CommitRequest) -> Result<PartitionResults, GroupError> {
+    /// What OffsetCommit and TxnOffsetCommit check alike: the group (created as a simple
+    /// group for generation < 0, else GroupIdNotFound), the member and generation, the
+    /// metadata size per partition.
+    async fn check_commit(&self, req: &CommitRequest) -> Result<Checked, GroupError> {
         if req.group_id.is_empty() {
-            return Err(GroupError::InvalidGroupId(req.group_id));
+            return Err(GroupError::InvalidGroupId(req.group_id.clone()));
         }
         let (slot, created) = match self.inner.served_slot(&req.group_id, false)? {
             Some(found) => found,
@@ -33,9 +44,9 @@ impl GroupCoordinator {
                     ))
                 }
             },
-            None => return Err(GroupError::GroupIdNotFound(req.group_id)),
+            None => return Err(GroupError::GroupIdNotFound(req.group_id.clone())),
         };
-        let mut s = slot.lock().await;
+        let s = slot.lock_owned().await;
         let now = self.now_ms();
         s.group.validate_offset_commit(
             &req.member_id,
@@ -44,20 +55,42 @@ impl GroupCoordinator {
         )?;
         let max = self.inner.config.offset_metadata_max_bytes;
         let mut results = Vec::with_capacity(req.offsets.len());
-        let mut puts = Vec::new();
-        for (topic, partition, mut offset) in req.offsets {
+        let mut accepted = Vec::new();
+        for (topic, partition, offset) in &req.offsets {
             if offset.metadata.len() > max {
                 let e = GroupError::OffsetMetadataTooLarge {
                     len: offset.metadata.len(),
                     max,
                 };
-                results.push((topic, partition, Some(e)));
+                results.push((topic.clone(), *partition, Some(e)));
                 continue;
             }
+            let mut offset = offset.clone();
             offset.commit_timestamp_ms = now;
-            puts.push((topic.clone(), partition, offset));
-            results.push((topic, partition, None));
+            accepted.push((topic.clone(), *partition, offset));
+            results.push((topic.clone(), *partition, None));
         }
+        Ok(Checked {
+            s,
+            created,
+            results,
+            accepted,
+            now,
+        })
+    }
+
+    /// OffsetCommit. `Err` applies to every partition. For an unknown group with
+    /// generation ≥ 0 the error is `GroupIdNotFound`; OffsetCommit below v9 reports it as
+    /// ILLEGAL_GENERATION (Kafka does the same mapping by version).
+    /// Commit timestamps are set from the coordinator clock.
+    pub async fn commit_offsets(&self, req: CommitRequest) -> Result<PartitionResults, GroupError> {
+        let Checked {
+            mut s,
+            created,
+            results,
+            accepted: puts,
+            now,
+        } = self.check_commit(&req).await?;
         let metadata = if created {
             MetadataWrite::Put(s.group.to_record())
         } else {
@@ -83,8 +116,9 @@ impl GroupCoordinator {
     }
 
     /// OffsetFetch. `topics = None` means every committed partition. Unknown groups and
-    /// unknown partitions give `None` (offset −1), not an error. `require_stable` has no
-    /// effect until transactional offset commits exist.
+    /// unknown partitions give `None` (offset −1), not an error. The committed offsets only:
+    /// with `require_stable` the caller also asks [`GroupCoordinator::unstable_partitions`]
+    /// which partitions must answer UNSTABLE_OFFSET_COMMIT instead.
     pub async fn fetch_offsets(
         &self,
         group_id: &str,
@@ -217,44 +251,13 @@ impl GroupCoordinator {
         req: CommitRequest,
         producer_id: i64,
     ) -> Result<PartitionResults, GroupError> {
-        if req.group_id.is_empty() {
-            return Err(GroupError::InvalidGroupId(req.group_id));
-        }
-        let (slot, created) = match self.inner.served_slot(&req.group_id, false)? {
-            Some(found) => found,
-            None if req.generation_id < 0 => match self.inner.served_slot(&req.group_id, true)? {
-                Some(found) => found,
-                None => {
-                    return Err(GroupError::CoordinatorNotAvailable(
-                        "group creation failed".into(),
-                    ))
-                }
-            },
-            None => return Err(GroupError::GroupIdNotFound(req.group_id)),
-        };
-        let mut s = slot.lock().await;
-        let now = self.now_ms();
-        s.group.validate_offset_commit(
-            &req.member_id,
-            req.group_instance_id.as_deref(),
-            req.generation_id,
-        )?;
-        let max = self.inner.config.offset_metadata_max_bytes;
-        let mut results = Vec::with_capacity(req.offsets.len());
-        let mut stage = Vec::new();
-        for (topic, partition, mut offset) in req.offsets {
-            if offset.metadata.len() > max {
-                let e = GroupError::OffsetMetadataTooLarge {
-                    len: offset.metadata.len(),
-                    max,
-                };
-                results.push((topic, partition, Some(e)));
-                continue;
-            }
-            offset.commit_timestamp_ms = now;
-            stage.push((topic.clone(), partition, offset));
-            results.push((topic, partition, None));
-        }
+        let Checked {
+            mut s,
+            created,
+            results,
+            accepted: stage,
+            now,
+        } = self.check_commit(&req).await?;
         if created {
             let write = GroupWrite {
                 metadata: MetadataWrite::Put(s.group.to_record()),
