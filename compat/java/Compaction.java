@@ -25,8 +25,9 @@ import static java.util.concurrent.TimeUnit.SECONDS;
  *       so the latest records lie scattered over the second half. Admin incrementalAlterConfigs (what `kafka-configs --alter` sends) then sets
  *       cleanup.policy=compact, min.cleanable.dirty.ratio=0.01 and segment.ms=1000. The broker's
  *       /metrics ($COMPAT_HTTP) show the first pass over the partition; it keeps the tombstones
- *       (they must outlive it by delete.retention.ms). delete.retention.ms later one record of a
- *       new key rolls the segment, and the second pass drops them. Then a KafkaConsumer
+ *       (they must outlive it by delete.retention.ms). delete.retention.ms later 50 records of
+ *       new keys (enough to be due at that ratio) are rolled (segment.ms) and a pass after
+ *       them drops the tombstones, if an earlier pass (the idle roll of the tail) has not. Then a KafkaConsumer
  *       (assign + seekToBeginning) and a group member (subscribe) each read the whole topic
  *       and must see exactly the latest record of every live key, at the offset its send was
  *       acknowledged at, no deleted key, offsets strictly increasing with gaps, position()
@@ -113,8 +114,14 @@ public class Compaction {
             if (wait > 0) Thread.sleep(wait);
             long rolled = System.currentTimeMillis();
             try (KafkaProducer<byte[], byte[]> p = Util.producer()) {
-                RecordMetadata m = p.send(new ProducerRecord<>(t, 0, Util.b("roll"), Util.b("roll"))).get(60, SECONDS);
-                acked.put(m.offset(), new Sent("roll", "roll"));
+                // Enough new keys (about 3% of the cleaned log) to make the partition due at
+                // min.cleanable.dirty.ratio=0.01 once they are rolled (segment.ms): an earlier
+                // pass may already have run on its own (the idle roll of the tail).
+                for (int i = 0; i < 50; i++) {
+                    String k = "roll-" + i, v = "roll-" + i + "-" + "r".repeat(100);
+                    RecordMetadata m = p.send(new ProducerRecord<>(t, 0, Util.b(k), Util.b(v))).get(60, SECONDS);
+                    acked.put(m.offset(), new Sent(k, v));
+                }
             }
             long secondPass = waitForPass(http, t, rolled, "a pass after the segment rolled");
             System.out.printf("second pass %.1f s after the roll%n", (secondPass - rolled) / 1000.0);
@@ -125,7 +132,7 @@ public class Compaction {
             for (Map.Entry<Long, Sent> e : acked.entrySet()) latest.put(e.getValue().key(), e.getKey());
             TreeMap<Long, Sent> want = new TreeMap<>();
             for (long off : latest.values()) if (acked.get(off).value() != null) want.put(off, acked.get(off));
-            Util.eq(want.size(), KEYS - KEYS / 10 + 1, "live keys (and the roll record)");
+            Util.eq(want.size(), KEYS - KEYS / 10 + 50, "live keys (and the 50 roll records)");
 
             List<ConsumerRecord<byte[], byte[]>> assigned = new ArrayList<>();
             try (KafkaConsumer<byte[], byte[]> c = Util.consumer()) {
