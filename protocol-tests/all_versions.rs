@@ -570,5 +570,7 @@ fn ctx(key: ApiKey, v: i16) -> RequestContext {
         correlation_id: 42,
         client_id: "all-versions".into(),
         client_host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        principal: std::sync::Arc::new(runnel::security::Principal::anonymous()),
+        listener: "PLAINTEXT".into(),
     }
 }

@@ -31,6 +31,8 @@ fn ctx(key: ApiKey, v: i16) -> RequestContext {
         correlation_id: 7,
         client_id: "cluster-test".into(),
         client_host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        principal: std::sync::Arc::new(runnel::security::Principal::anonymous()),
+        listener: "PLAINTEXT".into(),
     }
 }
 

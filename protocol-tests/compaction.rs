@@ -67,6 +67,8 @@ async fn set_min_cleanable_dirty_ratio(b: &harness::TestBroker, topic: &str, rat
         correlation_id: 1,
         client_id: "compaction-test".into(),
         client_host: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        principal: std::sync::Arc::new(runnel::security::Principal::anonymous()),
+        listener: "PLAINTEXT".into(),
     };
     let broker = &b.running.as_ref().unwrap().broker;
     match runnel::handlers::dispatch(broker, &ctx, RequestKind::IncrementalAlterConfigs(req)).await

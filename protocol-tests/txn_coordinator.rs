@@ -26,6 +26,8 @@ fn ctx(key: ApiKey, v: i16) -> RequestContext {
         correlation_id: 1,
         client_id: "txn-test".into(),
         client_host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        principal: std::sync::Arc::new(runnel::security::Principal::anonymous()),
+        listener: "PLAINTEXT".into(),
     }
 }
 

@@ -19,7 +19,8 @@ pub struct Config {
     pub node_id: i32,
     /// Directory for partition logs and the metadata store (`log.dirs`).
     pub data_dir: PathBuf,
-    /// Address the Kafka listener binds (`listeners`).
+    /// Address of the single PLAINTEXT Kafka listener (`listeners`); a shorthand used only
+    /// when no `[[listeners]]` are configured.
     pub listen: String,
     /// `host:port` clients are told to connect to (`advertised.listeners`).
     /// Defaults to the listen address, with `0.0.0.0` replaced by `localhost`.
@@ -27,6 +28,14 @@ pub struct Config {
     /// Address of the HTTP listener serving `/metrics`, `/healthz`, `/readyz` and the console.
     /// Empty string disables it.
     pub http_listen: String,
+    /// The Kafka listeners (`listeners`, `advertised.listeners`,
+    /// `listener.security.protocol.map`). When present they are the complete list and
+    /// `listen` / `advertised_listener` are not used.
+    pub listeners: Vec<ListenerConfig>,
+    /// Certificate and key of the SSL and SASL_SSL listeners (`ssl.*`).
+    pub tls: TlsConfig,
+    /// Authorization (`authorizer.class.name`, `super.users`).
+    pub auth: AuthConfig,
     /// Network limits.
     pub network: NetworkConfig,
     /// Default settings for topics created without overrides.
@@ -44,6 +53,120 @@ pub struct Config {
     /// Cluster mode: the controller quorum and this node's part in it. With no voters
     /// configured the broker runs alone, exactly as a single node.
     pub cluster: ClusterConfig,
+}
+
+/// One named Kafka listener.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    /// Kafka's listener name (`EXTERNAL`, `INTERNAL`, ...), unique among the listeners.
+    pub name: String,
+    /// `HOST:PORT` to bind.
+    pub address: String,
+    /// `HOST:PORT` clients of this listener are told to connect to; default: the address,
+    /// with `0.0.0.0` replaced by `localhost`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advertised: Option<String>,
+    /// How connections to this listener are secured.
+    #[serde(default)]
+    pub security_protocol: SecurityProtocol,
+    /// SASL mechanisms enabled on a SASL listener (`sasl.enabled.mechanisms`):
+    /// `SCRAM-SHA-512`, `SCRAM-SHA-256`, `PLAIN`.
+    #[serde(default = "default_sasl_mechanisms")]
+    pub sasl_mechanisms: Vec<String>,
+}
+
+fn default_sasl_mechanisms() -> Vec<String> {
+    vec!["SCRAM-SHA-512".into(), "SCRAM-SHA-256".into()]
+}
+
+/// The SASL mechanisms this broker implements.
+pub const SASL_MECHANISMS: [&str; 3] = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
+
+/// Kafka's `security.protocol` of a listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum SecurityProtocol {
+    #[default]
+    #[serde(rename = "PLAINTEXT")]
+    Plaintext,
+    #[serde(rename = "SSL")]
+    Ssl,
+    #[serde(rename = "SASL_PLAINTEXT")]
+    SaslPlaintext,
+    #[serde(rename = "SASL_SSL")]
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    pub fn uses_tls(self) -> bool {
+        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
+    }
+
+    pub fn uses_sasl(self) -> bool {
+        matches!(
+            self,
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+        )
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SecurityProtocol::Plaintext => "PLAINTEXT",
+            SecurityProtocol::Ssl => "SSL",
+            SecurityProtocol::SaslPlaintext => "SASL_PLAINTEXT",
+            SecurityProtocol::SaslSsl => "SASL_SSL",
+        }
+    }
+}
+
+/// TLS material shared by the SSL and SASL_SSL listeners; reloaded on SIGHUP.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first (`ssl.keystore.location`).
+    pub cert_file: String,
+    /// PEM private key of the leaf certificate.
+    pub key_file: String,
+    /// PEM CA certificates client certificates are verified against
+    /// (`ssl.truststore.location`); required unless `client_auth = "none"`.
+    pub ca_file: String,
+    /// Client certificates (`ssl.client.auth`): not asked for, asked for and verified
+    /// when given, or required.
+    pub client_auth: ClientAuth,
+}
+
+/// Kafka's `ssl.client.auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    #[default]
+    None,
+    Requested,
+    Required,
+}
+
+/// Authorization settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Enforce ACLs on every request (Kafka's `authorizer.class.name` set to the
+    /// StandardAuthorizer). Off: every principal may do everything.
+    pub authorizer: bool,
+    /// Principals allowed everything whatever the ACLs say (`super.users`), `User:name`.
+    pub super_users: Vec<String>,
+    /// A resource with no ACL at all is open to everyone
+    /// (`allow.everyone.if.no.acl.found`).
+    pub allow_everyone_if_no_acl_found: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            authorizer: false,
+            super_users: Vec::new(),
+            allow_everyone_if_no_acl_found: false,
+        }
+    }
 }
 
 /// Cluster membership (Kafka's KRaft settings). All empty = a single-node broker.
@@ -267,6 +390,9 @@ impl Default for Config {
             data_dir: PathBuf::from("./runnel-data"),
             listen: "0.0.0.0:9092".into(),
             advertised_listener: None,
+            listeners: Vec::new(),
+            tls: TlsConfig::default(),
+            auth: AuthConfig::default(),
             http_listen: "127.0.0.1:9644".into(),
             network: NetworkConfig::default(),
             log: LogDefaults::default(),
@@ -409,6 +535,102 @@ impl Config {
         (host, port)
     }
 
+    /// The Kafka listeners to bind: the `[[listeners]]`, or else one PLAINTEXT listener
+    /// named `PLAINTEXT` from `listen` and `advertised_listener`.
+    pub fn kafka_listeners(&self) -> Vec<ListenerConfig> {
+        if !self.listeners.is_empty() {
+            return self.listeners.clone();
+        }
+        vec![ListenerConfig {
+            name: "PLAINTEXT".into(),
+            address: self.listen.clone(),
+            advertised: self.advertised_listener.clone(),
+            security_protocol: SecurityProtocol::Plaintext,
+            sasl_mechanisms: Vec::new(),
+        }]
+    }
+
+    /// Checks the listeners, TLS and authorization settings.
+    fn validate_security(&self) -> Result<(), ConfigError> {
+        let invalid = |key: String, message: String| Err(ConfigError::Invalid { key, message });
+        let mut names = std::collections::HashSet::new();
+        for (i, l) in self.listeners.iter().enumerate() {
+            let key = |field: &str| format!("listeners[{i}].{field}");
+            if l.name.is_empty()
+                || !l
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return invalid(
+                    key("name"),
+                    format!("{:?}: expected letters, digits, _ or -", l.name),
+                );
+            }
+            if !names.insert(l.name.to_ascii_uppercase()) {
+                return invalid(
+                    key("name"),
+                    format!("{:?} is used by two listeners", l.name),
+                );
+            }
+            if split_host_port(&l.address).is_none() {
+                return invalid(
+                    key("address"),
+                    format!("{:?}: expected HOST:PORT", l.address),
+                );
+            }
+            if let Some(a) = &l.advertised {
+                if split_host_port(a).is_none() {
+                    return invalid(key("advertised"), format!("{a:?}: expected HOST:PORT"));
+                }
+            }
+            if l.security_protocol.uses_sasl() {
+                if l.sasl_mechanisms.is_empty() {
+                    return invalid(
+                        key("sasl_mechanisms"),
+                        "a SASL listener needs at least one mechanism".into(),
+                    );
+                }
+                for m in &l.sasl_mechanisms {
+                    if !SASL_MECHANISMS.contains(&m.as_str()) {
+                        return invalid(
+                            key("sasl_mechanisms"),
+                            format!("{m:?} is not one of {}", SASL_MECHANISMS.join(", ")),
+                        );
+                    }
+                }
+            }
+            if l.security_protocol.uses_tls()
+                && (self.tls.cert_file.is_empty() || self.tls.key_file.is_empty())
+            {
+                return invalid(
+                    "tls.cert_file".into(),
+                    format!(
+                        "listener {} is {} and needs tls.cert_file and tls.key_file",
+                        l.name,
+                        l.security_protocol.name()
+                    ),
+                );
+            }
+        }
+        if self.tls.client_auth != ClientAuth::None && self.tls.ca_file.is_empty() {
+            return invalid(
+                "tls.ca_file".into(),
+                "client_auth requested or required needs the CA that signs client certificates"
+                    .into(),
+            );
+        }
+        for (i, p) in self.auth.super_users.iter().enumerate() {
+            if crate::security::Principal::parse(p).is_none() {
+                return invalid(
+                    format!("auth.super_users[{i}]"),
+                    format!("{p:?}: expected Type:name, e.g. User:admin"),
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Checks cross-field constraints once at boot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key: &str, message: &str| {
@@ -499,6 +721,7 @@ impl Config {
                 "must be >= 1 and below cluster.broker_session_timeout_ms",
             );
         }
+        self.validate_security()?;
         if let Err(message) = crate::cluster::ClusterSetup::from_config(self) {
             return Err(ConfigError::Invalid {
                 key: message.0,

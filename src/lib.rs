@@ -35,6 +35,7 @@ pub mod offsets_topic;
 pub mod protocol;
 pub mod replica;
 pub mod runtime;
+pub mod security;
 pub mod server;
 pub mod store;
 pub mod telemetry;

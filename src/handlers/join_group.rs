@@ -118,6 +118,8 @@ mod tests {
             correlation_id: 1,
             client_id: "cli".into(),
             client_host: "10.1.2.3".parse().unwrap(),
+            principal: std::sync::Arc::new(crate::security::Principal::anonymous()),
+            listener: "PLAINTEXT".into(),
         }
     }
 

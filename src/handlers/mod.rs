@@ -15,6 +15,7 @@ use std::sync::Arc;
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 
 use crate::broker::Broker;
+use crate::security::Principal;
 
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
@@ -65,6 +66,10 @@ pub struct RequestContext {
     pub correlation_id: i32,
     pub client_id: String,
     pub client_host: IpAddr,
+    /// Who the connection authenticated as (`User:ANONYMOUS` when it did not).
+    pub principal: Arc<Principal>,
+    /// The name of the listener the request arrived on.
+    pub listener: Arc<str>,
 }
 
 /// The name used in logs and metric labels.

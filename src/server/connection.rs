@@ -160,6 +160,8 @@ pub async fn serve(
         link: &link,
         peer,
         shutdown: &shutdown,
+        principal: Arc::new(crate::security::Principal::anonymous()),
+        listener: "PLAINTEXT".into(),
     };
     match reader.run(read_half, tx).await {
         Ok(()) => {}
@@ -209,6 +211,8 @@ struct Reader<'a> {
     link: &'a Arc<Link>,
     peer: SocketAddr,
     shutdown: &'a CancellationToken,
+    principal: Arc<crate::security::Principal>,
+    listener: Arc<str>,
 }
 
 impl Reader<'_> {
@@ -365,6 +369,8 @@ impl Reader<'_> {
                     correlation_id: header.correlation_id,
                     client_id: header.client_id.clone(),
                     client_host: self.peer.ip(),
+                    principal: self.principal.clone(),
+                    listener: self.listener.clone(),
                 };
                 let (code, encoded) = match handlers::dispatch(broker, &ctx, *req).await {
                     Reply::Silent => (None, None),
