@@ -218,9 +218,12 @@ pub async fn start(cfg: Config) -> Result<Running, StartError> {
         join_cluster(&broker, s).await?;
     }
     broker.ready.store(true, Ordering::Release);
+    // One listener until the listeners of `[[listeners]]` are bound each on its own.
+    let listener_config = Arc::new(broker.config.kafka_listeners().remove(0));
     let server = tokio::spawn(crate::server::run(
         broker.clone(),
         listener,
+        listener_config,
         shutdown.clone(),
     ));
     tracing::info!(

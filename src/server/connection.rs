@@ -44,6 +44,7 @@ use super::reply_memory::{Held, ReplyMemory};
 use super::send_file;
 use super::warn_limit::WarnLimit;
 use crate::broker::Broker;
+use crate::config::ListenerConfig;
 use crate::handlers::{self, Reply, RequestContext};
 use crate::protocol::codec::{self, DecodedRequest, RequestHeaderInfo};
 use crate::protocol::splice::Chunk;
@@ -138,6 +139,7 @@ pub async fn serve(
     replies: Arc<ReplyMemory>,
     socket: TcpStream,
     peer: SocketAddr,
+    listener: Arc<ListenerConfig>,
     shutdown: CancellationToken,
 ) {
     let _ = socket.set_nodelay(true);
@@ -161,7 +163,7 @@ pub async fn serve(
         peer,
         shutdown: &shutdown,
         principal: Arc::new(crate::security::Principal::anonymous()),
-        listener: "PLAINTEXT".into(),
+        listener: listener.name.as_str().into(),
     };
     match reader.run(read_half, tx).await {
         Ok(()) => {}

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::broker::Broker;
+use crate::config::ListenerConfig;
 use crate::warn_limited;
 use reply_memory::ReplyMemory;
 use warn_limit::WarnLimit;
@@ -30,7 +31,13 @@ use warn_limit::WarnLimit;
 static ACCEPT_WARNINGS: WarnLimit = WarnLimit::new(10, Duration::from_secs(10));
 
 /// Accepts connections until `shutdown` fires, then waits for open connections to drain.
-pub async fn run(broker: Arc<Broker>, listener: TcpListener, shutdown: CancellationToken) {
+/// `listener` is the socket bound for `config`, the Kafka listener it serves.
+pub async fn run(
+    broker: Arc<Broker>,
+    listener: TcpListener,
+    config: Arc<ListenerConfig>,
+    shutdown: CancellationToken,
+) {
     let net = &broker.config.network;
     let limit = Arc::new(Semaphore::new(net.max_connections));
     let per_ip = PerIpLimit::new(net.max_connections_per_ip);
@@ -70,8 +77,9 @@ pub async fn run(broker: Arc<Broker>, listener: TcpListener, shutdown: Cancellat
         let broker = broker.clone();
         let replies = replies.clone();
         let shutdown = shutdown.clone();
+        let config = config.clone();
         tracker.spawn(async move {
-            connection::serve(broker, replies, socket, peer, shutdown).await;
+            connection::serve(broker, replies, socket, peer, config, shutdown).await;
             drop(ip_slot);
             drop(permit);
         });
