@@ -43,15 +43,49 @@ pub(crate) async fn produce_v(
     (err, base)
 }
 
-/// Fetch v4 from `offset`; returns (error, high watermark, records bytes).
-async fn fetch(c: &mut Client, topic: &str, offset: i64, max_wait: i32) -> (i16, i64, Vec<u8>) {
+/// One partition of a Fetch v4 answer.
+#[derive(Debug)]
+pub(crate) struct Fetched {
+    pub error: i16,
+    pub high_watermark: i64,
+    pub last_stable_offset: i64,
+    /// `None`: the null array.
+    pub aborted: Option<Vec<(i64, i64)>>,
+    /// The record bytes as served.
+    pub records: Vec<u8>,
+}
+
+impl Fetched {
+    /// (base offset, last offset) of every batch.
+    pub fn batches(&self) -> Vec<(i64, i64)> {
+        let mut records = &self.records[..];
+        let mut out = Vec::new();
+        while records.len() >= 61 {
+            let base = i64::from_be_bytes(records[0..8].try_into().unwrap());
+            let size = i32::from_be_bytes(records[8..12].try_into().unwrap()) as usize + 12;
+            let delta = i32::from_be_bytes(records[23..27].try_into().unwrap());
+            out.push((base, base + i64::from(delta)));
+            records = &records[size..];
+        }
+        out
+    }
+}
+
+/// Fetch v4 of `topic`/0 from `offset` at `isolation` (0 read_uncommitted, 1 read_committed).
+pub(crate) async fn fetch(
+    c: &mut Client,
+    topic: &str,
+    offset: i64,
+    isolation: i8,
+    max_wait: i32,
+) -> Fetched {
     let req = W::default()
-        .header(1, 4, 12, "c")
+        .header(1, 4, 21, "c")
         .i32(-1) // replica id
         .i32(max_wait)
         .i32(1) // min bytes
         .i32(1 << 20)
-        .i8(0) // read_uncommitted
+        .i8(isolation)
         .i32(1)
         .str(topic)
         .i32(1)
@@ -60,24 +94,30 @@ async fn fetch(c: &mut Client, topic: &str, offset: i64, max_wait: i32) -> (i16,
         .i32(1 << 20);
     let resp = c.call(&req.0).await;
     let mut r = R::new(&resp);
-    assert_eq!(r.i32(), 12);
+    assert_eq!(r.i32(), 21);
     let _throttle = r.i32();
     assert_eq!(r.i32(), 1);
     assert_eq!(r.str(), topic);
     assert_eq!(r.i32(), 1);
     assert_eq!(r.i32(), 0);
-    let err = r.i16();
-    let hw = r.i64();
-    let _lso = r.i64();
-    let aborted = r.i32();
-    assert!(aborted <= 0);
+    let error = r.i16();
+    let high_watermark = r.i64();
+    let last_stable_offset = r.i64();
     let n = r.i32();
-    let records = if n > 0 {
-        r.bytes(n as usize).to_vec()
+    let aborted = (n >= 0).then(|| (0..n).map(|_| (r.i64(), r.i64())).collect());
+    let len = r.i32();
+    let records = if len > 0 {
+        r.bytes(len as usize).to_vec()
     } else {
         Vec::new()
     };
-    (err, hw, records)
+    Fetched {
+        error,
+        high_watermark,
+        last_stable_offset,
+        aborted,
+        records,
+    }
 }
 
 /// Creates `topic` through Metadata auto-creation.
@@ -96,26 +136,26 @@ async fn batches_are_stored_verbatim_with_dense_offsets_across_restart() {
     assert_eq!(produce(&mut c, "t1", &b1).await, (0, 0));
     assert_eq!(produce(&mut c, "t1", &b2).await, (0, 3));
 
-    let (err, hw, bytes) = fetch(&mut c, "t1", 0, 0).await;
-    assert_eq!((err, hw), (0, 4));
+    let f = fetch(&mut c, "t1", 0, 0, 0).await;
+    assert_eq!((f.error, f.high_watermark), (0, 4));
     let mut expected = b1.clone();
     expected[12..16].copy_from_slice(&0i32.to_be_bytes()); // leader epoch patched
     let mut e2 = b2.clone();
     e2[0..8].copy_from_slice(&3i64.to_be_bytes()); // base offset patched
     e2[12..16].copy_from_slice(&0i32.to_be_bytes());
     expected.extend_from_slice(&e2);
-    assert_eq!(bytes, expected, "client bytes served verbatim");
+    assert_eq!(f.records, expected, "client bytes served verbatim");
 
     // Fetching from the middle of a batch returns the containing batch.
-    let (_, _, from_two) = fetch(&mut c, "t1", 2, 0).await;
-    assert_eq!(from_two, expected);
+    let from_two = fetch(&mut c, "t1", 2, 0, 0).await;
+    assert_eq!(from_two.records, expected);
     drop(c);
 
     let b = b.restart().await;
     let mut c = b.connect().await;
-    let (_, hw, after) = fetch(&mut c, "t1", 0, 0).await;
-    assert_eq!(hw, 4);
-    assert_eq!(after, expected, "everything survives a restart");
+    let after = fetch(&mut c, "t1", 0, 0, 0).await;
+    assert_eq!(after.high_watermark, 4);
+    assert_eq!(after.records, expected, "everything survives a restart");
     assert_eq!(
         produce(&mut c, "t1", &b2).await,
         (0, 4),
@@ -128,8 +168,8 @@ async fn out_of_range_and_unknown_partitions() {
     let b = harness::start().await;
     let mut c = b.connect().await;
     create(&mut c, "t2").await;
-    assert_eq!(fetch(&mut c, "t2", 5, 0).await.0, 1, "OFFSET_OUT_OF_RANGE");
-    assert_eq!(fetch(&mut c, "missing", 0, 0).await.0, 3);
+    assert_eq!(fetch(&mut c, "t2", 5, 0, 0).await.error, 1, "OFFSET_OUT_OF_RANGE");
+    assert_eq!(fetch(&mut c, "missing", 0, 0, 0).await.error, 3);
     let batch = record_batch(&[b"x"], 1);
     assert_eq!(produce(&mut c, "missing", &batch).await.0, 3);
 }
@@ -166,12 +206,12 @@ async fn long_poll_is_woken_by_an_append() {
     create(&mut c, "t4").await;
     let mut producer = b.connect().await;
     let started = Instant::now();
-    let waiter = tokio::spawn(async move { fetch(&mut c, "t4", 0, 10_000).await });
+    let waiter = tokio::spawn(async move { fetch(&mut c, "t4", 0, 0, 10_000).await });
     tokio::time::sleep(Duration::from_millis(200)).await;
     produce(&mut producer, "t4", &record_batch(&[b"wake"], 1)).await;
-    let (err, hw, bytes) = waiter.await.unwrap();
-    assert_eq!((err, hw), (0, 1));
-    assert!(!bytes.is_empty());
+    let woke = waiter.await.unwrap();
+    assert_eq!((woke.error, woke.high_watermark), (0, 1));
+    assert!(!woke.records.is_empty());
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "woken, not timed out"

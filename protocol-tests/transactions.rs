@@ -13,70 +13,8 @@ use runnel::log::compute_crc;
 use runnel::log::control::TxnMarker;
 
 use crate::harness::{self, Client, TestBroker};
-use crate::produce_fetch::{create, produce};
+use crate::produce_fetch::{create, fetch, produce};
 use crate::wire::{record_batch, R, W};
-
-/// One partition of a Fetch v4 answer.
-#[derive(Debug)]
-struct Fetched {
-    error: i16,
-    high_watermark: i64,
-    last_stable_offset: i64,
-    /// `None`: the null array.
-    aborted: Option<Vec<(i64, i64)>>,
-    /// (base offset, last offset) of every batch.
-    batches: Vec<(i64, i64)>,
-}
-
-async fn fetch(c: &mut Client, topic: &str, offset: i64, isolation: i8, max_wait: i32) -> Fetched {
-    let req = W::default()
-        .header(1, 4, 21, "c")
-        .i32(-1) // replica id
-        .i32(max_wait)
-        .i32(1) // min bytes
-        .i32(1 << 20)
-        .i8(isolation)
-        .i32(1)
-        .str(topic)
-        .i32(1)
-        .i32(0)
-        .i64(offset)
-        .i32(1 << 20);
-    let resp = c.call(&req.0).await;
-    let mut r = R::new(&resp);
-    assert_eq!(r.i32(), 21);
-    let _throttle = r.i32();
-    assert_eq!(r.i32(), 1);
-    assert_eq!(r.str(), topic);
-    assert_eq!(r.i32(), 1);
-    assert_eq!(r.i32(), 0);
-    let error = r.i16();
-    let high_watermark = r.i64();
-    let last_stable_offset = r.i64();
-    let n = r.i32();
-    let aborted = (n >= 0).then(|| (0..n).map(|_| (r.i64(), r.i64())).collect());
-    let len = r.i32();
-    let mut records = if len > 0 {
-        r.bytes(len as usize)
-    } else {
-        &[][..]
-    };
-    let mut batches = Vec::new();
-    while records.len() >= 61 {
-        let base = i64::from_be_bytes(records[0..8].try_into().unwrap());
-        let size = i32::from_be_bytes(records[8..12].try_into().unwrap()) as usize + 12;
-        let delta = i32::from_be_bytes(records[23..27].try_into().unwrap());
-        batches.push((base, base + i64::from(delta)));
-        records = &records[size..];
-    }
-    Fetched {
-        error,
-        high_watermark,
-        last_stable_offset,
-        aborted,
-        batches,
-    }
-}
 
 /// ListOffsets v2 LATEST of `topic`/0 at `isolation`; returns the offset.
 async fn latest(c: &mut Client, topic: &str, isolation: i8) -> i64 {
@@ -159,18 +97,18 @@ async fn read_committed_stops_at_the_last_stable_offset_and_lists_aborted_transa
         (rc.error, rc.high_watermark, rc.last_stable_offset),
         (0, 4, 2)
     );
-    assert_eq!(rc.batches, vec![(0, 0), (1, 1)]);
+    assert_eq!(rc.batches(), vec![(0, 0), (1, 1)]);
     assert_eq!(rc.aborted, Some(vec![(1, 1)]));
     let ru = fetch(&mut c, "tx1", 0, 0, 0).await;
     assert_eq!(
         (ru.error, ru.high_watermark, ru.last_stable_offset),
         (0, 4, 2)
     );
-    assert_eq!(ru.batches, vec![(0, 0), (1, 1), (2, 2), (3, 3)]);
+    assert_eq!(ru.batches(), vec![(0, 0), (1, 1), (2, 2), (3, 3)]);
     assert_eq!(ru.aborted, None);
     // At the last stable offset: nothing yet, an empty (not null) aborted list.
     let at = fetch(&mut c, "tx1", 2, 1, 0).await;
-    assert_eq!((at.error, at.batches.len()), (0, 0));
+    assert_eq!((at.error, at.batches().len()), (0, 0));
     assert_eq!(at.aborted, Some(vec![]));
     assert_eq!(latest(&mut c, "tx1", 1).await, 2);
     assert_eq!(latest(&mut c, "tx1", 0).await, 4);
@@ -187,11 +125,11 @@ async fn read_committed_stops_at_the_last_stable_offset_and_lists_aborted_transa
         "woken, not timed out"
     );
     assert_eq!(woke.last_stable_offset, 5);
-    assert_eq!(woke.batches, vec![(2, 2), (3, 3), (4, 4)]);
+    assert_eq!(woke.batches(), vec![(2, 2), (3, 3), (4, 4)]);
     // Producer 1's aborted transaction began before the fetch offset but ends inside it.
     assert_eq!(woke.aborted, Some(vec![(1, 1)]));
     let all = fetch(&mut c, "tx1", 0, 1, 0).await;
-    assert_eq!(all.batches.len(), 5);
+    assert_eq!(all.batches().len(), 5);
     assert_eq!(all.aborted, Some(vec![(1, 1)]));
     assert_eq!(latest(&mut c, "tx1", 1).await, 5);
 }

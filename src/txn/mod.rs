@@ -131,6 +131,9 @@ struct Inner {
     clock: Clock,
     slots: StdMutex<HashMap<String, Slot>>,
     counters: TxnCounters,
+    /// Transactional ids whose state is not idle (a transaction open or being completed),
+    /// kept by [`TxnCoordinator::install`] so that `/metrics` never walks the slots.
+    open: AtomicU64,
     shutdown: watch::Sender<bool>,
 }
 
@@ -184,6 +187,7 @@ impl TxnCoordinator {
         clock: Clock,
     ) -> Result<TxnCoordinator, String> {
         let loaded = store.load()?;
+        let open = loaded.iter().filter(|m| !m.state.is_idle()).count() as u64;
         let slots = loaded
             .into_iter()
             .map(|m| (m.transactional_id.clone(), Arc::new(Mutex::new(Some(m)))))
@@ -198,6 +202,7 @@ impl TxnCoordinator {
                 clock,
                 slots: StdMutex::new(slots),
                 counters: TxnCounters::default(),
+                open: AtomicU64::new(open),
                 shutdown,
             }),
         })
@@ -250,16 +255,9 @@ impl TxnCoordinator {
         &self.inner.counters
     }
 
-    /// The counters and the number of open transactions, for `/metrics` (never waits: a
-    /// transactional id busy with a request is counted as open).
+    /// The counters and the number of open transactions, for `/metrics`.
     pub fn sample(&self) -> crate::telemetry::TxnSample {
-        let open = lock(&self.inner.slots)
-            .values()
-            .filter(|s| {
-                s.try_lock()
-                    .map_or(true, |g| g.as_ref().is_some_and(|m| !m.state.is_idle()))
-            })
-            .count() as u64;
+        let open = self.inner.open.load(Ordering::Relaxed);
         let c = &self.inner.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         crate::telemetry::TxnSample {
@@ -321,6 +319,20 @@ impl TxnCoordinator {
         }
     }
 
+    /// Installs `next` (already persisted) as an id's state, keeping the open count.
+    fn install(&self, slot: &mut Option<TxnMetadata>, next: TxnMetadata) {
+        let was_open = slot.as_ref().is_some_and(|m| !m.state.is_idle());
+        let is_open = !next.state.is_idle();
+        if was_open != is_open {
+            if is_open {
+                self.inner.open.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.inner.open.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        *slot = Some(next);
+    }
+
     async fn persist(&self, meta: &TxnMetadata) -> Result<(), KafkaError> {
         let store = Arc::clone(&self.inner.store);
         let m = meta.clone();
@@ -365,7 +377,7 @@ impl TxnCoordinator {
             return match created.await {
                 Ok(meta) => {
                     let out = (meta.producer_id, meta.producer_epoch);
-                    *g = Some(meta);
+                    self.install(&mut g, meta);
                     Ok(out)
                 }
                 Err(e) => {
@@ -384,14 +396,14 @@ impl TxnCoordinator {
             InitOutcome::Ready(next) => {
                 self.persist(&next).await?;
                 let out = (next.producer_id, next.producer_epoch);
-                *g = Some(next);
+                self.install(&mut g, next);
                 Ok(out)
             }
             InitOutcome::NeedsNewProducerId(mut next) => {
                 next.rotate_producer_id(self.allocate().await?);
                 self.persist(&next).await?;
                 let out = (next.producer_id, next.producer_epoch);
-                *g = Some(next);
+                self.install(&mut g, next);
                 Ok(out)
             }
             InitOutcome::Fence(next) => {
@@ -399,7 +411,7 @@ impl TxnCoordinator {
                 self.inner.counters.fenced.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(transactional_id = %id, epoch = next.producer_epoch,
                     "fencing the open transaction of an older producer: aborting it");
-                *g = Some(next.clone());
+                self.install(&mut g, next.clone());
                 drop(g);
                 self.spawn_markers(next);
                 Err(KafkaError::ConcurrentTransactions)
@@ -424,7 +436,7 @@ impl TxnCoordinator {
         };
         if let Some(next) = cur.add_participants(producer_id, epoch, add, self.now())? {
             self.persist(&next).await?;
-            *g = Some(next);
+            self.install(&mut g, next);
         }
         Ok(())
     }
@@ -447,7 +459,7 @@ impl TxnCoordinator {
             return Ok(());
         };
         self.persist(&next).await?;
-        *g = Some(next.clone());
+        self.install(&mut g, next.clone());
         drop(g);
         self.spawn_markers(next);
         Ok(())
@@ -568,7 +580,7 @@ impl TxnCoordinator {
                 .counters
                 .timed_out
                 .fetch_add(1, Ordering::Relaxed);
-            *g = Some(next.clone());
+            self.install(&mut g, next.clone());
             drop(g);
             self.spawn_markers(next);
         }
@@ -640,7 +652,7 @@ impl TxnCoordinator {
                     &self.inner.counters.aborted
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
-                *g = Some(done);
+                self.install(&mut g, done);
                 return;
             }
             drop(g);

@@ -267,6 +267,7 @@ async fn idle_ids_expire_and_their_producer_starts_afresh() {
         .add_participants("busy", busy_pid, busy_epoch, vec![part("t", 0)])
         .await
         .unwrap();
+    assert_eq!(f.coord.sample().open, 1, "one transaction open");
     // Not yet expired.
     f.now.fetch_add(week - 1, Ordering::Relaxed);
     assert_eq!(f.coord.remove_expired_ids().await, 0);
@@ -289,6 +290,16 @@ async fn idle_ids_expire_and_their_producer_starts_afresh() {
         .unwrap();
     assert_ne!(new_pid, old_pid);
     assert_eq!(epoch, 0);
+    f.coord
+        .end_txn("busy", busy_pid, busy_epoch, true)
+        .await
+        .unwrap();
+    settle(&f, "busy").await;
+    assert_eq!(
+        f.coord.sample().open,
+        0,
+        "the committed transaction is no longer open"
+    );
 }
 
 #[tokio::test(start_paused = true)]
