@@ -20,9 +20,11 @@ use std::sync::Arc;
 
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
+use super::authz::{self, Op};
 use super::{blocking, RequestContext};
 use crate::broker::Broker;
 use crate::kafka_error::KafkaError;
+use crate::security::acl::ResourceType;
 
 pub async fn handle(
     broker: &Arc<Broker>,
@@ -42,6 +44,9 @@ pub async fn handle(
     };
     // An empty transactional id is taken as none (Kafka refuses it; clients send null).
     if let Some(id) = req.transactional_id.as_ref().filter(|t| !t.is_empty()) {
+        if !authz::transactional_id(broker, ctx, Op::Write, id.as_str()) {
+            return fail(KafkaError::TransactionalIdAuthorizationFailed);
+        }
         let Some(txns) = &broker.txns else {
             return fail(KafkaError::NotCoordinator);
         };
@@ -59,6 +64,13 @@ pub async fn handle(
                 .with_producer_epoch(epoch),
             Err(e) => fail(e),
         };
+    }
+    // Kafka 4 (KIP-679): an idempotent producer needs IDEMPOTENT_WRITE on the cluster or
+    // WRITE on some topic.
+    if !authz::authorize_cluster(broker, ctx, Op::IdempotentWrite)
+        && !authz::any_of_type(broker, ctx, Op::Write, ResourceType::Topic)
+    {
+        return fail(KafkaError::ClusterAuthorizationFailed);
     }
     let allocated = match broker.controller.member() {
         Some(m) => m
