@@ -188,13 +188,16 @@ async fn fetch(b: &Arc<Broker>, who: &str, topic: &str) -> (i16, bool) {
 
 /// Metadata as `who`: all topics (`None`) or the named ones; (name, error) per topic.
 async fn metadata(b: &Arc<Broker>, who: &str, topics: Option<&[&str]>) -> Vec<(String, i16)> {
-    let req = MetadataRequest::default().with_topics(topics.map(|ts| {
-        ts.iter()
-            .map(|t| {
-                metadata_request::MetadataRequestTopic::default().with_name(Some(TopicName(s(t))))
-            })
-            .collect()
-    }));
+    let req = MetadataRequest::default()
+        .with_allow_auto_topic_creation(true)
+        .with_topics(topics.map(|ts| {
+            ts.iter()
+                .map(|t| {
+                    metadata_request::MetadataRequestTopic::default()
+                        .with_name(Some(TopicName(s(t))))
+                })
+                .collect()
+        }));
     let ResponseKind::Metadata(r) = call(b, who, 12, RequestKind::Metadata(req)).await else {
         unreachable!()
     };
@@ -218,6 +221,7 @@ fn describe_filter(
         .with_resource_name_filter(name.map(s))
         .with_pattern_type_filter(pattern)
         .with_principal_filter(principal.map(s))
+        .with_host_filter(None)
         .with_operation(ANY)
         .with_permission_type(ANY)
 }
@@ -539,8 +543,10 @@ async fn describe_and_delete_filters() {
     let filter = |rt: i8, pattern: i8, principal: &str| {
         delete_acls_request::DeleteAclsFilter::default()
             .with_resource_type_filter(rt)
+            .with_resource_name_filter(None)
             .with_pattern_type_filter(pattern)
             .with_principal_filter(Some(s(principal)))
+            .with_host_filter(None)
             .with_operation(ANY)
             .with_permission_type(ANY)
     };

@@ -435,7 +435,7 @@ pub(crate) fn sample(key: ApiKey, v: i16) -> RequestKind {
                 m::create_acls_request::AclCreation::default()
                     .with_resource_type(2)
                     .with_resource_name(s("av"))
-                    .with_resource_pattern_type(if v >= 1 { 4 } else { 3 })
+                    .with_resource_pattern_type(4)
                     .with_principal(s("User:alice"))
                     .with_host(s("*"))
                     .with_operation(3)
@@ -445,8 +445,10 @@ pub(crate) fn sample(key: ApiKey, v: i16) -> RequestKind {
         ApiKey::DescribeAcls => RequestKind::DescribeAcls(
             m::DescribeAclsRequest::default()
                 .with_resource_type_filter(1)
-                .with_pattern_type_filter(if v >= 1 { 2 } else { 3 })
+                .with_pattern_type_filter(2)
                 .with_resource_name_filter(Some(s("av")))
+                .with_principal_filter(None)
+                .with_host_filter(None)
                 .with_operation(1)
                 .with_permission_type(1),
         ),
@@ -454,8 +456,9 @@ pub(crate) fn sample(key: ApiKey, v: i16) -> RequestKind {
             m::DeleteAclsRequest::default().with_filters(vec![
                 m::delete_acls_request::DeleteAclsFilter::default()
                     .with_resource_type_filter(2)
-                    .with_pattern_type_filter(if v >= 1 { 1 } else { 3 })
+                    .with_pattern_type_filter(1)
                     .with_principal_filter(Some(s("User:alice")))
+                    .with_host_filter(None)
                     .with_operation(1)
                     .with_permission_type(1),
             ]),

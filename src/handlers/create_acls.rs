@@ -1,11 +1,11 @@
-//! CreateAcls (key 30, v0–3): add ACLs (`kafka-acls --add`, Admin `createAcls`).
+//! CreateAcls (key 30, v1–3, as Kafka 4: v0 is gone): add ACLs (`kafka-acls --add`, Admin `createAcls`).
 //!
 //! As Kafka: SECURITY_DISABLED for every creation when no authorizer is configured;
 //! CLUSTER_AUTHORIZATION_FAILED for every creation unless the principal may ALTER the
 //! cluster; otherwise each creation is validated on its own (INVALID_REQUEST with a message:
 //! unknown or ANY/MATCH codes, an empty name, a CLUSTER resource not named `kafka-cluster`, a
 //! principal without a type) and the valid ones are stored together, synced, before the
-//! answer. v0 has no pattern type: it decodes as LITERAL. Creating an ACL that exists is a
+//! answer. Creating an ACL that exists is a
 //! success that stores nothing new.
 
 use std::sync::Arc;

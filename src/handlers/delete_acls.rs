@@ -1,4 +1,4 @@
-//! DeleteAcls (key 31, v0–3): delete the ACLs matching each filter (`kafka-acls --remove`,
+//! DeleteAcls (key 31, v1–3, as Kafka 4: v0 is gone): delete the ACLs matching each filter (`kafka-acls --remove`,
 //! Admin `deleteAcls`) and return them.
 //!
 //! As Kafka: SECURITY_DISABLED for every filter without an authorizer;

@@ -1,11 +1,11 @@
-//! DescribeAcls (key 29, v0–3): the ACLs matching a filter (`kafka-acls --list`, Admin
+//! DescribeAcls (key 29, v1–3, as Kafka 4: v0 is gone): the ACLs matching a filter (`kafka-acls --list`, Admin
 //! `describeAcls`), grouped by resource pattern.
 //!
 //! As Kafka: SECURITY_DISABLED without an authorizer; CLUSTER_AUTHORIZATION_FAILED unless the
 //! principal may DESCRIBE the cluster; INVALID_REQUEST for a filter with unknown codes. The
 //! filter's pattern type may be ANY (names compared exactly), MATCH (every ACL that applies to
 //! the named resource: LITERAL equal or `*`, PREFIXED a prefix) or LITERAL/PREFIXED; null
-//! name, principal and host match anything. v0 has no pattern type: it decodes as LITERAL.
+//! name, principal and host match anything.
 
 use std::sync::Arc;
 

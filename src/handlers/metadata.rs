@@ -66,9 +66,18 @@ pub async fn handle(
                             ));
                             continue;
                         }
-                        let allow_auto = allow_auto
-                            && (authz::authorize_cluster(broker, ctx, Op::Create)
-                                || authz::topic(broker, ctx, Op::Create, name.as_str()));
+                        // Kafka: auto-creating needs CREATE on the cluster or the topic.
+                        if allow_auto
+                            && broker.metadata.topic(name.as_str()).is_none()
+                            && !authz::authorize_cluster(broker, ctx, Op::Create)
+                            && !authz::topic(broker, ctx, Op::Create, name.as_str())
+                        {
+                            topics.push(no_topic(
+                                name.as_str(),
+                                KafkaError::TopicAuthorizationFailed.code(),
+                            ));
+                            continue;
+                        }
                         topics.push(
                             named_topic(broker, name.as_str(), allow_auto, live.as_deref()).await,
                         )
