@@ -145,8 +145,8 @@ pub enum ClientAuth {
     Required,
 }
 
-/// Authorization settings.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Authorization settings (all off by default).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// Enforce ACLs on every request (Kafka's `authorizer.class.name` set to the
@@ -157,16 +157,6 @@ pub struct AuthConfig {
     /// A resource with no ACL at all is open to everyone
     /// (`allow.everyone.if.no.acl.found`).
     pub allow_everyone_if_no_acl_found: bool,
-}
-
-impl Default for AuthConfig {
-    fn default() -> Self {
-        AuthConfig {
-            authorizer: false,
-            super_users: Vec::new(),
-            allow_everyone_if_no_acl_found: false,
-        }
-    }
 }
 
 /// Cluster membership (Kafka's KRaft settings). All empty = a single-node broker.
