@@ -430,6 +430,39 @@ pub(crate) fn sample(key: ApiKey, v: i16) -> RequestKind {
                 .with_state_filters(vec![s("Ongoing")])
                 .with_duration_filter(-1),
         ),
+        ApiKey::CreateAcls => RequestKind::CreateAcls(
+            m::CreateAclsRequest::default().with_creations(vec![
+                m::create_acls_request::AclCreation::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s("av"))
+                    .with_resource_pattern_type(4)
+                    .with_principal(s("User:alice"))
+                    .with_host(s("*"))
+                    .with_operation(3)
+                    .with_permission_type(3),
+            ]),
+        ),
+        ApiKey::DescribeAcls => RequestKind::DescribeAcls(
+            m::DescribeAclsRequest::default()
+                .with_resource_type_filter(1)
+                .with_pattern_type_filter(2)
+                .with_resource_name_filter(Some(s("av")))
+                .with_principal_filter(None)
+                .with_host_filter(None)
+                .with_operation(1)
+                .with_permission_type(1),
+        ),
+        ApiKey::DeleteAcls => RequestKind::DeleteAcls(
+            m::DeleteAclsRequest::default().with_filters(vec![
+                m::delete_acls_request::DeleteAclsFilter::default()
+                    .with_resource_type_filter(2)
+                    .with_pattern_type_filter(1)
+                    .with_principal_filter(Some(s("User:alice")))
+                    .with_host_filter(None)
+                    .with_operation(1)
+                    .with_permission_type(1),
+            ]),
+        ),
         other => panic!("no sample request for advertised API {other:?}"),
     }
 }

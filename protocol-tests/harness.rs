@@ -58,6 +58,14 @@ impl TestBroker {
         }
         start_in(self.dir).await
     }
+
+    /// As [`TestBroker::restart`], with the configuration `adjust` changes.
+    pub async fn restart_with(mut self, adjust: impl FnOnce(&mut Config)) -> TestBroker {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+        start_with_in(self.dir, adjust).await
+    }
 }
 
 pub struct Client {

@@ -6,6 +6,7 @@
 mod harness;
 mod wire;
 
+mod acls;
 mod admin;
 mod all_versions;
 mod api_versions;

@@ -38,6 +38,7 @@ use crate::group::GroupCoordinator;
 use crate::log::LogManager;
 use crate::offsets_topic::OffsetsTopic;
 use crate::replica::ReplicaManager;
+use crate::security::acl::Authorizer;
 use crate::store::{marker, ConfigScope, Store};
 use crate::telemetry::Metrics;
 use crate::txn::{TxnConfig, TxnCoordinator, TxnStore};
@@ -134,6 +135,8 @@ pub struct Broker {
     /// Incremental fetch sessions (KIP-227), shared by every connection.
     pub fetch_sessions: Arc<FetchSessionCache>,
     pub metrics: Arc<Metrics>,
+    /// ACLs and the rules that apply them (`[auth]`); every handler checks through it.
+    pub acls: Authorizer,
     /// True once logs are recovered, the store is open and the listener is bound.
     pub ready: AtomicBool,
     /// Held for the broker's lifetime: an exclusive `flock` on `<data_dir>/.lock`.
@@ -291,6 +294,7 @@ impl Broker {
             .map_err(BootError::Transactions)?;
             Some(c)
         };
+        let acls = Authorizer::open(&config.auth, store.clone())?;
         let fetch_sessions = Arc::new(FetchSessionCache::new(
             config.fetch.max_incremental_sessions,
         ));
@@ -308,6 +312,7 @@ impl Broker {
             txns,
             fetch_sessions,
             metrics,
+            acls,
             ready: AtomicBool::new(false),
             _dir_lock: dir_lock,
         }))

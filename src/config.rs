@@ -145,7 +145,7 @@ pub enum ClientAuth {
     Required,
 }
 
-/// Authorization settings.
+/// Authorization settings (all off by default).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use kafka_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
 
 use super::add_partitions_to_txn::fenced_for_version;
+use super::authz::{self, Op};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::kafka_error::KafkaError;
@@ -20,6 +21,12 @@ pub async fn handle(
     req: AddOffsetsToTxnRequest,
 ) -> AddOffsetsToTxnResponse {
     let code = match &broker.txns {
+        _ if !authz::transactional_id(broker, ctx, Op::Write, req.transactional_id.as_str()) => {
+            KafkaError::TransactionalIdAuthorizationFailed.code()
+        }
+        _ if !authz::group(broker, ctx, Op::Read, req.group_id.as_str()) => {
+            KafkaError::GroupAuthorizationFailed.code()
+        }
         None => KafkaError::NotCoordinator.code(),
         Some(_) if req.group_id.is_empty() => KafkaError::InvalidGroupId.code(),
         Some(txns) => {

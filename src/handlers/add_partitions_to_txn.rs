@@ -15,6 +15,7 @@ use kafka_protocol::messages::add_partitions_to_txn_response::{
 use kafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{self, Op};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::kafka_error::KafkaError;
@@ -66,7 +67,30 @@ pub async fn handle(
             })
             .collect()
     };
-    let results = if missing {
+    // Kafka: WRITE on the transactional id, then WRITE on every topic (the other partitions
+    // are then not attempted).
+    let txn_denied = !authz::transactional_id(
+        broker,
+        ctx,
+        Op::Write,
+        req.v3_and_below_transactional_id.as_str(),
+    );
+    let denied_topics: Vec<&str> = requested
+        .iter()
+        .map(|(t, _)| t.as_str())
+        .filter(|t| !authz::topic(broker, ctx, Op::Write, t))
+        .collect();
+    let results = if txn_denied {
+        answer(&|_, _| KafkaError::TransactionalIdAuthorizationFailed.code())
+    } else if !denied_topics.is_empty() {
+        answer(&|t, _| {
+            if denied_topics.contains(&t) {
+                KafkaError::TopicAuthorizationFailed.code()
+            } else {
+                KafkaError::OperationNotAttempted.code()
+            }
+        })
+    } else if missing {
         answer(&|t, p| {
             if exists(t, p) {
                 KafkaError::OperationNotAttempted.code()

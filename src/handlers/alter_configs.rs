@@ -12,6 +12,7 @@ use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceRespon
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{self, Op};
 use super::describe_configs::resource;
 use super::{blocking, RequestContext};
 use crate::broker::{now_ms, Broker};
@@ -64,14 +65,16 @@ pub(super) fn response_item(
 
 pub async fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: AlterConfigsRequest,
 ) -> AlterConfigsResponse {
     let validate_only = req.validate_only;
     let mut responses = Vec::with_capacity(req.resources.len());
     for r in req.resources {
         let name = r.resource_name.as_str().to_string();
+        let denied = authz::config_resource(broker, ctx, Op::AlterConfigs, r.resource_type, &name);
         let result = match target(r.resource_type, &name) {
+            _ if denied.is_some() => (denied.unwrap_or_default(), None),
             Some(ConfigTarget::Group(_)) | None => refused(
                 KafkaError::InvalidRequest.code(),
                 format!(

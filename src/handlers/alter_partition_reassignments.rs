@@ -25,14 +25,23 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{self, Op};
 use super::{blocking, RequestContext};
 use crate::broker::Broker;
+use crate::kafka_error::KafkaError;
 
 pub async fn handle(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     req: AlterPartitionReassignmentsRequest,
 ) -> AlterPartitionReassignmentsResponse {
+    if !authz::authorize_cluster(broker, ctx, Op::Alter) {
+        return AlterPartitionReassignmentsResponse::default()
+            .with_error_code(KafkaError::ClusterAuthorizationFailed.code())
+            .with_error_message(Some(StrBytes::from_static_str(
+                "Cluster authorization failed.",
+            )));
+    }
     let allow_rf_change = ctx.api_version < 1 || req.allow_replication_factor_change;
     let controller = broker.controller.clone();
     let topics = req.topics;

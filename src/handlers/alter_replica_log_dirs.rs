@@ -20,6 +20,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{self, Op};
 use super::describe_log_dirs::log_dir_path;
 use super::RequestContext;
 use crate::broker::Broker;
@@ -27,7 +28,7 @@ use crate::kafka_error::{self, KafkaError};
 
 pub async fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: AlterReplicaLogDirsRequest,
 ) -> AlterReplicaLogDirsResponse {
     let our_dir = log_dir_path(broker);
@@ -40,13 +41,17 @@ pub async fn handle(
             }
         }
     }
+    // Kafka: ALTER on the cluster, else every partition fails.
+    let allowed = authz::authorize_cluster(broker, ctx, Op::Alter);
     let mut by_topic: BTreeMap<String, Vec<AlterReplicaLogDirPartitionResult>> = BTreeMap::new();
     for ((topic, partition), known_dir) in moves {
         let hosted = broker
             .metadata
             .topic(&topic)
             .is_some_and(|t| t.partition(partition).is_some());
-        let code = if !known_dir {
+        let code = if !allowed {
+            KafkaError::ClusterAuthorizationFailed.code()
+        } else if !known_dir {
             KafkaError::LogDirNotFound.code()
         } else if !hosted {
             KafkaError::UnknownTopicOrPartition.code()

@@ -15,6 +15,7 @@ use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicR
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{self, Op};
 use super::create_topics::duplicate_names;
 use super::{blocking, RequestContext};
 use crate::broker::{now_ms, Broker};
@@ -38,7 +39,7 @@ fn assignments(t: &CreatePartitionsTopic) -> Option<Vec<Vec<i32>>> {
 
 pub async fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
     let dups: HashSet<String> = duplicate_names(req.topics.iter().map(|t| t.name.as_str()))
@@ -57,6 +58,14 @@ pub async fn handle(
                     Some("Duplicate topic name.".into()),
                 ));
             }
+            continue;
+        }
+        if !authz::topic(broker, ctx, Op::Alter, &name) {
+            results.push(result(
+                t.name,
+                KafkaError::TopicAuthorizationFailed.code(),
+                Some("Authorization failed.".into()),
+            ));
             continue;
         }
         let replicas = assignments(&t);

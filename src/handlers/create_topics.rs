@@ -23,6 +23,7 @@ use kafka_protocol::messages::create_topics_response::{
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{self, Op};
 use super::{blocking, RequestContext};
 use crate::broker::{now_ms, Broker};
 use crate::cluster::controller::{validate_topic_name, NewTopic};
@@ -142,9 +143,11 @@ fn success_result(
 
 pub async fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
+    // Kafka: CREATE on the cluster covers every topic, else CREATE on each topic.
+    let cluster_create = authz::authorize_cluster(broker, ctx, Op::Create);
     let dups: HashSet<String> = duplicate_names(req.topics.iter().map(|t| t.name.as_str()))
         .into_iter()
         .map(str::to_string)
@@ -163,7 +166,23 @@ pub async fn handle(
             }
             continue;
         }
-        results.push(create_one(broker, t, req.validate_only).await);
+        if !cluster_create && !authz::topic(broker, ctx, Op::Create, &name) {
+            results.push(error_result(
+                t.name,
+                KafkaError::TopicAuthorizationFailed.code(),
+                "Authorization failed.".into(),
+            ));
+            continue;
+        }
+        let mut result = create_one(broker, t, req.validate_only).await;
+        // The configs are shown only to who may describe them (Kafka's rule).
+        if result.error_code == kafka_error::NONE
+            && !authz::topic(broker, ctx, Op::DescribeConfigs, &name)
+        {
+            result.topic_config_error_code = KafkaError::TopicAuthorizationFailed.code();
+            result.configs = Some(Vec::new());
+        }
+        results.push(result);
     }
     CreateTopicsResponse::default().with_topics(results)
 }

@@ -16,6 +16,7 @@ use kafka_protocol::messages::delete_records_response::{
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
+use super::authz::{self, Op};
 use super::{blocking, RequestContext};
 use crate::broker::Broker;
 use crate::kafka_error::{self, KafkaError};
@@ -52,20 +53,28 @@ fn partition_result(index: i32, outcome: Result<i64, i16>) -> DeleteRecordsParti
 
 pub async fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: DeleteRecordsRequest,
 ) -> DeleteRecordsResponse {
+    // Kafka: DELETE on the topic, else TOPIC_AUTHORIZATION_FAILED on its partitions.
+    let denied: Vec<bool> = req
+        .topics
+        .iter()
+        .map(|t| !authz::topic(broker, ctx, Op::Delete, t.name.as_str()))
+        .collect();
     let broker = broker.clone();
     let topics = blocking(move || {
         req.topics
             .into_iter()
-            .map(|t| {
+            .zip(denied)
+            .map(|(t, denied)| {
                 let name = t.name.as_str();
                 let partitions = t
                     .partitions
                     .iter()
                     .map(|p| {
                         let outcome = match broker.replicas.leader(name, p.partition_index, -1) {
+                            _ if denied => Err(KafkaError::TopicAuthorizationFailed.code()),
                             Err(e) => Err(e.kafka_code()),
                             Ok(part) => target_offset(p.offset, part.log.high_watermark())
                                 .and_then(|offset| {

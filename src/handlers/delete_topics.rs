@@ -21,6 +21,7 @@ use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicN
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
+use super::authz::{self, Op};
 use super::{blocking, RequestContext};
 use crate::broker::Broker;
 use crate::kafka_error::{self, KafkaError};
@@ -147,6 +148,14 @@ pub async fn handle(
                 code,
                 message,
             } => slots.push(Ok(result(name, id, code, Some(message.into())))),
+            Target::Name(name) if !authz::topic(broker, ctx, Op::Delete, &name) => {
+                slots.push(Ok(result(
+                    Some(name),
+                    Uuid::nil(),
+                    KafkaError::TopicAuthorizationFailed.code(),
+                    None,
+                )))
+            }
             Target::Name(name) => match broker.metadata.topic(&name) {
                 Some(t) => {
                     slots.push(Err(resolved.len()));
@@ -164,6 +173,9 @@ pub async fn handle(
                 ))),
             },
             Target::Id(id) => match broker.metadata.topic_by_id(id) {
+                Some(t) if !authz::topic(broker, ctx, Op::Delete, &t.name) => slots.push(Ok(
+                    result(None, id, KafkaError::TopicAuthorizationFailed.code(), None),
+                )),
                 Some(t) => {
                     slots.push(Err(resolved.len()));
                     resolved.push(Resolved {

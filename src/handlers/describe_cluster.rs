@@ -6,9 +6,9 @@
 //! and anything else UNSUPPORTED_ENDPOINT_TYPE. Kafka's broker reports a random live broker
 //! as "controller" because clients cannot reach the real one; here the node is both.
 //!
-//! Authorized operations: there are no ACLs, which Kafka treats like having no authorizer —
-//! every operation the CLUSTER resource supports is allowed — so when the client asks for
-//! them it gets that full set; otherwise the schema default `i32::MIN` ("not requested").
+//! Authorized operations, when the client asks: as Kafka, the operations the principal may do
+//! on the CLUSTER if it may DESCRIBE it, else 0 (without an authorizer, every operation the
+//! resource supports); otherwise the schema default `i32::MIN` ("not requested").
 
 use std::sync::Arc;
 
@@ -16,24 +16,30 @@ use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{self, Op};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::kafka_error::KafkaError;
+use crate::security::acl::{ResourceType, CLUSTER_NAME};
 
 const ENDPOINT_BROKER: i8 = 1;
 const ENDPOINT_CONTROLLER: i8 = 2;
 
-/// AclOperation codes the CLUSTER resource supports (Kafka's `AclEntry.supportedOperations`):
-/// CREATE 5, ALTER 7, DESCRIBE 8, CLUSTER_ACTION 9, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11,
-/// IDEMPOTENT_WRITE 12.
-const CLUSTER_OPERATIONS: [u8; 7] = [5, 7, 8, 9, 10, 11, 12];
-
-/// The authorized-operations bit field (bit n = AclOperation code n).
-pub(crate) fn cluster_authorized_operations(requested: bool) -> i32 {
-    if requested {
-        CLUSTER_OPERATIONS.iter().fold(0, |acc, op| acc | (1 << op))
+/// The cluster's authorized-operations bit field (bit n = AclOperation code n) for the
+/// request's principal, or `i32::MIN` when not requested.
+pub(crate) fn cluster_authorized_operations(
+    broker: &Broker,
+    ctx: &RequestContext,
+    requested: bool,
+) -> i32 {
+    if !requested {
+        return i32::MIN;
+    }
+    let ops = authz::operations(broker, ctx, ResourceType::Cluster, CLUSTER_NAME);
+    if ops & (1 << Op::Describe as i32) == 0 {
+        0
     } else {
-        i32::MIN
+        ops
     }
 }
 
@@ -83,6 +89,8 @@ pub async fn handle(
         .with_controller_id(BrokerId(broker.controller_id()))
         .with_brokers(brokers)
         .with_cluster_authorized_operations(cluster_authorized_operations(
+            broker,
+            ctx,
             req.include_cluster_authorized_operations,
         ))
 }
@@ -107,12 +115,5 @@ mod tests {
             check_endpoint(1, 9).unwrap_err().0,
             KafkaError::UnsupportedEndpointType.code()
         );
-    }
-
-    #[test]
-    fn authorized_operations_bitfield() {
-        assert_eq!(cluster_authorized_operations(false), i32::MIN);
-        // 32 + 128 + 256 + 512 + 1024 + 2048 + 4096
-        assert_eq!(cluster_authorized_operations(true), 8096);
     }
 }

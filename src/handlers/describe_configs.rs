@@ -27,6 +27,7 @@ use kafka_protocol::messages::describe_configs_response::{
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{self, Op};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::cluster::config_def::{ConfigSource, ConfigType, Resolved};
@@ -173,7 +174,21 @@ pub async fn handle(
     let results = req
         .resources
         .into_iter()
-        .map(|r| describe_resource(broker, r, include_synonyms, include_docs))
+        .map(|r| {
+            match authz::config_resource(
+                broker,
+                ctx,
+                Op::DescribeConfigs,
+                r.resource_type,
+                r.resource_name.as_str(),
+            ) {
+                Some(code) => DescribeConfigsResult::default()
+                    .with_resource_type(r.resource_type)
+                    .with_resource_name(r.resource_name)
+                    .with_error_code(code),
+                None => describe_resource(broker, r, include_synonyms, include_docs),
+            }
+        })
         .collect();
     DescribeConfigsResponse::default().with_results(results)
 }

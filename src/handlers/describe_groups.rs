@@ -3,11 +3,12 @@
 //! As Kafka: `protocol_type` is "consumer" (or "" for an offsets-only group),
 //! `protocol_data` the selected assignor and member metadata/assignments only when Stable.
 //! An unknown group is described as state "Dead" with no error below v6, and with
-//! GROUP_ID_NOT_FOUND from v6 (`kafka-consumer-groups` relies on both). v3+ report
-//! authorized operations when asked (no ACLs: every operation a GROUP resource supports in
-//! Kafka 4 — READ 3, DELETE 6, DESCRIBE 8, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11) for groups
-//! described without error, else `i32::MIN`. v4+ carry `group_instance_id`, v6+ an error
-//! message.
+//! GROUP_ID_NOT_FOUND from v6 (`kafka-consumer-groups` relies on both). A group the
+//! principal may not DESCRIBE answers GROUP_AUTHORIZATION_FAILED. v3+ report authorized
+//! operations when asked (the principal's operations on the group; without an authorizer
+//! every operation a GROUP resource supports in Kafka 4 — READ 3, DELETE 6, DESCRIBE 8,
+//! DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11) for groups described without error, else
+//! `i32::MIN`. v4+ carry `group_instance_id`, v6+ an error message.
 
 use std::sync::Arc;
 
@@ -15,18 +16,17 @@ use kafka_protocol::messages::describe_groups_response::{DescribedGroup, Describ
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse, GroupId};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{self, Op};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::group::{GroupDescription, GroupError};
+use crate::kafka_error::KafkaError;
+use crate::security::acl::ResourceType;
 
-/// AclOperation codes the GROUP resource supports (Kafka 4's `AclEntry.supportedOperations`,
-/// which added the group config operations of KIP-848): READ 3, DELETE 6, DESCRIBE 8,
-/// DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11.
-const GROUP_OPERATIONS: [u8; 5] = [3, 6, 8, 10, 11];
-
-fn authorized_operations(version: i16, requested: bool) -> i32 {
+/// The `authorized_operations` field: `ops()` when asked for (v3+), else `i32::MIN`.
+fn authorized_operations(version: i16, requested: bool, ops: impl FnOnce() -> i32) -> i32 {
     if version >= 3 && requested {
-        GROUP_OPERATIONS.iter().fold(0, |acc, op| acc | (1 << op))
+        ops()
     } else {
         i32::MIN
     }
@@ -89,15 +89,28 @@ pub async fn handle(
     req: DescribeGroupsRequest,
 ) -> DescribeGroupsResponse {
     let v = ctx.api_version;
-    let ops = authorized_operations(v, req.include_authorized_operations);
-    let ids: Vec<String> = req.groups.iter().map(|g| g.0.to_string()).collect();
-    let results = broker.groups.describe(&ids).await;
-    let groups = req
+    let (allowed, denied): (Vec<GroupId>, Vec<GroupId>) = req
         .groups
         .into_iter()
+        .partition(|g| authz::group(broker, ctx, Op::Describe, g.as_str()));
+    let ids: Vec<String> = allowed.iter().map(|g| g.0.to_string()).collect();
+    let results = broker.groups.describe(&ids).await;
+    let mut groups: Vec<DescribedGroup> = allowed
+        .into_iter()
         .zip(results)
-        .map(|(id, (_, result))| described(v, id, result, ops))
+        .map(|(id, (_, result))| {
+            let ops = authorized_operations(v, req.include_authorized_operations, || {
+                authz::operations(broker, ctx, ResourceType::Group, id.as_str())
+            });
+            described(v, id, result, ops)
+        })
         .collect();
+    groups.extend(denied.into_iter().map(|id| {
+        DescribedGroup::default()
+            .with_group_id(id)
+            .with_error_code(KafkaError::GroupAuthorizationFailed.code())
+            .with_authorized_operations(i32::MIN)
+    }));
     DescribeGroupsResponse::default().with_groups(groups)
 }
 
@@ -133,7 +146,7 @@ mod tests {
     #[test]
     fn encodes_at_every_version() {
         for v in 0..=6 {
-            let ops = authorized_operations(v, true);
+            let ops = authorized_operations(v, true, || 7);
             for r in [Ok(stable()), Err(GroupError::GroupIdNotFound("g".into()))] {
                 let resp = DescribeGroupsResponse::default().with_groups(vec![described(
                     v,
@@ -163,15 +176,15 @@ mod tests {
             i32::MIN,
         );
         assert_eq!((new.error_code, new.group_state.as_str()), (69, "Dead"));
-        assert_eq!(authorized_operations(6, false), i32::MIN);
-        assert_eq!(authorized_operations(3, true), 8 + 64 + 256 + 1024 + 2048);
+        assert_eq!(authorized_operations(6, false, || 7), i32::MIN);
+        assert_eq!(authorized_operations(3, true, || 7), 7);
         let failed = described(
             6,
             gid(),
             Err(GroupError::GroupIdNotFound("g".into())),
-            authorized_operations(6, true),
+            authorized_operations(6, true, || 7),
         );
         assert_eq!(failed.authorized_operations, i32::MIN);
-        assert_eq!(authorized_operations(2, true), i32::MIN);
+        assert_eq!(authorized_operations(2, true, || 7), i32::MIN);
     }
 }

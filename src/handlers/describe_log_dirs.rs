@@ -20,8 +20,10 @@ use kafka_protocol::messages::describe_log_dirs_response::{
 use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{self, Op};
 use super::{blocking, RequestContext};
 use crate::broker::Broker;
+use crate::kafka_error::KafkaError;
 
 /// The absolute path of the broker's (single) log directory, as clients name it in
 /// DescribeLogDirs answers and AlterReplicaLogDirs requests (Kafka's `getAbsolutePath`: made
@@ -63,6 +65,10 @@ pub async fn handle(
     ctx: &RequestContext,
     req: DescribeLogDirsRequest,
 ) -> DescribeLogDirsResponse {
+    if !authz::authorize_cluster(broker, ctx, Op::Describe) {
+        return DescribeLogDirsResponse::default()
+            .with_error_code(KafkaError::ClusterAuthorizationFailed.code());
+    }
     // None = every partition.
     let wanted: Option<BTreeSet<(String, i32)>> = req.topics.map(|topics| {
         topics

@@ -17,6 +17,7 @@ use kafka_protocol::messages::describe_producers_response::{
 use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersResponse, ProducerId};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{self, Op};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::cluster::controller::validate_topic_name;
@@ -27,7 +28,7 @@ const UNKNOWN_TOPIC_MESSAGE: &str = "This server does not host this topic-partit
 
 pub async fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: DescribeProducersRequest,
 ) -> DescribeProducersResponse {
     let mut topics = Vec::with_capacity(req.topics.len());
@@ -35,6 +36,10 @@ pub async fn handle(
         let name = t.name.0.to_string();
         let meta = broker.metadata.topic(&name);
         let topic_error: Option<(i16, String)> = match validate_topic_name(&name) {
+            _ if !authz::topic(broker, ctx, Op::Read, &name) => Some((
+                KafkaError::TopicAuthorizationFailed.code(),
+                "Authorization failed.".to_string(),
+            )),
             Err(e) => Some((e.kafka_code(), e.to_string())),
             Ok(()) if meta.is_none() => Some((
                 KafkaError::UnknownTopicOrPartition.code(),

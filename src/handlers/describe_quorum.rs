@@ -18,6 +18,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{self, Op};
 use super::RequestContext;
 use crate::broker::{now_ms, Broker};
 use crate::kafka_error::KafkaError;
@@ -53,6 +54,13 @@ pub async fn handle(
     req: DescribeQuorumRequest,
 ) -> DescribeQuorumResponse {
     let v = ctx.api_version;
+    if !authz::authorize_cluster(broker, ctx, Op::Describe) {
+        return error(
+            v,
+            KafkaError::ClusterAuthorizationFailed.code(),
+            "Cluster authorization failed.".into(),
+        );
+    }
     let Some(member) = broker.controller.member() else {
         return error(
             v,

@@ -15,8 +15,10 @@
 //!   topic nothing can be unknown;
 //! - eligible leader replicas and last known ELR are empty lists (this broker never elects
 //!   from an ELR), offline replicas those on brokers that are not live (cluster mode);
-//! - `topic_authorized_operations` is always filled: with no authorizer, every operation a
-//!   TOPIC supports (as in Metadata).
+//! - authorization as Kafka: listing every topic skips those the principal may not
+//!   DESCRIBE; a named one answers TOPIC_AUTHORIZATION_FAILED;
+//! - `topic_authorized_operations` is always filled with the principal's operations on the
+//!   topic (without an authorizer, every operation a TOPIC supports, as in Metadata).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -29,12 +31,13 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::metadata::topic_authorized_operations;
+use super::authz::{self, Op};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::cluster::controller::validate_topic_name;
 use crate::cluster::{MetadataView, TopicInfo};
 use crate::kafka_error::KafkaError;
+use crate::security::acl::ResourceType;
 
 /// Kafka's `max.request.partition.size.limit` default: the most partitions one response
 /// carries whatever the client asks.
@@ -42,11 +45,19 @@ pub const MAX_PARTITIONS_PER_RESPONSE: i32 = 2000;
 
 pub async fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: DescribeTopicPartitionsRequest,
 ) -> DescribeTopicPartitionsResponse {
-    describe(&broker.metadata, broker.live_ids().as_deref(), req)
+    let ops = |name: &str| {
+        authz::topic(broker, ctx, Op::Describe, name)
+            .then(|| authz::operations(broker, ctx, ResourceType::Topic, name))
+    };
+    describe(&broker.metadata, broker.live_ids().as_deref(), &ops, req)
 }
+
+/// A topic's authorized operations for the request's principal, `None` when it may not
+/// DESCRIBE the topic.
+type TopicOps<'a> = &'a dyn Fn(&str) -> Option<i32>;
 
 fn name_of(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_string()))
@@ -56,6 +67,7 @@ fn name_of(s: &str) -> TopicName {
 fn describe(
     view: &MetadataView,
     live: Option<&[i32]>,
+    ops: TopicOps<'_>,
     req: DescribeTopicPartitionsRequest,
 ) -> DescribeTopicPartitionsResponse {
     let fetch_all = req.topics.is_empty();
@@ -68,7 +80,7 @@ fn describe(
         view.topics()
             .iter()
             .map(|t| t.name.clone())
-            .filter(|n| *n >= cursor_topic)
+            .filter(|n| *n >= cursor_topic && ops(n).is_some())
             .collect()
     } else {
         req.topics
@@ -111,9 +123,18 @@ fn describe(
             Some(c) if c.topic_name.0.as_str() == name => c.partition_index,
             _ => 0,
         };
+        let Some(authorized_ops) = ops(name) else {
+            out.push(
+                DescribeTopicPartitionsResponseTopic::default()
+                    .with_error_code(KafkaError::TopicAuthorizationFailed.code())
+                    .with_name(Some(name_of(name)))
+                    .with_topic_authorized_operations(i32::MIN),
+            );
+            continue;
+        };
         match view.topic(name) {
             Some(t) => {
-                let (entry, next) = topic_page(&t, start, remaining, live);
+                let (entry, next) = topic_page(&t, start, remaining, live, authorized_ops);
                 remaining = remaining.saturating_sub(entry.partitions.len());
                 out.push(entry);
                 if let Some(p) = next {
@@ -135,7 +156,7 @@ fn describe(
                     DescribeTopicPartitionsResponseTopic::default()
                         .with_error_code(code)
                         .with_name(Some(name_of(name)))
-                        .with_topic_authorized_operations(topic_authorized_operations()),
+                        .with_topic_authorized_operations(authorized_ops),
                 );
             }
         }
@@ -152,6 +173,7 @@ fn topic_page(
     start: i32,
     max: usize,
     live: Option<&[i32]>,
+    authorized_ops: i32,
 ) -> (DescribeTopicPartitionsResponseTopic, Option<i32>) {
     let start = usize::try_from(start).unwrap_or(0);
     let end = t.partitions.len().min(start.saturating_add(max));
@@ -183,7 +205,7 @@ fn topic_page(
         .with_topic_id(t.id)
         .with_is_internal(false)
         .with_partitions(partitions)
-        .with_topic_authorized_operations(topic_authorized_operations());
+        .with_topic_authorized_operations(authorized_ops);
     (entry, next)
 }
 
@@ -245,11 +267,11 @@ mod tests {
     #[test]
     fn all_topics_paginate_with_a_cursor() {
         let v = view();
-        let r = describe(&v, None, req(&[], 2, None));
+        let r = describe(&v, None, &|_| Some(3576), req(&[], 2, None));
         assert_eq!(r.topics.len(), 1);
         assert_eq!(r.topics[0].partitions.len(), 2);
         assert_eq!(cursor(&r), Some(("a".into(), 2)));
-        let r = describe(&v, None, req(&[], 2, Some(("a", 2))));
+        let r = describe(&v, None, &|_| Some(3576), req(&[], 2, Some(("a", 2))));
         let got: Vec<_> = r
             .topics
             .iter()
@@ -257,17 +279,17 @@ mod tests {
             .collect();
         assert_eq!(got, vec![("a".to_string(), 1), ("b".to_string(), 1)]);
         assert_eq!(cursor(&r), Some(("b".into(), 1)));
-        let r = describe(&v, None, req(&[], 2, Some(("b", 1))));
+        let r = describe(&v, None, &|_| Some(3576), req(&[], 2, Some(("b", 1))));
         assert_eq!(r.topics.len(), 2);
         assert_eq!(cursor(&r), None);
         // A limit that ends exactly at a topic boundary points at the next topic's start.
-        let r = describe(&v, None, req(&[], 3, None));
+        let r = describe(&v, None, &|_| Some(3576), req(&[], 3, None));
         assert_eq!(cursor(&r), Some(("b".into(), 0)));
     }
 
     #[test]
     fn partitions_carry_leader_replicas_isr_and_empty_elr() {
-        let r = describe(&view(), None, req(&["c"], 100, None));
+        let r = describe(&view(), None, &|_| Some(3576), req(&["c"], 100, None));
         let p = &r.topics[0].partitions[0];
         assert_eq!(r.topics[0].error_code, 0);
         assert_eq!(r.topics[0].topic_authorized_operations, 3576);
@@ -280,7 +302,12 @@ mod tests {
 
     #[test]
     fn unknown_invalid_and_bad_cursor() {
-        let r = describe(&view(), None, req(&["zz", "a", "bad/name"], 100, None));
+        let r = describe(
+            &view(),
+            None,
+            &|_| Some(3576),
+            req(&["zz", "a", "bad/name"], 100, None),
+        );
         let codes: Vec<_> = r
             .topics
             .iter()
@@ -295,11 +322,26 @@ mod tests {
                 ("zz".to_string(), 3)
             ]
         );
-        let r = describe(&view(), None, req(&["a"], 100, Some(("b", 0))));
+        let r = describe(
+            &view(),
+            None,
+            &|_| Some(3576),
+            req(&["a"], 100, Some(("b", 0))),
+        );
         assert_eq!(r.topics[0].error_code, KafkaError::InvalidRequest.code());
-        let r = describe(&view(), None, req(&[], 100, Some(("a", -1))));
+        let r = describe(
+            &view(),
+            None,
+            &|_| Some(3576),
+            req(&[], 100, Some(("a", -1))),
+        );
         assert!(r.topics.is_empty());
-        let r = describe(&view(), None, req(&["a"], 100, Some(("a", -1))));
+        let r = describe(
+            &view(),
+            None,
+            &|_| Some(3576),
+            req(&["a"], 100, Some(("a", -1))),
+        );
         assert_eq!(r.topics[0].error_code, KafkaError::InvalidRequest.code());
     }
 }

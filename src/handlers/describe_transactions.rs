@@ -14,6 +14,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{self, Op};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::kafka_error::KafkaError;
@@ -21,7 +22,7 @@ use crate::txn::Participant;
 
 pub async fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: DescribeTransactionsRequest,
 ) -> DescribeTransactionsResponse {
     let mut states = Vec::with_capacity(req.transactional_ids.len());
@@ -31,6 +32,11 @@ pub async fn handle(
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1)
             .with_transaction_start_time_ms(-1);
+        if !authz::transactional_id(broker, ctx, Op::Describe, id.as_str()) {
+            states
+                .push(base.with_error_code(KafkaError::TransactionalIdAuthorizationFailed.code()));
+            continue;
+        }
         let Some(txns) = &broker.txns else {
             states.push(base.with_error_code(KafkaError::NotCoordinator.code()));
             continue;

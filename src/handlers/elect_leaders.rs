@@ -16,6 +16,7 @@ use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaE
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{self, Op};
 use super::{blocking, RequestContext};
 use crate::broker::Broker;
 use crate::cluster::leadership::{ElectionError, ElectionType};
@@ -44,8 +45,22 @@ pub async fn handle(
     } else {
         Some(ElectionType::Preferred)
     };
-    let Some(kind) = kind else {
-        let message = format!("Unknown election type {}", req.election_type);
+    // Kafka: ALTER on the cluster, else every partition (and v1+ the response) fails.
+    let refusal = if !authz::authorize_cluster(broker, ctx, Op::Alter) {
+        Some((
+            KafkaError::ClusterAuthorizationFailed,
+            "Cluster authorization failed.".to_string(),
+        ))
+    } else {
+        kind.is_none().then(|| {
+            (
+                KafkaError::InvalidRequest,
+                format!("Unknown election type {}", req.election_type),
+            )
+        })
+    };
+    let (Some(kind), None) = (kind, &refusal) else {
+        let (code, message) = refusal.unwrap_or((KafkaError::InvalidRequest, String::new()));
         let results = req
             .topic_partitions
             .unwrap_or_default()
@@ -59,7 +74,7 @@ pub async fn handle(
                             .map(|&p| {
                                 PartitionResult::default()
                                     .with_partition_id(p)
-                                    .with_error_code(KafkaError::InvalidRequest.code())
+                                    .with_error_code(code.code())
                                     .with_error_message(Some(StrBytes::from_string(
                                         message.clone(),
                                     )))
@@ -69,7 +84,7 @@ pub async fn handle(
             })
             .collect();
         return ElectLeadersResponse::default()
-            .with_error_code(KafkaError::InvalidRequest.code())
+            .with_error_code(code.code())
             .with_replica_election_results(results);
     };
     let controller = broker.controller.clone();

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use kafka_protocol::messages::{EndTxnRequest, EndTxnResponse, ProducerId};
 
 use super::add_partitions_to_txn::fenced_for_version;
+use super::authz::{self, Op};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::kafka_error::KafkaError;
@@ -21,6 +22,9 @@ pub async fn handle(
     req: EndTxnRequest,
 ) -> EndTxnResponse {
     let code = match &broker.txns {
+        _ if !authz::transactional_id(broker, ctx, Op::Write, req.transactional_id.as_str()) => {
+            KafkaError::TransactionalIdAuthorizationFailed.code()
+        }
         None => KafkaError::NotCoordinator.code(),
         Some(txns) => match txns
             .end_txn(

@@ -45,12 +45,13 @@ use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::watch;
 
+use super::authz::{self, Op};
 use super::RequestContext;
 use crate::broker::{now_ms, Broker};
 use crate::fetch_session::{
     FetchContext, FetchSessionError, IncrementalFetch, PartitionOutcome, PartitionRequest,
 };
-use crate::kafka_error;
+use crate::kafka_error::{self, KafkaError};
 use crate::log::{FileSlice, LogError, PartitionLog};
 use crate::protocol::splice::records_placeholder;
 use crate::replica::PartitionError;
@@ -75,6 +76,9 @@ struct Slot {
     read_committed: bool,
     /// A follower's fetch whose last fetched epoch diverges: (epoch, end offset) to answer.
     diverging: Option<(i32, i64)>,
+    /// The principal may not read the topic (or, as a follower, lacks CLUSTER_ACTION):
+    /// TOPIC_AUTHORIZATION_FAILED, nothing resolved.
+    denied: bool,
 }
 
 /// A Fetch response and the record batches it carries, which stay in their segment files
@@ -106,7 +110,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
     // Fetch < v4 has no isolation level: the field decodes as 0, read_uncommitted.
     let read_committed = req.isolation_level == 1;
     if let FetchContext::Incremental(inc) = &session {
-        session_slots(broker, v, inc, read_committed, &mut topics, &mut slots);
+        session_slots(broker, ctx, inc, read_committed, &mut topics, &mut slots);
     }
     // A full or sessionless fetch reads the request's partitions, an incremental one the
     // session's (the request only carried changes).
@@ -120,7 +124,12 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
     } else {
         -1
     };
+    // Kafka: a follower needs CLUSTER_ACTION on the cluster, a consumer READ on each topic.
+    let follower_denied =
+        follower >= 0 && !authz::authorize_cluster(broker, ctx, Op::ClusterAction);
     for (ti, t) in request_topics.iter().enumerate() {
+        let denied = follower_denied
+            || (follower < 0 && !authz::topic(broker, ctx, Op::Read, t.topic.as_str()));
         for p in &t.partitions {
             let current_leader_epoch = if v >= 9 { p.current_leader_epoch } else { -1 };
             let mut slot = Slot {
@@ -133,8 +142,11 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
                 to_end: follower >= 0,
                 read_committed: read_committed && follower < 0,
                 diverging: None,
+                denied,
             };
-            slot.target = if follower >= 0 {
+            slot.target = if denied {
+                Err(PartitionError::UnknownTopicOrPartition)
+            } else if follower >= 0 {
                 let last_fetched_epoch = if v >= 12 { p.last_fetched_epoch } else { -1 };
                 follower_slot(
                     broker,
@@ -256,6 +268,12 @@ fn read_all(slots: &[Slot], max_total: usize) -> (Vec<(PartitionData, FileSlice)
             .with_aborted_transactions(Some(Vec::new()))
             .with_preferred_read_replica(BrokerId(-1))
             .with_records(Some(Bytes::new()));
+        if s.denied {
+            pd.error_code = KafkaError::TopicAuthorizationFailed.code();
+            any_error = true;
+            out.push((pd, FileSlice::default()));
+            continue;
+        }
         let log = match &s.target {
             Ok(log) => log,
             Err(e) => {
@@ -457,16 +475,19 @@ fn begin_session(
 /// partitions of one topic share a topic entry in the response.
 fn session_slots(
     broker: &Broker,
-    v: i16,
+    ctx: &RequestContext,
     inc: &IncrementalFetch,
     read_committed: bool,
     topics: &mut Vec<FetchableTopicResponse>,
     slots: &mut Vec<Slot>,
 ) {
+    let v = ctx.api_version;
     let mut current: Option<&str> = None;
+    let mut denied = false;
     for p in &inc.partitions {
         if current != Some(&*p.topic) {
             current = Some(&*p.topic);
+            denied = !authz::topic(broker, ctx, Op::Read, &p.topic);
             topics.push(
                 FetchableTopicResponse::default()
                     .with_topic(TopicName(StrBytes::from_string(p.topic.to_string()))),
@@ -479,13 +500,18 @@ fn session_slots(
             fetch_offset: p.fetch_offset,
             max_bytes: p.max_bytes.max(0) as usize,
             current_leader_epoch,
-            target: broker
-                .replicas
-                .leader(&p.topic, p.partition, current_leader_epoch)
-                .map(|part| part.log),
+            target: if denied {
+                Err(PartitionError::UnknownTopicOrPartition)
+            } else {
+                broker
+                    .replicas
+                    .leader(&p.topic, p.partition, current_leader_epoch)
+                    .map(|part| part.log)
+            },
             to_end: false,
             read_committed,
             diverging: None,
+            denied,
         });
     }
 }

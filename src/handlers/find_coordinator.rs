@@ -19,6 +19,7 @@ use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{self, Op};
 use super::{blocking, RequestContext};
 use crate::broker::Broker;
 use crate::cluster::{NodeInfo, TopicInfo};
@@ -196,7 +197,23 @@ pub async fn handle(
     let answers = keys
         .into_iter()
         .map(|key| {
-            let answer = resolve(broker, &offsets, key_type, key.as_str());
+            // Kafka: DESCRIBE on the group, or on the transactional id.
+            let denied = match key_type {
+                KEY_TYPE_GROUP => (!authz::group(broker, ctx, Op::Describe, key.as_str()))
+                    .then_some(KafkaError::GroupAuthorizationFailed),
+                KEY_TYPE_TRANSACTION => {
+                    (!authz::transactional_id(broker, ctx, Op::Describe, key.as_str()))
+                        .then_some(KafkaError::TransactionalIdAuthorizationFailed)
+                }
+                _ => None,
+            };
+            let answer = match denied {
+                Some(e) => Answer::Error {
+                    code: e.code(),
+                    message: "Authorization failed.",
+                },
+                None => resolve(broker, &offsets, key_type, key.as_str()),
+            };
             (key, answer)
         })
         .collect();

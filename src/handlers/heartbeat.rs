@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
+use super::authz::{self, Op};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::group;
-use crate::kafka_error;
+use crate::kafka_error::{self, KafkaError};
 
 fn to_domain(version: i16, req: HeartbeatRequest) -> group::HeartbeatRequest {
     group::HeartbeatRequest {
@@ -29,6 +30,10 @@ pub async fn handle(
     ctx: &RequestContext,
     req: HeartbeatRequest,
 ) -> HeartbeatResponse {
+    if !authz::group(broker, ctx, Op::Read, req.group_id.as_str()) {
+        return HeartbeatResponse::default()
+            .with_error_code(KafkaError::GroupAuthorizationFailed.code());
+    }
     let code = match broker
         .groups
         .heartbeat(to_domain(ctx.api_version, req))

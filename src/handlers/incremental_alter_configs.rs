@@ -17,6 +17,7 @@ use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterC
 use kafka_protocol::protocol::StrBytes;
 
 use super::alter_configs::{has_duplicates, outcome, refused, target};
+use super::authz::{self, Op};
 use super::describe_configs::resource;
 use super::{blocking, RequestContext};
 use crate::broker::{now_ms, Broker};
@@ -107,13 +108,22 @@ fn alter_loggers(
 
 pub async fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
     let validate_only = req.validate_only;
     let mut responses = Vec::with_capacity(req.resources.len());
     for r in req.resources {
-        let result = if r.resource_type == resource::BROKER_LOGGER {
+        let denied = authz::config_resource(
+            broker,
+            ctx,
+            Op::AlterConfigs,
+            r.resource_type,
+            r.resource_name.as_str(),
+        );
+        let result = if let Some(code) = denied {
+            (code, None)
+        } else if r.resource_type == resource::BROKER_LOGGER {
             alter_loggers(broker.config.node_id, &r, validate_only)
         } else {
             match (

@@ -20,9 +20,11 @@ use std::sync::Arc;
 
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
+use super::authz::{self, Op};
 use super::{blocking, RequestContext};
 use crate::broker::Broker;
 use crate::kafka_error::KafkaError;
+use crate::security::acl::ResourceType;
 
 pub async fn handle(
     broker: &Arc<Broker>,
@@ -44,6 +46,9 @@ pub async fn handle(
         if id.is_empty() {
             return fail(KafkaError::InvalidRequest);
         }
+        if !authz::transactional_id(broker, ctx, Op::Write, id.as_str()) {
+            return fail(KafkaError::TransactionalIdAuthorizationFailed);
+        }
         let Some(txns) = &broker.txns else {
             return fail(KafkaError::NotCoordinator);
         };
@@ -61,6 +66,13 @@ pub async fn handle(
                 .with_producer_epoch(epoch),
             Err(e) => fail(e),
         };
+    }
+    // Kafka 4 (KIP-679): an idempotent producer needs IDEMPOTENT_WRITE on the cluster or
+    // WRITE on some topic.
+    if !authz::authorize_cluster(broker, ctx, Op::IdempotentWrite)
+        && !authz::any_of_type(broker, ctx, Op::Write, ResourceType::Topic)
+    {
+        return fail(KafkaError::ClusterAuthorizationFailed);
     }
     let allocated = match broker.controller.member() {
         Some(m) => m

@@ -14,9 +14,11 @@ use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{self, Op};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::group::{self, error::code_of, Protocol};
+use crate::kafka_error::KafkaError;
 
 /// Wire request → domain request.
 fn to_domain(ctx: &RequestContext, req: JoinGroupRequest) -> group::JoinRequest {
@@ -98,6 +100,13 @@ pub async fn handle(
     ctx: &RequestContext,
     req: JoinGroupRequest,
 ) -> JoinGroupResponse {
+    if !authz::group(broker, ctx, Op::Read, req.group_id.as_str()) {
+        return JoinGroupResponse::default()
+            .with_error_code(KafkaError::GroupAuthorizationFailed.code())
+            .with_generation_id(-1)
+            .with_member_id(req.member_id)
+            .with_protocol_name((ctx.api_version < 7).then(Default::default));
+    }
     let request = to_domain(ctx, req);
     let response = broker.groups.join(request).await;
     to_wire(ctx.api_version, response)

@@ -12,10 +12,11 @@ use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{self, Op};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::group::{error::code_of, GroupError, LeaveMember, LeaveMemberResult};
-use crate::kafka_error;
+use crate::kafka_error::{self, KafkaError};
 
 fn to_domain(version: i16, req: &LeaveGroupRequest) -> Vec<LeaveMember> {
     if version < 3 {
@@ -67,6 +68,10 @@ pub async fn handle(
     ctx: &RequestContext,
     req: LeaveGroupRequest,
 ) -> LeaveGroupResponse {
+    if !authz::group(broker, ctx, Op::Read, req.group_id.as_str()) {
+        return LeaveGroupResponse::default()
+            .with_error_code(KafkaError::GroupAuthorizationFailed.code());
+    }
     let members = to_domain(ctx.api_version, &req);
     let result = broker.groups.leave(req.group_id.0.as_str(), members).await;
     to_wire(ctx.api_version, result)

@@ -1,7 +1,8 @@
 //! ListGroups (key 16, v0–5): every group this coordinator owns.
 //!
 //! v4+ filter by state (case-insensitive, Kafka's state names) and answer the state; v5+
-//! filter by group type ("classic" is the only type here) and answer it.
+//! filter by group type ("classic" is the only type here) and answer it. As Kafka: DESCRIBE
+//! on the cluster lists every group, otherwise only the groups the principal may DESCRIBE.
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{self, Op};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::group;
@@ -45,9 +47,15 @@ pub async fn handle(
     } else {
         Vec::new()
     };
+    let all = authz::authorize_cluster(broker, ctx, Op::Describe);
     match broker.groups.list(&states, &types).await {
-        Ok(groups) => ListGroupsResponse::default()
-            .with_groups(groups.into_iter().map(|g| listed(v, g)).collect()),
+        Ok(groups) => ListGroupsResponse::default().with_groups(
+            groups
+                .into_iter()
+                .filter(|g| all || authz::group(broker, ctx, Op::Describe, &g.group_id))
+                .map(|g| listed(v, g))
+                .collect(),
+        ),
         Err(e) => ListGroupsResponse::default().with_error_code(e.kafka_code()),
     }
 }

@@ -21,6 +21,7 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
+use super::authz::{self, Op};
 use super::{blocking, RequestContext};
 use crate::broker::Broker;
 use crate::kafka_error::KafkaError;
@@ -47,6 +48,7 @@ pub async fn handle(
     // v0-1 have no isolation level: the field decodes as 0, read_uncommitted.
     let read_committed = req.isolation_level == 1;
     for t in req.topics {
+        let denied = !authz::topic(broker, ctx, Op::Describe, t.name.as_str());
         let mut parts = Vec::with_capacity(t.partitions.len());
         for p in t.partitions {
             let mut r = ListOffsetsPartitionResponse::default()
@@ -54,6 +56,11 @@ pub async fn handle(
                 .with_timestamp(-1)
                 .with_offset(-1)
                 .with_leader_epoch(-1);
+            if denied {
+                r.error_code = KafkaError::TopicAuthorizationFailed.code();
+                parts.push(r);
+                continue;
+            }
             let current_epoch = if v >= 4 { p.current_leader_epoch } else { -1 };
             let (log, leader_epoch, epoch_start) =
                 match broker

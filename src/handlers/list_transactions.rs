@@ -10,6 +10,7 @@ use kafka_protocol::messages::list_transactions_response::TransactionState;
 use kafka_protocol::messages::{ListTransactionsRequest, ListTransactionsResponse, ProducerId};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{self, Op};
 use super::RequestContext;
 use crate::broker::{now_ms, Broker};
 use crate::txn::TxnState;
@@ -59,6 +60,7 @@ pub async fn handle(
                 || req.producer_id_filters.contains(&ProducerId(m.producer_id))
         })
         .filter(|m| min_duration < 0 || (m.start_ms >= 0 && now - m.start_ms > min_duration))
+        .filter(|m| authz::transactional_id(broker, ctx, Op::Describe, &m.transactional_id))
         .map(|m| {
             TransactionState::default()
                 .with_transactional_id(StrBytes::from_string(m.transactional_id).into())

@@ -5,12 +5,16 @@
 //! request allows it (always for v0–3), synchronously, so the reply already carries the
 //! new topic's partitions.
 //!
-//! Authorized operations (v8+): there are no ACLs, which Kafka treats like having no
-//! authorizer — every operation a resource supports is allowed. When the request asks
-//! (`include_topic_authorized_operations`, v8+; `include_cluster_authorized_operations`,
-//! v8–10) the bit fields carry that full set, as librdkafka's DescribeTopics/DescribeCluster
-//! expect; otherwise the schema default `i32::MIN` ("not requested"). Kafka fills the topic
-//! field for every topic entry it returns, errors included.
+//! Authorization, as Kafka's `KafkaApis.handleTopicMetadataRequest`: an all-topics request
+//! lists only the topics the principal may DESCRIBE; a named topic it may not describe
+//! answers TOPIC_AUTHORIZATION_FAILED; auto-creating a topic needs CREATE on the cluster or
+//! on the topic (else TOPIC_AUTHORIZATION_FAILED).
+//!
+//! Authorized operations (v8+): when the request asks (`include_topic_authorized_operations`,
+//! v8+; `include_cluster_authorized_operations`, v8–10) the bit fields carry the principal's
+//! operations (without an authorizer, every operation the resource supports, as librdkafka's
+//! DescribeTopics/DescribeCluster expect); otherwise the schema default `i32::MIN` ("not
+//! requested"). Kafka fills the topic field for every topic entry it returns, errors included.
 
 use std::sync::Arc;
 
@@ -20,11 +24,13 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{self, Op};
 use super::{blocking, describe_cluster, RequestContext};
 use crate::broker::{now_ms, Broker};
 use crate::cluster::controller::{validate_topic_name, NewTopic, TopicError};
 use crate::cluster::TopicInfo;
 use crate::kafka_error::{self, KafkaError};
+use crate::security::acl::ResourceType;
 
 pub async fn handle(
     broker: &Arc<Broker>,
@@ -44,18 +50,47 @@ pub async fn handle(
     match requested {
         None => {
             for t in broker.metadata.topics() {
-                topics.push(topic_entry(&t, kafka_error::NONE, live.as_deref()));
+                if authz::topic(broker, ctx, Op::Describe, &t.name) {
+                    topics.push(topic_entry(&t, kafka_error::NONE, live.as_deref()));
+                }
             }
         }
         Some(list) => {
             for rt in list {
                 match rt.name {
-                    Some(name) if !name.is_empty() => topics.push(
-                        named_topic(broker, name.as_str(), allow_auto, live.as_deref()).await,
-                    ),
+                    Some(name) if !name.is_empty() => {
+                        if !authz::topic(broker, ctx, Op::Describe, name.as_str()) {
+                            topics.push(no_topic(
+                                name.as_str(),
+                                KafkaError::TopicAuthorizationFailed.code(),
+                            ));
+                            continue;
+                        }
+                        // Kafka: auto-creating needs CREATE on the cluster or the topic.
+                        if allow_auto
+                            && broker.metadata.topic(name.as_str()).is_none()
+                            && !authz::authorize_cluster(broker, ctx, Op::Create)
+                            && !authz::topic(broker, ctx, Op::Create, name.as_str())
+                        {
+                            topics.push(no_topic(
+                                name.as_str(),
+                                KafkaError::TopicAuthorizationFailed.code(),
+                            ));
+                            continue;
+                        }
+                        topics.push(
+                            named_topic(broker, name.as_str(), allow_auto, live.as_deref()).await,
+                        )
+                    }
                     _ => {
                         // v10+: by topic id.
                         let entry = match broker.metadata.topic_by_id(rt.topic_id) {
+                            Some(t) if !authz::topic(broker, ctx, Op::Describe, &t.name) => {
+                                MetadataResponseTopic::default()
+                                    .with_error_code(KafkaError::TopicAuthorizationFailed.code())
+                                    .with_topic_id(rt.topic_id)
+                                    .with_topic_authorized_operations(i32::MIN)
+                            }
                             Some(t) => topic_entry(&t, kafka_error::NONE, live.as_deref()),
                             None => MetadataResponseTopic::default()
                                 .with_error_code(KafkaError::UnknownTopicId.code())
@@ -70,10 +105,15 @@ pub async fn handle(
     }
     if v >= 8 && req.include_topic_authorized_operations {
         for t in &mut topics {
-            t.topic_authorized_operations = topic_authorized_operations();
+            if let Some(name) = &t.name {
+                t.topic_authorized_operations =
+                    authz::operations(broker, ctx, ResourceType::Topic, name.as_str());
+            }
         }
     }
     let cluster_ops = describe_cluster::cluster_authorized_operations(
+        broker,
+        ctx,
         (8..=10).contains(&v) && req.include_cluster_authorized_operations,
     );
     let brokers = broker
@@ -95,17 +135,6 @@ pub async fn handle(
         .with_cluster_authorized_operations(cluster_ops)
 }
 
-/// AclOperation codes a TOPIC resource supports (Kafka's `AclEntry.supportedOperations`):
-/// READ 3, WRITE 4, CREATE 5, DELETE 6, ALTER 7, DESCRIBE 8, DESCRIBE_CONFIGS 10,
-/// ALTER_CONFIGS 11.
-const TOPIC_OPERATIONS: [u8; 8] = [3, 4, 5, 6, 7, 8, 10, 11];
-
-/// The authorized-operations bit field of a topic (bit n = AclOperation code n): with no
-/// authorizer, every operation the resource supports.
-pub(crate) fn topic_authorized_operations() -> i32 {
-    TOPIC_OPERATIONS.iter().fold(0, |acc, op| acc | (1 << op))
-}
-
 async fn named_topic(
     broker: &Arc<Broker>,
     name: &str,
@@ -115,12 +144,7 @@ async fn named_topic(
     if let Some(t) = broker.metadata.topic(name) {
         return topic_entry(&t, kafka_error::NONE, live);
     }
-    let unknown = |code| {
-        MetadataResponseTopic::default()
-            .with_error_code(code)
-            .with_name(Some(TopicName(StrBytes::from_string(name.to_string()))))
-            .with_topic_authorized_operations(i32::MIN)
-    };
+    let unknown = |code| no_topic(name, code);
     if let Err(e) = validate_topic_name(name) {
         return unknown(e.kafka_code());
     }
@@ -147,6 +171,14 @@ async fn named_topic(
             unknown(e.kafka_code())
         }
     }
+}
+
+/// The entry of a named topic that is not described: its name and an error.
+fn no_topic(name: &str, code: i16) -> MetadataResponseTopic {
+    MetadataResponseTopic::default()
+        .with_error_code(code)
+        .with_name(Some(TopicName(StrBytes::from_string(name.to_string()))))
+        .with_topic_authorized_operations(i32::MIN)
 }
 
 /// A topic's metadata entry.
@@ -185,15 +217,4 @@ pub(crate) fn topic_entry(
                 .collect(),
         )
         .with_topic_authorized_operations(i32::MIN)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn topic_operations_bitfield() {
-        // 8 + 16 + 32 + 64 + 128 + 256 + 1024 + 2048, what Kafka without an authorizer sends.
-        assert_eq!(topic_authorized_operations(), 3576);
-    }
 }

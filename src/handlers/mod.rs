@@ -23,11 +23,15 @@ mod alter_configs;
 mod alter_partition_reassignments;
 mod alter_replica_log_dirs;
 mod api_versions;
+pub(crate) mod authz;
+mod create_acls;
 mod create_partitions;
 mod create_topics;
+mod delete_acls;
 mod delete_groups;
 mod delete_records;
 mod delete_topics;
+mod describe_acls;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
@@ -114,6 +118,9 @@ pub fn api_name(key: ApiKey) -> &'static str {
         ApiKey::TxnOffsetCommit => "TxnOffsetCommit",
         ApiKey::DescribeTransactions => "DescribeTransactions",
         ApiKey::ListTransactions => "ListTransactions",
+        ApiKey::CreateAcls => "CreateAcls",
+        ApiKey::DescribeAcls => "DescribeAcls",
+        ApiKey::DeleteAcls => "DeleteAcls",
         _ => "Other",
     }
 }
@@ -206,6 +213,9 @@ pub async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, req: RequestKi
         Rq::ListTransactions(r) => {
             Rs::ListTransactions(list_transactions::handle(broker, ctx, r).await)
         }
+        Rq::CreateAcls(r) => Rs::CreateAcls(create_acls::handle(broker, ctx, r).await),
+        Rq::DescribeAcls(r) => Rs::DescribeAcls(describe_acls::handle(broker, ctx, r).await),
+        Rq::DeleteAcls(r) => Rs::DeleteAcls(delete_acls::handle(broker, ctx, r).await),
         Rq::AlterPartitionReassignments(r) => Rs::AlterPartitionReassignments(
             alter_partition_reassignments::handle(broker, ctx, r).await,
         ),
@@ -238,6 +248,7 @@ pub fn top_level_error(resp: &ResponseKind) -> i16 {
         ResponseKind::ElectLeaders(r) => r.error_code,
         ResponseKind::AlterPartitionReassignments(r) => r.error_code,
         ResponseKind::ListPartitionReassignments(r) => r.error_code,
+        ResponseKind::DescribeAcls(r) => r.error_code,
         _ => crate::kafka_error::NONE,
     }
 }

@@ -16,6 +16,7 @@ use kafka_protocol::messages::offset_commit_response::{
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse, TopicName};
 
+use super::authz::{self, Op};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::group::{error::code_of, CommitRequest, CommittedOffset, GroupError};
@@ -41,11 +42,24 @@ pub async fn handle(
     let v = ctx.api_version;
     let mut layout: Layout = Vec::with_capacity(req.topics.len());
     let mut offsets = Vec::new();
+    // Kafka: READ on the group for every partition, then READ on each topic.
+    let group_denied = !authz::group(broker, ctx, Op::Read, req.group_id.as_str());
     for t in req.topics {
         let topic = t.name.0.to_string();
         let info = broker.metadata.topic(&topic);
+        let denied = if group_denied {
+            Some(KafkaError::GroupAuthorizationFailed.code())
+        } else if !authz::topic(broker, ctx, Op::Read, &topic) {
+            Some(KafkaError::TopicAuthorizationFailed.code())
+        } else {
+            None
+        };
         let mut parts = Vec::with_capacity(t.partitions.len());
         for p in t.partitions {
+            if denied.is_some() {
+                parts.push((p.partition_index, denied));
+                continue;
+            }
             let exists = info
                 .as_ref()
                 .is_some_and(|i| i.partition(p.partition_index).is_some());

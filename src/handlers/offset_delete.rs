@@ -13,6 +13,7 @@ use kafka_protocol::messages::offset_delete_response::{
 };
 use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
+use super::authz::{self, Op};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::group::error::code_of;
@@ -20,9 +21,13 @@ use crate::kafka_error::{self, KafkaError};
 
 pub async fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: OffsetDeleteRequest,
 ) -> OffsetDeleteResponse {
+    if !authz::group(broker, ctx, Op::Delete, req.group_id.as_str()) {
+        return OffsetDeleteResponse::default()
+            .with_error_code(KafkaError::GroupAuthorizationFailed.code());
+    }
     let mut layout = Vec::with_capacity(req.topics.len());
     let mut wanted: Vec<(String, Vec<i32>)> = Vec::new();
     for t in req.topics {
@@ -30,8 +35,14 @@ pub async fn handle(
         let info = broker.metadata.topic(&topic);
         let mut parts = Vec::with_capacity(t.partitions.len());
         let mut known = Vec::new();
+        let topic_denied = !authz::topic(broker, ctx, Op::Read, &topic);
         for p in t.partitions {
-            if info
+            if topic_denied {
+                parts.push((
+                    p.partition_index,
+                    Some(KafkaError::TopicAuthorizationFailed.code()),
+                ));
+            } else if info
                 .as_ref()
                 .is_some_and(|i| i.partition(p.partition_index).is_some())
             {

@@ -19,6 +19,7 @@ use kafka_protocol::messages::offset_fetch_response::{
 use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{self, Op};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::group::CommittedOffset;
@@ -41,6 +42,41 @@ fn answer(partition: i32, offset: Option<CommittedOffset>) -> PartitionAnswer {
         ),
         None => (partition, -1, -1, String::new(), kafka_error::NONE),
     }
+}
+
+/// [`fetch_group`] under Kafka's checks: DESCRIBE on the group, else
+/// GROUP_AUTHORIZATION_FAILED; topics the principal may not DESCRIBE are left out of an
+/// all-topics answer and answer TOPIC_AUTHORIZATION_FAILED when named.
+async fn authorized_fetch(
+    broker: &Broker,
+    ctx: &RequestContext,
+    group_id: &str,
+    topics: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
+) -> GroupAnswer {
+    if !authz::group(broker, ctx, Op::Describe, group_id) {
+        return (KafkaError::GroupAuthorizationFailed.code(), Vec::new());
+    }
+    let all = topics.is_none();
+    let (code, mut answer) = fetch_group(broker, group_id, topics, require_stable).await;
+    if all {
+        answer.retain(|(t, _)| authz::topic(broker, ctx, Op::Describe, t));
+    } else {
+        for (t, parts) in &mut answer {
+            if !authz::topic(broker, ctx, Op::Describe, t) {
+                for p in parts.iter_mut() {
+                    *p = (
+                        p.0,
+                        -1,
+                        -1,
+                        String::new(),
+                        KafkaError::TopicAuthorizationFailed.code(),
+                    );
+                }
+            }
+        }
+    }
+    (code, answer)
 }
 
 async fn fetch_group(
@@ -179,7 +215,8 @@ pub async fn handle(
                 .map(|t| (t.name.0.to_string(), t.partition_indexes))
                 .collect::<Vec<_>>()
         });
-        let group = fetch_group(broker, req.group_id.0.as_str(), topics, require_stable).await;
+        let group =
+            authorized_fetch(broker, ctx, req.group_id.0.as_str(), topics, require_stable).await;
         return legacy_response(v, group);
     }
     let mut groups = Vec::with_capacity(req.groups.len());
@@ -189,7 +226,8 @@ pub async fn handle(
                 .map(|t| (t.name.0.to_string(), t.partition_indexes))
                 .collect::<Vec<_>>()
         });
-        let answer = fetch_group(broker, g.group_id.0.as_str(), topics, require_stable).await;
+        let answer =
+            authorized_fetch(broker, ctx, g.group_id.0.as_str(), topics, require_stable).await;
         groups.push(batched_group(g.group_id, answer));
     }
     OffsetFetchResponse::default().with_groups(groups)

@@ -10,22 +10,37 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 };
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
+use super::authz::{self, Op};
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::kafka_error::KafkaError;
 
 pub async fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
     let mut topics = Vec::with_capacity(req.topics.len());
+    // Kafka: a follower (replica id set, v3+) needs CLUSTER_ACTION, a client DESCRIBE.
+    let follower = req.replica_id.0 >= 0;
+    let follower_ok = follower && authz::authorize_cluster(broker, ctx, Op::ClusterAction);
     for t in req.topics {
+        let allowed = if follower {
+            follower_ok
+        } else {
+            authz::topic(broker, ctx, Op::Describe, t.topic.as_str())
+        };
         let mut parts = Vec::with_capacity(t.partitions.len());
         for p in t.partitions {
             let mut r = EpochEndOffset::default()
                 .with_partition(p.partition)
                 .with_leader_epoch(-1)
                 .with_end_offset(-1);
+            if !allowed {
+                r.error_code = KafkaError::TopicAuthorizationFailed.code();
+                parts.push(r);
+                continue;
+            }
             match broker
                 .replicas
                 .leader(t.topic.as_str(), p.partition, p.current_leader_epoch)

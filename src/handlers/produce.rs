@@ -26,6 +26,7 @@ use kafka_protocol::messages::produce_response::{
 use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{self, Op};
 use super::blocking;
 use super::{Reply, RequestContext};
 use crate::broker::{now_ms, Broker};
@@ -52,7 +53,12 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
     let mut hinted: Vec<i32> = Vec::new();
     // A transactional produce holds its transactional id until its batches are appended, so
     // the transaction cannot end (and its markers be written) between check and append.
-    let txn_permit = match req.transactional_id.as_ref().filter(|t| !t.is_empty()) {
+    let txn_id = req.transactional_id.as_ref().filter(|t| !t.is_empty());
+    // Kafka: transactional records need WRITE on the transactional id, else every partition
+    // fails; idempotent producers were authorized by InitProducerId.
+    let txn_denied =
+        txn_id.is_some_and(|id| !authz::transactional_id(broker, ctx, Op::Write, id.as_str()));
+    let txn_permit = match txn_id.filter(|_| !txn_denied) {
         None => None,
         Some(id) => Some(match &broker.txns {
             None => Err(KafkaError::TransactionalIdAuthorizationFailed),
@@ -61,6 +67,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
     };
     for topic in req.topic_data {
         let meta = broker.metadata.topic(topic.name.as_str());
+        let topic_denied = !authz::topic(broker, ctx, Op::Write, topic.name.as_str());
         let mut parts = Vec::with_capacity(topic.partition_data.len());
         for p in topic.partition_data {
             let mut resp = PartitionProduceResponse::default()
@@ -70,6 +77,10 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
                 .with_log_start_offset(-1);
             let outcome = if !matches!(acks, -1..=1) {
                 Err(KafkaError::InvalidRequiredAcks.code())
+            } else if txn_denied {
+                Err(KafkaError::TransactionalIdAuthorizationFailed.code())
+            } else if topic_denied {
+                Err(KafkaError::TopicAuthorizationFailed.code())
             } else if let Err(code) = check_transactional(
                 txn_permit.as_ref(),
                 p.records.as_deref(),

@@ -10,9 +10,11 @@ use std::sync::Arc;
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{self, Op};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::group::{self, error::code_of};
+use crate::kafka_error::KafkaError;
 
 fn to_domain(version: i16, req: SyncGroupRequest) -> group::SyncRequest {
     group::SyncRequest {
@@ -56,6 +58,10 @@ pub async fn handle(
     ctx: &RequestContext,
     req: SyncGroupRequest,
 ) -> SyncGroupResponse {
+    if !authz::group(broker, ctx, Op::Read, req.group_id.as_str()) {
+        return SyncGroupResponse::default()
+            .with_error_code(KafkaError::GroupAuthorizationFailed.code());
+    }
     let request = to_domain(ctx.api_version, req);
     let response = broker.groups.sync(request).await;
     to_wire(ctx.api_version, response)

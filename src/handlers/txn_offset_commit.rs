@@ -20,6 +20,7 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{self, Op};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::group::{error::code_of, CommitRequest, CommittedOffset, GroupError};
@@ -36,11 +37,28 @@ pub async fn handle(
     let v = ctx.api_version;
     let mut layout: Layout = Vec::new();
     let mut offsets = Vec::new();
+    // Kafka: WRITE on the transactional id, READ on the group, READ on each topic.
+    let denied_all =
+        if !authz::transactional_id(broker, ctx, Op::Write, req.transactional_id.as_str()) {
+            Some(KafkaError::TransactionalIdAuthorizationFailed.code())
+        } else if !authz::group(broker, ctx, Op::Read, req.group_id.as_str()) {
+            Some(KafkaError::GroupAuthorizationFailed.code())
+        } else {
+            None
+        };
     for t in &req.topics {
         let topic = t.name.to_string();
         let info = broker.metadata.topic(&topic);
+        let denied = denied_all.or_else(|| {
+            (!authz::topic(broker, ctx, Op::Read, &topic))
+                .then(|| KafkaError::TopicAuthorizationFailed.code())
+        });
         let mut parts = Vec::with_capacity(t.partitions.len());
         for p in &t.partitions {
+            if denied.is_some() {
+                parts.push((p.partition_index, denied));
+                continue;
+            }
             if info
                 .as_ref()
                 .is_none_or(|i| i.partition(p.partition_index).is_none())

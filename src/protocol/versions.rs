@@ -5,7 +5,7 @@
 //! as much as maximums (old librdkafka only enables a feature when a specific version is
 //! inside our range), and nothing is listed that the broker cannot serve. APIs left out on
 //! purpose (transactions v2 — EndTxn v5, TxnOffsetCommit v5, AddPartitionsToTxn v4+ —, SASL, ConsumerGroupHeartbeat/Describe, topic-ID versions of
-//! Produce ≥13 and Fetch ≥13) make clients fall back cleanly. The admin APIs (34, 35, 43, 45,
+//! Produce ≥13 and Fetch ≥13) make clients fall back cleanly. The admin APIs (29–31, 34, 35, 43, 45,
 //! 46, 61, 75) use exactly the ranges Kafka 4.1 offers, which the vendored crate decodes.
 //!
 //! Compiled standalone by the fuzz crate (`protocol-tests/fuzz`, with `decode.rs`), which does
@@ -52,6 +52,9 @@ pub const SUPPORTED: &[Range] = &[
     r(ApiKey::AddOffsetsToTxn, 0, 4),
     r(ApiKey::EndTxn, 0, 4),
     r(ApiKey::TxnOffsetCommit, 0, 4),
+    r(ApiKey::DescribeAcls, 1, 3),
+    r(ApiKey::CreateAcls, 1, 3),
+    r(ApiKey::DeleteAcls, 1, 3),
     r(ApiKey::DescribeConfigs, 1, 4),
     r(ApiKey::AlterConfigs, 0, 2),
     r(ApiKey::AlterReplicaLogDirs, 1, 2),
@@ -79,8 +82,13 @@ pub const PRODUCE_MIN_ACCEPTED: i16 = 3;
 pub const CLUSTER_ONLY: &[ApiKey] = &[ApiKey::DescribeQuorum];
 
 /// APIs that only a single node advertises: the transaction APIs, whose coordinator state is
-/// not replicated yet. They still decode everywhere; a cluster node answers NOT_COORDINATOR.
+/// not replicated yet (they still decode everywhere; a cluster node answers NOT_COORDINATOR),
+/// and the ACL APIs, whose ACLs live in each node's own store rather than in the replicated
+/// metadata (a cluster node enforces only super users and `allow_everyone_if_no_acl_found`).
 pub const SINGLE_NODE_ONLY: &[ApiKey] = &[
+    ApiKey::DescribeAcls,
+    ApiKey::CreateAcls,
+    ApiKey::DeleteAcls,
     ApiKey::AddPartitionsToTxn,
     ApiKey::AddOffsetsToTxn,
     ApiKey::EndTxn,

@@ -15,6 +15,7 @@
 //! | `Configs` | `c`  | scope byte (`b` broker, `g` group), name | config overrides JSON (see configs) |
 //! | `Txns`    | `x`  | transactional id (UTF-8)               | transaction state JSON (see `txn::store`) |
 //! | `Pending` | `p`  | group id, 0x00, producer id i64 BE, topic, 0x00, i32 BE | pending transactional offset (see groups) |
+//! | `Acls`    | `a`  | the ACL binding (see `security::acl::store`) | format version byte |
 //!
 //! Durability: every write goes through RocksDB's write-ahead log. Topic and cluster
 //! metadata writes are synced (`fsync` before returning) because they are rare and losing
@@ -62,6 +63,7 @@ pub enum Space {
     Configs,
     Txns,
     Pending,
+    Acls,
 }
 
 impl Space {
@@ -74,6 +76,7 @@ impl Space {
             Space::Configs => b'c',
             Space::Txns => b'x',
             Space::Pending => b'p',
+            Space::Acls => b'a',
         }
     }
 

@@ -1,0 +1,106 @@
+//! The authorization checks handlers make, one call each: `authz::topic(broker, ctx,
+//! Operation::Write, name)`. They read the request's principal and client address from the
+//! [`RequestContext`]; with `auth.authorizer = false` each is a single `bool` test.
+
+use crate::broker::Broker;
+use crate::security::acl::{Operation, ResourceType, CLUSTER_NAME};
+
+use super::RequestContext;
+
+pub use crate::security::acl::Operation as Op;
+
+/// Whether the request's principal may do `op` on the named resource.
+#[inline]
+pub fn allowed(
+    broker: &Broker,
+    ctx: &RequestContext,
+    op: Operation,
+    resource_type: ResourceType,
+    name: &str,
+) -> bool {
+    broker
+        .acls
+        .authorize(&ctx.principal, ctx.client_host, op, resource_type, name)
+}
+
+/// `op` on a topic.
+#[inline]
+pub fn topic(broker: &Broker, ctx: &RequestContext, op: Operation, name: &str) -> bool {
+    allowed(broker, ctx, op, ResourceType::Topic, name)
+}
+
+/// `op` on a consumer group.
+#[inline]
+pub fn group(broker: &Broker, ctx: &RequestContext, op: Operation, name: &str) -> bool {
+    allowed(broker, ctx, op, ResourceType::Group, name)
+}
+
+/// `op` on a transactional id.
+#[inline]
+pub fn transactional_id(broker: &Broker, ctx: &RequestContext, op: Operation, id: &str) -> bool {
+    allowed(broker, ctx, op, ResourceType::TransactionalId, id)
+}
+
+/// `op` on the cluster (`kafka-cluster`): cluster-wide admin APIs, broker configs, SCRAM
+/// credentials (ALTER to change them, DESCRIBE to list them).
+#[inline]
+pub fn authorize_cluster(broker: &Broker, ctx: &RequestContext, op: Operation) -> bool {
+    allowed(broker, ctx, op, ResourceType::Cluster, CLUSTER_NAME)
+}
+
+/// Whether the principal may do `op` on some resource of the type (Kafka's
+/// `authorizeByResourceType`).
+pub fn any_of_type(
+    broker: &Broker,
+    ctx: &RequestContext,
+    op: Operation,
+    resource_type: ResourceType,
+) -> bool {
+    broker
+        .acls
+        .authorize_any(&ctx.principal, ctx.client_host, op, resource_type)
+}
+
+/// The `authorized_operations` bit set of a resource for the request's principal.
+pub fn operations(
+    broker: &Broker,
+    ctx: &RequestContext,
+    resource_type: ResourceType,
+    name: &str,
+) -> i32 {
+    broker
+        .acls
+        .authorized_operations(&ctx.principal, ctx.client_host, resource_type, name)
+}
+
+/// A config resource (DescribeConfigs / AlterConfigs / IncrementalAlterConfigs): `None` if
+/// the principal may do `op` (DESCRIBE_CONFIGS or ALTER_CONFIGS) on it, else the error code.
+/// As Kafka: topics and groups are checked on themselves, brokers and broker loggers on the
+/// cluster.
+pub fn config_resource(
+    broker: &Broker,
+    ctx: &RequestContext,
+    op: Operation,
+    resource_type: i8,
+    name: &str,
+) -> Option<i16> {
+    use super::describe_configs::resource;
+    use crate::kafka_error::KafkaError;
+    let (allowed, denied) = match resource_type {
+        resource::TOPIC => (
+            topic(broker, ctx, op, name),
+            KafkaError::TopicAuthorizationFailed,
+        ),
+        resource::GROUP => (
+            group(broker, ctx, op, name),
+            KafkaError::GroupAuthorizationFailed,
+        ),
+        resource::BROKER | resource::BROKER_LOGGER => (
+            authorize_cluster(broker, ctx, op),
+            KafkaError::ClusterAuthorizationFailed,
+        ),
+        // Types the handlers refuse anyway (INVALID_REQUEST).
+        _ => return None,
+    };
+    (!allowed).then(|| denied.code())
+}
