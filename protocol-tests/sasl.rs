@@ -438,15 +438,55 @@ async fn garbage_and_huge_tokens_fail_cleanly() {
             );
         }
     }
-    // A 100 MB token (just inside network.max_request_bytes): one clean failure.
+    // Before authentication frames are limited to 512 KiB (Kafka's
+    // sasl.server.max.receive.size): a token just below is one clean failure, a 100 MB one
+    // (inside network.max_request_bytes) closes the connection before it is buffered.
+    let big = vec![b'A'; 512 * 1024 - 64];
     let huge = vec![b'A'; 100 * 1024 * 1024 - 64];
     for mech in ["PLAIN", "SCRAM-SHA-512"] {
         let mut c = b.connect().await;
         handshake(&mut c, mech, 1).await;
-        let r = authenticate(&mut c, &huge, 2).await;
+        let r = authenticate(&mut c, &big, 2).await;
         assert_eq!(r.error_code, 58, "{mech}");
         assert!(c.is_closed().await);
+        let mut c = b.connect().await;
+        handshake(&mut c, mech, 1).await;
+        let f = frame(
+            ApiKey::SaslAuthenticate,
+            2,
+            &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(huge.clone())),
+        );
+        // The broker closes after reading the length; the rest of the write may fail.
+        let _ = c.stream.write_all(&(f.len() as i32).to_be_bytes()).await;
+        let _ = c.stream.write_all(&f).await;
+        assert!(c.is_closed().await, "{mech}");
     }
+    // Once authenticated, network.max_request_bytes applies again.
+    let mut c = b.connect().await;
+    handshake(&mut c, "PLAIN", 1).await;
+    assert_eq!(
+        authenticate(&mut c, &plain_token("alice", "alice-secret"), 2)
+            .await
+            .error_code,
+        0
+    );
+    let p: ProduceResponse = call(
+        &mut c,
+        ApiKey::Produce,
+        9,
+        &ProduceRequest::default()
+            .with_acks(1)
+            .with_timeout_ms(1000)
+            .with_topic_data(vec![produce_request::TopicProduceData::default()
+                .with_name(TopicName(s("big")))
+                .with_partition_data(vec![
+                    produce_request::PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(Bytes::from(vec![0u8; 600 * 1024]))),
+                ])]),
+    )
+    .await;
+    assert_eq!(p.responses.len(), 1);
 }
 
 #[tokio::test]

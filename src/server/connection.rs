@@ -300,7 +300,9 @@ impl Reader<'_> {
         read_half: &mut tokio::net::tcp::OwnedReadHalf,
         frame_timeout: Duration,
     ) -> Result<Option<BytesMut>, Closing> {
-        let max = self.broker.config.network.max_request_bytes;
+        let max = self
+            .sasl
+            .frame_limit(self.broker.config.network.max_request_bytes);
         let mut len_buf = [0u8; 4];
         // Between frames: only the idle timeout applies.
         let first = loop {
@@ -342,7 +344,8 @@ impl Reader<'_> {
         let len = i32::from_be_bytes(len_buf);
         if len < 0 || len as usize > max {
             return Err(Closing::Protocol(format!(
-                "frame length {len} outside [0, {max}] (network.max_request_bytes)"
+                "frame length {len} outside [0, {max}] (network.max_request_bytes, {} before SASL authentication)",
+                super::sasl_session::MAX_UNAUTHENTICATED_FRAME
             )));
         }
         let len = len as usize;

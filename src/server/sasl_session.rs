@@ -31,6 +31,11 @@
 //! SaslHandshake v1 and SaslAuthenticate again on the connection, at most once a second,
 //! with the same mechanism and ending as the same principal.
 //!
+//! Before authentication on a SASL listener, frames are limited to
+//! [`MAX_UNAUTHENTICATED_FRAME`] (Kafka's `sasl.server.max.receive.size`, 512 KiB): an
+//! anonymous peer cannot make the broker buffer `network.max_request_bytes` per connection;
+//! a larger frame closes the connection.
+//!
 //! Credential lookups and PLAIN's PBKDF2 run on the blocking pool. Failed logins are
 //! logged through a rate limit (the user name is client-chosen, so it is shown quoted and
 //! truncated) and counted in `runnel_sasl_authentications_total{mechanism,result}`.
@@ -60,6 +65,10 @@ use crate::warn_limited;
 
 /// Failed logins and refused pre-authentication requests: at most 20 warnings per 10 s.
 static AUTH_WARNINGS: WarnLimit = WarnLimit::new(20, Duration::from_secs(10));
+
+/// Largest frame read before a SASL listener's connection has authenticated (Kafka's
+/// `sasl.server.max.receive.size` default).
+pub const MAX_UNAUTHENTICATED_FRAME: usize = 512 * 1024;
 
 /// Kafka's minimum interval between two re-authentications of one connection.
 const MIN_REAUTH_INTERVAL: Duration = Duration::from_secs(1);
@@ -196,6 +205,15 @@ impl SaslSession {
     /// Who the connection is: the principal for the next request's context.
     pub fn principal(&self) -> Arc<Principal> {
         self.principal.clone()
+    }
+
+    /// The largest frame to read next: `max_request_bytes` once requests flow (non-SASL
+    /// listener, or authenticated), [`MAX_UNAUTHENTICATED_FRAME`] before.
+    pub fn frame_limit(&self, max_request_bytes: usize) -> usize {
+        match self.state {
+            State::Open => max_request_bytes,
+            _ => max_request_bytes.min(MAX_UNAUTHENTICATED_FRAME),
+        }
     }
 
     /// After a SaslHandshake v0, the next frame is a raw token (no Kafka header): pass it
