@@ -412,7 +412,7 @@ impl Reader<'_> {
                 };
                 let now = std::time::Instant::now();
                 let reply = match self.sasl.admit(broker, &ctx, *req, now).await {
-                    Admit::Dispatch(req) => handlers::dispatch(broker, &ctx, req).await,
+                    Admit::Dispatch(req) => handlers::dispatch(broker, &ctx, *req).await,
                     Admit::Reply(reply) => reply,
                     Admit::Close(reason) => return Err(Closing::Auth(reason)),
                 };

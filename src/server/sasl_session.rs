@@ -79,7 +79,7 @@ const LOGGED_NAME_CHARS: usize = 64;
 /// What the connection does with a request.
 pub enum Admit {
     /// Run it through the handlers, with [`SaslSession::principal`].
-    Dispatch(RequestKind),
+    Dispatch(Box<RequestKind>),
     /// The session answered it.
     Reply(Reply),
     /// Close the connection now, without a reply (the session has logged why).
@@ -248,11 +248,13 @@ impl SaslSession {
                     RequestKind::SaslHandshake(r) if self.may_reauthenticate(ctx, now) => {
                         Admit::Reply(self.handshake(broker, ctx, r, now, true))
                     }
-                    other => Admit::Dispatch(other),
+                    other => Admit::Dispatch(Box::new(other)),
                 }
             }
             State::AwaitHandshake => match req {
-                RequestKind::ApiVersions(_) => Admit::Dispatch(req),
+                RequestKind::ApiVersions(r) => {
+                    Admit::Dispatch(Box::new(RequestKind::ApiVersions(r)))
+                }
                 RequestKind::SaslHandshake(r) => {
                     Admit::Reply(self.handshake(broker, ctx, r, now, false))
                 }
