@@ -463,6 +463,29 @@ pub(crate) fn sample(key: ApiKey, v: i16) -> RequestKind {
                     .with_permission_type(1),
             ]),
         ),
+        // SASL outside an exchange (a PLAINTEXT listener): ILLEGAL_SASL_STATE, as Kafka.
+        ApiKey::SaslHandshake => {
+            RequestKind::SaslHandshake(SaslHandshakeRequest::default().with_mechanism(s("PLAIN")))
+        }
+        ApiKey::SaslAuthenticate => RequestKind::SaslAuthenticate(
+            SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from_static(b"\0u\0p")),
+        ),
+        ApiKey::DescribeUserScramCredentials => RequestKind::DescribeUserScramCredentials(
+            DescribeUserScramCredentialsRequest::default().with_users(Some(vec![
+                m::describe_user_scram_credentials_request::UserName::default()
+                    .with_name(s("av-user")),
+            ])),
+        ),
+        ApiKey::AlterUserScramCredentials => RequestKind::AlterUserScramCredentials(
+            AlterUserScramCredentialsRequest::default().with_upsertions(vec![
+                m::alter_user_scram_credentials_request::ScramCredentialUpsertion::default()
+                    .with_name(s("av-user"))
+                    .with_mechanism(2)
+                    .with_iterations(4096)
+                    .with_salt(Bytes::from_static(b"salt"))
+                    .with_salted_password(Bytes::from(vec![7u8; 64])),
+            ]),
+        ),
         other => panic!("no sample request for advertised API {other:?}"),
     }
 }

@@ -21,6 +21,7 @@ mod fetch_sessions;
 mod fuzz_seeds;
 mod metadata;
 mod produce_fetch;
+mod sasl;
 mod transactions;
 mod txn_coordinator;
 mod validation;

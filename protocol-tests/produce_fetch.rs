@@ -168,7 +168,11 @@ async fn out_of_range_and_unknown_partitions() {
     let b = harness::start().await;
     let mut c = b.connect().await;
     create(&mut c, "t2").await;
-    assert_eq!(fetch(&mut c, "t2", 5, 0, 0).await.error, 1, "OFFSET_OUT_OF_RANGE");
+    assert_eq!(
+        fetch(&mut c, "t2", 5, 0, 0).await.error,
+        1,
+        "OFFSET_OUT_OF_RANGE"
+    );
     assert_eq!(fetch(&mut c, "missing", 0, 0, 0).await.error, 3);
     let batch = record_batch(&[b"x"], 1);
     assert_eq!(produce(&mut c, "missing", &batch).await.0, 3);

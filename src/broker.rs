@@ -453,6 +453,27 @@ fn open_store(data_dir: &Path, logs_dir: &Path) -> Result<(Store, String), BootE
     }
 }
 
+/// The metadata store of a stopped broker, for offline tools (`runnel user add`): takes the
+/// data directory lock (so it fails with [`BootError::Locked`] while a broker runs), then
+/// creates or opens the store with the same marker checks as a boot — a new data directory
+/// gets its cluster id and marker as if a broker had started, and a directory a broker would
+/// refuse is refused here too, so a tool never creates a store that hides metadata loss.
+/// The lock is held as long as the returned file lives.
+pub fn open_store_offline(data_dir: &Path) -> Result<(File, Store), BootError> {
+    let mkdir = |p: &Path| {
+        std::fs::create_dir_all(p).map_err(|source| BootError::DataDir {
+            path: p.to_owned(),
+            source,
+        })
+    };
+    mkdir(data_dir)?;
+    let lock = lock_dir(data_dir)?;
+    let logs_dir = data_dir.join("logs");
+    mkdir(&logs_dir)?;
+    let (store, _cluster_id) = open_store(data_dir, &logs_dir)?;
+    Ok((lock, store))
+}
+
 /// What [`reset_metadata`] did.
 #[derive(Debug, Default)]
 pub struct ResetReport {

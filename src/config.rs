@@ -232,6 +232,11 @@ pub struct NetworkConfig {
     /// page cache and never held in memory, so the reply memory a client can pin is at most
     /// this plus one response's framing (or one non-fetch response).
     pub max_unsent_bytes_per_connection: usize,
+    /// SASL session lifetime in ms (`connections.max.reauth.ms`, KIP-368): clients learn it
+    /// from SaslAuthenticate and re-authenticate before it ends; a request on a connection
+    /// whose session has expired closes it. 0: sessions never expire and re-authentication
+    /// is refused.
+    pub connections_max_reauth_ms: u64,
 }
 
 /// Broker-wide topic defaults (each can be overridden per topic with Kafka's topic config names).
@@ -414,6 +419,7 @@ impl Default for NetworkConfig {
             frame_timeout_ms: 30_000,
             max_connections_per_ip: 1000,
             max_unsent_bytes_per_connection: 64 * 1024,
+            connections_max_reauth_ms: 0,
         }
     }
 }

@@ -29,6 +29,55 @@ enum Command {
     /// Get a data directory whose start was refused back into service (run with the broker
     /// stopped). See README, "Recovering from metadata loss".
     Recover(RecoverArgs),
+    /// Manage SASL users (SCRAM credentials) in a data directory, with the broker stopped —
+    /// the first admin, before the broker starts (Kafka's `kafka-storage format
+    /// --add-scram`). A running broker is managed with `kafka-configs --entity-type users`.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum UserAction {
+    /// Create a user, or replace its password: stores SCRAM-SHA-256 and SCRAM-SHA-512
+    /// credentials (random salt), which PLAIN logins are checked against as well.
+    Add {
+        #[command(flatten)]
+        dir: DataDirArgs,
+        /// The user name (the principal is User:NAME).
+        #[arg(long)]
+        user: String,
+        /// The password (or the RUNNEL_USER_PASSWORD environment variable, which keeps it
+        /// out of the process list).
+        #[arg(long, env = "RUNNEL_USER_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// PBKDF2 iterations, 4096 to 16384.
+        #[arg(long, default_value_t = runnel::security::sasl::scram::MIN_ITERATIONS)]
+        iterations: u32,
+    },
+    /// Delete a user's credentials.
+    Delete {
+        #[command(flatten)]
+        dir: DataDirArgs,
+        #[arg(long)]
+        user: String,
+    },
+    /// List the users and their SCRAM mechanisms.
+    List {
+        #[command(flatten)]
+        dir: DataDirArgs,
+    },
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct DataDirArgs {
+    /// TOML config file (for `data_dir`).
+    #[arg(long, env = "RUNNEL_CONFIG")]
+    config: Option<PathBuf>,
+    /// The data directory (log.dirs).
+    #[arg(long, env = "RUNNEL_DATA_DIR")]
+    data_dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -90,6 +139,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Some(Command::Serve(a)) => run(a),
         Some(Command::Recover(a)) => recover(a),
+        Some(Command::User { action }) => user(action),
         None => run(cli.serve),
     };
     match result {
@@ -169,6 +219,89 @@ fn recover(args: RecoverArgs) -> anyhow::Result<()> {
         "the next start creates a new metadata store and cluster id in {}",
         cfg.data_dir.display()
     );
+    Ok(())
+}
+
+/// `runnel user ...`: SCRAM credentials written to the store of a stopped broker.
+fn user(action: UserAction) -> anyhow::Result<()> {
+    use runnel::security::sasl::scram::{self, ScramCredential, ScramMechanism};
+    use runnel::store::CredentialChange;
+    let dir = match &action {
+        UserAction::Add { dir, .. } | UserAction::Delete { dir, .. } | UserAction::List { dir } => {
+            dir.clone()
+        }
+    };
+    let cfg = load_config(&ServeArgs {
+        config: dir.config,
+        data_dir: dir.data_dir,
+        ..ServeArgs::default()
+    })?;
+    let (_lock, store) = match runnel::broker::open_store_offline(&cfg.data_dir) {
+        Err(e @ runnel::broker::BootError::Locked(_)) => anyhow::bail!(
+            "{e}: stop the broker first (`runnel user` writes the metadata store offline), or \
+             manage users of a running broker with kafka-configs --entity-type users"
+        ),
+        r => r.with_context(|| format!("opening {}", cfg.data_dir.display()))?,
+    };
+    match action {
+        UserAction::Add {
+            user,
+            password,
+            iterations,
+            ..
+        } => {
+            if user.is_empty() {
+                anyhow::bail!("--user must not be empty");
+            }
+            if password.is_empty() {
+                anyhow::bail!("--password must not be empty");
+            }
+            if !(scram::MIN_ITERATIONS..=scram::MAX_ITERATIONS).contains(&iterations) {
+                anyhow::bail!(
+                    "--iterations must be between {} and {}",
+                    scram::MIN_ITERATIONS,
+                    scram::MAX_ITERATIONS
+                );
+            }
+            let mut changes = Vec::new();
+            for mech in ScramMechanism::ALL {
+                let salt = scram::new_salt()
+                    .map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
+                changes.push(CredentialChange::Upsert(
+                    mech,
+                    ScramCredential::from_password(mech, password.as_bytes(), &salt, iterations),
+                ));
+            }
+            store.change_user_credentials(&user, &changes)?;
+            store.flush()?;
+            println!(
+                "stored SCRAM-SHA-256 and SCRAM-SHA-512 credentials ({iterations} iterations) for User:{user} in {}",
+                cfg.data_dir.display()
+            );
+        }
+        UserAction::Delete { user, .. } => {
+            let existing = store.user_credentials(&user)?;
+            if existing.is_empty() {
+                anyhow::bail!("no user {user:?} in {}", cfg.data_dir.display());
+            }
+            let changes: Vec<_> = existing
+                .keys()
+                .map(|m| CredentialChange::Delete(*m))
+                .collect();
+            store.change_user_credentials(&user, &changes)?;
+            store.flush()?;
+            println!("deleted the credentials of User:{user}");
+        }
+        UserAction::List { .. } => {
+            for (name, creds) in store.users()? {
+                let mechs: Vec<String> = creds
+                    .iter()
+                    .map(|(m, c)| format!("{} ({} iterations)", m.name(), c.iterations))
+                    .collect();
+                println!("{name}\t{}", mechs.join(", "));
+            }
+        }
+    }
     Ok(())
 }
 

@@ -133,6 +133,9 @@ pub struct Metrics {
     pub fetch_session_partitions: IntGauge,
     /// Fetch sessions evicted to make room for new ones.
     pub fetch_session_evictions: IntCounter,
+    /// SASL authentications by mechanism (`PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`, or
+    /// `unsupported` for a refused SaslHandshake) and result (`success`, `failure`).
+    pub sasl_authentications: IntCounterVec,
     /// Per-topic traffic (Kafka's BrokerTopicMetrics).
     pub topics: TopicMetrics,
 }
@@ -365,6 +368,14 @@ impl Metrics {
             "runnel_fetch_session_evictions_total",
             "Incremental fetch sessions evicted to make room for new ones",
         );
+        let sasl_authentications = IntCounterVec::new(
+            Opts::new(
+                "runnel_sasl_authentications_total",
+                "SASL authentications by mechanism and result (success, failure)",
+            ),
+            &["mechanism", "result"],
+        )
+        .unwrap_or_else(|e| unreachable_metric(e));
         let m = Metrics {
             registry,
             requests,
@@ -384,6 +395,7 @@ impl Metrics {
             fetch_sessions,
             fetch_session_partitions,
             fetch_session_evictions,
+            sasl_authentications,
             topics: TopicMetrics::new(),
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
@@ -404,6 +416,7 @@ impl Metrics {
             Box::new(m.fetch_sessions.clone()),
             Box::new(m.fetch_session_partitions.clone()),
             Box::new(m.fetch_session_evictions.clone()),
+            Box::new(m.sasl_authentications.clone()),
         ];
         let topic_collectors = m
             .topics

@@ -22,6 +22,7 @@ mod add_partitions_to_txn;
 mod alter_configs;
 mod alter_partition_reassignments;
 mod alter_replica_log_dirs;
+mod alter_user_scram_credentials;
 mod api_versions;
 pub(crate) mod authz;
 mod create_acls;
@@ -40,6 +41,7 @@ mod describe_producers;
 mod describe_quorum;
 mod describe_topic_partitions;
 mod describe_transactions;
+mod describe_user_scram_credentials;
 mod elect_leaders;
 mod end_txn;
 pub mod fetch;
@@ -59,6 +61,8 @@ mod offset_delete;
 mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
+mod sasl_authenticate;
+mod sasl_handshake;
 mod sync_group;
 mod txn_offset_commit;
 
@@ -121,6 +125,10 @@ pub fn api_name(key: ApiKey) -> &'static str {
         ApiKey::CreateAcls => "CreateAcls",
         ApiKey::DescribeAcls => "DescribeAcls",
         ApiKey::DeleteAcls => "DeleteAcls",
+        ApiKey::SaslHandshake => "SaslHandshake",
+        ApiKey::SaslAuthenticate => "SaslAuthenticate",
+        ApiKey::DescribeUserScramCredentials => "DescribeUserScramCredentials",
+        ApiKey::AlterUserScramCredentials => "AlterUserScramCredentials",
         _ => "Other",
     }
 }
@@ -222,6 +230,16 @@ pub async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, req: RequestKi
         Rq::ListPartitionReassignments(r) => Rs::ListPartitionReassignments(
             list_partition_reassignments::handle(broker, ctx, r).await,
         ),
+        Rq::SaslHandshake(r) => Rs::SaslHandshake(sasl_handshake::handle(broker, ctx, r).await),
+        Rq::SaslAuthenticate(r) => {
+            Rs::SaslAuthenticate(sasl_authenticate::handle(broker, ctx, r).await)
+        }
+        Rq::DescribeUserScramCredentials(r) => Rs::DescribeUserScramCredentials(
+            describe_user_scram_credentials::handle(broker, ctx, r).await,
+        ),
+        Rq::AlterUserScramCredentials(r) => Rs::AlterUserScramCredentials(
+            alter_user_scram_credentials::handle(broker, ctx, r).await,
+        ),
         other => {
             // Unreachable while the version table and this match agree; a test checks that.
             drop(other);
@@ -249,6 +267,9 @@ pub fn top_level_error(resp: &ResponseKind) -> i16 {
         ResponseKind::AlterPartitionReassignments(r) => r.error_code,
         ResponseKind::ListPartitionReassignments(r) => r.error_code,
         ResponseKind::DescribeAcls(r) => r.error_code,
+        ResponseKind::SaslHandshake(r) => r.error_code,
+        ResponseKind::SaslAuthenticate(r) => r.error_code,
+        ResponseKind::DescribeUserScramCredentials(r) => r.error_code,
         _ => crate::kafka_error::NONE,
     }
 }

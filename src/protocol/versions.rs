@@ -4,8 +4,9 @@
 //! advertise and what we accept cannot drift. Ranges follow PROTOCOL.md §3: minimums matter
 //! as much as maximums (old librdkafka only enables a feature when a specific version is
 //! inside our range), and nothing is listed that the broker cannot serve. APIs left out on
-//! purpose (transactions v2 — EndTxn v5, TxnOffsetCommit v5, AddPartitionsToTxn v4+ —, SASL, ConsumerGroupHeartbeat/Describe, topic-ID versions of
-//! Produce ≥13 and Fetch ≥13) make clients fall back cleanly. The admin APIs (29–31, 34, 35, 43, 45,
+//! purpose (transactions v2 — EndTxn v5, TxnOffsetCommit v5, AddPartitionsToTxn v4+ —,
+//! ConsumerGroupHeartbeat/Describe, topic-ID versions of Produce ≥13 and Fetch ≥13) make
+//! clients fall back cleanly. The admin APIs (29–31, 34, 35, 43, 45,
 //! 46, 61, 75) use exactly the ranges Kafka 4.1 offers, which the vendored crate decodes.
 //!
 //! Compiled standalone by the fuzz crate (`protocol-tests/fuzz`, with `decode.rs`), which does
@@ -42,6 +43,7 @@ pub const SUPPORTED: &[Range] = &[
     r(ApiKey::SyncGroup, 0, 5),
     r(ApiKey::DescribeGroups, 0, 6),
     r(ApiKey::ListGroups, 0, 5),
+    r(ApiKey::SaslHandshake, 0, 1),
     r(ApiKey::ApiVersions, 0, 4),
     r(ApiKey::CreateTopics, 2, 7),
     r(ApiKey::DeleteTopics, 1, 6),
@@ -59,6 +61,7 @@ pub const SUPPORTED: &[Range] = &[
     r(ApiKey::AlterConfigs, 0, 2),
     r(ApiKey::AlterReplicaLogDirs, 1, 2),
     r(ApiKey::DescribeLogDirs, 1, 4),
+    r(ApiKey::SaslAuthenticate, 0, 2),
     r(ApiKey::CreatePartitions, 0, 3),
     r(ApiKey::DeleteGroups, 0, 2),
     r(ApiKey::ElectLeaders, 0, 2),
@@ -66,6 +69,8 @@ pub const SUPPORTED: &[Range] = &[
     r(ApiKey::AlterPartitionReassignments, 0, 1),
     r(ApiKey::ListPartitionReassignments, 0, 0),
     r(ApiKey::OffsetDelete, 0, 0),
+    r(ApiKey::DescribeUserScramCredentials, 0, 0),
+    r(ApiKey::AlterUserScramCredentials, 0, 0),
     r(ApiKey::DescribeQuorum, 0, 2),
     r(ApiKey::DescribeCluster, 0, 1),
     r(ApiKey::DescribeProducers, 0, 0),
@@ -82,9 +87,11 @@ pub const PRODUCE_MIN_ACCEPTED: i16 = 3;
 pub const CLUSTER_ONLY: &[ApiKey] = &[ApiKey::DescribeQuorum];
 
 /// APIs that only a single node advertises: the transaction APIs, whose coordinator state is
-/// not replicated yet (they still decode everywhere; a cluster node answers NOT_COORDINATOR),
-/// and the ACL APIs, whose ACLs live in each node's own store rather than in the replicated
-/// metadata (a cluster node enforces only super users and `allow_everyone_if_no_acl_found`).
+/// not replicated yet, the ACL APIs, whose ACLs live in each node's own store rather than
+/// in the replicated metadata (a cluster node enforces only super users and
+/// `allow_everyone_if_no_acl_found`), and AlterUserScramCredentials (credentials are per
+/// node). They still decode everywhere; a cluster node answers NOT_COORDINATOR
+/// (transactions), UNSUPPORTED_VERSION (ACLs) or INVALID_REQUEST (credentials).
 pub const SINGLE_NODE_ONLY: &[ApiKey] = &[
     ApiKey::DescribeAcls,
     ApiKey::CreateAcls,
@@ -95,6 +102,8 @@ pub const SINGLE_NODE_ONLY: &[ApiKey] = &[
     ApiKey::TxnOffsetCommit,
     ApiKey::DescribeTransactions,
     ApiKey::ListTransactions,
+    // SCRAM credentials live in each node's store, not replicated yet.
+    ApiKey::AlterUserScramCredentials,
 ];
 
 /// The advertised range for an API key, if we serve it.
@@ -156,6 +165,10 @@ mod tests {
             (ApiKey::OffsetCommit, 2),
             (ApiKey::OffsetFetch, 1),
             (ApiKey::OffsetForLeaderEpoch, 2),
+            (ApiKey::SaslHandshake, 0),
+            (ApiKey::SaslHandshake, 1),
+            (ApiKey::SaslAuthenticate, 0),
+            (ApiKey::SaslAuthenticate, 1),
         ];
         for (key, v) in probes {
             let r = range(key).unwrap();
@@ -169,6 +182,8 @@ mod tests {
         assert!(accepts(ApiKey::Produce, 3));
         assert!(!accepts(ApiKey::Fetch, 13));
         assert!(!accepts(ApiKey::ConsumerGroupHeartbeat, 0));
-        assert!(!accepts(ApiKey::SaslHandshake, 1));
+        assert!(accepts(ApiKey::SaslHandshake, 1));
+        assert!(!accepts(ApiKey::SaslHandshake, 2));
+        assert!(accepts(ApiKey::SaslAuthenticate, 0));
     }
 }

@@ -11,6 +11,7 @@
 //! certificate) is `User:ANONYMOUS`, as in Kafka.
 
 pub mod acl;
+pub mod sasl;
 
 use std::fmt;
 

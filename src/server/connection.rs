@@ -10,6 +10,12 @@
 //! and pipelined replies share a syscall (the writer flushes whenever its queue runs dry).
 //! Concurrency comes from connections: each is its own task.
 //!
+//! Authentication: every request first passes the connection's [`SaslSession`]
+//! (`sasl_session.rs`), which answers the SASL exchange itself, closes the connection on a
+//! request before authentication on a SASL listener, and gives the principal of the
+//! request's context. After a SaslHandshake v0 the next frames are raw SASL tokens, handed
+//! to the session instead of the request decoder.
+//!
 //! Memory: every reply holds the bytes it keeps in memory against the broker-wide
 //! [`ReplyMemory`] account until the writer has handed it to the socket. A Fetch's record
 //! batches are not among them: they stay in their segment files and go out with `sendfile`
@@ -41,6 +47,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::reply_memory::{Held, ReplyMemory};
+use super::sasl_session::{Admit, SaslSession};
 use super::send_file;
 use super::warn_limit::WarnLimit;
 use crate::broker::Broker;
@@ -64,6 +71,9 @@ enum Closing {
     Idle,
     /// A frame started but did not complete within `frame_timeout_ms`.
     FrameTimeout(String),
+    /// SASL: a failed or expired authentication, or a request before authentication
+    /// (`sasl_session` logged it); queued replies are still written.
+    Auth(String),
 }
 
 /// An encoded reply: its chunks, its length (counted as unsent until written), and the bytes
@@ -156,13 +166,18 @@ pub async fn serve(
     let (read_half, write_half) = socket.into_split();
     let (tx, rx) = mpsc::channel::<Outgoing>(net.max_in_flight_per_connection);
     let writer = tokio::spawn(write_replies(write_half, rx, broker.clone(), link.clone()));
-    let reader = Reader {
+    let mut reader = Reader {
         broker: &broker,
         replies: &replies,
         link: &link,
         peer,
         shutdown: &shutdown,
-        principal: Arc::new(crate::security::Principal::anonymous()),
+        sasl: SaslSession::new(
+            &listener,
+            Arc::new(crate::security::Principal::anonymous()),
+            peer,
+            net.connections_max_reauth_ms,
+        ),
         listener: listener.name.as_str().into(),
     };
     match reader.run(read_half, tx).await {
@@ -170,6 +185,9 @@ pub async fn serve(
         Err(Closing::Protocol(reason)) => {
             broker.metrics.protocol_errors.inc();
             warn_limited!(CLOSE_WARNINGS, %peer, %reason, "closing connection");
+        }
+        Err(Closing::Auth(reason)) => {
+            tracing::debug!(%peer, %reason, "closing connection");
         }
         Err(Closing::Idle) => {
             broker
@@ -213,13 +231,14 @@ struct Reader<'a> {
     link: &'a Arc<Link>,
     peer: SocketAddr,
     shutdown: &'a CancellationToken,
-    principal: Arc<crate::security::Principal>,
+    /// SASL authentication state and the connection's principal.
+    sasl: SaslSession,
     listener: Arc<str>,
 }
 
 impl Reader<'_> {
     async fn run(
-        &self,
+        &mut self,
         mut read_half: tokio::net::tcp::OwnedReadHalf,
         tx: mpsc::Sender<Outgoing>,
     ) -> Result<(), Closing> {
@@ -238,6 +257,21 @@ impl Reader<'_> {
             let Some(frame) = self.read_frame(&mut read_half, frame_timeout).await? else {
                 return Ok(());
             };
+            if self.sasl.expects_raw_token() {
+                // SaslHandshake v0 framing: a bare token, answered with a bare token.
+                let out = self
+                    .sasl
+                    .raw_token(self.broker, frame.freeze(), std::time::Instant::now())
+                    .await
+                    .map_err(Closing::Auth)?;
+                let held = self.replies.hold(out.len());
+                let out = Outgoing::in_memory(out, held);
+                self.link.unsent.fetch_add(out.len, Ordering::AcqRel);
+                if tx.send(out).await.is_err() {
+                    return Ok(());
+                }
+                continue;
+            }
             let (header, request) = codec::decode_request(frame.freeze())
                 .map_err(|e| Closing::Protocol(e.to_string()))?;
             let span = tracing::debug_span!(
@@ -247,16 +281,15 @@ impl Reader<'_> {
                 correlation_id = header.correlation_id,
                 client_id = %header.client_id,
             );
-            let reply = self
-                .process(&header, request)
-                .instrument(span)
-                .await
-                .map_err(Closing::Protocol)?;
+            let reply = self.process(&header, request).instrument(span).await?;
             if let Some(out) = reply {
                 self.link.unsent.fetch_add(out.len, Ordering::AcqRel);
                 if tx.send(out).await.is_err() {
                     return Ok(()); // writer gone: the socket is closed
                 }
+            }
+            if let Some(reason) = self.sasl.take_close() {
+                return Err(Closing::Auth(reason));
             }
         }
     }
@@ -267,7 +300,9 @@ impl Reader<'_> {
         read_half: &mut tokio::net::tcp::OwnedReadHalf,
         frame_timeout: Duration,
     ) -> Result<Option<BytesMut>, Closing> {
-        let max = self.broker.config.network.max_request_bytes;
+        let max = self
+            .sasl
+            .frame_limit(self.broker.config.network.max_request_bytes);
         let mut len_buf = [0u8; 4];
         // Between frames: only the idle timeout applies.
         let first = loop {
@@ -309,7 +344,8 @@ impl Reader<'_> {
         let len = i32::from_be_bytes(len_buf);
         if len < 0 || len as usize > max {
             return Err(Closing::Protocol(format!(
-                "frame length {len} outside [0, {max}] (network.max_request_bytes)"
+                "frame length {len} outside [0, {max}] (network.max_request_bytes, {} before SASL authentication)",
+                super::sasl_session::MAX_UNAUTHENTICATED_FRAME
             )));
         }
         let len = len as usize;
@@ -340,10 +376,10 @@ impl Reader<'_> {
 
     /// Runs one request and encodes its reply; `None` when no reply is sent (acks=0).
     async fn process(
-        &self,
+        &mut self,
         header: &RequestHeaderInfo,
         request: DecodedRequest,
-    ) -> Result<Option<Outgoing>, String> {
+    ) -> Result<Option<Outgoing>, Closing> {
         let broker = self.broker;
         let started = std::time::Instant::now();
         let api = handlers::api_name(header.api_key);
@@ -371,12 +407,18 @@ impl Reader<'_> {
                     correlation_id: header.correlation_id,
                     client_id: header.client_id.clone(),
                     client_host: self.peer.ip(),
-                    principal: self.principal.clone(),
+                    principal: self.sasl.principal(),
                     listener: self.listener.clone(),
                 };
-                let (code, encoded) = match handlers::dispatch(broker, &ctx, *req).await {
+                let now = std::time::Instant::now();
+                let reply = match self.sasl.admit(broker, &ctx, *req, now).await {
+                    Admit::Dispatch(req) => handlers::dispatch(broker, &ctx, *req).await,
+                    Admit::Reply(reply) => reply,
+                    Admit::Close(reason) => return Err(Closing::Auth(reason)),
+                };
+                let (code, encoded) = match reply {
                     Reply::Silent => (None, None),
-                    Reply::Close(reason) => return Err(reason),
+                    Reply::Close(reason) => return Err(Closing::Protocol(reason)),
                     Reply::Respond(resp) => {
                         let mut out = BytesMut::new();
                         let r = codec::encode_response(
@@ -413,7 +455,11 @@ impl Reader<'_> {
                     None => None,
                     // Encoding failures are bugs; closing beats a reply the client waits on
                     // forever.
-                    Some(Err(e)) => return Err(format!("failed to encode {api} response: {e}")),
+                    Some(Err(e)) => {
+                        return Err(Closing::Protocol(format!(
+                            "failed to encode {api} response: {e}"
+                        )))
+                    }
                     Some(Ok(chunks)) => {
                         let len = chunks.iter().map(Chunk::len).sum();
                         let in_memory = chunks

@@ -8,6 +8,7 @@
 
 pub mod connection;
 pub mod reply_memory;
+pub mod sasl_session;
 pub mod send_file;
 pub mod warn_limit;
 

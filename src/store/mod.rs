@@ -2,7 +2,7 @@
 //!
 //! It owns everything that is not a partition log: the cluster id, the producer id
 //! allocator, topic metadata (names, ids, partition counts, leader epochs, configs),
-//! consumer group metadata and committed offsets. Each concern is a key space, marked by the
+//! consumer group metadata and committed offsets, SCRAM credentials. Each concern is a key space, marked by the
 //! key's first byte, in RocksDB's default column family (one column family keeps creating a
 //! fresh store to a handful of fsyncs: start-up on an empty directory stays fast):
 //!
@@ -16,6 +16,7 @@
 //! | `Txns`    | `x`  | transactional id (UTF-8)               | transaction state JSON (see `txn::store`) |
 //! | `Pending` | `p`  | group id, 0x00, producer id i64 BE, topic, 0x00, i32 BE | pending transactional offset (see groups) |
 //! | `Acls`    | `a`  | the ACL binding (see `security::acl::store`) | format version byte |
+//! | `Users`   | `u`  | SCRAM mechanism type (1 byte: 1 SHA-256, 2 SHA-512), user name (UTF-8) | SCRAM credential JSON: salt, StoredKey, ServerKey, iterations (see users) |
 //!
 //! Durability: every write goes through RocksDB's write-ahead log. Topic and cluster
 //! metadata writes are synced (`fsync` before returning) because they are rare and losing
@@ -41,6 +42,7 @@ mod configs;
 mod groups;
 pub mod marker;
 mod topics;
+mod users;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -52,6 +54,7 @@ use crate::kafka_error::KafkaError;
 
 pub use configs::ConfigScope;
 pub use topics::{PartitionRecord, TopicRecord};
+pub use users::{CredentialChange, UserCredentials};
 
 /// A key space of the store: every key starts with its tag byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +67,7 @@ pub enum Space {
     Txns,
     Pending,
     Acls,
+    Users,
 }
 
 impl Space {
@@ -77,6 +81,7 @@ impl Space {
             Space::Txns => b'x',
             Space::Pending => b'p',
             Space::Acls => b'a',
+            Space::Users => b'u',
         }
     }
 
