@@ -414,6 +414,20 @@ impl HttpConfig {
     }
 }
 
+impl Config {
+    /// This configuration with inline secrets (`http.token`, `http.password`) replaced by
+    /// `"<redacted>"`, for the start-up log and `--print-config`.
+    pub fn redacted(&self) -> Config {
+        let mut c = self.clone();
+        for secret in [&mut c.http.token, &mut c.http.password] {
+            if !secret.is_empty() {
+                *secret = "<redacted>".into();
+            }
+        }
+        c
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -989,6 +1003,21 @@ mod tests {
         let bad = vec![("RUNNEL_NODE_ID".to_string(), "x".to_string())];
         let e = apply_env(Config::default(), bad.into_iter()).unwrap_err();
         assert!(e.to_string().contains("RUNNEL_NODE_ID"));
+    }
+
+    #[test]
+    fn secrets_are_redacted_for_logs() {
+        let mut c = Config::default();
+        c.http.token = "tok".into();
+        c.http.user = "ops".into();
+        c.http.password = "pw".into();
+        let shown = serde_json::to_string(&c.redacted()).unwrap();
+        assert!(
+            !shown.contains("tok\"") && !shown.contains("\"pw\""),
+            "{shown}"
+        );
+        assert!(shown.contains("\"user\":\"ops\""), "{shown}");
+        assert_eq!(Config::default().redacted().http.token, "");
     }
 
     #[test]

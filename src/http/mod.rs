@@ -184,7 +184,7 @@ impl HttpHandle {
     /// Turning TLS on or off, binding elsewhere or enabling the console need a restart, and
     /// dropping every credential on a non-loopback address is refused.
     pub fn reload(&self, cfg: &Config) -> Result<(), HttpError> {
-        let mut next = Security::load(&Config {
+        let next = Security::load(&Config {
             http: crate::config::HttpConfig {
                 tls: self.tls,
                 ..cfg.http.clone()
@@ -198,9 +198,6 @@ impl HttpHandle {
             return Err(HttpError::OpenConsole {
                 addr: self.local_addr,
             });
-        }
-        if !self.tls {
-            next.tls = None;
         }
         let next = Arc::new(next);
         match self.state.security.write() {
