@@ -13,6 +13,15 @@
 # same machine). Every other setting: RUNNEL_* variables or a mounted --config file
 # (see config/runnel.toml).
 #
+# The HTTP listener (console, /metrics, /healthz, /readyz) is published on 0.0.0.0:9644
+# only when the console has a credential: RUNNEL_HTTP_TOKEN or RUNNEL_HTTP_TOKEN_FILE (a
+# mounted secret), or RUNNEL_HTTP_USER with RUNNEL_HTTP_PASSWORD(_FILE). Without one it binds
+# 127.0.0.1:9644 inside the container (the health check still works; -p 9644 reaches
+# nothing). RUNNEL_HTTP_LISTEN set explicitly wins; the broker itself refuses a
+# non-loopback address with the console on and no credential. For metrics without a
+# console: -e RUNNEL_HTTP_LISTEN=0.0.0.0:9644 -e RUNNEL_CONSOLE_ENABLED=false.
+#   docker run ... -p 9644:9644 -e RUNNEL_HTTP_TOKEN_FILE=/run/secrets/console runnel
+#
 # Note: written without a Docker engine at hand (the build machines have none); it has not
 # been built. The build mirrors scripts/setup (libclang for RocksDB's bindgen, clang for its
 # C++) and the release profile of Cargo.toml.
@@ -55,9 +64,29 @@ RUN groupadd --system --gid 10001 runnel \
 COPY --from=build /out/runnel /usr/local/bin/runnel
 COPY config/runnel.toml /etc/runnel/runnel.toml.example
 
+# The entrypoint picks the HTTP bind address (see the top of this file).
+COPY --chmod=0755 <<'EOF' /usr/local/bin/runnel-entrypoint
+#!/bin/sh
+if [ -z "${RUNNEL_HTTP_LISTEN+set}" ]; then
+    if [ -n "${RUNNEL_HTTP_TOKEN}${RUNNEL_HTTP_TOKEN_FILE}${RUNNEL_HTTP_USER}" ]; then
+        export RUNNEL_HTTP_LISTEN=0.0.0.0:9644
+    else
+        export RUNNEL_HTTP_LISTEN=127.0.0.1:9644
+    fi
+fi
+exec /usr/local/bin/runnel "$@"
+EOF
+# /readyz over plain HTTP; with RUNNEL_HTTP_TLS=true (no TLS client in the image) only that
+# the port accepts connections.
+COPY --chmod=0755 <<'EOF' /usr/local/bin/runnel-healthcheck
+#!/bin/bash
+exec 3<>/dev/tcp/127.0.0.1/9644 || exit 1
+[ "${RUNNEL_HTTP_TLS:-false}" = true ] && exit 0
+printf 'GET /readyz HTTP/1.0\r\nHost: localhost\r\n\r\n' >&3 && head -c 12 <&3 | grep -q ' 200'
+EOF
+
 ENV RUNNEL_DATA_DIR=/var/lib/runnel \
-    RUNNEL_LISTEN=0.0.0.0:9092 \
-    RUNNEL_HTTP_LISTEN=0.0.0.0:9644
+    RUNNEL_LISTEN=0.0.0.0:9092
 VOLUME ["/var/lib/runnel"]
 EXPOSE 9092 9644
 USER runnel:runnel
@@ -67,8 +96,8 @@ WORKDIR /var/lib/runnel
 # bound (503 before). No curl in the image: a bash /dev/tcp request is enough. Recovery of a
 # large data directory can take a while, hence the generous start period.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=120s --retries=3 \
-    CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9644 && printf 'GET /readyz HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && head -c 12 <&3 | grep -q ' 200'"]
+    CMD ["/usr/local/bin/runnel-healthcheck"]
 
 # The broker handles SIGTERM itself (drain connections, flush logs, close the store).
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["/usr/local/bin/runnel"]
+ENTRYPOINT ["/usr/local/bin/runnel-entrypoint"]

@@ -50,6 +50,8 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     /// Web console.
     pub console: ConsoleConfig,
+    /// Authentication and TLS of the HTTP listener (console and its API).
+    pub http: HttpConfig,
     /// Cluster mode: the controller quorum and this node's part in it. With no voters
     /// configured the broker runs alone, exactly as a single node.
     pub cluster: ClusterConfig,
@@ -386,6 +388,49 @@ pub struct ConsoleConfig {
     pub allowed_hosts: Vec<String>,
 }
 
+/// Who may use the console and its API, and whether the HTTP listener speaks TLS.
+/// `/metrics`, `/healthz` and `/readyz` stay open whatever is set here.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Serve HTTPS with `[tls]` `cert_file` and `key_file` (client certificates are not
+    /// asked for on the HTTP listener).
+    pub tls: bool,
+    /// Bearer token (`Authorization: Bearer TOKEN`, or as the password of Basic auth with
+    /// any user name). Empty = none.
+    pub token: String,
+    /// File holding the token (surrounding whitespace trimmed), instead of `token`.
+    pub token_file: String,
+    /// Basic auth user name; needs `password` or `password_file`.
+    pub user: String,
+    /// Basic auth password. Empty = none.
+    pub password: String,
+    /// File holding the Basic auth password (surrounding whitespace trimmed), instead of
+    /// `password`.
+    pub password_file: String,
+}
+
+impl HttpConfig {
+    /// True when a token or a user and password are configured (directly or from files).
+    pub fn has_credential(&self) -> bool {
+        !self.token.is_empty() || !self.token_file.is_empty() || !self.user.is_empty()
+    }
+}
+
+impl Config {
+    /// This configuration with inline secrets (`http.token`, `http.password`) replaced by
+    /// `"<redacted>"`, for the start-up log and `--print-config`.
+    pub fn redacted(&self) -> Config {
+        let mut c = self.clone();
+        for secret in [&mut c.http.token, &mut c.http.password] {
+            if !secret.is_empty() {
+                *secret = "<redacted>".into();
+            }
+        }
+        c
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -404,6 +449,7 @@ impl Default for Config {
             transaction: TransactionConfig::default(),
             telemetry: TelemetryConfig::default(),
             console: ConsoleConfig::default(),
+            http: HttpConfig::default(),
             cluster: ClusterConfig::default(),
         }
     }
@@ -635,6 +681,72 @@ impl Config {
         Ok(())
     }
 
+    /// The `[http]` section: one source per credential, a password with every user, TLS
+    /// material when TLS is on, and a credential whenever the console is reachable from
+    /// beyond this machine.
+    fn validate_http(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| {
+            Err(ConfigError::Invalid {
+                key: key.into(),
+                message,
+            })
+        };
+        let h = &self.http;
+        if !h.token.is_empty() && !h.token_file.is_empty() {
+            return invalid(
+                "http.token",
+                "set http.token or http.token_file, not both".into(),
+            );
+        }
+        if !h.password.is_empty() && !h.password_file.is_empty() {
+            return invalid(
+                "http.password",
+                "set http.password or http.password_file, not both".into(),
+            );
+        }
+        let has_password = !h.password.is_empty() || !h.password_file.is_empty();
+        if !h.user.is_empty() && !has_password {
+            return invalid(
+                "http.password",
+                "http.user needs http.password or http.password_file".into(),
+            );
+        }
+        if h.user.is_empty() && has_password {
+            return invalid("http.user", "a password needs http.user".into());
+        }
+        if h.user.contains(':') {
+            return invalid(
+                "http.user",
+                "must not contain ':' (Basic auth separates user and password with it)".into(),
+            );
+        }
+        if self.http_listen.is_empty() {
+            return Ok(());
+        }
+        if h.tls && (self.tls.cert_file.is_empty() || self.tls.key_file.is_empty()) {
+            return invalid(
+                "http.tls",
+                "HTTPS needs tls.cert_file and tls.key_file".into(),
+            );
+        }
+        if self.console.enabled
+            && !h.has_credential()
+            && !http_listen_is_loopback(&self.http_listen)
+        {
+            return invalid(
+                "http_listen",
+                format!(
+                    "{} is not a loopback address and the console has no credential: set \
+                     http.token (or http.token_file) or http.user and http.password (or \
+                     http.password_file), or console.enabled = false to serve only /metrics, \
+                     /healthz and /readyz there",
+                    self.http_listen
+                ),
+            );
+        }
+        Ok(())
+    }
+
     /// Checks cross-field constraints once at boot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key: &str, message: &str| {
@@ -657,6 +769,7 @@ impl Config {
         if !self.http_listen.is_empty() && split_host_port(&self.http_listen).is_none() {
             return invalid("http_listen", "expected HOST:PORT or empty to disable");
         }
+        self.validate_http()?;
         if self.network.max_request_bytes < 1024 {
             return invalid("network.max_request_bytes", "must be at least 1024");
         }
@@ -810,6 +923,20 @@ fn override_table(
     Ok(())
 }
 
+/// True when `http_listen` binds a loopback address only: `127.0.0.0/8`, `[::1]` or
+/// `localhost`. Any other name counts as reachable from elsewhere (it is not resolved here).
+pub fn http_listen_is_loopback(addr: &str) -> bool {
+    match split_host_port(addr) {
+        Some((host, _)) => {
+            host.eq_ignore_ascii_case("localhost")
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        None => false,
+    }
+}
+
 /// Splits `host:port` (IPv6 in brackets allowed). None when the port is missing or invalid.
 pub fn split_host_port(s: &str) -> Option<(String, i32)> {
     let (host, port) = s.rsplit_once(':')?;
@@ -883,6 +1010,21 @@ mod tests {
         let bad = vec![("RUNNEL_NODE_ID".to_string(), "x".to_string())];
         let e = apply_env(Config::default(), bad.into_iter()).unwrap_err();
         assert!(e.to_string().contains("RUNNEL_NODE_ID"));
+    }
+
+    #[test]
+    fn secrets_are_redacted_for_logs() {
+        let mut c = Config::default();
+        c.http.token = "tok".into();
+        c.http.user = "ops".into();
+        c.http.password = "pw".into();
+        let shown = serde_json::to_string(&c.redacted()).unwrap();
+        assert!(
+            !shown.contains("tok\"") && !shown.contains("\"pw\""),
+            "{shown}"
+        );
+        assert!(shown.contains("\"user\":\"ops\""), "{shown}");
+        assert_eq!(Config::default().redacted().http.token, "");
     }
 
     #[test]

@@ -308,11 +308,11 @@ fn user(action: UserAction) -> anyhow::Result<()> {
 fn run(args: ServeArgs) -> anyhow::Result<()> {
     let cfg = load_config(&args)?;
     if args.print_config {
-        print!("{}", toml::to_string_pretty(&cfg)?);
+        print!("{}", toml::to_string_pretty(&cfg.redacted())?);
         return Ok(());
     }
     telemetry::init_logging(&cfg.telemetry);
-    tracing::info!(config = %serde_json::to_string(&cfg)?, "effective configuration");
+    tracing::info!(config = %serde_json::to_string(&cfg.redacted())?, "effective configuration");
     // Every partition keeps a descriptor open; the common soft limit of 1024 is far below
     // what the hard limit allows, so take all of it before opening anything.
     match runnel::runtime::raise_nofile_limit() {

@@ -99,11 +99,8 @@ pub enum StartError {
         addr: String,
         source: std::io::Error,
     },
-    #[error("binding the HTTP listener on {addr}: {source}")]
-    BindHttp {
-        addr: String,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Http(#[from] crate::http::HttpError),
     #[error(transparent)]
     Boot(#[from] BootError),
     #[error("recovery task failed: {0}")]
@@ -152,12 +149,7 @@ pub async fn start(cfg: Config) -> Result<Running, StartError> {
     };
     let shutdown = CancellationToken::new();
     let metrics = Arc::new(Metrics::new());
-    let http = crate::http::start(&cfg, metrics.clone(), shutdown.clone())
-        .await
-        .map_err(|source| StartError::BindHttp {
-            addr: cfg.http_listen.clone(),
-            source,
-        })?;
+    let http = crate::http::start(&cfg, metrics.clone(), shutdown.clone()).await?;
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
         .map_err(|source| StartError::BindKafka {

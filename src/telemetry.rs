@@ -122,6 +122,10 @@ pub struct Metrics {
     pub connections_timed_out: IntCounterVec,
     /// HTTP connections closed before sending a request head, to make room for new ones.
     pub http_connections_evicted: IntCounter,
+    /// Console and API requests refused for want of valid credentials, by reason:
+    /// `missing` (no `Authorization` header: a browser's first request, a scanner) or
+    /// `invalid` (a wrong token, user or password, or a malformed header).
+    pub http_auth_failures: IntCounterVec,
     /// fsync calls on partition logs and their duration.
     pub fsync_seconds: Histogram,
     /// Fetch requests by session kind: `full` (may open a session), `incremental`,
@@ -338,6 +342,10 @@ impl Metrics {
             "runnel_http_connections_evicted_total",
             "HTTP connections closed before their request head to make room for new ones",
         );
+        let http_auth_failures = reason_counter(
+            "runnel_http_auth_failures_total",
+            "Console and API requests refused for want of valid credentials, by reason",
+        );
         let fsync_seconds = Histogram::with_opts(
             HistogramOpts::new(
                 "runnel_fsync_duration_seconds",
@@ -390,6 +398,7 @@ impl Metrics {
             connections_rejected,
             connections_timed_out,
             http_connections_evicted,
+            http_auth_failures,
             fsync_seconds,
             fetch_requests,
             fetch_sessions,
@@ -411,6 +420,7 @@ impl Metrics {
             Box::new(m.connections_rejected.clone()),
             Box::new(m.connections_timed_out.clone()),
             Box::new(m.http_connections_evicted.clone()),
+            Box::new(m.http_auth_failures.clone()),
             Box::new(m.fsync_seconds.clone()),
             Box::new(m.fetch_requests.clone()),
             Box::new(m.fetch_sessions.clone()),

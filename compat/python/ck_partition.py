@@ -143,6 +143,10 @@ class Nodes:
         binary = os.environ["RUNNEL_BIN"]
         voters = ",".join(f"{i}@{addr(i)}:{CONTROLLER}" for i in NODE_IDS)
         env = dict(os.environ,
+                   # The HTTP listeners bind namespace addresses, not loopback: without a
+                   # console credential the broker serves them only with the console off
+                   # (/readyz is all this check reads).
+                   RUNNEL_CONSOLE_ENABLED="false",
                    RUNNEL_CLUSTER_BROKER_SESSION_TIMEOUT_MS=str(SESSION_MS),
                    RUNNEL_CLUSTER_BROKER_HEARTBEAT_INTERVAL_MS=str(HEARTBEAT_MS),
                    RUNNEL_CLUSTER_REPLICA_LAG_TIME_MAX_MS=str(REPLICA_LAG_MS),

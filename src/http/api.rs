@@ -23,9 +23,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::records::{decode_batches, RecordRow};
-use super::request::Request;
+use super::routes::Response;
 use super::source;
-use super::{HttpState, Response};
+use super::HttpState;
 use crate::broker::{now_ms, Broker};
 use crate::cluster::controller::NewTopic;
 use crate::group::{CommitRequest, CommittedOffset};
@@ -40,9 +40,28 @@ const READ_CHUNK: usize = 1 << 20;
 /// Log bytes read per `/api/records` call, in total.
 pub const MAX_READ_BYTES: usize = 8 << 20;
 
+/// Query parameters in order, percent-decoded.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Params(pub(crate) Vec<(String, String)>);
+
+impl Params {
+    /// The first value of parameter `name`.
+    fn param(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// Serves a GET under `/api/`.
-pub(crate) async fn get(state: &HttpState, broker: Arc<Broker>, req: &Request) -> Response {
-    match req.path.as_str() {
+pub(crate) async fn get(
+    state: &HttpState,
+    broker: Arc<Broker>,
+    path: &str,
+    params: &Params,
+) -> Response {
+    match path {
         "/api/overview" => {
             let allow_writes = state.allow_writes;
             blocking(move || Response::json(200, &overview(&broker, allow_writes))).await
@@ -51,7 +70,7 @@ pub(crate) async fn get(state: &HttpState, broker: Arc<Broker>, req: &Request) -
         "/api/topics" => blocking(move || Response::json(200, &source::topics(&broker))).await,
         "/api/groups" => blocking(move || Response::json(200, &source::groups(&broker))).await,
         "/api/transactions" => Response::json(200, &source::transactions(&broker).await),
-        "/api/records" => match RecordsQuery::parse(req) {
+        "/api/records" => match RecordsQuery::parse(params) {
             Ok(q) => blocking(move || records(&broker, &q)).await,
             Err(msg) => Response::json_error(400, &msg),
         },
@@ -155,7 +174,7 @@ pub(crate) struct RecordsQuery {
 }
 
 impl RecordsQuery {
-    pub(crate) fn parse(req: &Request) -> Result<RecordsQuery, String> {
+    pub(crate) fn parse(req: &Params) -> Result<RecordsQuery, String> {
         let num = |name: &str| -> Result<Option<i64>, String> {
             match req.param(name).filter(|v| !v.is_empty()) {
                 None => Ok(None),
@@ -304,8 +323,8 @@ struct ResetOffsetsBody {
 }
 
 /// Serves a POST under `/api/` (writes are already known to be allowed).
-pub(crate) async fn post(broker: Arc<Broker>, req: &Request, body: &[u8]) -> Response {
-    match req.path.as_str() {
+pub(crate) async fn post(broker: Arc<Broker>, path: &str, body: &[u8]) -> Response {
+    match path {
         "/api/topics/create" => {
             let b: CreateTopicBody = match parse_body(body) {
                 Ok(b) => b,
@@ -476,11 +495,16 @@ async fn reset_offsets(broker: Arc<Broker>, b: ResetOffsetsBody) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::parse_head;
+    use axum::extract::Query;
 
-    fn req(target: &str) -> Request {
-        let raw = format!("GET {target} HTTP/1.1\r\n\r\n");
-        parse_head(raw.as_bytes()).unwrap().unwrap().0
+    /// The query of `target` as the router extracts it.
+    fn req(target: &str) -> Params {
+        let uri: axum::http::Uri = target.parse().unwrap();
+        Params(
+            Query::<Vec<(String, String)>>::try_from_uri(&uri)
+                .unwrap()
+                .0,
+        )
     }
 
     #[test]
@@ -506,6 +530,15 @@ mod tests {
         // Empty form fields count as absent.
         let q = RecordsQuery::parse(&req("/api/records?topic=t&offset=&timestamp=")).unwrap();
         assert_eq!(q.start, Start::Tail);
+    }
+
+    #[test]
+    fn query_values_are_percent_decoded() {
+        let p = req("/api/records?topic=a%2Eb&partition=2&x=a+b&y=%E2%82%AC");
+        assert_eq!(p.param("topic"), Some("a.b"));
+        assert_eq!(p.param("x"), Some("a b"));
+        assert_eq!(p.param("y"), Some("€"));
+        assert_eq!(p.param("nope"), None);
     }
 
     #[test]

@@ -1,60 +1,118 @@
 //! The HTTP listener: `/metrics`, `/healthz`, `/readyz`, the web console at `/` and its JSON
 //! API under `/api/`.
 //!
-//! A small hand-written HTTP/1.1 server on tokio rather than hyper/axum: the surface is a
-//! handful of GET routes and three optional POST actions, every response is built whole and
-//! sent with `Connection: close`, so framing is trivial and a dependency would add more code
-//! than it saves. Bounds: request heads ≤ 8 KiB, bodies ≤ 64 KiB, [`MAX_CONNECTIONS`]
-//! concurrent connections plus a small reserve for health probes ([`slots`]: a connection
-//! that has not sent its request is closed to make room for a new one, so idle connections
-//! cannot lock out `/healthz` and `/readyz`), and [`IO_TIMEOUT`] for reading a request and
-//! for writing its response.
+//! axum routes ([`routes`]) on hyper's HTTP/1.1 server, driven connection by connection
+//! from our own accept loop so that each connection first gets a slot ([`slots`]: at most
+//! [`MAX_CONNECTIONS`] plus a reserve for health probes; a connection that has not sent its
+//! request is closed to make room for a new one, so idle connections cannot lock out
+//! `/healthz` and `/readyz`) and, with `http.tls`, a TLS handshake ([`tls`]). Bounds: request
+//! heads ≤ [`MAX_HEAD_BYTES`] (431) with at most [`MAX_HEADERS`] header lines, bodies ≤
+//! [`MAX_BODY_BYTES`] (413), [`IO_TIMEOUT`] for the TLS handshake and for the request head,
+//! [`CONNECTION_DEADLINE`] for the whole exchange. One request per connection
+//! (`Connection: close`), as the slots count connections, not requests.
 //!
 //! The console and its API answer only `Host` headers that name this broker ([`host`]:
-//! DNS-rebinding protection); other requests get 403.
+//! DNS-rebinding protection; 403), and only with the configured credentials ([`auth`]:
+//! bearer token or Basic auth; 401). `/metrics`, `/healthz` and `/readyz` are open. Without
+//! a credential the console is served only on a loopback address: [`start`] refuses
+//! otherwise (as `Config::validate` does before it).
 //!
 //! Lifecycle: [`start`] binds before the broker recovers, so `/healthz` (process up) and
 //! `/readyz` (503 until ready) answer during recovery; [`HttpHandle::set_broker`] attaches
 //! the recovered broker, installs the scrape-time state metrics, and enables the API.
 //! `/readyz` turns 200 once `Broker::is_ready()` — logs recovered, store open, Kafka
-//! listener bound.
+//! listener bound. [`HttpHandle::reload`] re-reads the credential files and the TLS
+//! certificate and key (the SIGHUP hook); connections accepted afterwards use them.
 //!
 //! Writes (topic create/delete, offset resets) are refused with 403 unless
 //! `console.allow_writes`; POSTs must carry `Content-Type: application/json`, which a
 //! cross-site form cannot send without a CORS preflight this server never grants.
 //!
 //! Blocking work (log reads, RocksDB properties, metric collection) runs in
-//! `spawn_blocking`; nothing here holds a lock across `.await`.
+//! `spawn_blocking`; nothing here holds a lock across `.await` (the `RwLock` around the
+//! credentials and TLS acceptor is held only to clone an `Arc`).
 
 mod api;
+mod auth;
 mod host;
-mod request;
+mod routes;
 mod slots;
 mod source;
+mod tls;
 
 pub mod records;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
 
 use crate::broker::Broker;
 use crate::config::Config;
 use crate::telemetry::Metrics;
 
+use auth::{Credentials, FailureLog};
 use host::AllowedHosts;
-pub use request::{parse_head, Method, ParseError, Request, MAX_BODY_BYTES, MAX_HEAD_BYTES};
+use routes::Response;
 use slots::{Admission, Slot, Slots};
 pub use slots::{HEALTH_RESERVE, MAX_CONNECTIONS};
-/// Bound for reading one request and for writing one response.
-pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The console page, embedded at compile time (no build step).
-const CONSOLE_HTML: &str = include_str!("console.html");
+/// Largest request line plus headers accepted (hyper's smallest read buffer).
+pub const MAX_HEAD_BYTES: usize = 8 * 1024;
+/// Most header lines accepted.
+pub const MAX_HEADERS: usize = 64;
+/// Largest request body accepted (POST actions carry a few fields of JSON).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Bound for the TLS handshake and for reading a request head.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bound for a whole connection: handshake, request, handling and response.
+pub const CONNECTION_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Why the HTTP listener could not start (or reload).
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("binding the HTTP listener on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("HTTP credentials: {0}")]
+    Credential(String),
+    #[error("HTTP TLS: {0}")]
+    Tls(String),
+    #[error(
+        "the HTTP listener is bound to {addr}, which is not a loopback address, and the \
+         console has no credential: set http.token (or http.token_file) or http.user and \
+         http.password (or http.password_file), or console.enabled = false"
+    )]
+    OpenConsole { addr: SocketAddr },
+}
+
+/// The parts of the configuration that [`HttpHandle::reload`] replaces.
+struct Security {
+    credentials: Option<Arc<Credentials>>,
+    /// Present when `http.tls`.
+    tls: Option<TlsAcceptor>,
+}
+
+impl Security {
+    fn load(cfg: &Config) -> Result<Security, HttpError> {
+        Ok(Security {
+            credentials: Credentials::load(&cfg.http)?.map(Arc::new),
+            tls: if cfg.http.tls {
+                Some(tls::acceptor(&cfg.tls)?)
+            } else {
+                None
+            },
+        })
+    }
+}
 
 /// State shared by every HTTP connection.
 pub(crate) struct HttpState {
@@ -66,12 +124,36 @@ pub(crate) struct HttpState {
     pub(crate) allowed_hosts: AllowedHosts,
     /// Set once by `set_broker`; read-only afterwards.
     pub(crate) broker: OnceLock<Arc<Broker>>,
+    /// Credentials and TLS acceptor; replaced whole by `reload`. A `std` lock held only to
+    /// clone or swap an `Arc`, never across `.await`.
+    security: RwLock<Arc<Security>>,
+    pub(crate) failure_log: FailureLog,
 }
+
+impl HttpState {
+    fn security(&self) -> Arc<Security> {
+        match self.security.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The console's credentials; `None` when none are configured.
+    pub(crate) fn credentials(&self) -> Option<Arc<Credentials>> {
+        self.security().credentials.clone()
+    }
+}
+
+/// The peer address of a request (a request extension, for the failed-login log).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Peer(pub(crate) SocketAddr);
 
 /// The running listener.
 pub struct HttpHandle {
     local_addr: SocketAddr,
     state: Arc<HttpState>,
+    /// Whether connections are TLS (fixed at start: `reload` swaps certificates, not modes).
+    tls: bool,
 }
 
 impl HttpHandle {
@@ -96,6 +178,35 @@ impl HttpHandle {
             tracing::error!(error = %e, "http: cannot install state metrics");
         }
     }
+
+    /// Re-reads `[http]` credentials (and their files) and, when the listener serves TLS, the
+    /// `[tls]` certificate and key; new connections use them. On error nothing changes.
+    /// Turning TLS on or off, binding elsewhere or enabling the console need a restart, and
+    /// dropping every credential on a non-loopback address is refused.
+    pub fn reload(&self, cfg: &Config) -> Result<(), HttpError> {
+        let next = Security::load(&Config {
+            http: crate::config::HttpConfig {
+                tls: self.tls,
+                ..cfg.http.clone()
+            },
+            ..cfg.clone()
+        })?;
+        if next.credentials.is_none()
+            && self.state.console_enabled
+            && !self.local_addr.ip().is_loopback()
+        {
+            return Err(HttpError::OpenConsole {
+                addr: self.local_addr,
+            });
+        }
+        let next = Arc::new(next);
+        match self.state.security.write() {
+            Ok(mut g) => *g = next,
+            Err(poisoned) => *poisoned.into_inner() = next,
+        }
+        tracing::info!("http: credentials and certificate reloaded");
+        Ok(())
+    }
 }
 
 /// Binds the HTTP listener on `cfg.http_listen` and serves until `shutdown`. `Ok(None)` when
@@ -104,13 +215,36 @@ pub async fn start(
     cfg: &Config,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
-) -> std::io::Result<Option<HttpHandle>> {
+) -> Result<Option<HttpHandle>, HttpError> {
     if cfg.http_listen.is_empty() {
         return Ok(None);
     }
-    let listener = TcpListener::bind(&cfg.http_listen).await?;
-    let local_addr = listener.local_addr()?;
-    tracing::info!(addr = %local_addr, console = cfg.console.enabled, "http listening on {local_addr}");
+    let security = Security::load(cfg)?;
+    let bind_error = |source| HttpError::Bind {
+        addr: cfg.http_listen.clone(),
+        source,
+    };
+    let listener = TcpListener::bind(&cfg.http_listen)
+        .await
+        .map_err(bind_error)?;
+    let local_addr = listener.local_addr().map_err(bind_error)?;
+    // The name in http_listen may resolve anywhere: judge the address actually bound.
+    if cfg.console.enabled && security.credentials.is_none() && !local_addr.ip().is_loopback() {
+        return Err(HttpError::OpenConsole { addr: local_addr });
+    }
+    let scheme = if security.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!(
+        addr = %local_addr,
+        console = cfg.console.enabled,
+        auth = security.credentials.is_some(),
+        tls = security.tls.is_some(),
+        "http listening on {local_addr} ({scheme})"
+    );
+    let tls = security.tls.is_some();
     let state = Arc::new(HttpState {
         metrics,
         console_enabled: cfg.console.enabled,
@@ -118,19 +252,26 @@ pub async fn start(
         per_partition_metrics: cfg.telemetry.per_partition_metrics,
         allowed_hosts: AllowedHosts::from_config(cfg),
         broker: OnceLock::new(),
+        security: RwLock::new(Arc::new(security)),
+        failure_log: FailureLog::default(),
     });
     tokio::spawn(accept_loop(listener, state.clone(), shutdown));
-    Ok(Some(HttpHandle { local_addr, state }))
+    Ok(Some(HttpHandle {
+        local_addr,
+        state,
+        tls,
+    }))
 }
 
 async fn accept_loop(listener: TcpListener, state: Arc<HttpState>, shutdown: CancellationToken) {
     let slots = Arc::new(Slots::default());
+    let router = routes::router(state.clone());
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => return,
             a = listener.accept() => a,
         };
-        let (stream, _peer) = match accepted {
+        let (stream, peer) = match accepted {
             Ok(a) => a,
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
@@ -151,223 +292,89 @@ async fn accept_loop(listener: TcpListener, state: Arc<HttpState>, shutdown: Can
                 continue;
             }
         };
-        let state = state.clone();
+        let tls = state.security().tls.clone();
+        let router = router.clone();
+        let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            if let Err(e) = serve_connection(stream, &state, &slot).await {
-                tracing::debug!(error = %e, "http connection");
+            let served = tokio::select! {
+                _ = shutdown.cancelled() => Ok(()),
+                r = tokio::time::timeout(
+                    CONNECTION_DEADLINE,
+                    serve_connection(stream, peer, tls, router, &slot),
+                ) => r.unwrap_or_else(|_| Err("connection deadline".into())),
+            };
+            if let Err(e) = served {
+                tracing::debug!(%peer, error = %e, "http connection");
             }
             drop(slot);
         });
     }
 }
 
-/// One request, one response, close. A connection evicted before its request arrived is
-/// closed without an answer.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The TLS handshake (when configured), then one request and its response. A connection
+/// evicted before its request head arrived is closed without an answer.
 async fn serve_connection(
-    mut stream: TcpStream,
-    state: &Arc<HttpState>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    router: axum::Router,
     slot: &Slot,
-) -> std::io::Result<()> {
-    let read = tokio::select! {
-        _ = slot.evict.cancelled() => return Ok(()),
-        r = tokio::time::timeout(IO_TIMEOUT, read_request(&mut stream)) => r,
-    };
-    slot.request_read();
-    let response = match read {
-        Err(_) => Response::text(408, "request timeout\n"),
-        Ok(Err(e)) => return Err(e),
-        Ok(Ok(Err(pe))) => Response::text(pe.status(), &format!("{pe}\n")),
-        Ok(Ok(Ok((req, body)))) => {
-            let head_only = req.method == Method::Head;
-            let mut r = if slot.health_only && !matches!(req.path.as_str(), "/healthz" | "/readyz")
-            {
-                Response::text(503, "busy: only /healthz and /readyz are served now\n")
-            } else {
-                route(state, req, body).await
+) -> Result<(), BoxError> {
+    match tls {
+        None => serve_http(stream, peer, router, slot).await,
+        Some(acceptor) => {
+            let handshake = tokio::select! {
+                _ = slot.evict.cancelled() => return Ok(()),
+                h = tokio::time::timeout(IO_TIMEOUT, acceptor.accept(stream)) => h,
             };
-            if head_only {
-                r.body.clear();
-            }
-            r
-        }
-    };
-    let bytes = response.encode();
-    tokio::time::timeout(IO_TIMEOUT, async {
-        stream.write_all(&bytes).await?;
-        stream.shutdown().await
-    })
-    .await
-    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "write timeout"))?
-}
-
-/// Reads a head (bounded) and then exactly `Content-Length` body bytes (bounded).
-async fn read_request(
-    stream: &mut TcpStream,
-) -> std::io::Result<Result<(Request, Vec<u8>), ParseError>> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 2048];
-    loop {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        // Never hold more than one head plus one body, whatever the peer sends.
-        let room = (MAX_HEAD_BYTES + MAX_BODY_BYTES).saturating_sub(buf.len());
-        buf.extend_from_slice(&chunk[..n.min(room)]);
-        match parse_head(&buf) {
-            Err(e) => return Ok(Err(e)),
-            Ok(None) => continue,
-            Ok(Some((req, head_len))) => {
-                let want = head_len + req.content_length;
-                while buf.len() < want {
-                    let n = stream.read(&mut chunk).await?;
-                    if n == 0 {
-                        return Err(std::io::ErrorKind::UnexpectedEof.into());
-                    }
-                    buf.extend_from_slice(&chunk[..n.min(want - buf.len())]);
-                }
-                let body = buf.get(head_len..want).unwrap_or_default().to_vec();
-                return Ok(Ok((req, body)));
+            match handshake {
+                Ok(Ok(tls_stream)) => serve_http(tls_stream, peer, router, slot).await,
+                Ok(Err(e)) => Err(format!("TLS handshake: {e}").into()),
+                Err(_) => Err("TLS handshake timed out".into()),
             }
         }
     }
 }
 
-/// Dispatches one request. The single `match` over routes.
-async fn route(state: &Arc<HttpState>, req: Request, body: Vec<u8>) -> Response {
-    let path = req.path.as_str();
-    let is_get = matches!(req.method, Method::Get | Method::Head);
-    let console_route = path == "/" || path == "/index.html" || path.starts_with("/api/");
-    if console_route && state.console_enabled && !state.allowed_hosts.allows(req.host.as_deref()) {
-        return Response::text(
-            403,
-            "Host header not allowed: the console answers IP literals, localhost, the \
-             http_listen host and console.allowed_hosts\n",
-        );
-    }
-    match (is_get, path) {
-        (true, "/healthz") => Response::text(200, "ok\n"),
-        (true, "/readyz") => match state.broker.get() {
-            Some(b) if b.is_ready() => Response::text(200, "ready\n"),
-            Some(_) => Response::text(503, "not ready: starting listeners\n"),
-            None => Response::text(503, "not ready: recovering logs and store\n"),
-        },
-        (true, "/metrics") => {
-            let metrics = state.metrics.clone();
-            match tokio::task::spawn_blocking(move || metrics.render()).await {
-                Ok(text) => Response {
-                    status: 200,
-                    content_type: "text/plain; version=0.0.4; charset=utf-8",
-                    body: text.into_bytes(),
-                },
-                Err(_) => Response::text(500, "metrics collection failed\n"),
+async fn serve_http<S>(
+    stream: S,
+    peer: SocketAddr,
+    router: axum::Router,
+    slot: &Slot,
+) -> Result<(), BoxError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let health_only = slot.health_only;
+    let service = hyper::service::service_fn(|mut req: hyper::Request<hyper::body::Incoming>| {
+        // The head is in: the connection is busy now, no longer evictable.
+        slot.request_read();
+        req.extensions_mut().insert(Peer(peer));
+        let router = router.clone();
+        async move {
+            if health_only && !matches!(req.uri().path(), "/healthz" | "/readyz") {
+                return Ok(axum::response::IntoResponse::into_response(Response::text(
+                    503,
+                    "busy: only /healthz and /readyz are served now\n",
+                )));
             }
+            router.oneshot(req.map(axum::body::Body::new)).await
         }
-        (true, "/") | (true, "/index.html") if state.console_enabled => Response {
-            status: 200,
-            content_type: "text/html; charset=utf-8",
-            body: CONSOLE_HTML.as_bytes().to_vec(),
-        },
-        (_, p) if p.starts_with("/api/") => {
-            if !state.console_enabled {
-                return Response::text(404, "console disabled\n");
-            }
-            let Some(broker) = state.broker.get().cloned() else {
-                return Response::json_error(503, "broker is still recovering");
-            };
-            if is_get {
-                api::get(state, broker, &req).await
-            } else {
-                if req.content_type.as_deref() != Some("application/json") {
-                    return Response::json_error(415, "POST bodies must be application/json");
-                }
-                if !state.allow_writes {
-                    return Response::json_error(
-                        403,
-                        "console writes are disabled (console.allow_writes = false)",
-                    );
-                }
-                api::post(broker, &req, &body).await
-            }
-        }
-        (false, _) => Response::text(405, "method not allowed\n"),
-        _ => Response::text(404, "not found\n"),
-    }
-}
-
-/// A complete response.
-#[derive(Debug)]
-pub(crate) struct Response {
-    pub(crate) status: u16,
-    pub(crate) content_type: &'static str,
-    pub(crate) body: Vec<u8>,
-}
-
-impl Response {
-    pub(crate) fn text(status: u16, body: &str) -> Response {
-        Response {
-            status,
-            content_type: "text/plain; charset=utf-8",
-            body: body.as_bytes().to_vec(),
-        }
-    }
-
-    pub(crate) fn json<T: serde::Serialize>(status: u16, value: &T) -> Response {
-        match serde_json::to_vec(value) {
-            Ok(body) => Response {
-                status,
-                content_type: "application/json",
-                body,
-            },
-            Err(e) => Response::text(500, &format!("encoding JSON: {e}\n")),
-        }
-    }
-
-    pub(crate) fn json_error(status: u16, message: &str) -> Response {
-        Response::json(status, &serde_json::json!({ "error": message }))
-    }
-
-    fn reason(status: u16) -> &'static str {
-        match status {
-            200 => "OK",
-            201 => "Created",
-            400 => "Bad Request",
-            403 => "Forbidden",
-            404 => "Not Found",
-            405 => "Method Not Allowed",
-            408 => "Request Timeout",
-            409 => "Conflict",
-            411 => "Length Required",
-            413 => "Payload Too Large",
-            415 => "Unsupported Media Type",
-            431 => "Request Header Fields Too Large",
-            500 => "Internal Server Error",
-            503 => "Service Unavailable",
-            _ => "",
-        }
-    }
-
-    /// Status line, headers and body. The console may only be framed by itself and loads
-    /// nothing from elsewhere.
-    pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut out = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\
-             Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n",
-            self.status,
-            Self::reason(self.status),
-            self.content_type,
-            self.body.len()
-        );
-        if self.content_type.starts_with("text/html") {
-            out.push_str(
-                "Content-Security-Policy: default-src 'self'; script-src 'unsafe-inline'; \
-                 style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'\r\n",
-            );
-        }
-        out.push_str("\r\n");
-        let mut bytes = out.into_bytes();
-        bytes.extend_from_slice(&self.body);
-        bytes
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .keep_alive(false)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .max_headers(MAX_HEADERS)
+        .timer(TokioTimer::new())
+        .header_read_timeout(IO_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        // Only cancelled while no request head has arrived.
+        _ = slot.evict.cancelled() => Ok(()),
+        r = conn.as_mut() => r.map_err(Into::into),
     }
 }
 
@@ -375,18 +382,29 @@ impl Response {
 mod tests {
     use super::*;
 
-    async fn get(addr: SocketAddr, raw: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Sends raw bytes, reads until the server closes: the whole response as text.
+    async fn exchange(addr: SocketAddr, raw: &[u8]) -> String {
         let mut s = TcpStream::connect(addr).await.unwrap();
         s.write_all(raw).await.unwrap();
         let mut out = Vec::new();
         s.read_to_end(&mut out).await.unwrap();
-        let text = String::from_utf8_lossy(&out).into_owned();
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Status code and body of a response.
+    fn split(text: &str) -> (u16, String) {
         let status = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
         let body = text
             .split_once("\r\n\r\n")
             .map(|(_, b)| b.to_string())
             .unwrap_or_default();
         (status, body)
+    }
+
+    async fn get(addr: SocketAddr, raw: &[u8]) -> (u16, String) {
+        split(&exchange(addr, raw).await)
     }
 
     fn test_config() -> Config {
@@ -452,15 +470,58 @@ mod tests {
             .unwrap();
         let addr = h.local_addr();
         assert_eq!(get(addr, b"GET /nope HTTP/1.1\r\n\r\n").await.0, 404);
-        assert_eq!(get(addr, b"PUT / HTTP/1.1\r\n\r\n").await.0, 405);
+        assert_eq!(
+            get(addr, b"PUT / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                .await
+                .0,
+            405
+        );
         assert_eq!(get(addr, b"POST /metrics HTTP/1.1\r\n\r\n").await.0, 405);
+        assert_eq!(get(addr, b"DELETE /metrics HTTP/1.1\r\n\r\n").await.0, 405);
         assert_eq!(get(addr, b"GARBAGE\r\n\r\n").await.0, 400);
         let mut huge = b"GET / HTTP/1.1\r\nX: ".to_vec();
         huge.resize(MAX_HEAD_BYTES + 100, b'a');
+        huge.extend_from_slice(b"\r\n\r\n");
         assert_eq!(get(addr, &huge).await.0, 431);
-        let (status, _) = get(addr, b"HEAD /healthz HTTP/1.1\r\n\r\n").await;
-        assert_eq!(status, 200);
+        let mut many = b"GET /healthz HTTP/1.1\r\n".to_vec();
+        for i in 0..=MAX_HEADERS {
+            many.extend_from_slice(format!("X-{i}: y\r\n").as_bytes());
+        }
+        many.extend_from_slice(b"\r\n");
+        assert_eq!(get(addr, &many).await.0, 431);
+        let head = exchange(addr, b"HEAD /healthz HTTP/1.1\r\n\r\n").await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert!(
+            head.ends_with("\r\n\r\n"),
+            "a HEAD answer has no body: {head:?}"
+        );
+        // Security headers on every answer, the CSP on the page; one request per connection.
+        let page = exchange(addr, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await;
+        for h in [
+            "cache-control: no-store",
+            "x-content-type-options: nosniff",
+            "content-security-policy: default-src 'self'",
+            "connection: close",
+        ] {
+            assert!(page.to_ascii_lowercase().contains(h), "{h} missing: {page}");
+        }
         shutdown.cancel();
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn bodies_are_bounded() {
+        let (running, http, _dir) = live_broker(true).await;
+        let big = format!(
+            "POST /api/topics/create HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            MAX_BODY_BYTES + 1
+        );
+        // Refused on the head alone (the body is never sent, so no reset races the answer).
+        assert_eq!(get(http, big.as_bytes()).await.0, 413);
+        // Chunked bodies are read (bounded the same way).
+        let chunked = b"POST /api/topics/create HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n{\"name\":\"chunk\"}\r\n0\r\n\r\n";
+        let (status, body) = get(http, chunked).await;
+        assert_eq!(status, 201, "{body}");
+        running.shutdown().await;
     }
 
     fn post(path: &str, json: &str) -> Vec<u8> {
@@ -775,5 +836,283 @@ mod tests {
             200
         );
         shutdown.cancel();
+    }
+
+    fn with_credentials(mut cfg: Config) -> Config {
+        cfg.http.token = "t0ken".into();
+        cfg.http.user = "ops".into();
+        cfg.http.password = "pa55".into();
+        cfg
+    }
+
+    fn basic(user_password: &str) -> String {
+        use base64::Engine;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(user_password)
+        )
+    }
+
+    fn authed(path: &str, authorization: &str) -> Vec<u8> {
+        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {authorization}\r\n\r\n")
+            .into_bytes()
+    }
+
+    #[tokio::test]
+    async fn console_needs_credentials_when_configured() {
+        let shutdown = CancellationToken::new();
+        let metrics = Arc::new(Metrics::new());
+        let h = start(
+            &with_credentials(test_config()),
+            metrics.clone(),
+            shutdown.clone(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let addr = h.local_addr();
+        // Without credentials: 401 with the Basic challenge (the browser prompts).
+        for path in ["/", "/index.html", "/api/overview"] {
+            let r = exchange(addr, &req(path)).await;
+            assert_eq!(split(&r).0, 401, "{path}: {r}");
+            assert!(
+                r.contains("www-authenticate: Basic realm=\"runnel\"\r\n"),
+                "{path}: {r}"
+            );
+        }
+        // Wrong credentials of every kind.
+        for wrong in [
+            "Bearer nope".to_string(),
+            "Bearer".to_string(),
+            basic("ops:wrong"),
+            basic("root:pa55"),
+            "Basic %%%".to_string(),
+            "Negotiate abc".to_string(),
+        ] {
+            let (status, _) = get(addr, &authed("/", &wrong)).await;
+            assert_eq!(status, 401, "{wrong}");
+        }
+        // Right ones: bearer, Basic user/password, Basic with the token as password.
+        for right in [
+            "Bearer t0ken".to_string(),
+            basic("ops:pa55"),
+            basic("x:t0ken"),
+        ] {
+            let (status, body) = get(addr, &authed("/", &right)).await;
+            assert_eq!(status, 200, "{right}");
+            assert!(body.contains("<title>Runnel console</title>"));
+        }
+        let (status, _) = get(addr, &authed("/api/overview", "Bearer t0ken")).await;
+        assert_eq!(
+            status, 503,
+            "authorized, but the broker is still recovering"
+        );
+        // The Host check comes first: a rebinding page gets 403 even with credentials.
+        let evil = b"GET / HTTP/1.1\r\nHost: evil.example\r\nAuthorization: Bearer t0ken\r\n\r\n";
+        assert_eq!(get(addr, evil).await.0, 403);
+        // Probes and scrapes stay open, and count the failures.
+        assert_eq!(get(addr, &req("/healthz")).await.0, 200);
+        assert_eq!(get(addr, &req("/readyz")).await.0, 503);
+        let (status, m) = get(addr, &req("/metrics")).await;
+        assert_eq!(status, 200);
+        assert!(
+            m.contains("runnel_http_auth_failures_total{reason=\"missing\"} 3"),
+            "{m}"
+        );
+        assert!(
+            m.contains("runnel_http_auth_failures_total{reason=\"invalid\"} 6"),
+            "{m}"
+        );
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn console_is_open_on_loopback_without_credentials() {
+        let shutdown = CancellationToken::new();
+        let h = start(&test_config(), Arc::new(Metrics::new()), shutdown.clone())
+            .await
+            .unwrap()
+            .unwrap();
+        // Any Authorization header is ignored when nothing is configured.
+        let (status, _) = get(h.local_addr(), &authed("/", "Bearer whatever")).await;
+        assert_eq!(status, 200);
+        assert_eq!(get(h.local_addr(), &req("/")).await.0, 200);
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn refuses_an_open_console_on_a_non_loopback_address() {
+        let mut cfg = test_config();
+        cfg.http_listen = "0.0.0.0:0".into();
+        let e = cfg.validate().unwrap_err().to_string();
+        for key in [
+            "http_listen",
+            "http.token",
+            "http.user",
+            "http.password",
+            "console.enabled",
+        ] {
+            assert!(e.contains(key), "{key} not named in: {e}");
+        }
+        let e = start(&cfg, Arc::new(Metrics::new()), CancellationToken::new())
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(e, HttpError::OpenConsole { .. }), "{e}");
+        assert!(e.to_string().contains("http.token"), "{e}");
+        // With a credential, or with the console off, it starts.
+        let shutdown = CancellationToken::new();
+        let with = with_credentials(cfg.clone());
+        with.validate().unwrap();
+        let h = start(&with, Arc::new(Metrics::new()), shutdown.clone())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(h.local_addr().ip().is_unspecified());
+        let mut off = cfg.clone();
+        off.console.enabled = false;
+        off.validate().unwrap();
+        let h = start(&off, Arc::new(Metrics::new()), shutdown.clone())
+            .await
+            .unwrap()
+            .unwrap();
+        let loopback = SocketAddr::from(([127, 0, 0, 1], h.local_addr().port()));
+        assert_eq!(get(loopback, &req("/healthz")).await.0, 200);
+        assert_eq!(get(loopback, &req("/")).await.0, 404);
+        shutdown.cancel();
+        // Loopback names and addresses need nothing.
+        for ok in [
+            "127.0.0.1:9644",
+            "[::1]:9644",
+            "localhost:9644",
+            "127.1.2.3:1",
+        ] {
+            let c = Config {
+                http_listen: ok.into(),
+                ..Config::default()
+            };
+            c.validate().unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        // Half a Basic credential is an error naming the key.
+        let mut half = test_config();
+        half.http.user = "ops".into();
+        assert!(half
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("http.password"));
+    }
+
+    /// A self-signed certificate for `localhost` and 127.0.0.1, written to `dir`; the
+    /// updated config and the certificate's DER.
+    fn with_tls(
+        mut cfg: Config,
+        dir: &std::path::Path,
+        name: &str,
+    ) -> (Config, rustls::pki_types::CertificateDer<'static>) {
+        let ck = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
+            .unwrap();
+        let cert = dir.join(format!("{name}.pem"));
+        let key = dir.join(format!("{name}.key"));
+        std::fs::write(&cert, ck.cert.pem()).unwrap();
+        std::fs::write(&key, ck.key_pair.serialize_pem()).unwrap();
+        cfg.tls.cert_file = cert.display().to_string();
+        cfg.tls.key_file = key.display().to_string();
+        cfg.http.tls = true;
+        (cfg, ck.cert.der().clone())
+    }
+
+    /// One request over TLS trusting only `ca`: the response text and the server's leaf.
+    async fn tls_exchange(
+        addr: SocketAddr,
+        ca: &rustls::pki_types::CertificateDer<'static>,
+        raw: &[u8],
+    ) -> std::io::Result<(String, Vec<u8>)> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.clone()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+        let tcp = TcpStream::connect(addr).await?;
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut s = connector.connect(name, tcp).await?;
+        let leaf = s.get_ref().1.peer_certificates().unwrap()[0].to_vec();
+        s.write_all(raw).await?;
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await?;
+        Ok((String::from_utf8_lossy(&out).into_owned(), leaf))
+    }
+
+    #[tokio::test]
+    async fn serves_https_with_the_tls_certificate_and_reloads_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cfg, ca) = with_tls(with_credentials(test_config()), dir.path(), "first");
+        let shutdown = CancellationToken::new();
+        let h = start(&cfg, Arc::new(Metrics::new()), shutdown.clone())
+            .await
+            .unwrap()
+            .unwrap();
+        let addr = h.local_addr();
+        let (r, leaf) = tls_exchange(addr, &ca, &req("/healthz")).await.unwrap();
+        assert_eq!(split(&r), (200, "ok\n".into()));
+        assert_eq!(leaf, ca.to_vec());
+        let (r, _) = tls_exchange(addr, &ca, &req("/")).await.unwrap();
+        assert_eq!(split(&r).0, 401);
+        let (r, _) = tls_exchange(addr, &ca, &authed("/", &basic("ops:pa55")))
+            .await
+            .unwrap();
+        assert_eq!(split(&r).0, 200);
+        // Plain HTTP to the TLS port: no answer in HTTP, and the connection is closed.
+        let plain = tokio::time::timeout(IO_TIMEOUT * 2, async {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            s.write_all(&req("/healthz")).await.unwrap();
+            let mut out = Vec::new();
+            let _ = s.read_to_end(&mut out).await;
+            out
+        })
+        .await
+        .expect("a plaintext client is closed, not left hanging");
+        assert!(!plain.starts_with(b"HTTP/"), "{plain:?}");
+
+        // Reload: a new certificate and a new token for new connections.
+        let (mut next, ca2) = with_tls(cfg.clone(), dir.path(), "second");
+        next.http.token = "n3w".into();
+        h.reload(&next).unwrap();
+        let (r, leaf) = tls_exchange(addr, &ca2, &authed("/", "Bearer n3w"))
+            .await
+            .unwrap();
+        assert_eq!(split(&r).0, 200);
+        assert_eq!(leaf, ca2.to_vec());
+        assert!(tls_exchange(addr, &ca, &req("/healthz")).await.is_err());
+        let (r, _) = tls_exchange(addr, &ca2, &authed("/", "Bearer t0ken"))
+            .await
+            .unwrap();
+        assert_eq!(split(&r).0, 401);
+        // A broken reload changes nothing.
+        let mut broken = next.clone();
+        broken.tls.key_file = dir.path().join("missing.key").display().to_string();
+        assert!(matches!(h.reload(&broken), Err(HttpError::Tls(_))));
+        let (r, _) = tls_exchange(addr, &ca2, &req("/healthz")).await.unwrap();
+        assert_eq!(split(&r).0, 200);
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn tls_config_errors_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut cfg, _) = with_tls(test_config(), dir.path(), "c");
+        std::fs::write(&cfg.tls.cert_file, "not a pem\n").unwrap();
+        let e = start(&cfg, Arc::new(Metrics::new()), CancellationToken::new())
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("tls.cert_file"), "{e}");
+        cfg.tls.cert_file = String::new();
+        assert!(cfg.validate().unwrap_err().to_string().contains("http.tls"));
     }
 }
