@@ -10,6 +10,8 @@
 //! A connection that has not authenticated (a PLAINTEXT or SSL listener without a client
 //! certificate) is `User:ANONYMOUS`, as in Kafka.
 
+pub mod x509;
+
 use std::fmt;
 
 /// A Kafka principal, `Type:name` (`User:alice`, `User:CN=client,O=Acme`). ACLs name
