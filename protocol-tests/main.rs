@@ -20,6 +20,7 @@ mod fetch_sessions;
 mod fuzz_seeds;
 mod metadata;
 mod produce_fetch;
+mod tls;
 mod transactions;
 mod txn_coordinator;
 mod validation;
