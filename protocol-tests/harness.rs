@@ -1,11 +1,12 @@
-//! A broker on an ephemeral port with a fresh data directory, and a raw TCP client.
+//! A broker on an ephemeral port with a fresh data directory, and a raw client over TCP (or
+//! any stream: TLS in `tls.rs`).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use runnel::config::Config;
 use runnel::runtime::{self, Running};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 pub struct TestBroker {
@@ -68,11 +69,11 @@ impl TestBroker {
     }
 }
 
-pub struct Client {
-    pub stream: TcpStream,
+pub struct Client<S = TcpStream> {
+    pub stream: S,
 }
 
-impl Client {
+impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// Sends one request frame (length prefix added here).
     pub async fn send(&mut self, frame: &[u8]) {
         self.stream

@@ -4,18 +4,24 @@
 
 use std::time::{Duration, Instant};
 
+use tokio::io::{AsyncRead, AsyncWrite};
+
 use crate::harness::{self, Client};
 use crate::wire::{record_batch, R, W};
 
 /// Produce v3 of one batch to `topic`/0; returns (error, base offset).
-pub(crate) async fn produce(c: &mut Client, topic: &str, batch: &[u8]) -> (i16, i64) {
+pub(crate) async fn produce<S: AsyncRead + AsyncWrite + Unpin>(
+    c: &mut Client<S>,
+    topic: &str,
+    batch: &[u8],
+) -> (i16, i64) {
     produce_v(c, 3, topic, batch).await
 }
 
 /// Produce `version` (3–8: same request layout) of one batch to `topic`/0; returns (error,
 /// base offset).
-pub(crate) async fn produce_v(
-    c: &mut Client,
+pub(crate) async fn produce_v<S: AsyncRead + AsyncWrite + Unpin>(
+    c: &mut Client<S>,
     version: i16,
     topic: &str,
     batch: &[u8],
@@ -121,7 +127,7 @@ pub(crate) async fn fetch(
 }
 
 /// Creates `topic` through Metadata auto-creation.
-pub(crate) async fn create(c: &mut Client, topic: &str) {
+pub(crate) async fn create<S: AsyncRead + AsyncWrite + Unpin>(c: &mut Client<S>, topic: &str) {
     c.call(&W::default().header(3, 1, 1, "t").i32(1).str(topic).0)
         .await;
 }
@@ -224,8 +230,8 @@ async fn long_poll_is_woken_by_an_append() {
 
 /// Fetch at `version` (4–12) of `topic`/0 from `offset`, encoded and decoded by kafka-protocol
 /// as a client would; returns the partition's answer.
-pub(crate) async fn fetch_at(
-    c: &mut Client,
+pub(crate) async fn fetch_at<S: AsyncRead + AsyncWrite + Unpin>(
+    c: &mut Client<S>,
     version: i16,
     topic: &str,
     offset: i64,

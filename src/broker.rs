@@ -333,6 +333,35 @@ impl Broker {
     }
 
     /// The brokers clients may use: this node alone, or every unfenced registered broker.
+    /// The live brokers as clients of the listener named `listener` reach them: each broker's
+    /// advertised address on the listener of that name (in a cluster, as it registered it;
+    /// a broker without such a listener is shown with its first listener's address).
+    pub fn live_brokers_on(&self, listener: &str) -> Vec<NodeInfo> {
+        match self.controller.member() {
+            Some(m) => m
+                .image()
+                .live_brokers()
+                .map(|b| {
+                    let (host, port) = b.endpoint(listener);
+                    NodeInfo {
+                        node_id: b.id,
+                        host: host.to_string(),
+                        port,
+                        rack: b.rack.clone(),
+                    }
+                })
+                .collect(),
+            None => {
+                let (host, port) = self.config.advertised_for(listener);
+                vec![NodeInfo {
+                    host,
+                    port,
+                    ..self.node.clone()
+                }]
+            }
+        }
+    }
+
     pub fn live_brokers(&self) -> Vec<NodeInfo> {
         match self.controller.member() {
             Some(m) => m

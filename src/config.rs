@@ -85,6 +85,24 @@ fn default_sasl_mechanisms() -> Vec<String> {
 /// The SASL mechanisms this broker implements.
 pub const SASL_MECHANISMS: [&str; 3] = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
 
+impl ListenerConfig {
+    /// The `host:port` clients of this listener are told to connect to.
+    pub fn advertised_endpoint(&self) -> (String, i32) {
+        advertised_endpoint(self.advertised.as_deref().unwrap_or(&self.address))
+    }
+}
+
+/// `HOST:PORT` as advertised: a wildcard or empty host becomes `localhost`.
+fn advertised_endpoint(addr: &str) -> (String, i32) {
+    let (host, port) = split_host_port(addr).unwrap_or(("localhost".into(), 9092));
+    let host = if host == "0.0.0.0" || host == "::" || host.is_empty() {
+        "localhost".to_string()
+    } else {
+        host
+    };
+    (host, port)
+}
+
 /// Kafka's `security.protocol` of a listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum SecurityProtocol {
@@ -223,7 +241,7 @@ pub struct NetworkConfig {
     /// Once the first byte of a request's length has arrived, the whole frame must arrive
     /// within this many ms or the connection is closed (no Kafka equivalent: Kafka's
     /// selector only has the idle timeout). Stops a client that sends a length and stalls
-    /// from holding a connection slot forever.
+    /// from holding a connection slot forever. Also bounds the TLS handshake.
     pub frame_timeout_ms: u64,
     /// Most concurrent connections from one IP address (`max.connections.per.ip`); further
     /// connections from it are closed at once.
@@ -573,16 +591,24 @@ impl Config {
         toml::from_str(text).map_err(|e| e.to_string().trim().to_string())
     }
 
-    /// The `host:port` published to clients in Metadata and FindCoordinator.
+    /// The `host:port` of this broker's first listener (the node's own address: cluster
+    /// registration, the console), with `0.0.0.0` replaced by `localhost`.
     pub fn advertised(&self) -> (String, i32) {
-        let addr = self.advertised_listener.as_deref().unwrap_or(&self.listen);
-        let (host, port) = split_host_port(addr).unwrap_or(("localhost".into(), 9092));
-        let host = if host == "0.0.0.0" || host == "::" || host.is_empty() {
-            "localhost".to_string()
-        } else {
-            host
-        };
-        (host, port)
+        match self.listeners.first() {
+            Some(l) => l.advertised_endpoint(),
+            None => {
+                advertised_endpoint(self.advertised_listener.as_deref().unwrap_or(&self.listen))
+            }
+        }
+    }
+
+    /// The `host:port` published to clients of the listener named `listener` in Metadata,
+    /// FindCoordinator and DescribeCluster (the first listener's for an unknown name).
+    pub fn advertised_for(&self, listener: &str) -> (String, i32) {
+        match self.listeners.iter().find(|l| l.name == listener) {
+            Some(l) => l.advertised_endpoint(),
+            None => self.advertised(),
+        }
     }
 
     /// The Kafka listeners to bind: the `[[listeners]]`, or else one PLAINTEXT listener

@@ -6,7 +6,8 @@
 //! - [`telemetry`] — tracing subscriber and the Prometheus metric families
 //! - [`http`]      — the HTTP listener: `/metrics`, `/healthz`, `/readyz`, the web console
 //! - [`runtime`]   — process wiring: bind listeners, recover, serve, shut down (main + tests)
-//! - [`server`]    — TCP listener, connection framing, limits, in-order replies, shutdown
+//! - [`server`]    — Kafka listeners (plain TCP or TLS), connection framing, limits, in-order
+//!   replies, shutdown
 //! - [`protocol`]  — Kafka wire glue (no I/O): header, version table, decode/encode
 //! - [`handlers`]  — one file per Kafka API; wire types ↔ domain types; one dispatch `match`
 //! - [`broker`]    — shared state handed to handlers; boot and shutdown order

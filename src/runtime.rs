@@ -2,13 +2,17 @@
 //! start background work, serve until shut down.
 //!
 //! Order matters: the HTTP listener binds first so `/readyz` answers "not ready" during
-//! recovery; the Kafka listener binds before recovery too (so the port is known and
-//! reserved) but is only served once the broker is open.
+//! recovery; the Kafka listeners (every `[[listeners]]` entry, or the single PLAINTEXT
+//! `listen`) bind before recovery too (so the ports are known and reserved, and with port 0
+//! each advertised address carries the port bound) but are only served once the broker is
+//! open. The TLS material is loaded before anything binds, so a bad certificate fails the
+//! start with the file named; SIGHUP reloads it ([`Running::reload_tls`]).
 //!
 //! Also the process's file-descriptor budget: `raise_nofile_limit` (called by `main` before
 //! anything opens files) and `fd_budget`, which splits the limit between the descriptor cache,
 //! partitions and connections.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -18,11 +22,13 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::broker::{now_ms, BootError, Broker};
-use crate::cluster::image::Image;
+use crate::cluster::image::{Endpoint, Image};
 use crate::cluster::member::Member;
 use crate::cluster::quorum::{Quorum, QuorumTimings};
 use crate::cluster::ClusterSetup;
 use crate::config::Config;
+use crate::server::tls::{TlsError, TlsServer};
+use crate::server::BoundListener;
 use crate::telemetry::Metrics;
 
 /// Headroom for the store (RocksDB), listeners, checkpoints and other short-lived files.
@@ -94,13 +100,16 @@ pub fn fd_budget(
 /// Why a broker process could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("binding the Kafka listener on {addr}: {source}")]
+    #[error("binding the Kafka listener {listener} on {addr}: {source}")]
     BindKafka {
+        listener: String,
         addr: String,
         source: std::io::Error,
     },
     #[error(transparent)]
     Http(#[from] crate::http::HttpError),
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
     #[error(transparent)]
     Boot(#[from] BootError),
     #[error("recovery task failed: {0}")]
@@ -114,12 +123,16 @@ pub enum StartError {
 /// A running broker.
 pub struct Running {
     pub broker: Arc<Broker>,
-    /// The bound Kafka listener address (useful with port 0).
+    /// The bound address of the first Kafka listener (useful with port 0).
     pub kafka_addr: SocketAddr,
+    /// The bound address of every Kafka listener, by listener name.
+    pub listener_addrs: BTreeMap<String, SocketAddr>,
     /// The bound HTTP listener address, when enabled.
     pub http_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     server: JoinHandle<()>,
+    /// The TLS server side, when a listener uses TLS.
+    tls: Option<Arc<TlsServer>>,
     /// This node's controller, when it is one.
     quorum: Option<Arc<Quorum>>,
 }
@@ -149,25 +162,27 @@ pub async fn start(cfg: Config) -> Result<Running, StartError> {
     };
     let shutdown = CancellationToken::new();
     let metrics = Arc::new(Metrics::new());
-    let http = crate::http::start(&cfg, metrics.clone(), shutdown.clone()).await?;
-    let listener = tokio::net::TcpListener::bind(&cfg.listen)
-        .await
-        .map_err(|source| StartError::BindKafka {
-            addr: cfg.listen.clone(),
-            source,
-        })?;
-    let kafka_addr = listener
-        .local_addr()
-        .map_err(|source| StartError::BindKafka {
-            addr: cfg.listen.clone(),
-            source,
-        })?;
+    let http = crate::http::start(&cfg, metrics.clone(), shutdown.clone())
+        .await?
+        .map(Arc::new);
     let mut cfg = cfg;
-    // With port 0 the advertised address must carry the port actually bound.
-    if cfg.advertised_listener.is_none() || cfg.advertised().1 == 0 {
-        let (host, _) = cfg.advertised();
-        cfg.advertised_listener = Some(format!("{host}:{}", kafka_addr.port()));
-    }
+    let tls = if cfg
+        .kafka_listeners()
+        .iter()
+        .any(|l| l.security_protocol.uses_tls())
+    {
+        Some(Arc::new(TlsServer::load(&cfg.tls)?))
+    } else {
+        None
+    };
+    let sockets = bind_listeners(&mut cfg).await?;
+    let kafka_addr = sockets[0].1;
+    let listener_addrs: BTreeMap<String, SocketAddr> = cfg
+        .kafka_listeners()
+        .into_iter()
+        .zip(&sockets)
+        .map(|(l, (_, addr))| (l.name, *addr))
+        .collect();
     let broker = {
         let metrics = metrics.clone();
         tokio::task::spawn_blocking(move || Broker::open(cfg, metrics)).await??
@@ -210,14 +225,36 @@ pub async fn start(cfg: Config) -> Result<Running, StartError> {
         join_cluster(&broker, s).await?;
     }
     broker.ready.store(true, Ordering::Release);
-    // One listener until the listeners of `[[listeners]]` are bound each on its own.
-    let listener_config = Arc::new(broker.config.kafka_listeners().remove(0));
-    let server = tokio::spawn(crate::server::run(
-        broker.clone(),
-        listener,
-        listener_config,
-        shutdown.clone(),
-    ));
+    let bound = broker
+        .config
+        .kafka_listeners()
+        .into_iter()
+        .zip(sockets)
+        .map(|(config, (socket, addr))| {
+            let (host, port) = config.advertised_endpoint();
+            tracing::info!(
+                listener = %config.name,
+                security_protocol = config.security_protocol.name(),
+                listen = %addr,
+                advertised = %format!("{host}:{port}"),
+                "Kafka listener"
+            );
+            BoundListener {
+                socket,
+                tls: tls.clone().filter(|_| config.security_protocol.uses_tls()),
+                config: Arc::new(config),
+            }
+        })
+        .collect();
+    let server = tokio::spawn(crate::server::run(broker.clone(), bound, shutdown.clone()));
+    if tls.is_some() || http.is_some() {
+        reload_on_sighup(
+            tls.clone(),
+            http.clone(),
+            broker.clone(),
+            shutdown.clone(),
+        );
+    }
     tracing::info!(
         listen = %kafka_addr,
         advertised = %format!("{}:{}", broker.node.host, broker.node.port),
@@ -227,10 +264,89 @@ pub async fn start(cfg: Config) -> Result<Running, StartError> {
         http_addr: http.as_ref().map(|h| h.local_addr()),
         broker,
         kafka_addr,
+        listener_addrs,
         shutdown,
         server,
+        tls,
         quorum,
     })
+}
+
+/// Binds every Kafka listener, in order. With port 0 (or no advertised address) a listener's
+/// advertised address becomes its advertised (or bound) host with the port actually bound,
+/// written back into `cfg` so that Metadata answers it.
+async fn bind_listeners(
+    cfg: &mut Config,
+) -> Result<Vec<(tokio::net::TcpListener, SocketAddr)>, StartError> {
+    if !cfg.listeners.is_empty()
+        && (cfg.listen != Config::default().listen || cfg.advertised_listener.is_some())
+    {
+        tracing::warn!(
+            listen = %cfg.listen,
+            "listen and advertised_listener are ignored: [[listeners]] are configured and are the complete list"
+        );
+    }
+    let mut bound = Vec::new();
+    for (i, l) in cfg.kafka_listeners().into_iter().enumerate() {
+        let failed = |source| StartError::BindKafka {
+            listener: l.name.clone(),
+            addr: l.address.clone(),
+            source,
+        };
+        let socket = tokio::net::TcpListener::bind(&l.address)
+            .await
+            .map_err(failed)?;
+        let addr = socket.local_addr().map_err(failed)?;
+        if l.advertised.is_none() || l.advertised_endpoint().1 == 0 {
+            let advertised = format!("{}:{}", l.advertised_endpoint().0, addr.port());
+            match cfg.listeners.get_mut(i) {
+                Some(configured) => configured.advertised = Some(advertised),
+                None => cfg.advertised_listener = Some(advertised),
+            }
+        }
+        bound.push((socket, addr));
+    }
+    Ok(bound)
+}
+
+/// On every SIGHUP until shutdown, reloads the Kafka listeners' TLS certificate, key and CA,
+/// and the HTTP listener's credentials (and certificate). A failed reload is logged and the
+/// previous configuration stays in use.
+fn reload_on_sighup(
+    tls: Option<Arc<TlsServer>>,
+    http: Option<Arc<crate::http::HttpHandle>>,
+    broker: Arc<Broker>,
+    shutdown: CancellationToken,
+) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP; TLS material and console credentials will not be reloaded");
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                s = hangup.recv() => if s.is_none() { return },
+            }
+            if let Some(tls) = &tls {
+                match tls.reload() {
+                    Ok(()) => tracing::info!("SIGHUP: TLS certificate, key and CA reloaded"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "SIGHUP: reloading TLS failed; the previous certificate stays in use")
+                    }
+                }
+            }
+            if let Some(http) = &http {
+                if let Err(e) = http.reload(&broker.config) {
+                    tracing::error!(error = %e, "SIGHUP: reloading the HTTP listener failed; its previous credentials stay in use");
+                }
+            }
+        }
+    });
 }
 
 /// Cluster mode: register, check the cluster id, apply the first image, then keep
@@ -238,11 +354,24 @@ pub async fn start(cfg: Config) -> Result<Running, StartError> {
 async fn join_cluster(broker: &Arc<Broker>, setup: &ClusterSetup) -> Result<(), StartError> {
     let c = &broker.config.cluster;
     let session = Duration::from_millis(c.broker_session_timeout_ms);
+    // Every listener's endpoint; the first is the node's own address (replication).
+    let endpoints = broker
+        .config
+        .kafka_listeners()
+        .iter()
+        .map(|l| {
+            let (host, port) = l.advertised_endpoint();
+            Endpoint {
+                name: l.name.clone(),
+                host,
+                port,
+            }
+        })
+        .collect();
     let member = Member::new(
         broker.node.node_id,
         setup.voters.clone(),
-        broker.node.host.clone(),
-        broker.node.port,
+        endpoints,
         broker.node.rack.clone(),
         Duration::from_millis(c.broker_heartbeat_interval_ms),
         session,
@@ -331,6 +460,16 @@ async fn apply_image(broker: &Arc<Broker>, image: Image) {
 }
 
 impl Running {
+    /// Reloads the TLS certificate, key and CA (what SIGHUP does): new connections use them,
+    /// open ones keep their session. `Ok(false)` when no listener uses TLS; on error the
+    /// previous configuration stays in use.
+    pub fn reload_tls(&self) -> Result<bool, TlsError> {
+        match &self.tls {
+            Some(tls) => tls.reload().map(|()| true),
+            None => Ok(false),
+        }
+    }
+
     /// Stops accepting, answers in-flight requests, then flushes and closes all state.
     pub async fn shutdown(self) {
         if let Some(m) = self.broker.controller.member() {

@@ -120,6 +120,8 @@ pub struct Metrics {
     pub connections_rejected: IntCounterVec,
     /// Connections closed by a timeout, by reason (`idle`, `frame`).
     pub connections_timed_out: IntCounterVec,
+    /// TLS handshakes that failed or timed out, by listener name.
+    pub tls_handshake_failures: IntCounterVec,
     /// HTTP connections closed before sending a request head, to make room for new ones.
     pub http_connections_evicted: IntCounter,
     /// Console and API requests refused for want of valid credentials, by reason:
@@ -338,6 +340,14 @@ impl Metrics {
             "runnel_connections_timed_out_total",
             "Connections closed by the idle or frame timeout, by reason",
         );
+        let tls_handshake_failures = IntCounterVec::new(
+            Opts::new(
+                "runnel_tls_handshake_failures_total",
+                "TLS handshakes that failed or timed out, by listener",
+            ),
+            &["listener"],
+        )
+        .unwrap_or_else(|e| unreachable_metric(e));
         let http_connections_evicted = counter(
             "runnel_http_connections_evicted_total",
             "HTTP connections closed before their request head to make room for new ones",
@@ -397,6 +407,7 @@ impl Metrics {
             response_bytes_in_flight,
             connections_rejected,
             connections_timed_out,
+            tls_handshake_failures,
             http_connections_evicted,
             http_auth_failures,
             fsync_seconds,
@@ -419,6 +430,7 @@ impl Metrics {
             Box::new(m.response_bytes_in_flight.clone()),
             Box::new(m.connections_rejected.clone()),
             Box::new(m.connections_timed_out.clone()),
+            Box::new(m.tls_handshake_failures.clone()),
             Box::new(m.http_connections_evicted.clone()),
             Box::new(m.http_auth_failures.clone()),
             Box::new(m.fsync_seconds.clone()),

@@ -42,12 +42,37 @@ pub struct BrokerRegistration {
     pub incarnation: String,
     /// The log index of the registration.
     pub epoch: i64,
+    /// The address of the broker's first listener (what other brokers replicate from).
     pub host: String,
     pub port: i32,
+    /// The advertised address of each of the broker's listeners (first one first), for the
+    /// clients of each listener; empty in registrations older than listeners.
+    #[serde(default)]
+    pub endpoints: Vec<Endpoint>,
     pub rack: Option<String>,
     /// Fenced brokers lead nothing, are in no ISR (except as a partition's last member) and
     /// are not shown to clients.
     pub fenced: bool,
+}
+
+/// One advertised listener of a broker (Kafka's `BrokerRegistrationRecord` endpoints).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// The listener name.
+    pub name: String,
+    pub host: String,
+    pub port: i32,
+}
+
+impl BrokerRegistration {
+    /// The broker's address for clients of the listener named `listener`: that listener's
+    /// endpoint, or the first listener's when the broker has none by that name.
+    pub fn endpoint(&self, listener: &str) -> (&str, i32) {
+        match self.endpoints.iter().find(|e| e.name == listener) {
+            Some(e) => (&e.host, e.port),
+            None => (&self.host, self.port),
+        }
+    }
 }
 
 /// One partition's replica state.
@@ -128,6 +153,9 @@ pub enum Command {
         incarnation: String,
         host: String,
         port: i32,
+        /// Every listener's advertised address (absent in commands older than listeners).
+        #[serde(default)]
+        endpoints: Vec<Endpoint>,
         rack: Option<String>,
     },
     /// Session expired (or the broker asked): out of every ISR, leaderships moved.
@@ -274,6 +302,7 @@ impl Image {
                 incarnation,
                 host,
                 port,
+                endpoints,
                 rack,
             } => {
                 if let Some(b) = self.brokers.get(id) {
@@ -296,6 +325,7 @@ impl Image {
                         epoch,
                         host: host.clone(),
                         port: *port,
+                        endpoints: endpoints.clone(),
                         rack: rack.clone(),
                         fenced: true,
                     },

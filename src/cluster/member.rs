@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use super::image::{Command, Image, PartitionState, Reply, PRODUCER_ID_BLOCK};
+use super::image::{Command, Endpoint, Image, PartitionState, Reply, PRODUCER_ID_BLOCK};
 use super::quorum::wire::{read_frame, write_frame, QuorumState, Request, Response};
 use super::setup::Voter;
 use crate::kafka_error::KafkaError;
@@ -53,8 +53,8 @@ pub struct Member {
     node_id: i32,
     voters: Vec<Voter>,
     incarnation: String,
-    host: String,
-    port: i32,
+    /// The advertised address of every listener; the first is the broker's own address.
+    endpoints: Vec<Endpoint>,
     rack: Option<String>,
     heartbeat_interval: Duration,
     /// `broker.session.timeout.ms`: how long the controller waits for a heartbeat before it
@@ -81,8 +81,7 @@ impl Member {
     pub fn new(
         node_id: i32,
         voters: Vec<Voter>,
-        host: String,
-        port: i32,
+        endpoints: Vec<Endpoint>,
         rack: Option<String>,
         heartbeat_interval: Duration,
         session_timeout: Duration,
@@ -91,8 +90,7 @@ impl Member {
             node_id,
             voters,
             incarnation: uuid::Uuid::new_v4().to_string(),
-            host,
-            port,
+            endpoints,
             rack,
             heartbeat_interval,
             session_timeout,
@@ -284,8 +282,13 @@ impl Member {
             let cmd = Command::RegisterBroker {
                 id: self.node_id,
                 incarnation: self.incarnation.clone(),
-                host: self.host.clone(),
-                port: self.port,
+                host: self
+                    .endpoints
+                    .first()
+                    .map(|e| e.host.clone())
+                    .unwrap_or_default(),
+                port: self.endpoints.first().map_or(-1, |e| e.port),
+                endpoints: self.endpoints.clone(),
                 rack: self.rack.clone(),
             };
             match self.submit(cmd, patience).await {
@@ -476,8 +479,11 @@ mod tests {
         Member::new(
             7,
             voters,
-            "127.0.0.1".into(),
-            9092,
+            vec![Endpoint {
+                name: "PLAINTEXT".into(),
+                host: "127.0.0.1".into(),
+                port: 9092,
+            }],
             None,
             Duration::from_millis(100),
             session,

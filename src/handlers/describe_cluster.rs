@@ -72,7 +72,7 @@ pub async fn handle(
             .with_error_message(Some(StrBytes::from_string(message)));
     }
     let brokers = broker
-        .live_brokers()
+        .live_brokers_on(&ctx.listener)
         .into_iter()
         .map(|n| {
             DescribeClusterBroker::default()

@@ -53,13 +53,22 @@ fn not_available() -> Answer {
 /// cluster; `Some(Err)`: not available).
 type OffsetsTopic = Option<Result<(Arc<TopicInfo>, Vec<NodeInfo>), ()>>;
 
-fn resolve(broker: &Broker, offsets: &OffsetsTopic, key_type: i8, key: &str) -> Answer {
+/// `listener`: the name of the listener the request came in on, whose advertised address a
+/// single node answers.
+fn resolve(
+    broker: &Broker,
+    listener: &str,
+    offsets: &OffsetsTopic,
+    key_type: i8,
+    key: &str,
+) -> Answer {
+    let (host, port) = broker.config.advertised_for(listener);
     match key_type {
         KEY_TYPE_GROUP => match offsets {
             None => Answer::Node {
                 node_id: broker.groups.coordinator_for(key),
-                host: broker.node.host.clone(),
-                port: broker.node.port,
+                host,
+                port,
             },
             Some(Err(())) => not_available(),
             Some(Ok((topic, live))) => {
@@ -78,8 +87,8 @@ fn resolve(broker: &Broker, offsets: &OffsetsTopic, key_type: i8, key: &str) -> 
         KEY_TYPE_TRANSACTION => match (&broker.txns, offsets) {
             (Some(_), None) => Answer::Node {
                 node_id: broker.node.node_id,
-                host: broker.node.host.clone(),
-                port: broker.node.port,
+                host,
+                port,
             },
             _ => not_available(),
         },
@@ -186,7 +195,7 @@ pub async fn handle(
             .await;
             Some(
                 created
-                    .map(|topic| (topic, broker.live_brokers()))
+                    .map(|topic| (topic, broker.live_brokers_on(&ctx.listener)))
                     .map_err(|e| {
                         tracing::warn!(error = %e, "the offsets topic is not available");
                     }),
@@ -212,7 +221,7 @@ pub async fn handle(
                     code: e.code(),
                     message: "Authorization failed.",
                 },
-                None => resolve(broker, &offsets, key_type, key.as_str()),
+                None => resolve(broker, &ctx.listener, &offsets, key_type, key.as_str()),
             };
             (key, answer)
         })

@@ -117,7 +117,7 @@ pub async fn handle(
         (8..=10).contains(&v) && req.include_cluster_authorized_operations,
     );
     let brokers = broker
-        .live_brokers()
+        .live_brokers_on(&ctx.listener)
         .into_iter()
         .map(|n| {
             MetadataResponseBroker::default()

@@ -93,8 +93,11 @@ async fn sequence_verdicts_of_a_leader_in_doubt_are_withheld() {
     let member = Member::new(
         1,
         vec![voter],
-        "127.0.0.1".into(),
-        9092,
+        vec![crate::cluster::image::Endpoint {
+            name: "PLAINTEXT".into(),
+            host: "127.0.0.1".into(),
+            port: 9092,
+        }],
         None,
         std::time::Duration::from_millis(500),
         std::time::Duration::from_secs(3),

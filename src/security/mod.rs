@@ -12,6 +12,7 @@
 
 pub mod acl;
 pub mod sasl;
+pub mod x509;
 
 use std::fmt;
 

@@ -1,5 +1,11 @@
 //! One client connection: framing, limits, timeouts, backpressure, in-order replies.
 //!
+//! The connection is generic over its transport ([`ReplySink`] for the write half, any
+//! `AsyncRead` for the read half): plain TCP, or a TLS stream whose handshake `server` has
+//! completed. Who the client is ([`Peer`]) is known when the connection starts: the listener
+//! it came in on and its principal (`User:ANONYMOUS`, or the subject of an mTLS client
+//! certificate); every request's [`RequestContext`] carries both.
+//!
 //! The reader reads `int32 length + frame`, checking the length against
 //! `network.max_request_bytes` before reserving a buffer (negative or oversized lengths
 //! close the connection). Requests of one connection are processed strictly one after
@@ -19,7 +25,8 @@
 //! Memory: every reply holds the bytes it keeps in memory against the broker-wide
 //! [`ReplyMemory`] account until the writer has handed it to the socket. A Fetch's record
 //! batches are not among them: they stay in their segment files and go out with `sendfile`
-//! (`send_file.rs`), so a fetch holds only its response framing, however large. The reader
+//! (`send_file.rs`) on plain TCP, or are read from the file in bounded chunks and encrypted on
+//! TLS, so a fetch holds only its response framing, however large. The reader
 //! does not read the next request while the connection's unsent reply bytes (records
 //! included) reach `network.max_unsent_bytes_per_connection`, so a client that never reads
 //! holds at most that plus one response, and its further requests stay in the kernel's
@@ -33,13 +40,14 @@
 //! draining queued replies.
 
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
@@ -53,8 +61,10 @@ use super::warn_limit::WarnLimit;
 use crate::broker::Broker;
 use crate::config::ListenerConfig;
 use crate::handlers::{self, Reply, RequestContext};
+use crate::log::FileSlice;
 use crate::protocol::codec::{self, DecodedRequest, RequestHeaderInfo};
 use crate::protocol::splice::Chunk;
+use crate::security::Principal;
 use crate::warn_limited;
 
 /// How long queued replies may take to drain once the broker shuts down.
@@ -94,6 +104,61 @@ impl Outgoing {
             _held: held,
         }
     }
+}
+
+/// The write half of a connection's transport: bytes, and record batches from their segment
+/// files.
+pub trait ReplySink: AsyncWrite + Unpin + Send + Sized + 'static {
+    /// Writes some of `slice` from byte `from` on, after the bytes `w` buffers; returns how
+    /// many bytes of the slice went out (at least one).
+    fn write_file(
+        w: &mut BufWriter<Self>,
+        slice: &FileSlice,
+        from: usize,
+    ) -> impl Future<Output = io::Result<usize>> + Send;
+}
+
+/// Plain TCP: what is buffered goes first, then the batches leave the page cache with
+/// `sendfile`.
+impl ReplySink for tokio::net::tcp::OwnedWriteHalf {
+    async fn write_file(
+        w: &mut BufWriter<Self>,
+        slice: &FileSlice,
+        from: usize,
+    ) -> io::Result<usize> {
+        if !w.buffer().is_empty() {
+            w.flush().await?;
+        }
+        let stream: &TcpStream = w.get_ref().as_ref();
+        send_file::send(stream, slice, from).await
+    }
+}
+
+/// TLS: the batches must be encrypted, so they are read (`pread`, [`send_file::COPY_CHUNK`]
+/// at a time) and written through the TLS stream like any other bytes.
+impl<S> ReplySink for tokio::io::WriteHalf<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    async fn write_file(
+        w: &mut BufWriter<Self>,
+        slice: &FileSlice,
+        from: usize,
+    ) -> io::Result<usize> {
+        let chunk = send_file::read_chunk(slice, from)?;
+        w.write_all(&chunk).await?;
+        Ok(chunk.len())
+    }
+}
+
+/// Who is at the other end of a connection, known once its transport is established.
+pub struct Peer {
+    pub addr: SocketAddr,
+    /// The listener the connection came in on.
+    pub listener: Arc<ListenerConfig>,
+    /// `User:ANONYMOUS`, or the subject of a verified mTLS client certificate. This is the
+    /// principal of every request until a SASL login replaces it.
+    pub principal: Principal,
 }
 
 /// State the reader and the writer of one connection share.
@@ -144,15 +209,17 @@ impl Link {
 
 /// Serves one connection until the client closes it, a framing error, a timeout, or
 /// shutdown.
-pub async fn serve(
+pub async fn serve<R, W>(
     broker: Arc<Broker>,
     replies: Arc<ReplyMemory>,
-    socket: TcpStream,
-    peer: SocketAddr,
-    listener: Arc<ListenerConfig>,
+    (read_half, write_half): (R, W),
+    client: Peer,
     shutdown: CancellationToken,
-) {
-    let _ = socket.set_nodelay(true);
+) where
+    R: AsyncRead + Unpin + Send,
+    W: ReplySink,
+{
+    let peer = client.addr;
     broker.metrics.connections.inc();
     let net = &broker.config.network;
     let link = Arc::new(Link {
@@ -163,7 +230,6 @@ pub async fn serve(
         closed: CancellationToken::new(),
         idle: Duration::from_millis(net.idle_timeout_ms),
     });
-    let (read_half, write_half) = socket.into_split();
     let (tx, rx) = mpsc::channel::<Outgoing>(net.max_in_flight_per_connection);
     let writer = tokio::spawn(write_replies(write_half, rx, broker.clone(), link.clone()));
     let mut reader = Reader {
@@ -173,12 +239,12 @@ pub async fn serve(
         peer,
         shutdown: &shutdown,
         sasl: SaslSession::new(
-            &listener,
-            Arc::new(crate::security::Principal::anonymous()),
+            &client.listener,
+            Arc::new(client.principal),
             peer,
             net.connections_max_reauth_ms,
         ),
-        listener: listener.name.as_str().into(),
+        listener: client.listener.name.as_str().into(),
     };
     match reader.run(read_half, tx).await {
         Ok(()) => {}
@@ -239,7 +305,7 @@ struct Reader<'a> {
 impl Reader<'_> {
     async fn run(
         &mut self,
-        mut read_half: tokio::net::tcp::OwnedReadHalf,
+        mut read_half: impl AsyncRead + Unpin,
         tx: mpsc::Sender<Outgoing>,
     ) -> Result<(), Closing> {
         let net = &self.broker.config.network;
@@ -297,7 +363,7 @@ impl Reader<'_> {
     /// Reads one frame. `Ok(None)`: the client closed between frames, or shutdown.
     async fn read_frame(
         &self,
-        read_half: &mut tokio::net::tcp::OwnedReadHalf,
+        read_half: &mut (impl AsyncRead + Unpin),
         frame_timeout: Duration,
     ) -> Result<Option<BytesMut>, Closing> {
         let max = self
@@ -489,10 +555,10 @@ impl Reader<'_> {
 
 /// Writes replies in order; flushes whenever no further reply is queued, so pipelined
 /// replies share a syscall without delaying a finished one. Record batches go from their
-/// segment file to the socket with `sendfile` (`send_file.rs`), after what is buffered. Each
+/// segment file to the socket after what is buffered ([`ReplySink::write_file`]). Each
 /// reply's bytes in memory are returned once it is handed to the socket (or buffered).
-async fn write_replies(
-    write_half: tokio::net::tcp::OwnedWriteHalf,
+async fn write_replies<W: ReplySink>(
+    write_half: W,
     mut rx: mpsc::Receiver<Outgoing>,
     broker: Arc<Broker>,
     link: Arc<Link>,
@@ -527,14 +593,9 @@ async fn write_replies(
                     }
                 }
                 Chunk::File(slice) => {
-                    // What is buffered goes first; then the batches leave the page cache.
-                    if link.guard(w.flush()).await.is_none() {
-                        break 'write false;
-                    }
-                    let stream: &TcpStream = w.get_ref().as_ref();
                     let mut off = 0;
                     while off < slice.len() {
-                        match link.guard(send_file::send(stream, slice, off)).await {
+                        match link.guard(W::write_file(&mut w, slice, off)).await {
                             Some(n) => off += n,
                             None => {
                                 tracing::debug!(?slice, "sending fetched records failed");

@@ -1,15 +1,25 @@
-//! The Kafka listener: accepts TCP connections, bounds their number (in total,
-//! `network.max_connections`, and per client IP, `network.max_connections_per_ip`), and
-//! hands each to a [`connection`] task together with the broker-wide account of reply bytes
-//! in memory ([`reply_memory`]). A connection over either limit is closed at once, counted in
+//! The Kafka listeners: one accept loop per listener (`[[listeners]]`, or the single
+//! PLAINTEXT `listen`), all under the broker-wide connection limits (in total,
+//! `network.max_connections`, and per client IP, `network.max_connections_per_ip`) and the
+//! broker-wide account of reply bytes in memory ([`reply_memory`]). Each accepted connection
+//! becomes a [`connection`] task. A connection over either limit is closed at once, counted in
 //! `runnel_connections_rejected_total{reason}` and logged at a limited rate
-//! ([`warn_limit`]). Shutdown: the token stops the accept loop and every connection stops
-//! reading new requests, answers the ones in flight, and closes.
+//! ([`warn_limit`]).
+//!
+//! On an SSL or SASL_SSL listener the task first completes the TLS handshake ([`tls`]),
+//! bounded by `network.frame_timeout_ms`; a failed or timed-out handshake (a plaintext client,
+//! an untrusted or missing client certificate) closes the connection, is counted in
+//! `runnel_tls_handshake_failures_total{listener}` and logged at a limited rate. A verified
+//! client certificate gives the connection its principal (`security/x509.rs`).
+//!
+//! Shutdown: the token stops the accept loops and every connection stops reading new
+//! requests, answers the ones in flight, and closes.
 
 pub mod connection;
 pub mod reply_memory;
 pub mod sasl_session;
 pub mod send_file;
+pub mod tls;
 pub mod warn_limit;
 
 use std::collections::HashMap;
@@ -17,33 +27,77 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::broker::Broker;
 use crate::config::ListenerConfig;
+use crate::security::Principal;
 use crate::warn_limited;
+use connection::Peer;
 use reply_memory::ReplyMemory;
+use tls::TlsServer;
 use warn_limit::WarnLimit;
 
 /// Warnings about refused connections and failed accepts: at most 10 per 10 s.
 static ACCEPT_WARNINGS: WarnLimit = WarnLimit::new(10, Duration::from_secs(10));
 
-/// Accepts connections until `shutdown` fires, then waits for open connections to drain.
-/// `listener` is the socket bound for `config`, the Kafka listener it serves.
-pub async fn run(
+/// Failed TLS handshakes: at most 10 warnings per 10 s.
+static TLS_WARNINGS: WarnLimit = WarnLimit::new(10, Duration::from_secs(10));
+
+/// One bound Kafka listener: its socket, its configuration, and for a TLS listener the
+/// broker's TLS server side.
+pub struct BoundListener {
+    pub socket: TcpListener,
+    pub config: Arc<ListenerConfig>,
+    pub tls: Option<Arc<TlsServer>>,
+}
+
+/// What every accept loop shares: the connection limits, the reply-memory account, and the
+/// tracker of open connections.
+struct Shared {
     broker: Arc<Broker>,
-    listener: TcpListener,
-    config: Arc<ListenerConfig>,
+    limit: Arc<Semaphore>,
+    per_ip: Arc<PerIpLimit>,
+    replies: Arc<ReplyMemory>,
+    tracker: TaskTracker,
     shutdown: CancellationToken,
-) {
+}
+
+/// Accepts connections on every listener until `shutdown` fires, then waits for open
+/// connections to drain.
+pub async fn run(broker: Arc<Broker>, listeners: Vec<BoundListener>, shutdown: CancellationToken) {
     let net = &broker.config.network;
-    let limit = Arc::new(Semaphore::new(net.max_connections));
-    let per_ip = PerIpLimit::new(net.max_connections_per_ip);
-    let replies = ReplyMemory::new(broker.metrics.response_bytes_in_flight.clone());
-    let tracker = TaskTracker::new();
+    let shared = Arc::new(Shared {
+        limit: Arc::new(Semaphore::new(net.max_connections)),
+        per_ip: PerIpLimit::new(net.max_connections_per_ip),
+        replies: ReplyMemory::new(broker.metrics.response_bytes_in_flight.clone()),
+        tracker: TaskTracker::new(),
+        shutdown,
+        broker,
+    });
+    let loops: Vec<_> = listeners
+        .into_iter()
+        .map(|l| tokio::spawn(accept_loop(shared.clone(), l)))
+        .collect();
+    for l in loops {
+        let _ = l.await;
+    }
+    shared.tracker.close();
+    shared.tracker.wait().await;
+}
+
+/// Accepts connections of one listener until shutdown.
+async fn accept_loop(shared: Arc<Shared>, listener: BoundListener) {
+    let BoundListener {
+        socket: listener,
+        config,
+        tls,
+    } = listener;
+    let broker = &shared.broker;
+    let shutdown = &shared.shutdown;
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -65,28 +119,99 @@ pub async fn run(
                 .with_label_values(&[reason])
                 .inc();
         };
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
+        let Ok(permit) = shared.limit.clone().try_acquire_owned() else {
             rejected("max_connections");
             warn_limited!(ACCEPT_WARNINGS, %peer, "connection limit reached (network.max_connections); closing new connection");
             continue;
         };
-        let Some(ip_slot) = per_ip.try_acquire(peer.ip()) else {
+        let Some(ip_slot) = shared.per_ip.try_acquire(peer.ip()) else {
             rejected("per_ip_limit");
             warn_limited!(ACCEPT_WARNINGS, %peer, "per-IP connection limit reached (network.max_connections_per_ip); closing new connection");
             continue;
         };
-        let broker = broker.clone();
-        let replies = replies.clone();
-        let shutdown = shutdown.clone();
+        let shared2 = shared.clone();
         let config = config.clone();
-        tracker.spawn(async move {
-            connection::serve(broker, replies, socket, peer, config, shutdown).await;
+        let tls = tls.clone();
+        shared.tracker.spawn(async move {
+            let shared = shared2;
+            let _ = socket.set_nodelay(true);
+            match tls {
+                None => {
+                    let client = Peer {
+                        addr: peer,
+                        listener: config,
+                        principal: Principal::anonymous(),
+                    };
+                    shared.serve(socket.into_split(), client).await
+                }
+                Some(tls) => {
+                    if let Some((stream, client)) =
+                        shared.handshake(&tls, socket, peer, config).await
+                    {
+                        shared.serve(tokio::io::split(stream), client).await
+                    }
+                }
+            }
             drop(ip_slot);
             drop(permit);
         });
     }
-    tracker.close();
-    tracker.wait().await;
+}
+
+impl Shared {
+    async fn serve<R, W>(&self, halves: (R, W), client: Peer)
+    where
+        R: tokio::io::AsyncRead + Unpin + Send,
+        W: connection::ReplySink,
+    {
+        connection::serve(
+            self.broker.clone(),
+            self.replies.clone(),
+            halves,
+            client,
+            self.shutdown.clone(),
+        )
+        .await
+    }
+
+    /// The TLS handshake of a new connection, within `network.frame_timeout_ms`; `None` (the
+    /// connection is closed) when it fails, times out, or shutdown comes first.
+    async fn handshake(
+        &self,
+        tls: &TlsServer,
+        socket: TcpStream,
+        peer: std::net::SocketAddr,
+        listener: Arc<ListenerConfig>,
+    ) -> Option<(tokio_rustls::server::TlsStream<TcpStream>, Peer)> {
+        let timeout = Duration::from_millis(self.broker.config.network.frame_timeout_ms);
+        let handshake = tokio::time::timeout(timeout, tls.acceptor().accept(socket));
+        let error = tokio::select! {
+            _ = self.shutdown.cancelled() => return None,
+            r = handshake => match r {
+                Ok(Ok(stream)) => {
+                    let principal = tls::client_principal(&stream);
+                    if let Some(p) = &principal {
+                        tracing::debug!(%peer, listener = %listener.name, principal = %p, "TLS client certificate verified");
+                    }
+                    let client = Peer {
+                        addr: peer,
+                        listener,
+                        principal: principal.unwrap_or_else(Principal::anonymous),
+                    };
+                    return Some((stream, client));
+                }
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => format!("no handshake within {} ms (network.frame_timeout_ms)", timeout.as_millis()),
+            },
+        };
+        self.broker
+            .metrics
+            .tls_handshake_failures
+            .with_label_values(&[&listener.name])
+            .inc();
+        warn_limited!(TLS_WARNINGS, %peer, listener = %listener.name, %error, "TLS handshake failed; closing connection");
+        None
+    }
 }
 
 /// Open connections per client IP. A `std::sync::Mutex`: held for one map update, never

@@ -21,8 +21,9 @@ use tokio::net::TcpStream;
 
 use crate::log::FileSlice;
 
-/// Bytes copied per write when `sendfile` cannot be used.
-const COPY_CHUNK: usize = 64 * 1024;
+/// Bytes copied per write when `sendfile` cannot be used (and per write on TLS, which
+/// cannot use it).
+pub const COPY_CHUNK: usize = 64 * 1024;
 
 /// Sends some of `slice` from byte `from` on: returns how many bytes went out (at least one).
 pub async fn send(stream: &TcpStream, slice: &FileSlice, from: usize) -> io::Result<usize> {
@@ -90,15 +91,21 @@ async fn send_with_sendfile(
     }
 }
 
-/// The portable path: reads up to [`COPY_CHUNK`] bytes with `pread` and writes what the socket
-/// takes of them.
-async fn send_copied(stream: &TcpStream, slice: &FileSlice, from: usize) -> io::Result<usize> {
+/// Reads the next (at most [`COPY_CHUNK`]) bytes of `slice` from byte `from` on, with `pread`.
+pub fn read_chunk(slice: &FileSlice, from: usize) -> io::Result<Vec<u8>> {
     let n = (slice.len() - from).min(COPY_CHUNK);
     let mut buf = vec![0u8; n];
     slice.read_at(from, &mut buf).map_err(|e| match e.kind() {
         io::ErrorKind::UnexpectedEof => short_file(slice, from),
         _ => e,
     })?;
+    Ok(buf)
+}
+
+/// The portable path: reads up to [`COPY_CHUNK`] bytes with `pread` and writes what the socket
+/// takes of them.
+async fn send_copied(stream: &TcpStream, slice: &FileSlice, from: usize) -> io::Result<usize> {
+    let buf = read_chunk(slice, from)?;
     loop {
         stream.writable().await?;
         match stream.try_write(&buf) {

@@ -48,6 +48,7 @@ impl H {
             incarnation: incarnation.into(),
             host: "localhost".into(),
             port: 9000 + id,
+            endpoints: Vec::new(),
             rack: rack.map(str::to_string),
         }) {
             Reply::Registered { epoch, .. } => epoch,
@@ -203,6 +204,7 @@ fn init_sets_the_cluster_id_once_and_registration_reports_it() {
         incarnation: "x".into(),
         host: "h".into(),
         port: 1,
+        endpoints: Vec::new(),
         rack: None,
     });
     assert_eq!(
@@ -213,6 +215,47 @@ fn init_sets_the_cluster_id_once_and_registration_reports_it() {
         }
     );
     assert_eq!(h.img.index, 3);
+}
+
+#[test]
+fn registrations_carry_every_listener_and_old_ones_still_decode() {
+    let mut h = H::new();
+    h.run(Command::Init {
+        cluster_id: "c".into(),
+    });
+    let endpoint = |name: &str, host: &str, port| Endpoint {
+        name: name.into(),
+        host: host.into(),
+        port,
+    };
+    h.run(Command::RegisterBroker {
+        id: 1,
+        incarnation: "x".into(),
+        host: "internal".into(),
+        port: 9092,
+        endpoints: vec![
+            endpoint("INTERNAL", "internal", 9092),
+            endpoint("EXTERNAL", "broker1.example.com", 9093),
+        ],
+        rack: None,
+    });
+    let b = &h.img.brokers[&1];
+    assert_eq!(b.endpoint("EXTERNAL"), ("broker1.example.com", 9093));
+    assert_eq!(b.endpoint("INTERNAL"), ("internal", 9092));
+    assert_eq!(
+        b.endpoint("OTHER"),
+        ("internal", 9092),
+        "the first listener's"
+    );
+
+    // A command and a registration logged before listeners existed.
+    let old = r#"{"RegisterBroker":{"id":2,"incarnation":"y","host":"h","port":1,"rack":null}}"#;
+    let cmd: Command = serde_json::from_str(old).unwrap();
+    assert!(matches!(cmd, Command::RegisterBroker { ref endpoints, .. } if endpoints.is_empty()));
+    let old =
+        r#"{"id":2,"incarnation":"y","epoch":4,"host":"h","port":1,"rack":null,"fenced":false}"#;
+    let reg: BrokerRegistration = serde_json::from_str(old).unwrap();
+    assert_eq!(reg.endpoint("EXTERNAL"), ("h", 1));
 }
 
 #[test]
@@ -676,6 +719,7 @@ fn registration_epoch_is_the_log_index_and_starts_fenced() {
             epoch: 42,
             host: "localhost".into(),
             port: 9001,
+            endpoints: Vec::new(),
             rack: Some("r1".into()),
             fenced: true,
         }
@@ -962,6 +1006,7 @@ fn resolve(op: &Op, img: &Image, index: u64) -> Command {
             incarnation: format!("i{incarnation}"),
             host: format!("h{id}"),
             port: 9092,
+            endpoints: Vec::new(),
             rack: rack.map(|r| format!("rack{r}")),
         },
         Op::Fence { id, stale } => Command::FenceBroker {

@@ -307,6 +307,18 @@ pub fn server_first(
     )
 }
 
+/// The client-final nonce must be the server-first nonce (client nonce + server nonce), as
+/// RFC 5802 requires and Kafka 4 checks. One other form is accepted: librdkafka before
+/// 2.6.1 (Debian's kcat among others) repeats its client nonce in front of it
+/// (librdkafka#4895), which Kafka 3.8.1–3.9 accepted too. Both forms carry the whole
+/// server nonce of this exchange, so neither permits the replay CVE-2024-56128 is about.
+fn nonce_matches(nonce: &str, pending: &Pending) -> bool {
+    nonce == pending.nonce
+        || nonce
+            .strip_prefix(pending.client_first.client_nonce.as_str())
+            .is_some_and(|rest| rest == pending.nonce)
+}
+
 /// Verifies the client-final message; the server-final message on success.
 pub fn verify_client_final(pending: &Pending, msg: &[u8]) -> Result<Vec<u8>, ScramError> {
     let bad = ScramError::Malformed("client-final");
@@ -325,7 +337,7 @@ pub fn verify_client_final(pending: &Pending, msg: &[u8]) -> Result<Vec<u8>, Scr
     if B64.decode(binding).ok().as_deref() != Some(pending.client_first.gs2_header.as_bytes()) {
         return Err(ScramError::BindingMismatch);
     }
-    if nonce != pending.nonce {
+    if !nonce_matches(nonce, pending) {
         return Err(ScramError::NonceMismatch);
     }
     let mech = pending.mech;
@@ -399,12 +411,14 @@ pub(crate) mod tests {
     use super::*;
 
     /// A SCRAM client, as a Kafka client runs it: returns the client-final message and the
-    /// server signature it expects.
+    /// server signature it expects. `repeat_nonce`: old librdkafka's client-final, whose
+    /// nonce carries the client nonce twice.
     pub(crate) fn client_final(
         mech: ScramMechanism,
         password: &str,
         client_first_bare: &str,
         server_first: &str,
+        repeat_nonce: bool,
     ) -> (String, String) {
         let mut nonce = "";
         let mut salt = Vec::new();
@@ -420,7 +434,12 @@ pub(crate) mod tests {
         let salted = salted_password(mech, password.as_bytes(), &salt, iterations);
         let client_key = hmac_of(mech, &salted, b"Client Key");
         let stored_key = hash_of(mech, &client_key);
-        let without_proof = format!("c=biws,r={nonce}");
+        let client_nonce = client_first_bare.rsplit_once("r=").unwrap().1;
+        let without_proof = if repeat_nonce {
+            format!("c=biws,r={client_nonce}{nonce}")
+        } else {
+            format!("c=biws,r={nonce}")
+        };
         let auth = format!("{client_first_bare},{server_first},{without_proof}");
         let sig = hmac_of(mech, &stored_key, auth.as_bytes());
         let proof: Vec<u8> = client_key.iter().zip(&sig).map(|(a, b)| a ^ b).collect();
@@ -460,6 +479,7 @@ pub(crate) mod tests {
         mech: ScramMechanism,
         stored_password: &str,
         client_password: &str,
+        repeat_nonce: bool,
     ) -> Result<(), ScramError> {
         let salt = new_salt().unwrap();
         let cred = ScramCredential::from_password(mech, stored_password.as_bytes(), &salt, 4096);
@@ -469,7 +489,7 @@ pub(crate) mod tests {
         let nonce = new_server_nonce().unwrap();
         let (sf, pending) = server_first(mech, first, cred, &nonce);
         let sf = String::from_utf8(sf).unwrap();
-        let (cf, expected) = client_final(mech, client_password, bare, &sf);
+        let (cf, expected) = client_final(mech, client_password, bare, &sf, repeat_nonce);
         let fin = verify_client_final(&pending, cf.as_bytes())?;
         assert_eq!(String::from_utf8(fin).unwrap(), expected);
         Ok(())
@@ -478,9 +498,15 @@ pub(crate) mod tests {
     #[test]
     fn round_trips_with_both_hashes() {
         for mech in ScramMechanism::ALL {
-            exchange(mech, "s3cret", "s3cret").unwrap();
+            exchange(mech, "s3cret", "s3cret", false).unwrap();
             assert_eq!(
-                exchange(mech, "s3cret", "wrong"),
+                exchange(mech, "s3cret", "wrong", false),
+                Err(ScramError::InvalidProof)
+            );
+            // librdkafka < 2.6.1 (librdkafka#4895): the client nonce twice, still proven.
+            exchange(mech, "s3cret", "s3cret", true).unwrap();
+            assert_eq!(
+                exchange(mech, "s3cret", "wrong", true),
                 Err(ScramError::InvalidProof)
             );
         }
@@ -536,10 +562,11 @@ pub(crate) mod tests {
         let cred = ScramCredential::from_password(mech, b"pw", b"salt", 4096);
         let first = parse_client_first(b"n,,n=u,r=abc").unwrap();
         let (_, pending) = server_first(mech, first, cred, "XYZ");
-        let cases: [(&[u8], ScramError); 6] = [
+        let cases: [(&[u8], ScramError); 7] = [
             (b"c=biws,r=abcXYZ", ScramError::Malformed("client-final")),
             (b"c=eSws,r=abcXYZ,p=AAAA", ScramError::BindingMismatch),
             (b"c=biws,r=abc,p=AAAA", ScramError::NonceMismatch),
+            (b"c=biws,r=abcabcabcXYZ,p=AAAA", ScramError::NonceMismatch),
             (
                 b"c=biws,r=abcXYZ,p=AAAA",
                 ScramError::Malformed("client-final"),

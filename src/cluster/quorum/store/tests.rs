@@ -153,6 +153,7 @@ fn first_entries() -> Vec<Entry<TypeConfig>> {
                 incarnation: format!("inc{id}"),
                 host: format!("b{id}"),
                 port: 9092,
+                endpoints: Vec::new(),
                 rack: None,
             },
         ));
