@@ -145,8 +145,10 @@ crash_restart_broker() {
 #     both SCRAMs ($SEC_SASL_PLAINTEXT), SASL_PLAINTEXT with SCRAM-SHA-256 only
 #     ($SEC_SCRAM_ONLY); HTTP on $SEC_HTTP with the console credentials when the binary
 #     has the [http] section (SEC_HTTP_AUTH=user:password and SEC_HTTP_TOKEN, else empty);
-#   broker 2 (COMPAT_BROKER2_*): one SSL listener with client_auth = "required" ($SEC_MTLS),
-#     no authorizer (client_auth is a [tls] setting, so it needs a broker of its own).
+#   broker 2 (COMPAT_BROKER2_*): an SSL listener with client_auth = "required" ($SEC_MTLS)
+#     and a SASL_PLAINTEXT listener (PLAIN, SCRAM) whose sessions last 4 s
+#     (connections_max_reauth_ms, $SEC_REAUTH); no authorizer (client_auth is a [tls]
+#     setting, so it needs a broker of its own).
 # Users: admin, alice, bob (password NAME-secret; SEC_*_PW). BOOTSTRAP is the PLAINTEXT
 # listener (anonymous: with the authorizer on it may only ApiVersions/Metadata).
 # COMPAT_SEC_AUTHORIZER=false turns the authorizer off and COMPAT_SEC_MTLS=0 leaves broker 2
@@ -174,21 +176,15 @@ start_security_brokers() {
     export COMPAT_DATA_DIR SEC_DIR="$COMPAT_DATA_DIR/certs"
     bash "$COMPAT_DIR/security/gen-certs.sh" "$SEC_DIR" || { log "certificate generation failed"; return 1; }
     local p
-    for p in PLAINTEXT SSL SASL_SSL SASL_PLAINTEXT SCRAM_ONLY MTLS HTTP; do
+    for p in PLAINTEXT SSL SASL_SSL SASL_PLAINTEXT SCRAM_ONLY MTLS REAUTH HTTP; do
         export "SEC_$p=127.0.0.1:$(free_port)"
     done
     export BOOTSTRAP="$SEC_PLAINTEXT" COMPAT_PORT="${SEC_PLAINTEXT##*:}"
-    local u pw
     mkdir -p "$COMPAT_DATA_DIR/data"
     COMPAT_BROKER_LOG="$COMPAT_DATA_DIR/broker.log"
     COMPAT_BROKER_PIDFILE="$COMPAT_DATA_DIR/broker.pid"
     export COMPAT_BROKER_LOG COMPAT_BROKER_PIDFILE
-    for u in "${SEC_USERS[@]}"; do
-        pw="$u-secret"
-        echo "+ $RUNNEL_BIN user add --data-dir $COMPAT_DATA_DIR/data --user $u --password $pw" >>"$COMPAT_BROKER_LOG"
-        "$RUNNEL_BIN" user add --data-dir "$COMPAT_DATA_DIR/data" --user "$u" --password "$pw" \
-            >>"$COMPAT_BROKER_LOG" 2>&1 || { log "runnel user add $u failed"; broker_log_tail; return 1; }
-    done
+    _sec_users "$COMPAT_DATA_DIR/data" "$COMPAT_BROKER_LOG" || return 1
     # The console credential: only if this binary's config has the key (http branch).
     export SEC_HTTP_AUTH=""
     local http_toml=""
@@ -207,6 +203,8 @@ start_security_brokers() {
             "$SEC_DIR/server.pem" "$SEC_DIR/server.key" "$SEC_DIR/ca.pem"
         printf '[auth]\nauthorizer = %s\n' "${COMPAT_SEC_AUTHORIZER:-true}"
         printf 'super_users = ["User:admin"]\nallow_everyone_if_no_acl_found = false\n\n'
+        # A silent client on a TLS port is closed after 5 s (the checks wait for that).
+        printf '[network]\nframe_timeout_ms = 5000\n\n'
         [[ -n "$http_toml" ]] && echo "$http_toml"
     } >"$COMPAT_DATA_DIR/broker.toml"
     BROKER_CMD=("$RUNNEL_BIN" --config "$COMPAT_DATA_DIR/broker.toml" --data-dir "$COMPAT_DATA_DIR/data"
@@ -219,13 +217,25 @@ start_security_brokers() {
     mkdir -p "$d2/data"
     COMPAT_BROKER2_LOG="$d2/broker.log" COMPAT_BROKER2_PIDFILE="$d2/broker.pid"
     export COMPAT_BROKER2_LOG COMPAT_BROKER2_PIDFILE
+    _sec_users "$d2/data" "$COMPAT_BROKER2_LOG" || return 1
     {
         _sec_listener MTLS "${SEC_MTLS##*:}" SSL
-        printf '[tls]\ncert_file = "%s"\nkey_file = "%s"\nca_file = "%s"\nclient_auth = "required"\n' \
+        _sec_listener REAUTH "${SEC_REAUTH##*:}" SASL_PLAINTEXT '["PLAIN", "SCRAM-SHA-512"]'
+        printf '[tls]\ncert_file = "%s"\nkey_file = "%s"\nca_file = "%s"\nclient_auth = "required"\n\n' \
             "$SEC_DIR/server.pem" "$SEC_DIR/server.key" "$SEC_DIR/ca.pem"
+        printf '[network]\nconnections_max_reauth_ms = 4000\n'
     } >"$d2/broker.toml"
     BROKER_CMD=("$RUNNEL_BIN" --config "$d2/broker.toml" --data-dir "$d2/data" --node-id 0 --http-listen "")
-    _sec_launch "$COMPAT_BROKER2_LOG" "$COMPAT_BROKER2_PIDFILE" "$SEC_MTLS" || return 1
+    _sec_launch "$COMPAT_BROKER2_LOG" "$COMPAT_BROKER2_PIDFILE" "$SEC_MTLS" "$SEC_REAUTH" || return 1
+}
+
+_sec_users() { # data-dir log — `runnel user add` for each of SEC_USERS
+    local u
+    for u in "${SEC_USERS[@]}"; do
+        echo "+ $RUNNEL_BIN user add --data-dir $1 --user $u --password $u-secret" >>"$2"
+        "$RUNNEL_BIN" user add --data-dir "$1" --user "$u" --password "$u-secret" >>"$2" 2>&1 ||
+            { log "runnel user add $u failed:"; tail -n 5 "$2" >&2; return 1; }
+    done
 }
 
 _sec_launch() { # log pidfile host:port... — start BROKER_CMD, wait for every port

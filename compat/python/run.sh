@@ -56,6 +56,7 @@ security)
     S plaintext-to-tls-port 90
     S sasl-garbage-frames
     S sasl-100mb-frame
+    S sasl-reauthentication
     if [[ -n "${SEC_HTTP_AUTH:-}" ]]; then
         check security/console/unauthenticated-401 --timeout 60 -- "$PYTHON" -u ck_security.py console-401
     else
