@@ -94,7 +94,8 @@ sec-ssl | sec-sasl-ssl-scram-sha-512 | sec-sasl-plaintext-plain)  # security: 2,
     k "${X[@]}" -P -t "$t" -K: -X acks=all <"$W/sec-in.txt"
     k "${X[@]}" -C -t "$t" -K: -o beginning -e -q >"$W/sec-out.txt"
     cmp "$W/sec-in.txt" "$W/sec-out.txt" || die "consumed records differ ($(wc -l <"$W/sec-out.txt") lines out)"
-    k "${X[@]}" -L -t "$t" | grep -q "topic \"$t\" with 1 partitions" || die "kcat -L over $1 does not list $t"
+    k "${X[@]}" -L -t "$t" >"$W/sec-L.txt"
+    grep -q "topic \"$t\" with 1 partitions" "$W/sec-L.txt" || { cat "$W/sec-L.txt"; die "kcat -L over $1 does not list $t"; }
     ;;
 sec-wrong-password)  # SCRAM-SHA-512 with a wrong password: refused with librdkafka's SASL error
     B="$SEC_SASL_SSL"
