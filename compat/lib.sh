@@ -223,7 +223,9 @@ start_security_brokers() {
         _sec_listener REAUTH "${SEC_REAUTH##*:}" SASL_PLAINTEXT '["PLAIN", "SCRAM-SHA-512"]'
         printf '[tls]\ncert_file = "%s"\nkey_file = "%s"\nca_file = "%s"\nclient_auth = "required"\n\n' \
             "$SEC_DIR/server.pem" "$SEC_DIR/server.key" "$SEC_DIR/ca.pem"
-        printf '[network]\nconnections_max_reauth_ms = 4000\n'
+        # (A binary without the setting has no re-authentication: the reauth check fails.)
+        "$RUNNEL_BIN" --print-config 2>/dev/null | grep -q '^connections_max_reauth_ms = ' &&
+            printf '[network]\nconnections_max_reauth_ms = 4000\n'
     } >"$d2/broker.toml"
     BROKER_CMD=("$RUNNEL_BIN" --config "$d2/broker.toml" --data-dir "$d2/data" --node-id 0 --http-listen "")
     _sec_launch "$COMPAT_BROKER2_LOG" "$COMPAT_BROKER2_PIDFILE" "$SEC_MTLS" "$SEC_REAUTH" || return 1
