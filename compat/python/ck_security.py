@@ -11,6 +11,7 @@ on the "anon-" prefix from `grant-anonymous`.
 """
 import os
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -264,6 +265,19 @@ def mtls_untrusted_cert():
     # The broker names its CA in the CertificateRequest; OpenSSL then sends no certificate
     # signed by another CA ("No matching issuer found ..."), so the alert is the same.
     expect_refused(conf("mtls", **ssl_conf(cert="intruder")), TLS_FAIL, ["alert certificate required"])
+    # Python's ssl sends it anyway: the broker must refuse the certificate itself.
+    ctx = ssl.create_default_context(cafile=os.path.join(CERTS, "ca.pem"))
+    ctx.load_cert_chain(os.path.join(CERTS, "intruder.pem"), os.path.join(CERTS, "intruder.key"))
+    host, port = E["SEC_MTLS"].rsplit(":", 1)
+    try:
+        with ctx.wrap_socket(socket.create_connection((host, int(port)), timeout=10), server_hostname=host) as s:
+            s.sendall(frame(18, 0, b""))
+            got = s.recv(100)
+    except (ssl.SSLError, ConnectionResetError) as e:
+        got = e
+    print(f"saw (python ssl, untrusted client certificate sent): {got!r}", flush=True)
+    check(isinstance(got, ssl.SSLError) and "unknown ca" in str(got).lower() or got == b"",
+          f"want the alert 'unknown ca' (or a close), got {got!r}")
 
 
 def mtls_expired_cert():
