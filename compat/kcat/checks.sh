@@ -83,7 +83,7 @@ group)  # -G balanced consumer: consumes all, commits, a second run with the sam
 sec-ssl | sec-sasl-ssl-scram-sha-512 | sec-sasl-plaintext-plain)  # security: 2,000 records in and out
     # SSL: no client certificate, so User:ANONYMOUS (ACLs on "anon-*" from the python setup).
     case "$1" in
-    sec-ssl) B="$SEC_SSL"; X=(-X security.protocol=SSL -X "ssl.ca.location=$SEC_DIR/ca.pem"); t=$(uniq_topic anon-ssl) ;;
+    sec-ssl) B="$SEC_SSL"; X=(-X security.protocol=SSL -X "ssl.ca.location=$SEC_DIR/ca.pem"); t="anon-kcat-$RANDOM$RANDOM" ;;
     sec-sasl-ssl-scram-sha-512) B="$SEC_SASL_SSL"; t=$(uniq_topic scram)
         X=(-X security.protocol=SASL_SSL -X "ssl.ca.location=$SEC_DIR/ca.pem" -X sasl.mechanism=SCRAM-SHA-512
             -X sasl.username=admin -X "sasl.password=$SEC_ADMIN_PW") ;;
