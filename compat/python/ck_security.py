@@ -61,7 +61,8 @@ def admin():
 
 
 def create_topic(t, partitions=1):
-    for f in admin().create_topics([NewTopic(t, partitions, 1)]).values():
+    a = admin()  # held: a collected AdminClient fails its futures with _DESTROY
+    for f in a.create_topics([NewTopic(t, partitions, 1)]).values():
         f.result(30)
 
 
@@ -70,7 +71,8 @@ def acl(restype, name, principal, op, pattern=ResourcePatternType.LITERAL, perm=
 
 
 def grant(*bindings):
-    for b, f in admin().create_acls(list(bindings)).items():
+    a = admin()
+    for b, f in a.create_acls(list(bindings)).items():
         f.result(30)
     print(f"granted {len(bindings)} ACL(s)", flush=True)
 
@@ -407,7 +409,8 @@ def acl_admin_api():
     eq(gone, sorted(bindings, key=str), "delete_acls returned")
     eq(mine(a.describe_acls(any_filter).result(30)), [], "describe after delete")
     # Without ALTER on the cluster alice cannot create ACLs.
-    fut = list(AdminClient(conf("sasl_ssl", user="alice")).create_acls([bindings[0]]).values())[0]
+    alice = AdminClient(conf("sasl_ssl", user="alice"))
+    fut = list(alice.create_acls([bindings[0]]).values())[0]
     try:
         fut.result(30)
         raise AssertionError("alice created an ACL")
