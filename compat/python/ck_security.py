@@ -557,6 +557,25 @@ def sasl_garbage():
     still_serves()
 
 
+def scram_nonces():
+    """SCRAM client nonces of any printable characters but ',' (RFC 5802), as librdkafka
+    makes them (32 characters from '-' to '~', so '=' in two logins of three): each logs in,
+    for both mechanisms."""
+    import scram_raw
+    host, port = E["SEC_SASL_PLAINTEXT"].rsplit(":", 1)
+    nonces = ["abc=def", "=3D=2C", "-~" + "".join(chr(c) for c in range(0x2d, 0x7f)), "q" * 32]
+    for mech in ("SCRAM-SHA-512", "SCRAM-SHA-256"):
+        for n in nonces:
+            s = socket.create_connection((host, int(port)), timeout=10)
+            try:
+                scram_raw.login(s, "alice", PW["alice"], mech, nonce=n)
+                print(f"{mech} nonce {n!r}: ok", flush=True)
+            except (PermissionError, ValueError, ConnectionError) as e:
+                raise AssertionError(f"{mech} login with client nonce {n!r}: {e}")
+            finally:
+                s.close()
+
+
 def sasl_100mb():
     """A 100 MiB SaslAuthenticate frame from an unauthenticated client: the broker closes
     the connection without reading it all (Kafka: sasl.server.max.receive.size, 512 KiB)."""
@@ -650,6 +669,7 @@ CHECKS = {
     "sasl-garbage-frames": sasl_garbage,
     "sasl-100mb-frame": sasl_100mb,
     "sasl-reauthentication": sasl_reauth,
+    "scram-client-nonces": scram_nonces,
     "console-401": console_401,
 }
 

@@ -57,6 +57,7 @@ security)
     S sasl-garbage-frames
     S sasl-100mb-frame
     S sasl-reauthentication
+    S scram-client-nonces
     if [[ -n "${SEC_HTTP_AUTH:-}" ]]; then
         check security/console/unauthenticated-401 --timeout 60 -- "$PYTHON" -u ck_security.py console-401
     else

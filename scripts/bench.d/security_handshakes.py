@@ -14,16 +14,15 @@ Prints connections/s and broker CPU (utime+stime of BROKER_PID from /proc, 10 ms
 per connection. The client's PBKDF2 of the salted password is computed once per salt and
 reused (a real client computes it per login; the broker's side is the figure of interest).
 A benchmark, not a test: it asserts nothing beyond each login succeeding."""
-import base64
-import hashlib
-import hmac
 import multiprocessing as mp
 import os
 import socket
 import ssl
-import struct
 import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "compat", "python"))
+import scram_raw  # noqa: E402 - the compat suite's raw SCRAM client
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -32,63 +31,6 @@ def cpu_s(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def frame(api_key, version, body, corr):
-    hdr = struct.pack(">hhih", api_key, version, corr, 5) + b"bench"
-    return struct.pack(">i", len(hdr) + len(body)) + hdr + body
-
-
-def recv_frame(s):
-    def n(k):
-        buf = bytearray()
-        while len(buf) < k:
-            c = s.recv(k - len(buf))
-            if not c:
-                raise ConnectionError("closed")
-            buf += c
-        return bytes(buf)
-    return n(struct.unpack(">i", n(4))[0])
-
-
-def sasl_auth(s, data, corr):
-    s.sendall(frame(36, 1, struct.pack(">i", len(data)) + data, corr))
-    r = recv_frame(s)[4:]
-    err, mlen = struct.unpack(">hh", r[:4])
-    pos = 4 + max(mlen, 0)
-    blen, = struct.unpack(">i", r[pos:pos + 4])
-    if err:
-        raise RuntimeError(f"SaslAuthenticate error {err}: {r[4:4 + max(mlen, 0)].decode()}")
-    return r[pos + 4:pos + 4 + blen]
-
-
-_salted = {}
-
-
-def scram_login(s, user, password):
-    h = hashlib.sha512
-    s.sendall(frame(17, 1, struct.pack(">h", 13) + b"SCRAM-SHA-512", 2))
-    err, = struct.unpack(">h", recv_frame(s)[4:6])
-    if err:
-        raise RuntimeError(f"SaslHandshake error {err}")
-    cnonce = base64.b64encode(os.urandom(18)).decode()
-    first_bare = f"n={user},r={cnonce}"
-    server_first = sasl_auth(s, ("n,," + first_bare).encode(), 3).decode()
-    attrs = dict(kv.split("=", 1) for kv in server_first.split(","))
-    assert attrs["r"].startswith(cnonce), server_first
-    key = (attrs["s"], attrs["i"])
-    if key not in _salted:
-        _salted[key] = hashlib.pbkdf2_hmac("sha512", password.encode(), base64.b64decode(attrs["s"]), int(attrs["i"]))
-    salted = _salted[key]
-    client_key = hmac.new(salted, b"Client Key", h).digest()
-    final_wo = f"c=biws,r={attrs['r']}"
-    auth_msg = f"{first_bare},{server_first},{final_wo}".encode()
-    sig = hmac.new(h(client_key).digest(), auth_msg, h).digest()
-    proof = bytes(a ^ b for a, b in zip(client_key, sig))
-    server_final = sasl_auth(s, f"{final_wo},p={base64.b64encode(proof).decode()}".encode(), 4).decode()
-    server_key = hmac.new(salted, b"Server Key", h).digest()
-    want = base64.b64encode(hmac.new(server_key, auth_msg, h).digest()).decode()
-    assert server_final == f"v={want}", f"server signature mismatch: {server_final}"
 
 
 def one(kind, addr, ca, user, password, ctx=[]):  # noqa: B006 - per-process TLS context cache
@@ -100,10 +42,10 @@ def one(kind, addr, ca, user, password, ctx=[]):  # noqa: B006 - per-process TLS
             if not ctx:
                 ctx.append(ssl.create_default_context(cafile=ca))
             s = ctx[0].wrap_socket(s, server_hostname="localhost")
-        s.sendall(frame(18, 0, b"", 1))
-        recv_frame(s)
+        s.sendall(scram_raw.frame(18, 0, b"", 1))
+        scram_raw.recv_frame(s)
         if kind == "tls+scram":
-            scram_login(s, user, password)
+            scram_raw.login(s, user, password)
     finally:
         s.close()
 
