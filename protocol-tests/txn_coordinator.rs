@@ -361,3 +361,13 @@ async fn fencing_codes_follow_the_request_version_and_the_state_survives_a_resta
     assert_eq!(end_txn(&b, 3, "fx", (pid, 2), false).await, 0);
     settle(&b, "fx", "CompleteAbort").await;
 }
+
+#[tokio::test]
+async fn an_empty_transactional_id_is_an_invalid_request() {
+    let b = harness::start().await;
+    let (code, pid, epoch) = init(&b, 4, "", (-1, -1)).await;
+    assert_eq!(
+        (code, pid, epoch),
+        (KafkaError::InvalidRequest.code(), -1, -1)
+    );
+}

@@ -277,6 +277,10 @@ impl Broker {
             let txn_config = TxnConfig {
                 max_timeout_ms: config.transaction.max_timeout_ms,
                 abort_check_interval_ms: config.transaction.abort_timed_out_check_interval_ms,
+                id_expiration_ms: config.transaction.transactional_id_expiration_ms,
+                remove_expired_interval_ms: config
+                    .transaction
+                    .remove_expired_transaction_cleanup_interval_ms,
             };
             let c = TxnCoordinator::open(
                 txn_config,

@@ -146,7 +146,7 @@ pub enum ClientAuth {
 }
 
 /// Authorization settings.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// Enforce ACLs on every request (Kafka's `authorizer.class.name` set to the
@@ -157,16 +157,6 @@ pub struct AuthConfig {
     /// A resource with no ACL at all is open to everyone
     /// (`allow.everyone.if.no.acl.found`).
     pub allow_everyone_if_no_acl_found: bool,
-}
-
-impl Default for AuthConfig {
-    fn default() -> Self {
-        AuthConfig {
-            authorizer: false,
-            super_users: Vec::new(),
-            allow_everyone_if_no_acl_found: false,
-        }
-    }
 }
 
 /// Cluster membership (Kafka's KRaft settings). All empty = a single-node broker.
@@ -346,6 +336,12 @@ pub struct TransactionConfig {
     /// How often open transactions are checked against their timeout and aborted
     /// (`transaction.abort.timed.out.transaction.cleanup.interval.ms`).
     pub abort_timed_out_check_interval_ms: u64,
+    /// A transactional id with no transaction open and no request for this long is
+    /// forgotten (`transactional.id.expiration.ms`); its producer then starts afresh.
+    pub transactional_id_expiration_ms: i64,
+    /// How often expired transactional ids are looked for
+    /// (`transaction.remove.expired.transaction.cleanup.interval.ms`).
+    pub remove_expired_transaction_cleanup_interval_ms: u64,
 }
 
 impl Default for TransactionConfig {
@@ -353,6 +349,8 @@ impl Default for TransactionConfig {
         TransactionConfig {
             max_timeout_ms: 900_000,
             abort_timed_out_check_interval_ms: 10_000,
+            transactional_id_expiration_ms: 604_800_000,
+            remove_expired_transaction_cleanup_interval_ms: 3_600_000,
         }
     }
 }
@@ -727,6 +725,9 @@ impl Config {
                 key: message.0,
                 message: message.1,
             });
+        }
+        if self.transaction.transactional_id_expiration_ms < 1 {
+            return invalid("transaction.transactional_id_expiration_ms", "must be >= 1");
         }
         if self.group.min_session_timeout_ms > self.group.max_session_timeout_ms {
             return invalid(

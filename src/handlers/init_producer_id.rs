@@ -10,8 +10,8 @@
 //! with a bumped epoch, fencing older producers and aborting their open transaction first
 //! (CONCURRENT_TRANSACTIONS meanwhile; clients retry). v3+ carry the producer id and epoch the
 //! client holds (KIP-360); a producer id without an epoch (or the reverse) is INVALID_REQUEST.
-//! An empty transactional id is taken as none: Kafka refuses it, but being lenient breaks no
-//! client (they send null). Below v4 PRODUCER_FENCED is sent as INVALID_PRODUCER_EPOCH,
+//! An empty transactional id is INVALID_REQUEST, as in Kafka (idempotent producers send
+//! null). Below v4 PRODUCER_FENCED is sent as INVALID_PRODUCER_EPOCH,
 //! the code those clients know. A cluster has no transaction coordinator yet (FindCoordinator
 //! answers COORDINATOR_NOT_AVAILABLE for transactional ids there); a transactional
 //! InitProducerId sent to a cluster node anyway gets NOT_COORDINATOR.
@@ -40,8 +40,10 @@ pub async fn handle(
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1)
     };
-    // An empty transactional id is taken as none (Kafka refuses it; clients send null).
-    if let Some(id) = req.transactional_id.as_ref().filter(|t| !t.is_empty()) {
+    if let Some(id) = &req.transactional_id {
+        if id.is_empty() {
+            return fail(KafkaError::InvalidRequest);
+        }
         let Some(txns) = &broker.txns else {
             return fail(KafkaError::NotCoordinator);
         };

@@ -57,6 +57,12 @@ pub struct TxnConfig {
     /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`: how often open
     /// transactions are checked against their timeout. Default 10000.
     pub abort_check_interval_ms: u64,
+    /// `transactional.id.expiration.ms`: an idle id not updated for this long is removed.
+    /// Default 604800000 (7 days).
+    pub id_expiration_ms: i64,
+    /// `transaction.remove.expired.transaction.cleanup.interval.ms`: how often expired ids
+    /// are removed. Default 3600000.
+    pub remove_expired_interval_ms: u64,
 }
 
 impl Default for TxnConfig {
@@ -64,6 +70,8 @@ impl Default for TxnConfig {
         TxnConfig {
             max_timeout_ms: 900_000,
             abort_check_interval_ms: 10_000,
+            id_expiration_ms: 604_800_000,
+            remove_expired_interval_ms: 3_600_000,
         }
     }
 }
@@ -113,6 +121,7 @@ pub struct TxnCounters {
 
 /// One transactional id: its state (`None` until InitProducerId created it).
 type Slot = Arc<Mutex<Option<TxnMetadata>>>;
+type SlotGuard = OwnedMutexGuard<Option<TxnMetadata>>;
 
 struct Inner {
     config: TxnConfig,
@@ -215,9 +224,16 @@ impl TxnCoordinator {
         let mut stop = self.inner.shutdown.subscribe();
         tokio::spawn(async move {
             let every = Duration::from_millis(me.inner.config.abort_check_interval_ms.max(1));
+            let expire_every =
+                Duration::from_millis(me.inner.config.remove_expired_interval_ms.max(1));
+            let mut expire_at = tokio::time::Instant::now() + expire_every;
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep(every) => me.abort_timed_out().await,
+                    _ = tokio::time::sleep_until(expire_at) => {
+                        me.remove_expired_ids().await;
+                        expire_at = tokio::time::Instant::now() + expire_every;
+                    }
                     _ = stop.changed() => return,
                 }
             }
@@ -265,16 +281,44 @@ impl TxnCoordinator {
         (self.inner.clock)()
     }
 
-    fn slot(&self, id: &str) -> Slot {
-        Arc::clone(
-            lock(&self.inner.slots)
-                .entry(id.to_string())
-                .or_insert_with(|| Arc::new(Mutex::new(None))),
-        )
+    /// Locks the slot of `id`, creating an empty one when `create` (else `None` for an
+    /// unknown id). A slot removed from the map while this waited for its lock (an expired
+    /// or never-created id) is not used: the lookup starts again, so no state is ever
+    /// written to a slot the map no longer holds.
+    async fn lock_slot(&self, id: &str, create: bool) -> Option<SlotGuard> {
+        loop {
+            let slot = {
+                let mut slots = lock(&self.inner.slots);
+                match slots.get(id) {
+                    Some(s) => Arc::clone(s),
+                    None if create => Arc::clone(
+                        slots
+                            .entry(id.to_string())
+                            .or_insert_with(|| Arc::new(Mutex::new(None))),
+                    ),
+                    None => return None,
+                }
+            };
+            let g = Arc::clone(&slot).lock_owned().await;
+            if lock(&self.inner.slots)
+                .get(id)
+                .is_some_and(|s| Arc::ptr_eq(s, &slot))
+            {
+                return Some(g);
+            }
+        }
     }
 
-    fn existing_slot(&self, id: &str) -> Option<Slot> {
-        lock(&self.inner.slots).get(id).cloned()
+    /// Removes `id`'s slot from the map; call with its lock held (`g`), after which the
+    /// slot is dead: waiters on it look `id` up again ([`TxnCoordinator::lock_slot`]).
+    fn remove_slot(&self, id: &str, g: &SlotGuard) {
+        let mut slots = lock(&self.inner.slots);
+        if slots
+            .get(id)
+            .is_some_and(|s| Arc::ptr_eq(s, OwnedMutexGuard::mutex(g)))
+        {
+            slots.remove(id);
+        }
     }
 
     async fn persist(&self, meta: &TxnMetadata) -> Result<(), KafkaError> {
@@ -305,18 +349,31 @@ impl TxnCoordinator {
         if timeout_ms <= 0 || timeout_ms > self.inner.config.max_timeout_ms {
             return Err(KafkaError::InvalidTransactionTimeout);
         }
-        let slot = self.slot(id);
-        let mut g = slot.lock().await;
+        let Some(mut g) = self.lock_slot(id, true).await else {
+            return Err(KafkaError::CoordinatorNotAvailable);
+        };
         let now = self.now();
         let Some(cur) = g.as_ref() else {
             // A new id (also a KIP-360 bump of an id this coordinator never saw: Kafka starts
             // such metadata at epoch -1 and bumps it to 0).
-            let pid = self.allocate().await?;
-            let meta = TxnMetadata::new(id, pid, timeout_ms, now);
-            self.persist(&meta).await?;
-            let out = (meta.producer_id, meta.producer_epoch);
-            *g = Some(meta);
-            return Ok(out);
+            let created = async {
+                let pid = self.allocate().await?;
+                let meta = TxnMetadata::new(id, pid, timeout_ms, now);
+                self.persist(&meta).await?;
+                Ok(meta)
+            };
+            return match created.await {
+                Ok(meta) => {
+                    let out = (meta.producer_id, meta.producer_epoch);
+                    *g = Some(meta);
+                    Ok(out)
+                }
+                Err(e) => {
+                    // No empty slot is left behind for an id that was never created.
+                    self.remove_slot(id, &g);
+                    Err(e)
+                }
+            };
         };
         let req = InitRequest {
             timeout_ms,
@@ -359,10 +416,9 @@ impl TxnCoordinator {
         epoch: i16,
         add: Vec<Participant>,
     ) -> Result<(), KafkaError> {
-        let Some(slot) = self.existing_slot(id) else {
+        let Some(mut g) = self.lock_slot(id, false).await else {
             return Err(KafkaError::InvalidProducerIdMapping);
         };
-        let mut g = slot.lock().await;
         let Some(cur) = g.as_ref() else {
             return Err(KafkaError::InvalidProducerIdMapping);
         };
@@ -381,10 +437,9 @@ impl TxnCoordinator {
         epoch: i16,
         commit: bool,
     ) -> Result<(), KafkaError> {
-        let Some(slot) = self.existing_slot(id) else {
+        let Some(mut g) = self.lock_slot(id, false).await else {
             return Err(KafkaError::InvalidProducerIdMapping);
         };
-        let mut g = slot.lock().await;
         let Some(cur) = g.as_ref() else {
             return Err(KafkaError::InvalidProducerIdMapping);
         };
@@ -402,10 +457,9 @@ impl TxnCoordinator {
     /// partition is checked with [`AppendPermit::verify`]. Drop the permit right after the
     /// appends.
     pub async fn lock_for_append(&self, id: &str) -> Result<AppendPermit, KafkaError> {
-        let Some(slot) = self.existing_slot(id) else {
+        let Some(g) = self.lock_slot(id, false).await else {
             return Err(KafkaError::InvalidProducerIdMapping);
         };
-        let g = slot.lock_owned().await;
         if g.is_none() {
             return Err(KafkaError::InvalidProducerIdMapping);
         }
@@ -421,10 +475,9 @@ impl TxnCoordinator {
         epoch: i16,
         group_id: &str,
     ) -> Result<AppendPermit, KafkaError> {
-        let Some(slot) = self.existing_slot(id) else {
+        let Some(g) = self.lock_slot(id, false).await else {
             return Err(KafkaError::InvalidProducerIdMapping);
         };
-        let g = slot.lock_owned().await;
         let Some(cur) = g.as_ref() else {
             return Err(KafkaError::InvalidProducerIdMapping);
         };
@@ -457,9 +510,44 @@ impl TxnCoordinator {
 
     /// One transaction by id.
     pub async fn transaction(&self, id: &str) -> Option<TxnMetadata> {
-        let slot = self.existing_slot(id)?;
-        let g = slot.lock().await;
-        g.clone()
+        self.lock_slot(id, false).await?.clone()
+    }
+
+    /// Forgets every transactional id idle (no transaction open) and not updated for
+    /// `transactional.id.expiration.ms`, as Kafka's `removeExpiredTransactionalIds` does:
+    /// the record is deleted from the store first, then the slot from the map. A producer
+    /// that comes back gets a new producer id from InitProducerId.
+    pub async fn remove_expired_ids(&self) -> usize {
+        let ids: Vec<String> = lock(&self.inner.slots).keys().cloned().collect();
+        let mut removed = 0;
+        for id in ids {
+            let Some(g) = self.lock_slot(&id, false).await else {
+                continue;
+            };
+            let now = self.now();
+            if !g
+                .as_ref()
+                .is_some_and(|m| m.id_expired(now, self.inner.config.id_expiration_ms))
+            {
+                continue;
+            }
+            let store = Arc::clone(&self.inner.store);
+            let key = id.clone();
+            if let Err(e) = blocking(move || store.delete(&key)).await {
+                tracing::warn!(transactional_id = %id, error = %e,
+                    "removing an expired transactional id; retried at the next check");
+                continue;
+            }
+            self.remove_slot(&id, &g);
+            removed += 1;
+        }
+        if removed > 0 {
+            tracing::info!(
+                removed,
+                "removed transactional ids idle longer than transactional.id.expiration.ms"
+            );
+        }
+        removed
     }
 
     /// Aborts every open transaction older than its timeout (fencing its producer).
@@ -534,11 +622,10 @@ impl TxnCoordinator {
                 }
             }
         }
-        let Some(slot) = self.existing_slot(&prepared.transactional_id) else {
-            return;
-        };
         loop {
-            let mut g = slot.lock().await;
+            let Some(mut g) = self.lock_slot(&prepared.transactional_id, false).await else {
+                return;
+            };
             if g.as_ref() != Some(&prepared) {
                 // Only this driver moves a Prepare* state on; anything else is a bug.
                 tracing::error!(transactional_id = %prepared.transactional_id,

@@ -205,6 +205,12 @@ impl TxnMetadata {
         self.update_ms = now_ms;
     }
 
+    /// May this id be forgotten (`transactional.id.expiration.ms`)? Only with no
+    /// transaction open and no update for `expiration_ms`.
+    pub fn id_expired(&self, now_ms: i64, expiration_ms: i64) -> bool {
+        self.state.is_idle() && self.update_ms.saturating_add(expiration_ms) <= now_ms
+    }
+
     /// The producer id and epoch a client request carries must be the current ones: a wrong
     /// id is INVALID_PRODUCER_ID_MAPPING, an old (or future) epoch PRODUCER_FENCED.
     pub fn check_producer(&self, producer_id: i64, epoch: i16) -> Result<(), KafkaError> {

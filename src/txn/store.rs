@@ -32,6 +32,8 @@ pub trait TxnStore: Send + Sync {
     fn load(&self) -> Result<Vec<TxnMetadata>, String>;
     /// Replaces one id's state, durably (synced) before returning.
     fn put(&self, meta: &TxnMetadata) -> Result<(), String>;
+    /// Forgets one id (an expired one), durably before returning.
+    fn delete(&self, transactional_id: &str) -> Result<(), String>;
 }
 
 #[derive(Serialize, Deserialize)]
@@ -79,6 +81,14 @@ impl TxnStore for Store {
         };
         self.write(vec![op], true).map_err(|e| e.to_string())
     }
+
+    fn delete(&self, transactional_id: &str) -> Result<(), String> {
+        let op = StoreOp::Delete {
+            cf: Space::Txns,
+            key: transactional_id.as_bytes().to_vec(),
+        };
+        self.write(vec![op], true).map_err(|e| e.to_string())
+    }
 }
 
 /// An in-memory [`TxnStore`] for tests; `fail` makes every put fail.
@@ -100,6 +110,15 @@ impl TxnStore for MemoryTxnStore {
         }
         let mut r = self.records.lock().unwrap_or_else(|p| p.into_inner());
         r.insert(meta.transactional_id.clone(), encode(meta));
+        Ok(())
+    }
+
+    fn delete(&self, transactional_id: &str) -> Result<(), String> {
+        if self.fail.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err("injected store failure".into());
+        }
+        let mut r = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        r.remove(transactional_id);
         Ok(())
     }
 }

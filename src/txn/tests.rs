@@ -248,3 +248,88 @@ async fn appends_are_checked_against_the_open_transaction() {
     drop(permit);
     end.await.unwrap().unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn idle_ids_expire_and_their_producer_starts_afresh() {
+    let f = fixture();
+    let week = TxnConfig::default().id_expiration_ms;
+    let (old_pid, _) = f
+        .coord
+        .init_producer_id("idle", 60_000, None)
+        .await
+        .unwrap();
+    let (busy_pid, busy_epoch) = f
+        .coord
+        .init_producer_id("busy", 60_000, None)
+        .await
+        .unwrap();
+    f.coord
+        .add_participants("busy", busy_pid, busy_epoch, vec![part("t", 0)])
+        .await
+        .unwrap();
+    // Not yet expired.
+    f.now.fetch_add(week - 1, Ordering::Relaxed);
+    assert_eq!(f.coord.remove_expired_ids().await, 0);
+    f.now.fetch_add(1, Ordering::Relaxed);
+    // The open transaction keeps its id however old it is (its timeout aborts it instead).
+    assert_eq!(f.coord.remove_expired_ids().await, 1);
+    assert!(f.coord.transaction("idle").await.is_none());
+    assert!(!lock(&f.store.records).contains_key("idle"));
+    assert!(f.coord.transaction("busy").await.is_some());
+    // Requests for the forgotten id are refused as for any unknown id; a new
+    // InitProducerId starts it again with a new producer id.
+    assert_eq!(
+        f.coord.end_txn("idle", old_pid, 0, true).await,
+        Err(KafkaError::InvalidProducerIdMapping)
+    );
+    let (new_pid, epoch) = f
+        .coord
+        .init_producer_id("idle", 60_000, None)
+        .await
+        .unwrap();
+    assert_ne!(new_pid, old_pid);
+    assert_eq!(epoch, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_init_leaves_no_slot_behind() {
+    let f = fixture();
+    f.store.fail.store(true, Ordering::Relaxed);
+    for i in 0..100 {
+        let id = format!("fresh-{i}");
+        assert_eq!(
+            f.coord.init_producer_id(&id, 60_000, None).await,
+            Err(KafkaError::CoordinatorNotAvailable)
+        );
+    }
+    assert!(lock(&f.coord.inner.slots).is_empty());
+    assert!(f.coord.transactions().await.is_empty());
+    f.store.fail.store(false, Ordering::Relaxed);
+    assert!(f
+        .coord
+        .init_producer_id("fresh-0", 60_000, None)
+        .await
+        .is_ok());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_racing_an_expiry_never_writes_into_a_dead_slot() {
+    let f = fixture();
+    f.coord.init_producer_id("x", 60_000, None).await.unwrap();
+    f.now
+        .fetch_add(TxnConfig::default().id_expiration_ms, Ordering::Relaxed);
+    // Hold the slot's lock, start an InitProducerId that waits for it, then expire the id.
+    let held = f.coord.lock_slot("x", false).await.unwrap();
+    let coord = f.coord.clone();
+    let waiter = tokio::spawn(async move { coord.init_producer_id("x", 60_000, None).await });
+    tokio::task::yield_now().await;
+    let store = f.store.clone();
+    store.delete("x").unwrap();
+    f.coord.remove_slot("x", &held);
+    drop(held);
+    let (pid, epoch) = waiter.await.unwrap().unwrap();
+    // The waiter started the id anew in the live slot, and it is stored.
+    assert_eq!(epoch, 0);
+    assert_eq!(f.coord.transaction("x").await.unwrap().producer_id, pid);
+    assert!(lock(&f.store.records).contains_key("x"));
+}
