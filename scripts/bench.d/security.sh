@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scripts/bench.d/security.sh [RECORDS] — what TLS and SASL cost: produce and consume
-# records/s and broker CPU per record over PLAINTEXT, SSL and SASL_SSL (SCRAM-SHA-512), and
+# records/s and broker CPU per record over PLAINTEXT, SSL and SASL_SSL (PLAIN login), and
 # new connections per second (plaintext, TLS, TLS+SCRAM; security_handshakes.py).
 #
 # One broker from compat/lib.sh's start_security_brokers (certificates made now, users from
@@ -53,8 +53,10 @@ run() { # label kcat-args... ; prints records/s and broker us/record for -P then
 echo "security bench: $N records of 100 B, 1 partition, acks=1, linger.ms=5 (kcat $KCAT_VERSION); load $(cut -d' ' -f1-3 /proc/loadavg)"
 run PLAINTEXT -b "$SEC_PLAINTEXT"
 run SSL -b "$SEC_SSL" -X security.protocol=SSL -X "ssl.ca.location=$SEC_DIR/ca.pem"
+# PLAIN: after the login a SASL_SSL connection costs the same whatever the mechanism, and
+# librdkafka 2.0.2's SCRAM client-final repeats its nonce (Runnel refuses that, as Kafka 4).
 run SASL_SSL -b "$SEC_SASL_SSL" -X security.protocol=SASL_SSL -X "ssl.ca.location=$SEC_DIR/ca.pem" \
-    -X sasl.mechanism=SCRAM-SHA-512 -X sasl.username=admin -X "sasl.password=$SEC_ADMIN_PW"
+    -X sasl.mechanism=PLAIN -X sasl.username=admin -X "sasl.password=$SEC_ADMIN_PW"
 echo "new connections (2 client processes, 5 s each):"
 python3 "$HERE/security_handshakes.py" "$PID" "$SEC_DIR/ca.pem" "$SEC_PLAINTEXT" "$SEC_SSL" "$SEC_SASL_SSL" \
     admin "$SEC_ADMIN_PW" 5
