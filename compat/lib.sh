@@ -108,21 +108,7 @@ _launch_broker() {
 # stop_broker: SIGTERM, wait up to 30 s for exit (then SIGKILL). Keeps the data dir.
 stop_broker() {
     broker_external && return 0
-    [[ -n "${COMPAT_BROKER_PIDFILE:-}" && -f "$COMPAT_BROKER_PIDFILE" ]] || return 0
-    local pid i
-    pid="$(cat "$COMPAT_BROKER_PIDFILE")"
-    kill -TERM "$pid" 2>/dev/null || { rm -f "$COMPAT_BROKER_PIDFILE"; return 0; }
-    for ((i = 0; i < 300; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        log "broker pid $pid ignored SIGTERM for 30 s; sending SIGKILL"
-        echo "compat: broker ignored SIGTERM for 30 s, killed" >>"$COMPAT_BROKER_LOG"
-        kill -KILL "$pid" 2>/dev/null
-    fi
-    wait "$pid" 2>/dev/null || true
-    rm -f "$COMPAT_BROKER_PIDFILE"
+    _stop_pidfile "${COMPAT_BROKER_PIDFILE:-}" "${COMPAT_BROKER_LOG:-/dev/null}"
 }
 
 # restart_broker: SIGTERM, wait for exit, start again on the same data dir and port.
@@ -148,10 +134,153 @@ crash_restart_broker() {
     _launch_broker
 }
 
-# cleanup_broker: stop and remove the data dir (unless COMPAT_KEEP=1); a cluster too.
+# ---------------------------------------------------------------------------------------
+# The `security` suite: two brokers with a config file, TLS, SASL users and ACLs
+# ---------------------------------------------------------------------------------------
+# start_security_brokers: certificates made fresh (security/gen-certs.sh), users created
+# with `runnel user add` before the start, then
+#   broker 1 (COMPAT_BROKER_*): authorizer on, super user User:admin, client_auth requested,
+#     listeners on free ports: PLAINTEXT ($SEC_PLAINTEXT), SSL ($SEC_SSL), SASL_SSL with
+#     SCRAM-SHA-512, SCRAM-SHA-256 and PLAIN ($SEC_SASL_SSL), SASL_PLAINTEXT with PLAIN and
+#     both SCRAMs ($SEC_SASL_PLAINTEXT), SASL_PLAINTEXT with SCRAM-SHA-256 only
+#     ($SEC_SCRAM_ONLY); HTTP on $SEC_HTTP with the console credentials when the binary
+#     has the [http] section (SEC_HTTP_AUTH=user:password and SEC_HTTP_TOKEN, else empty);
+#   broker 2 (COMPAT_BROKER2_*): an SSL listener with client_auth = "required" ($SEC_MTLS)
+#     and a SASL_PLAINTEXT listener (PLAIN, SCRAM) whose sessions last 4 s
+#     (connections_max_reauth_ms, $SEC_REAUTH); no authorizer (client_auth is a [tls]
+#     setting, so it needs a broker of its own).
+# Users: admin, alice, bob (password NAME-secret; SEC_*_PW). BOOTSTRAP is the PLAINTEXT
+# listener (anonymous: with the authorizer on it may only ApiVersions/Metadata).
+# COMPAT_SEC_AUTHORIZER=false turns the authorizer off and COMPAT_SEC_MTLS=0 leaves broker 2
+# out (scripts/bench.d/security.sh measures transport costs that way).
+SEC_USERS=(admin alice bob)
+export SEC_ADMIN_PW=admin-secret SEC_ALICE_PW=alice-secret SEC_BOB_PW=bob-secret
+# The console credentials ([http] user/password and token; skipped when the binary has no
+# [http] section).
+SEC_HTTP_AUTH_USER=console SEC_HTTP_AUTH_PW=console-secret
+export SEC_HTTP_TOKEN=console-token
+
+_sec_listener() { # name port protocol [mechanisms]
+    printf '[[listeners]]\nname = "%s"\naddress = "127.0.0.1:%s"\nsecurity_protocol = "%s"\n' "$1" "$2" "$3"
+    [[ -n "${4:-}" ]] && printf 'sasl_mechanisms = %s\n' "$4"
+    echo
+}
+
+start_security_brokers() {
+    if broker_external; then log "start_security_brokers: not possible with an external broker"; return 1; fi
+    if [[ ! -x "$RUNNEL_BIN" ]]; then
+        log "broker binary $RUNNEL_BIN not found (build with: cargo build --release)"
+        return 1
+    fi
+    COMPAT_DATA_DIR="$(mktemp -d "${TMPDIR:-/tmp}/runnel-compat-sec.XXXXXX")"
+    export COMPAT_DATA_DIR SEC_DIR="$COMPAT_DATA_DIR/certs"
+    bash "$COMPAT_DIR/security/gen-certs.sh" "$SEC_DIR" || { log "certificate generation failed"; return 1; }
+    local p
+    for p in PLAINTEXT SSL SASL_SSL SASL_PLAINTEXT SCRAM_ONLY MTLS REAUTH HTTP; do
+        export "SEC_$p=127.0.0.1:$(free_port)"
+    done
+    export BOOTSTRAP="$SEC_PLAINTEXT" COMPAT_PORT="${SEC_PLAINTEXT##*:}"
+    mkdir -p "$COMPAT_DATA_DIR/data"
+    COMPAT_BROKER_LOG="$COMPAT_DATA_DIR/broker.log"
+    COMPAT_BROKER_PIDFILE="$COMPAT_DATA_DIR/broker.pid"
+    export COMPAT_BROKER_LOG COMPAT_BROKER_PIDFILE
+    _sec_users "$COMPAT_DATA_DIR/data" "$COMPAT_BROKER_LOG" || return 1
+    # The console credential: only if this binary's config has the key (http branch).
+    export SEC_HTTP_AUTH=""
+    local http_toml=""
+    if "$RUNNEL_BIN" --print-config 2>/dev/null | grep -q '^password_file = '; then
+        http_toml="$(printf '[http]\nuser = "%s"\npassword = "%s"\ntoken = "%s"\n' \
+            "$SEC_HTTP_AUTH_USER" "$SEC_HTTP_AUTH_PW" "$SEC_HTTP_TOKEN")"
+        SEC_HTTP_AUTH="$SEC_HTTP_AUTH_USER:$SEC_HTTP_AUTH_PW"
+    fi
+    {
+        _sec_listener PLAINTEXT "${SEC_PLAINTEXT##*:}" PLAINTEXT
+        _sec_listener SSL "${SEC_SSL##*:}" SSL
+        _sec_listener SASL_SSL "${SEC_SASL_SSL##*:}" SASL_SSL '["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]'
+        _sec_listener SASL_PLAINTEXT "${SEC_SASL_PLAINTEXT##*:}" SASL_PLAINTEXT '["PLAIN", "SCRAM-SHA-512", "SCRAM-SHA-256"]'
+        _sec_listener SCRAM_ONLY "${SEC_SCRAM_ONLY##*:}" SASL_PLAINTEXT '["SCRAM-SHA-256"]'
+        printf '[tls]\ncert_file = "%s"\nkey_file = "%s"\nca_file = "%s"\nclient_auth = "requested"\n\n' \
+            "$SEC_DIR/server.pem" "$SEC_DIR/server.key" "$SEC_DIR/ca.pem"
+        printf '[auth]\nauthorizer = %s\n' "${COMPAT_SEC_AUTHORIZER:-true}"
+        printf 'super_users = ["User:admin"]\nallow_everyone_if_no_acl_found = false\n\n'
+        # A silent client on a TLS port is closed after 5 s (the checks wait for that).
+        printf '[network]\nframe_timeout_ms = 5000\n\n'
+        [[ -n "$http_toml" ]] && echo "$http_toml"
+    } >"$COMPAT_DATA_DIR/broker.toml"
+    BROKER_CMD=("$RUNNEL_BIN" --config "$COMPAT_DATA_DIR/broker.toml" --data-dir "$COMPAT_DATA_DIR/data"
+        --node-id 0 --http-listen "$SEC_HTTP")
+    _sec_launch "$COMPAT_BROKER_LOG" "$COMPAT_BROKER_PIDFILE" "$SEC_PLAINTEXT" "$SEC_SSL" "$SEC_SASL_SSL" \
+        "$SEC_SASL_PLAINTEXT" "$SEC_SCRAM_ONLY" || return 1
+    [[ "${COMPAT_SEC_MTLS:-1}" == 1 ]] || return 0
+    # Broker 2: mTLS required.
+    local d2="$COMPAT_DATA_DIR/mtls"
+    mkdir -p "$d2/data"
+    COMPAT_BROKER2_LOG="$d2/broker.log" COMPAT_BROKER2_PIDFILE="$d2/broker.pid"
+    export COMPAT_BROKER2_LOG COMPAT_BROKER2_PIDFILE
+    _sec_users "$d2/data" "$COMPAT_BROKER2_LOG" || return 1
+    {
+        _sec_listener MTLS "${SEC_MTLS##*:}" SSL
+        _sec_listener REAUTH "${SEC_REAUTH##*:}" SASL_PLAINTEXT '["PLAIN", "SCRAM-SHA-512"]'
+        printf '[tls]\ncert_file = "%s"\nkey_file = "%s"\nca_file = "%s"\nclient_auth = "required"\n\n' \
+            "$SEC_DIR/server.pem" "$SEC_DIR/server.key" "$SEC_DIR/ca.pem"
+        # (A binary without the setting has no re-authentication: the reauth check fails.)
+        "$RUNNEL_BIN" --print-config 2>/dev/null | grep -q '^connections_max_reauth_ms = ' &&
+            printf '[network]\nconnections_max_reauth_ms = 4000\n'
+    } >"$d2/broker.toml"
+    BROKER_CMD=("$RUNNEL_BIN" --config "$d2/broker.toml" --data-dir "$d2/data" --node-id 0 --http-listen "")
+    _sec_launch "$COMPAT_BROKER2_LOG" "$COMPAT_BROKER2_PIDFILE" "$SEC_MTLS" "$SEC_REAUTH" || return 1
+}
+
+_sec_users() { # data-dir log — `runnel user add` for each of SEC_USERS
+    local u
+    for u in "${SEC_USERS[@]}"; do
+        echo "+ $RUNNEL_BIN user add --data-dir $1 --user $u --password $u-secret" >>"$2"
+        "$RUNNEL_BIN" user add --data-dir "$1" --user "$u" --password "$u-secret" >>"$2" 2>&1 ||
+            { log "runnel user add $u failed:"; tail -n 5 "$2" >&2; return 1; }
+    done
+}
+
+_sec_launch() { # log pidfile host:port... — start BROKER_CMD, wait for every port
+    local logf="$1" pidf="$2" a
+    shift 2
+    echo "+ ${BROKER_CMD[*]}" >>"$logf"
+    "${BROKER_CMD[@]}" >>"$logf" 2>&1 </dev/null &
+    echo $! >"$pidf"
+    for a in "$@"; do
+        if ! wait_port "${a%:*}" "${a##*:}" 30; then
+            log "broker did not accept connections on $a within 30 s"
+            log "---- $logf ----"; tail -n 20 "$logf" | _strip_ansi >&2
+            return 1
+        fi
+    done
+}
+
+# _stop_pidfile FILE LOG: SIGTERM, wait up to 30 s for exit (then SIGKILL).
+_stop_pidfile() {
+    local pidfile="$1" logf="$2" pid i
+    [[ -n "$pidfile" && -f "$pidfile" ]] || return 0
+    pid="$(cat "$pidfile")"
+    kill -TERM "$pid" 2>/dev/null || { rm -f "$pidfile"; return 0; }
+    for ((i = 0; i < 300; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        log "broker pid $pid ignored SIGTERM for 30 s; sending SIGKILL"
+        echo "compat: broker ignored SIGTERM for 30 s, killed" >>"$logf"
+        kill -KILL "$pid" 2>/dev/null
+    fi
+    wait "$pid" 2>/dev/null || true
+    rm -f "$pidfile"
+}
+
+# cleanup_broker: stop and remove the data dir (unless COMPAT_KEEP=1); a cluster too, and
+# the security suite's second broker.
 cleanup_broker() {
     cleanup_cluster
     stop_broker
+    _stop_pidfile "${COMPAT_BROKER2_PIDFILE:-}" "${COMPAT_BROKER2_LOG:-/dev/null}"
+    unset COMPAT_BROKER2_PIDFILE COMPAT_BROKER2_LOG
     if [[ -n "${COMPAT_DATA_DIR:-}" && "${COMPAT_KEEP:-0}" != 1 ]]; then rm -rf "$COMPAT_DATA_DIR"; fi
 }
 
@@ -270,6 +399,7 @@ _broker_logs() {
         for f in "$COMPAT_CLUSTER_DIR"/node-*.log; do [[ -f "$f" ]] && echo "$f"; done
     elif [[ -n "${COMPAT_BROKER_LOG:-}" && -f "$COMPAT_BROKER_LOG" ]]; then
         echo "$COMPAT_BROKER_LOG"
+        [[ -n "${COMPAT_BROKER2_LOG:-}" && -f "$COMPAT_BROKER2_LOG" ]] && echo "$COMPAT_BROKER2_LOG"
     fi
     return 0
 }

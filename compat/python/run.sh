@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # compat/python/run.sh ISSUE — confluent-kafka and kafka-python checks (pinned in
 # requirements.txt). Called by compat/run with the broker up and $BOOTSTRAP/$PYTHON set.
-# issues: core groups txn cluster
+# issues: core groups txn cluster security
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 cd "$COMPAT_DIR/python" || exit 1
 issue="$1"
@@ -40,6 +40,28 @@ core)
         else
             skip core/restart/durability "produce phase failed"
         fi
+    fi
+    ;;
+security)
+    # Two brokers from lib.sh's start_security_brokers (TLS, SASL, ACLs; mTLS required).
+    S() { check "security/confluent-kafka/$1" --timeout "${2:-60}" -- "$PYTHON" -u ck_security.py "$1"; }
+    S grant-anonymous
+    for c in ssl-produce-consume sasl-ssl-scram-sha-512 sasl-ssl-scram-sha-256 sasl-ssl-plain \
+        sasl-plaintext-plain sasl-plaintext-scram-sha-512 client-cert-principal \
+        wrong-password wrong-password-plain unknown-user mechanism-not-enabled untrusted-server-cert \
+        mtls-required-no-cert mtls-required-with-cert mtls-required-untrusted-cert mtls-required-expired-cert \
+        acl-produce acl-consume-group-topic acl-describe-metadata acl-admin-api; do
+        S "$c"
+    done
+    S plaintext-to-tls-port 90
+    S sasl-garbage-frames
+    S sasl-100mb-frame
+    S sasl-reauthentication
+    S scram-client-nonces
+    if [[ -n "${SEC_HTTP_AUTH:-}" ]]; then
+        check security/console/unauthenticated-401 --timeout 60 -- "$PYTHON" -u ck_security.py console-401
+    else
+        skip security/console/unauthenticated-401 "this broker has no console credential setting ([http] user/password/token)"
     fi
     ;;
 txn)
