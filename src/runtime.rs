@@ -248,12 +248,7 @@ pub async fn start(cfg: Config) -> Result<Running, StartError> {
         .collect();
     let server = tokio::spawn(crate::server::run(broker.clone(), bound, shutdown.clone()));
     if tls.is_some() || http.is_some() {
-        reload_on_sighup(
-            tls.clone(),
-            http.clone(),
-            broker.clone(),
-            shutdown.clone(),
-        );
+        reload_on_sighup(tls.clone(), http.clone(), broker.clone(), shutdown.clone());
     }
     tracing::info!(
         listen = %kafka_addr,
