@@ -439,6 +439,7 @@ async fn groups_and_cluster_operations_are_checked() {
     let init = || {
         RequestKind::InitProducerId(
             InitProducerIdRequest::default()
+                .with_transactional_id(None) // an idempotent producer sends null
                 .with_transaction_timeout_ms(60_000)
                 .with_producer_id(ProducerId(-1))
                 .with_producer_epoch(-1),

@@ -295,6 +295,7 @@ async fn describe_producers_shows_the_idempotent_producers_state() {
         ApiKey::InitProducerId,
         4,
         &InitProducerIdRequest::default()
+            .with_transactional_id(None) // an idempotent producer sends null
             .with_transaction_timeout_ms(60_000)
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1),

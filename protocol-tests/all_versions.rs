@@ -106,7 +106,9 @@ pub(crate) fn sample(key: ApiKey, v: i16) -> RequestKind {
             ]),
         ),
         ApiKey::InitProducerId => RequestKind::InitProducerId(
-            InitProducerIdRequest::default().with_transaction_timeout_ms(60_000),
+            InitProducerIdRequest::default()
+                .with_transactional_id(None)
+                .with_transaction_timeout_ms(60_000),
         ),
         ApiKey::CreateTopics => RequestKind::CreateTopics(
             CreateTopicsRequest::default()
