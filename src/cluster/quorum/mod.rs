@@ -186,13 +186,19 @@ impl Quorum {
     }
 
     /// Proposes `cmd` and waits for it to be applied; NOT_LEADER when this node is not the
-    /// leader.
+    /// leader or its Raft has stopped.
     async fn submit(&self, cmd: Command) -> Response {
         match self.raft.client_write(cmd).await {
             Ok(r) => Response::Reply(r.data),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Response::NotLeader {
                 leader: f.leader_id,
             },
+            // This node's Raft has stopped (it is shutting down): nothing was committed here,
+            // and the caller should find the new leader, as after a leader change.
+            Err(RaftError::Fatal(e)) => {
+                tracing::debug!(error = %e, "client write on a stopped quorum member");
+                Response::NotLeader { leader: None }
+            }
             Err(e) => Response::Reply(Reply::Error {
                 code: KafkaError::NotController.code(),
                 message: format!("the controller quorum could not commit the change: {e}"),
