@@ -3,6 +3,7 @@
 //! [`RequestContext`]; with `auth.authorizer = false` each is a single `bool` test.
 
 use crate::broker::Broker;
+use crate::kafka_error::KafkaError;
 use crate::security::acl::{Operation, ResourceType, CLUSTER_NAME};
 
 use super::RequestContext;
@@ -46,6 +47,35 @@ pub fn transactional_id(broker: &Broker, ctx: &RequestContext, op: Operation, id
 #[inline]
 pub fn authorize_cluster(broker: &Broker, ctx: &RequestContext, op: Operation) -> bool {
     allowed(broker, ctx, op, ResourceType::Cluster, CLUSTER_NAME)
+}
+
+/// The checks an ACL API makes before looking at its ACLs, in Kafka's order, for the cluster
+/// operation it needs (DESCRIBE to list ACLs, ALTER to create or delete them): the error and
+/// message every entry of the answer carries, or `None` to go on. SECURITY_DISABLED without an
+/// authorizer; in cluster mode ALTER is refused with UNSUPPORTED_VERSION (not advertised there,
+/// `versions::SINGLE_NODE_ONLY`: a node's ACLs would diverge from the others');
+/// CLUSTER_AUTHORIZATION_FAILED without the cluster permission.
+pub fn acl_api_refusal(
+    broker: &Broker,
+    ctx: &RequestContext,
+    op: Operation,
+) -> Option<(KafkaError, &'static str)> {
+    if !broker.acls.enabled() {
+        return Some((KafkaError::SecurityDisabled, "No Authorizer is configured."));
+    }
+    if op == Operation::Alter && broker.controller.member().is_some() {
+        return Some((
+            KafkaError::UnsupportedVersion,
+            "ACLs are not replicated across a cluster yet: manage them on a single node.",
+        ));
+    }
+    if !authorize_cluster(broker, ctx, op) {
+        return Some((
+            KafkaError::ClusterAuthorizationFailed,
+            "Cluster authorization failed.",
+        ));
+    }
+    None
 }
 
 /// Whether the principal may do `op` on some resource of the type (Kafka's

@@ -35,25 +35,8 @@ pub async fn handle(
     let all = |r: DeleteAclsFilterResult| {
         DeleteAclsResponse::default().with_filter_results(vec![r; req.filters.len()])
     };
-    if !broker.acls.enabled() {
-        return all(failed(
-            KafkaError::SecurityDisabled.code(),
-            "No Authorizer is configured.",
-        ));
-    }
-    if broker.controller.member().is_some() {
-        // Not advertised in cluster mode (`versions::SINGLE_NODE_ONLY`): a node's ACLs
-        // would diverge from the others'.
-        return all(failed(
-            KafkaError::UnsupportedVersion.code(),
-            "ACLs are not replicated across a cluster yet: manage them on a single node.",
-        ));
-    }
-    if !authz::authorize_cluster(broker, ctx, Op::Alter) {
-        return all(failed(
-            KafkaError::ClusterAuthorizationFailed.code(),
-            "Cluster authorization failed.",
-        ));
+    if let Some((code, message)) = authz::acl_api_refusal(broker, ctx, Op::Alter) {
+        return all(failed(code.code(), message));
     }
     let parsed: Vec<Result<AclFilter, String>> = req
         .filters

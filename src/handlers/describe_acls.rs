@@ -30,14 +30,8 @@ pub async fn handle(
     ctx: &RequestContext,
     req: DescribeAclsRequest,
 ) -> DescribeAclsResponse {
-    if !broker.acls.enabled() {
-        return failed(KafkaError::SecurityDisabled, "No Authorizer is configured.");
-    }
-    if !authz::authorize_cluster(broker, ctx, Op::Describe) {
-        return failed(
-            KafkaError::ClusterAuthorizationFailed,
-            "Cluster authorization failed.",
-        );
+    if let Some((code, message)) = authz::acl_api_refusal(broker, ctx, Op::Describe) {
+        return failed(code, message);
     }
     let filter = match AclFilter::from_wire(
         req.resource_type_filter,

@@ -5,7 +5,7 @@
 //! from our own accept loop so that each connection first gets a slot ([`slots`]: at most
 //! [`MAX_CONNECTIONS`] plus a reserve for health probes; a connection that has not sent its
 //! request is closed to make room for a new one, so idle connections cannot lock out
-//! `/healthz` and `/readyz`) and, with `http.tls`, a TLS handshake ([`tls`]). Bounds: request
+//! `/healthz` and `/readyz`) and, with `http.tls`, a TLS handshake (`server::tls::https_config`). Bounds: request
 //! heads ≤ [`MAX_HEAD_BYTES`] (431) with at most [`MAX_HEADERS`] header lines, bodies ≤
 //! [`MAX_BODY_BYTES`] (413), [`IO_TIMEOUT`] for the TLS handshake and for the request head,
 //! [`CONNECTION_DEADLINE`] for the whole exchange. One request per connection
@@ -38,7 +38,6 @@ mod host;
 mod routes;
 mod slots;
 mod source;
-mod tls;
 
 pub mod records;
 
@@ -85,7 +84,7 @@ pub enum HttpError {
     #[error("HTTP credentials: {0}")]
     Credential(String),
     #[error("HTTP TLS: {0}")]
-    Tls(String),
+    Tls(#[from] crate::server::tls::TlsError),
     #[error(
         "the HTTP listener is bound to {addr}, which is not a loopback address, and the \
          console has no credential: set http.token (or http.token_file) or http.user and \
@@ -106,7 +105,9 @@ impl Security {
         Ok(Security {
             credentials: Credentials::load(&cfg.http)?.map(Arc::new),
             tls: if cfg.http.tls {
-                Some(tls::acceptor(&cfg.tls)?)
+                Some(TlsAcceptor::from(crate::server::tls::https_config(
+                    &cfg.tls,
+                )?))
             } else {
                 None
             },

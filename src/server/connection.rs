@@ -110,11 +110,13 @@ impl Outgoing {
 /// files.
 pub trait ReplySink: AsyncWrite + Unpin + Send + Sized + 'static {
     /// Writes some of `slice` from byte `from` on, after the bytes `w` buffers; returns how
-    /// many bytes of the slice went out (at least one).
+    /// many bytes of the slice went out (at least one). `scratch` is the connection's reusable
+    /// copy buffer, for a transport that must read the bytes to send them.
     fn write_file(
         w: &mut BufWriter<Self>,
         slice: &FileSlice,
         from: usize,
+        scratch: &mut Vec<u8>,
     ) -> impl Future<Output = io::Result<usize>> + Send;
 }
 
@@ -125,12 +127,13 @@ impl ReplySink for tokio::net::tcp::OwnedWriteHalf {
         w: &mut BufWriter<Self>,
         slice: &FileSlice,
         from: usize,
+        scratch: &mut Vec<u8>,
     ) -> io::Result<usize> {
         if !w.buffer().is_empty() {
             w.flush().await?;
         }
         let stream: &TcpStream = w.get_ref().as_ref();
-        send_file::send(stream, slice, from).await
+        send_file::send(stream, slice, from, scratch).await
     }
 }
 
@@ -144,9 +147,10 @@ where
         w: &mut BufWriter<Self>,
         slice: &FileSlice,
         from: usize,
+        scratch: &mut Vec<u8>,
     ) -> io::Result<usize> {
-        let chunk = send_file::read_chunk(slice, from)?;
-        w.write_all(&chunk).await?;
+        let chunk = send_file::read_chunk(slice, from, scratch)?;
+        w.write_all(chunk).await?;
         Ok(chunk.len())
     }
 }
@@ -564,6 +568,7 @@ async fn write_replies<W: ReplySink>(
     link: Arc<Link>,
 ) {
     let mut w = BufWriter::with_capacity(64 * 1024, write_half);
+    let mut scratch = Vec::new();
     let completed = 'write: loop {
         let out = match rx.try_recv() {
             Ok(o) => o,
@@ -595,7 +600,10 @@ async fn write_replies<W: ReplySink>(
                 Chunk::File(slice) => {
                     let mut off = 0;
                     while off < slice.len() {
-                        match link.guard(W::write_file(&mut w, slice, off)).await {
+                        match link
+                            .guard(W::write_file(&mut w, slice, off, &mut scratch))
+                            .await
+                        {
                             Some(n) => off += n,
                             None => {
                                 tracing::debug!(?slice, "sending fetched records failed");

@@ -26,13 +26,19 @@ use crate::log::FileSlice;
 pub const COPY_CHUNK: usize = 64 * 1024;
 
 /// Sends some of `slice` from byte `from` on: returns how many bytes went out (at least one).
-pub async fn send(stream: &TcpStream, slice: &FileSlice, from: usize) -> io::Result<usize> {
+/// `scratch` is the connection's copy buffer, used only when `sendfile` cannot be.
+pub async fn send(
+    stream: &TcpStream,
+    slice: &FileSlice,
+    from: usize,
+    scratch: &mut Vec<u8>,
+) -> io::Result<usize> {
     #[cfg(target_os = "linux")]
     match send_with_sendfile(stream, slice, from).await {
         Err(e) if refuses_sendfile(&e) => {}
         other => return other,
     }
-    send_copied(stream, slice, from).await
+    send_copied(stream, slice, from, scratch).await
 }
 
 /// Errors that mean "this pair of descriptors cannot use sendfile", not a failed transfer.
@@ -91,11 +97,19 @@ async fn send_with_sendfile(
     }
 }
 
-/// Reads the next (at most [`COPY_CHUNK`]) bytes of `slice` from byte `from` on, with `pread`.
-pub fn read_chunk(slice: &FileSlice, from: usize) -> io::Result<Vec<u8>> {
+/// Reads the next (at most [`COPY_CHUNK`]) bytes of `slice` from byte `from` on, with `pread`,
+/// into `scratch` (one buffer per connection, grown once to [`COPY_CHUNK`] and reused).
+pub fn read_chunk<'a>(
+    slice: &FileSlice,
+    from: usize,
+    scratch: &'a mut Vec<u8>,
+) -> io::Result<&'a [u8]> {
     let n = (slice.len() - from).min(COPY_CHUNK);
-    let mut buf = vec![0u8; n];
-    slice.read_at(from, &mut buf).map_err(|e| match e.kind() {
+    if scratch.len() < n {
+        scratch.resize(COPY_CHUNK, 0);
+    }
+    let buf = &mut scratch[..n];
+    slice.read_at(from, buf).map_err(|e| match e.kind() {
         io::ErrorKind::UnexpectedEof => short_file(slice, from),
         _ => e,
     })?;
@@ -104,11 +118,16 @@ pub fn read_chunk(slice: &FileSlice, from: usize) -> io::Result<Vec<u8>> {
 
 /// The portable path: reads up to [`COPY_CHUNK`] bytes with `pread` and writes what the socket
 /// takes of them.
-async fn send_copied(stream: &TcpStream, slice: &FileSlice, from: usize) -> io::Result<usize> {
-    let buf = read_chunk(slice, from)?;
+async fn send_copied(
+    stream: &TcpStream,
+    slice: &FileSlice,
+    from: usize,
+    scratch: &mut Vec<u8>,
+) -> io::Result<usize> {
+    let buf = read_chunk(slice, from, scratch)?;
     loop {
         stream.writable().await?;
-        match stream.try_write(&buf) {
+        match stream.try_write(buf) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => return Ok(n),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
@@ -148,11 +167,12 @@ mod tests {
             got
         });
         let mut sent = 0;
+        let mut scratch = Vec::new();
         while sent < len {
             sent += if copied {
-                send_copied(&tx, &slice, sent).await?
+                send_copied(&tx, &slice, sent, &mut scratch).await?
             } else {
-                send(&tx, &slice, sent).await?
+                send(&tx, &slice, sent, &mut scratch).await?
             };
         }
         drop(tx);

@@ -95,21 +95,11 @@ pub fn client_principal<S>(stream: &tokio_rustls::server::TlsStream<S>) -> Optio
     crate::security::x509::principal_from_certificate(leaf)
 }
 
-/// The rustls server configuration of `[tls]`: TLS 1.3 and 1.2 with the `ring` provider, the
-/// certificate chain and key, and the client verifier of `client_auth`.
+/// The rustls server configuration of `[tls]` for the Kafka listeners: the certificate
+/// chain and key, and the client verifier of `client_auth`.
 pub fn server_config(settings: &TlsConfig) -> Result<Arc<ServerConfig>, TlsError> {
-    let cert_path = Path::new(&settings.cert_file);
-    let key_path = Path::new(&settings.key_file);
-    let chain = certificates("tls.cert_file", cert_path)?;
-    let key = private_key(key_path)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| TlsError::Identity {
-            cert: cert_path.into(),
-            key: key_path.into(),
-            message: e.to_string(),
-        })?;
+    let builder = versions(settings, provider.clone())?;
     let builder = match settings.client_auth {
         ClientAuth::None => builder.with_no_client_auth(),
         mode => {
@@ -134,14 +124,50 @@ pub fn server_config(settings: &TlsConfig) -> Result<Arc<ServerConfig>, TlsError
             builder.with_client_cert_verifier(verifier)
         }
     };
-    let config = builder
+    Ok(Arc::new(with_identity(settings, builder)?))
+}
+
+/// The rustls server configuration of the HTTPS console: the same certificate chain and key,
+/// never a client certificate (`client_auth` is about the Kafka listeners; the console
+/// authenticates with `[http]` credentials), ALPN `http/1.1`.
+pub fn https_config(settings: &TlsConfig) -> Result<Arc<ServerConfig>, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = versions(settings, provider)?.with_no_client_auth();
+    let mut config = with_identity(settings, builder)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The first step of both configurations: the `ring` provider with TLS 1.3 and 1.2.
+fn versions(
+    settings: &TlsConfig,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> Result<rustls::ConfigBuilder<ServerConfig, rustls::WantsVerifier>, TlsError> {
+    ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| TlsError::Identity {
+            cert: settings.cert_file.clone().into(),
+            key: settings.key_file.clone().into(),
+            message: e.to_string(),
+        })
+}
+
+/// The last step of both configurations: the certificate chain and key of `[tls]`.
+fn with_identity(
+    settings: &TlsConfig,
+    builder: rustls::ConfigBuilder<ServerConfig, rustls::server::WantsServerCert>,
+) -> Result<ServerConfig, TlsError> {
+    let cert_path = Path::new(&settings.cert_file);
+    let key_path = Path::new(&settings.key_file);
+    let chain = certificates("tls.cert_file", cert_path)?;
+    let key = private_key(key_path)?;
+    builder
         .with_single_cert(chain, key)
         .map_err(|e| TlsError::Identity {
             cert: cert_path.into(),
             key: key_path.into(),
             message: e.to_string(),
-        })?;
-    Ok(Arc::new(config))
+        })
 }
 
 fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {

@@ -99,28 +99,13 @@ impl Authorizer {
         resource_type: ResourceType,
         name: &str,
     ) -> bool {
-        if !self.enabled {
-            return true;
-        }
-        self.decide(principal, host, op, resource_type, name)
-    }
-
-    fn decide(
-        &self,
-        principal: &Principal,
-        host: IpAddr,
-        op: Operation,
-        resource_type: ResourceType,
-        name: &str,
-    ) -> bool {
-        if self.super_users.contains(principal) {
+        if !self.enabled || self.super_users.contains(principal) {
             return true;
         }
         let index = self.index.read().unwrap_or_else(|p| p.into_inner());
-        match index.decide(principal, host, op, resource_type, name) {
-            Some(allowed) => allowed,
-            None => self.allow_if_no_acl,
-        }
+        index
+            .decide(principal, host, op, resource_type, name)
+            .unwrap_or(self.allow_if_no_acl)
     }
 
     /// Whether `principal` may do `op` on at least one resource of this type: some ALLOW
