@@ -62,7 +62,7 @@ fn part(t: &str, p: i32) -> Participant {
 }
 
 async fn state_of(f: &Fixture, id: &str) -> TxnState {
-    f.coord.transaction(id).await.unwrap().state
+    f.coord.transaction(id).await.unwrap().unwrap().state
 }
 
 /// Waits (virtual time) until the transaction leaves its Prepare* state.
@@ -274,9 +274,9 @@ async fn idle_ids_expire_and_their_producer_starts_afresh() {
     f.now.fetch_add(1, Ordering::Relaxed);
     // The open transaction keeps its id however old it is (its timeout aborts it instead).
     assert_eq!(f.coord.remove_expired_ids().await, 1);
-    assert!(f.coord.transaction("idle").await.is_none());
+    assert!(f.coord.transaction("idle").await.unwrap().is_none());
     assert!(!lock(&f.store.records).contains_key("idle"));
-    assert!(f.coord.transaction("busy").await.is_some());
+    assert!(f.coord.transaction("busy").await.unwrap().is_some());
     // Requests for the forgotten id are refused as for any unknown id; a new
     // InitProducerId starts it again with a new producer id.
     assert_eq!(
@@ -341,6 +341,9 @@ async fn a_request_racing_an_expiry_never_writes_into_a_dead_slot() {
     let (pid, epoch) = waiter.await.unwrap().unwrap();
     // The waiter started the id anew in the live slot, and it is stored.
     assert_eq!(epoch, 0);
-    assert_eq!(f.coord.transaction("x").await.unwrap().producer_id, pid);
+    assert_eq!(
+        f.coord.transaction("x").await.unwrap().unwrap().producer_id,
+        pid
+    );
     assert!(lock(&f.store.records).contains_key("x"));
 }
