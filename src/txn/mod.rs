@@ -679,6 +679,50 @@ impl TxnCoordinator {
         tokio::spawn(async move { me.drive_markers(prepared, coordinator_epoch).await });
     }
 
+    /// Writes one participant's marker, retrying with a backoff; false if it stopped first
+    /// (shutdown, or this broker no longer coordinates `id`).
+    async fn write_marker(
+        &self,
+        sink: &dyn MarkerSink,
+        id: &str,
+        p: &Participant,
+        marker: Marker,
+    ) -> bool {
+        let mut stop = self.inner.shutdown.subscribe();
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            if *stop.borrow() {
+                return false;
+            }
+            match sink.write_marker(p, marker).await {
+                Ok(()) => {
+                    self.inner
+                        .counters
+                        .markers_written
+                        .fetch_add(1, Ordering::Relaxed);
+                    return true;
+                }
+                Err(MarkerError::Gone) => return true,
+                Err(MarkerError::Retry(why)) => {
+                    if self.owner(id) == Err(KafkaError::NotCoordinator) {
+                        return false;
+                    }
+                    self.inner
+                        .counters
+                        .marker_retries
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(transactional_id = %id, participant = ?p, error = %why,
+                        "writing a transaction marker; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = stop.changed() => return false,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+
     async fn drive_markers(&self, prepared: TxnMetadata, coordinator_epoch: i32) {
         let Some(sink) = lock(&self.inner.markers).clone() else {
             return;
@@ -689,42 +733,20 @@ impl TxnCoordinator {
             commit: prepared.state == TxnState::PrepareCommit,
             coordinator_epoch,
         };
-        let mut stop = self.inner.shutdown.subscribe();
-        for p in &prepared.participants {
-            let mut backoff = Duration::from_millis(50);
-            loop {
-                if *stop.borrow() {
-                    return;
-                }
-                match sink.write_marker(p, marker).await {
-                    Ok(()) => {
-                        self.inner
-                            .counters
-                            .markers_written
-                            .fetch_add(1, Ordering::Relaxed);
-                        break;
-                    }
-                    Err(MarkerError::Gone) => break,
-                    Err(MarkerError::Retry(why)) => {
-                        if self.owner(&prepared.transactional_id) == Err(KafkaError::NotCoordinator)
-                        {
-                            return;
-                        }
-                        self.inner
-                            .counters
-                            .marker_retries
-                            .fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(transactional_id = %prepared.transactional_id,
-                            participant = ?p, error = %why, "writing a transaction marker; retrying");
-                        tokio::select! {
-                            _ = tokio::time::sleep(backoff) => {}
-                            _ = stop.changed() => return,
-                        }
-                        backoff = (backoff * 2).min(Duration::from_secs(2));
-                    }
-                }
+        // Every participant at once (in a cluster most are on other brokers); dropping the
+        // set on a stop aborts the others.
+        let mut writes = tokio::task::JoinSet::new();
+        for p in prepared.participants.iter().cloned() {
+            let (me, sink) = (self.clone(), Arc::clone(&sink));
+            let id = prepared.transactional_id.clone();
+            writes.spawn(async move { me.write_marker(sink.as_ref(), &id, &p, marker).await });
+        }
+        while let Some(done) = writes.join_next().await {
+            if !matches!(done, Ok(true)) {
+                return;
             }
         }
+        let mut stop = self.inner.shutdown.subscribe();
         loop {
             let Some(mut g) = self.lock_slot(&prepared.transactional_id, false).await else {
                 return;

@@ -102,11 +102,14 @@ impl TxnStore for Store {
     }
 }
 
-/// An in-memory [`TxnStore`] for tests; `fail` makes every put fail.
+/// An in-memory [`TxnStore`] for tests; `fail` makes every put fail; `not_owner` is what
+/// [`TxnStore::coordinator_epoch`] answers instead of `epoch` (cluster-mode ownership).
 #[derive(Default)]
 pub struct MemoryTxnStore {
     pub records: Mutex<BTreeMap<String, Vec<u8>>>,
     pub fail: std::sync::atomic::AtomicBool,
+    pub not_owner: Mutex<Option<KafkaError>>,
+    pub epoch: std::sync::atomic::AtomicI32,
 }
 
 impl TxnStore for MemoryTxnStore {
@@ -134,7 +137,10 @@ impl TxnStore for MemoryTxnStore {
     }
 
     fn coordinator_epoch(&self, _transactional_id: &str) -> Result<i32, KafkaError> {
-        Ok(COORDINATOR_EPOCH)
+        match *self.not_owner.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(e) => Err(e),
+            None => Ok(self.epoch.load(std::sync::atomic::Ordering::Relaxed)),
+        }
     }
 }
 

@@ -40,7 +40,7 @@ use crate::cluster::image::Image;
 use crate::cluster::TXN_TOPIC;
 use crate::kafka_error::KafkaError;
 use crate::log::AppendOutcome;
-use crate::replica::{AckError, ReplicaManager};
+use crate::replica::{AckError, PartitionError, ReplicaManager};
 use crate::store::{Space, Store, StoreOp};
 use crate::txn::store::{decode, encode};
 use crate::txn::{TxnCoordinator, TxnMetadata, TxnStore};
@@ -256,7 +256,7 @@ impl TxnTopic {
                             "could not drop an unloaded transaction-log partition from the view"
                         );
                     }
-                    tracing::info!(
+                    tracing::debug!(
                         partition,
                         "no longer coordinating the transactions of a transaction-log partition"
                     );
@@ -287,7 +287,7 @@ impl TxnTopic {
                     let mut led = lock(&self.state);
                     if led.epochs.get(&partition) == Some(&leader_epoch) {
                         led.loaded.insert(partition, leader_epoch);
-                        tracing::info!(
+                        tracing::debug!(
                             partition,
                             leader_epoch,
                             transactional_ids = count,
@@ -415,16 +415,26 @@ impl TxnStore for TxnTopic {
         Ok(())
     }
 
+    /// Kafka's answers: the partition's leader answers COORDINATOR_LOAD_IN_PROGRESS until its
+    /// load finished (also while the image that made it leader is still being applied, or
+    /// before this broker saw the topic at all: FindCoordinator may name it first); any other
+    /// broker NOT_COORDINATOR.
     fn coordinator_epoch(&self, transactional_id: &str) -> Result<i32, KafkaError> {
         let led = lock(&self.state);
         if led.partitions == 0 {
-            return Err(KafkaError::NotCoordinator);
+            return Err(KafkaError::CoordinatorLoadInProgress);
         }
         let partition = txn_partition(transactional_id, led.partitions);
         match (led.epochs.get(&partition), led.loaded.get(&partition)) {
-            (None, _) => Err(KafkaError::NotCoordinator),
             (Some(e), Some(l)) if e == l => Ok(*e),
             (Some(_), _) => Err(KafkaError::CoordinatorLoadInProgress),
+            (None, _) => match self.replicas.leader(TXN_TOPIC, partition, -1) {
+                Ok(_) => Err(KafkaError::CoordinatorLoadInProgress),
+                Err(PartitionError::NotLeader { leader, .. }) if leader == self.node_id => {
+                    Err(KafkaError::CoordinatorLoadInProgress)
+                }
+                Err(_) => Err(KafkaError::NotCoordinator),
+            },
         }
     }
 }
