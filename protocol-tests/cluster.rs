@@ -904,3 +904,225 @@ async fn reassignment_moves_a_partition_to_another_broker() {
     n2.shutdown().await;
     n4.shutdown().await;
 }
+
+/// FindCoordinator (v3, key type 1) for transactional id `id` through `node`: (error,
+/// coordinator node id).
+async fn find_txn_coordinator(node: &Running, id: &str) -> (i16, i32) {
+    let req = FindCoordinatorRequest::default()
+        .with_key(s(id))
+        .with_key_type(1);
+    let ResponseKind::FindCoordinator(r) = call(
+        node,
+        ApiKey::FindCoordinator,
+        3,
+        RequestKind::FindCoordinator(req),
+    )
+    .await
+    else {
+        panic!("not a FindCoordinator response")
+    };
+    (r.error_code, r.node_id.0)
+}
+
+/// InitProducerId (v3) for transactional id `id` on `node`: (error, producer id, epoch).
+async fn init_txn_producer(node: &Running, id: &str) -> (i16, i64, i16) {
+    let req = InitProducerIdRequest::default()
+        .with_transactional_id(Some(TransactionalId(s(id))))
+        .with_transaction_timeout_ms(60_000)
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1);
+    let ResponseKind::InitProducerId(r) = call(
+        node,
+        ApiKey::InitProducerId,
+        3,
+        RequestKind::InitProducerId(req),
+    )
+    .await
+    else {
+        panic!("not an InitProducerId response")
+    };
+    (r.error_code, r.producer_id.0, r.producer_epoch)
+}
+
+/// A transactional batch of one record from `pid` at `epoch`, sequence 0.
+fn txn_batch(pid: i64, epoch: i16) -> Vec<u8> {
+    let mut b = crate::wire::record_batch(&[b"tx"], 1_700_000_000_000);
+    b[21..23].copy_from_slice(&0x10i16.to_be_bytes());
+    b[43..51].copy_from_slice(&pid.to_be_bytes());
+    b[51..53].copy_from_slice(&epoch.to_be_bytes());
+    b[53..57].copy_from_slice(&0i32.to_be_bytes());
+    let crc = runnel::log::compute_crc(&b);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    b
+}
+
+/// Transactions in a cluster: the coordinator of a transactional id is the leader of its
+/// `__transaction_state` partition (other brokers answer NOT_COORDINATOR); a transaction over
+/// partitions led by all three brokers gets its markers on each leader (WriteTxnMarkers to
+/// the remote ones); the coordinator shuts down right after EndTxn, and the new leader of the
+/// id's partition serves the id in CompleteCommit (it completed the commit if the old one
+/// had not), every replica of every partition ends with its LSO at its log end (followers
+/// rebuilt the transaction from the replicated batches), and the producer's next
+/// InitProducerId bumps the same producer id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_span_brokers_and_survive_the_loss_of_their_coordinator() {
+    let (_dirs, nodes) = start_cluster::<3>(|c| {
+        c.transaction.state_log_num_partitions = 3;
+        c.group.offsets_topic_num_partitions = 3;
+    })
+    .await;
+    assert_eq!(create(&nodes[0], "tx", 3, 3).await, 0);
+    let mut coordinator = -1;
+    for _ in 0..200 {
+        let (code, id) = find_txn_coordinator(&nodes[1], "tid").await;
+        if code == 0 {
+            coordinator = id;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!((1..=3).contains(&coordinator), "no coordinator for tid");
+    let owner = &nodes[coordinator as usize - 1];
+    let other = nodes
+        .iter()
+        .find(|n| n.broker.node.node_id != coordinator)
+        .unwrap();
+    assert_eq!(
+        init_txn_producer(other, "tid").await.0,
+        KafkaError::NotCoordinator.code()
+    );
+    let mut producer = None;
+    for _ in 0..200 {
+        let (code, pid, epoch) = init_txn_producer(owner, "tid").await;
+        if code == 0 {
+            producer = Some((pid, epoch));
+            break;
+        }
+        assert_eq!(code, KafkaError::CoordinatorLoadInProgress.code());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (pid, epoch) = producer.expect("a producer id from the coordinator");
+    let add = AddPartitionsToTxnRequest::default()
+        .with_v3_and_below_transactional_id(TransactionalId(s("tid")))
+        .with_v3_and_below_producer_id(ProducerId(pid))
+        .with_v3_and_below_producer_epoch(epoch)
+        .with_v3_and_below_topics(vec![
+            add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                .with_name(TopicName(s("tx")))
+                .with_partitions(vec![0, 1, 2]),
+        ]);
+    let ResponseKind::AddPartitionsToTxn(r) = call(
+        owner,
+        ApiKey::AddPartitionsToTxn,
+        3,
+        RequestKind::AddPartitionsToTxn(add),
+    )
+    .await
+    else {
+        panic!("not an AddPartitionsToTxn response")
+    };
+    let codes: Vec<i16> = r.results_by_topic_v3_and_below[0]
+        .results_by_partition
+        .iter()
+        .map(|p| p.partition_error_code)
+        .collect();
+    assert_eq!(codes, vec![0, 0, 0]);
+    // One transactional record per partition, each on its leader (three brokers lead one
+    // each; the coordinator's broker checks its own, the others accept it unverified).
+    let (_, parts) = metadata(&nodes[0], "tx").await;
+    for (p, (leader, _, _)) in parts.iter().enumerate() {
+        let node = &nodes[*leader as usize - 1];
+        let req = ProduceRequest::default()
+            .with_transactional_id(Some(TransactionalId(s("tid"))))
+            .with_acks(-1)
+            .with_timeout_ms(10_000)
+            .with_topic_data(vec![produce_request::TopicProduceData::default()
+                .with_name(TopicName(s("tx")))
+                .with_partition_data(vec![
+                    produce_request::PartitionProduceData::default()
+                        .with_index(p as i32)
+                        .with_records(Some(txn_batch(pid, epoch).into())),
+                ])]);
+        let ResponseKind::Produce(r) =
+            call(node, ApiKey::Produce, 9, RequestKind::Produce(req)).await
+        else {
+            panic!("not a Produce response")
+        };
+        assert_eq!(
+            r.responses[0].partition_responses[0].error_code, 0,
+            "tx-{p}"
+        );
+    }
+    for n in &nodes {
+        let log = n.broker.logs.get("tx", 0).unwrap();
+        eventually("the open transaction holds the LSO back", || {
+            let log = log.clone();
+            async move { log.log_end_offset() == 1 && log.last_stable_offset() == 0 }
+        })
+        .await;
+    }
+    let end = EndTxnRequest::default()
+        .with_transactional_id(TransactionalId(s("tid")))
+        .with_producer_id(ProducerId(pid))
+        .with_producer_epoch(epoch)
+        .with_committed(true);
+    let ResponseKind::EndTxn(r) = call(owner, ApiKey::EndTxn, 3, RequestKind::EndTxn(end)).await
+    else {
+        panic!("not an EndTxn response")
+    };
+    assert_eq!(r.error_code, 0);
+    // The coordinator goes at once; whoever finishes the markers, the commit holds.
+    let rest: Vec<Running> = {
+        let mut rest = Vec::new();
+        for n in nodes {
+            if n.broker.node.node_id == coordinator {
+                n.shutdown().await;
+            } else {
+                rest.push(n);
+            }
+        }
+        rest
+    };
+    let mut completed = None;
+    for _ in 0..300 {
+        let (code, id) = find_txn_coordinator(&rest[0], "tid").await;
+        if code == 0 && id != coordinator {
+            let node = rest.iter().find(|n| n.broker.node.node_id == id).unwrap();
+            let req = DescribeTransactionsRequest::default()
+                .with_transactional_ids(vec![TransactionalId(s("tid"))]);
+            let ResponseKind::DescribeTransactions(d) = call(
+                node,
+                ApiKey::DescribeTransactions,
+                0,
+                RequestKind::DescribeTransactions(req),
+            )
+            .await
+            else {
+                panic!("not a DescribeTransactions response")
+            };
+            let st = &d.transaction_states[0];
+            if st.error_code == 0 && st.transaction_state.as_str() == "CompleteCommit" {
+                assert_eq!(st.producer_id.0, pid);
+                completed = Some(node);
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let new = completed.expect("the new coordinator serves tid in CompleteCommit");
+    for n in &rest {
+        for p in 0..3 {
+            let log = n.broker.logs.get("tx", p).unwrap();
+            eventually("the marker replicated and the LSO at the log end", || {
+                let log = log.clone();
+                async move { log.log_end_offset() == 2 && log.last_stable_offset() == 2 }
+            })
+            .await;
+        }
+    }
+    let (code, pid2, epoch2) = init_txn_producer(new, "tid").await;
+    assert_eq!((code, pid2, epoch2), (0, pid, epoch + 1));
+    for n in rest {
+        n.shutdown().await;
+    }
+}

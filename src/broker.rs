@@ -42,6 +42,7 @@ use crate::security::acl::Authorizer;
 use crate::store::{marker, ConfigScope, Store};
 use crate::telemetry::Metrics;
 use crate::txn::{TxnConfig, TxnCoordinator, TxnStore};
+use crate::txn_topic::TxnTopic;
 
 /// Why the broker could not start.
 #[derive(Debug, thiserror::Error)]
@@ -129,9 +130,10 @@ pub struct Broker {
     pub offsets_topic: Option<Arc<OffsetsTopic>>,
     pub controller: Arc<Controller>,
     pub groups: Arc<GroupCoordinator>,
-    /// The transaction coordinator; `None` in cluster mode (transactions run on a single
-    /// node only for now: their state is not replicated yet).
+    /// The transaction coordinator (always built; an `Option` for tests that run without).
     pub txns: Option<TxnCoordinator>,
+    /// Cluster mode: the replicated home of the transaction state (`__transaction_state`).
+    pub txn_topic: Option<Arc<TxnTopic>>,
     /// Incremental fetch sessions (KIP-227), shared by every connection.
     pub fetch_sessions: Arc<FetchSessionCache>,
     pub metrics: Arc<Metrics>,
@@ -273,18 +275,41 @@ impl Broker {
             topics = metadata.topics().len(),
             "recovered state"
         );
-        let txns = if in_cluster {
-            None
+        let txn_config = TxnConfig {
+            max_timeout_ms: config.transaction.max_timeout_ms,
+            abort_check_interval_ms: config.transaction.abort_timed_out_check_interval_ms,
+            id_expiration_ms: config.transaction.transactional_id_expiration_ms,
+            remove_expired_interval_ms: config
+                .transaction
+                .remove_expired_transaction_cleanup_interval_ms,
+        };
+        let (txns, txn_topic) = if in_cluster {
+            // Producer ids come from the controller quorum, unique across brokers; the source
+            // runs on a blocking thread and waits for the quorum on the runtime.
+            let topic = TxnTopic::new(
+                node.node_id,
+                replicas.clone(),
+                store.clone(),
+                Duration::from_millis(config.group.offsets_commit_timeout_ms),
+            )?;
+            let ctl = controller.clone();
+            let c = TxnCoordinator::open(
+                txn_config,
+                topic.clone() as Arc<dyn TxnStore>,
+                Arc::new(move || {
+                    let member = ctl
+                        .member()
+                        .ok_or_else(|| "not a cluster member yet".to_string())?;
+                    tokio::runtime::Handle::current()
+                        .block_on(member.allocate_producer_id())
+                        .map_err(|e| e.to_string())
+                }),
+                Arc::new(now_ms),
+            )
+            .map_err(BootError::Transactions)?;
+            (c, Some(topic))
         } else {
             let ids = store.clone();
-            let txn_config = TxnConfig {
-                max_timeout_ms: config.transaction.max_timeout_ms,
-                abort_check_interval_ms: config.transaction.abort_timed_out_check_interval_ms,
-                id_expiration_ms: config.transaction.transactional_id_expiration_ms,
-                remove_expired_interval_ms: config
-                    .transaction
-                    .remove_expired_transaction_cleanup_interval_ms,
-            };
             let c = TxnCoordinator::open(
                 txn_config,
                 store.clone() as Arc<dyn TxnStore>,
@@ -292,8 +317,9 @@ impl Broker {
                 Arc::new(now_ms),
             )
             .map_err(BootError::Transactions)?;
-            Some(c)
+            (c, None)
         };
+        let txns = Some(txns);
         let acls = Authorizer::open(&config.auth, store.clone())?;
         let fetch_sessions = Arc::new(FetchSessionCache::new(
             config.fetch.max_incremental_sessions,
@@ -310,6 +336,7 @@ impl Broker {
             controller,
             groups,
             txns,
+            txn_topic,
             fetch_sessions,
             metrics,
             acls,

@@ -367,6 +367,12 @@ pub struct TransactionConfig {
     /// How often expired transactional ids are looked for
     /// (`transaction.remove.expired.transaction.cleanup.interval.ms`).
     pub remove_expired_transaction_cleanup_interval_ms: u64,
+    /// Replicas of `__transaction_state` in a cluster, capped by the live brokers when it is
+    /// created (`transaction.state.log.replication.factor`).
+    pub state_log_replication_factor: i16,
+    /// Partitions of `__transaction_state` in a cluster
+    /// (`transaction.state.log.num.partitions`).
+    pub state_log_num_partitions: i32,
 }
 
 impl Default for TransactionConfig {
@@ -376,6 +382,8 @@ impl Default for TransactionConfig {
             abort_timed_out_check_interval_ms: 10_000,
             transactional_id_expiration_ms: 604_800_000,
             remove_expired_transaction_cleanup_interval_ms: 3_600_000,
+            state_log_replication_factor: 3,
+            state_log_num_partitions: 50,
         }
     }
 }
@@ -852,6 +860,12 @@ impl Config {
         }
         if !(1..=10_000).contains(&self.group.offsets_topic_num_partitions) {
             return invalid("group.offsets_topic_num_partitions", "must be 1..=10000");
+        }
+        if self.transaction.state_log_replication_factor < 1 {
+            return invalid("transaction.state_log_replication_factor", "must be >= 1");
+        }
+        if !(1..=10_000).contains(&self.transaction.state_log_num_partitions) {
+            return invalid("transaction.state_log_num_partitions", "must be 1..=10000");
         }
         if !(1..=3_600_000).contains(&self.group.offsets_commit_timeout_ms) {
             return invalid("group.offsets_commit_timeout_ms", "must be 1..=3600000");

@@ -17,6 +17,8 @@
 //! - [`fetch_session`] — incremental fetch sessions (KIP-227): the session cache and eviction
 //! - [`offsets_topic`] — cluster mode: the group coordinator's state as records of the
 //!   replicated `__consumer_offsets` topic (write, replay, load/unload on leadership)
+//! - [`txn_topic`] — cluster mode: the transaction coordinator's state as records of the
+//!   replicated `__transaction_state` topic, and markers to other brokers (WriteTxnMarkers)
 //! - [`group`]     — the classic consumer group coordinator (state machine, timers, offsets)
 //! - [`log`]       — the partition log engine: segments, indexes, recovery, retention
 //! - [`store`]     — RocksDB: cluster id, producer ids, topics, groups, committed offsets
@@ -41,3 +43,4 @@ pub mod server;
 pub mod store;
 pub mod telemetry;
 pub mod txn;
+pub mod txn_topic;

@@ -215,11 +215,21 @@ pub async fn start(cfg: Config) -> Result<Running, StartError> {
     broker.logs.spawn_background(background, stop_rx);
     broker.groups.spawn_background(shutdown.clone());
     if let Some(t) = &broker.txns {
-        // Resumes the markers of transactions prepared before a restart.
-        t.start(Arc::new(crate::txn::markers::BrokerMarkers {
+        // Resumes the markers of transactions prepared before a restart (a single broker; a
+        // cluster member resumes them as it loads `__transaction_state` partitions).
+        let local = crate::txn::markers::BrokerMarkers {
             replicas: broker.replicas.clone(),
             groups: broker.groups.clone(),
-        }));
+        };
+        if broker.txn_topic.is_some() {
+            t.start(Arc::new(crate::txn_topic::markers::ClusterMarkers::new(
+                local,
+                broker.node.node_id,
+                broker.controller.clone(),
+            )));
+        } else {
+            t.start(Arc::new(local));
+        }
     }
     if let Some(s) = &setup {
         join_cluster(&broker, s).await?;
@@ -378,6 +388,9 @@ async fn join_cluster(broker: &Arc<Broker>, setup: &ClusterSetup) -> Result<(), 
     if let Some(offsets) = &broker.offsets_topic {
         offsets.start(broker.groups.clone());
     }
+    if let (Some(topic), Some(txns)) = (&broker.txn_topic, &broker.txns) {
+        topic.start(txns.clone());
+    }
     // A restarted broker may have to wait for its previous session to expire.
     let patience = session * 2 + Duration::from_secs(5);
     let cluster_id = member.register(patience).await.map_err(|e| {
@@ -437,6 +450,10 @@ async fn apply_image(broker: &Arc<Broker>, image: Image) {
         // Then the groups of the offsets partitions led now (or no longer).
         if let Some(offsets) = &b.offsets_topic {
             offsets.apply_image(&img);
+        }
+        // And the transactional ids of the transaction-log partitions.
+        if let Some(txns) = &b.txn_topic {
+            txns.apply_image(&img);
         }
         Ok::<(), crate::cluster::TopicError>(())
     })

@@ -38,6 +38,14 @@ import static java.nio.charset.StandardCharsets.UTF_8;
  *                    rewinds to the committed offsets and carries on. A read_committed
  *                    consumer then finds every input record exactly once in the output, and the
  *                    group's committed offsets at the input's end.
+ *   Txn eos-cluster DIR
+ *                    (DIR: the cluster dir of compat/run's 3-node cluster) the same loop on
+ *                    RF 3 topics (min.insync.replicas=2), but the broker killed is the
+ *                    transaction coordinator of the producer's transactional id (Admin
+ *                    describeTransactions' coordinator id): SIGKILLed inside a transaction,
+ *                    started again 5 s later; its `__transaction_state` partition moves to
+ *                    another broker, which loads the transaction and carries on. Output =
+ *                    input exactly once.
  *   Txn admin        Admin listTransactions / describeTransactions (what kafka-transactions
  *                    --list / --describe send) show an open transaction with its partitions,
  *                    then CompleteCommit; ListOffsets with read_committed answers the LSO.
@@ -50,7 +58,8 @@ public final class Txn {
         String mode = args[0];
         Util.main("Txn " + mode, () -> {
             switch (mode) {
-                case "eos-crash" -> eosCrash();
+                case "eos-crash" -> eosCrash(null);
+                case "eos-cluster" -> eosCrash(args[1]);
                 case "admin" -> admin();
                 default -> throw new IllegalArgumentException(mode);
             }
@@ -76,13 +85,32 @@ public final class Txn {
         }
     }
 
-    static void eosCrash() throws Exception {
-        boolean canCrash = System.getenv("COMPAT_BROKER_PIDFILE") != null
-                && !System.getenv("COMPAT_BROKER_PIDFILE").isEmpty();
+    /** SIGKILLs the coordinator of txnId in the cluster at dir; starts it again 5 s later. */
+    static void killCoordinator(String dir, String txnId) throws Exception {
+        int id;
+        try (Admin a = Util.admin()) {
+            id = a.describeTransactions(List.of(txnId)).description(txnId).get(30, TimeUnit.SECONDS).coordinatorId();
+        }
+        System.out.println("killing node " + id + ", the coordinator of " + txnId);
+        ProcessHandle.of(Cluster.pid(dir, id)).ifPresent(ProcessHandle::destroyForcibly);
+        Thread.sleep(5000);
+        Cluster.clusterCtl(dir, "start", String.valueOf(id));
+    }
+
+    static void eosCrash(String clusterDir) throws Exception {
+        boolean canCrash = clusterDir != null || (System.getenv("COMPAT_BROKER_PIDFILE") != null
+                && !System.getenv("COMPAT_BROKER_PIDFILE").isEmpty());
         String in = Util.topic("eos-in"), out = Util.topic("eos-out"), group = Util.topic("eos-g");
         try (Admin a = Util.admin()) {
-            Util.createTopic(a, in, PARTITIONS);
-            Util.createTopic(a, out, PARTITIONS);
+            if (clusterDir == null) {
+                Util.createTopic(a, in, PARTITIONS);
+                Util.createTopic(a, out, PARTITIONS);
+            } else {
+                Map<String, String> cfg = Map.of("min.insync.replicas", "2");
+                a.createTopics(List.of(new org.apache.kafka.clients.admin.NewTopic(in, PARTITIONS, (short) 3).configs(cfg),
+                        new org.apache.kafka.clients.admin.NewTopic(out, PARTITIONS, (short) 3).configs(cfg)))
+                        .all().get(60, TimeUnit.SECONDS);
+            }
         }
         try (KafkaProducer<byte[], byte[]> p = Util.producer()) {
             for (int i = 0; i < INPUT; i++) {
@@ -125,7 +153,8 @@ public final class Txn {
                     // and its commit are not.
                     producer.flush();
                     System.out.println("killing the broker inside transaction " + (committedTxns + 1));
-                    crashBroker();
+                    if (clusterDir == null) crashBroker();
+                    else killCoordinator(clusterDir, txnId);
                     crashed = true;
                 }
                 producer.sendOffsetsToTransaction(offsets, consumer.groupMetadata());

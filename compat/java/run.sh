@@ -65,6 +65,8 @@ cluster)
     done
     check cluster/java/acks-all-failover-and-rolling-restart --timeout 300 -- \
         "${JAVA[@]}" Cluster failover-rolling "$COMPAT_CLUSTER_DIR"
+    check cluster/java/eos-coordinator-kill --timeout 300 -- \
+        "${JAVA[@]}" Txn eos-cluster "$COMPAT_CLUSTER_DIR"
     ;;
 esac
 # Results are recorded by `check`; a non-zero exit here means run.sh itself broke.

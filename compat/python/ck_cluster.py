@@ -50,6 +50,18 @@ the broker that answered in orig_broker_name).
                                        the new coordinator after the kill, and at the end): every
                                        read is the log's record, no commit acknowledged before
                                        a read-back is behind it, none goes backwards
+  ck_cluster.py txn-leader-failover DIR
+                                       a confluent-kafka transactional producer (bootstrap: all
+                                       nodes) runs 30 transactions of 10 records on a 3-partition
+                                       RF 3 topic (min.insync.replicas=2), every 5th aborted;
+                                       inside the 10th the leader of partition 0 is SIGKILLed
+                                       (started again 5 s later) and the transaction still
+                                       commits (or aborts and is redone, as an application
+                                       would). Then the transaction coordinator is SIGKILLed
+                                       between two transactions and the producer carries on.
+                                       A read_committed consumer reads exactly the committed
+                                       records, once each, none of the aborted ones; commit
+                                       latencies are printed
   ck_cluster.py refuse-duplicate-id DIR
                                        a second process claiming node id 2 (broker role, its
                                        own data dir and port) exits non-zero naming the problem
@@ -572,6 +584,100 @@ def _run_refused(cmd, env, limit_s, needle):
     check(needle in last, f"the error should say {needle!r}: {last}")
 
 
+def txn_leader_failover(cluster_dir):
+    import signal
+    from confluent_kafka import Consumer, Producer
+    from confluent_kafka.admin import NewTopic as NT
+    t = topic_name("ck-txn-fail")
+    a = admin(1)
+    fs = a.create_topics([NT(t, 3, 3, config={"min.insync.replicas": "2"})], request_timeout=30)
+    fs[t].result(30)
+    poll(lambda: converged_topic(t, 3, 3), CONVERGE_S, f"every node's view of {t}")
+    txn_id = topic_name("ck-txn-id")
+    conf = {"bootstrap.servers": ",".join(NODES), "transactional.id": txn_id,
+            "transaction.timeout.ms": 60000, "message.timeout.ms": 60000, "linger.ms": 5,
+            "socket.connection.setup.timeout.ms": 3000}
+    p = Producer(conf)
+    p.init_transactions(30)
+    committed, aborted, latencies = set(), set(), []
+    killed_leader = killed_coordinator = None
+
+    def kill_and_restart(node_id):
+        os.kill(_pid(cluster_dir, node_id), signal.SIGKILL)
+        time.sleep(5)
+        _cluster_ctl(cluster_dir, "start", str(node_id))
+
+    n = 0
+    while n < 30:
+        values = [f"tx{n:03d}-{k}" for k in range(10)]
+        if n == 20 and killed_coordinator is None:
+            # Between two transactions: the coordinator's broker goes.
+            killed_coordinator = _txn_coordinator(txn_id)
+            print(f"killing node {killed_coordinator}, coordinator of {txn_id}")
+            kill_and_restart(killed_coordinator)
+        try:
+            began = time.time()
+            p.begin_transaction()
+            for k, v in enumerate(values):
+                p.produce(t, value=v, partition=k % 3)
+            if n == 10 and killed_leader is None:
+                p.flush(30)
+                killed_leader = _leaders(t)[0]
+                print(f"killing node {killed_leader}, leader of {t}-0, inside transaction {n}")
+                kill_and_restart(killed_leader)
+            if n % 5 == 4:
+                p.abort_transaction(60)
+                aborted.update(values)
+            else:
+                p.commit_transaction(60)
+                committed.update(values)
+                latencies.append((time.time() - began) * 1000)
+            n += 1
+        except KafkaException as e:
+            err = e.args[0]
+            print(f"transaction {n} failed: {err}")
+            if err.txn_requires_abort():
+                p.abort_transaction(60)
+                aborted.update(values)
+            elif err.retriable():
+                time.sleep(0.5)
+                continue
+            else:
+                raise
+    check(killed_leader is not None and killed_coordinator is not None, "nothing was killed")
+    c = Consumer({"bootstrap.servers": ",".join(NODES), "group.id": topic_name("ck-txn-read"),
+                  "auto.offset.reset": "earliest", "isolation.level": "read_committed",
+                  "enable.auto.commit": False})
+    c.subscribe([t])
+    seen = []
+    deadline = time.time() + 60
+    while time.time() < deadline and len(seen) < len(committed):
+        m = c.poll(0.5)
+        if m is None or m.error():
+            continue
+        seen.append(m.value().decode())
+    c.close()
+    dup = len(seen) - len(set(seen))
+    eq(dup, 0, "records read twice")
+    eq(sorted(set(seen) & aborted), [], "aborted records visible to read_committed")
+    eq(sorted(committed - set(seen)), [], "committed records missing")
+    latencies.sort()
+    print(f"{len(committed)} committed, {len(aborted)} aborted records; commit latency "
+          f"p50 {latencies[len(latencies) // 2]:.1f} ms, max {latencies[-1]:.1f} ms "
+          f"(killed leader {killed_leader}, coordinator {killed_coordinator})")
+
+
+def _txn_coordinator(txn_id):
+    """The node FindCoordinator v1 (raw, key type 1, via node 1) names for txn_id."""
+    r = Raw(1).request(10, 1, _str(txn_id) + struct.pack(">b", 1))
+    r.take(">i")  # throttle_time_ms
+    code = r.take(">h")
+    r.string()  # error_message
+    node_id = r.take(">i")
+    check(code == 0, f"FindCoordinator for {txn_id}: error {code}")
+    return node_id
+
+
 def refuse_duplicate_id(cluster_dir):
     import tempfile
     binary, voters = _node_args(cluster_dir)
@@ -989,6 +1095,7 @@ if __name__ == "__main__":
         "group-any-node": group_any_node,
         "no-acked-loss": no_acked_loss,
         "group-failover": group_failover,
+        "txn-leader-failover": txn_leader_failover,
         "refuse-duplicate-id": refuse_duplicate_id,
         "refuse-foreign-dir": refuse_foreign_dir,
         "snapshot": snapshot,

@@ -91,6 +91,9 @@ cluster)
     check cluster/groups/committed-offsets-survive-coordinator-sigkill --timeout 240 -- \
         "$PYTHON" -u ck_cluster.py group-failover "$COMPAT_CLUSTER_DIR"
     cluster_ctl wait || fail cluster/groups/every-node-ready-again "a node is not ready after the group failover check"
+    check cluster/txn/confluent-kafka-leader-and-coordinator-sigkill --timeout 300 -- \
+        "$PYTHON" -u ck_cluster.py txn-leader-failover "$COMPAT_CLUSTER_DIR"
+    cluster_ctl wait || fail cluster/txn/every-node-ready-again "a node is not ready after the transaction failover check"
     # Network partitions: a cluster of its own, each node in a network namespace (root,
     # iproute2 and unshare needed; the machine CI runs on has them).
     if unshare -n true 2>/dev/null && command -v ip >/dev/null; then

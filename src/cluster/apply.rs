@@ -224,21 +224,22 @@ impl Controller {
         })
     }
 
-    /// Cluster mode: the internal offsets topic, created on first use as Kafka does
-    /// (`group.offsets_topic_num_partitions` partitions, `group.offsets_topic_replication_factor`
-    /// replicas capped by the live brokers, compacted). Blocking.
-    pub fn ensure_offsets_topic(
+    /// Cluster mode: an internal topic (`__consumer_offsets`, `__transaction_state`), created
+    /// on first use as Kafka does (`partitions` partitions, `replication_factor` replicas capped
+    /// by the live brokers, compacted). Blocking.
+    pub fn ensure_internal_topic(
         &self,
         member: &Member,
+        name: &str,
         partitions: i32,
         replication_factor: i16,
     ) -> Result<Arc<TopicInfo>, TopicError> {
-        if let Some(t) = self.view.topic(super::OFFSETS_TOPIC) {
+        if let Some(t) = self.view.topic(name) {
             return Ok(t);
         }
         let live = member.image().live_brokers().count().max(1);
         let req = NewTopic {
-            name: super::OFFSETS_TOPIC.to_string(),
+            name: name.to_string(),
             num_partitions: partitions,
             replication_factor: replication_factor.min(live as i16),
             assignments: Vec::new(),
@@ -250,13 +251,11 @@ impl Controller {
                 if code == crate::kafka_error::KafkaError::TopicAlreadyExists.code() => {}
             Err(e) => return Err(e),
         }
-        wait_while(|| self.view.topic(super::OFFSETS_TOPIC).is_none());
-        self.view
-            .topic(super::OFFSETS_TOPIC)
-            .ok_or_else(|| TopicError::Cluster {
-                code: crate::kafka_error::KafkaError::CoordinatorNotAvailable.code(),
-                message: "the offsets topic is not known to this broker yet".into(),
-            })
+        wait_while(|| self.view.topic(name).is_none());
+        self.view.topic(name).ok_or_else(|| TopicError::Cluster {
+            code: crate::kafka_error::KafkaError::CoordinatorNotAvailable.code(),
+            message: format!("{name} is not known to this broker yet"),
+        })
     }
 
     /// Applies `image` to this broker: the difference with the local view (see the header).

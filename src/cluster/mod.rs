@@ -38,3 +38,5 @@ pub struct NodeInfo {
 
 /// The internal topic whose partition leaders coordinate consumer groups in a cluster.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+/// The internal topic of the transaction coordinators in cluster mode (`txn_topic`).
+pub const TXN_TOPIC: &str = "__transaction_state";

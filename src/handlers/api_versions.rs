@@ -87,8 +87,9 @@ mod tests {
         );
         assert!(single.iter().any(|v| v.api_key == 18 && v.max_version == 4));
         assert!(!single.iter().any(|v| v.api_key == 55));
-        // The transaction APIs (coordinator state not replicated yet) only on a single node.
         assert!(single.iter().any(|v| v.api_key == 26 && v.max_version == 4));
+        // WriteTxnMarkers only between cluster brokers.
+        assert!(!single.iter().any(|v| v.api_key == 27));
         let cluster = advertised(true);
         assert_eq!(
             cluster.len(),
@@ -97,6 +98,12 @@ mod tests {
         assert!(cluster
             .iter()
             .any(|v| v.api_key == 55 && v.max_version == 2));
-        assert!(!cluster.iter().any(|v| v.api_key == 26 || v.api_key == 24));
+        // Transactions run in a cluster too (`__transaction_state`).
+        assert!(cluster
+            .iter()
+            .any(|v| v.api_key == 26 && v.max_version == 4));
+        assert!(cluster
+            .iter()
+            .any(|v| v.api_key == 27 && v.min_version == 1 && v.max_version == 1));
     }
 }

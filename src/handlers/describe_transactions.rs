@@ -1,6 +1,7 @@
 //! DescribeTransactions (key 65, v0): the coordinator's state of transactional ids
 //! (`kafka-transactions --describe`, Admin `describeTransactions`). An unknown id answers
-//! TRANSACTIONAL_ID_NOT_FOUND; a cluster (no transaction coordinator yet) NOT_COORDINATOR.
+//! TRANSACTIONAL_ID_NOT_FOUND; in a cluster an id another broker coordinates NOT_COORDINATOR
+//! (COORDINATOR_LOAD_IN_PROGRESS while this broker loads it), as Kafka answers.
 //! `topics` lists the data partitions in the transaction; a consumer group in it (whose
 //! offsets Kafka keeps in a `__consumer_offsets` partition, which a single broker does not
 //! have) is not listed.
@@ -41,9 +42,16 @@ pub async fn handle(
             states.push(base.with_error_code(KafkaError::NotCoordinator.code()));
             continue;
         };
-        let Some(m) = txns.transaction(id.as_str()).await else {
-            states.push(base.with_error_code(KafkaError::TransactionalIdNotFound.code()));
-            continue;
+        let m = match txns.transaction(id.as_str()).await {
+            Ok(Some(m)) => m,
+            Ok(None) => {
+                states.push(base.with_error_code(KafkaError::TransactionalIdNotFound.code()));
+                continue;
+            }
+            Err(e) => {
+                states.push(base.with_error_code(e.code()));
+                continue;
+            }
         };
         let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
         for p in &m.participants {

@@ -7,9 +7,10 @@
 //! coordinator is the leader of its partition of the internal `__consumer_offsets` topic
 //! (created on the first FindCoordinator); a partition without a leader answers
 //! COORDINATOR_NOT_AVAILABLE, and clients retry.
-//! A transactional id is coordinated by this node on a single broker; a cluster has no
-//! transaction coordinator yet (its state is not replicated), so there a transactional key
-//! gets COORDINATOR_NOT_AVAILABLE. Any other key type is INVALID_REQUEST, as in Kafka.
+//! A transactional id is coordinated by this node on a single broker; in a cluster, as in
+//! Kafka, by the leader of its partition of the internal `__transaction_state` topic (same
+//! hash, created on the first FindCoordinator for a transactional id; `txn_topic`). Any other
+//! key type is INVALID_REQUEST, as in Kafka.
 //! Errors carry node id −1, host "" and port −1 (Kafka's `Node.noNode()`).
 //! A v1–3 success carries the message "NONE", as Kafka sends it.
 
@@ -49,48 +50,53 @@ fn not_available() -> Answer {
     }
 }
 
-/// In a cluster, the offsets topic and the live brokers, read once per request (`None`: not a
-/// cluster; `Some(Err)`: not available).
-type OffsetsTopic = Option<Result<(Arc<TopicInfo>, Vec<NodeInfo>), ()>>;
+/// In a cluster, the internal topic of the key type (`__consumer_offsets` or
+/// `__transaction_state`) and the live brokers, read once per request (`None`: not a cluster;
+/// `Some(Err)`: not available).
+type InternalTopic = Option<Result<(Arc<TopicInfo>, Vec<NodeInfo>), ()>>;
+
+/// The live leader of `key`'s partition of `topic` (Kafka's hash), if any.
+fn leader_of(topic: &TopicInfo, live: &[NodeInfo], key: &str) -> Answer {
+    let p = crate::group::offsets_partition(key, topic.partitions.len() as i32);
+    let leader = topic.partition(p).map_or(-1, |p| p.leader);
+    match live.iter().find(|n| n.node_id == leader) {
+        Some(n) => Answer::Node {
+            node_id: n.node_id,
+            host: n.host.clone(),
+            port: n.port,
+        },
+        None => not_available(),
+    }
+}
 
 /// `listener`: the name of the listener the request came in on, whose advertised address a
 /// single node answers.
 fn resolve(
     broker: &Broker,
     listener: &str,
-    offsets: &OffsetsTopic,
+    internal: &InternalTopic,
     key_type: i8,
     key: &str,
 ) -> Answer {
     let (host, port) = broker.config.advertised_for(listener);
     match key_type {
-        KEY_TYPE_GROUP => match offsets {
+        KEY_TYPE_GROUP => match internal {
             None => Answer::Node {
                 node_id: broker.groups.coordinator_for(key),
                 host,
                 port,
             },
             Some(Err(())) => not_available(),
-            Some(Ok((topic, live))) => {
-                let p = crate::group::offsets_partition(key, topic.partitions.len() as i32);
-                let leader = topic.partition(p).map_or(-1, |p| p.leader);
-                match live.iter().find(|n| n.node_id == leader) {
-                    Some(n) => Answer::Node {
-                        node_id: n.node_id,
-                        host: n.host.clone(),
-                        port: n.port,
-                    },
-                    None => not_available(),
-                }
-            }
+            Some(Ok((topic, live))) => leader_of(topic, live, key),
         },
-        KEY_TYPE_TRANSACTION => match (&broker.txns, offsets) {
+        KEY_TYPE_TRANSACTION => match (&broker.txns, internal) {
+            (None, _) | (_, Some(Err(()))) => not_available(),
             (Some(_), None) => Answer::Node {
                 node_id: broker.node.node_id,
                 host,
                 port,
             },
-            _ => not_available(),
+            (Some(_), Some(Ok((topic, live)))) => leader_of(topic, live, key),
         },
         _ => Answer::Error {
             code: KafkaError::InvalidRequest.code(),
@@ -178,26 +184,32 @@ pub async fn handle(
     } else {
         vec![req.key]
     };
-    let offsets = match broker.controller.member() {
-        Some(m) if key_type == KEY_TYPE_GROUP => {
-            let (controller, member, g) = (
-                broker.controller.clone(),
-                m.clone(),
-                broker.config.group.clone(),
-            );
+    let (g, t) = (&broker.config.group, &broker.config.transaction);
+    let topic = match key_type {
+        KEY_TYPE_GROUP => Some((
+            crate::cluster::OFFSETS_TOPIC,
+            g.offsets_topic_num_partitions,
+            g.offsets_topic_replication_factor,
+        )),
+        KEY_TYPE_TRANSACTION => Some((
+            crate::cluster::TXN_TOPIC,
+            t.state_log_num_partitions,
+            t.state_log_replication_factor,
+        )),
+        _ => None,
+    };
+    let internal = match (broker.controller.member(), topic) {
+        (Some(m), Some((name, partitions, replication_factor))) => {
+            let (controller, member) = (broker.controller.clone(), m.clone());
             let created = blocking(move || {
-                controller.ensure_offsets_topic(
-                    &member,
-                    g.offsets_topic_num_partitions,
-                    g.offsets_topic_replication_factor,
-                )
+                controller.ensure_internal_topic(&member, name, partitions, replication_factor)
             })
             .await;
             Some(
                 created
                     .map(|topic| (topic, broker.live_brokers_on(&ctx.listener)))
                     .map_err(|e| {
-                        tracing::warn!(error = %e, "the offsets topic is not available");
+                        tracing::warn!(topic = name, error = %e, "an internal topic is not available");
                     }),
             )
         }
@@ -221,7 +233,7 @@ pub async fn handle(
                     code: e.code(),
                     message: "Authorization failed.",
                 },
-                None => resolve(broker, &ctx.listener, &offsets, key_type, key.as_str()),
+                None => resolve(broker, &ctx.listener, &internal, key_type, key.as_str()),
             };
             (key, answer)
         })

@@ -12,9 +12,9 @@
 //! client holds (KIP-360); a producer id without an epoch (or the reverse) is INVALID_REQUEST.
 //! An empty transactional id is INVALID_REQUEST, as in Kafka (idempotent producers send
 //! null). Below v4 PRODUCER_FENCED is sent as INVALID_PRODUCER_EPOCH,
-//! the code those clients know. A cluster has no transaction coordinator yet (FindCoordinator
-//! answers COORDINATOR_NOT_AVAILABLE for transactional ids there); a transactional
-//! InitProducerId sent to a cluster node anyway gets NOT_COORDINATOR.
+//! the code those clients know. In a cluster only the leader of the id's `__transaction_state`
+//! partition answers; another broker says NOT_COORDINATOR (COORDINATOR_LOAD_IN_PROGRESS while
+//! the leader loads it), and the client asks FindCoordinator again.
 
 use std::sync::Arc;
 

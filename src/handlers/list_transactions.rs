@@ -1,8 +1,8 @@
 //! ListTransactions (key 66, v0–1): the transactional ids the coordinator knows, filtered by
 //! state names (unknown names are echoed in `unknown_state_filters`, as Kafka does), by
 //! producer ids, and (v1+) by running longer than `duration_filter` ms (-1: no filter).
-//! `kafka-transactions --list` and Admin `listTransactions`. A cluster (no transaction
-//! coordinator yet) answers an empty list.
+//! `kafka-transactions --list` and Admin `listTransactions`. In a cluster each broker lists
+//! the ids it coordinates (Admin asks every broker and merges, as with Kafka).
 
 use std::sync::Arc;
 

@@ -191,7 +191,9 @@ pub(crate) fn topic_entry(
         .with_error_code(error_code)
         .with_name(Some(TopicName(StrBytes::from_string(t.name.clone()))))
         .with_topic_id(t.id)
-        .with_is_internal(t.name == crate::cluster::OFFSETS_TOPIC)
+        .with_is_internal(
+            t.name == crate::cluster::OFFSETS_TOPIC || t.name == crate::cluster::TXN_TOPIC,
+        )
         .with_partitions(
             t.partitions
                 .iter()

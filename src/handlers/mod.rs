@@ -65,6 +65,7 @@ mod sasl_authenticate;
 mod sasl_handshake;
 mod sync_group;
 mod txn_offset_commit;
+mod write_txn_markers;
 
 /// Who sent a request and how it was framed.
 #[derive(Debug, Clone)]
@@ -119,6 +120,7 @@ pub fn api_name(key: ApiKey) -> &'static str {
         ApiKey::AddPartitionsToTxn => "AddPartitionsToTxn",
         ApiKey::AddOffsetsToTxn => "AddOffsetsToTxn",
         ApiKey::EndTxn => "EndTxn",
+        ApiKey::WriteTxnMarkers => "WriteTxnMarkers",
         ApiKey::TxnOffsetCommit => "TxnOffsetCommit",
         ApiKey::DescribeTransactions => "DescribeTransactions",
         ApiKey::ListTransactions => "ListTransactions",
@@ -212,6 +214,9 @@ pub async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, req: RequestKi
             Rs::AddOffsetsToTxn(add_offsets_to_txn::handle(broker, ctx, r).await)
         }
         Rq::EndTxn(r) => Rs::EndTxn(end_txn::handle(broker, ctx, r).await),
+        Rq::WriteTxnMarkers(r) => {
+            Rs::WriteTxnMarkers(write_txn_markers::handle(broker, ctx, r).await)
+        }
         Rq::TxnOffsetCommit(r) => {
             Rs::TxnOffsetCommit(txn_offset_commit::handle(broker, ctx, r).await)
         }

@@ -13,7 +13,11 @@
 //! A partition led elsewhere answers NOT_LEADER_OR_FOLLOWER with KIP-951's hint (v10+): the
 //! current leader and epoch, and the leader's endpoint in `node_endpoints`.
 //! Transactional batches are appended only to partitions of the producer's open
-//! transaction ([`check_transactional`]).
+//! transaction ([`check_transactional`]) when this broker coordinates the transactional id.
+//! In a cluster the coordinator is often another broker: then the batch is appended without
+//! that check, as Kafka did before KIP-890 (AddPartitionsToTxn v4 verification between
+//! brokers is not built); the producer's epoch is still fenced by the partition's producer
+//! state, and the coordinator's markers close the transaction.
 //! v0–2 never arrive here (the codec refuses them); v13+ (topic ids) is not advertised.
 
 use std::sync::Arc;
@@ -62,7 +66,12 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
         None => None,
         Some(id) => Some(match &broker.txns {
             None => Err(KafkaError::TransactionalIdAuthorizationFailed),
-            Some(t) => t.lock_for_append(id.as_str()).await,
+            Some(t) => match t.lock_for_append(id.as_str()).await {
+                Ok(p) => Ok(Some(p)),
+                // Another broker coordinates the id (module header).
+                Err(KafkaError::NotCoordinator) if broker.txn_topic.is_some() => Ok(None),
+                Err(e) => Err(e),
+            },
         }),
     };
     for topic in req.topic_data {
@@ -247,7 +256,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
 /// a partition not in the transaction INVALID_TXN_STATE (TRANSACTION_ABORTABLE from v11). A
 /// batch whose header does not parse is left to the batch validator.
 fn check_transactional(
-    permit: Option<&Result<crate::txn::AppendPermit, KafkaError>>,
+    permit: Option<&Result<Option<crate::txn::AppendPermit>, KafkaError>>,
     records: Option<&[u8]>,
     topic: &str,
     partition: i32,
@@ -261,14 +270,17 @@ fn check_transactional(
         None => return Ok(()),
         Some(_) if !header.is_transactional() => Err(KafkaError::InvalidRecord),
         Some(Err(e)) => Err(*e),
-        Some(Ok(p)) => p.verify(header.producer_id, header.producer_epoch, topic, partition),
+        Some(Ok(None)) => return Ok(()),
+        Some(Ok(Some(p))) => p.verify(header.producer_id, header.producer_epoch, topic, partition),
     };
     verdict.map_err(|e| {
         match e {
             KafkaError::ProducerFenced
             | KafkaError::InvalidProducerIdMapping
             | KafkaError::InvalidProducerEpoch => KafkaError::InvalidProducerEpoch,
-            KafkaError::ConcurrentTransactions => KafkaError::NotEnoughReplicas,
+            KafkaError::ConcurrentTransactions | KafkaError::CoordinatorLoadInProgress => {
+                KafkaError::NotEnoughReplicas
+            }
             KafkaError::InvalidTxnState if version >= 11 => KafkaError::TransactionAbortable,
             e => e,
         }

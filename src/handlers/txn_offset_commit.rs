@@ -5,6 +5,10 @@
 //! The group must be in the open transaction (AddOffsetsToTxn first: v0–4 never add it
 //! implicitly; v5, transactions v2, is not advertised), checked with the transaction
 //! coordinator while the offsets are staged, so they cannot miss the transaction's marker.
+//! In a cluster the transaction coordinator may be another broker (the group coordinator is
+//! the leader of the group's `__consumer_offsets` partition): then the offsets are staged
+//! without that check, as Kafka does before KIP-890, and the coordinator's marker (a
+//! WriteTxnMarkers to this broker) completes them.
 //! v3+ carry the consumer's generation, member id and instance id (KIP-447), validated as
 //! OffsetCommit validates them (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID).
 //! The offsets stay pending until the marker: committed at COMMIT, dropped at ABORT; OffsetFetch
@@ -134,20 +138,23 @@ async fn commit(
         return Err(KafkaError::NotCoordinator.code());
     };
     let group_id = req.group_id.to_string();
-    let permit = txns
+    let verified = txns
         .verify_group(
             req.transactional_id.as_str(),
             req.producer_id.0,
             req.producer_epoch,
             &group_id,
         )
-        .await
-        .map_err(|e| match e {
-            KafkaError::ProducerFenced | KafkaError::InvalidProducerIdMapping => {
-                KafkaError::InvalidProducerEpoch.code()
-            }
-            e => e.code(),
-        })?;
+        .await;
+    let permit = match verified {
+        Ok(p) => Some(p),
+        // Another broker coordinates the transaction (module header).
+        Err(KafkaError::NotCoordinator) if broker.txn_topic.is_some() => None,
+        Err(KafkaError::ProducerFenced | KafkaError::InvalidProducerIdMapping) => {
+            return Err(KafkaError::InvalidProducerEpoch.code())
+        }
+        Err(e) => return Err(e.code()),
+    };
     let request = CommitRequest {
         group_id,
         member_id: if v >= 3 {

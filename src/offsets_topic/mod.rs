@@ -19,6 +19,11 @@
 //! - **Unload**: when the leadership goes (or its epoch changes), `p`'s groups leave the
 //!   coordinator (parked requests get NOT_COORDINATOR) and the view.
 //!
+//! - **Transactional offsets** ([`GroupStore::persist_pending`]): staged and completed through
+//!   the same write path, as pending-offsets records (`records.rs`); a load restores the
+//!   pending offsets of transactions still open, which the transaction's marker (local, or a
+//!   WriteTxnMarkers from the transaction coordinator's broker) completes.
+//!
 //! Loads and unloads run in image order on one task, so an unload never overtakes the load
 //! that follows it. A single broker never builds this: its coordinator writes RocksDB directly.
 //! The offsets topic is compacted, so retention never deletes it; compaction itself does not
@@ -33,9 +38,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use crate::broker::now_ms;
 use crate::cluster::image::Image;
 use crate::cluster::OFFSETS_TOPIC;
-use crate::group::store::{GroupStore, GroupStoreError, GroupWrite, PersistedGroup};
+use crate::group::store::{
+    GroupStore, GroupStoreError, GroupWrite, MetadataWrite, PendingWrite, PersistedGroup,
+};
 use crate::group::{offsets_partition, GroupCoordinator};
 use crate::log::{AppendOutcome, BatchHeader, PartitionLog};
 use crate::replica::{AckError, PartitionError, ReplicaManager};
@@ -252,7 +260,7 @@ impl OffsetsTopic {
             .leader(OFFSETS_TOPIC, partition, leader_epoch)
             .map_err(|e| e.to_string())?;
         let mut replay = records::Replay::default();
-        replay_log(&part.log, &mut replay)?;
+        replay_log(&part.log, |batch| replay.apply_batch(batch))?;
         if replay.skipped > 0 {
             tracing::warn!(
                 partition,
@@ -268,8 +276,12 @@ impl OffsetsTopic {
     }
 }
 
-/// Folds every batch of `log` from its start to its end into `replay`.
-fn replay_log(log: &PartitionLog, replay: &mut records::Replay) -> Result<(), String> {
+/// Feeds every whole batch of `log` from its start to its end to `apply`, in log order (also
+/// the replay of `__transaction_state`, `txn_topic`). Blocking.
+pub(crate) fn replay_log(
+    log: &PartitionLog,
+    mut apply: impl FnMut(Bytes) -> Result<(), String>,
+) -> Result<(), String> {
     let mut pos = log.log_start_offset();
     let end = log.log_end_offset();
     while pos < end {
@@ -288,7 +300,7 @@ fn replay_log(log: &PartitionLog, replay: &mut records::Replay) -> Result<(), St
             }
             let batch = buf.split_to(size);
             if h.last_offset() >= pos {
-                replay.apply_batch(batch)?;
+                apply(batch)?;
             }
             pos = pos.max(h.last_offset() + 1);
         }
@@ -307,6 +319,41 @@ impl GroupStore for OffsetsTopic {
 
     /// Blocking: called on a blocking thread, it waits for the replicas on the runtime.
     fn persist(&self, group_id: &str, write: &GroupWrite) -> Result<(), GroupStoreError> {
+        self.append(group_id, &records::encode_write(group_id, write, now_ms()))?;
+        // The log is the record; the view follows it (a failed view write is repaired by the
+        // next load).
+        if let Err(e) = self.view.write_group(group_id, write) {
+            tracing::error!(group = group_id, error = %e, "group view write failed after the offsets topic took it");
+        }
+        Ok(())
+    }
+
+    /// Transactional offsets (TxnOffsetCommit, and the marker that completes them) as a
+    /// pending-offsets record (`records.rs`). Blocking. The view keeps committed offsets
+    /// only: pending ones live in the log and in the coordinator's memory.
+    fn persist_pending(&self, group_id: &str, write: &PendingWrite) -> Result<(), GroupStoreError> {
+        self.append(
+            group_id,
+            &records::encode_pending(group_id, write, now_ms()),
+        )?;
+        if !write.commit.is_empty() {
+            let committed = GroupWrite {
+                metadata: MetadataWrite::Unchanged,
+                offsets_put: write.commit.clone(),
+                offsets_delete: Vec::new(),
+            };
+            if let Err(e) = self.view.write_group(group_id, &committed) {
+                tracing::error!(group = group_id, error = %e, "group view write failed after the offsets topic took it");
+            }
+        }
+        Ok(())
+    }
+}
+
+impl OffsetsTopic {
+    /// Appends `batch` to the offsets partition of `group_id`, which this broker must lead at
+    /// the epoch it loaded, and waits until it is acknowledged as acks=all. Blocking.
+    fn append(&self, group_id: &str, batch: &[u8]) -> Result<(), GroupStoreError> {
         let partitions = lock(&self.state).partitions;
         let partition = offsets_partition(group_id, partitions);
         let not_coordinator = |why: String| GroupStoreError::NotCoordinator(why);
@@ -323,9 +370,7 @@ impl GroupStore for OffsetsTopic {
         self.replicas
             .check_min_insync(&part, -1)
             .map_err(|e| GroupStoreError::Failed(e.to_string()))?;
-        let now = crate::broker::now_ms();
-        let batch = records::encode_write(group_id, write, now);
-        let end = match part.log.append(&batch, epoch, now) {
+        let end = match part.log.append(batch, epoch, now_ms()) {
             Ok(AppendOutcome::Appended { last_offset, .. }) => last_offset + 1,
             // Without a producer id nothing is a retry.
             Ok(AppendOutcome::Duplicate { last_offset, .. }) => last_offset + 1,
@@ -341,11 +386,6 @@ impl GroupStore for OffsetsTopic {
                 return Err(not_coordinator(AckError::NotLeader.to_string()))
             }
             Err(e) => return Err(GroupStoreError::Failed(e.to_string())),
-        }
-        // The log is the record; the view follows it (a failed view write is repaired by the
-        // next load).
-        if let Err(e) = self.view.write_group(group_id, write) {
-            tracing::error!(group = group_id, error = %e, "group view write failed after the offsets topic took it");
         }
         Ok(())
     }

@@ -6,10 +6,19 @@
 //! ```text
 //! offset commit    i16 version = 1, string group, string topic, i32 partition
 //! group metadata   i16 version = 2, string group
+//! pending offsets  i16 version = 100, string group, i64 producer id   (Runnel's own)
 //! ```
 //! Values are the JSON documents of `group::store` (`OffsetRecord`, `GroupMetadataRecord`,
 //! each with its format version `"v"`), not Kafka's binary values; a null value is a tombstone
 //! (offset deleted, group deleted). A key version 0 (Kafka's older offset key) reads as 1.
+//!
+//! A pending-offsets record carries one `group::store::PendingWrite` (TxnOffsetCommit staging
+//! transactional offsets, or the transaction's marker unstaging and, on commit, committing
+//! them) as JSON `{"v":1,"stage":[[topic,partition,offset]..],"unstage":[[topic,partition]..],
+//! "commit":[[topic,partition,offset]..]}`; it is never a tombstone (the key is not a
+//! compaction key Kafka knows, and Kafka's readers skip an unknown key version). Kafka instead
+//! writes transactional offset commits as transactional batches completed by a control
+//! batch; here the completion is an ordinary record, so the replay needs no producer state.
 //!
 //! One `GroupWrite` is one uncompressed batch with no producer id, so it is appended, replicated
 //! and truncated whole: its group metadata record first, then the offset tombstones, then the
@@ -23,14 +32,20 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 
+use serde::{Deserialize, Serialize};
+
 use crate::group::store::{
-    apply_write, GroupMetadataRecord, GroupWrite, MetadataWrite, OffsetRecord, PersistedGroup,
+    apply_pending, apply_write, GroupMetadataRecord, GroupWrite, MetadataWrite, OffsetRecord,
+    PendingWrite, PersistedGroup,
 };
 use crate::log::batch::KeyValue;
 
 const OFFSET_KEY_V0: i16 = 0;
 const OFFSET_KEY: i16 = 1;
 const GROUP_KEY: i16 = 2;
+const PENDING_KEY: i16 = 100;
+/// Version of the pending-offsets JSON document.
+const PENDING_VERSION: u16 = 1;
 
 /// One record's key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +57,10 @@ enum Key {
     },
     Group {
         group: String,
+    },
+    Pending {
+        group: String,
+        producer_id: i64,
     },
 }
 
@@ -71,6 +90,11 @@ impl Key {
                 out.extend_from_slice(&GROUP_KEY.to_be_bytes());
                 put_str(&mut out, group);
             }
+            Key::Pending { group, producer_id } => {
+                out.extend_from_slice(&PENDING_KEY.to_be_bytes());
+                put_str(&mut out, group);
+                out.extend_from_slice(&producer_id.to_be_bytes());
+            }
         }
         out
     }
@@ -84,6 +108,10 @@ impl Key {
                 partition: r.i32()?,
             },
             GROUP_KEY => Key::Group { group: r.string()? },
+            PENDING_KEY => Key::Pending {
+                group: r.string()?,
+                producer_id: r.i64()?,
+            },
             v => return Err(format!("unknown key version {v}")),
         };
         if !r.0.is_empty() {
@@ -111,6 +139,12 @@ impl Reader<'_> {
     fn i32(&mut self) -> Result<i32, String> {
         let b = self.take(4)?;
         Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn i64(&mut self) -> Result<i64, String> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(i64::from_be_bytes(a))
     }
     fn string(&mut self) -> Result<String, String> {
         let len = usize::try_from(self.i16()?).map_err(|_| "null string in a key")?;
@@ -153,6 +187,38 @@ pub fn encode_write(group_id: &str, write: &GroupWrite, now_ms: i64) -> Vec<u8> 
     crate::log::encode_batch(&refs, now_ms)
 }
 
+/// The JSON value of a pending-offsets record (see the header).
+#[derive(Serialize, Deserialize)]
+struct PendingValue {
+    v: u16,
+    stage: Vec<(String, i32, OffsetRecord)>,
+    unstage: Vec<(String, i32)>,
+    commit: Vec<(String, i32, OffsetRecord)>,
+}
+
+/// The batch that carries the transactional-offsets write `write` for `group_id`.
+pub fn encode_pending(group_id: &str, write: &PendingWrite, now_ms: i64) -> Vec<u8> {
+    let key = Key::Pending {
+        group: group_id.to_string(),
+        producer_id: write.producer_id,
+    }
+    .encode();
+    let value = PendingValue {
+        v: PENDING_VERSION,
+        stage: write.stage.clone(),
+        unstage: write.unstage.clone(),
+        commit: write.commit.clone(),
+    };
+    let value = serde_json::to_vec(&value).unwrap_or_default();
+    crate::log::encode_batch(&[(Some(key.as_slice()), Some(value.as_slice()))], now_ms)
+}
+
+/// One decoded record: a group write or a transactional-offsets write.
+enum Decoded {
+    Group(String, GroupWrite),
+    Pending(String, PendingWrite),
+}
+
 /// The groups of one offsets partition, folded from its batches in log order.
 #[derive(Default)]
 pub struct Replay {
@@ -175,7 +241,10 @@ impl Replay {
                 continue;
             };
             match record_write(key, r.value.as_deref()) {
-                Ok((group, write)) => apply_write(&mut self.groups, &group, &write),
+                Ok(Decoded::Group(group, write)) => apply_write(&mut self.groups, &group, &write),
+                Ok(Decoded::Pending(group, write)) => {
+                    apply_pending(&mut self.groups, &group, &write)
+                }
                 Err(e) => {
                     tracing::warn!(offset = r.offset, error = %e, "skipping an offsets-topic record that does not decode");
                     self.skipped += 1;
@@ -194,7 +263,7 @@ impl Replay {
 }
 
 /// One record as the write it stands for.
-fn record_write(key: &[u8], value: Option<&[u8]>) -> Result<(String, GroupWrite), String> {
+fn record_write(key: &[u8], value: Option<&[u8]>) -> Result<Decoded, String> {
     let mut write = GroupWrite {
         metadata: MetadataWrite::Unchanged,
         offsets_put: Vec::new(),
@@ -225,8 +294,22 @@ fn record_write(key: &[u8], value: Option<&[u8]>) -> Result<(String, GroupWrite)
             }
             group
         }
+        Key::Pending { group, producer_id } => {
+            let v = value.ok_or("a pending-offsets record without a value")?;
+            let p: PendingValue = serde_json::from_slice(v).map_err(|e| e.to_string())?;
+            if p.v != PENDING_VERSION {
+                return Err(format!("unknown pending-offsets version {}", p.v));
+            }
+            let write = PendingWrite {
+                producer_id,
+                stage: p.stage,
+                unstage: p.unstage,
+                commit: p.commit,
+            };
+            return Ok(Decoded::Pending(group, write));
+        }
     };
-    Ok((group, write))
+    Ok(Decoded::Group(group, write))
 }
 
 #[cfg(test)]
@@ -389,6 +472,45 @@ mod tests {
         assert_eq!(got, expected);
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].metadata.as_ref().unwrap().generation_id, 2);
+    }
+
+    /// Transactional offsets: staged, then committed (one producer) or dropped (another);
+    /// the replay ends where a store that applied the same writes ends.
+    #[test]
+    fn pending_offsets_replay_like_a_store() {
+        let stage = |pid: i64, o: i64| PendingWrite {
+            producer_id: pid,
+            stage: vec![("t".into(), 0, offset(o))],
+            ..Default::default()
+        };
+        let writes: Vec<PendingWrite> = vec![
+            stage(7, 10),
+            stage(8, 20),
+            PendingWrite {
+                producer_id: 7,
+                unstage: vec![("t".into(), 0)],
+                commit: vec![("t".into(), 0, offset(10))],
+                ..Default::default()
+            },
+        ];
+        let store = MemoryGroupStore::new();
+        let mut replay = Replay::default();
+        for w in &writes {
+            store.persist_pending("g", w).unwrap();
+            replay
+                .apply_batch(Bytes::from(encode_pending("g", w, 9)))
+                .unwrap();
+        }
+        assert_eq!(replay.skipped, 0);
+        let got = replay.finish();
+        assert_eq!(got, store.load().unwrap());
+        assert_eq!(got[0].offsets, vec![("t".to_string(), 0, offset(10))]);
+        assert_eq!(got[0].pending, vec![(8, "t".to_string(), 0, offset(20))]);
+        let k = Key::Pending {
+            group: "g".into(),
+            producer_id: 7,
+        };
+        assert_eq!(Key::decode(&k.encode()), Ok(k));
     }
 
     #[test]

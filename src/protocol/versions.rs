@@ -53,6 +53,8 @@ pub const SUPPORTED: &[Range] = &[
     r(ApiKey::AddPartitionsToTxn, 0, 3),
     r(ApiKey::AddOffsetsToTxn, 0, 4),
     r(ApiKey::EndTxn, 0, 4),
+    // Between brokers only (transaction markers to remote leaders); Kafka 4 keeps v1 only.
+    r(ApiKey::WriteTxnMarkers, 1, 1),
     r(ApiKey::TxnOffsetCommit, 0, 4),
     r(ApiKey::DescribeAcls, 1, 3),
     r(ApiKey::CreateAcls, 1, 3),
@@ -84,24 +86,17 @@ pub const PRODUCE_MIN_ACCEPTED: i16 = 3;
 
 /// APIs that only a cluster node advertises (a single node has no controller quorum). They
 /// still decode everywhere; a single node answers them with an error.
-pub const CLUSTER_ONLY: &[ApiKey] = &[ApiKey::DescribeQuorum];
+pub const CLUSTER_ONLY: &[ApiKey] = &[ApiKey::DescribeQuorum, ApiKey::WriteTxnMarkers];
 
-/// APIs that only a single node advertises: the transaction APIs, whose coordinator state is
-/// not replicated yet, the ACL APIs, whose ACLs live in each node's own store rather than
+/// APIs that only a single node advertises: the ACL APIs, whose ACLs live in each node's own store rather than
 /// in the replicated metadata (a cluster node enforces only super users and
 /// `allow_everyone_if_no_acl_found`), and AlterUserScramCredentials (credentials are per
-/// node). They still decode everywhere; a cluster node answers NOT_COORDINATOR
-/// (transactions), UNSUPPORTED_VERSION (ACLs) or INVALID_REQUEST (credentials).
+/// node). They still decode everywhere; a cluster node answers UNSUPPORTED_VERSION (ACLs) or
+/// INVALID_REQUEST (credentials).
 pub const SINGLE_NODE_ONLY: &[ApiKey] = &[
     ApiKey::DescribeAcls,
     ApiKey::CreateAcls,
     ApiKey::DeleteAcls,
-    ApiKey::AddPartitionsToTxn,
-    ApiKey::AddOffsetsToTxn,
-    ApiKey::EndTxn,
-    ApiKey::TxnOffsetCommit,
-    ApiKey::DescribeTransactions,
-    ApiKey::ListTransactions,
     // SCRAM credentials live in each node's store, not replicated yet.
     ApiKey::AlterUserScramCredentials,
 ];

@@ -13,7 +13,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Marker, MarkerError, MarkerFuture, MarkerSink, Participant, COORDINATOR_EPOCH};
+use super::{Marker, MarkerError, MarkerFuture, MarkerSink, Participant};
 use crate::group::GroupCoordinator;
 use crate::kafka_error::KafkaError;
 use crate::log::control::TxnMarker;
@@ -42,7 +42,7 @@ impl MarkerSink for BrokerMarkers {
                             marker.producer_epoch,
                             TxnMarker {
                                 commit: marker.commit,
-                                coordinator_epoch: COORDINATOR_EPOCH,
+                                coordinator_epoch: marker.coordinator_epoch,
                             },
                             tokio::time::Instant::now() + MARKER_ACK_TIMEOUT,
                         )

@@ -26,7 +26,14 @@
 //!   ([`AppendPermit`]), so no batch can land after the markers of its transaction were
 //!   decided (no hanging transaction from a late produce);
 //! - the coordinator epoch written in markers is constant on a single broker
-//!   ([`COORDINATOR_EPOCH`]): there is exactly one coordinator.
+//!   ([`COORDINATOR_EPOCH`]): there is exactly one coordinator. In a cluster it is the leader
+//!   epoch of the id's `__transaction_state` partition ([`TxnStore::coordinator_epoch`]), so a
+//!   partition refuses the markers of a deposed coordinator;
+//! - cluster mode: every request first asks the store whether this broker coordinates the id
+//!   (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS otherwise), so no slot is ever created for
+//!   an id another broker owns. The ids of one `__transaction_state` partition arrive with
+//!   [`TxnCoordinator::load`] when this broker becomes its leader (Prepare* states resume their
+//!   markers) and leave with [`TxnCoordinator::unload`]; a marker driver whose id left stops.
 
 pub mod markers;
 pub mod state;
@@ -82,6 +89,8 @@ pub struct Marker {
     pub producer_id: i64,
     pub producer_epoch: i16,
     pub commit: bool,
+    /// The coordinator epoch the control batch carries.
+    pub coordinator_epoch: i32,
 }
 
 /// Why a marker was not written.
@@ -221,9 +230,12 @@ impl TxnCoordinator {
             })
             .collect();
         for (id, meta) in preparing {
+            let Ok(epoch) = self.owner(&id) else {
+                continue;
+            };
             tracing::info!(transactional_id = %id, state = meta.state.kafka_name(),
                 "resuming the markers of a transaction prepared before the restart");
-            self.spawn_markers(meta);
+            self.spawn_markers(meta, epoch);
         }
         let me = self.clone();
         let mut stop = self.inner.shutdown.subscribe();
@@ -277,6 +289,59 @@ impl TxnCoordinator {
 
     fn now(&self) -> i64 {
         (self.inner.clock)()
+    }
+
+    /// The coordinator epoch of `id` if this broker coordinates it
+    /// ([`TxnStore::coordinator_epoch`]).
+    fn owner(&self, id: &str) -> Result<i32, KafkaError> {
+        self.inner.store.coordinator_epoch(id)
+    }
+
+    /// Cluster mode: starts coordinating the ids of one `__transaction_state` partition as
+    /// replayed from its log (`loaded`), at `coordinator_epoch`. Each replaces any slot of
+    /// its id; the markers of every Prepare* state are resumed (the previous coordinator
+    /// decided the outcome and died before completing it).
+    pub async fn load(&self, loaded: Vec<TxnMetadata>, coordinator_epoch: i32) {
+        for meta in loaded {
+            let fresh: Slot = Arc::new(Mutex::new(None));
+            let mut g = Arc::clone(&fresh).lock_owned().await;
+            let old = lock(&self.inner.slots).insert(meta.transactional_id.clone(), fresh);
+            if let Some(old) = old {
+                self.retire(&old).await;
+            }
+            let preparing = meta.state.is_preparing().then(|| meta.clone());
+            self.install(&mut g, meta);
+            drop(g);
+            if let Some(prepared) = preparing {
+                tracing::info!(transactional_id = %prepared.transactional_id,
+                    state = prepared.state.kafka_name(), coordinator_epoch,
+                    "completing a transaction prepared by the previous coordinator");
+                self.spawn_markers(prepared, coordinator_epoch);
+            }
+        }
+    }
+
+    /// Cluster mode: stops coordinating every id for which `gone` holds (the ids of a
+    /// `__transaction_state` partition this broker no longer leads). Requests waiting on
+    /// their slots look them up again and find them gone.
+    pub async fn unload(&self, gone: impl Fn(&str) -> bool) {
+        let removed: Vec<Slot> = {
+            let mut slots = lock(&self.inner.slots);
+            let ids: Vec<String> = slots.keys().filter(|id| gone(id)).cloned().collect();
+            ids.iter().filter_map(|id| slots.remove(id)).collect()
+        };
+        for slot in removed {
+            self.retire(&slot).await;
+        }
+    }
+
+    /// Empties a slot already removed from the map, keeping the open count.
+    async fn retire(&self, slot: &Slot) {
+        let mut g = slot.lock().await;
+        if g.as_ref().is_some_and(|m| !m.state.is_idle()) {
+            self.inner.open.fetch_sub(1, Ordering::Relaxed);
+        }
+        *g = None;
     }
 
     /// Locks the slot of `id`, creating an empty one when `create` (else `None` for an
@@ -336,9 +401,16 @@ impl TxnCoordinator {
     async fn persist(&self, meta: &TxnMetadata) -> Result<(), KafkaError> {
         let store = Arc::clone(&self.inner.store);
         let m = meta.clone();
-        blocking(move || store.put(&m)).await.map_err(|e| {
-            tracing::error!(error = %e, "persisting transaction state");
-            KafkaError::CoordinatorNotAvailable
+        let failed = blocking(move || store.put(&m)).await.err();
+        let Some(e) = failed else {
+            return Ok(());
+        };
+        tracing::warn!(transactional_id = %meta.transactional_id, error = %e,
+            "persisting transaction state");
+        // Kafka's mapping: a lost leadership is NOT_COORDINATOR, anything else retriable.
+        Err(match self.owner(&meta.transactional_id) {
+            Err(e) => e,
+            Ok(_) => KafkaError::CoordinatorNotAvailable,
         })
     }
 
@@ -361,6 +433,7 @@ impl TxnCoordinator {
         if timeout_ms <= 0 || timeout_ms > self.inner.config.max_timeout_ms {
             return Err(KafkaError::InvalidTransactionTimeout);
         }
+        let coordinator_epoch = self.owner(id)?;
         let Some(mut g) = self.lock_slot(id, true).await else {
             return Err(KafkaError::CoordinatorNotAvailable);
         };
@@ -413,7 +486,7 @@ impl TxnCoordinator {
                     "fencing the open transaction of an older producer: aborting it");
                 self.install(&mut g, next.clone());
                 drop(g);
-                self.spawn_markers(next);
+                self.spawn_markers(next, coordinator_epoch);
                 Err(KafkaError::ConcurrentTransactions)
             }
         }
@@ -428,6 +501,7 @@ impl TxnCoordinator {
         epoch: i16,
         add: Vec<Participant>,
     ) -> Result<(), KafkaError> {
+        self.owner(id)?;
         let Some(mut g) = self.lock_slot(id, false).await else {
             return Err(KafkaError::InvalidProducerIdMapping);
         };
@@ -449,6 +523,7 @@ impl TxnCoordinator {
         epoch: i16,
         commit: bool,
     ) -> Result<(), KafkaError> {
+        let coordinator_epoch = self.owner(id)?;
         let Some(mut g) = self.lock_slot(id, false).await else {
             return Err(KafkaError::InvalidProducerIdMapping);
         };
@@ -461,7 +536,7 @@ impl TxnCoordinator {
         self.persist(&next).await?;
         self.install(&mut g, next.clone());
         drop(g);
-        self.spawn_markers(next);
+        self.spawn_markers(next, coordinator_epoch);
         Ok(())
     }
 
@@ -469,6 +544,7 @@ impl TxnCoordinator {
     /// partition is checked with [`AppendPermit::verify`]. Drop the permit right after the
     /// appends.
     pub async fn lock_for_append(&self, id: &str) -> Result<AppendPermit, KafkaError> {
+        self.owner(id)?;
         let Some(g) = self.lock_slot(id, false).await else {
             return Err(KafkaError::InvalidProducerIdMapping);
         };
@@ -487,6 +563,7 @@ impl TxnCoordinator {
         epoch: i16,
         group_id: &str,
     ) -> Result<AppendPermit, KafkaError> {
+        self.owner(id)?;
         let Some(g) = self.lock_slot(id, false).await else {
             return Err(KafkaError::InvalidProducerIdMapping);
         };
@@ -520,9 +597,14 @@ impl TxnCoordinator {
         out
     }
 
-    /// One transaction by id.
-    pub async fn transaction(&self, id: &str) -> Option<TxnMetadata> {
-        self.lock_slot(id, false).await?.clone()
+    /// One transaction by id (NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS when another
+    /// broker coordinates it or this one is still loading it).
+    pub async fn transaction(&self, id: &str) -> Result<Option<TxnMetadata>, KafkaError> {
+        self.owner(id)?;
+        Ok(match self.lock_slot(id, false).await {
+            Some(g) => g.clone(),
+            None => None,
+        })
     }
 
     /// Forgets every transactional id idle (no transaction open) and not updated for
@@ -571,6 +653,9 @@ impl TxnCoordinator {
             let Some(next) = g.as_ref().and_then(|m| m.expire(now)) else {
                 continue;
             };
+            let Ok(coordinator_epoch) = self.owner(&next.transactional_id) else {
+                continue;
+            };
             if self.persist(&next).await.is_err() {
                 continue;
             }
@@ -582,18 +667,63 @@ impl TxnCoordinator {
                 .fetch_add(1, Ordering::Relaxed);
             self.install(&mut g, next.clone());
             drop(g);
-            self.spawn_markers(next);
+            self.spawn_markers(next, coordinator_epoch);
         }
     }
 
     /// Writes the markers of `prepared` (a Prepare* state) to every participant, retrying
-    /// until each is written, then persists and installs the Complete* state.
-    fn spawn_markers(&self, prepared: TxnMetadata) {
+    /// until each is written, then persists and installs the Complete* state. Stops when
+    /// this broker no longer coordinates the id (its new coordinator resumes the markers).
+    fn spawn_markers(&self, prepared: TxnMetadata, coordinator_epoch: i32) {
         let me = self.clone();
-        tokio::spawn(async move { me.drive_markers(prepared).await });
+        tokio::spawn(async move { me.drive_markers(prepared, coordinator_epoch).await });
     }
 
-    async fn drive_markers(&self, prepared: TxnMetadata) {
+    /// Writes one participant's marker, retrying with a backoff; false if it stopped first
+    /// (shutdown, or this broker no longer coordinates `id`).
+    async fn write_marker(
+        &self,
+        sink: &dyn MarkerSink,
+        id: &str,
+        p: &Participant,
+        marker: Marker,
+    ) -> bool {
+        let mut stop = self.inner.shutdown.subscribe();
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            if *stop.borrow() {
+                return false;
+            }
+            match sink.write_marker(p, marker).await {
+                Ok(()) => {
+                    self.inner
+                        .counters
+                        .markers_written
+                        .fetch_add(1, Ordering::Relaxed);
+                    return true;
+                }
+                Err(MarkerError::Gone) => return true,
+                Err(MarkerError::Retry(why)) => {
+                    if self.owner(id) == Err(KafkaError::NotCoordinator) {
+                        return false;
+                    }
+                    self.inner
+                        .counters
+                        .marker_retries
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(transactional_id = %id, participant = ?p, error = %why,
+                        "writing a transaction marker; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = stop.changed() => return false,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+
+    async fn drive_markers(&self, prepared: TxnMetadata, coordinator_epoch: i32) {
         let Some(sink) = lock(&self.inner.markers).clone() else {
             return;
         };
@@ -601,39 +731,22 @@ impl TxnCoordinator {
             producer_id: prepared.producer_id,
             producer_epoch: prepared.producer_epoch,
             commit: prepared.state == TxnState::PrepareCommit,
+            coordinator_epoch,
         };
-        let mut stop = self.inner.shutdown.subscribe();
-        for p in &prepared.participants {
-            let mut backoff = Duration::from_millis(50);
-            loop {
-                if *stop.borrow() {
-                    return;
-                }
-                match sink.write_marker(p, marker).await {
-                    Ok(()) => {
-                        self.inner
-                            .counters
-                            .markers_written
-                            .fetch_add(1, Ordering::Relaxed);
-                        break;
-                    }
-                    Err(MarkerError::Gone) => break,
-                    Err(MarkerError::Retry(why)) => {
-                        self.inner
-                            .counters
-                            .marker_retries
-                            .fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(transactional_id = %prepared.transactional_id,
-                            participant = ?p, error = %why, "writing a transaction marker; retrying");
-                        tokio::select! {
-                            _ = tokio::time::sleep(backoff) => {}
-                            _ = stop.changed() => return,
-                        }
-                        backoff = (backoff * 2).min(Duration::from_secs(2));
-                    }
-                }
+        // Every participant at once (in a cluster most are on other brokers); dropping the
+        // set on a stop aborts the others.
+        let mut writes = tokio::task::JoinSet::new();
+        for p in prepared.participants.iter().cloned() {
+            let (me, sink) = (self.clone(), Arc::clone(&sink));
+            let id = prepared.transactional_id.clone();
+            writes.spawn(async move { me.write_marker(sink.as_ref(), &id, &p, marker).await });
+        }
+        while let Some(done) = writes.join_next().await {
+            if !matches!(done, Ok(true)) {
+                return;
             }
         }
+        let mut stop = self.inner.shutdown.subscribe();
         loop {
             let Some(mut g) = self.lock_slot(&prepared.transactional_id, false).await else {
                 return;

@@ -21,6 +21,8 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::state::TxnMetadata;
+use super::COORDINATOR_EPOCH;
+use crate::kafka_error::KafkaError;
 use crate::store::{Space, Store, StoreOp};
 
 /// Version of the JSON document.
@@ -34,6 +36,11 @@ pub trait TxnStore: Send + Sync {
     fn put(&self, meta: &TxnMetadata) -> Result<(), String>;
     /// Forgets one id (an expired one), durably before returning.
     fn delete(&self, transactional_id: &str) -> Result<(), String>;
+    /// Whether this broker coordinates `transactional_id` now: the coordinator epoch its
+    /// markers carry, or NOT_COORDINATOR (another broker leads the id's partition of
+    /// `__transaction_state`) / COORDINATOR_LOAD_IN_PROGRESS (this broker leads it but has
+    /// not loaded it yet). A single broker coordinates every id at [`COORDINATOR_EPOCH`].
+    fn coordinator_epoch(&self, transactional_id: &str) -> Result<i32, KafkaError>;
 }
 
 #[derive(Serialize, Deserialize)]
@@ -89,13 +96,20 @@ impl TxnStore for Store {
         };
         self.write(vec![op], true).map_err(|e| e.to_string())
     }
+
+    fn coordinator_epoch(&self, _transactional_id: &str) -> Result<i32, KafkaError> {
+        Ok(COORDINATOR_EPOCH)
+    }
 }
 
-/// An in-memory [`TxnStore`] for tests; `fail` makes every put fail.
+/// An in-memory [`TxnStore`] for tests; `fail` makes every put fail; `not_owner` is what
+/// [`TxnStore::coordinator_epoch`] answers instead of `epoch` (cluster-mode ownership).
 #[derive(Default)]
 pub struct MemoryTxnStore {
     pub records: Mutex<BTreeMap<String, Vec<u8>>>,
     pub fail: std::sync::atomic::AtomicBool,
+    pub not_owner: Mutex<Option<KafkaError>>,
+    pub epoch: std::sync::atomic::AtomicI32,
 }
 
 impl TxnStore for MemoryTxnStore {
@@ -120,6 +134,13 @@ impl TxnStore for MemoryTxnStore {
         let mut r = self.records.lock().unwrap_or_else(|p| p.into_inner());
         r.remove(transactional_id);
         Ok(())
+    }
+
+    fn coordinator_epoch(&self, _transactional_id: &str) -> Result<i32, KafkaError> {
+        match *self.not_owner.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(e) => Err(e),
+            None => Ok(self.epoch.load(std::sync::atomic::Ordering::Relaxed)),
+        }
     }
 }
 

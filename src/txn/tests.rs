@@ -62,7 +62,7 @@ fn part(t: &str, p: i32) -> Participant {
 }
 
 async fn state_of(f: &Fixture, id: &str) -> TxnState {
-    f.coord.transaction(id).await.unwrap().state
+    f.coord.transaction(id).await.unwrap().unwrap().state
 }
 
 /// Waits (virtual time) until the transaction leaves its Prepare* state.
@@ -274,9 +274,9 @@ async fn idle_ids_expire_and_their_producer_starts_afresh() {
     f.now.fetch_add(1, Ordering::Relaxed);
     // The open transaction keeps its id however old it is (its timeout aborts it instead).
     assert_eq!(f.coord.remove_expired_ids().await, 1);
-    assert!(f.coord.transaction("idle").await.is_none());
+    assert!(f.coord.transaction("idle").await.unwrap().is_none());
     assert!(!lock(&f.store.records).contains_key("idle"));
-    assert!(f.coord.transaction("busy").await.is_some());
+    assert!(f.coord.transaction("busy").await.unwrap().is_some());
     // Requests for the forgotten id are refused as for any unknown id; a new
     // InitProducerId starts it again with a new producer id.
     assert_eq!(
@@ -341,6 +341,96 @@ async fn a_request_racing_an_expiry_never_writes_into_a_dead_slot() {
     let (pid, epoch) = waiter.await.unwrap().unwrap();
     // The waiter started the id anew in the live slot, and it is stored.
     assert_eq!(epoch, 0);
-    assert_eq!(f.coord.transaction("x").await.unwrap().producer_id, pid);
+    assert_eq!(
+        f.coord.transaction("x").await.unwrap().unwrap().producer_id,
+        pid
+    );
     assert!(lock(&f.store.records).contains_key("x"));
+}
+
+fn set_owner(f: &Fixture, not_owner: Option<KafkaError>) {
+    *lock(&f.store.not_owner) = not_owner;
+}
+
+/// Cluster mode: a transaction the previous coordinator left in PrepareCommit arrives with
+/// the partition's load; the new coordinator writes its markers at its own coordinator epoch
+/// and completes it.
+#[tokio::test(start_paused = true)]
+async fn a_loaded_prepared_transaction_is_completed_by_the_new_coordinator() {
+    let f = fixture();
+    f.store.epoch.store(7, Ordering::Relaxed);
+    let mut prepared = TxnMetadata::new("t", 42, 60_000, 5);
+    prepared.state = TxnState::PrepareCommit;
+    prepared.participants.insert(part("a", 1));
+    prepared.participants.insert(Participant::Group {
+        group_id: "g".into(),
+    });
+    let idle = TxnMetadata::new("u", 43, 60_000, 5);
+    f.coord.load(vec![prepared, idle], 7).await;
+    settle(&f, "t").await;
+    assert_eq!(state_of(&f, "t").await, TxnState::CompleteCommit);
+    let written = lock(&f.markers.written).clone();
+    assert_eq!(written.len(), 2);
+    assert!(written
+        .iter()
+        .all(|(_, m)| m.commit && m.producer_id == 42 && m.coordinator_epoch == 7));
+    assert_eq!(f.store.load().unwrap()[0].state, TxnState::CompleteCommit);
+    assert_eq!(f.coord.sample().open, 0);
+    // The idle id is served with the producer id it had.
+    let (pid, epoch) = f.coord.init_producer_id("u", 60_000, None).await.unwrap();
+    assert_eq!((pid, epoch), (43, 1));
+}
+
+/// Cluster mode: ids of a partition this broker no longer leads answer NOT_COORDINATOR
+/// (COORDINATOR_LOAD_IN_PROGRESS while loading) and no slot is created for them.
+#[tokio::test(start_paused = true)]
+async fn ids_led_elsewhere_or_loading_are_refused_and_unload_forgets_them() {
+    let f = fixture();
+    let (pid, epoch) = f.coord.init_producer_id("t", 60_000, None).await.unwrap();
+    f.coord
+        .add_participants("t", pid, epoch, vec![part("a", 0)])
+        .await
+        .unwrap();
+    assert_eq!(f.coord.sample().open, 1);
+    set_owner(&f, Some(KafkaError::NotCoordinator));
+    f.coord.unload(|id| id == "t").await;
+    assert_eq!(f.coord.sample().open, 0);
+    assert_eq!(
+        f.coord.transaction("t").await,
+        Err(KafkaError::NotCoordinator)
+    );
+    assert_eq!(
+        f.coord.end_txn("t", pid, epoch, true).await,
+        Err(KafkaError::NotCoordinator)
+    );
+    assert!(f.coord.lock_for_append("t").await.is_err());
+    set_owner(&f, Some(KafkaError::CoordinatorLoadInProgress));
+    assert_eq!(
+        f.coord.init_producer_id("new", 60_000, None).await,
+        Err(KafkaError::CoordinatorLoadInProgress)
+    );
+    set_owner(&f, None);
+    assert!(f.coord.transactions().await.is_empty());
+}
+
+/// A marker driver stops once the id's coordinator moved: the new one resumes the markers
+/// from the replicated Prepare* state.
+#[tokio::test(start_paused = true)]
+async fn a_marker_driver_stops_when_the_coordinator_moves() {
+    let f = fixture();
+    let (pid, epoch) = f.coord.init_producer_id("t", 60_000, None).await.unwrap();
+    f.coord
+        .add_participants("t", pid, epoch, vec![part("a", 0)])
+        .await
+        .unwrap();
+    f.markers.fail.store(true, Ordering::Relaxed);
+    f.coord.end_txn("t", pid, epoch, false).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    set_owner(&f, Some(KafkaError::NotCoordinator));
+    f.coord.unload(|_| true).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    f.markers.fail.store(false, Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(lock(&f.markers.written).is_empty());
+    assert_eq!(f.store.load().unwrap()[0].state, TxnState::PrepareAbort);
 }

@@ -328,6 +328,27 @@ impl GroupCoordinator {
         Ok(())
     }
 
+    /// Cluster mode, a transaction marker for an offsets partition (WriteTxnMarkers from the
+    /// transaction coordinator's broker): completes `producer_id`'s transaction in every
+    /// group of that partition (`in_partition`), as Kafka's group coordinator does on
+    /// `onTransactionCompleted`.
+    pub async fn complete_transaction_in(
+        &self,
+        in_partition: impl Fn(&str) -> bool,
+        producer_id: i64,
+        commit: bool,
+    ) -> Result<(), GroupError> {
+        let ids: Vec<String> = super::lock(&self.inner.groups)
+            .keys()
+            .filter(|g| in_partition(g))
+            .cloned()
+            .collect();
+        for id in ids {
+            self.complete_transaction(&id, producer_id, commit).await?;
+        }
+        Ok(())
+    }
+
     /// The partitions of `group_id` with transactional offsets waiting for a marker
     /// (OffsetFetch with `require_stable` answers UNSTABLE_OFFSET_COMMIT for them).
     pub async fn unstable_partitions(&self, group_id: &str) -> Vec<(String, i32)> {
