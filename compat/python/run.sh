@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # compat/python/run.sh ISSUE — confluent-kafka and kafka-python checks (pinned in
 # requirements.txt). Called by compat/run with the broker up and $BOOTSTRAP/$PYTHON set.
-# issues: core groups txn cluster security
+# issues: core groups txn cluster security kip848
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 cd "$COMPAT_DIR/python" || exit 1
 issue="$1"
@@ -75,6 +75,9 @@ groups)
     check groups/kafka-python/admin-groups --timeout 240 -- "$PYTHON" -u kp_groups.py admin
     check groups/kafka-python-2/group-consume --timeout 240 -- "$PYTHON_KP2" -u kp_groups.py consume
     check groups/kafka-python-2/admin-groups --timeout 240 -- "$PYTHON_KP2" -u kp_groups.py admin
+    ;;
+kip848)
+    check kip848/confluent-kafka/consume-848 --timeout 240 -- "$PYTHON" -u ck_groups.py consume-848
     ;;
 cluster)
     # Interrupted: stop after the current check (compat/run's EXIT trap stops the cluster).

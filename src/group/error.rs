@@ -46,6 +46,25 @@ pub enum GroupError {
     OffsetMetadataTooLarge { len: usize, max: usize },
     #[error("there are unstable offsets for the requested partitions")]
     UnstableOffsetCommit,
+    /// KIP-848: the member's epoch is not one the coordinator accepts; it must drop its
+    /// partitions and rejoin with epoch 0.
+    #[error("member epoch {received} is fenced (current {current})")]
+    FencedMemberEpoch { received: i32, current: i32 },
+    /// KIP-848: a static member joins with an instance id another member still holds.
+    #[error("group.instance.id {0} is still used by another member")]
+    UnreleasedInstanceId(String),
+    #[error("assignor {0:?} is not supported")]
+    UnsupportedAssignor(String),
+    /// KIP-848 offset commit/fetch with an epoch that is not the member's current one.
+    #[error("member epoch {received} is stale (current {current})")]
+    StaleMemberEpoch { received: i32, current: i32 },
+    #[error("invalid regular expression {0}")]
+    InvalidRegularExpression(String),
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// A consumer-protocol member committing with OffsetCommit below v9.
+    #[error("unsupported version: {0}")]
+    UnsupportedVersion(String),
 }
 
 impl GroupError {
@@ -69,6 +88,13 @@ impl GroupError {
             GroupError::FencedInstanceId { .. } => KafkaError::FencedInstanceId,
             GroupError::GroupSubscribedToTopic(_) => KafkaError::GroupSubscribedToTopic,
             GroupError::UnstableOffsetCommit => KafkaError::UnstableOffsetCommit,
+            GroupError::FencedMemberEpoch { .. } => KafkaError::FencedMemberEpoch,
+            GroupError::UnreleasedInstanceId(_) => KafkaError::UnreleasedInstanceId,
+            GroupError::UnsupportedAssignor(_) => KafkaError::UnsupportedAssignor,
+            GroupError::StaleMemberEpoch { .. } => KafkaError::StaleMemberEpoch,
+            GroupError::InvalidRegularExpression(_) => KafkaError::InvalidRegularExpression,
+            GroupError::InvalidRequest(_) => KafkaError::InvalidRequest,
+            GroupError::UnsupportedVersion(_) => KafkaError::UnsupportedVersion,
         }
         .code()
     }
@@ -133,6 +159,19 @@ mod tests {
             86
         );
         assert_eq!(GroupError::UnstableOffsetCommit.kafka_code(), 88);
+        let fenced = GroupError::FencedMemberEpoch {
+            received: 1,
+            current: 2,
+        };
+        assert_eq!(fenced.kafka_code(), 110);
+        assert_eq!(GroupError::UnreleasedInstanceId("i".into()).kafka_code(), 111);
+        assert_eq!(GroupError::UnsupportedAssignor("x".into()).kafka_code(), 112);
+        let stale = GroupError::StaleMemberEpoch {
+            received: 1,
+            current: 2,
+        };
+        assert_eq!(stale.kafka_code(), 113);
+        assert_eq!(GroupError::InvalidRegularExpression("(".into()).kafka_code(), 128);
         assert_eq!(code_of(&None), 0);
     }
 }

@@ -1,9 +1,12 @@
 //! Group coordinator: Kafka's classic consumer-group protocol (JoinGroup, SyncGroup,
-//! Heartbeat, LeaveGroup) and committed offsets, independent of the wire format.
+//! Heartbeat, LeaveGroup), the KIP-848 consumer group protocol (ConsumerGroupHeartbeat)
+//! and committed offsets, independent of the wire format.
 //!
 //! - `types`        domain requests/responses and `GroupConfig` (handlers convert wire ↔ these)
 //! - `error`        `GroupError` and its single `kafka_code()` mapping
 //! - `state`        `ClassicGroup`: the per-group state machine, pure, time passed in as `now_ms`
+//! - `consumer`     `ConsumerGroup`: the KIP-848 state machine and its assignors, pure
+//! - `kind`         the group types sharing one namespace
 //! - `coordinator`  `GroupCoordinator`: async API, per-group locks, parked replies, timer task
 //! - `timer`        clock on `tokio::time` and the per-group deadline queue
 //! - `store`        `GroupStore` trait, persisted records and their JSON format, in-memory store
@@ -11,8 +14,10 @@
 //!
 //! This module never imports `kafka_protocol`.
 
+pub mod consumer;
 pub mod coordinator;
 pub mod error;
+pub mod kind;
 pub mod state;
 pub mod store;
 pub mod subscription;

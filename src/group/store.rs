@@ -22,6 +22,8 @@
 //!                  "members":[{"member_id","group_instance_id"|null,"client_id","client_host",
 //!                              "rebalance_timeout_ms","session_timeout_ms",
 //!                              "protocols":[{"name","metadata":"<hex>"}],"assignment":"<hex>"}]}
+//!                  "type":"consumer", "consumer":{...}   (consumer groups only: see
+//!                  group::consumer::record; absent type = classic)
 //! offset          {"v":1,"offset":42,"leader_epoch":-1,"metadata":"","commit_timestamp_ms":170..}
 //! ```
 //! Byte fields are lowercase hex strings. Readers reject a version they do not know.
@@ -31,6 +33,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use super::consumer::record::ConsumerGroupRecord;
 use super::types::CommittedOffset;
 
 /// Current version of both JSON documents.
@@ -91,6 +94,13 @@ pub struct GroupMetadataRecord {
     pub leader: Option<String>,
     pub state_timestamp_ms: Option<i64>,
     pub members: Vec<MemberRecord>,
+    /// `"classic"` (or absent: records written before group types existed) or `"consumer"`.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub group_type: Option<String>,
+    /// The KIP-848 state of a consumer group (`group::consumer::record`); the classic
+    /// fields above are then those of an Empty group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer: Option<ConsumerGroupRecord>,
 }
 
 /// One committed offset as persisted (key: group, topic, partition).
@@ -422,6 +432,8 @@ mod tests {
                 }],
                 assignment: vec![0xff, 0x00],
             }],
+            group_type: None,
+            consumer: None,
         }
     }
 

@@ -29,6 +29,12 @@ pub struct GroupConfig {
     pub offsets_retention_check_interval_ms: i64,
     /// `offset.metadata.max.bytes`.
     pub offset_metadata_max_bytes: usize,
+    /// `group.consumer.session.timeout.ms`: a KIP-848 member's session (a group's
+    /// `consumer.session.timeout.ms` config overrides it).
+    pub consumer_session_timeout_ms: i32,
+    /// `group.consumer.heartbeat.interval.ms` (a group's `consumer.heartbeat.interval.ms`
+    /// overrides it).
+    pub consumer_heartbeat_interval_ms: i32,
 }
 
 impl Default for GroupConfig {
@@ -42,6 +48,8 @@ impl Default for GroupConfig {
             offsets_retention_ms: 10_080 * 60 * 1_000,
             offsets_retention_check_interval_ms: 600_000,
             offset_metadata_max_bytes: 4_096,
+            consumer_session_timeout_ms: 45_000,
+            consumer_heartbeat_interval_ms: 5_000,
         }
     }
 }
@@ -259,7 +267,7 @@ pub struct ListedGroup {
     pub group_id: String,
     pub protocol_type: String,
     pub state: &'static str,
-    /// Always "classic" (ListGroups v5 GroupType).
+    /// "classic" or "consumer" (ListGroups v5 GroupType).
     pub group_type: &'static str,
 }
 
@@ -302,6 +310,8 @@ impl From<&crate::config::GroupConfig> for GroupConfig {
             max_session_timeout_ms: c.max_session_timeout_ms,
             max_size: c.max_size,
             offsets_retention_ms: c.offsets_retention_minutes.saturating_mul(60_000),
+            consumer_session_timeout_ms: c.consumer_session_timeout_ms,
+            consumer_heartbeat_interval_ms: c.consumer_heartbeat_interval_ms,
             ..GroupConfig::default()
         }
     }

@@ -25,6 +25,8 @@ mod alter_replica_log_dirs;
 mod alter_user_scram_credentials;
 mod api_versions;
 pub(crate) mod authz;
+mod consumer_group_describe;
+mod consumer_group_heartbeat;
 mod create_acls;
 mod create_partitions;
 mod create_topics;
@@ -115,6 +117,8 @@ pub fn api_name(key: ApiKey) -> &'static str {
         ApiKey::ListPartitionReassignments => "ListPartitionReassignments",
         ApiKey::DescribeProducers => "DescribeProducers",
         ApiKey::DescribeTopicPartitions => "DescribeTopicPartitions",
+        ApiKey::ConsumerGroupHeartbeat => "ConsumerGroupHeartbeat",
+        ApiKey::ConsumerGroupDescribe => "ConsumerGroupDescribe",
         ApiKey::AlterConfigs => "AlterConfigs",
         ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
         ApiKey::AddPartitionsToTxn => "AddPartitionsToTxn",
@@ -194,6 +198,12 @@ pub async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, req: RequestKi
         Rq::DescribeGroups(r) => Rs::DescribeGroups(describe_groups::handle(broker, ctx, r).await),
         Rq::ListGroups(r) => Rs::ListGroups(list_groups::handle(broker, ctx, r).await),
         Rq::DeleteGroups(r) => Rs::DeleteGroups(delete_groups::handle(broker, ctx, r).await),
+        Rq::ConsumerGroupHeartbeat(r) => {
+            Rs::ConsumerGroupHeartbeat(consumer_group_heartbeat::handle(broker, ctx, r).await)
+        }
+        Rq::ConsumerGroupDescribe(r) => {
+            Rs::ConsumerGroupDescribe(consumer_group_describe::handle(broker, ctx, r).await)
+        }
         Rq::DescribeTopicPartitions(r) => {
             Rs::DescribeTopicPartitions(describe_topic_partitions::handle(broker, ctx, r).await)
         }

@@ -103,7 +103,21 @@ pub async fn handle(
             },
             offsets,
         };
-        let list: Vec<i16> = match broker.groups.commit_offsets(request).await {
+        // A KIP-848 member must commit with v9+ (its epoch is not a generation).
+        let old_version_member = v < 9
+            && !request.member_id.is_empty()
+            && broker
+                .groups
+                .is_consumer_member(&request.group_id, &request.member_id)
+                .await;
+        let result = if old_version_member {
+            Err(GroupError::UnsupportedVersion(
+                "a consumer-protocol member commits with OffsetCommit v9+".into(),
+            ))
+        } else {
+            broker.groups.commit_offsets(request).await
+        };
+        let list: Vec<i16> = match result {
             Ok(results) => results.iter().map(|(_, _, e)| code_of(e)).collect(),
             Err(e) => vec![group_error_code(v, &e); n],
         };

@@ -8,7 +8,8 @@
 //! epoch is sent from v5. With `require_stable` (v7+; the Java consumer always sets it) a
 //! partition whose transactional offsets wait for their transaction's marker answers
 //! UNSTABLE_OFFSET_COMMIT (retriable) instead of the last committed offset. v9's member id / epoch are for the
-//! KIP-848 protocol and are ignored for classic groups, as Kafka does.
+//! KIP-848 protocol: a consumer group's member must send its current epoch
+//! (UNKNOWN_MEMBER_ID / STALE_MEMBER_EPOCH); they are ignored for classic groups, as Kafka does.
 
 use std::sync::Arc;
 
@@ -226,8 +227,23 @@ pub async fn handle(
                 .map(|t| (t.name.0.to_string(), t.partition_indexes))
                 .collect::<Vec<_>>()
         });
-        let answer =
-            authorized_fetch(broker, ctx, g.group_id.0.as_str(), topics, require_stable).await;
+        // v9: a KIP-848 member fetches with its id and epoch, which must be current.
+        let member_id = g.member_id.as_ref().map(|m| m.to_string()).unwrap_or_default();
+        let checked = if v >= 9 && (!member_id.is_empty() || g.member_epoch >= 0) {
+            broker
+                .groups
+                .validate_offset_fetch(g.group_id.as_str(), &member_id, g.member_epoch)
+                .await
+        } else {
+            Ok(())
+        };
+        let answer = match checked {
+            Ok(()) => {
+                authorized_fetch(broker, ctx, g.group_id.0.as_str(), topics, require_stable)
+                    .await
+            }
+            Err(e) => (e.kafka_code(), Vec::new()),
+        };
         groups.push(batched_group(g.group_id, answer));
     }
     OffsetFetchResponse::default().with_groups(groups)

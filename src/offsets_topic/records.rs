@@ -347,6 +347,8 @@ mod tests {
                 protocols: vec![],
                 assignment: vec![1, 2, 3],
             }],
+            group_type: None,
+            consumer: None,
         }
     }
 

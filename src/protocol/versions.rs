@@ -5,7 +5,7 @@
 //! as much as maximums (old librdkafka only enables a feature when a specific version is
 //! inside our range), and nothing is listed that the broker cannot serve. APIs left out on
 //! purpose (transactions v2 — EndTxn v5, TxnOffsetCommit v5, AddPartitionsToTxn v4+ —,
-//! ConsumerGroupHeartbeat/Describe, topic-ID versions of Produce ≥13 and Fetch ≥13) make
+//! topic-ID versions of Produce ≥13 and Fetch ≥13) make
 //! clients fall back cleanly. The admin APIs (29–31, 34, 35, 43, 45,
 //! 46, 61, 75) use exactly the ranges Kafka 4.1 offers, which the vendored crate decodes.
 //!
@@ -78,6 +78,8 @@ pub const SUPPORTED: &[Range] = &[
     r(ApiKey::DescribeProducers, 0, 0),
     r(ApiKey::DescribeTransactions, 0, 0),
     r(ApiKey::ListTransactions, 0, 1),
+    r(ApiKey::ConsumerGroupHeartbeat, 0, 1),
+    r(ApiKey::ConsumerGroupDescribe, 0, 1),
     r(ApiKey::DescribeTopicPartitions, 0, 0),
 ];
 
@@ -176,7 +178,8 @@ mod tests {
         assert!(!accepts(ApiKey::Produce, 2));
         assert!(accepts(ApiKey::Produce, 3));
         assert!(!accepts(ApiKey::Fetch, 13));
-        assert!(!accepts(ApiKey::ConsumerGroupHeartbeat, 0));
+        assert!(accepts(ApiKey::ConsumerGroupHeartbeat, 1));
+        assert!(!accepts(ApiKey::ConsumerGroupHeartbeat, 2));
         assert!(accepts(ApiKey::SaslHandshake, 1));
         assert!(!accepts(ApiKey::SaslHandshake, 2));
         assert!(accepts(ApiKey::SaslAuthenticate, 0));

@@ -1,7 +1,8 @@
 //! `GroupCoordinator`: the async API the Kafka handlers call, over one `ClassicGroup`
-//! state machine per group. This file holds the groups, their locks, the parked replies and
-//! the timer task, and serves the membership and group-admin APIs; the committed-offset APIs
-//! and the retention pass are in `offsets`.
+//! state machine per group (plus a `ConsumerGroup` for a KIP-848 group, see `group::kind`).
+//! This file holds the groups, their locks, the parked replies and the timer task, and
+//! serves the membership and group-admin APIs; the committed-offset APIs and the retention
+//! pass are in `offsets`, ConsumerGroupHeartbeat and ConsumerGroupDescribe in `consumer`.
 //!
 //! Concurrency:
 //! - `groups` is a `std::sync::Mutex<HashMap<group id, Arc<tokio::sync::Mutex<GroupSlot>>>>`.
@@ -38,6 +39,7 @@ use tokio::sync::{oneshot, watch, Mutex, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::consumer::ConsumerGroup;
 use super::error::GroupError;
 use super::state::{ClassicGroup, Effects, Outcome};
 use super::store::{
@@ -46,6 +48,7 @@ use super::store::{
 use super::timer::{Clock, TimerQueue};
 use super::types::*;
 
+mod consumer;
 mod offsets;
 mod ownership;
 
@@ -53,7 +56,10 @@ use ownership::Owned;
 
 /// One group plus the reply channels of its parked requests.
 struct GroupSlot {
+    /// The classic state and the group's offsets (Empty when `consumer` is set).
     group: ClassicGroup,
+    /// Set when the group is a KIP-848 consumer group.
+    consumer: Option<ConsumerGroup>,
     join_waiters: HashMap<String, oneshot::Sender<JoinResponse>>,
     sync_waiters: HashMap<String, oneshot::Sender<SyncResponse>>,
     /// Transactional offsets waiting for their transaction's marker, by producer id.
@@ -153,9 +159,8 @@ impl GroupCoordinator {
         let mut timers = TimerQueue::default();
         for p in persisted {
             let slot = loaded_slot(p, &config, now);
-            let group = &slot.group;
-            timers.set(group.group_id(), group.next_deadline());
-            groups.insert(group.group_id().to_string(), Arc::new(Mutex::new(slot)));
+            timers.set(slot.group.group_id(), slot.next_deadline());
+            groups.insert(slot.group.group_id().to_string(), Arc::new(Mutex::new(slot)));
         }
         let (shutdown, _) = watch::channel(false);
         let inner = Arc::new(Inner {
@@ -245,7 +250,7 @@ impl GroupCoordinator {
             let snap = match slot.try_lock() {
                 Ok(s) if s.group.state() == GroupState::Dead => None,
                 Ok(s) => {
-                    let snap = s.group.snapshot();
+                    let snap = s.snapshot();
                     cache.insert(id.clone(), snap.clone());
                     Some(snap)
                 }
@@ -288,6 +293,9 @@ impl GroupCoordinator {
             Err(e) => return JoinResponse::error(e, req.member_id),
         };
         let mut s = slot.lock().await;
+        if let Err(e) = self.inner.leave_consumer_protocol(&mut s).await {
+            return JoinResponse::error(e, req.member_id);
+        }
         let now = self.now_ms();
         let (outcome, fx) = s.group.join(&req, cfg, now);
         let rx = match outcome {
@@ -394,7 +402,8 @@ impl GroupCoordinator {
                     Ok(None) => Err(GroupError::GroupIdNotFound(id.clone())),
                     Ok(Some((slot, _))) => {
                         let s = slot.lock().await;
-                        if s.group.state() == GroupState::Dead {
+                        // A consumer group is described by ConsumerGroupDescribe only.
+                        if s.group.state() == GroupState::Dead || s.consumer.is_some() {
                             Err(GroupError::GroupIdNotFound(id.clone()))
                         } else {
                             Ok(s.group.describe())
@@ -424,7 +433,10 @@ impl GroupCoordinator {
             if s.group.state() == GroupState::Dead {
                 continue;
             }
-            let listed = s.group.listed();
+            let listed = match &s.consumer {
+                Some(c) => c.listed(),
+                None => s.group.listed(),
+            };
             let state_ok = states.is_empty() || states.contains(&listed.state.to_lowercase());
             let type_ok = types.is_empty() || types.contains(&listed.group_type.to_string());
             if state_ok && type_ok {
@@ -448,7 +460,11 @@ impl GroupCoordinator {
                     Ok(None) => Err(GroupError::GroupIdNotFound(id.clone())),
                     Ok(Some((slot, _))) => {
                         let mut s = slot.lock().await;
-                        match s.group.validate_delete() {
+                        let check = match &s.consumer {
+                            Some(c) if !c.is_empty() => Err(GroupError::NonEmptyGroup(id.clone())),
+                            _ => s.group.validate_delete(),
+                        };
+                        match check {
                             Err(e) => Err(e),
                             Ok(()) => self.inner.remove_group(&slot, &mut s).await,
                         }
@@ -488,6 +504,7 @@ impl Inner {
         }
         let slot = Arc::new(Mutex::new(GroupSlot {
             group: ClassicGroup::new(group_id, self.clock.now_ms()),
+            consumer: None,
             join_waiters: HashMap::new(),
             sync_waiters: HashMap::new(),
             pending: BTreeMap::new(),
@@ -572,11 +589,11 @@ impl Inner {
             }
         }
         s.deliver(fx);
-        self.schedule(&s.group);
+        self.schedule(s);
     }
 
-    fn schedule(&self, group: &ClassicGroup) {
-        let earliest = lock(&self.timers).set(group.group_id(), group.next_deadline());
+    fn schedule(&self, s: &GroupSlot) {
+        let earliest = lock(&self.timers).set(s.group.group_id(), s.next_deadline());
         if earliest {
             self.wake.notify_one();
         }
@@ -617,6 +634,7 @@ impl Inner {
             return;
         };
         let mut s = slot.lock().await;
+        self.tick_consumer(&mut s, now_ms).await;
         let fx = s.group.tick(&self.config, now_ms);
         self.finish(&mut s, fx).await;
     }
@@ -625,6 +643,7 @@ impl Inner {
 /// A group read back from the store, as its slot: no parked requests, so the effects of
 /// loading have nothing to deliver.
 fn loaded_slot(mut p: PersistedGroup, config: &GroupConfig, now_ms: i64) -> GroupSlot {
+    let consumer = consumer::loaded(&mut p, config, now_ms);
     let mut pending: BTreeMap<i64, BTreeMap<(String, i32), CommittedOffset>> = BTreeMap::new();
     for (pid, topic, partition, o) in std::mem::take(&mut p.pending) {
         pending
@@ -642,6 +661,7 @@ fn loaded_slot(mut p: PersistedGroup, config: &GroupConfig, now_ms: i64) -> Grou
     );
     GroupSlot {
         group,
+        consumer,
         join_waiters: HashMap::new(),
         sync_waiters: HashMap::new(),
         pending,

@@ -48,11 +48,18 @@ impl GroupCoordinator {
         };
         let s = slot.lock_owned().await;
         let now = self.now_ms();
-        s.group.validate_offset_commit(
-            &req.member_id,
-            req.group_instance_id.as_deref(),
-            req.generation_id,
-        )?;
+        match &s.consumer {
+            Some(c) => {
+                let parts: Vec<(String, i32)> =
+                    req.offsets.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
+                c.validate_offset_commit(&req.member_id, req.generation_id, &parts)?
+            }
+            None => s.group.validate_offset_commit(
+                &req.member_id,
+                req.group_instance_id.as_deref(),
+                req.generation_id,
+            )?,
+        }
         let max = self.inner.config.offset_metadata_max_bytes;
         let mut results = Vec::with_capacity(req.offsets.len());
         let mut accepted = Vec::new();
@@ -185,7 +192,10 @@ impl GroupCoordinator {
         let mut results = Vec::new();
         let mut deletes = Vec::new();
         for (topic, parts) in partitions {
-            let subscribed = s.group.is_subscribed_to_topic(topic);
+            let subscribed = match &s.consumer {
+                Some(c) => !c.is_empty() && c.is_subscribed_to(topic),
+                None => s.group.is_subscribed_to_topic(topic),
+            };
             for p in parts {
                 if subscribed {
                     results.push((
@@ -376,7 +386,9 @@ impl Inner {
         let mut removed = 0;
         for slot in self.all_slots() {
             let mut s = slot.lock().await;
-            if s.group.state() == GroupState::Dead {
+            if s.group.state() == GroupState::Dead
+                || s.consumer.as_ref().is_some_and(|c| !c.is_empty())
+            {
                 continue;
             }
             let expired = s

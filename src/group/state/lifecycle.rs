@@ -49,6 +49,8 @@ impl ClassicGroup {
                     assignment: m.assignment.to_vec(),
                 })
                 .collect(),
+            group_type: None,
+            consumer: None,
         }
     }
 
