@@ -39,6 +39,7 @@ use crate::log::LogManager;
 use crate::offsets_topic::OffsetsTopic;
 use crate::replica::ReplicaManager;
 use crate::security::acl::Authorizer;
+use crate::share::ShareManager;
 use crate::store::{marker, ConfigScope, Store};
 use crate::telemetry::Metrics;
 use crate::txn::{TxnConfig, TxnCoordinator, TxnStore};
@@ -134,6 +135,8 @@ pub struct Broker {
     pub txns: Option<TxnCoordinator>,
     /// Incremental fetch sessions (KIP-227), shared by every connection.
     pub fetch_sessions: Arc<FetchSessionCache>,
+    /// Share groups' partitions and share sessions (KIP-932).
+    pub shares: Arc<ShareManager>,
     pub metrics: Arc<Metrics>,
     /// ACLs and the rules that apply them (`[auth]`); every handler checks through it.
     pub acls: Authorizer,
@@ -298,8 +301,10 @@ impl Broker {
         let fetch_sessions = Arc::new(FetchSessionCache::new(
             config.fetch.max_incremental_sessions,
         ));
+        let shares = Arc::new(ShareManager::new(store.clone(), metrics.share.clone()));
         Ok(Arc::new(Broker {
             config,
+            shares,
             node,
             replicas,
             offsets_topic,

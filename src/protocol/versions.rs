@@ -77,6 +77,13 @@ pub const SUPPORTED: &[Range] = &[
     r(ApiKey::DescribeTransactions, 0, 0),
     r(ApiKey::ListTransactions, 0, 1),
     r(ApiKey::DescribeTopicPartitions, 0, 0),
+    // Share groups (KIP-932): v1 is what the vendored crate decodes (Kafka 4.1 JSON); v2
+    // (renew acks, acquire modes) needs a regenerated crate.
+    r(ApiKey::ShareFetch, 1, 1),
+    r(ApiKey::ShareAcknowledge, 1, 1),
+    r(ApiKey::DescribeShareGroupOffsets, 0, 0),
+    r(ApiKey::AlterShareGroupOffsets, 0, 0),
+    r(ApiKey::DeleteShareGroupOffsets, 0, 0),
 ];
 
 /// Produce versions below this are advertised but refused (record batch v2 needs v3+).
