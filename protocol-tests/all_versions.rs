@@ -500,8 +500,7 @@ pub(crate) fn sample(key: ApiKey, v: i16) -> RequestKind {
                 .with_topics(vec![m::share_fetch_request::FetchTopic::default()
                     .with_topic_id(uuid::Uuid::from_u128(5))
                     .with_partitions(vec![
-                        m::share_fetch_request::FetchPartition::default()
-                            .with_partition_max_bytes(1 << 20),
+                        m::share_fetch_request::FetchPartition::default(),
                     ])]),
         ),
         ApiKey::ShareAcknowledge => RequestKind::ShareAcknowledge(

@@ -114,7 +114,6 @@ async fn share_fetch(
             .with_topic_id(topic)
             .with_partitions(vec![FetchPartition::default()
                 .with_partition_index(0)
-                .with_partition_max_bytes(1 << 20)
                 .with_acknowledgement_batches(ack_batches(acks))])]);
     call(c, ApiKey::ShareFetch, 1, &req).await
 }
@@ -342,11 +341,12 @@ async fn share_fetch_long_polls_until_a_produce() {
     let started = Instant::now();
     let waiter = tokio::spawn(async move {
         let r = share_fetch(&mut a, "a", 0, topic, &[], 5000).await;
-        (acquired(&r), started.elapsed())
+        // `a` comes back: dropping its connection would release its records.
+        (acquired(&r), started.elapsed(), a)
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     produce(&mut admin, "sq3", &[b"x"]).await;
-    let (got, took) = waiter.await.unwrap();
+    let (got, took, _a) = waiter.await.unwrap();
     assert_eq!(got, vec![(0, 0, 1)]);
     assert!(took < Duration::from_secs(4), "took {took:?}");
     // With nothing to acquire, max_wait_ms is honoured.

@@ -181,19 +181,9 @@ pub async fn handle(
     }
 
     // Then the fetch.
+    // v1 has no per-partition limit (PartitionMaxBytes was v0 only): the request's MaxBytes
+    // bounds the response, the first batch always whole.
     let max_total = (req.max_bytes.max(0) as usize).min(SHARE_FETCH_MAX_BYTES);
-    let part_max: BTreeMap<TopicIdPartition, usize> = req
-        .topics
-        .iter()
-        .flat_map(|t| {
-            t.partitions.iter().map(move |p| {
-                (
-                    (t.topic_id, p.partition_index),
-                    p.partition_max_bytes.max(0) as usize,
-                )
-            })
-        })
-        .collect();
     let mut targets = Vec::new();
     let mut names: BTreeMap<Uuid, Option<String>> = BTreeMap::new();
     for &tp in &session_parts {
@@ -204,8 +194,7 @@ pub async fn handle(
         targets.push(Target {
             tp,
             name,
-            // A partition added in an earlier request keeps the request-wide budget.
-            max_bytes: part_max.get(&tp).copied().unwrap_or(max_total),
+            max_bytes: max_total,
         });
     }
     let full = epoch == INITIAL_EPOCH;
