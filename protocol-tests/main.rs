@@ -22,6 +22,7 @@ mod fuzz_seeds;
 mod metadata;
 mod produce_fetch;
 mod sasl;
+mod share_groups;
 mod tls;
 mod transactions;
 mod txn_coordinator;

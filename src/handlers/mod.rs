@@ -63,6 +63,8 @@ mod offset_for_leader_epoch;
 mod produce;
 mod sasl_authenticate;
 mod sasl_handshake;
+mod share_group_describe;
+mod share_group_heartbeat;
 mod sync_group;
 mod txn_offset_commit;
 
@@ -114,6 +116,8 @@ pub fn api_name(key: ApiKey) -> &'static str {
         ApiKey::ListPartitionReassignments => "ListPartitionReassignments",
         ApiKey::DescribeProducers => "DescribeProducers",
         ApiKey::DescribeTopicPartitions => "DescribeTopicPartitions",
+        ApiKey::ShareGroupHeartbeat => "ShareGroupHeartbeat",
+        ApiKey::ShareGroupDescribe => "ShareGroupDescribe",
         ApiKey::AlterConfigs => "AlterConfigs",
         ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
         ApiKey::AddPartitionsToTxn => "AddPartitionsToTxn",
@@ -195,6 +199,12 @@ pub async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, req: RequestKi
         Rq::DescribeTopicPartitions(r) => {
             Rs::DescribeTopicPartitions(describe_topic_partitions::handle(broker, ctx, r).await)
         }
+        Rq::ShareGroupHeartbeat(r) => {
+            Rs::ShareGroupHeartbeat(share_group_heartbeat::handle(broker, ctx, r).await)
+        }
+        Rq::ShareGroupDescribe(r) => {
+            Rs::ShareGroupDescribe(share_group_describe::handle(broker, ctx, r).await)
+        }
         Rq::DescribeLogDirs(r) => {
             Rs::DescribeLogDirs(describe_log_dirs::handle(broker, ctx, r).await)
         }
@@ -270,6 +280,7 @@ pub fn top_level_error(resp: &ResponseKind) -> i16 {
         ResponseKind::SaslHandshake(r) => r.error_code,
         ResponseKind::SaslAuthenticate(r) => r.error_code,
         ResponseKind::DescribeUserScramCredentials(r) => r.error_code,
+        ResponseKind::ShareGroupHeartbeat(r) => r.error_code,
         _ => crate::kafka_error::NONE,
     }
 }
