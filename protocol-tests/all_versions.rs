@@ -489,6 +489,18 @@ pub(crate) fn sample(key: ApiKey, v: i16) -> RequestKind {
                     .with_salted_password(Bytes::from(vec![7u8; 64])),
             ]),
         ),
+        ApiKey::ShareGroupHeartbeat => RequestKind::ShareGroupHeartbeat(
+            ShareGroupHeartbeatRequest::default()
+                .with_group_id(GroupId(s("av-share")))
+                .with_member_id(s("av-member"))
+                .with_member_epoch(0)
+                .with_subscribed_topic_names(Some(vec![topic("av")])),
+        ),
+        ApiKey::ShareGroupDescribe => RequestKind::ShareGroupDescribe(
+            ShareGroupDescribeRequest::default()
+                .with_group_ids(vec![GroupId(s("av-share")), GroupId(s("missing"))])
+                .with_include_authorized_operations(true),
+        ),
         // Share groups: a share fetch on an unknown topic id (UNKNOWN_TOPIC_ID per partition)
         // and acknowledgements without a session (SHARE_SESSION_NOT_FOUND).
         ApiKey::ShareFetch => RequestKind::ShareFetch(

@@ -23,6 +23,7 @@ mod metadata;
 mod produce_fetch;
 mod sasl;
 mod share;
+mod share_groups;
 mod tls;
 mod transactions;
 mod txn_coordinator;

@@ -302,6 +302,15 @@ impl Broker {
             config.fetch.max_incremental_sessions,
         ));
         let shares = Arc::new(ShareManager::new(store.clone(), metrics.share.clone()));
+        // A deleted share group (DeleteGroups, empty groups only) takes its share-partition
+        // state and sessions with it. The hook runs on the coordinator's task; the deletion is
+        // one synced store write on a rare path.
+        let deleted = shares.clone();
+        groups.on_share_group_deleted(Arc::new(move |group: &str| {
+            if let Err(e) = deleted.on_group_deleted(group) {
+                tracing::warn!(group, error = %e, "deleting a share group's share-partition state failed");
+            }
+        }));
         Ok(Arc::new(Broker {
             config,
             shares,

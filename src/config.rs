@@ -339,6 +339,13 @@ pub struct GroupConfig {
     /// In a cluster, how long a group write waits for the offsets topic's in-sync replicas
     /// (`offsets.commit.timeout.ms`).
     pub offsets_commit_timeout_ms: u64,
+    /// A share-group member silent for this long is removed
+    /// (`group.share.session.timeout.ms`).
+    pub share_session_timeout_ms: i64,
+    /// Heartbeat interval told to share-group members (`group.share.heartbeat.interval.ms`).
+    pub share_heartbeat_interval_ms: i32,
+    /// Most members in one share group (`group.share.max.size`).
+    pub share_max_size: usize,
 }
 
 /// Fetch settings.
@@ -527,6 +534,9 @@ impl Default for GroupConfig {
             offsets_topic_replication_factor: 3,
             offsets_topic_num_partitions: 50,
             offsets_commit_timeout_ms: 5000,
+            share_session_timeout_ms: 45_000,
+            share_heartbeat_interval_ms: 5_000,
+            share_max_size: 200,
         }
     }
 }
@@ -855,6 +865,23 @@ impl Config {
         }
         if !(1..=3_600_000).contains(&self.group.offsets_commit_timeout_ms) {
             return invalid("group.offsets_commit_timeout_ms", "must be 1..=3600000");
+        }
+        // Kafka's bounds on the share-group settings.
+        if !(1..=3_600_000).contains(&self.group.share_session_timeout_ms) {
+            return invalid("group.share_session_timeout_ms", "must be 1..=3600000");
+        }
+        if !(1..=3_600_000).contains(&self.group.share_heartbeat_interval_ms) {
+            return invalid("group.share_heartbeat_interval_ms", "must be 1..=3600000");
+        }
+        if i64::from(self.group.share_heartbeat_interval_ms) >= self.group.share_session_timeout_ms
+        {
+            return invalid(
+                "group.share_heartbeat_interval_ms",
+                "must be below group.share_session_timeout_ms",
+            );
+        }
+        if !(1..=1_000).contains(&self.group.share_max_size) {
+            return invalid("group.share_max_size", "must be 1..=1000");
         }
         if self.cluster.broker_heartbeat_interval_ms == 0
             || self.cluster.broker_heartbeat_interval_ms >= self.cluster.broker_session_timeout_ms

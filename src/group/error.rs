@@ -46,6 +46,16 @@ pub enum GroupError {
     OffsetMetadataTooLarge { len: usize, max: usize },
     #[error("there are unstable offsets for the requested partitions")]
     UnstableOffsetCommit,
+    /// The group id exists as another type of group (one namespace for classic, consumer
+    /// and share groups): GROUP_ID_NOT_FOUND, as Kafka answers.
+    #[error("Group {group} is not a {kind} group.")]
+    WrongGroupType { group: String, kind: &'static str },
+    /// A modern-protocol member epoch the coordinator does not accept.
+    #[error("{0}")]
+    FencedMemberEpoch(String),
+    /// A request field that breaks the API's rules (Kafka's InvalidRequestException).
+    #[error("{0}")]
+    InvalidRequest(String),
 }
 
 impl GroupError {
@@ -69,6 +79,9 @@ impl GroupError {
             GroupError::FencedInstanceId { .. } => KafkaError::FencedInstanceId,
             GroupError::GroupSubscribedToTopic(_) => KafkaError::GroupSubscribedToTopic,
             GroupError::UnstableOffsetCommit => KafkaError::UnstableOffsetCommit,
+            GroupError::WrongGroupType { .. } => KafkaError::GroupIdNotFound,
+            GroupError::FencedMemberEpoch(_) => KafkaError::FencedMemberEpoch,
+            GroupError::InvalidRequest(_) => KafkaError::InvalidRequest,
         }
         .code()
     }
@@ -133,6 +146,17 @@ mod tests {
             86
         );
         assert_eq!(GroupError::UnstableOffsetCommit.kafka_code(), 88);
+        let wrong = GroupError::WrongGroupType {
+            group: "g".into(),
+            kind: "share",
+        };
+        assert_eq!(wrong.kafka_code(), 69);
+        assert_eq!(wrong.to_string(), "Group g is not a share group.");
+        assert_eq!(
+            GroupError::FencedMemberEpoch(String::new()).kafka_code(),
+            110
+        );
+        assert_eq!(GroupError::InvalidRequest(String::new()).kafka_code(), 42);
         assert_eq!(code_of(&None), 0);
     }
 }

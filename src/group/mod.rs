@@ -1,9 +1,13 @@
 //! Group coordinator: Kafka's classic consumer-group protocol (JoinGroup, SyncGroup,
-//! Heartbeat, LeaveGroup) and committed offsets, independent of the wire format.
+//! Heartbeat, LeaveGroup) and committed offsets, and the membership of share groups
+//! (KIP-932, ShareGroupHeartbeat), independent of the wire format. One namespace: a group id
+//! names one group, of one kind.
 //!
 //! - `types`        domain requests/responses and `GroupConfig` (handlers convert wire ↔ these)
 //! - `error`        `GroupError` and its single `kafka_code()` mapping
 //! - `state`        `ClassicGroup`: the per-group state machine, pure, time passed in as `now_ms`
+//! - `kind`         `Group`: the classic or share group a coordinator slot holds, `GroupType`
+//! - `share`        `ShareGroup`: a share group's state machine and `simple` assignor, pure
 //! - `coordinator`  `GroupCoordinator`: async API, per-group locks, parked replies, timer task
 //! - `timer`        clock on `tokio::time` and the per-group deadline queue
 //! - `store`        `GroupStore` trait, persisted records and their JSON format, in-memory store
@@ -13,6 +17,8 @@
 
 pub mod coordinator;
 pub mod error;
+pub mod kind;
+pub mod share;
 pub mod state;
 pub mod store;
 pub mod subscription;

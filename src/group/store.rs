@@ -24,6 +24,10 @@
 //!                              "protocols":[{"name","metadata":"<hex>"}],"assignment":"<hex>"}]}
 //! offset          {"v":1,"offset":42,"leader_epoch":-1,"metadata":"","commit_timestamp_ms":170..}
 //! ```
+//! The group metadata also says which kind of group it is: `"type":"classic"|"share"` (absent
+//! in records written before there were other kinds: classic). A share group's record has
+//! `"type":"share"`, `"protocol_type":"share"`, its group epoch as `generation_id`, no classic
+//! members, and its state in the `"share"` object (`group::share::record`).
 //! Byte fields are lowercase hex strings. Readers reject a version they do not know.
 
 use std::collections::HashMap;
@@ -31,6 +35,8 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use super::kind::GroupType;
+use super::share::record::ShareGroupRecord;
 use super::types::CommittedOffset;
 
 /// Current version of both JSON documents.
@@ -91,6 +97,12 @@ pub struct GroupMetadataRecord {
     pub leader: Option<String>,
     pub state_timestamp_ms: Option<i64>,
     pub members: Vec<MemberRecord>,
+    /// The kind of group; absent (classic) in records of older versions.
+    #[serde(rename = "type", default)]
+    pub group_type: GroupType,
+    /// A share group's state (`"type":"share"` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<ShareGroupRecord>,
 }
 
 /// One committed offset as persisted (key: group, topic, partition).
@@ -422,6 +434,8 @@ mod tests {
                 }],
                 assignment: vec![0xff, 0x00],
             }],
+            group_type: Default::default(),
+            share: None,
         }
     }
 

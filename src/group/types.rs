@@ -29,6 +29,13 @@ pub struct GroupConfig {
     pub offsets_retention_check_interval_ms: i64,
     /// `offset.metadata.max.bytes`.
     pub offset_metadata_max_bytes: usize,
+    /// `group.share.session.timeout.ms`: a share-group member that sends no
+    /// ShareGroupHeartbeat for this long is removed.
+    pub share_session_timeout_ms: i64,
+    /// `group.share.heartbeat.interval.ms`: the interval share-group members are told.
+    pub share_heartbeat_interval_ms: i32,
+    /// `group.share.max.size`.
+    pub share_max_size: usize,
 }
 
 impl Default for GroupConfig {
@@ -42,6 +49,9 @@ impl Default for GroupConfig {
             offsets_retention_ms: 10_080 * 60 * 1_000,
             offsets_retention_check_interval_ms: 600_000,
             offset_metadata_max_bytes: 4_096,
+            share_session_timeout_ms: 45_000,
+            share_heartbeat_interval_ms: 5_000,
+            share_max_size: 200,
         }
     }
 }
@@ -259,7 +269,7 @@ pub struct ListedGroup {
     pub group_id: String,
     pub protocol_type: String,
     pub state: &'static str,
-    /// Always "classic" (ListGroups v5 GroupType).
+    /// ListGroups v5 GroupType: "classic" or "share".
     pub group_type: &'static str,
 }
 
@@ -302,6 +312,9 @@ impl From<&crate::config::GroupConfig> for GroupConfig {
             max_session_timeout_ms: c.max_session_timeout_ms,
             max_size: c.max_size,
             offsets_retention_ms: c.offsets_retention_minutes.saturating_mul(60_000),
+            share_session_timeout_ms: c.share_session_timeout_ms,
+            share_heartbeat_interval_ms: c.share_heartbeat_interval_ms,
+            share_max_size: c.share_max_size,
             ..GroupConfig::default()
         }
     }

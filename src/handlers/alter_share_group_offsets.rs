@@ -1,7 +1,8 @@
 //! AlterShareGroupOffsets (key 91, v0): `kafka-share-groups --reset-offsets --execute`. Each
 //! named share-partition restarts at the given start offset with nothing in flight, written
 //! durably before the answer. The group must have no active member on this broker (no share
-//! session): NON_EMPTY_GROUP otherwise, top-level, as Kafka refuses to move a live group.
+//! session) and no member in the group coordinator: NON_EMPTY_GROUP otherwise, top-level, as
+//! Kafka refuses to move a live group.
 //! Needs READ on the group and on each topic; an offset outside the log's
 //! [start, end] is clamped by nothing — Kafka stores what it is given, and so do we (a start
 //! below the log start is archived on the next fetch).
@@ -40,7 +41,12 @@ pub async fn handle(
             format!("not authorized to read group {group}"),
         );
     }
-    if broker.shares.group_has_sessions(&group) {
+    let has_members = broker
+        .groups
+        .describe_share_groups()
+        .iter()
+        .any(|g| g.group_id == group && !g.members.is_empty());
+    if has_members || broker.shares.group_has_sessions(&group) {
         return top(
             KafkaError::NonEmptyGroup,
             format!("share group {group} has active members"),

@@ -1,7 +1,7 @@
 //! DeleteShareGroupOffsets (key 92, v0): `kafka-share-groups --delete-offsets`. The named
 //! topics' share-partition state of the group is deleted (durably); a later fetch starts over
-//! at `share.auto.offset.reset`. The group must have no active member on this broker
-//! (NON_EMPTY_GROUP, top-level). Needs DELETE on the group and READ on each topic.
+//! at `share.auto.offset.reset`. The group must have no member (group coordinator) and no
+//! share session on this broker (NON_EMPTY_GROUP, top-level). Needs DELETE on the group and READ on each topic.
 
 use std::sync::Arc;
 
@@ -34,7 +34,12 @@ pub async fn handle(
             format!("not authorized to delete from group {group}"),
         );
     }
-    if broker.shares.group_has_sessions(&group) {
+    let has_members = broker
+        .groups
+        .describe_share_groups()
+        .iter()
+        .any(|g| g.group_id == group && !g.members.is_empty());
+    if has_members || broker.shares.group_has_sessions(&group) {
         return top(
             KafkaError::NonEmptyGroup,
             format!("share group {group} has active members"),

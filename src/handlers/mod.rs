@@ -69,6 +69,8 @@ mod sasl_handshake;
 mod share_acknowledge;
 mod share_common;
 pub mod share_fetch;
+mod share_group_describe;
+mod share_group_heartbeat;
 mod sync_group;
 mod txn_offset_commit;
 
@@ -123,6 +125,8 @@ pub fn api_name(key: ApiKey) -> &'static str {
         ApiKey::ListPartitionReassignments => "ListPartitionReassignments",
         ApiKey::DescribeProducers => "DescribeProducers",
         ApiKey::DescribeTopicPartitions => "DescribeTopicPartitions",
+        ApiKey::ShareGroupHeartbeat => "ShareGroupHeartbeat",
+        ApiKey::ShareGroupDescribe => "ShareGroupDescribe",
         ApiKey::AlterConfigs => "AlterConfigs",
         ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
         ApiKey::AddPartitionsToTxn => "AddPartitionsToTxn",
@@ -226,6 +230,12 @@ pub async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, req: RequestKi
         Rq::DescribeTopicPartitions(r) => {
             Rs::DescribeTopicPartitions(describe_topic_partitions::handle(broker, ctx, r).await)
         }
+        Rq::ShareGroupHeartbeat(r) => {
+            Rs::ShareGroupHeartbeat(share_group_heartbeat::handle(broker, ctx, r).await)
+        }
+        Rq::ShareGroupDescribe(r) => {
+            Rs::ShareGroupDescribe(share_group_describe::handle(broker, ctx, r).await)
+        }
         Rq::DescribeLogDirs(r) => {
             Rs::DescribeLogDirs(describe_log_dirs::handle(broker, ctx, r).await)
         }
@@ -304,6 +314,7 @@ pub fn top_level_error(resp: &ResponseKind) -> i16 {
         ResponseKind::ShareAcknowledge(r) => r.error_code,
         ResponseKind::AlterShareGroupOffsets(r) => r.error_code,
         ResponseKind::DeleteShareGroupOffsets(r) => r.error_code,
+        ResponseKind::ShareGroupHeartbeat(r) => r.error_code,
         _ => crate::kafka_error::NONE,
     }
 }

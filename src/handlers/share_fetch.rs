@@ -279,6 +279,9 @@ pub async fn handle(
 /// Reads every target once (blocking work off the async workers). Per partition: the
 /// leader (id, epoch) and what was acquired, or an error code. Fills `watches` with the
 /// high-watermark watch of each readable partition.
+/// One partition's read: the leader (id, epoch) and what was acquired, or an error code.
+type PartitionRead = (TopicIdPartition, Result<((i32, i32), Option<ShareRead>), i16>);
+
 #[allow(clippy::too_many_arguments)]
 async fn read_all(
     broker: &Arc<Broker>,
@@ -290,10 +293,7 @@ async fn read_all(
     max_total: usize,
     max_records: i64,
     watches: &mut Vec<tokio::sync::watch::Receiver<i64>>,
-) -> Vec<(
-    TopicIdPartition,
-    Result<((i32, i32), Option<ShareRead>), i16>,
-)> {
+) -> Vec<PartitionRead> {
     let mut work = Vec::new();
     let mut out = Vec::new();
     for t in targets {

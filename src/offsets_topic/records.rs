@@ -264,6 +264,8 @@ mod tests {
                 protocols: vec![],
                 assignment: vec![1, 2, 3],
             }],
+            group_type: Default::default(),
+            share: None,
         }
     }
 

@@ -288,6 +288,8 @@ mod tests {
                 }],
                 assignment: vec![3],
             }],
+            group_type: Default::default(),
+            share: None,
         }
     }
 

@@ -39,6 +39,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::error::GroupError;
+use super::kind::{Group, GroupType};
+use super::share::ShareGroup;
 use super::state::{ClassicGroup, Effects, Outcome};
 use super::store::{
     GroupStore, GroupStoreError, GroupWrite, MetadataWrite, PendingWrite, PersistedGroup,
@@ -48,12 +50,15 @@ use super::types::*;
 
 mod offsets;
 mod ownership;
+mod share;
+
+pub use share::ShareGroupDeletedHook;
 
 use ownership::Owned;
 
 /// One group plus the reply channels of its parked requests.
 struct GroupSlot {
-    group: ClassicGroup,
+    group: Group,
     join_waiters: HashMap<String, oneshot::Sender<JoinResponse>>,
     sync_waiters: HashMap<String, oneshot::Sender<SyncResponse>>,
     /// Transactional offsets waiting for their transaction's marker, by producer id.
@@ -92,6 +97,8 @@ struct Inner {
     shutdown: watch::Sender<bool>,
     /// Last snapshot of each group, for `describe_all` when a group is busy.
     snapshots: StdMutex<HashMap<String, GroupSnapshot>>,
+    /// Called after a share group is deleted (see `on_share_group_deleted`).
+    share_deleted: StdMutex<Option<ShareGroupDeletedHook>>,
 }
 
 /// The classic group coordinator. Cheap to share behind an `Arc`.
@@ -169,6 +176,7 @@ impl GroupCoordinator {
             wake: Notify::new(),
             shutdown,
             snapshots: StdMutex::new(HashMap::new()),
+            share_deleted: StdMutex::new(None),
         });
         Ok(Arc::new(GroupCoordinator {
             inner,
@@ -289,7 +297,15 @@ impl GroupCoordinator {
         };
         let mut s = slot.lock().await;
         let now = self.now_ms();
-        let (outcome, fx) = s.group.join(&req, cfg, now);
+        let Ok(group) = s.group.classic_mut() else {
+            // Kafka: JoinGroup to a group of another kind.
+            let e = GroupError::InconsistentGroupProtocol(format!(
+                "group {} is not a classic group",
+                req.group_id
+            ));
+            return JoinResponse::error(e, String::new());
+        };
+        let (outcome, fx) = group.join(&req, cfg, now);
         let rx = match outcome {
             Outcome::Reply(r) => {
                 self.inner.finish(&mut s, fx).await;
@@ -325,7 +341,11 @@ impl GroupCoordinator {
         };
         let mut s = slot.lock().await;
         let now = self.now_ms();
-        let (outcome, fx) = s.group.sync(&req, &self.inner.config, now);
+        let group = match s.group.classic_mut() {
+            Ok(g) => g,
+            Err(e) => return SyncResponse::error(e),
+        };
+        let (outcome, fx) = group.sync(&req, &self.inner.config, now);
         let rx = match outcome {
             Outcome::Reply(r) => {
                 self.inner.finish(&mut s, fx).await;
@@ -355,7 +375,11 @@ impl GroupCoordinator {
             return Err(GroupError::UnknownMemberId(req.member_id));
         };
         let mut s = slot.lock().await;
-        let (result, fx) = s.group.heartbeat(&req, &self.inner.config, self.now_ms());
+        let now = self.now_ms();
+        let (result, fx) = s
+            .group
+            .classic_mut()?
+            .heartbeat(&req, &self.inner.config, now);
         self.inner.finish(&mut s, fx).await;
         result
     }
@@ -373,7 +397,11 @@ impl GroupCoordinator {
             return Err(GroupError::UnknownMemberId(String::new()));
         };
         let mut s = slot.lock().await;
-        let (result, fx) = s.group.leave(&members, &self.inner.config, self.now_ms());
+        let now = self.now_ms();
+        let (result, fx) = s
+            .group
+            .classic_mut()?
+            .leave(&members, &self.inner.config, now);
         self.inner.finish(&mut s, fx).await;
         result
     }
@@ -397,7 +425,7 @@ impl GroupCoordinator {
                         if s.group.state() == GroupState::Dead {
                             Err(GroupError::GroupIdNotFound(id.clone()))
                         } else {
-                            Ok(s.group.describe())
+                            s.group.classic().map(ClassicGroup::describe)
                         }
                     }
                 }
@@ -476,6 +504,15 @@ impl Inner {
         group_id: &str,
         create: bool,
     ) -> Result<Option<(SlotRef, bool)>, GroupError> {
+        self.served_slot_of(group_id, create.then_some(GroupType::Classic))
+    }
+
+    /// `served_slot`, creating an Empty group of the given kind when `create` says one.
+    fn served_slot_of(
+        &self,
+        group_id: &str,
+        create: Option<GroupType>,
+    ) -> Result<Option<(SlotRef, bool)>, GroupError> {
         let mut groups = lock(&self.groups);
         if let Some(owned) = &self.owned {
             lock(owned).check(group_id)?;
@@ -483,11 +520,15 @@ impl Inner {
         if let Some(s) = groups.get(group_id) {
             return Ok(Some((s.clone(), false)));
         }
-        if !create {
-            return Ok(None);
-        }
+        let group = match create {
+            None => return Ok(None),
+            Some(GroupType::Classic) => {
+                Group::Classic(ClassicGroup::new(group_id, self.clock.now_ms()))
+            }
+            Some(GroupType::Share) => Group::Share(ShareGroup::new(group_id)),
+        };
         let slot = Arc::new(Mutex::new(GroupSlot {
-            group: ClassicGroup::new(group_id, self.clock.now_ms()),
+            group,
             join_waiters: HashMap::new(),
             sync_waiters: HashMap::new(),
             pending: BTreeMap::new(),
@@ -575,7 +616,7 @@ impl Inner {
         self.schedule(&s.group);
     }
 
-    fn schedule(&self, group: &ClassicGroup) {
+    fn schedule(&self, group: &Group) {
         let earliest = lock(&self.timers).set(group.group_id(), group.next_deadline());
         if earliest {
             self.wake.notify_one();
@@ -609,6 +650,9 @@ impl Inner {
         }
         lock(&self.timers).set(&gid, None);
         s.deliver(fx);
+        if matches!(s.group, Group::Share(_)) {
+            self.share_group_deleted(&gid);
+        }
         Ok(())
     }
 
@@ -632,12 +676,14 @@ fn loaded_slot(mut p: PersistedGroup, config: &GroupConfig, now_ms: i64) -> Grou
             .or_default()
             .insert((topic, partition), o.into());
     }
-    let mut group = ClassicGroup::from_persisted(p, now_ms);
-    let _ = group.on_loaded(config, now_ms);
+    let mut group = Group::from_persisted(p, config, now_ms);
+    if let Group::Classic(g) = &mut group {
+        let _ = g.on_loaded(config, now_ms);
+    }
     tracing::info!(
         group = %group.group_id(),
+        kind = group.group_type().as_str(),
         members = group.num_members(),
-        generation = group.generation_id(),
         "loaded group"
     );
     GroupSlot {
@@ -691,6 +737,8 @@ async fn run_timers(
     tracing::debug!("group coordinator timer task stopped");
 }
 
+#[cfg(test)]
+mod share_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -365,7 +365,7 @@ impl Inner {
             let drop_group = s.group.state() == GroupState::Empty
                 && remaining == 0
                 && s.group.num_members() == 0
-                && !s.group.has_pending_members()
+                && s.group.expires_when_empty()
                 && s.pending.is_empty();
             if drop_group {
                 let n = expired.len();

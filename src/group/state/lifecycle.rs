@@ -49,6 +49,8 @@ impl ClassicGroup {
                     assignment: m.assignment.to_vec(),
                 })
                 .collect(),
+            group_type: crate::group::kind::GroupType::Classic,
+            share: None,
         }
     }
 
