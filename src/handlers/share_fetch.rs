@@ -280,7 +280,10 @@ pub async fn handle(
 /// leader (id, epoch) and what was acquired, or an error code. Fills `watches` with the
 /// high-watermark watch of each readable partition.
 /// One partition's read: the leader (id, epoch) and what was acquired, or an error code.
-type PartitionRead = (TopicIdPartition, Result<((i32, i32), Option<ShareRead>), i16>);
+type PartitionRead = (
+    TopicIdPartition,
+    Result<((i32, i32), Option<ShareRead>), i16>,
+);
 
 #[allow(clippy::too_many_arguments)]
 async fn read_all(
