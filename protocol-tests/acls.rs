@@ -66,6 +66,7 @@ fn ctx(principal: &str, key: ApiKey, v: i16) -> RequestContext {
         client_host: IpAddr::V4(Ipv4Addr::LOCALHOST),
         principal: Arc::new(Principal::parse(principal).unwrap()),
         listener: "PLAINTEXT".into(),
+        connection_id: 0,
     }
 }
 

@@ -28,7 +28,12 @@ fn tn(v: &str) -> TopicName {
 }
 
 /// Sends `req` as API `key` version `v` and decodes the response.
-async fn call<Q: Encodable, P: Decodable>(c: &mut Client, key: ApiKey, v: i16, req: &Q) -> P {
+pub(crate) async fn call<Q: Encodable, P: Decodable>(
+    c: &mut Client,
+    key: ApiKey,
+    v: i16,
+    req: &Q,
+) -> P {
     let mut b = BytesMut::new();
     RequestHeader::default()
         .with_request_api_key(key as i16)

@@ -15,7 +15,8 @@ use kafka_protocol::protocol::{Encodable, StrBytes};
 use runnel::config::Config;
 use runnel::handlers::{dispatch, Reply, RequestContext};
 use runnel::protocol::codec::{
-    decode_request, encode_fetch_response, encode_response, DecodedRequest,
+    decode_request, encode_fetch_response, encode_response, encode_share_fetch_response,
+    DecodedRequest,
 };
 use runnel::protocol::versions::{self, PRODUCE_MIN_ACCEPTED};
 
@@ -488,6 +489,65 @@ pub(crate) fn sample(key: ApiKey, v: i16) -> RequestKind {
                     .with_salted_password(Bytes::from(vec![7u8; 64])),
             ]),
         ),
+        ApiKey::ShareGroupHeartbeat => RequestKind::ShareGroupHeartbeat(
+            ShareGroupHeartbeatRequest::default()
+                .with_group_id(GroupId(s("av-share")))
+                .with_member_id(s("av-member"))
+                .with_member_epoch(0)
+                .with_subscribed_topic_names(Some(vec![topic("av")])),
+        ),
+        ApiKey::ShareGroupDescribe => RequestKind::ShareGroupDescribe(
+            ShareGroupDescribeRequest::default()
+                .with_group_ids(vec![GroupId(s("av-share")), GroupId(s("missing"))])
+                .with_include_authorized_operations(true),
+        ),
+        // Share groups: a share fetch on an unknown topic id (UNKNOWN_TOPIC_ID per partition)
+        // and acknowledgements without a session (SHARE_SESSION_NOT_FOUND).
+        ApiKey::ShareFetch => RequestKind::ShareFetch(
+            m::ShareFetchRequest::default()
+                .with_group_id(Some(GroupId(s("av-share"))))
+                .with_member_id(Some(s("av-member")))
+                .with_max_bytes(1 << 20)
+                .with_max_records(10)
+                .with_topics(vec![m::share_fetch_request::FetchTopic::default()
+                    .with_topic_id(uuid::Uuid::from_u128(5))
+                    .with_partitions(vec![
+                        m::share_fetch_request::FetchPartition::default(),
+                    ])]),
+        ),
+        ApiKey::ShareAcknowledge => RequestKind::ShareAcknowledge(
+            m::ShareAcknowledgeRequest::default()
+                .with_group_id(Some(GroupId(s("av-share"))))
+                .with_member_id(Some(s("av-member")))
+                .with_share_session_epoch(1),
+        ),
+        ApiKey::DescribeShareGroupOffsets => RequestKind::DescribeShareGroupOffsets(
+            m::DescribeShareGroupOffsetsRequest::default().with_groups(vec![
+                m::describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestGroup::default()
+                    .with_group_id(GroupId(s("av-share")))
+                    .with_topics(None),
+            ]),
+        ),
+        ApiKey::AlterShareGroupOffsets => RequestKind::AlterShareGroupOffsets(
+            m::AlterShareGroupOffsetsRequest::default()
+                .with_group_id(GroupId(s("av-share")))
+                .with_topics(vec![
+                    m::alter_share_group_offsets_request::AlterShareGroupOffsetsRequestTopic::default()
+                        .with_topic_name(topic("av"))
+                        .with_partitions(vec![
+                            m::alter_share_group_offsets_request::AlterShareGroupOffsetsRequestPartition::default()
+                                .with_start_offset(0),
+                        ]),
+                ]),
+        ),
+        ApiKey::DeleteShareGroupOffsets => RequestKind::DeleteShareGroupOffsets(
+            m::DeleteShareGroupOffsetsRequest::default()
+                .with_group_id(GroupId(s("av-share")))
+                .with_topics(vec![
+                    m::delete_share_group_offsets_request::DeleteShareGroupOffsetsRequestTopic::default()
+                        .with_topic_name(topic("av")),
+                ]),
+        ),
         other => panic!("no sample request for advertised API {other:?}"),
     }
 }
@@ -567,6 +627,13 @@ async fn every_advertised_version_round_trips() {
                     encode_fetch_response(v, 42, &f.response, f.files)
                         .unwrap_or_else(|e| panic!("Fetch v{v} response does not encode: {e}"));
                 }
+                Reply::ShareFetch(f) => {
+                    assert_eq!(f.response.error_code, 0);
+                    assert_eq!(f.response.responses[0].partitions[0].error_code, 100);
+                    encode_share_fetch_response(v, 42, &f.response, f.files).unwrap_or_else(|e| {
+                        panic!("ShareFetch v{v} response does not encode: {e}")
+                    });
+                }
                 other => panic!("{:?} v{v} gave no response: {other:?}", r.key),
             }
             checked += 1;
@@ -630,5 +697,6 @@ fn ctx(key: ApiKey, v: i16) -> RequestContext {
         client_host: IpAddr::V4(Ipv4Addr::LOCALHOST),
         principal: std::sync::Arc::new(runnel::security::Principal::anonymous()),
         listener: "PLAINTEXT".into(),
+        connection_id: 0,
     }
 }

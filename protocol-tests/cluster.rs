@@ -33,6 +33,7 @@ fn ctx(key: ApiKey, v: i16) -> RequestContext {
         client_host: IpAddr::V4(Ipv4Addr::LOCALHOST),
         principal: std::sync::Arc::new(runnel::security::Principal::anonymous()),
         listener: "PLAINTEXT".into(),
+        connection_id: 0,
     }
 }
 

@@ -69,6 +69,7 @@ async fn set_min_cleanable_dirty_ratio(b: &harness::TestBroker, topic: &str, rat
         client_host: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
         principal: std::sync::Arc::new(runnel::security::Principal::anonymous()),
         listener: "PLAINTEXT".into(),
+        connection_id: 0,
     };
     let broker = &b.running.as_ref().unwrap().broker;
     match runnel::handlers::dispatch(broker, &ctx, RequestKind::IncrementalAlterConfigs(req)).await

@@ -39,6 +39,7 @@ use crate::log::LogManager;
 use crate::offsets_topic::OffsetsTopic;
 use crate::replica::ReplicaManager;
 use crate::security::acl::Authorizer;
+use crate::share::ShareManager;
 use crate::store::{marker, ConfigScope, Store};
 use crate::telemetry::Metrics;
 use crate::txn::{TxnConfig, TxnCoordinator, TxnStore};
@@ -136,6 +137,8 @@ pub struct Broker {
     pub txn_topic: Option<Arc<TxnTopic>>,
     /// Incremental fetch sessions (KIP-227), shared by every connection.
     pub fetch_sessions: Arc<FetchSessionCache>,
+    /// Share groups' partitions and share sessions (KIP-932).
+    pub shares: Arc<ShareManager>,
     pub metrics: Arc<Metrics>,
     /// ACLs and the rules that apply them (`[auth]`); every handler checks through it.
     pub acls: Authorizer,
@@ -324,8 +327,19 @@ impl Broker {
         let fetch_sessions = Arc::new(FetchSessionCache::new(
             config.fetch.max_incremental_sessions,
         ));
+        let shares = Arc::new(ShareManager::new(store.clone(), metrics.share.clone()));
+        // A deleted share group (DeleteGroups, empty groups only) takes its share-partition
+        // state and sessions with it. The hook runs on the coordinator's task; the deletion is
+        // one synced store write on a rare path.
+        let deleted = shares.clone();
+        groups.on_share_group_deleted(Arc::new(move |group: &str| {
+            if let Err(e) = deleted.on_group_deleted(group) {
+                tracing::warn!(group, error = %e, "deleting a share group's share-partition state failed");
+            }
+        }));
         Ok(Arc::new(Broker {
             config,
+            shares,
             node,
             replicas,
             offsets_topic,

@@ -345,6 +345,13 @@ pub struct GroupConfig {
     /// KIP-848 consumer groups: the heartbeat interval members are told to use
     /// (`group.consumer.heartbeat.interval.ms`; a group's `consumer.heartbeat.interval.ms` wins).
     pub consumer_heartbeat_interval_ms: i32,
+    /// A share-group member silent for this long is removed
+    /// (`group.share.session.timeout.ms`).
+    pub share_session_timeout_ms: i64,
+    /// Heartbeat interval told to share-group members (`group.share.heartbeat.interval.ms`).
+    pub share_heartbeat_interval_ms: i32,
+    /// Most members in one share group (`group.share.max.size`).
+    pub share_max_size: usize,
 }
 
 /// Fetch settings.
@@ -543,6 +550,9 @@ impl Default for GroupConfig {
             offsets_commit_timeout_ms: 5000,
             consumer_session_timeout_ms: 45_000,
             consumer_heartbeat_interval_ms: 5_000,
+            share_session_timeout_ms: 45_000,
+            share_heartbeat_interval_ms: 5_000,
+            share_max_size: 200,
         }
     }
 }
@@ -877,6 +887,23 @@ impl Config {
         }
         if !(1..=3_600_000).contains(&self.group.offsets_commit_timeout_ms) {
             return invalid("group.offsets_commit_timeout_ms", "must be 1..=3600000");
+        }
+        // Kafka's bounds on the share-group settings.
+        if !(1..=3_600_000).contains(&self.group.share_session_timeout_ms) {
+            return invalid("group.share_session_timeout_ms", "must be 1..=3600000");
+        }
+        if !(1..=3_600_000).contains(&self.group.share_heartbeat_interval_ms) {
+            return invalid("group.share_heartbeat_interval_ms", "must be 1..=3600000");
+        }
+        if i64::from(self.group.share_heartbeat_interval_ms) >= self.group.share_session_timeout_ms
+        {
+            return invalid(
+                "group.share_heartbeat_interval_ms",
+                "must be below group.share_session_timeout_ms",
+            );
+        }
+        if !(1..=1_000).contains(&self.group.share_max_size) {
+            return invalid("group.share_max_size", "must be 1..=1000");
         }
         if self.cluster.broker_heartbeat_interval_ms == 0
             || self.cluster.broker_heartbeat_interval_ms >= self.cluster.broker_session_timeout_ms

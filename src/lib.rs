@@ -40,6 +40,7 @@ pub mod replica;
 pub mod runtime;
 pub mod security;
 pub mod server;
+pub mod share;
 pub mod store;
 pub mod telemetry;
 pub mod txn;

@@ -214,6 +214,9 @@ pub async fn start(cfg: Config) -> Result<Running, StartError> {
     };
     broker.logs.spawn_background(background, stop_rx);
     broker.groups.spawn_background(shutdown.clone());
+    broker
+        .shares
+        .spawn_timer(Duration::from_millis(100), shutdown.clone());
     if let Some(t) = &broker.txns {
         // Resumes the markers of transactions prepared before a restart (a single broker; a
         // cluster member resumes them as it loads `__transaction_state` partitions).

@@ -144,6 +144,78 @@ pub struct Metrics {
     pub sasl_authentications: IntCounterVec,
     /// Per-topic traffic (Kafka's BrokerTopicMetrics).
     pub topics: TopicMetrics,
+    /// Share groups (KIP-932), see [`ShareMetrics`].
+    pub share: ShareMetrics,
+}
+
+/// Share-group delivery counters (KIP-932); label values come from closed sets.
+#[derive(Clone)]
+pub struct ShareMetrics {
+    /// Records acknowledged, by type (`gap`, `accept`, `release`, `reject`).
+    pub acknowledgements: IntCounterVec,
+    /// Records acquired again after an earlier delivery (delivery count > 1).
+    pub redeliveries: IntCounter,
+    /// Records whose acquisition lock expired (made available again or archived).
+    pub lock_expiries: IntCounter,
+    /// Records archived because they reached `share.delivery.count.limit`.
+    pub archived_at_limit: IntCounter,
+    /// Records currently acquired (in-flight deliveries) over all share-partitions.
+    pub acquired_records: IntGauge,
+    /// Live share sessions.
+    pub sessions: IntGauge,
+    /// Share-partitions held in memory.
+    pub partitions: IntGauge,
+}
+
+impl ShareMetrics {
+    fn new() -> ShareMetrics {
+        let counter = |name: &str, help: &str| {
+            IntCounter::new(name, help).unwrap_or_else(|e| unreachable_metric(e))
+        };
+        let gauge = |name: &str, help: &str| {
+            IntGauge::new(name, help).unwrap_or_else(|e| unreachable_metric(e))
+        };
+        ShareMetrics {
+            acknowledgements: IntCounterVec::new(
+                Opts::new(
+                    "runnel_share_acknowledgements_total",
+                    "Share-group records acknowledged, by type (gap, accept, release, reject)",
+                ),
+                &["type"],
+            )
+            .unwrap_or_else(|e| unreachable_metric(e)),
+            redeliveries: counter(
+                "runnel_share_redeliveries_total",
+                "Share-group records acquired again after an earlier delivery",
+            ),
+            lock_expiries: counter(
+                "runnel_share_lock_expiries_total",
+                "Share-group records whose acquisition lock expired",
+            ),
+            archived_at_limit: counter(
+                "runnel_share_archived_at_delivery_limit_total",
+                "Share-group records archived at share.delivery.count.limit",
+            ),
+            acquired_records: gauge(
+                "runnel_share_acquired_records",
+                "Share-group records currently acquired (in flight)",
+            ),
+            sessions: gauge("runnel_share_sessions", "Live share sessions"),
+            partitions: gauge("runnel_share_partitions", "Share-partitions held in memory"),
+        }
+    }
+
+    fn collectors(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
+        vec![
+            Box::new(self.acknowledgements.clone()),
+            Box::new(self.redeliveries.clone()),
+            Box::new(self.lock_expiries.clone()),
+            Box::new(self.archived_at_limit.clone()),
+            Box::new(self.acquired_records.clone()),
+            Box::new(self.sessions.clone()),
+            Box::new(self.partitions.clone()),
+        ]
+    }
 }
 
 /// The Produce errors Kafka (`ReplicaManager.appendToLocalLog`) leaves out of
@@ -417,6 +489,7 @@ impl Metrics {
             fetch_session_evictions,
             sasl_authentications,
             topics: TopicMetrics::new(),
+            share: ShareMetrics::new(),
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(m.requests.clone()),
@@ -444,7 +517,10 @@ impl Metrics {
             .topics
             .collectors()
             .map(|c| Box::new(c.clone()) as Box<dyn prometheus::core::Collector>);
-        let collectors = collectors.into_iter().chain(topic_collectors);
+        let collectors = collectors
+            .into_iter()
+            .chain(topic_collectors)
+            .chain(m.share.collectors());
         for c in collectors {
             if let Err(e) = m.registry.register(c) {
                 unreachable_metric(e);

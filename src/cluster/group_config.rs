@@ -1,9 +1,11 @@
 //! Group-level configuration (the GROUP config resource, Kafka's `GroupConfig`): the per-group
 //! overrides of the KIP-848 consumer, share and streams group protocols.
 //!
-//! Runnel runs only the classic group protocol, so none of these is enforced: they are
-//! validated with Kafka's rules, stored and described (a group without overrides reports
-//! Kafka's defaults), so `kafka-configs --entity-type groups` works as against Kafka.
+//! Validated with Kafka's rules (including the broker's `group.share.{min,max}.*` bounds at
+//! their Kafka defaults), stored and described (a group without overrides reports Kafka's
+//! defaults), so `kafka-configs --entity-type groups` works as against Kafka. The `share.*`
+//! settings are enforced by the share-partition manager (`share::manager::GroupSettings`);
+//! the `consumer.*` and `streams.*` ones only where those protocols exist.
 
 use std::collections::BTreeMap;
 
@@ -41,6 +43,7 @@ pub static GROUP_CONFIGS: &[GroupConfigDef] = &[
     g!("share.delivery.count.limit", Int, "5", "group.share.delivery.count.limit", Check::AtLeast(2)),
     g!("share.heartbeat.interval.ms", Int, "5000", "group.share.heartbeat.interval.ms", Check::AtLeast(1)),
     g!("share.isolation.level", Str, "read_uncommitted", "share.isolation.level", Check::OneOf(&["read_committed", "read_uncommitted"])),
+    g!("share.partition.max.record.locks", Int, "2000", "group.share.partition.max.record.locks", Check::AtLeast(100)),
     g!("share.record.lock.duration.ms", Int, "30000", "group.share.record.lock.duration.ms", Check::AtLeast(1000)),
     g!("share.session.timeout.ms", Int, "45000", "group.share.session.timeout.ms", Check::AtLeast(1)),
     g!("streams.heartbeat.interval.ms", Int, "5000", "group.streams.heartbeat.interval.ms", Check::AtLeast(1)),
@@ -66,6 +69,25 @@ pub fn validate(overrides: &BTreeMap<String, String>) -> Result<(), String> {
                     k,
                     v,
                     "String must be one of: earliest, latest, by_duration:<duration>",
+                ));
+            }
+        }
+    }
+    // The broker's bounds (Kafka's `ShareGroupConfig` defaults for group.share.min/max.*).
+    for (k, min, max) in [
+        ("share.record.lock.duration.ms", 15_000i64, 60_000i64),
+        ("share.delivery.count.limit", 2, 10),
+        ("share.partition.max.record.locks", 100, 10_000),
+        ("share.session.timeout.ms", 45_000, 60_000),
+        ("share.heartbeat.interval.ms", 5_000, 15_000),
+    ] {
+        if let Some(v) = overrides.get(k) {
+            let n = v.trim().parse::<i64>().unwrap_or(0);
+            if n < min || n > max {
+                return Err(invalid_value(
+                    k,
+                    v,
+                    &format!("{k} must be between {min} and {max}"),
                 ));
             }
         }
@@ -106,10 +128,11 @@ pub fn entries(overrides: &BTreeMap<String, String>) -> Vec<Resolved> {
                 value: d.kafka_default.to_string(),
                 source: ConfigSource::Default,
             });
-            let doc = format!(
-                "{} (not enforced: Runnel runs the classic group protocol only)",
-                d.name
-            );
+            let doc = if d.name.starts_with("share.") {
+                d.name.to_string()
+            } else {
+                format!("{} (not enforced by this broker)", d.name)
+            };
             Resolved::from_layers(d.name, d.kind, false, doc, synonyms, d.kafka_default)
         })
         .collect()

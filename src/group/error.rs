@@ -65,6 +65,10 @@ pub enum GroupError {
     /// A consumer-protocol member committing with OffsetCommit below v9.
     #[error("unsupported version: {0}")]
     UnsupportedVersion(String),
+    /// The group id exists as another type of group (one namespace for classic, consumer
+    /// and share groups): GROUP_ID_NOT_FOUND, as Kafka answers.
+    #[error("Group {group} is not a {kind} group.")]
+    WrongGroupType { group: String, kind: &'static str },
 }
 
 impl GroupError {
@@ -95,6 +99,7 @@ impl GroupError {
             GroupError::InvalidRegularExpression(_) => KafkaError::InvalidRegularExpression,
             GroupError::InvalidRequest(_) => KafkaError::InvalidRequest,
             GroupError::UnsupportedVersion(_) => KafkaError::UnsupportedVersion,
+            GroupError::WrongGroupType { .. } => KafkaError::GroupIdNotFound,
         }
         .code()
     }
@@ -164,14 +169,30 @@ mod tests {
             current: 2,
         };
         assert_eq!(fenced.kafka_code(), 110);
-        assert_eq!(GroupError::UnreleasedInstanceId("i".into()).kafka_code(), 111);
-        assert_eq!(GroupError::UnsupportedAssignor("x".into()).kafka_code(), 112);
+        assert_eq!(
+            GroupError::UnreleasedInstanceId("i".into()).kafka_code(),
+            111
+        );
+        assert_eq!(
+            GroupError::UnsupportedAssignor("x".into()).kafka_code(),
+            112
+        );
         let stale = GroupError::StaleMemberEpoch {
             received: 1,
             current: 2,
         };
         assert_eq!(stale.kafka_code(), 113);
-        assert_eq!(GroupError::InvalidRegularExpression("(".into()).kafka_code(), 128);
+        assert_eq!(
+            GroupError::InvalidRegularExpression("(".into()).kafka_code(),
+            128
+        );
+        let wrong = GroupError::WrongGroupType {
+            group: "g".into(),
+            kind: "share",
+        };
+        assert_eq!(wrong.kafka_code(), 69);
+        assert_eq!(wrong.to_string(), "Group g is not a share group.");
+        assert_eq!(GroupError::InvalidRequest(String::new()).kafka_code(), 42);
         assert_eq!(code_of(&None), 0);
     }
 }

@@ -1,12 +1,14 @@
 //! Group coordinator: Kafka's classic consumer-group protocol (JoinGroup, SyncGroup,
-//! Heartbeat, LeaveGroup), the KIP-848 consumer group protocol (ConsumerGroupHeartbeat)
-//! and committed offsets, independent of the wire format.
+//! Heartbeat, LeaveGroup), the KIP-848 consumer group protocol (ConsumerGroupHeartbeat),
+//! committed offsets, and the membership of share groups (KIP-932, ShareGroupHeartbeat),
+//! independent of the wire format. One namespace: a group id names one group, of one kind.
 //!
 //! - `types`        domain requests/responses and `GroupConfig` (handlers convert wire ↔ these)
 //! - `error`        `GroupError` and its single `kafka_code()` mapping
 //! - `state`        `ClassicGroup`: the per-group state machine, pure, time passed in as `now_ms`
 //! - `consumer`     `ConsumerGroup`: the KIP-848 state machine and its assignors, pure
-//! - `kind`         the group types sharing one namespace
+//! - `kind`         `Group`: the classic or share group a coordinator slot holds, `GroupType`
+//! - `share`        `ShareGroup`: a share group's state machine and `simple` assignor, pure
 //! - `coordinator`  `GroupCoordinator`: async API, per-group locks, parked replies, timer task
 //! - `timer`        clock on `tokio::time` and the per-group deadline queue
 //! - `store`        `GroupStore` trait, persisted records and their JSON format, in-memory store
@@ -18,6 +20,7 @@ pub mod consumer;
 pub mod coordinator;
 pub mod error;
 pub mod kind;
+pub mod share;
 pub mod state;
 pub mod store;
 pub mod subscription;

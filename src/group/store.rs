@@ -26,6 +26,10 @@
 //!                  group::consumer::record; absent type = classic)
 //! offset          {"v":1,"offset":42,"leader_epoch":-1,"metadata":"","commit_timestamp_ms":170..}
 //! ```
+//! The group metadata also says which kind of group it is: `"type":"classic"|"share"` (absent
+//! in records written before there were other kinds: classic). A share group's record has
+//! `"type":"share"`, `"protocol_type":"share"`, its group epoch as `generation_id`, no classic
+//! members, and its state in the `"share"` object (`group::share::record`).
 //! Byte fields are lowercase hex strings. Readers reject a version they do not know.
 
 use std::collections::HashMap;
@@ -34,6 +38,8 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::consumer::record::ConsumerGroupRecord;
+use super::kind::GroupType;
+use super::share::record::ShareGroupRecord;
 use super::types::CommittedOffset;
 
 /// Current version of both JSON documents.
@@ -94,13 +100,17 @@ pub struct GroupMetadataRecord {
     pub leader: Option<String>,
     pub state_timestamp_ms: Option<i64>,
     pub members: Vec<MemberRecord>,
-    /// `"classic"` (or absent: records written before group types existed) or `"consumer"`.
-    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
-    pub group_type: Option<String>,
+    /// The kind of group: `"classic"` (or absent: records written before group types
+    /// existed), `"consumer"` or `"share"`.
+    #[serde(rename = "type", default)]
+    pub group_type: GroupType,
     /// The KIP-848 state of a consumer group (`group::consumer::record`); the classic
     /// fields above are then those of an Empty group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consumer: Option<ConsumerGroupRecord>,
+    /// A share group's state (`"type":"share"` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<ShareGroupRecord>,
 }
 
 /// One committed offset as persisted (key: group, topic, partition).
@@ -432,8 +442,9 @@ mod tests {
                 }],
                 assignment: vec![0xff, 0x00],
             }],
-            group_type: None,
+            group_type: Default::default(),
             consumer: None,
+            share: None,
         }
     }
 

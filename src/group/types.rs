@@ -35,6 +35,13 @@ pub struct GroupConfig {
     /// `group.consumer.heartbeat.interval.ms` (a group's `consumer.heartbeat.interval.ms`
     /// overrides it).
     pub consumer_heartbeat_interval_ms: i32,
+    /// `group.share.session.timeout.ms`: a share-group member that sends no
+    /// ShareGroupHeartbeat for this long is removed.
+    pub share_session_timeout_ms: i64,
+    /// `group.share.heartbeat.interval.ms`: the interval share-group members are told.
+    pub share_heartbeat_interval_ms: i32,
+    /// `group.share.max.size`.
+    pub share_max_size: usize,
 }
 
 impl Default for GroupConfig {
@@ -50,6 +57,9 @@ impl Default for GroupConfig {
             offset_metadata_max_bytes: 4_096,
             consumer_session_timeout_ms: 45_000,
             consumer_heartbeat_interval_ms: 5_000,
+            share_session_timeout_ms: 45_000,
+            share_heartbeat_interval_ms: 5_000,
+            share_max_size: 200,
         }
     }
 }
@@ -267,7 +277,7 @@ pub struct ListedGroup {
     pub group_id: String,
     pub protocol_type: String,
     pub state: &'static str,
-    /// "classic" or "consumer" (ListGroups v5 GroupType).
+    /// ListGroups v5 GroupType: "classic", "consumer" or "share".
     pub group_type: &'static str,
 }
 
@@ -312,6 +322,9 @@ impl From<&crate::config::GroupConfig> for GroupConfig {
             offsets_retention_ms: c.offsets_retention_minutes.saturating_mul(60_000),
             consumer_session_timeout_ms: c.consumer_session_timeout_ms,
             consumer_heartbeat_interval_ms: c.consumer_heartbeat_interval_ms,
+            share_session_timeout_ms: c.share_session_timeout_ms,
+            share_heartbeat_interval_ms: c.share_heartbeat_interval_ms,
+            share_max_size: c.share_max_size,
             ..GroupConfig::default()
         }
     }

@@ -129,6 +129,7 @@ mod tests {
             client_host: "10.1.2.3".parse().unwrap(),
             principal: std::sync::Arc::new(crate::security::Principal::anonymous()),
             listener: "PLAINTEXT".into(),
+            connection_id: 0,
         }
     }
 

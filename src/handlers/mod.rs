@@ -22,6 +22,7 @@ mod add_partitions_to_txn;
 mod alter_configs;
 mod alter_partition_reassignments;
 mod alter_replica_log_dirs;
+mod alter_share_group_offsets;
 mod alter_user_scram_credentials;
 mod api_versions;
 pub(crate) mod authz;
@@ -33,6 +34,7 @@ mod create_topics;
 mod delete_acls;
 mod delete_groups;
 mod delete_records;
+mod delete_share_group_offsets;
 mod delete_topics;
 mod describe_acls;
 mod describe_cluster;
@@ -41,6 +43,7 @@ mod describe_groups;
 mod describe_log_dirs;
 mod describe_producers;
 mod describe_quorum;
+mod describe_share_group_offsets;
 mod describe_topic_partitions;
 mod describe_transactions;
 mod describe_user_scram_credentials;
@@ -65,6 +68,11 @@ mod offset_for_leader_epoch;
 mod produce;
 mod sasl_authenticate;
 mod sasl_handshake;
+mod share_acknowledge;
+mod share_common;
+pub mod share_fetch;
+mod share_group_describe;
+mod share_group_heartbeat;
 mod sync_group;
 mod txn_offset_commit;
 mod write_txn_markers;
@@ -81,6 +89,9 @@ pub struct RequestContext {
     pub principal: Arc<Principal>,
     /// The name of the listener the request arrived on.
     pub listener: Arc<str>,
+    /// The connection's id, unique in this process: what share sessions are bound to
+    /// (released when the connection closes).
+    pub connection_id: u64,
 }
 
 /// The name used in logs and metric labels.
@@ -119,6 +130,8 @@ pub fn api_name(key: ApiKey) -> &'static str {
         ApiKey::DescribeTopicPartitions => "DescribeTopicPartitions",
         ApiKey::ConsumerGroupHeartbeat => "ConsumerGroupHeartbeat",
         ApiKey::ConsumerGroupDescribe => "ConsumerGroupDescribe",
+        ApiKey::ShareGroupHeartbeat => "ShareGroupHeartbeat",
+        ApiKey::ShareGroupDescribe => "ShareGroupDescribe",
         ApiKey::AlterConfigs => "AlterConfigs",
         ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
         ApiKey::AddPartitionsToTxn => "AddPartitionsToTxn",
@@ -135,6 +148,11 @@ pub fn api_name(key: ApiKey) -> &'static str {
         ApiKey::SaslAuthenticate => "SaslAuthenticate",
         ApiKey::DescribeUserScramCredentials => "DescribeUserScramCredentials",
         ApiKey::AlterUserScramCredentials => "AlterUserScramCredentials",
+        ApiKey::ShareFetch => "ShareFetch",
+        ApiKey::ShareAcknowledge => "ShareAcknowledge",
+        ApiKey::DescribeShareGroupOffsets => "DescribeShareGroupOffsets",
+        ApiKey::AlterShareGroupOffsets => "AlterShareGroupOffsets",
+        ApiKey::DeleteShareGroupOffsets => "DeleteShareGroupOffsets",
         _ => "Other",
     }
 }
@@ -146,6 +164,8 @@ pub enum Reply {
     Respond(Box<ResponseKind>),
     /// Send this Fetch response, whose record batches follow from their segment files.
     Fetch(Box<fetch::FetchReply>),
+    /// Send this ShareFetch response, whose record batches follow from their segment files.
+    ShareFetch(Box<share_fetch::ShareFetchReply>),
     /// Send nothing (Produce with acks=0 that succeeded).
     Silent,
     /// Close the connection: the only way to tell an acks=0 producer that its write failed
@@ -163,6 +183,21 @@ pub async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, req: RequestKi
         Rq::Metadata(r) => Rs::Metadata(metadata::handle(broker, ctx, r).await),
         Rq::Produce(r) => return produce::handle(broker, ctx, r).await,
         Rq::Fetch(r) => return Reply::Fetch(Box::new(fetch::handle(broker, ctx, r).await)),
+        Rq::ShareFetch(r) => {
+            return Reply::ShareFetch(Box::new(share_fetch::handle(broker, ctx, r).await))
+        }
+        Rq::ShareAcknowledge(r) => {
+            Rs::ShareAcknowledge(share_acknowledge::handle(broker, ctx, r).await)
+        }
+        Rq::DescribeShareGroupOffsets(r) => Rs::DescribeShareGroupOffsets(
+            describe_share_group_offsets::handle(broker, ctx, r).await,
+        ),
+        Rq::AlterShareGroupOffsets(r) => {
+            Rs::AlterShareGroupOffsets(alter_share_group_offsets::handle(broker, ctx, r).await)
+        }
+        Rq::DeleteShareGroupOffsets(r) => {
+            Rs::DeleteShareGroupOffsets(delete_share_group_offsets::handle(broker, ctx, r).await)
+        }
         Rq::ListOffsets(r) => Rs::ListOffsets(list_offsets::handle(broker, ctx, r).await),
         Rq::InitProducerId(r) => Rs::InitProducerId(init_producer_id::handle(broker, ctx, r).await),
         Rq::OffsetForLeaderEpoch(r) => {
@@ -206,6 +241,12 @@ pub async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, req: RequestKi
         }
         Rq::DescribeTopicPartitions(r) => {
             Rs::DescribeTopicPartitions(describe_topic_partitions::handle(broker, ctx, r).await)
+        }
+        Rq::ShareGroupHeartbeat(r) => {
+            Rs::ShareGroupHeartbeat(share_group_heartbeat::handle(broker, ctx, r).await)
+        }
+        Rq::ShareGroupDescribe(r) => {
+            Rs::ShareGroupDescribe(share_group_describe::handle(broker, ctx, r).await)
         }
         Rq::DescribeLogDirs(r) => {
             Rs::DescribeLogDirs(describe_log_dirs::handle(broker, ctx, r).await)
@@ -285,6 +326,10 @@ pub fn top_level_error(resp: &ResponseKind) -> i16 {
         ResponseKind::SaslHandshake(r) => r.error_code,
         ResponseKind::SaslAuthenticate(r) => r.error_code,
         ResponseKind::DescribeUserScramCredentials(r) => r.error_code,
+        ResponseKind::ShareAcknowledge(r) => r.error_code,
+        ResponseKind::AlterShareGroupOffsets(r) => r.error_code,
+        ResponseKind::DeleteShareGroupOffsets(r) => r.error_code,
+        ResponseKind::ShareGroupHeartbeat(r) => r.error_code,
         _ => crate::kafka_error::NONE,
     }
 }

@@ -5,6 +5,8 @@
 //! - `/api/throughput` `now_ms` and the record/byte counters: the page derives rates from deltas
 //! - `/api/topics`     topics with partitions, live offsets, sizes and effective configs
 //! - `/api/groups`     consumer groups with state, members, assignments, committed offsets, lag
+//! - `/api/share-groups` share groups' partitions: start offset, in-flight and acquired
+//!   records, lag (KIP-932)
 //! - `/api/records?topic=T&partition=P[&offset=O|&timestamp=MS][&limit=N]`
 //!   records of a partition up to the high watermark; without offset/timestamp, the last N
 //!
@@ -69,6 +71,9 @@ pub(crate) async fn get(
         "/api/throughput" => Response::json(200, &counters(&broker)),
         "/api/topics" => blocking(move || Response::json(200, &source::topics(&broker))).await,
         "/api/groups" => blocking(move || Response::json(200, &source::groups(&broker))).await,
+        "/api/share-groups" => {
+            blocking(move || Response::json(200, &source::share_groups(&broker))).await
+        }
         "/api/transactions" => Response::json(200, &source::transactions(&broker).await),
         "/api/records" => match RecordsQuery::parse(params) {
             Ok(q) => blocking(move || records(&broker, &q)).await,

@@ -235,6 +235,66 @@ pub struct GroupView {
     pub total_lag: i64,
 }
 
+/// One share-partition of a share group (KIP-932).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SharePartitionRow {
+    pub topic: String,
+    pub partition: i32,
+    /// Share-partition start offset (SPSO): everything below is delivered and complete.
+    pub start_offset: i64,
+    /// Next offset never handed out (SPEO).
+    pub end_offset: i64,
+    /// Records acquired by members right now (locked).
+    pub acquired: u64,
+    /// Records at or past the start offset already acknowledged or archived.
+    pub completed: u64,
+    /// High watermark − start offset − completed (Kafka's share lag), never negative.
+    pub lag: Option<i64>,
+}
+
+/// One share group's partitions on this broker.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ShareGroupView {
+    pub group_id: String,
+    pub partitions: Vec<SharePartitionRow>,
+    pub total_lag: i64,
+}
+
+/// Every share group with share-partition state in memory on this broker.
+pub fn share_groups(b: &Broker) -> Vec<ShareGroupView> {
+    let mut out = Vec::new();
+    for g in b.shares.groups_in_memory() {
+        let Ok(views) = b.shares.describe_group(&g) else {
+            continue;
+        };
+        let partitions: Vec<SharePartitionRow> = views
+            .into_iter()
+            .filter_map(|v| {
+                let topic = b.metadata.topic_by_id(v.key.topic_id)?;
+                let hw = b
+                    .logs
+                    .get(&topic.name, v.key.partition)
+                    .map(|l| l.high_watermark());
+                Some(SharePartitionRow {
+                    topic: topic.name.clone(),
+                    partition: v.key.partition,
+                    start_offset: v.start_offset,
+                    end_offset: v.end_offset,
+                    acquired: v.acquired,
+                    completed: v.completed,
+                    lag: hw.map(|hw| (hw - v.start_offset - v.completed as i64).max(0)),
+                })
+            })
+            .collect();
+        out.push(ShareGroupView {
+            group_id: g.to_string(),
+            total_lag: partitions.iter().filter_map(|p| p.lag).sum(),
+            partitions,
+        });
+    }
+    out
+}
+
 /// Every group the coordinator knows, with committed offsets and lag.
 pub fn groups(b: &Broker) -> Vec<GroupView> {
     let mut ends: HashMap<(String, i32), i64> = HashMap::new();

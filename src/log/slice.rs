@@ -46,6 +46,19 @@ impl FileSlice {
         }
     }
 
+    /// The part of this slice `len` bytes long starting `at` bytes in, holding the whole
+    /// batches whose offsets run from `first_offset` to `next_offset - 1` (the caller found
+    /// their boundaries by walking the batch headers). Clamped to the slice.
+    pub fn sub(&self, at: usize, len: usize, first_offset: i64, next_offset: i64) -> FileSlice {
+        let at = at.min(self.len);
+        FileSlice {
+            file: self.file.clone(),
+            pos: self.pos + at as u64,
+            len: len.min(self.len - at),
+            offsets: (first_offset, next_offset),
+        }
+    }
+
     /// Bytes in the slice.
     pub fn len(&self) -> usize {
         self.len

@@ -347,8 +347,9 @@ mod tests {
                 protocols: vec![],
                 assignment: vec![1, 2, 3],
             }],
-            group_type: None,
+            group_type: Default::default(),
             consumer: None,
+            share: None,
         }
     }
 

@@ -4,7 +4,9 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::api_versions_response::{ApiVersion, ApiVersionsResponse};
-use kafka_protocol::messages::{ApiKey, FetchResponse, ResponseHeader, ResponseKind};
+use kafka_protocol::messages::{
+    ApiKey, FetchResponse, ResponseHeader, ResponseKind, ShareFetchResponse,
+};
 use kafka_protocol::protocol::Encodable;
 
 pub use super::decode::{decode_request, DecodeError, DecodedRequest, RequestHeaderInfo};
@@ -50,10 +52,46 @@ pub fn encode_fetch_response(
     response: &FetchResponse,
     files: Vec<FileSlice>,
 ) -> anyhow::Result<Vec<Chunk>> {
-    let mut buf = SpliceBuf::new(files, api_version >= 12);
+    encode_spliced(
+        ApiKey::Fetch,
+        api_version,
+        correlation_id,
+        response,
+        files,
+        api_version >= 12,
+    )
+}
+
+/// Encodes a ShareFetch response frame like [`encode_fetch_response`] (always a flexible
+/// version: compact records).
+pub fn encode_share_fetch_response(
+    api_version: i16,
+    correlation_id: i32,
+    response: &ShareFetchResponse,
+    files: Vec<FileSlice>,
+) -> anyhow::Result<Vec<Chunk>> {
+    encode_spliced(
+        ApiKey::ShareFetch,
+        api_version,
+        correlation_id,
+        response,
+        files,
+        true,
+    )
+}
+
+fn encode_spliced<R: Encodable>(
+    api_key: ApiKey,
+    api_version: i16,
+    correlation_id: i32,
+    response: &R,
+    files: Vec<FileSlice>,
+    compact: bool,
+) -> anyhow::Result<Vec<Chunk>> {
+    let mut buf = SpliceBuf::new(files, compact);
     ResponseHeader::default()
         .with_correlation_id(correlation_id)
-        .encode(&mut buf, ApiKey::Fetch.response_header_version(api_version))?;
+        .encode(&mut buf, api_key.response_header_version(api_version))?;
     response.encode(&mut buf, api_version)?;
     let len = i32::try_from(buf.len())?;
     let mut chunks = vec![Chunk::Bytes(Bytes::copy_from_slice(&len.to_be_bytes()))];

@@ -81,6 +81,17 @@ pub const SUPPORTED: &[Range] = &[
     r(ApiKey::ConsumerGroupHeartbeat, 0, 1),
     r(ApiKey::ConsumerGroupDescribe, 0, 1),
     r(ApiKey::DescribeTopicPartitions, 0, 0),
+    // Share groups (KIP-932): v1 is what Kafka 4.1+ and the crate speak (v0 was 4.0's early
+    // access, refused by every later broker).
+    r(ApiKey::ShareGroupHeartbeat, 1, 1),
+    r(ApiKey::ShareGroupDescribe, 1, 1),
+    // Share groups (KIP-932): v1 is what the vendored crate decodes (Kafka 4.1 JSON); v2
+    // (renew acks, acquire modes) needs a regenerated crate.
+    r(ApiKey::ShareFetch, 1, 1),
+    r(ApiKey::ShareAcknowledge, 1, 1),
+    r(ApiKey::DescribeShareGroupOffsets, 0, 0),
+    r(ApiKey::AlterShareGroupOffsets, 0, 0),
+    r(ApiKey::DeleteShareGroupOffsets, 0, 0),
 ];
 
 /// Produce versions below this are advertised but refused (record batch v2 needs v3+).

@@ -224,6 +224,7 @@ pub async fn serve<R, W>(
     W: ReplySink,
 {
     let peer = client.addr;
+    let connection_id = NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed);
     broker.metrics.connections.inc();
     let net = &broker.config.network;
     let link = Arc::new(Link {
@@ -249,6 +250,7 @@ pub async fn serve<R, W>(
             net.connections_max_reauth_ms,
         ),
         listener: client.listener.name.as_str().into(),
+        connection_id,
     };
     match reader.run(read_half, tx).await {
         Ok(()) => {}
@@ -292,8 +294,18 @@ pub async fn serve<R, W>(
             let _ = writer.await;
         }
     }
+    // Share sessions die with their connection: their members' acquired records are released
+    // at once rather than when their locks expire (Kafka's ConnectionDisconnectListener).
+    if broker.shares.session_count() > 0 {
+        let b = broker.clone();
+        let _ =
+            tokio::task::spawn_blocking(move || b.shares.connection_closed(connection_id)).await;
+    }
     broker.metrics.connections.dec();
 }
+
+/// Connection ids, unique in the process.
+static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
 
 struct Reader<'a> {
     broker: &'a Arc<Broker>,
@@ -304,6 +316,8 @@ struct Reader<'a> {
     /// SASL authentication state and the connection's principal.
     sasl: SaslSession,
     listener: Arc<str>,
+    /// This connection's id (share sessions are bound to it).
+    connection_id: u64,
 }
 
 impl Reader<'_> {
@@ -479,6 +493,7 @@ impl Reader<'_> {
                     client_host: self.peer.ip(),
                     principal: self.sasl.principal(),
                     listener: self.listener.clone(),
+                    connection_id: self.connection_id,
                 };
                 let now = std::time::Instant::now();
                 let reply = match self.sasl.admit(broker, &ctx, *req, now).await {
@@ -506,6 +521,15 @@ impl Reader<'_> {
                     }
                     Reply::Fetch(reply) => {
                         let chunks = codec::encode_fetch_response(
+                            header.api_version,
+                            header.correlation_id,
+                            &reply.response,
+                            reply.files,
+                        );
+                        (Some(reply.response.error_code), Some(chunks))
+                    }
+                    Reply::ShareFetch(reply) => {
+                        let chunks = codec::encode_share_fetch_response(
                             header.api_version,
                             header.correlation_id,
                             &reply.response,

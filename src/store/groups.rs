@@ -288,8 +288,9 @@ mod tests {
                 }],
                 assignment: vec![3],
             }],
-            group_type: None,
+            group_type: Default::default(),
             consumer: None,
+            share: None,
         }
     }
 

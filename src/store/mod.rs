@@ -17,6 +17,7 @@
 //! | `Pending` | `p`  | group id, 0x00, producer id i64 BE, topic, 0x00, i32 BE | pending transactional offset (see groups) |
 //! | `Acls`    | `a`  | the ACL binding (see `security::acl::store`) | format version byte |
 //! | `Users`   | `u`  | SCRAM mechanism type (1 byte: 1 SHA-256, 2 SHA-512), user name (UTF-8) | SCRAM credential JSON: salt, StoredKey, ServerKey, iterations (see users) |
+//! | `Share`   | `s`  | group id, 0x00, topic id (16 bytes), i32 BE partition | share-partition state (byte table in `share::persist`), written synced |
 //!
 //! Durability: every write goes through RocksDB's write-ahead log. Topic and cluster
 //! metadata writes are synced (`fsync` before returning) because they are rare and losing
@@ -68,6 +69,7 @@ pub enum Space {
     Pending,
     Acls,
     Users,
+    Share,
 }
 
 impl Space {
@@ -82,6 +84,7 @@ impl Space {
             Space::Pending => b'p',
             Space::Acls => b'a',
             Space::Users => b'u',
+            Space::Share => b's',
         }
     }
 

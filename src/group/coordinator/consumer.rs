@@ -23,7 +23,10 @@ impl GroupSlot {
     /// The earliest deadline of the classic and the consumer state.
     pub(super) fn next_deadline(&self) -> Option<i64> {
         let classic = self.group.next_deadline();
-        let consumer = self.consumer.as_ref().and_then(ConsumerGroup::next_deadline);
+        let consumer = self
+            .consumer
+            .as_ref()
+            .and_then(ConsumerGroup::next_deadline);
         match (classic, consumer) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -60,7 +63,7 @@ impl GroupSlot {
     fn consumer_record(&self) -> Option<crate::group::store::GroupMetadataRecord> {
         let c = self.consumer.as_ref()?;
         let mut rec = self.group.to_record();
-        rec.group_type = Some(crate::group::kind::GroupType::Consumer.as_str().to_string());
+        rec.group_type = crate::group::kind::GroupType::Consumer;
         rec.consumer = Some(c.to_record());
         Some(rec)
     }
@@ -103,7 +106,10 @@ impl Inner {
 
     /// A classic JoinGroup arrived: an empty consumer group becomes a classic one again (its
     /// record rewritten as classic); a non-empty one refuses the join.
-    pub(super) async fn leave_consumer_protocol(&self, s: &mut GroupSlot) -> Result<(), GroupError> {
+    pub(super) async fn leave_consumer_protocol(
+        &self,
+        s: &mut GroupSlot,
+    ) -> Result<(), GroupError> {
         match &s.consumer {
             None => Ok(()),
             Some(c) if !c.is_empty() => Err(GroupError::InconsistentGroupProtocol(format!(
@@ -166,9 +172,11 @@ impl GroupCoordinator {
             )));
         }
         if s.consumer.is_none() {
-            if s.group.state() != GroupState::Empty
-                || s.group.num_members() > 0
-                || s.group.has_pending_members()
+            // A share group, or a classic group with members: not convertible.
+            let group = s.group.classic()?;
+            if group.state() != GroupState::Empty
+                || group.num_members() > 0
+                || group.has_pending_members()
             {
                 return Err(GroupError::GroupIdNotFound(req.group_id));
             }
@@ -180,7 +188,9 @@ impl GroupCoordinator {
         let now = self.now_ms();
         let max_size = self.inner.config.max_size;
         let Some(c) = s.consumer.as_mut() else {
-            return Err(GroupError::CoordinatorNotAvailable("no consumer group".into()));
+            return Err(GroupError::CoordinatorNotAvailable(
+                "no consumer group".into(),
+            ));
         };
         let before = c.clone();
         let was_new = before.is_empty() && before.group_epoch() == 0;

@@ -41,6 +41,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::consumer::ConsumerGroup;
 use super::error::GroupError;
+use super::kind::{Group, GroupType};
+use super::share::ShareGroup;
 use super::state::{ClassicGroup, Effects, Outcome};
 use super::store::{
     GroupStore, GroupStoreError, GroupWrite, MetadataWrite, PendingWrite, PersistedGroup,
@@ -51,14 +53,18 @@ use super::types::*;
 mod consumer;
 mod offsets;
 mod ownership;
+mod share;
+
+pub use share::ShareGroupDeletedHook;
 
 use ownership::Owned;
 
 /// One group plus the reply channels of its parked requests.
 struct GroupSlot {
-    /// The classic state and the group's offsets (Empty when `consumer` is set).
-    group: ClassicGroup,
-    /// Set when the group is a KIP-848 consumer group.
+    /// The classic or share group; a classic one also owns the offsets of a consumer group
+    /// (and is then Empty).
+    group: Group,
+    /// Set when the group is a KIP-848 consumer group (`group` is then classic).
     consumer: Option<ConsumerGroup>,
     join_waiters: HashMap<String, oneshot::Sender<JoinResponse>>,
     sync_waiters: HashMap<String, oneshot::Sender<SyncResponse>>,
@@ -98,6 +104,8 @@ struct Inner {
     shutdown: watch::Sender<bool>,
     /// Last snapshot of each group, for `describe_all` when a group is busy.
     snapshots: StdMutex<HashMap<String, GroupSnapshot>>,
+    /// Called after a share group is deleted (see `on_share_group_deleted`).
+    share_deleted: StdMutex<Option<ShareGroupDeletedHook>>,
 }
 
 /// The classic group coordinator. Cheap to share behind an `Arc`.
@@ -160,7 +168,10 @@ impl GroupCoordinator {
         for p in persisted {
             let slot = loaded_slot(p, &config, now);
             timers.set(slot.group.group_id(), slot.next_deadline());
-            groups.insert(slot.group.group_id().to_string(), Arc::new(Mutex::new(slot)));
+            groups.insert(
+                slot.group.group_id().to_string(),
+                Arc::new(Mutex::new(slot)),
+            );
         }
         let (shutdown, _) = watch::channel(false);
         let inner = Arc::new(Inner {
@@ -174,6 +185,7 @@ impl GroupCoordinator {
             wake: Notify::new(),
             shutdown,
             snapshots: StdMutex::new(HashMap::new()),
+            share_deleted: StdMutex::new(None),
         });
         Ok(Arc::new(GroupCoordinator {
             inner,
@@ -297,7 +309,15 @@ impl GroupCoordinator {
             return JoinResponse::error(e, req.member_id);
         }
         let now = self.now_ms();
-        let (outcome, fx) = s.group.join(&req, cfg, now);
+        let Ok(group) = s.group.classic_mut() else {
+            // Kafka: JoinGroup to a group of another kind.
+            let e = GroupError::InconsistentGroupProtocol(format!(
+                "group {} is not a classic group",
+                req.group_id
+            ));
+            return JoinResponse::error(e, String::new());
+        };
+        let (outcome, fx) = group.join(&req, cfg, now);
         let rx = match outcome {
             Outcome::Reply(r) => {
                 self.inner.finish(&mut s, fx).await;
@@ -333,7 +353,11 @@ impl GroupCoordinator {
         };
         let mut s = slot.lock().await;
         let now = self.now_ms();
-        let (outcome, fx) = s.group.sync(&req, &self.inner.config, now);
+        let group = match s.group.classic_mut() {
+            Ok(g) => g,
+            Err(e) => return SyncResponse::error(e),
+        };
+        let (outcome, fx) = group.sync(&req, &self.inner.config, now);
         let rx = match outcome {
             Outcome::Reply(r) => {
                 self.inner.finish(&mut s, fx).await;
@@ -363,7 +387,11 @@ impl GroupCoordinator {
             return Err(GroupError::UnknownMemberId(req.member_id));
         };
         let mut s = slot.lock().await;
-        let (result, fx) = s.group.heartbeat(&req, &self.inner.config, self.now_ms());
+        let now = self.now_ms();
+        let (result, fx) = s
+            .group
+            .classic_mut()?
+            .heartbeat(&req, &self.inner.config, now);
         self.inner.finish(&mut s, fx).await;
         result
     }
@@ -381,7 +409,11 @@ impl GroupCoordinator {
             return Err(GroupError::UnknownMemberId(String::new()));
         };
         let mut s = slot.lock().await;
-        let (result, fx) = s.group.leave(&members, &self.inner.config, self.now_ms());
+        let now = self.now_ms();
+        let (result, fx) = s
+            .group
+            .classic_mut()?
+            .leave(&members, &self.inner.config, now);
         self.inner.finish(&mut s, fx).await;
         result
     }
@@ -406,7 +438,7 @@ impl GroupCoordinator {
                         if s.group.state() == GroupState::Dead || s.consumer.is_some() {
                             Err(GroupError::GroupIdNotFound(id.clone()))
                         } else {
-                            Ok(s.group.describe())
+                            s.group.classic().map(ClassicGroup::describe)
                         }
                     }
                 }
@@ -492,6 +524,15 @@ impl Inner {
         group_id: &str,
         create: bool,
     ) -> Result<Option<(SlotRef, bool)>, GroupError> {
+        self.served_slot_of(group_id, create.then_some(GroupType::Classic))
+    }
+
+    /// `served_slot`, creating an Empty group of the given kind when `create` says one.
+    fn served_slot_of(
+        &self,
+        group_id: &str,
+        create: Option<GroupType>,
+    ) -> Result<Option<(SlotRef, bool)>, GroupError> {
         let mut groups = lock(&self.groups);
         if let Some(owned) = &self.owned {
             lock(owned).check(group_id)?;
@@ -499,11 +540,16 @@ impl Inner {
         if let Some(s) = groups.get(group_id) {
             return Ok(Some((s.clone(), false)));
         }
-        if !create {
-            return Ok(None);
-        }
+        let group = match create {
+            None => return Ok(None),
+            // A consumer group starts as an Empty classic slot (`consumer_heartbeat`).
+            Some(GroupType::Classic | GroupType::Consumer) => {
+                Group::Classic(ClassicGroup::new(group_id, self.clock.now_ms()))
+            }
+            Some(GroupType::Share) => Group::Share(ShareGroup::new(group_id)),
+        };
         let slot = Arc::new(Mutex::new(GroupSlot {
-            group: ClassicGroup::new(group_id, self.clock.now_ms()),
+            group,
             consumer: None,
             join_waiters: HashMap::new(),
             sync_waiters: HashMap::new(),
@@ -626,6 +672,9 @@ impl Inner {
         }
         lock(&self.timers).set(&gid, None);
         s.deliver(fx);
+        if matches!(s.group, Group::Share(_)) {
+            self.share_group_deleted(&gid);
+        }
         Ok(())
     }
 
@@ -651,12 +700,14 @@ fn loaded_slot(mut p: PersistedGroup, config: &GroupConfig, now_ms: i64) -> Grou
             .or_default()
             .insert((topic, partition), o.into());
     }
-    let mut group = ClassicGroup::from_persisted(p, now_ms);
-    let _ = group.on_loaded(config, now_ms);
+    let mut group = Group::from_persisted(p, config, now_ms);
+    if let Group::Classic(g) = &mut group {
+        let _ = g.on_loaded(config, now_ms);
+    }
     tracing::info!(
         group = %group.group_id(),
+        kind = group.group_type().as_str(),
         members = group.num_members(),
-        generation = group.generation_id(),
         "loaded group"
     );
     GroupSlot {
@@ -711,6 +762,8 @@ async fn run_timers(
     tracing::debug!("group coordinator timer task stopped");
 }
 
+#[cfg(test)]
+mod share_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -49,8 +49,9 @@ impl ClassicGroup {
                     assignment: m.assignment.to_vec(),
                 })
                 .collect(),
-            group_type: None,
+            group_type: crate::group::kind::GroupType::Classic,
             consumer: None,
+            share: None,
         }
     }
 

@@ -1,0 +1,96 @@
+//! AlterShareGroupOffsets (key 91, v0): `kafka-share-groups --reset-offsets --execute`. Each
+//! named share-partition restarts at the given start offset with nothing in flight, written
+//! durably before the answer. The group must have no active member on this broker (no share
+//! session) and no member in the group coordinator: NON_EMPTY_GROUP otherwise, top-level, as
+//! Kafka refuses to move a live group.
+//! Needs READ on the group and on each topic; an offset outside the log's
+//! [start, end] is clamped by nothing — Kafka stores what it is given, and so do we (a start
+//! below the log start is archived on the next fetch).
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::alter_share_group_offsets_response::{
+    AlterShareGroupOffsetsResponsePartition, AlterShareGroupOffsetsResponseTopic,
+};
+use kafka_protocol::messages::{AlterShareGroupOffsetsRequest, AlterShareGroupOffsetsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::authz::{self, Op};
+use super::RequestContext;
+use crate::broker::Broker;
+use crate::kafka_error::{self, KafkaError};
+use crate::share::ShareKey;
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: AlterShareGroupOffsetsRequest,
+) -> AlterShareGroupOffsetsResponse {
+    let group = req.group_id.as_str().to_string();
+    let top = |e: KafkaError, m: String| {
+        AlterShareGroupOffsetsResponse::default()
+            .with_error_code(e.code())
+            .with_error_message(Some(StrBytes::from_string(m)))
+    };
+    if group.is_empty() {
+        return top(KafkaError::InvalidGroupId, "the group id is empty".into());
+    }
+    if !authz::group(broker, ctx, Op::Read, &group) {
+        return top(
+            KafkaError::GroupAuthorizationFailed,
+            format!("not authorized to read group {group}"),
+        );
+    }
+    let has_members = broker
+        .groups
+        .describe_share_groups()
+        .iter()
+        .any(|g| g.group_id == group && !g.members.is_empty());
+    if has_members || broker.shares.group_has_sessions(&group) {
+        return top(
+            KafkaError::NonEmptyGroup,
+            format!("share group {group} has active members"),
+        );
+    }
+    let gid: Arc<str> = Arc::from(group.as_str());
+    let mut responses = Vec::new();
+    for t in req.topics {
+        let name = t.topic_name.as_str().to_string();
+        let topic = broker.metadata.topic(&name);
+        let denied = !authz::topic(broker, ctx, Op::Read, &name);
+        let mut partitions = Vec::new();
+        for p in t.partitions {
+            let mut pd = AlterShareGroupOffsetsResponsePartition::default()
+                .with_partition_index(p.partition_index);
+            let code = match &topic {
+                _ if denied => KafkaError::TopicAuthorizationFailed.code(),
+                Some(ti) if ti.partition(p.partition_index).is_some() => {
+                    let key = ShareKey {
+                        group: gid.clone(),
+                        topic_id: ti.id,
+                        partition: p.partition_index,
+                    };
+                    let b = broker.clone();
+                    let start = p.start_offset;
+                    match super::blocking(move || b.shares.reset_start(&key, start)).await {
+                        Ok(()) => kafka_error::NONE,
+                        Err(e) => {
+                            pd.error_message = Some(StrBytes::from_string(e.to_string()));
+                            e.kafka_code()
+                        }
+                    }
+                }
+                _ => KafkaError::UnknownTopicOrPartition.code(),
+            };
+            pd.error_code = code;
+            partitions.push(pd);
+        }
+        responses.push(
+            AlterShareGroupOffsetsResponseTopic::default()
+                .with_topic_id(topic.as_ref().map(|t| t.id).unwrap_or_default())
+                .with_topic_name(t.topic_name)
+                .with_partitions(partitions),
+        );
+    }
+    AlterShareGroupOffsetsResponse::default().with_responses(responses)
+}

@@ -1,0 +1,76 @@
+//! DeleteShareGroupOffsets (key 92, v0): `kafka-share-groups --delete-offsets`. The named
+//! topics' share-partition state of the group is deleted (durably); a later fetch starts over
+//! at `share.auto.offset.reset`. The group must have no member (group coordinator) and no
+//! share session on this broker (NON_EMPTY_GROUP, top-level). Needs DELETE on the group and READ on each topic.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::delete_share_group_offsets_response::DeleteShareGroupOffsetsResponseTopic;
+use kafka_protocol::messages::{DeleteShareGroupOffsetsRequest, DeleteShareGroupOffsetsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::authz::{self, Op};
+use super::RequestContext;
+use crate::broker::Broker;
+use crate::kafka_error::{self, KafkaError};
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: DeleteShareGroupOffsetsRequest,
+) -> DeleteShareGroupOffsetsResponse {
+    let group = req.group_id.as_str().to_string();
+    let top = |e: KafkaError, m: String| {
+        DeleteShareGroupOffsetsResponse::default()
+            .with_error_code(e.code())
+            .with_error_message(Some(StrBytes::from_string(m)))
+    };
+    if group.is_empty() {
+        return top(KafkaError::InvalidGroupId, "the group id is empty".into());
+    }
+    if !authz::group(broker, ctx, Op::Delete, &group) {
+        return top(
+            KafkaError::GroupAuthorizationFailed,
+            format!("not authorized to delete from group {group}"),
+        );
+    }
+    let has_members = broker
+        .groups
+        .describe_share_groups()
+        .iter()
+        .any(|g| g.group_id == group && !g.members.is_empty());
+    if has_members || broker.shares.group_has_sessions(&group) {
+        return top(
+            KafkaError::NonEmptyGroup,
+            format!("share group {group} has active members"),
+        );
+    }
+    let mut responses = Vec::new();
+    for t in req.topics {
+        let name = t.topic_name.as_str().to_string();
+        let mut r = DeleteShareGroupOffsetsResponseTopic::default().with_topic_name(t.topic_name);
+        if !authz::topic(broker, ctx, Op::Read, &name) {
+            r.error_code = KafkaError::TopicAuthorizationFailed.code();
+        } else if let Some(topic) = broker.metadata.topic(&name) {
+            r.topic_id = topic.id;
+            let parts: Vec<(uuid::Uuid, i32)> = topic
+                .partitions
+                .iter()
+                .map(|p| (topic.id, p.index))
+                .collect();
+            let b = broker.clone();
+            let g = group.clone();
+            match super::blocking(move || b.shares.delete_state(&g, Some(&parts))).await {
+                Ok(()) => r.error_code = kafka_error::NONE,
+                Err(e) => {
+                    r.error_code = e.kafka_code();
+                    r.error_message = Some(StrBytes::from_string(e.to_string()));
+                }
+            }
+        } else {
+            r.error_code = KafkaError::UnknownTopicOrPartition.code();
+        }
+        responses.push(r);
+    }
+    DeleteShareGroupOffsetsResponse::default().with_responses(responses)
+}

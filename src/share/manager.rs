@@ -1,0 +1,819 @@
+//! The share-partition manager (Kafka's `SharePartitionManager`): every share-partition this
+//! broker leads, the share sessions, and the workflows ShareFetch and ShareAcknowledge run on
+//! them — acquire from the log, acknowledge durably, release on session end and lock expiry.
+//!
+//! Concurrency: the map of share-partitions and the session cache sit behind sync mutexes held
+//! for lookups only. Each share-partition has its own sync mutex, held while its state changes
+//! and — for changes that must be durable — across the synced store write, so no later change
+//! is reported before an earlier one is on disk. Every method that may touch the store or read
+//! the log blocks: async callers run it through `spawn_blocking`. Lock order: map, then one
+//! share-partition; never two share-partitions at once.
+//!
+//! The hot path reads no record: the log answers a fetch with whole batches as a file slice;
+//! only their 61-byte headers are read to learn offsets, control and transactional bits. The
+//! acquired batches go to the client as a sub-slice of the file, sent with `sendfile(2)` like
+//! a Fetch, and the response names the acquired offsets.
+//!
+//! A share-partition is created on first use: from its durable record when one exists, else
+//! at the offset `share.auto.offset.reset` picks (earliest = log start, latest = high
+//! watermark, `by_duration:` = the first offset with a timestamp at or after now − duration),
+//! written at once so the start does not move. A failed store write discards the in-memory
+//! state; the next use reloads the last durable one (acquired records become AVAILABLE again).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use super::partition::{
+    Ack, AckCounts, AckError, Acquired, Limits, LogBatch, MemberId, SharePartition,
+};
+use super::persist;
+use super::session::{SessionCache, SessionError, SessionKey, TopicIdPartition};
+use crate::kafka_error::KafkaError;
+use crate::log::batch::{BatchHeader, HEADER_SIZE};
+use crate::log::txn_index::AbortedTxn;
+use crate::log::{FileSlice, LogError, PartitionLog};
+use crate::store::{Store, StoreError};
+use crate::telemetry::ShareMetrics;
+
+/// Kafka's `group.share.max.share.sessions` default.
+pub const MAX_SHARE_SESSIONS: usize = 2000;
+
+/// A share-partition: (group, topic id, partition).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ShareKey {
+    pub group: Arc<str>,
+    pub topic_id: Uuid,
+    pub partition: i32,
+}
+
+/// Where a new share-partition starts (`share.auto.offset.reset`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoReset {
+    Earliest,
+    Latest,
+    /// Records at most this old (ms).
+    ByDuration(i64),
+}
+
+/// A group's share settings, from its GROUP config overrides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupSettings {
+    pub limits: Limits,
+    pub reset: AutoReset,
+    pub read_committed: bool,
+}
+
+impl Default for GroupSettings {
+    fn default() -> Self {
+        GroupSettings {
+            limits: Limits::default(),
+            reset: AutoReset::Latest,
+            read_committed: false,
+        }
+    }
+}
+
+impl GroupSettings {
+    /// Settings from a group's overrides (validated when they were stored; a value that does
+    /// not parse keeps Kafka's default).
+    pub fn from_overrides(o: &BTreeMap<String, String>) -> GroupSettings {
+        let mut s = GroupSettings::default();
+        let int = |k: &str| o.get(k).and_then(|v| v.trim().parse::<i64>().ok());
+        if let Some(v) = int("share.record.lock.duration.ms") {
+            s.limits.lock_duration_ms = v;
+        }
+        if let Some(v) = int("share.delivery.count.limit") {
+            s.limits.delivery_count_limit = v.clamp(1, i16::MAX as i64) as i16;
+        }
+        if let Some(v) = int("share.partition.max.record.locks") {
+            s.limits.max_record_locks = v.max(1);
+        }
+        if let Some(v) = o.get("share.isolation.level") {
+            s.read_committed = v.trim() == "read_committed";
+        }
+        if let Some(v) = o.get("share.auto.offset.reset") {
+            let v = v.trim();
+            s.reset = if v == "earliest" {
+                AutoReset::Earliest
+            } else if let Some(d) = v.strip_prefix("by_duration:") {
+                parse_iso_duration_ms(d).map_or(AutoReset::Latest, AutoReset::ByDuration)
+            } else {
+                AutoReset::Latest
+            };
+        }
+        s
+    }
+}
+
+/// An ISO-8601 duration as Kafka accepts it for `by_duration:` (`PnDTnHnMnS`, e.g. `PT1H`,
+/// `P1DT30M`, `PT0.5S`), in ms; `None` if malformed or negative.
+pub fn parse_iso_duration_ms(s: &str) -> Option<i64> {
+    let rest = s.trim().strip_prefix('P')?;
+    let (days, time) = match rest.split_once('T') {
+        Some((d, t)) => (d, Some(t)),
+        None => (rest, None),
+    };
+    let mut ms: f64 = 0.0;
+    let mut any = false;
+    if !days.is_empty() {
+        let n = days.strip_suffix('D')?.parse::<f64>().ok()?;
+        ms += n * 86_400_000.0;
+        any = true;
+    }
+    if let Some(mut t) = time {
+        if t.is_empty() {
+            return None;
+        }
+        for (unit, scale) in [('H', 3_600_000.0), ('M', 60_000.0), ('S', 1_000.0)] {
+            if let Some(i) = t.find(unit) {
+                let n = t[..i].parse::<f64>().ok()?;
+                ms += n * scale;
+                t = &t[i + 1..];
+                any = true;
+            }
+        }
+        if !t.is_empty() {
+            return None;
+        }
+    }
+    (any && ms >= 0.0 && ms.is_finite()).then_some(ms as i64)
+}
+
+/// Why a share-partition operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ShareError {
+    #[error(transparent)]
+    Ack(#[from] AckError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+impl ShareError {
+    pub fn kafka_code(&self) -> i16 {
+        match self {
+            ShareError::Ack(AckError::InvalidRecordState(_)) => {
+                KafkaError::InvalidRecordState.code()
+            }
+            ShareError::Ack(AckError::InvalidRequest(_)) => KafkaError::InvalidRequest.code(),
+            ShareError::Store(e) => e.kafka_code(),
+            ShareError::Log(e) => e.kafka_code(),
+        }
+    }
+}
+
+/// What one fetch acquired on one share-partition: the log batches holding the acquired
+/// records, as a slice of their segment file, and the acquired ranges.
+#[derive(Debug)]
+pub struct ShareRead {
+    pub records: FileSlice,
+    pub acquired: Vec<Acquired>,
+}
+
+/// One share-partition's figures (console, DescribeShareGroupOffsets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharePartitionView {
+    pub key: ShareKey,
+    pub start_offset: i64,
+    pub end_offset: i64,
+    pub acquired: u64,
+    /// Terminal records at or past the start offset (Kafka's delivery-complete count).
+    pub completed: u64,
+}
+
+type Slot = Arc<Mutex<SharePartition>>;
+
+/// Every share-partition and share session of this broker.
+pub struct ShareManager {
+    store: Arc<Store>,
+    parts: Mutex<HashMap<ShareKey, Slot>>,
+    sessions: Mutex<SessionCache>,
+    /// Woken when records become AVAILABLE again (release, expiry, release acks), so parked
+    /// ShareFetches look again.
+    pub available: Notify,
+    metrics: ShareMetrics,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl ShareManager {
+    pub fn new(store: Arc<Store>, metrics: ShareMetrics) -> ShareManager {
+        ShareManager {
+            store,
+            parts: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(SessionCache::new(MAX_SHARE_SESSIONS)),
+            available: Notify::new(),
+            metrics,
+        }
+    }
+
+    /// The share-partition, loaded or created (blocking: may read and write the store).
+    fn partition(
+        &self,
+        key: &ShareKey,
+        settings: &GroupSettings,
+        log: Option<&PartitionLog>,
+        now_ms: i64,
+    ) -> Result<Option<Slot>, ShareError> {
+        let mut parts = lock(&self.parts);
+        if let Some(p) = parts.get(key) {
+            return Ok(Some(p.clone()));
+        }
+        let sp = match persist::load(&self.store, &key.group, key.topic_id, key.partition)? {
+            Some(snap) => SharePartition::from_snapshot(&snap, settings.limits),
+            None => {
+                let Some(log) = log else {
+                    return Ok(None);
+                };
+                let start = match settings.reset {
+                    AutoReset::Earliest => log.log_start_offset(),
+                    AutoReset::Latest => log.high_watermark(),
+                    AutoReset::ByDuration(d) => log
+                        .offset_for_timestamp(now_ms - d)?
+                        .map_or_else(|| log.high_watermark(), |(o, _)| o),
+                };
+                let sp = SharePartition::new(start, settings.limits);
+                persist::save(
+                    &self.store,
+                    &key.group,
+                    key.topic_id,
+                    key.partition,
+                    &sp.snapshot(),
+                )?;
+                sp
+            }
+        };
+        let slot = Arc::new(Mutex::new(sp));
+        parts.insert(key.clone(), slot.clone());
+        self.metrics.partitions.set(parts.len() as i64);
+        Ok(Some(slot))
+    }
+
+    /// Persists `sp`'s state; on failure forgets the in-memory state (reloaded on next use).
+    fn persist(&self, key: &ShareKey, sp: &SharePartition) -> Result<(), ShareError> {
+        let r = persist::save(
+            &self.store,
+            &key.group,
+            key.topic_id,
+            key.partition,
+            &sp.snapshot(),
+        );
+        if let Err(e) = r {
+            tracing::error!(group = %key.group, partition = key.partition, error = %e, "share state write failed");
+            lock(&self.parts).remove(key);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Acquires records of one share-partition for `member` (blocking). `None`: nothing to
+    /// acquire now. At most `max_bytes` of batches unless `min_one` (the first batch whole).
+    #[allow(clippy::too_many_arguments)]
+    pub fn fetch(
+        &self,
+        key: &ShareKey,
+        settings: &GroupSettings,
+        member: &MemberId,
+        log: &PartitionLog,
+        max_bytes: usize,
+        max_records: i64,
+        min_one: bool,
+        now_ms: i64,
+    ) -> Result<Option<ShareRead>, ShareError> {
+        let Some(slot) = self.partition(key, settings, Some(log), now_ms)? else {
+            return Ok(None);
+        };
+        let offset = {
+            let mut sp = lock(&slot);
+            sp.set_limits(settings.limits);
+            let before = sp.start_offset();
+            sp.archive_below(log.log_start_offset());
+            if sp.start_offset() != before {
+                self.persist(key, &sp)?;
+            }
+            sp.next_fetch_offset()
+        };
+        let Some(offset) = offset else {
+            return Ok(None);
+        };
+        let read = if settings.read_committed {
+            log.read_committed(offset, max_bytes, min_one)
+        } else {
+            log.read(offset, max_bytes, min_one)
+        }?;
+        if read.records.is_empty() {
+            return Ok(None);
+        }
+        let headers = batch_headers(&read.records)?;
+        let aborted = if settings.read_committed {
+            log.aborted_transactions(offset, read.records.end_offset())
+        } else {
+            Vec::new()
+        };
+        let batches = classify(&headers, &aborted);
+        let acquired = {
+            let mut sp = lock(&slot);
+            let before = sp.acquired_records();
+            let got = sp.acquire(member, &batches, max_records, now_ms);
+            let after = sp.acquired_records();
+            self.metrics
+                .acquired_records
+                .add(after as i64 - before as i64);
+            got
+        };
+        let redelivered: i64 = acquired
+            .iter()
+            .filter(|a| a.delivery_count > 1)
+            .map(|a| a.last - a.first + 1)
+            .sum();
+        self.metrics.redeliveries.inc_by(redelivered as u64);
+        let (Some(first), Some(last)) = (acquired.first(), acquired.last()) else {
+            return Ok(None);
+        };
+        // The batches from the one holding the first acquired offset to the one holding the
+        // last: the client skips offsets inside them it did not acquire.
+        let mut from = None;
+        let mut to = None;
+        for h in &headers {
+            if from.is_none() && h.last >= first.first {
+                from = Some(*h);
+            }
+            if h.first <= last.last {
+                to = Some(*h);
+            }
+        }
+        let (Some(from), Some(to)) = (from, to) else {
+            return Ok(None);
+        };
+        let records = read.records.sub(
+            from.pos,
+            to.pos + to.size - from.pos,
+            from.first,
+            to.last + 1,
+        );
+        Ok(Some(ShareRead { records, acquired }))
+    }
+
+    /// Applies one request's acknowledgements of one share-partition for `member`, all or
+    /// nothing, and makes them durable before returning (blocking).
+    pub fn acknowledge(
+        &self,
+        key: &ShareKey,
+        settings: &GroupSettings,
+        member: &MemberId,
+        acks: &[Ack],
+        now_ms: i64,
+    ) -> Result<AckCounts, ShareError> {
+        let Some(slot) = self.partition(key, settings, None, now_ms)? else {
+            return Err(AckError::InvalidRecordState(format!(
+                "share-partition {}/{} has no records in flight",
+                key.topic_id, key.partition
+            ))
+            .into());
+        };
+        let mut sp = lock(&slot);
+        sp.set_limits(settings.limits);
+        let before = sp.acquired_records();
+        let expired = sp.expire_locks(now_ms);
+        self.metrics.lock_expiries.inc_by(expired);
+        let counts = match sp.acknowledge(member, acks) {
+            Ok(c) => c,
+            Err(e) => {
+                if expired > 0 {
+                    self.persist(key, &sp)?;
+                }
+                self.metrics
+                    .acquired_records
+                    .add(sp.acquired_records() as i64 - before as i64);
+                return Err(e.into());
+            }
+        };
+        self.persist(key, &sp)?;
+        self.metrics
+            .acquired_records
+            .add(sp.acquired_records() as i64 - before as i64);
+        drop(sp);
+        for (i, name) in ["gap", "accept", "release", "reject"].iter().enumerate() {
+            if counts.by_type[i] > 0 {
+                self.metrics
+                    .acknowledgements
+                    .with_label_values(&[name])
+                    .inc_by(counts.by_type[i]);
+            }
+        }
+        self.metrics
+            .archived_at_limit
+            .inc_by(counts.archived_at_limit);
+        if counts.by_type[2] > 0 || expired > 0 {
+            self.available.notify_waiters();
+        }
+        Ok(counts)
+    }
+
+    /// A member's session on these partitions ended: its acquired records are released and
+    /// the change persisted (blocking). Failures are logged: the locks expire anyway.
+    pub fn release_member(&self, group: &Arc<str>, member: &str, partitions: &[TopicIdPartition]) {
+        let mut released = 0u64;
+        for &(topic_id, partition) in partitions {
+            let key = ShareKey {
+                group: group.clone(),
+                topic_id,
+                partition,
+            };
+            let Some(slot) = lock(&self.parts).get(&key).cloned() else {
+                continue;
+            };
+            let mut sp = lock(&slot);
+            let n = sp.release_member(member);
+            if n > 0 {
+                released += n;
+                let _ = self.persist(&key, &sp);
+            }
+        }
+        if released > 0 {
+            self.metrics.acquired_records.sub(released as i64);
+            self.available.notify_waiters();
+        }
+    }
+
+    /// Expires the acquisition locks due at `now_ms` and persists what changed (blocking).
+    /// Returns the number of records released.
+    pub fn expire_locks(&self, now_ms: i64) -> u64 {
+        let slots: Vec<(ShareKey, Slot)> = lock(&self.parts)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut total = 0u64;
+        for (key, slot) in slots {
+            let mut sp = lock(&slot);
+            if sp.next_deadline().is_none_or(|d| d > now_ms) {
+                continue;
+            }
+            let n = sp.expire_locks(now_ms);
+            if n > 0 {
+                total += n;
+                let _ = self.persist(&key, &sp);
+            }
+        }
+        if total > 0 {
+            self.metrics.lock_expiries.inc_by(total);
+            self.metrics.acquired_records.sub(total as i64);
+            self.available.notify_waiters();
+        }
+        total
+    }
+
+    /// Runs [`ShareManager::expire_locks`] every `tick` until `shutdown`.
+    pub fn spawn_timer(
+        self: &Arc<Self>,
+        tick: std::time::Duration,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(tick);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = interval.tick() => {}
+                }
+                let m = me.clone();
+                let _ =
+                    tokio::task::spawn_blocking(move || m.expire_locks(crate::broker::now_ms()))
+                        .await;
+            }
+        });
+    }
+
+    /// Sessions: see [`SessionCache::open`].
+    pub fn open_session(
+        &self,
+        key: SessionKey,
+        connection: u64,
+        partitions: Vec<TopicIdPartition>,
+    ) -> Result<(), SessionError> {
+        let mut s = lock(&self.sessions);
+        let r = s.open(key, connection, partitions);
+        self.metrics.sessions.set(s.len() as i64);
+        r
+    }
+
+    /// Sessions: see [`SessionCache::update`].
+    pub fn update_session(
+        &self,
+        key: &SessionKey,
+        epoch: i32,
+        connection: u64,
+        added: Vec<TopicIdPartition>,
+        forgotten: &[TopicIdPartition],
+    ) -> Result<Vec<TopicIdPartition>, SessionError> {
+        lock(&self.sessions).update(key, epoch, connection, added, forgotten)
+    }
+
+    /// FINAL epoch: closes the session and releases the member's records (blocking).
+    pub fn close_session(&self, key: &SessionKey) -> Result<(), SessionError> {
+        let parts = {
+            let mut s = lock(&self.sessions);
+            let r = s.close(key);
+            self.metrics.sessions.set(s.len() as i64);
+            r?
+        };
+        self.release_member(&key.0, &key.1, &parts);
+        Ok(())
+    }
+
+    /// The connection-close hook: drops the connection's sessions and releases their
+    /// members' acquired records (blocking).
+    pub fn connection_closed(&self, connection: u64) {
+        let gone = {
+            let mut s = lock(&self.sessions);
+            let gone = s.connection_closed(connection);
+            self.metrics.sessions.set(s.len() as i64);
+            gone
+        };
+        for ((group, member), parts) in gone {
+            self.release_member(&group, &member, &parts);
+        }
+    }
+
+    /// Whether the session exists (a FINAL-epoch request needs one).
+    pub fn has_session(&self, key: &SessionKey) -> bool {
+        lock(&self.sessions).contains(key)
+    }
+
+    /// Live share sessions.
+    pub fn session_count(&self) -> usize {
+        lock(&self.sessions).len()
+    }
+
+    /// Whether any member of `group` holds a share session on this broker.
+    pub fn group_has_sessions(&self, group: &str) -> bool {
+        lock(&self.sessions).has_group(group)
+    }
+
+    /// The start offset of each share-partition of `group` that has state (blocking):
+    /// (topic id, partition) → view. In memory when loaded, else from the store.
+    pub fn describe_group(&self, group: &str) -> Result<Vec<SharePartitionView>, StoreError> {
+        let mut out: BTreeMap<(Uuid, i32), SharePartitionView> = BTreeMap::new();
+        for (topic_id, partition, snap) in persist::load_group(&self.store, group)? {
+            let sp = SharePartition::from_snapshot(&snap, Limits::default());
+            out.insert(
+                (topic_id, partition),
+                SharePartitionView {
+                    key: ShareKey {
+                        group: Arc::from(group),
+                        topic_id,
+                        partition,
+                    },
+                    start_offset: sp.start_offset(),
+                    end_offset: sp.end_offset(),
+                    acquired: 0,
+                    completed: sp.completed_records(),
+                },
+            );
+        }
+        let slots: Vec<(ShareKey, Slot)> = lock(&self.parts)
+            .iter()
+            .filter(|(k, _)| &*k.group == group)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (key, slot) in slots {
+            let sp = lock(&slot);
+            out.insert(
+                (key.topic_id, key.partition),
+                SharePartitionView {
+                    start_offset: sp.start_offset(),
+                    end_offset: sp.end_offset(),
+                    acquired: sp.acquired_records(),
+                    completed: sp.completed_records(),
+                    key,
+                },
+            );
+        }
+        Ok(out.into_values().collect())
+    }
+
+    /// Every group with share state in memory (console).
+    pub fn groups_in_memory(&self) -> Vec<Arc<str>> {
+        let mut g: Vec<Arc<str>> = lock(&self.parts).keys().map(|k| k.group.clone()).collect();
+        g.sort();
+        g.dedup();
+        g
+    }
+
+    /// AlterShareGroupOffsets: the share-partition restarts at `start_offset` with nothing in
+    /// flight (blocking; the caller checks the group is empty).
+    pub fn reset_start(&self, key: &ShareKey, start_offset: i64) -> Result<(), ShareError> {
+        let sp = SharePartition::new(start_offset, Limits::default());
+        persist::save(
+            &self.store,
+            &key.group,
+            key.topic_id,
+            key.partition,
+            &sp.snapshot(),
+        )?;
+        if let Some(slot) = lock(&self.parts).get(key) {
+            let mut cur = lock(slot);
+            let limits = cur.limits();
+            *cur = SharePartition::new(start_offset, limits);
+        }
+        Ok(())
+    }
+
+    /// DeleteShareGroupOffsets / a deleted share group: forgets the share-partitions' state
+    /// (blocking). `None` = every share-partition of the group.
+    pub fn delete_state(
+        &self,
+        group: &str,
+        which: Option<&[TopicIdPartition]>,
+    ) -> Result<(), StoreError> {
+        let stored = persist::load_group(&self.store, group)?;
+        let keys: Vec<Vec<u8>> = stored
+            .iter()
+            .filter(|(id, p, _)| which.is_none_or(|w| w.contains(&(*id, *p))))
+            .map(|(id, p, _)| persist::key(group, *id, *p))
+            .collect();
+        persist::delete(&self.store, keys)?;
+        let mut parts = lock(&self.parts);
+        parts.retain(|k, _| {
+            &*k.group != group || which.is_some_and(|w| !w.contains(&(k.topic_id, k.partition)))
+        });
+        self.metrics.partitions.set(parts.len() as i64);
+        Ok(())
+    }
+
+    /// The hook for a deleted group (DeleteGroups of an empty share group): sessions and
+    /// durable state go (blocking).
+    pub fn on_group_deleted(&self, group: &str) -> Result<(), StoreError> {
+        lock(&self.sessions).remove_group(group);
+        self.delete_state(group, None)
+    }
+}
+
+/// A batch header's position and offsets inside a slice.
+#[derive(Debug, Clone, Copy)]
+struct BatchPos {
+    pos: usize,
+    size: usize,
+    first: i64,
+    last: i64,
+    control: bool,
+    transactional: bool,
+    producer_id: i64,
+}
+
+/// Walks the batch headers of a slice (one 61-byte read each, no record decoded).
+fn batch_headers(slice: &FileSlice) -> Result<Vec<BatchPos>, LogError> {
+    let mut out = Vec::new();
+    let mut pos = 0usize;
+    let mut buf = [0u8; HEADER_SIZE];
+    while pos < slice.len() {
+        if pos + HEADER_SIZE > slice.len() {
+            return Err(LogError::CorruptMessage(format!(
+                "a batch header at {pos} runs past the {}-byte read",
+                slice.len()
+            )));
+        }
+        slice
+            .read_at(pos, &mut buf)
+            .map_err(|e| LogError::io("reading share-fetched batch headers", e))?;
+        let h = BatchHeader::parse(&buf)?;
+        let size = h.batch_size();
+        if pos + size > slice.len() {
+            return Err(LogError::CorruptMessage(format!(
+                "a batch at {pos} of {size} bytes runs past the {}-byte read",
+                slice.len()
+            )));
+        }
+        out.push(BatchPos {
+            pos,
+            size,
+            first: h.base_offset,
+            last: h.last_offset(),
+            control: h.is_control(),
+            transactional: h.is_transactional(),
+            producer_id: h.producer_id,
+        });
+        pos += size;
+    }
+    Ok(out)
+}
+
+/// Marks the batches never to hand out: control batches, and (read_committed) the batches of
+/// aborted transactions — Kafka's consumer algorithm: an aborted transaction's producer is
+/// aborted from its first offset until its control batch.
+fn classify(headers: &[BatchPos], aborted: &[AbortedTxn]) -> Vec<LogBatch> {
+    let mut pending: Vec<&AbortedTxn> = aborted.iter().collect();
+    pending.sort_by_key(|a| a.first_offset);
+    let mut pending = pending.into_iter().peekable();
+    let mut active: Vec<i64> = Vec::new();
+    headers
+        .iter()
+        .map(|h| {
+            while let Some(a) = pending.next_if(|a| a.first_offset <= h.last) {
+                active.push(a.producer_id);
+            }
+            let skip = if h.control {
+                active.retain(|&p| p != h.producer_id);
+                true
+            } else {
+                h.transactional && active.contains(&h.producer_id)
+            };
+            LogBatch {
+                first: h.first,
+                last: h.last,
+                skip,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_durations() {
+        assert_eq!(parse_iso_duration_ms("PT1H"), Some(3_600_000));
+        assert_eq!(
+            parse_iso_duration_ms("P1DT30M"),
+            Some(86_400_000 + 1_800_000)
+        );
+        assert_eq!(parse_iso_duration_ms("PT0.5S"), Some(500));
+        assert_eq!(parse_iso_duration_ms("P2D"), Some(2 * 86_400_000));
+        for bad in ["", "P", "PT", "1H", "PT1X", "PTH"] {
+            assert_eq!(parse_iso_duration_ms(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn settings_from_overrides() {
+        let o: BTreeMap<String, String> = [
+            ("share.auto.offset.reset", "earliest"),
+            ("share.isolation.level", "read_committed"),
+            ("share.record.lock.duration.ms", "15000"),
+            ("share.delivery.count.limit", "2"),
+            ("share.partition.max.record.locks", "100"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let s = GroupSettings::from_overrides(&o);
+        assert_eq!(s.reset, AutoReset::Earliest);
+        assert!(s.read_committed);
+        assert_eq!(
+            s.limits,
+            Limits {
+                lock_duration_ms: 15_000,
+                delivery_count_limit: 2,
+                max_record_locks: 100
+            }
+        );
+        assert_eq!(
+            GroupSettings::from_overrides(&BTreeMap::new()),
+            GroupSettings::default()
+        );
+    }
+
+    fn pos(first: i64, last: i64, control: bool, txn: bool, pid: i64) -> BatchPos {
+        BatchPos {
+            pos: 0,
+            size: 0,
+            first,
+            last,
+            control,
+            transactional: txn,
+            producer_id: pid,
+        }
+    }
+
+    #[test]
+    fn aborted_and_control_batches_are_skipped() {
+        let headers = [
+            pos(0, 1, false, true, 7), // aborted txn of producer 7
+            pos(2, 3, false, true, 8), // committed txn of producer 8
+            pos(4, 4, true, true, 7),  // abort marker
+            pos(5, 5, true, true, 8),  // commit marker
+            pos(6, 7, false, true, 7), // a later, committed txn of 7
+            pos(8, 9, false, false, -1),
+        ];
+        let aborted = [AbortedTxn {
+            producer_id: 7,
+            first_offset: 0,
+            last_offset: 4,
+            last_stable_offset: 5,
+        }];
+        let skip: Vec<bool> = classify(&headers, &aborted)
+            .iter()
+            .map(|b| b.skip)
+            .collect();
+        assert_eq!(skip, vec![true, false, true, true, false, false]);
+    }
+}
