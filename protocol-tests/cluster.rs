@@ -988,10 +988,17 @@ async fn transactions_span_brokers_and_survive_the_loss_of_their_coordinator() {
         .iter()
         .find(|n| n.broker.node.node_id != coordinator)
         .unwrap();
-    assert_eq!(
-        init_txn_producer(other, "tid").await.0,
-        KafkaError::NotCoordinator.code()
-    );
+    // Another broker is not the coordinator (once it has seen the topic: before that it
+    // cannot tell and says COORDINATOR_LOAD_IN_PROGRESS, which clients retry too).
+    let mut refused = -1;
+    for _ in 0..200 {
+        refused = init_txn_producer(other, "tid").await.0;
+        if refused != KafkaError::CoordinatorLoadInProgress.code() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(refused, KafkaError::NotCoordinator.code());
     let mut producer = None;
     for _ in 0..200 {
         let (code, pid, epoch) = init_txn_producer(owner, "tid").await;
@@ -1033,26 +1040,32 @@ async fn transactions_span_brokers_and_survive_the_loss_of_their_coordinator() {
     let (_, parts) = metadata(&nodes[0], "tx").await;
     for (p, (leader, _, _)) in parts.iter().enumerate() {
         let node = &nodes[*leader as usize - 1];
-        let req = ProduceRequest::default()
-            .with_transactional_id(Some(TransactionalId(s("tid"))))
-            .with_acks(-1)
-            .with_timeout_ms(10_000)
-            .with_topic_data(vec![produce_request::TopicProduceData::default()
-                .with_name(TopicName(s("tx")))
-                .with_partition_data(vec![
-                    produce_request::PartitionProduceData::default()
-                        .with_index(p as i32)
-                        .with_records(Some(txn_batch(pid, epoch).into())),
-                ])]);
-        let ResponseKind::Produce(r) =
-            call(node, ApiKey::Produce, 9, RequestKind::Produce(req)).await
-        else {
-            panic!("not a Produce response")
-        };
-        assert_eq!(
-            r.responses[0].partition_responses[0].error_code, 0,
-            "tx-{p}"
-        );
+        let mut code = -1;
+        for _ in 0..100 {
+            let req = ProduceRequest::default()
+                .with_transactional_id(Some(TransactionalId(s("tid"))))
+                .with_acks(-1)
+                .with_timeout_ms(10_000)
+                .with_topic_data(vec![produce_request::TopicProduceData::default()
+                    .with_name(TopicName(s("tx")))
+                    .with_partition_data(vec![
+                        produce_request::PartitionProduceData::default()
+                            .with_index(p as i32)
+                            .with_records(Some(txn_batch(pid, epoch).into())),
+                    ])]);
+            let ResponseKind::Produce(r) =
+                call(node, ApiKey::Produce, 9, RequestKind::Produce(req)).await
+            else {
+                panic!("not a Produce response")
+            };
+            code = r.responses[0].partition_responses[0].error_code;
+            // NOT_ENOUGH_REPLICAS while the leader has not seen `__transaction_state` yet.
+            if code != KafkaError::NotEnoughReplicas.code() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(code, 0, "tx-{p}");
     }
     for n in &nodes {
         let log = n.broker.logs.get("tx", 0).unwrap();

@@ -736,8 +736,8 @@ impl TxnCoordinator {
         // Every participant at once (in a cluster most are on other brokers); dropping the
         // set on a stop aborts the others.
         let mut writes = tokio::task::JoinSet::new();
-        for p in prepared.participants.iter().cloned() {
-            let (me, sink) = (self.clone(), Arc::clone(&sink));
+        for p in &prepared.participants {
+            let (me, sink, p) = (self.clone(), Arc::clone(&sink), p.clone());
             let id = prepared.transactional_id.clone();
             writes.spawn(async move { me.write_marker(sink.as_ref(), &id, &p, marker).await });
         }
