@@ -54,7 +54,12 @@ fn join(group: &str, member: &str, topic: &str) -> ConsumerGroupHeartbeatRequest
         .with_topic_partitions(Some(vec![]))
 }
 
-fn beat(group: &str, member: &str, epoch: i32, owned: Option<(uuid::Uuid, Vec<i32>)>) -> ConsumerGroupHeartbeatRequest {
+fn beat(
+    group: &str,
+    member: &str,
+    epoch: i32,
+    owned: Option<(uuid::Uuid, Vec<i32>)>,
+) -> ConsumerGroupHeartbeatRequest {
     ConsumerGroupHeartbeatRequest::default()
         .with_group_id(GroupId(s(group)))
         .with_member_id(s(member))
@@ -67,7 +72,10 @@ fn beat(group: &str, member: &str, epoch: i32, owned: Option<(uuid::Uuid, Vec<i3
         }))
 }
 
-async fn heartbeat(c: &mut Client, req: &ConsumerGroupHeartbeatRequest) -> ConsumerGroupHeartbeatResponse {
+async fn heartbeat(
+    c: &mut Client,
+    req: &ConsumerGroupHeartbeatRequest,
+) -> ConsumerGroupHeartbeatResponse {
     call(c, ApiKey::ConsumerGroupHeartbeat, 1, req).await
 }
 
@@ -104,7 +112,11 @@ async fn consumer_group_join_revoke_assign_leave_and_restart() {
     assert_eq!(a.member_epoch, 1, "epoch held while revoking");
     let kept = assigned(&a).unwrap();
     assert_eq!(kept.len(), 2);
-    let a = heartbeat(&mut c, &beat("cg", "member-a", 1, Some((tid, kept.clone())))).await;
+    let a = heartbeat(
+        &mut c,
+        &beat("cg", "member-a", 1, Some((tid, kept.clone()))),
+    )
+    .await;
     assert_eq!(a.member_epoch, 2);
     let b = heartbeat(&mut c, &beat("cg", "member-b", 2, Some((tid, vec![])))).await;
     let got = assigned(&b).unwrap();
@@ -126,11 +138,16 @@ async fn consumer_group_join_revoke_assign_leave_and_restart() {
     assert_eq!(g.assignor_name.as_str(), "uniform");
     assert_eq!(g.members.len(), 2);
     assert_eq!(g.members[0].member_type, 1);
-    assert_eq!(g.members[0].assignment.topic_partitions[0].topic_name.as_str(), "cg-t");
+    assert_eq!(
+        g.members[0].assignment.topic_partitions[0]
+            .topic_name
+            .as_str(),
+        "cg-t"
+    );
     let dg: DescribeGroupsResponse = call(
         &mut c,
         ApiKey::DescribeGroups,
-        5,
+        6,
         &DescribeGroupsRequest::default().with_groups(vec![GroupId(s("cg"))]),
     )
     .await;
@@ -152,18 +169,23 @@ async fn consumer_group_join_revoke_assign_leave_and_restart() {
             .with_group_id(GroupId(s("cg")))
             .with_member_id(s(member))
             .with_generation_id_or_member_epoch(epoch)
-            .with_topics(vec![offset_commit_request::OffsetCommitRequestTopic::default()
-                .with_name(TopicName(s("cg-t")))
-                .with_partitions(vec![
-                    offset_commit_request::OffsetCommitRequestPartition::default()
-                        .with_partition_index(kept[0])
-                        .with_committed_offset(5),
-                ])])
+            .with_topics(vec![
+                offset_commit_request::OffsetCommitRequestTopic::default()
+                    .with_name(TopicName(s("cg-t")))
+                    .with_partitions(vec![
+                        offset_commit_request::OffsetCommitRequestPartition::default()
+                            .with_partition_index(kept[0])
+                            .with_committed_offset(5),
+                    ]),
+            ])
     };
     for (member, epoch, code) in [("member-a", 2, 0), ("member-a", 3, 113), ("nobody", 2, 25)] {
         let r: OffsetCommitResponse =
             call(&mut c, ApiKey::OffsetCommit, 9, &commit(member, epoch)).await;
-        assert_eq!(r.topics[0].partitions[0].error_code, code, "{member} {epoch}");
+        assert_eq!(
+            r.topics[0].partitions[0].error_code, code,
+            "{member} {epoch}"
+        );
     }
 
     // A classic JoinGroup into the non-empty consumer group is refused.
@@ -176,8 +198,9 @@ async fn consumer_group_join_revoke_assign_leave_and_restart() {
             .with_session_timeout_ms(10_000)
             .with_rebalance_timeout_ms(10_000)
             .with_protocol_type(s("consumer"))
-            .with_protocols(vec![join_group_request::JoinGroupRequestProtocol::default()
-                .with_name(s("range"))]),
+            .with_protocols(vec![join_group_request::JoinGroupRequestProtocol::default(
+            )
+            .with_name(s("range"))]),
     )
     .await;
     assert_eq!(jg.error_code, 23);
@@ -229,8 +252,9 @@ async fn consumer_group_join_revoke_assign_leave_and_restart() {
             .with_session_timeout_ms(10_000)
             .with_rebalance_timeout_ms(10_000)
             .with_protocol_type(s("consumer"))
-            .with_protocols(vec![join_group_request::JoinGroupRequestProtocol::default()
-                .with_name(s("range"))]),
+            .with_protocols(vec![join_group_request::JoinGroupRequestProtocol::default(
+            )
+            .with_name(s("range"))]),
     )
     .await;
     assert_eq!(jg.error_code, 79);

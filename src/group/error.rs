@@ -164,14 +164,23 @@ mod tests {
             current: 2,
         };
         assert_eq!(fenced.kafka_code(), 110);
-        assert_eq!(GroupError::UnreleasedInstanceId("i".into()).kafka_code(), 111);
-        assert_eq!(GroupError::UnsupportedAssignor("x".into()).kafka_code(), 112);
+        assert_eq!(
+            GroupError::UnreleasedInstanceId("i".into()).kafka_code(),
+            111
+        );
+        assert_eq!(
+            GroupError::UnsupportedAssignor("x".into()).kafka_code(),
+            112
+        );
         let stale = GroupError::StaleMemberEpoch {
             received: 1,
             current: 2,
         };
         assert_eq!(stale.kafka_code(), 113);
-        assert_eq!(GroupError::InvalidRegularExpression("(".into()).kafka_code(), 128);
+        assert_eq!(
+            GroupError::InvalidRegularExpression("(".into()).kafka_code(),
+            128
+        );
         assert_eq!(code_of(&None), 0);
     }
 }

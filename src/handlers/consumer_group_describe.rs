@@ -76,10 +76,16 @@ fn described(
                                 .map(|n| TopicName(StrBytes::from_string(n)))
                                 .collect(),
                         )
-                        .with_subscribed_topic_regex(m.subscribed_topic_regex.map(StrBytes::from_string))
+                        .with_subscribed_topic_regex(
+                            m.subscribed_topic_regex.map(StrBytes::from_string),
+                        )
                         .with_assignment(assignment(broker, m.assignment))
                         .with_target_assignment(assignment(broker, m.target_assignment))
-                        .with_member_type(if version >= 1 { MEMBER_TYPE_CONSUMER } else { -1 })
+                        .with_member_type(if version >= 1 {
+                            MEMBER_TYPE_CONSUMER
+                        } else {
+                            -1
+                        })
                 })
                 .collect(),
         )

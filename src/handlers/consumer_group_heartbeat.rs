@@ -52,7 +52,11 @@ fn group_setting(broker: &Broker, group: &str, name: &str, default: i32) -> i32 
         .unwrap_or(default)
 }
 
-fn to_domain(broker: &Broker, ctx: &RequestContext, req: ConsumerGroupHeartbeatRequest) -> ConsumerHeartbeat {
+fn to_domain(
+    broker: &Broker,
+    ctx: &RequestContext,
+    req: ConsumerGroupHeartbeatRequest,
+) -> ConsumerHeartbeat {
     let group_id = req.group_id.0.to_string();
     let cfg = broker.groups.config();
     let mut member_id = req.member_id.to_string();

@@ -228,7 +228,11 @@ pub async fn handle(
                 .collect::<Vec<_>>()
         });
         // v9: a KIP-848 member fetches with its id and epoch, which must be current.
-        let member_id = g.member_id.as_ref().map(|m| m.to_string()).unwrap_or_default();
+        let member_id = g
+            .member_id
+            .as_ref()
+            .map(|m| m.to_string())
+            .unwrap_or_default();
         let checked = if v >= 9 && (!member_id.is_empty() || g.member_epoch >= 0) {
             broker
                 .groups
@@ -239,8 +243,7 @@ pub async fn handle(
         };
         let answer = match checked {
             Ok(()) => {
-                authorized_fetch(broker, ctx, g.group_id.0.as_str(), topics, require_stable)
-                    .await
+                authorized_fetch(broker, ctx, g.group_id.0.as_str(), topics, require_stable).await
             }
             Err(e) => (e.kafka_code(), Vec::new()),
         };

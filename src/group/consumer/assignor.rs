@@ -64,12 +64,18 @@ fn uniform(
             };
             for p in ps.iter().filter(|p| **p < *n) {
                 if taken.insert((*t, *p)) {
-                    owned.entry(m.member_id.clone()).or_default().insert((*t, *p));
+                    owned
+                        .entry(m.member_id.clone())
+                        .or_default()
+                        .insert((*t, *p));
                 }
             }
         }
     }
-    let wanted: BTreeSet<Uuid> = members.iter().flat_map(|m| m.topics.iter().copied()).collect();
+    let wanted: BTreeSet<Uuid> = members
+        .iter()
+        .flat_map(|m| m.topics.iter().copied())
+        .collect();
     for t in &wanted {
         let n = topics.get(t).copied().unwrap_or(0);
         for p in 0..n {
@@ -90,8 +96,10 @@ fn uniform(
     // Balance: move one partition at a time from a member to a subscriber with at least two
     // fewer. Each move lowers the sum of squared loads, so this ends.
     loop {
-        let mut order: Vec<(usize, String)> =
-            owned.iter().map(|(id, ps)| (ps.len(), id.clone())).collect();
+        let mut order: Vec<(usize, String)> = owned
+            .iter()
+            .map(|(id, ps)| (ps.len(), id.clone()))
+            .collect();
         order.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         let mut moved = None;
         'search: for (load, from) in &order {
@@ -130,7 +138,10 @@ fn range(
         .iter()
         .map(|m| (m.member_id.clone(), BTreeSet::new()))
         .collect();
-    let wanted: BTreeSet<Uuid> = members.iter().flat_map(|m| m.topics.iter().copied()).collect();
+    let wanted: BTreeSet<Uuid> = members
+        .iter()
+        .flat_map(|m| m.topics.iter().copied())
+        .collect();
     for t in wanted {
         let n = topics.get(&t).copied().unwrap_or(0);
         let mut subs: Vec<&str> = members
@@ -288,7 +299,11 @@ mod tests {
         assert_eq!(a["b"][&t(1)], BTreeSet::from([3, 4]));
         assert_eq!(a["a"][&t(1)], a["a"][&t(2)]);
         // Sticky when a member joins: a and b keep a subset.
-        let three = [members[0].clone(), members[1].clone(), spec("c", &[t(1), t(2)])];
+        let three = [
+            members[0].clone(),
+            members[1].clone(),
+            spec("c", &[t(1), t(2)]),
+        ];
         let b = assign("range", &three, &topics, &a);
         all_once(&b, &topics);
         for id in ["a", "b"] {
@@ -300,7 +315,12 @@ mod tests {
     #[test]
     fn no_members_or_topics() {
         assert!(assign("uniform", &[], &BTreeMap::new(), &BTreeMap::new()).is_empty());
-        let a = assign("range", &[spec("a", &[t(9)])], &BTreeMap::new(), &BTreeMap::new());
+        let a = assign(
+            "range",
+            &[spec("a", &[t(9)])],
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+        );
         assert!(a["a"].is_empty());
     }
 }

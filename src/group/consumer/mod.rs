@@ -248,8 +248,7 @@ impl ConsumerHeartbeat {
                 if !self.topic_partitions.as_ref().is_some_and(|t| t.is_empty()) {
                     return invalid("TopicPartitions must be empty when (re-)joining.");
                 }
-                if self.subscribed_topic_names.is_none() && self.subscribed_topic_regex.is_none()
-                {
+                if self.subscribed_topic_names.is_none() && self.subscribed_topic_regex.is_none() {
                     return invalid("SubscribedTopicNames or SubscribedTopicRegex must be set in first request.");
                 }
             }
@@ -264,7 +263,11 @@ impl ConsumerHeartbeat {
                 return Err(GroupError::UnsupportedAssignor(a.clone()));
             }
         }
-        if let Some(r) = self.subscribed_topic_regex.as_deref().filter(|r| !r.is_empty()) {
+        if let Some(r) = self
+            .subscribed_topic_regex
+            .as_deref()
+            .filter(|r| !r.is_empty())
+        {
             compile_regex(r)?;
         }
         Ok(())
@@ -417,7 +420,10 @@ impl ConsumerGroup {
         if self.group_epoch > self.assignment_epoch {
             self.compute_target(image);
         }
-        let before = self.members.get(&req.member_id).map(|m| m.assigned_partitions());
+        let before = self
+            .members
+            .get(&req.member_id)
+            .map(|m| m.assigned_partitions());
         let received = req.member_epoch;
         self.reconcile(&req.member_id, req.topic_partitions.as_ref(), now_ms);
         let m = self
@@ -680,7 +686,10 @@ impl ConsumerGroup {
         for (topic, p) in partitions {
             let id = self.topic_ids.get(topic).ok_or_else(stale)?;
             let assigned_at = m.assigned.get(id).and_then(|ps| ps.get(p)).copied();
-            let revoking = m.pending_revocation.get(id).is_some_and(|ps| ps.contains(p));
+            let revoking = m
+                .pending_revocation
+                .get(id)
+                .is_some_and(|ps| ps.contains(p));
             let ok = match assigned_at {
                 Some(at) => epoch >= at,
                 None => revoking,

@@ -37,8 +37,7 @@ impl ConsumerGroup {
                 next_assignment(m, target_epoch, &target, &taken, owned, now_ms);
             }
             MemberState::Stable | MemberState::UnreleasedPartitions => {
-                if m.member_epoch != target_epoch || m.state == MemberState::UnreleasedPartitions
-                {
+                if m.member_epoch != target_epoch || m.state == MemberState::UnreleasedPartitions {
                     next_assignment(m, target_epoch, &target, &taken, owned, now_ms);
                 }
             }

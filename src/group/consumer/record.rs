@@ -108,7 +108,11 @@ impl ConsumerGroup {
                         })
                         .collect(),
                     pending_revocation: topics(&m.pending_revocation),
-                    target: self.target.get(&m.member_id).map(topics).unwrap_or_default(),
+                    target: self
+                        .target
+                        .get(&m.member_id)
+                        .map(topics)
+                        .unwrap_or_default(),
                 })
                 .collect(),
         }
@@ -141,11 +145,17 @@ impl ConsumerGroup {
             m.assigned = mr
                 .assigned
                 .into_iter()
-                .map(|t| (t.topic_id, t.partitions.into_iter().collect::<BTreeMap<_, _>>()))
+                .map(|t| {
+                    (
+                        t.topic_id,
+                        t.partitions.into_iter().collect::<BTreeMap<_, _>>(),
+                    )
+                })
                 .collect();
             m.pending_revocation = assignment(mr.pending_revocation);
             if let Some(instance) = &m.instance_id {
-                g.static_members.insert(instance.clone(), m.member_id.clone());
+                g.static_members
+                    .insert(instance.clone(), m.member_id.clone());
             }
             g.target.insert(m.member_id.clone(), assignment(mr.target));
             g.members.insert(m.member_id.clone(), m);

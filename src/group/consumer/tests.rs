@@ -90,7 +90,9 @@ fn first_member_gets_everything() {
     assert_eq!(parts(&r), vec![0, 1, 2, 3]);
     assert_eq!(g.state(), ConsumerGroupState::Stable);
     // A keep-alive gets no assignment.
-    let r = g.heartbeat(&beat("a", 1, None), &image(4), usize::MAX, 10).unwrap();
+    let r = g
+        .heartbeat(&beat("a", 1, None), &image(4), usize::MAX, 10)
+        .unwrap();
     assert_eq!(r.assignment, None);
     assert_eq!(r.member_epoch, 1);
 }
@@ -104,24 +106,38 @@ fn revoke_before_assign() {
     let rb = g.heartbeat(&join("b"), &img, usize::MAX, 1).unwrap();
     assert_eq!(rb.member_epoch, 2);
     assert!(parts(&rb).is_empty());
-    assert_eq!(g.member("b").unwrap().state, MemberState::UnreleasedPartitions);
+    assert_eq!(
+        g.member("b").unwrap().state,
+        MemberState::UnreleasedPartitions
+    );
     check_exclusive(&g);
     // a heartbeats at epoch 1: it must revoke; its epoch stays 1, assignment shrinks.
-    let ra = g.heartbeat(&beat("a", 1, None), &img, usize::MAX, 2).unwrap();
+    let ra = g
+        .heartbeat(&beat("a", 1, None), &img, usize::MAX, 2)
+        .unwrap();
     assert_eq!(ra.member_epoch, 1);
     let kept = parts(&ra);
     assert_eq!(kept.len(), 2);
-    assert_eq!(g.member("a").unwrap().state, MemberState::UnrevokedPartitions);
+    assert_eq!(
+        g.member("a").unwrap().state,
+        MemberState::UnrevokedPartitions
+    );
     assert_eq!(g.state(), ConsumerGroupState::Reconciling);
     // b still gets nothing while a owns them.
-    let rb = g.heartbeat(&beat("b", 2, Some(&[])), &img, usize::MAX, 3).unwrap();
+    let rb = g
+        .heartbeat(&beat("b", 2, Some(&[])), &img, usize::MAX, 3)
+        .unwrap();
     assert!(parts(&rb).is_empty());
     check_exclusive(&g);
     // a reports it revoked: it moves to epoch 2.
-    let ra = g.heartbeat(&beat("a", 1, Some(&kept)), &img, usize::MAX, 4).unwrap();
+    let ra = g
+        .heartbeat(&beat("a", 1, Some(&kept)), &img, usize::MAX, 4)
+        .unwrap();
     assert_eq!(ra.member_epoch, 2);
     // b now gets the freed partitions.
-    let rb = g.heartbeat(&beat("b", 2, Some(&[])), &img, usize::MAX, 5).unwrap();
+    let rb = g
+        .heartbeat(&beat("b", 2, Some(&[])), &img, usize::MAX, 5)
+        .unwrap();
     assert_eq!(parts(&rb).len(), 2);
     check_exclusive(&g);
     assert_eq!(g.state(), ConsumerGroupState::Stable);
@@ -133,12 +149,20 @@ fn lost_response_previous_epoch_with_subset_is_accepted() {
     let mut g = ConsumerGroup::new("g");
     g.heartbeat(&join("a"), &img, usize::MAX, 0).unwrap();
     g.heartbeat(&join("b"), &img, usize::MAX, 0).unwrap();
-    g.heartbeat(&beat("a", 1, Some(&[0, 1])), &img, usize::MAX, 0).unwrap();
-    let kept: Vec<i32> = g.member("a").unwrap().assigned[&T].keys().copied().collect();
-    let r = g.heartbeat(&beat("a", 1, Some(&kept)), &img, usize::MAX, 0).unwrap();
+    g.heartbeat(&beat("a", 1, Some(&[0, 1])), &img, usize::MAX, 0)
+        .unwrap();
+    let kept: Vec<i32> = g.member("a").unwrap().assigned[&T]
+        .keys()
+        .copied()
+        .collect();
+    let r = g
+        .heartbeat(&beat("a", 1, Some(&kept)), &img, usize::MAX, 0)
+        .unwrap();
     assert_eq!(r.member_epoch, 2);
     // The response was lost: a resends epoch 1 with a subset.
-    let r = g.heartbeat(&beat("a", 1, Some(&kept)), &img, usize::MAX, 0).unwrap();
+    let r = g
+        .heartbeat(&beat("a", 1, Some(&kept)), &img, usize::MAX, 0)
+        .unwrap();
     assert_eq!(r.member_epoch, 2);
     assert!(r.assignment.is_some());
     // But not with a partition it does not own, nor with an epoch from the future.
@@ -157,10 +181,14 @@ fn leave_frees_partitions_and_bumps_epoch() {
     let mut g = ConsumerGroup::new("g");
     g.heartbeat(&join("a"), &img, usize::MAX, 0).unwrap();
     g.heartbeat(&join("b"), &img, usize::MAX, 0).unwrap();
-    let r = g.heartbeat(&beat("a", -1, None), &img, usize::MAX, 0).unwrap();
+    let r = g
+        .heartbeat(&beat("a", -1, None), &img, usize::MAX, 0)
+        .unwrap();
     assert_eq!(r.member_epoch, -1);
     assert_eq!(g.group_epoch(), 3);
-    let r = g.heartbeat(&beat("b", 2, Some(&[])), &img, usize::MAX, 0).unwrap();
+    let r = g
+        .heartbeat(&beat("b", 2, Some(&[])), &img, usize::MAX, 0)
+        .unwrap();
     assert_eq!(r.member_epoch, 3);
     assert_eq!(parts(&r), vec![0, 1]);
 }
@@ -172,7 +200,8 @@ fn session_and_rebalance_timeouts_fence() {
     g.heartbeat(&join("a"), &img, usize::MAX, 0).unwrap();
     g.heartbeat(&join("b"), &img, usize::MAX, 100).unwrap();
     // a must revoke; rebalance timeout is 1 s.
-    g.heartbeat(&beat("a", 1, None), &img, usize::MAX, 200).unwrap();
+    g.heartbeat(&beat("a", 1, None), &img, usize::MAX, 200)
+        .unwrap();
     assert_eq!(g.next_deadline(), Some(1_200));
     assert!(g.tick(1_199).is_empty());
     assert_eq!(g.tick(1_200), vec!["a".to_string()]);
@@ -192,7 +221,9 @@ fn static_members() {
     let mut a2 = join("a2");
     a2.instance_id = Some("i1".into());
     assert_eq!(
-        g.heartbeat(&a2, &img, usize::MAX, 0).unwrap_err().kafka_code(),
+        g.heartbeat(&a2, &img, usize::MAX, 0)
+            .unwrap_err()
+            .kafka_code(),
         111
     );
     // A heartbeat naming i1 from another member id: FENCED_INSTANCE_ID.
@@ -216,7 +247,9 @@ fn static_members() {
 fn new_partitions_bump_the_epoch() {
     let mut g = ConsumerGroup::new("g");
     g.heartbeat(&join("a"), &image(2), usize::MAX, 0).unwrap();
-    let r = g.heartbeat(&beat("a", 1, None), &image(3), usize::MAX, 0).unwrap();
+    let r = g
+        .heartbeat(&beat("a", 1, None), &image(3), usize::MAX, 0)
+        .unwrap();
     assert_eq!(r.member_epoch, 2);
     assert_eq!(parts(&r), vec![0, 1, 2]);
 }
@@ -273,23 +306,35 @@ fn offset_commit_epoch_rules() {
     let p0 = [("t".to_string(), 0)];
     assert!(g.validate_offset_commit("a", 1, &p0).is_ok());
     assert_eq!(
-        g.validate_offset_commit("a", 2, &p0).unwrap_err().kafka_code(),
+        g.validate_offset_commit("a", 2, &p0)
+            .unwrap_err()
+            .kafka_code(),
         113
     );
     assert_eq!(
-        g.validate_offset_commit("b", 1, &p0).unwrap_err().kafka_code(),
+        g.validate_offset_commit("b", 1, &p0)
+            .unwrap_err()
+            .kafka_code(),
         25
     );
     // After b joins and a moves to epoch 2, a commit at epoch 1 for a partition a still
     // owns since epoch 1 is fine (4.3 per-partition rule).
     g.heartbeat(&join("b"), &img, usize::MAX, 0).unwrap();
-    g.heartbeat(&beat("a", 1, Some(&[0, 1])), &img, usize::MAX, 0).unwrap();
-    let kept: Vec<i32> = g.member("a").unwrap().assigned[&T].keys().copied().collect();
-    g.heartbeat(&beat("a", 1, Some(&kept)), &img, usize::MAX, 0).unwrap();
+    g.heartbeat(&beat("a", 1, Some(&[0, 1])), &img, usize::MAX, 0)
+        .unwrap();
+    let kept: Vec<i32> = g.member("a").unwrap().assigned[&T]
+        .keys()
+        .copied()
+        .collect();
+    g.heartbeat(&beat("a", 1, Some(&kept)), &img, usize::MAX, 0)
+        .unwrap();
     let kept_p = [("t".to_string(), kept[0])];
     assert!(g.validate_offset_commit("a", 1, &kept_p).is_ok());
     assert!(g.validate_offset_fetch("a", 2).is_ok());
-    assert_eq!(g.validate_offset_fetch("a", 1).unwrap_err().kafka_code(), 113);
+    assert_eq!(
+        g.validate_offset_fetch("a", 1).unwrap_err().kafka_code(),
+        113
+    );
 }
 
 #[test]
@@ -300,7 +345,8 @@ fn record_round_trip() {
     a.subscribed_topic_regex = Some("t.*".into());
     g.heartbeat(&a, &img, usize::MAX, 0).unwrap();
     g.heartbeat(&join("b"), &img, usize::MAX, 0).unwrap();
-    g.heartbeat(&beat("a", 1, None), &img, usize::MAX, 0).unwrap();
+    g.heartbeat(&beat("a", 1, None), &img, usize::MAX, 0)
+        .unwrap();
     let rec = g.to_record();
     let json = serde_json::to_string(&rec).unwrap();
     let back: record::ConsumerGroupRecord = serde_json::from_str(&json).unwrap();
@@ -309,7 +355,12 @@ fn record_round_trip() {
     g2.on_loaded(45_000, 1_000);
     assert_eq!(g2.state(), g.state());
     // The revoking member keeps going after the restart.
-    let kept: Vec<i32> = g2.member("a").unwrap().assigned[&T].keys().copied().collect();
-    let r = g2.heartbeat(&beat("a", 1, Some(&kept)), &img, usize::MAX, 2_000).unwrap();
+    let kept: Vec<i32> = g2.member("a").unwrap().assigned[&T]
+        .keys()
+        .copied()
+        .collect();
+    let r = g2
+        .heartbeat(&beat("a", 1, Some(&kept)), &img, usize::MAX, 2_000)
+        .unwrap();
     assert_eq!(r.member_epoch, 2);
 }

@@ -23,7 +23,10 @@ impl GroupSlot {
     /// The earliest deadline of the classic and the consumer state.
     pub(super) fn next_deadline(&self) -> Option<i64> {
         let classic = self.group.next_deadline();
-        let consumer = self.consumer.as_ref().and_then(ConsumerGroup::next_deadline);
+        let consumer = self
+            .consumer
+            .as_ref()
+            .and_then(ConsumerGroup::next_deadline);
         match (classic, consumer) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -103,7 +106,10 @@ impl Inner {
 
     /// A classic JoinGroup arrived: an empty consumer group becomes a classic one again (its
     /// record rewritten as classic); a non-empty one refuses the join.
-    pub(super) async fn leave_consumer_protocol(&self, s: &mut GroupSlot) -> Result<(), GroupError> {
+    pub(super) async fn leave_consumer_protocol(
+        &self,
+        s: &mut GroupSlot,
+    ) -> Result<(), GroupError> {
         match &s.consumer {
             None => Ok(()),
             Some(c) if !c.is_empty() => Err(GroupError::InconsistentGroupProtocol(format!(
@@ -180,7 +186,9 @@ impl GroupCoordinator {
         let now = self.now_ms();
         let max_size = self.inner.config.max_size;
         let Some(c) = s.consumer.as_mut() else {
-            return Err(GroupError::CoordinatorNotAvailable("no consumer group".into()));
+            return Err(GroupError::CoordinatorNotAvailable(
+                "no consumer group".into(),
+            ));
         };
         let before = c.clone();
         let was_new = before.is_empty() && before.group_epoch() == 0;

@@ -160,7 +160,10 @@ impl GroupCoordinator {
         for p in persisted {
             let slot = loaded_slot(p, &config, now);
             timers.set(slot.group.group_id(), slot.next_deadline());
-            groups.insert(slot.group.group_id().to_string(), Arc::new(Mutex::new(slot)));
+            groups.insert(
+                slot.group.group_id().to_string(),
+                Arc::new(Mutex::new(slot)),
+            );
         }
         let (shutdown, _) = watch::channel(false);
         let inner = Arc::new(Inner {

@@ -50,8 +50,11 @@ impl GroupCoordinator {
         let now = self.now_ms();
         match &s.consumer {
             Some(c) => {
-                let parts: Vec<(String, i32)> =
-                    req.offsets.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
+                let parts: Vec<(String, i32)> = req
+                    .offsets
+                    .iter()
+                    .map(|(t, p, _)| (t.clone(), *p))
+                    .collect();
                 c.validate_offset_commit(&req.member_id, req.generation_id, &parts)?
             }
             None => s.group.validate_offset_commit(
