@@ -253,7 +253,12 @@ mod tests {
         let topics = BTreeMap::from([(t(1), 6), (t(2), 3)]);
         let m1 = spec("a", &[t(1), t(2)]);
         let m2 = spec("b", &[t(1), t(2)]);
-        let first = assign("uniform", std::slice::from_ref(&m1), &topics, &BTreeMap::new());
+        let first = assign(
+            "uniform",
+            std::slice::from_ref(&m1),
+            &topics,
+            &BTreeMap::new(),
+        );
         assert_eq!(count(&first, "a"), 9);
         let second = assign("uniform", &[m1.clone(), m2.clone()], &topics, &first);
         all_once(&second, &topics);
