@@ -147,7 +147,7 @@ async fn consumer_group_join_revoke_assign_leave_and_restart() {
     let dg: DescribeGroupsResponse = call(
         &mut c,
         ApiKey::DescribeGroups,
-        5,
+        6,
         &DescribeGroupsRequest::default().with_groups(vec![GroupId(s("cg"))]),
     )
     .await;

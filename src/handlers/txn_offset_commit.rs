@@ -177,7 +177,10 @@ async fn commit(
     drop(permit);
     match out {
         Ok(results) => Ok(results.iter().map(|(_, _, e)| code_of(e)).collect()),
-        Err(GroupError::GroupIdNotFound(_)) => Err(KafkaError::IllegalGeneration.code()),
+        // A KIP-848 member's stale epoch is ILLEGAL_GENERATION up to v5, as in Kafka.
+        Err(GroupError::GroupIdNotFound(_) | GroupError::StaleMemberEpoch { .. }) => {
+            Err(KafkaError::IllegalGeneration.code())
+        }
         Err(e) => Err(e.kafka_code()),
     }
 }

@@ -104,7 +104,7 @@ impl GroupCoordinator {
         for p in loaded {
             let slot = loaded_slot(p, &self.inner.config, now);
             let id = slot.group.group_id().to_string();
-            lock(&self.inner.timers).set(&id, slot.group.next_deadline());
+            lock(&self.inner.timers).set(&id, slot.next_deadline());
             groups.insert(id, Arc::new(Mutex::new(slot)));
         }
         owned.state.insert(partition, Load::Loaded);
