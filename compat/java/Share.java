@@ -12,6 +12,7 @@ import org.apache.kafka.clients.admin.AlterConfigOp;
 import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.ListShareGroupOffsetsSpec;
 import org.apache.kafka.clients.admin.ShareGroupDescription;
+import org.apache.kafka.clients.admin.SharePartitionOffsetInfo;
 import org.apache.kafka.clients.consumer.AcknowledgeType;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -250,13 +251,12 @@ public final class Share {
                 ShareGroupDescription d = a.describeShareGroups(List.of(group)).all().get(60, TimeUnit.SECONDS).get(group);
                 Util.eq(d.groupState().toString(), "Stable", "group state");
                 Util.eq(d.members().size(), 1, "members");
-                Map<TopicPartition, ?> offs = a.listShareGroupOffsets(Map.of(group, new ListShareGroupOffsetsSpec()))
-                        .partitionsToOffsetAndMetadata(group).get(60, TimeUnit.SECONDS);
+                Map<TopicPartition, SharePartitionOffsetInfo> offs = a
+                        .listShareGroupOffsets(Map.of(group, new ListShareGroupOffsetsSpec()))
+                        .partitionsToOffsetInfo(group).get(60, TimeUnit.SECONDS);
                 Util.eq(offs.size(), 2, "share-partitions with a start offset");
-                for (Map.Entry<TopicPartition, ?> e : offs.entrySet()) {
-                    String s = String.valueOf(e.getValue());
-                    Util.check(s.contains("offset=50"), e.getKey() + " start offset: " + s);
-                }
+                for (Map.Entry<TopicPartition, SharePartitionOffsetInfo> e : offs.entrySet())
+                    Util.eq(e.getValue().startOffset(), 50L, e.getKey() + " start offset");
             }
         }
     }
