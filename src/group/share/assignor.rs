@@ -47,7 +47,7 @@ pub fn assign(
         members.iter().map(|(id, m)| (id, existing(m))).collect();
     let first = subscriptions.values().next();
     let homogeneous = subscriptions.values().all(|s| Some(s) == first);
-    let groups: Vec<(Vec<&String>, Vec<(Uuid, i32)>)> = if homogeneous {
+    let groups: Vec<Balanced<'_>> = if homogeneous {
         let ids: Vec<&String> = members.keys().collect();
         let parts = first.map_or_else(Vec::new, |s| partitions_of(s.iter(), topics));
         vec![(ids, parts)]
@@ -76,6 +76,9 @@ pub fn assign(
     }
     out
 }
+
+/// Members and the partitions balanced among them.
+type Balanced<'a> = (Vec<&'a String>, Vec<(Uuid, i32)>);
 
 /// Every partition of the named topics, sorted by topic name then index.
 fn partitions_of<'a>(
