@@ -184,6 +184,8 @@ impl OffsetRecord {
 }
 
 /// What happens to the group metadata record in one write.
+// One per write and short-lived: boxing the record would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MetadataWrite {
     Unchanged,
