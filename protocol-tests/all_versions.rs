@@ -548,6 +548,31 @@ pub(crate) fn sample(key: ApiKey, v: i16) -> RequestKind {
                         .with_topic_name(topic("av")),
                 ]),
         ),
+        ApiKey::ConsumerGroupHeartbeat => RequestKind::ConsumerGroupHeartbeat(
+            m::ConsumerGroupHeartbeatRequest::default()
+                .with_group_id(GroupId(s("av-848")))
+                .with_member_id(s("av-member"))
+                .with_member_epoch(0)
+                .with_rebalance_timeout_ms(30_000)
+                .with_subscribed_topic_names(Some(vec![topic("av")]))
+                .with_topic_partitions(Some(vec![])),
+        ),
+        ApiKey::ConsumerGroupDescribe => RequestKind::ConsumerGroupDescribe(
+            m::ConsumerGroupDescribeRequest::default().with_group_ids(vec![GroupId(s("av-848"))]),
+        ),
+        ApiKey::WriteTxnMarkers => RequestKind::WriteTxnMarkers(
+            m::WriteTxnMarkersRequest::default().with_markers(vec![
+                m::write_txn_markers_request::WritableTxnMarker::default()
+                    .with_producer_id(ProducerId(1))
+                    .with_transaction_result(true)
+                    .with_coordinator_epoch(0)
+                    .with_topics(vec![
+                        m::write_txn_markers_request::WritableTxnMarkerTopic::default()
+                            .with_name(topic("av"))
+                            .with_partition_indexes(vec![0]),
+                    ]),
+            ]),
+        ),
         other => panic!("no sample request for advertised API {other:?}"),
     }
 }

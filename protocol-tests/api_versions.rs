@@ -34,8 +34,12 @@ async fn v0_lists_the_advertised_table() {
     // SASL (old librdkafka needs SaslHandshake 0 and 1 in range, PROTOCOL.md §2).
     assert!(entries.contains(&(17, 0, 1)));
     assert!(entries.contains(&(36, 0, 2)));
-    // Not advertised: ConsumerGroupDescribe, ConsumerGroupHeartbeat.
-    for missing in [69, 68] {
+    // KIP-848 consumer groups and share groups (KIP-932) are served.
+    assert!(entries.contains(&(68, 0, 1)));
+    assert!(entries.contains(&(69, 0, 1)));
+    assert!(entries.contains(&(76, 1, 1)));
+    // Not advertised: WriteTxnMarkers (cluster mode only), the streams group APIs.
+    for missing in [27, 88, 89] {
         assert!(
             entries.iter().all(|e| e.0 != missing),
             "{missing} advertised"

@@ -60,7 +60,7 @@ pub enum GroupError {
     StaleMemberEpoch { received: i32, current: i32 },
     #[error("invalid regular expression {0}")]
     InvalidRegularExpression(String),
-    #[error("invalid request: {0}")]
+    #[error("{0}")]
     InvalidRequest(String),
     /// A consumer-protocol member committing with OffsetCommit below v9.
     #[error("unsupported version: {0}")]

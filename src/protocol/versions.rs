@@ -104,14 +104,23 @@ pub const CLUSTER_ONLY: &[ApiKey] = &[ApiKey::DescribeQuorum, ApiKey::WriteTxnMa
 /// APIs that only a single node advertises: the ACL APIs, whose ACLs live in each node's own store rather than
 /// in the replicated metadata (a cluster node enforces only super users and
 /// `allow_everyone_if_no_acl_found`), and AlterUserScramCredentials (credentials are per
-/// node). They still decode everywhere; a cluster node answers UNSUPPORTED_VERSION (ACLs) or
-/// INVALID_REQUEST (credentials).
+/// node), and the share-group APIs, whose share-partition state (`src/share`) is kept in the
+/// leader's own store and not replicated yet, so a leader change would lose acknowledgements.
+/// They still decode everywhere; a cluster node answers UNSUPPORTED_VERSION (ACLs),
+/// INVALID_REQUEST (credentials) or serves a share request from its local state.
 pub const SINGLE_NODE_ONLY: &[ApiKey] = &[
     ApiKey::DescribeAcls,
     ApiKey::CreateAcls,
     ApiKey::DeleteAcls,
     // SCRAM credentials live in each node's store, not replicated yet.
     ApiKey::AlterUserScramCredentials,
+    ApiKey::ShareGroupHeartbeat,
+    ApiKey::ShareGroupDescribe,
+    ApiKey::ShareFetch,
+    ApiKey::ShareAcknowledge,
+    ApiKey::DescribeShareGroupOffsets,
+    ApiKey::AlterShareGroupOffsets,
+    ApiKey::DeleteShareGroupOffsets,
 ];
 
 /// The advertised range for an API key, if we serve it.
