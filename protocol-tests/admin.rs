@@ -9,61 +9,18 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use runnel::config::Config;
 
-use crate::harness::{self, Client};
+use crate::harness::{self, call, create_topic, s, Client};
 use crate::wire::record_batch;
 
-fn s(v: &str) -> StrBytes {
-    StrBytes::from_string(v.to_string())
-}
 fn tn(v: &str) -> TopicName {
     TopicName(s(v))
-}
-
-/// Sends `req` as API `key` version `v` and decodes the response.
-pub(crate) async fn call<Q: Encodable, P: Decodable>(
-    c: &mut Client,
-    key: ApiKey,
-    v: i16,
-    req: &Q,
-) -> P {
-    let mut b = BytesMut::new();
-    RequestHeader::default()
-        .with_request_api_key(key as i16)
-        .with_request_api_version(v)
-        .with_correlation_id(77)
-        .with_client_id(Some(s("admin-test")))
-        .encode(&mut b, key.request_header_version(v))
-        .unwrap();
-    req.encode(&mut b, v).unwrap();
-    let mut resp = Bytes::from(c.call(&b).await);
-    let h = ResponseHeader::decode(&mut resp, key.response_header_version(v)).unwrap();
-    assert_eq!(h.correlation_id, 77);
-    let out = P::decode(&mut resp, v).unwrap_or_else(|e| panic!("{key:?} v{v}: {e}"));
-    assert!(
-        resp.is_empty(),
-        "{key:?} v{v}: {} trailing bytes",
-        resp.len()
-    );
-    out
-}
-
-async fn create_topic(c: &mut Client, name: &str, partitions: i32) {
-    let req = CreateTopicsRequest::default()
-        .with_timeout_ms(5000)
-        .with_topics(vec![create_topics_request::CreatableTopic::default()
-            .with_name(tn(name))
-            .with_num_partitions(partitions)
-            .with_replication_factor(-1)]);
-    let r: CreateTopicsResponse = call(c, ApiKey::CreateTopics, 7, &req).await;
-    assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0].error_message);
 }
 
 /// Produce v9 of one batch to `topic`/`partition`; returns (error, base offset).

@@ -4,45 +4,9 @@
 //! a classic JoinGroup refused by a non-empty consumer group, and a restart that keeps the
 //! group, its epochs and assignments.
 
-use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
-use crate::harness::{self, Client};
-
-fn s(v: &str) -> StrBytes {
-    StrBytes::from_string(v.to_string())
-}
-
-async fn call<Q: Encodable, P: Decodable>(c: &mut Client, key: ApiKey, v: i16, req: &Q) -> P {
-    let mut b = BytesMut::new();
-    RequestHeader::default()
-        .with_request_api_key(key as i16)
-        .with_request_api_version(v)
-        .with_correlation_id(9)
-        .with_client_id(Some(s("cgp-test")))
-        .encode(&mut b, key.request_header_version(v))
-        .unwrap();
-    req.encode(&mut b, v).unwrap();
-    let mut resp = Bytes::from(c.call(&b).await);
-    let h = ResponseHeader::decode(&mut resp, key.response_header_version(v)).unwrap();
-    assert_eq!(h.correlation_id, 9);
-    let out = P::decode(&mut resp, v).unwrap_or_else(|e| panic!("{key:?} v{v}: {e}"));
-    assert!(resp.is_empty(), "{key:?} v{v}: trailing bytes");
-    out
-}
-
-async fn create_topic(c: &mut Client, name: &str, partitions: i32) -> uuid::Uuid {
-    let req = CreateTopicsRequest::default()
-        .with_timeout_ms(5000)
-        .with_topics(vec![create_topics_request::CreatableTopic::default()
-            .with_name(TopicName(s(name)))
-            .with_num_partitions(partitions)
-            .with_replication_factor(-1)]);
-    let r: CreateTopicsResponse = call(c, ApiKey::CreateTopics, 7, &req).await;
-    assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0].error_message);
-    r.topics[0].topic_id
-}
+use crate::harness::{self, call, create_topic, s, Client};
 
 fn join(group: &str, member: &str, topic: &str) -> ConsumerGroupHeartbeatRequest {
     ConsumerGroupHeartbeatRequest::default()

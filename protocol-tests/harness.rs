@@ -1,9 +1,16 @@
-//! A broker on an ephemeral port with a fresh data directory, and a raw client over TCP (or
-//! any stream: TLS in `tls.rs`).
+//! A broker on an ephemeral port with a fresh data directory, a raw client over TCP (or any
+//! stream: TLS in `tls.rs`), and the typed helpers most test files share: [`call`] one API,
+//! [`create_topic`].
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::{
+    create_topics_request, ApiKey, CreateTopicsRequest, CreateTopicsResponse, RequestHeader,
+    ResponseHeader, TopicName,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use runnel::config::Config;
 use runnel::runtime::{self, Running};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -111,4 +118,45 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
             Ok(Ok(0)) | Ok(Err(_))
         )
     }
+}
+
+/// A `StrBytes` of `v`.
+pub fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_string())
+}
+
+/// Sends `req` as API `key` version `v` and decodes the response, which must be whole.
+pub async fn call<Q: Encodable, P: Decodable>(c: &mut Client, key: ApiKey, v: i16, req: &Q) -> P {
+    let mut b = BytesMut::new();
+    RequestHeader::default()
+        .with_request_api_key(key as i16)
+        .with_request_api_version(v)
+        .with_correlation_id(77)
+        .with_client_id(Some(s("protocol-test")))
+        .encode(&mut b, key.request_header_version(v))
+        .unwrap();
+    req.encode(&mut b, v).unwrap();
+    let mut resp = Bytes::from(c.call(&b).await);
+    let h = ResponseHeader::decode(&mut resp, key.response_header_version(v)).unwrap();
+    assert_eq!(h.correlation_id, 77);
+    let out = P::decode(&mut resp, v).unwrap_or_else(|e| panic!("{key:?} v{v}: {e}"));
+    assert!(
+        resp.is_empty(),
+        "{key:?} v{v}: {} trailing bytes",
+        resp.len()
+    );
+    out
+}
+
+/// Creates `name` with `partitions` partitions (CreateTopics v7); returns its topic id.
+pub async fn create_topic(c: &mut Client, name: &str, partitions: i32) -> uuid::Uuid {
+    let req = CreateTopicsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![create_topics_request::CreatableTopic::default()
+            .with_name(TopicName(s(name)))
+            .with_num_partitions(partitions)
+            .with_replication_factor(-1)]);
+    let r: CreateTopicsResponse = call(c, ApiKey::CreateTopics, 7, &req).await;
+    assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0].error_message);
+    r.topics[0].topic_id
 }

@@ -17,29 +17,10 @@ use kafka_protocol::messages::share_fetch_request::{
     AcknowledgementBatch, FetchPartition, FetchTopic,
 };
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
-use crate::admin::call;
-use crate::harness::{self, Client};
+use crate::harness::{self, call, create_topic, s, Client};
 use crate::wire::record_batch;
-
-fn s(v: &str) -> StrBytes {
-    StrBytes::from_string(v.to_string())
-}
-
-/// Creates a one-partition topic; returns its id.
-async fn create(c: &mut Client, name: &str) -> Uuid {
-    let req = CreateTopicsRequest::default()
-        .with_timeout_ms(5000)
-        .with_topics(vec![create_topics_request::CreatableTopic::default()
-            .with_name(TopicName(s(name)))
-            .with_num_partitions(1)
-            .with_replication_factor(-1)]);
-    let r: CreateTopicsResponse = call(c, ApiKey::CreateTopics, 7, &req).await;
-    assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0].error_message);
-    r.topics[0].topic_id
-}
 
 async fn produce(c: &mut Client, topic: &str, values: &[&[u8]]) {
     let req = ProduceRequest::default()
@@ -183,7 +164,7 @@ const REJECT: i8 = 3;
 async fn share_fetch_acquires_acknowledges_and_redelivers() {
     let b = harness::start().await;
     let mut admin = b.connect().await;
-    let topic = create(&mut admin, "sq").await;
+    let topic = create_topic(&mut admin, "sq", 1).await;
     // Out of Kafka's bounds (15000–60000): refused.
     assert_eq!(
         set_group_configs(
@@ -276,7 +257,7 @@ async fn share_fetch_acquires_acknowledges_and_redelivers() {
 async fn final_epoch_and_disconnect_release_and_acks_survive_restart() {
     let b = harness::start().await;
     let mut admin = b.connect().await;
-    let topic = create(&mut admin, "sq2").await;
+    let topic = create_topic(&mut admin, "sq2", 1).await;
     assert_eq!(
         set_group_configs(&mut admin, "sg", &[("share.auto.offset.reset", "earliest")]).await,
         0
@@ -335,7 +316,7 @@ async fn final_epoch_and_disconnect_release_and_acks_survive_restart() {
 async fn share_fetch_long_polls_until_a_produce() {
     let b = harness::start().await;
     let mut admin = b.connect().await;
-    let topic = create(&mut admin, "sq3").await;
+    let topic = create_topic(&mut admin, "sq3", 1).await;
     let mut a = b.connect().await;
     // Default reset is latest: the empty partition starts at 0 anyway.
     let started = Instant::now();

@@ -2,44 +2,11 @@
 //! against an in-process broker, with ListGroups / DescribeGroups / DeleteGroups on the same
 //! group namespace, a topic gaining partitions, and a restart that keeps members and epochs.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use uuid::Uuid;
 
-use crate::harness::{self, Client};
-
-fn s(v: &str) -> StrBytes {
-    StrBytes::from_string(v.to_string())
-}
-
-async fn call<Q: Encodable, P: Decodable>(c: &mut Client, key: ApiKey, v: i16, req: &Q) -> P {
-    let mut b = BytesMut::new();
-    RequestHeader::default()
-        .with_request_api_key(key as i16)
-        .with_request_api_version(v)
-        .with_correlation_id(9)
-        .with_client_id(Some(s("share-test")))
-        .encode(&mut b, key.request_header_version(v))
-        .unwrap();
-    req.encode(&mut b, v).unwrap();
-    let mut resp = Bytes::from(c.call(&b).await);
-    let h = ResponseHeader::decode(&mut resp, key.response_header_version(v)).unwrap();
-    assert_eq!(h.correlation_id, 9);
-    P::decode(&mut resp, v).unwrap_or_else(|e| panic!("{key:?} v{v}: {e}"))
-}
-
-async fn create_topic(c: &mut Client, name: &str, partitions: i32) -> Uuid {
-    let req = CreateTopicsRequest::default()
-        .with_timeout_ms(5000)
-        .with_topics(vec![create_topics_request::CreatableTopic::default()
-            .with_name(TopicName(s(name)))
-            .with_num_partitions(partitions)
-            .with_replication_factor(-1)]);
-    let r: CreateTopicsResponse = call(c, ApiKey::CreateTopics, 7, &req).await;
-    assert_eq!(r.topics[0].error_code, 0);
-    r.topics[0].topic_id
-}
+use crate::harness::{self, call, create_topic, s, Client};
 
 async fn heartbeat(
     c: &mut Client,
@@ -112,7 +79,7 @@ async fn members_join_share_partitions_and_survive_a_restart() {
     assert_eq!(g.assignor_name.as_str(), "simple");
     assert_eq!(g.members.len(), 2);
     let m = &g.members[0];
-    assert_eq!(m.client_id.as_str(), "share-test");
+    assert_eq!(m.client_id.as_str(), "protocol-test");
     assert_eq!(m.subscribed_topic_names[0].0.as_str(), "queue");
     assert_eq!(
         m.assignment.topic_partitions[0].topic_name.0.as_str(),

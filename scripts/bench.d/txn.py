@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Transaction figures from librdkafka (confluent-kafka) against a running broker.
 
-    python scripts/bench.d/txn.py HOST:PORT [SECONDS]
+    python scripts/bench.d/txn.py HOST:PORT [SECONDS] [RF]
+
+RF (default 1) is the replication factor of the topics it creates: against a cluster
+(scripts/cluster), RF 3 measures the same figures with every write replicated to three brokers
+(the transaction coordinator's log included), e.g. commit latency single broker vs cluster.
 
 Run it with the compat venv's python (compat/python installs confluent-kafka). Prints:
   T1  commit latency: begin -> 10 records -> commit acknowledged, 300 transactions on one
@@ -22,13 +26,14 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 BOOT = sys.argv[1]
 SECONDS = float(sys.argv[2]) if len(sys.argv) > 2 else 10.0
+RF = int(sys.argv[3]) if len(sys.argv) > 3 else 1
 VALUE = b"x" * 100
 
 
 def topic(prefix):
     t = f"{prefix}-{uuid.uuid4().hex[:8]}"
     admin = AdminClient({"bootstrap.servers": BOOT})  # kept alive until the futures resolve
-    for f in admin.create_topics([NewTopic(t, 1, 1)]).values():
+    for f in admin.create_topics([NewTopic(t, 1, RF)]).values():
         f.result(30)
     return t
 

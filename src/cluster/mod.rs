@@ -14,6 +14,7 @@ pub mod config_def;
 pub mod controller;
 pub mod group_config;
 pub mod image;
+pub mod internal_topic;
 pub mod leadership;
 pub mod member;
 pub mod metadata;

@@ -26,71 +26,35 @@
 //!
 //! Loads and unloads run in image order on one task, so an unload never overtakes the load
 //! that follows it. A single broker never builds this: its coordinator writes RocksDB directly.
-//! The offsets topic is compacted, so retention never deletes it; compaction itself does not
-//! exist yet, so its partitions grow with every commit (replay time grows with them).
+//! The offsets topic is compacted, so retention never deletes it, and the log cleaner keeps
+//! the latest record of every key: `records.rs` keys every record so that a compacted log
+//! replays to the same groups. Following the leadership, replaying and appending are
+//! `cluster::internal_topic`.
 
 mod records;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-
-use bytes::Bytes;
-use tokio::sync::mpsc;
 
 use crate::broker::now_ms;
 use crate::cluster::image::Image;
+use crate::cluster::internal_topic::{replay_log, AppendError, Change, InternalTopic};
 use crate::cluster::OFFSETS_TOPIC;
 use crate::group::store::{
     GroupStore, GroupStoreError, GroupWrite, MetadataWrite, PendingWrite, PersistedGroup,
 };
 use crate::group::{offsets_partition, GroupCoordinator};
-use crate::log::{AppendOutcome, BatchHeader, PartitionLog};
-use crate::replica::{AckError, PartitionError, ReplicaManager};
+use crate::replica::ReplicaManager;
 use crate::store::Store;
 
-/// Bytes read from the log per step of a load.
-const LOAD_READ_BYTES: usize = 1 << 20;
 /// Pause before a failed load is tried again.
 const LOAD_RETRY: Duration = Duration::from_secs(1);
 
-/// A leadership change of one offsets partition, applied in order by the load task.
-#[derive(Debug)]
-enum Change {
-    Load {
-        partition: i32,
-        leader_epoch: i32,
-        partitions: i32,
-    },
-    Unload {
-        partition: i32,
-    },
-}
-
 /// The group store of a cluster member (see the module header).
 pub struct OffsetsTopic {
-    node_id: i32,
-    replicas: Arc<ReplicaManager>,
+    topic: InternalTopic,
     /// The RocksDB view of the groups this broker coordinates.
     view: Arc<Store>,
-    commit_timeout: Duration,
-    state: Mutex<Led>,
-    changes: mpsc::UnboundedSender<Change>,
-    /// Taken by `start`.
-    pending: Mutex<Option<mpsc::UnboundedReceiver<Change>>>,
-}
-
-/// What this broker leads of the offsets topic, as last applied from an image.
-#[derive(Default)]
-struct Led {
-    /// Partitions of the offsets topic (0 before it exists).
-    partitions: i32,
-    /// Offsets partition → the leader epoch this broker leads it at.
-    epochs: HashMap<i32, i32>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl OffsetsTopic {
@@ -103,84 +67,36 @@ impl OffsetsTopic {
         commit_timeout: Duration,
     ) -> Result<Arc<Self>, crate::store::StoreError> {
         view.replace_groups(|_| true, &[])?;
-        let (tx, rx) = mpsc::unbounded_channel();
         Ok(Arc::new(OffsetsTopic {
-            node_id,
-            replicas,
+            topic: InternalTopic::new(OFFSETS_TOPIC, node_id, replicas, commit_timeout),
             view,
-            commit_timeout,
-            state: Mutex::new(Led::default()),
-            changes: tx,
-            pending: Mutex::new(Some(rx)),
         }))
     }
 
     /// Starts the task that loads and unloads offsets partitions for `groups`. Needs a tokio
     /// runtime; a second call does nothing.
     pub fn start(self: &Arc<Self>, groups: Arc<GroupCoordinator>) {
-        if let Some(rx) = lock(&self.pending).take() {
+        if let Some(rx) = self.topic.take_changes() {
             tokio::spawn(self.clone().run(rx, groups));
         }
     }
 
-    /// Follows one metadata image, after the partition layer applied it: partitions this
-    /// broker now leads are queued for loading, those it stopped leading for unloading.
+    /// Follows one metadata image, after the partition layer applied it
+    /// (`InternalTopic::apply_image`).
     pub fn apply_image(&self, image: &Image) {
-        let mut led = lock(&self.state);
-        let mut now: HashMap<i32, i32> = HashMap::new();
-        let partitions = match image.topics.get(OFFSETS_TOPIC) {
-            None => 0,
-            Some(t) => {
-                for p in &t.partitions {
-                    let taken_up = p.leader == self.node_id
-                        && self
-                            .replicas
-                            .leader(OFFSETS_TOPIC, p.index, p.leader_epoch)
-                            .is_ok();
-                    if taken_up {
-                        now.insert(p.index, p.leader_epoch);
-                    }
-                }
-                t.partitions.len() as i32
-            }
-        };
-        let gone: Vec<i32> = led
-            .epochs
-            .iter()
-            .filter(|(p, e)| now.get(p) != Some(e))
-            .map(|(p, _)| *p)
-            .collect();
-        for partition in gone {
-            led.epochs.remove(&partition);
-            let _ = self.changes.send(Change::Unload { partition });
-        }
-        for (partition, leader_epoch) in now {
-            if led.epochs.insert(partition, leader_epoch) != Some(leader_epoch) {
-                let _ = self.changes.send(Change::Load {
-                    partition,
-                    leader_epoch,
-                    partitions,
-                });
-            }
-        }
-        led.partitions = partitions;
-    }
-
-    /// The epoch this broker leads `partition` at, if it still does.
-    fn led_epoch(&self, partition: i32) -> Option<i32> {
-        lock(&self.state).epochs.get(&partition).copied()
+        self.topic.apply_image(image);
     }
 
     async fn run(
         self: Arc<Self>,
-        mut rx: mpsc::UnboundedReceiver<Change>,
+        mut rx: tokio::sync::mpsc::UnboundedReceiver<Change>,
         groups: Arc<GroupCoordinator>,
     ) {
         while let Some(change) = rx.recv().await {
             match change {
                 Change::Unload { partition } => {
                     groups.unload(partition).await;
-                    let count = lock(&self.state).partitions;
+                    let count = self.topic.partitions();
                     let view = self.view.clone();
                     let dropped = tokio::task::spawn_blocking(move || {
                         view.replace_groups(|g| offsets_partition(g, count) == partition, &[])
@@ -217,7 +133,7 @@ impl OffsetsTopic {
             return;
         };
         loop {
-            if self.led_epoch(partition) != Some(leader_epoch) {
+            if self.topic.led_epoch(partition) != Some(leader_epoch) {
                 return; // superseded: an Unload or a newer Load is queued
             }
             let this = self.clone();
@@ -255,12 +171,9 @@ impl OffsetsTopic {
         leader_epoch: i32,
         partitions: i32,
     ) -> Result<Vec<PersistedGroup>, String> {
-        let part = self
-            .replicas
-            .leader(OFFSETS_TOPIC, partition, leader_epoch)
-            .map_err(|e| e.to_string())?;
+        let log = self.topic.leader_log(partition, leader_epoch)?;
         let mut replay = records::Replay::default();
-        replay_log(&part.log, |batch| replay.apply_batch(batch))?;
+        replay_log(&log, |batch| replay.apply_batch(batch))?;
         if replay.skipped > 0 {
             tracing::warn!(
                 partition,
@@ -274,41 +187,6 @@ impl OffsetsTopic {
             .map_err(|e| e.to_string())?;
         Ok(groups)
     }
-}
-
-/// Feeds every whole batch of `log` from its start to its end to `apply`, in log order (also
-/// the replay of `__transaction_state`, `txn_topic`). Blocking.
-pub(crate) fn replay_log(
-    log: &PartitionLog,
-    mut apply: impl FnMut(Bytes) -> Result<(), String>,
-) -> Result<(), String> {
-    let mut pos = log.log_start_offset();
-    let end = log.log_end_offset();
-    while pos < end {
-        let before = pos;
-        let read = log
-            .read_to_end(pos, LOAD_READ_BYTES, true)
-            .map_err(|e| e.to_string())?;
-        let mut buf: Bytes = read.records.to_bytes().map_err(|e| e.to_string())?;
-        if buf.is_empty() {
-            break;
-        }
-        while let Ok(h) = BatchHeader::parse(&buf) {
-            let size = h.batch_size();
-            if buf.len() < size {
-                break; // cut at the read limit: read again from here
-            }
-            let batch = buf.split_to(size);
-            if h.last_offset() >= pos {
-                apply(batch)?;
-            }
-            pos = pos.max(h.last_offset() + 1);
-        }
-        if pos == before {
-            return Err(format!("no whole batch at offset {pos}"));
-        }
-    }
-    Ok(())
 }
 
 impl GroupStore for OffsetsTopic {
@@ -354,39 +232,10 @@ impl OffsetsTopic {
     /// Appends `batch` to the offsets partition of `group_id`, which this broker must lead at
     /// the epoch it loaded, and waits until it is acknowledged as acks=all. Blocking.
     fn append(&self, group_id: &str, batch: &[u8]) -> Result<(), GroupStoreError> {
-        let partitions = lock(&self.state).partitions;
-        let partition = offsets_partition(group_id, partitions);
-        let not_coordinator = |why: String| GroupStoreError::NotCoordinator(why);
-        let epoch = self.led_epoch(partition).ok_or_else(|| {
-            not_coordinator(format!("offsets partition {partition} is not led here"))
-        })?;
-        let part = self
-            .replicas
-            .leader(OFFSETS_TOPIC, partition, epoch)
-            .map_err(|e| match e {
-                PartitionError::NotEnoughReplicas { .. } => GroupStoreError::Failed(e.to_string()),
-                other => not_coordinator(other.to_string()),
-            })?;
-        self.replicas
-            .check_min_insync(&part, -1)
-            .map_err(|e| GroupStoreError::Failed(e.to_string()))?;
-        let end = match part.log.append(batch, epoch, now_ms()) {
-            Ok(AppendOutcome::Appended { last_offset, .. }) => last_offset + 1,
-            // Without a producer id nothing is a retry.
-            Ok(AppendOutcome::Duplicate { last_offset, .. }) => last_offset + 1,
-            Err(e) => return Err(GroupStoreError::Failed(e.to_string())),
-        };
-        self.replicas.appended(&part);
-        let deadline = tokio::time::Instant::now() + self.commit_timeout;
-        let acked = tokio::runtime::Handle::current()
-            .block_on(self.replicas.await_ack(&part, -1, end, deadline));
-        match acked {
-            Ok(()) => {}
-            Err(AckError::NotLeader) => {
-                return Err(not_coordinator(AckError::NotLeader.to_string()))
-            }
-            Err(e) => return Err(GroupStoreError::Failed(e.to_string())),
-        }
-        Ok(())
+        let partition = offsets_partition(group_id, self.topic.partitions());
+        self.topic.append(partition, batch).map_err(|e| match e {
+            AppendError::NotLeader(why) => GroupStoreError::NotCoordinator(why),
+            AppendError::Failed(why) => GroupStoreError::Failed(why),
+        })
     }
 }

@@ -6,19 +6,27 @@
 //! ```text
 //! offset commit    i16 version = 1, string group, string topic, i32 partition
 //! group metadata   i16 version = 2, string group
-//! pending offsets  i16 version = 100, string group, i64 producer id   (Runnel's own)
+//! pending offset   i16 version = 102, string group, i64 producer id, string topic,
+//!                  i32 partition                                      (Runnel's own)
+//! pending offsets  i16 version = 100, string group, i64 producer id   (read only, older runs)
 //! ```
 //! Values are the JSON documents of `group::store` (`OffsetRecord`, `GroupMetadataRecord`,
 //! each with its format version `"v"`), not Kafka's binary values; a null value is a tombstone
-//! (offset deleted, group deleted). A key version 0 (Kafka's older offset key) reads as 1.
+//! (offset deleted, group deleted, pending offset gone). A key version 0 (Kafka's older offset
+//! key) reads as 1.
 //!
-//! A pending-offsets record carries one `group::store::PendingWrite` (TxnOffsetCommit staging
-//! transactional offsets, or the transaction's marker unstaging and, on commit, committing
-//! them) as JSON `{"v":1,"stage":[[topic,partition,offset]..],"unstage":[[topic,partition]..],
-//! "commit":[[topic,partition,offset]..]}`; it is never a tombstone (the key is not a
-//! compaction key Kafka knows, and Kafka's readers skip an unknown key version). Kafka instead
-//! writes transactional offset commits as transactional batches completed by a control
-//! batch; here the completion is an ordinary record, so the replay needs no producer state.
+//! Every key names exactly what its value replaces, so the log cleaner (`cleanup.policy=
+//! compact`: the latest record of each key survives) never changes what a replay yields. One
+//! `group::store::PendingWrite` (TxnOffsetCommit staging transactional offsets, or the
+//! transaction's marker unstaging them and, on commit, committing them) is one batch: a
+//! pending-offset tombstone per unstaged partition, a pending-offset record (the staged
+//! `OffsetRecord`) per staged partition, then an ordinary offset-commit record per committed
+//! offset. Kafka instead writes transactional offset commits as transactional batches
+//! completed by a control batch; here the completion is ordinary records, so the replay needs
+//! no producer state, and Kafka's readers skip the unknown key version. Older runs wrote one
+//! version-100 record per write carrying the whole `PendingWrite` as JSON
+//! `{"v":1,"stage":[[topic,partition,offset]..],"unstage":[[topic,partition]..],
+//! "commit":[[topic,partition,offset]..]}`; it is still replayed.
 //!
 //! One `GroupWrite` is one uncompressed batch with no producer id, so it is appended, replicated
 //! and truncated whole: its group metadata record first, then the offset tombstones, then the
@@ -32,7 +40,7 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::group::store::{
     apply_pending, apply_write, GroupMetadataRecord, GroupWrite, MetadataWrite, OffsetRecord,
@@ -43,8 +51,9 @@ use crate::log::batch::KeyValue;
 const OFFSET_KEY_V0: i16 = 0;
 const OFFSET_KEY: i16 = 1;
 const GROUP_KEY: i16 = 2;
-const PENDING_KEY: i16 = 100;
-/// Version of the pending-offsets JSON document.
+const PENDING_KEY_V100: i16 = 100;
+const PENDING_KEY: i16 = 102;
+/// Version of the version-100 pending-offsets JSON document.
 const PENDING_VERSION: u16 = 1;
 
 /// One record's key.
@@ -58,7 +67,15 @@ enum Key {
     Group {
         group: String,
     },
+    /// Version 102: one pending offset.
     Pending {
+        group: String,
+        producer_id: i64,
+        topic: String,
+        partition: i32,
+    },
+    /// Version 100 (read only): a whole `PendingWrite`.
+    PendingWrite {
         group: String,
         producer_id: i64,
     },
@@ -90,8 +107,20 @@ impl Key {
                 out.extend_from_slice(&GROUP_KEY.to_be_bytes());
                 put_str(&mut out, group);
             }
-            Key::Pending { group, producer_id } => {
+            Key::Pending {
+                group,
+                producer_id,
+                topic,
+                partition,
+            } => {
                 out.extend_from_slice(&PENDING_KEY.to_be_bytes());
+                put_str(&mut out, group);
+                out.extend_from_slice(&producer_id.to_be_bytes());
+                put_str(&mut out, topic);
+                out.extend_from_slice(&partition.to_be_bytes());
+            }
+            Key::PendingWrite { group, producer_id } => {
+                out.extend_from_slice(&PENDING_KEY_V100.to_be_bytes());
                 put_str(&mut out, group);
                 out.extend_from_slice(&producer_id.to_be_bytes());
             }
@@ -109,6 +138,12 @@ impl Key {
             },
             GROUP_KEY => Key::Group { group: r.string()? },
             PENDING_KEY => Key::Pending {
+                group: r.string()?,
+                producer_id: r.i64()?,
+                topic: r.string()?,
+                partition: r.i32()?,
+            },
+            PENDING_KEY_V100 => Key::PendingWrite {
                 group: r.string()?,
                 producer_id: r.i64()?,
             },
@@ -166,20 +201,33 @@ pub fn encode_write(group_id: &str, write: &GroupWrite, now_ms: i64) -> Vec<u8> 
         MetadataWrite::Put(m) => records.push((group_key(), Some(m.to_json()))),
         MetadataWrite::Delete => records.push((group_key(), None)),
     }
-    let offset_key = |topic: &str, partition: i32| {
-        Key::Offset {
-            group: group_id.to_string(),
-            topic: topic.to_string(),
-            partition,
-        }
-        .encode()
-    };
     for (topic, partition) in &write.offsets_delete {
-        records.push((offset_key(topic, *partition), None));
+        records.push((offset_key(group_id, topic, *partition), None));
     }
-    for (topic, partition, o) in &write.offsets_put {
-        records.push((offset_key(topic, *partition), Some(o.to_json())));
+    push_offsets(&mut records, group_id, &write.offsets_put);
+    encode_records(&records, now_ms)
+}
+
+fn offset_key(group_id: &str, topic: &str, partition: i32) -> Vec<u8> {
+    Key::Offset {
+        group: group_id.to_string(),
+        topic: topic.to_string(),
+        partition,
     }
+    .encode()
+}
+
+fn push_offsets(
+    records: &mut Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    group_id: &str,
+    offsets: &[(String, i32, OffsetRecord)],
+) {
+    for (topic, partition, o) in offsets {
+        records.push((offset_key(group_id, topic, *partition), Some(o.to_json())));
+    }
+}
+
+fn encode_records(records: &[(Vec<u8>, Option<Vec<u8>>)], now_ms: i64) -> Vec<u8> {
     let refs: Vec<KeyValue<'_>> = records
         .iter()
         .map(|(k, v)| (Some(k.as_slice()), v.as_deref()))
@@ -187,8 +235,8 @@ pub fn encode_write(group_id: &str, write: &GroupWrite, now_ms: i64) -> Vec<u8> 
     crate::log::encode_batch(&refs, now_ms)
 }
 
-/// The JSON value of a pending-offsets record (see the header).
-#[derive(Serialize, Deserialize)]
+/// The JSON value of a version-100 pending-offsets record (see the header).
+#[derive(Deserialize)]
 struct PendingValue {
     v: u16,
     stage: Vec<(String, i32, OffsetRecord)>,
@@ -196,21 +244,27 @@ struct PendingValue {
     commit: Vec<(String, i32, OffsetRecord)>,
 }
 
-/// The batch that carries the transactional-offsets write `write` for `group_id`.
+/// The batch that carries the transactional-offsets write `write` for `group_id` (see the
+/// header: unstaged tombstones, staged records, committed offsets).
 pub fn encode_pending(group_id: &str, write: &PendingWrite, now_ms: i64) -> Vec<u8> {
-    let key = Key::Pending {
-        group: group_id.to_string(),
-        producer_id: write.producer_id,
-    }
-    .encode();
-    let value = PendingValue {
-        v: PENDING_VERSION,
-        stage: write.stage.clone(),
-        unstage: write.unstage.clone(),
-        commit: write.commit.clone(),
+    let pending_key = |topic: &str, partition: i32| {
+        Key::Pending {
+            group: group_id.to_string(),
+            producer_id: write.producer_id,
+            topic: topic.to_string(),
+            partition,
+        }
+        .encode()
     };
-    let value = serde_json::to_vec(&value).unwrap_or_default();
-    crate::log::encode_batch(&[(Some(key.as_slice()), Some(value.as_slice()))], now_ms)
+    let mut records: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+    for (topic, partition) in &write.unstage {
+        records.push((pending_key(topic, *partition), None));
+    }
+    for (topic, partition, o) in &write.stage {
+        records.push((pending_key(topic, *partition), Some(o.to_json())));
+    }
+    push_offsets(&mut records, group_id, &write.commit);
+    encode_records(&records, now_ms)
 }
 
 /// One decoded record: a group write or a transactional-offsets write.
@@ -294,7 +348,27 @@ fn record_write(key: &[u8], value: Option<&[u8]>) -> Result<Decoded, String> {
             }
             group
         }
-        Key::Pending { group, producer_id } => {
+        Key::Pending {
+            group,
+            producer_id,
+            topic,
+            partition,
+        } => {
+            let mut write = PendingWrite {
+                producer_id,
+                ..Default::default()
+            };
+            match value {
+                None => write.unstage.push((topic, partition)),
+                Some(v) => write.stage.push((
+                    topic,
+                    partition,
+                    OffsetRecord::from_json(v).map_err(|e| e.message().to_string())?,
+                )),
+            }
+            return Ok(Decoded::Pending(group, write));
+        }
+        Key::PendingWrite { group, producer_id } => {
             let v = value.ok_or("a pending-offsets record without a value")?;
             let p: PendingValue = serde_json::from_slice(v).map_err(|e| e.to_string())?;
             if p.v != PENDING_VERSION {
@@ -512,8 +586,94 @@ mod tests {
         let k = Key::Pending {
             group: "g".into(),
             producer_id: 7,
+            topic: "t".into(),
+            partition: 3,
         };
         assert_eq!(Key::decode(&k.encode()), Ok(k));
+    }
+
+    /// The records of `batches` as the log cleaner leaves them: the latest record of every
+    /// key, in log order, in one batch.
+    fn compacted(batches: &[Vec<u8>]) -> Bytes {
+        let mut latest: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+        for b in batches {
+            let mut buf = Bytes::from(b.clone());
+            let set = crate::protocol::records::decode_batch(&mut buf).unwrap();
+            for r in set.records {
+                let key = r.key.unwrap().to_vec();
+                latest.retain(|(k, _)| *k != key);
+                latest.push((key, r.value.map(|v| v.to_vec())));
+            }
+        }
+        Bytes::from(encode_records(&latest, 9))
+    }
+
+    /// Two TxnOffsetCommits in one transaction, its commit, then the next transaction staged:
+    /// a replay of the compacted log yields what a replay of the whole log yields (the
+    /// committed offsets are offset records; each staged partition is its own key).
+    #[test]
+    fn pending_offsets_survive_compaction() {
+        let stage = |p: i32, o: i64| PendingWrite {
+            producer_id: 7,
+            stage: vec![("t".into(), p, offset(o))],
+            ..Default::default()
+        };
+        let writes = [
+            stage(0, 10),
+            stage(1, 11),
+            PendingWrite {
+                producer_id: 7,
+                unstage: vec![("t".into(), 0), ("t".into(), 1)],
+                commit: vec![("t".into(), 0, offset(10)), ("t".into(), 1, offset(11))],
+                ..Default::default()
+            },
+            stage(0, 12),
+        ];
+        let batches: Vec<Vec<u8>> = writes.iter().map(|w| encode_pending("g", w, 9)).collect();
+        let mut whole = Replay::default();
+        for b in &batches {
+            whole.apply_batch(Bytes::from(b.clone())).unwrap();
+        }
+        let mut cleaned = Replay::default();
+        cleaned.apply_batch(compacted(&batches)).unwrap();
+        let whole = whole.finish();
+        assert_eq!(cleaned.finish(), whole);
+        let mut offsets = whole[0].offsets.clone();
+        offsets.sort_by_key(|o| o.1);
+        assert_eq!(
+            offsets,
+            vec![
+                ("t".to_string(), 0, offset(10)),
+                ("t".to_string(), 1, offset(11))
+            ]
+        );
+        assert_eq!(whole[0].pending, vec![(7, "t".to_string(), 0, offset(12))]);
+    }
+
+    /// A version-100 record written by an older run still replays.
+    #[test]
+    fn version_100_pending_records_still_replay() {
+        let key = Key::PendingWrite {
+            group: "g".into(),
+            producer_id: 7,
+        }
+        .encode();
+        let value = format!(
+            r#"{{"v":1,"stage":[["t",0,{}]],"unstage":[],"commit":[["t",1,{}]]}}"#,
+            String::from_utf8(offset(5).to_json()).unwrap(),
+            String::from_utf8(offset(6).to_json()).unwrap()
+        );
+        let mut replay = Replay::default();
+        replay
+            .apply_batch(Bytes::from(encode_records(
+                &[(key, Some(value.into_bytes()))],
+                9,
+            )))
+            .unwrap();
+        assert_eq!(replay.skipped, 0);
+        let got = replay.finish();
+        assert_eq!(got[0].offsets, vec![("t".to_string(), 1, offset(6))]);
+        assert_eq!(got[0].pending, vec![(7, "t".to_string(), 0, offset(5))]);
     }
 
     #[test]

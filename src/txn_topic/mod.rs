@@ -23,13 +23,14 @@
 //! Invariants: loads and unloads run in image order on one task; an id is served only while
 //! its partition is loaded at the epoch this broker leads it at
 //! ([`TxnStore::coordinator_epoch`]); a write at any other epoch is refused, so a deposed
-//! coordinator never adds a record after its successor loaded the log. The topic is compacted
-//! (compaction is not built yet: replay time grows with the number of state changes).
+//! coordinator never adds a record after its successor loaded the log. The topic is compacted:
+//! one key per id, last record wins, so a compacted log replays to the same ids.
+//! Following the leadership, replaying and appending are `cluster::internal_topic`.
 
 pub mod markers;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -37,10 +38,10 @@ use tokio::sync::mpsc;
 
 use crate::broker::now_ms;
 use crate::cluster::image::Image;
+use crate::cluster::internal_topic::{replay_log, Change, InternalTopic};
 use crate::cluster::TXN_TOPIC;
 use crate::kafka_error::KafkaError;
-use crate::log::AppendOutcome;
-use crate::replica::{AckError, PartitionError, ReplicaManager};
+use crate::replica::ReplicaManager;
 use crate::store::{Space, Store, StoreOp};
 use crate::txn::store::{decode, encode};
 use crate::txn::{TxnCoordinator, TxnMetadata, TxnStore};
@@ -127,36 +128,11 @@ impl Replay {
     }
 }
 
-#[derive(Debug)]
-enum Change {
-    Load { partition: i32, leader_epoch: i32 },
-    Unload { partition: i32 },
-}
-
-/// What this broker leads of `__transaction_state`, as last applied from an image.
-#[derive(Default)]
-struct Led {
-    /// Partitions of the topic (0 before it exists).
-    partitions: i32,
-    /// Partition → the leader epoch this broker leads it at.
-    epochs: HashMap<i32, i32>,
-    /// Partition → the leader epoch its ids were loaded at.
-    loaded: HashMap<i32, i32>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// The transaction store of a cluster member (see the module header).
 pub struct TxnTopic {
-    node_id: i32,
-    replicas: Arc<ReplicaManager>,
+    topic: InternalTopic,
+    /// The RocksDB view of the ids this broker coordinates.
     view: Arc<Store>,
-    commit_timeout: Duration,
-    state: Mutex<Led>,
-    changes: mpsc::UnboundedSender<Change>,
-    pending: Mutex<Option<mpsc::UnboundedReceiver<Change>>>,
 }
 
 impl TxnTopic {
@@ -169,82 +145,31 @@ impl TxnTopic {
         commit_timeout: Duration,
     ) -> Result<Arc<Self>, crate::store::StoreError> {
         replace_view(&view, |_| true, &[])?;
-        let (tx, rx) = mpsc::unbounded_channel();
         Ok(Arc::new(TxnTopic {
-            node_id,
-            replicas,
+            topic: InternalTopic::new(TXN_TOPIC, node_id, replicas, commit_timeout),
             view,
-            commit_timeout,
-            state: Mutex::new(Led::default()),
-            changes: tx,
-            pending: Mutex::new(Some(rx)),
         }))
     }
 
     /// Starts the task that loads and unloads partitions into `coordinator`. Needs a tokio
     /// runtime; a second call does nothing.
     pub fn start(self: &Arc<Self>, coordinator: TxnCoordinator) {
-        if let Some(rx) = lock(&self.pending).take() {
+        if let Some(rx) = self.topic.take_changes() {
             tokio::spawn(self.clone().run(rx, coordinator));
         }
     }
 
-    /// Follows one metadata image, after the partition layer applied it (as
-    /// `OffsetsTopic::apply_image`).
+    /// Follows one metadata image, after the partition layer applied it
+    /// (`InternalTopic::apply_image`).
     pub fn apply_image(&self, image: &Image) {
-        let mut led = lock(&self.state);
-        let mut now: HashMap<i32, i32> = HashMap::new();
-        let partitions = match image.topics.get(TXN_TOPIC) {
-            None => 0,
-            Some(t) => {
-                for p in &t.partitions {
-                    let taken_up = p.leader == self.node_id
-                        && self
-                            .replicas
-                            .leader(TXN_TOPIC, p.index, p.leader_epoch)
-                            .is_ok();
-                    if taken_up {
-                        now.insert(p.index, p.leader_epoch);
-                    }
-                }
-                t.partitions.len() as i32
-            }
-        };
-        let gone: Vec<i32> = led
-            .epochs
-            .iter()
-            .filter(|(p, e)| now.get(p) != Some(e))
-            .map(|(p, _)| *p)
-            .collect();
-        for partition in gone {
-            led.epochs.remove(&partition);
-            led.loaded.remove(&partition);
-            let _ = self.changes.send(Change::Unload { partition });
-        }
-        for (partition, leader_epoch) in now {
-            if led.epochs.insert(partition, leader_epoch) != Some(leader_epoch) {
-                let _ = self.changes.send(Change::Load {
-                    partition,
-                    leader_epoch,
-                });
-            }
-        }
-        led.partitions = partitions;
-    }
-
-    fn partitions(&self) -> i32 {
-        lock(&self.state).partitions
-    }
-
-    fn led_epoch(&self, partition: i32) -> Option<i32> {
-        lock(&self.state).epochs.get(&partition).copied()
+        self.topic.apply_image(image);
     }
 
     async fn run(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Change>, coord: TxnCoordinator) {
         while let Some(change) = rx.recv().await {
             match change {
                 Change::Unload { partition } => {
-                    let count = self.partitions();
+                    let count = self.topic.partitions();
                     let mine = move |id: &str| txn_partition(id, count) == partition;
                     coord.unload(mine).await;
                     let view = self.view.clone();
@@ -264,6 +189,7 @@ impl TxnTopic {
                 Change::Load {
                     partition,
                     leader_epoch,
+                    ..
                 } => self.load(&coord, partition, leader_epoch).await,
             }
         }
@@ -272,7 +198,7 @@ impl TxnTopic {
     /// Loads one partition, retrying while this broker still leads it at `leader_epoch`.
     async fn load(self: &Arc<Self>, coord: &TxnCoordinator, partition: i32, leader_epoch: i32) {
         loop {
-            if self.led_epoch(partition) != Some(leader_epoch) {
+            if self.topic.led_epoch(partition) != Some(leader_epoch) {
                 return; // superseded: an Unload or a newer Load is queued
             }
             let this = self.clone();
@@ -284,9 +210,7 @@ impl TxnTopic {
                 Ok(ids) => {
                     let count = ids.len();
                     coord.load(ids, leader_epoch).await;
-                    let mut led = lock(&self.state);
-                    if led.epochs.get(&partition) == Some(&leader_epoch) {
-                        led.loaded.insert(partition, leader_epoch);
+                    if self.topic.mark_loaded(partition, leader_epoch) {
                         tracing::debug!(
                             partition,
                             leader_epoch,
@@ -310,12 +234,9 @@ impl TxnTopic {
         partition: i32,
         leader_epoch: i32,
     ) -> Result<Vec<TxnMetadata>, String> {
-        let part = self
-            .replicas
-            .leader(TXN_TOPIC, partition, leader_epoch)
-            .map_err(|e| e.to_string())?;
+        let log = self.topic.leader_log(partition, leader_epoch)?;
         let mut replay = Replay::default();
-        crate::offsets_topic::replay_log(&part.log, |batch| replay.apply_batch(batch))?;
+        replay_log(&log, |batch| replay.apply_batch(batch))?;
         if replay.skipped > 0 {
             tracing::warn!(
                 partition,
@@ -325,7 +246,7 @@ impl TxnTopic {
         }
         let mut ids: Vec<TxnMetadata> = replay.ids.into_values().collect();
         ids.sort_by(|a, b| a.transactional_id.cmp(&b.transactional_id));
-        let count = self.partitions();
+        let count = self.topic.partitions();
         replace_view(&self.view, |id| txn_partition(id, count) == partition, &ids)
             .map_err(|e| e.to_string())?;
         Ok(ids)
@@ -338,27 +259,16 @@ impl TxnTopic {
         let epoch = self.coordinator_epoch(transactional_id).map_err(|e| {
             format!("not the coordinator of transactional id {transactional_id}: {e:?}")
         })?;
-        let partition = txn_partition(transactional_id, self.partitions());
-        let part = self
-            .replicas
-            .leader(TXN_TOPIC, partition, epoch)
-            .map_err(|e| e.to_string())?;
-        self.replicas
-            .check_min_insync(&part, -1)
-            .map_err(|e| e.to_string())?;
-        let now = now_ms();
-        let batch = encode_change(transactional_id, meta, now);
-        let end = match part.log.append(&batch, epoch, now) {
-            Ok(AppendOutcome::Appended { last_offset, .. }) => last_offset + 1,
-            // Without a producer id nothing is a retry.
-            Ok(AppendOutcome::Duplicate { last_offset, .. }) => last_offset + 1,
-            Err(e) => return Err(e.to_string()),
-        };
-        self.replicas.appended(&part);
-        let deadline = tokio::time::Instant::now() + self.commit_timeout;
-        tokio::runtime::Handle::current()
-            .block_on(self.replicas.await_ack(&part, -1, end, deadline))
-            .map_err(|e: AckError| e.to_string())
+        let partition = txn_partition(transactional_id, self.topic.partitions());
+        if self.topic.led_epoch(partition) != Some(epoch) {
+            return Err(format!(
+                "transaction-log partition {partition} is no longer led at epoch {epoch}"
+            ));
+        }
+        let batch = encode_change(transactional_id, meta, now_ms());
+        self.topic
+            .append(partition, &batch)
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -420,21 +330,18 @@ impl TxnStore for TxnTopic {
     /// before this broker saw the topic at all: FindCoordinator may name it first); any other
     /// broker NOT_COORDINATOR.
     fn coordinator_epoch(&self, transactional_id: &str) -> Result<i32, KafkaError> {
-        let led = lock(&self.state);
-        if led.partitions == 0 {
+        let partitions = self.topic.partitions();
+        if partitions == 0 {
             return Err(KafkaError::CoordinatorLoadInProgress);
         }
-        let partition = txn_partition(transactional_id, led.partitions);
-        match (led.epochs.get(&partition), led.loaded.get(&partition)) {
-            (Some(e), Some(l)) if e == l => Ok(*e),
-            (Some(_), _) => Err(KafkaError::CoordinatorLoadInProgress),
-            (None, _) => match self.replicas.leader(TXN_TOPIC, partition, -1) {
-                Ok(_) => Err(KafkaError::CoordinatorLoadInProgress),
-                Err(PartitionError::NotLeader { leader, .. }) if leader == self.node_id => {
-                    Err(KafkaError::CoordinatorLoadInProgress)
-                }
-                Err(_) => Err(KafkaError::NotCoordinator),
-            },
+        let partition = txn_partition(transactional_id, partitions);
+        if let Some(epoch) = self.topic.loaded_epoch(partition) {
+            return Ok(epoch);
+        }
+        if self.topic.led_epoch(partition).is_some() || self.topic.named_leader(partition) {
+            Err(KafkaError::CoordinatorLoadInProgress)
+        } else {
+            Err(KafkaError::NotCoordinator)
         }
     }
 }
