@@ -334,9 +334,7 @@ impl Broker {
         let deleted = shares.clone();
         // Classic members of consumer groups name their partitions by topic name.
         let image = metadata.clone();
-        groups.on_topics(Arc::new(move || {
-            crate::handlers::metadata_topics(&image)
-        }));
+        groups.on_topics(Arc::new(move || crate::handlers::metadata_topics(&image)));
         groups.on_share_group_deleted(Arc::new(move |group: &str| {
             if let Err(e) = deleted.on_group_deleted(group) {
                 tracing::warn!(group, error = %e, "deleting a share group's share-partition state failed");

@@ -102,7 +102,9 @@ impl<'a> Reader<'a> {
         let n = self.count(6)?;
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
-            let topic = self.string()?.ok_or(SubscriptionError::Truncated(self.pos))?;
+            let topic = self
+                .string()?
+                .ok_or(SubscriptionError::Truncated(self.pos))?;
             let np = self.count(4)?;
             let mut ps = Vec::with_capacity(np);
             for _ in 0..np {

@@ -213,7 +213,11 @@ impl Inner {
     }
 
     /// SyncGroup into a consumer group: the member's assignment (no state is written).
-    pub(super) fn classic_sync_consumer(&self, s: &mut GroupSlot, req: &SyncRequest) -> SyncResponse {
+    pub(super) fn classic_sync_consumer(
+        &self,
+        s: &mut GroupSlot,
+        req: &SyncRequest,
+    ) -> SyncResponse {
         let image = self.topics_image();
         let now = self.clock.now_ms();
         let result = match s.consumer.as_mut() {

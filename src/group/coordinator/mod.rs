@@ -781,6 +781,8 @@ async fn run_timers(
 }
 
 #[cfg(test)]
+mod migration_tests;
+#[cfg(test)]
 mod share_tests;
 #[cfg(test)]
 mod tests;
