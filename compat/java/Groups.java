@@ -50,8 +50,9 @@ import static java.util.concurrent.TimeUnit.SECONDS;
  *       online migration: 3 classic cooperative-sticky members consuming under load are
  *       replaced one by one by group.protocol=consumer members (rolling upgrade: the group
  *       becomes a consumer group with classic members, UPGRADED in the Admin view), then back
- *       one by one (rolling downgrade: a classic group again); every record exactly once
- *       with commits, no partition ever owned by two members at once.
+ *       one by one (rolling downgrade: a classic group again), the broker restarted
+ *       mid-migration (unless COMPAT_EXTERNAL_BROKER); every record exactly once with
+ *       commits, no partition ever owned by two members at once.
  */
 public class Groups {
     static final int PARTITIONS = 6;
@@ -736,6 +737,15 @@ public class Groups {
                 for (MemberDescription m : d.members())
                     Util.eq(m.upgraded(), Optional.of(m.clientId().startsWith("consumer")), "upgraded flag of " + m.clientId());
                 Thread.sleep(2000);
+                // Mid-migration (classic and consumer members in one group): the broker
+                // restarts and the group comes back as it was.
+                if (i == 1 && (System.getenv("COMPAT_EXTERNAL_BROKER") == null || System.getenv("COMPAT_EXTERNAL_BROKER").isEmpty())) {
+                    Process p = new ProcessBuilder("bash", "-c", "source \"$COMPAT_DIR/lib.sh\" && restart_broker")
+                            .inheritIO().start();
+                    Util.check(p.waitFor(90, SECONDS) && p.exitValue() == 0, "restart_broker failed");
+                    System.out.println("broker restarted mid-migration");
+                    awaitCoverage("after the restart", Duration.ofSeconds(90), ms, null);
+                }
             }
             // Rolling downgrade.
             for (int i = 0; i < 3; i++) {
