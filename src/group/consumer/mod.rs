@@ -23,6 +23,7 @@
 //!   a static member that left temporarily).
 //!
 //! - `assignor`   the server-side `uniform` and `range` assignors (both sticky)
+//! - `classic`    classic-protocol members and the conversions from / to a classic group
 //! - `reconcile`  the member's next assignment (revoke before assign)
 //! - `record`     the persisted form (the `"consumer"` object of the group metadata record)
 
