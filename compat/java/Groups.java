@@ -46,8 +46,8 @@ import static java.util.concurrent.TimeUnit.SECONDS;
  *   Groups describe-consumer
  *       Admin.describeConsumerGroups / listGroups on a KIP-848 group, as
  *       kafka-consumer-groups --describe --members --verbose / --state read it.
- *   Groups rolling
- *       online migration: 3 classic cooperative-sticky members consuming under load are
+ *   Groups rolling [ASSIGNOR]
+ *       online migration: 3 classic members (cooperative-sticky unless ASSIGNOR) consuming under load are
  *       replaced one by one by group.protocol=consumer members (rolling upgrade: the group
  *       becomes a consumer group with classic members, UPGRADED in the Admin view), then back
  *       one by one (rolling downgrade: a classic group again), the broker restarted
@@ -68,7 +68,7 @@ public class Groups {
                 case "mixed" -> mixed();
                 case "settle" -> settle(args[1]);
                 case "describe-consumer" -> describeConsumer();
-                case "rolling" -> rolling();
+                case "rolling" -> rolling(args.length > 1 ? args[1] : "cooperative-sticky");
                 default -> throw new IllegalArgumentException(cmd);
             }
         });
@@ -693,14 +693,14 @@ public class Groups {
         return a.describeConsumerGroups(List.of(group)).all().get(30, SECONDS).get(group);
     }
 
-    static void rolling() throws Exception {
+    static void rolling(String classicAssignor) throws Exception {
         TRACK_ALL = true;
         String topic = Util.topic("java-rolling");
         String group = Util.topic("g-rolling");
         try (Admin a = Util.admin()) { Util.createTopic(a, topic, PARTITIONS); }
         Ledger ledger = new Ledger();
         List<Member> ms = new ArrayList<>();
-        for (int i = 0; i < 3; i++) ms.add(new Member("classic" + i, group, topic, "cooperative-sticky", ledger));
+        for (int i = 0; i < 3; i++) ms.add(new Member("classic" + i, group, topic, classicAssignor, ledger));
         awaitCoverage("3 classic members assigned", Duration.ofSeconds(60), ms, null);
 
         // Load: a producer thread writes all along the rolls.
@@ -751,7 +751,7 @@ public class Groups {
             for (int i = 0; i < 3; i++) {
                 long t0 = System.currentTimeMillis();
                 ms.remove(0).close();
-                ms.add(new Member("classicagain" + i, group, topic, "cooperative-sticky", ledger));
+                ms.add(new Member("classicagain" + i, group, topic, classicAssignor, ledger));
                 awaitCoverage("downgrade step " + (i + 1), Duration.ofSeconds(90), ms, null);
                 System.out.printf("ROLL downgrade step %d: %.1fs%n", i + 1, (System.currentTimeMillis() - t0) / 1000.0);
                 Thread.sleep(2000);

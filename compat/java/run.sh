@@ -69,6 +69,7 @@ kip848)
     # Online migration: rolling upgrade of a classic group to group.protocol=consumer and
     # back, under load (exactly once with commits, never owned twice).
     check kip848/java/rolling-upgrade-downgrade --timeout 600 -- "${JAVA[@]}" Groups rolling
+    check kip848/java/rolling-upgrade-downgrade-range --timeout 600 -- "${JAVA[@]}" Groups rolling range
     ;;
 share)
     # Share groups (KIP-932) with KafkaShareConsumer; the figure (records/s acknowledged with
