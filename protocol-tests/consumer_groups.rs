@@ -1,7 +1,7 @@
 //! KIP-848 consumer groups over the wire: ConsumerGroupHeartbeat v1 (join, revoke before
 //! assign, leave), ConsumerGroupDescribe, ListGroups v5 types, DescribeGroups ↔
 //! ConsumerGroupDescribe GROUP_ID_NOT_FOUND, OffsetCommit v9 member-epoch validation,
-//! a classic JoinGroup refused by a non-empty consumer group, and a restart that keeps the
+//! classic JoinGroups into a non-empty consumer group, and a restart that keeps the
 //! group, its epochs and assignments.
 
 use kafka_protocol::messages::*;
@@ -152,21 +152,26 @@ async fn consumer_group_join_revoke_assign_leave_and_restart() {
         );
     }
 
-    // A classic JoinGroup into the non-empty consumer group is refused.
-    let jg: JoinGroupResponse = call(
-        &mut c,
-        ApiKey::JoinGroup,
-        5,
-        &JoinGroupRequest::default()
+    // A classic JoinGroup into the non-empty consumer group: another protocol type is
+    // refused; a consumer-protocol member is asked for its member id, then its malformed
+    // (empty) subscription is refused.
+    let classic = |protocol_type: &str, member: &str| {
+        JoinGroupRequest::default()
             .with_group_id(GroupId(s("cg")))
+            .with_member_id(s(member))
             .with_session_timeout_ms(10_000)
             .with_rebalance_timeout_ms(10_000)
-            .with_protocol_type(s("consumer"))
+            .with_protocol_type(s(protocol_type))
             .with_protocols(vec![join_group_request::JoinGroupRequestProtocol::default(
             )
-            .with_name(s("range"))]),
-    )
-    .await;
+            .with_name(s("range"))])
+    };
+    let jg: JoinGroupResponse = call(&mut c, ApiKey::JoinGroup, 5, &classic("connect", "")).await;
+    assert_eq!(jg.error_code, 23);
+    let jg: JoinGroupResponse = call(&mut c, ApiKey::JoinGroup, 5, &classic("consumer", "")).await;
+    assert_eq!(jg.error_code, 79);
+    let id = jg.member_id.to_string();
+    let jg: JoinGroupResponse = call(&mut c, ApiKey::JoinGroup, 5, &classic("consumer", &id)).await;
     assert_eq!(jg.error_code, 23);
 
     // A restart keeps the group, epochs and assignments: b heartbeats on.

@@ -332,6 +332,9 @@ impl Broker {
         // state and sessions with it. The hook runs on the coordinator's task; the deletion is
         // one synced store write on a rare path.
         let deleted = shares.clone();
+        // Classic members of consumer groups name their partitions by topic name.
+        let image = metadata.clone();
+        groups.on_topics(Arc::new(move || crate::handlers::metadata_topics(&image)));
         groups.on_share_group_deleted(Arc::new(move |group: &str| {
             if let Err(e) = deleted.on_group_deleted(group) {
                 tracing::warn!(group, error = %e, "deleting a share group's share-partition state failed");

@@ -352,6 +352,37 @@ pub struct GroupConfig {
     pub share_heartbeat_interval_ms: i32,
     /// Most members in one share group (`group.share.max.size`).
     pub share_max_size: usize,
+    /// Online conversions between classic and KIP-848 consumer groups
+    /// (`group.consumer.migration.policy`).
+    pub consumer_migration_policy: ConsumerMigrationPolicy,
+}
+
+/// `group.consumer.migration.policy`: which online conversions of a group with members are
+/// allowed. An upgrade turns a classic group into a consumer group when a consumer-protocol
+/// member joins it; a downgrade turns a consumer group whose members all use the classic
+/// protocol back into a classic group when its last consumer-protocol member leaves. Empty
+/// groups convert whatever the policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ConsumerMigrationPolicy {
+    /// Upgrade and downgrade.
+    #[default]
+    Bidirectional,
+    /// Upgrade only.
+    Upgrade,
+    /// Downgrade only.
+    Downgrade,
+    /// Neither: a classic member may not join a consumer group with members either.
+    Disabled,
+}
+
+impl ConsumerMigrationPolicy {
+    pub fn upgrade_enabled(self) -> bool {
+        matches!(self, Self::Bidirectional | Self::Upgrade)
+    }
+    pub fn downgrade_enabled(self) -> bool {
+        matches!(self, Self::Bidirectional | Self::Downgrade)
+    }
 }
 
 /// Fetch settings.
@@ -553,6 +584,7 @@ impl Default for GroupConfig {
             share_session_timeout_ms: 45_000,
             share_heartbeat_interval_ms: 5_000,
             share_max_size: 200,
+            consumer_migration_policy: ConsumerMigrationPolicy::Bidirectional,
         }
     }
 }

@@ -46,6 +46,13 @@ import static java.util.concurrent.TimeUnit.SECONDS;
  *   Groups describe-consumer
  *       Admin.describeConsumerGroups / listGroups on a KIP-848 group, as
  *       kafka-consumer-groups --describe --members --verbose / --state read it.
+ *   Groups rolling [ASSIGNOR]
+ *       online migration: 3 classic members (cooperative-sticky unless ASSIGNOR) consuming under load are
+ *       replaced one by one by group.protocol=consumer members (rolling upgrade: the group
+ *       becomes a consumer group with classic members, UPGRADED in the Admin view), then back
+ *       one by one (rolling downgrade: a classic group again), the broker restarted
+ *       mid-migration (unless COMPAT_EXTERNAL_BROKER); every record exactly once with
+ *       commits, no partition ever owned by two members at once.
  */
 public class Groups {
     static final int PARTITIONS = 6;
@@ -61,6 +68,7 @@ public class Groups {
                 case "mixed" -> mixed();
                 case "settle" -> settle(args[1]);
                 case "describe-consumer" -> describeConsumer();
+                case "rolling" -> rolling(args.length > 1 ? args[1] : "cooperative-sticky");
                 default -> throw new IllegalArgumentException(cmd);
             }
         });
@@ -78,6 +86,8 @@ public class Groups {
 
     /** Owner of each partition, for the KIP-848 "never owned twice" check. */
     static final ConcurrentHashMap<Integer, String> OWNERS = new ConcurrentHashMap<>();
+    /** Track owners for classic members too (the rolling migration mixes both). */
+    static volatile boolean TRACK_ALL = false;
 
     static KafkaConsumer<byte[], byte[]> groupConsumer(String group, String assignor, String clientId) {
         if (consumerProtocol(assignor)) {
@@ -153,7 +163,7 @@ public class Groups {
 
         public void run() {
             try (KafkaConsumer<byte[], byte[]> c = groupConsumer(group, assignor, name)) {
-                boolean track = consumerProtocol(assignor);
+                boolean track = TRACK_ALL || consumerProtocol(assignor);
                 c.subscribe(List.of(topic), new ConsumerRebalanceListener() {
                     public void onPartitionsRevoked(Collection<TopicPartition> ps) {
                         if (track) for (TopicPartition tp : ps) OWNERS.remove(tp.partition(), name);
@@ -675,6 +685,90 @@ public class Groups {
             Util.eq(d.groupState(), GroupState.EMPTY, "state after every member left");
             a.deleteConsumerGroups(List.of(group)).all().get(30, SECONDS);
         }
+        for (Member m : ms) Util.check(m.error == null, m.name + " failed: " + m.error);
+    }
+
+    /** Admin view of the group: its type and, per member client id, whether it is upgraded. */
+    static ConsumerGroupDescription describe(Admin a, String group) throws Exception {
+        return a.describeConsumerGroups(List.of(group)).all().get(30, SECONDS).get(group);
+    }
+
+    static void rolling(String classicAssignor) throws Exception {
+        TRACK_ALL = true;
+        String topic = Util.topic("java-rolling");
+        String group = Util.topic("g-rolling");
+        try (Admin a = Util.admin()) { Util.createTopic(a, topic, PARTITIONS); }
+        Ledger ledger = new Ledger();
+        List<Member> ms = new ArrayList<>();
+        for (int i = 0; i < 3; i++) ms.add(new Member("classic" + i, group, topic, classicAssignor, ledger));
+        awaitCoverage("3 classic members assigned", Duration.ofSeconds(60), ms, null);
+
+        // Load: a producer thread writes all along the rolls.
+        AtomicBoolean stopLoad = new AtomicBoolean();
+        Thread load = new Thread(() -> {
+            try (KafkaProducer<byte[], byte[]> p = Util.producer("linger.ms", "5")) {
+                int i = 0;
+                while (!stopLoad.get()) {
+                    for (int part = 0; part < PARTITIONS; part++)
+                        p.send(new ProducerRecord<>(topic, part, Util.b("k" + i), Util.b("v" + i)));
+                    i++;
+                    if (i % 20 == 0) { p.flush(); Thread.sleep(20); }
+                }
+                p.flush();
+            } catch (Exception e) {
+                ledger.problems.add("producer: " + e);
+            }
+        }, "load");
+        load.start();
+        Thread.sleep(2000);
+
+        try (Admin a = Util.admin()) {
+            Util.eq(describe(a, group).type(), org.apache.kafka.common.GroupType.CLASSIC, "type before the upgrade");
+            // Rolling upgrade.
+            for (int i = 0; i < 3; i++) {
+                long t0 = System.currentTimeMillis();
+                ms.remove(0).close();
+                ms.add(new Member("consumer" + i, group, topic, "consumer-uniform", ledger));
+                awaitCoverage("upgrade step " + (i + 1), Duration.ofSeconds(90), ms, null);
+                System.out.printf("ROLL upgrade step %d: %.1fs%n", i + 1, (System.currentTimeMillis() - t0) / 1000.0);
+                ConsumerGroupDescription d = describe(a, group);
+                System.out.println("describe: " + d);
+                Util.eq(d.type(), org.apache.kafka.common.GroupType.CONSUMER, "type after upgrade step " + (i + 1));
+                for (MemberDescription m : d.members())
+                    Util.eq(m.upgraded(), Optional.of(m.clientId().startsWith("consumer")), "upgraded flag of " + m.clientId());
+                Thread.sleep(2000);
+                // Mid-migration (classic and consumer members in one group): the broker
+                // restarts and the group comes back as it was.
+                if (i == 1 && (System.getenv("COMPAT_EXTERNAL_BROKER") == null || System.getenv("COMPAT_EXTERNAL_BROKER").isEmpty())) {
+                    Process p = new ProcessBuilder("bash", "-c", "source \"$COMPAT_DIR/lib.sh\" && restart_broker")
+                            .inheritIO().start();
+                    Util.check(p.waitFor(90, SECONDS) && p.exitValue() == 0, "restart_broker failed");
+                    System.out.println("broker restarted mid-migration");
+                    awaitCoverage("after the restart", Duration.ofSeconds(90), ms, null);
+                }
+            }
+            // Rolling downgrade.
+            for (int i = 0; i < 3; i++) {
+                long t0 = System.currentTimeMillis();
+                ms.remove(0).close();
+                ms.add(new Member("classicagain" + i, group, topic, classicAssignor, ledger));
+                awaitCoverage("downgrade step " + (i + 1), Duration.ofSeconds(90), ms, null);
+                System.out.printf("ROLL downgrade step %d: %.1fs%n", i + 1, (System.currentTimeMillis() - t0) / 1000.0);
+                Thread.sleep(2000);
+            }
+            Util.eq(describe(a, group).type(), org.apache.kafka.common.GroupType.CLASSIC, "type after the downgrade");
+        }
+        stopLoad.set(true);
+        load.join(30_000);
+        Map<Integer, Long> end = new TreeMap<>();
+        try (Admin a = Util.admin()) {
+            Map<TopicPartition, OffsetSpec> latest = new HashMap<>();
+            for (int p = 0; p < PARTITIONS; p++) latest.put(new TopicPartition(topic, p), OffsetSpec.latest());
+            a.listOffsets(latest).all().get(30, SECONDS).forEach((tp, r) -> end.put(tp.partition(), r.offset()));
+        }
+        System.out.println("produced " + total(end) + " records during the rolls");
+        awaitDelivered(ledger, end, Duration.ofSeconds(90), "every record consumed across the rolls");
+        for (Member m : ms) m.close();
         for (Member m : ms) Util.check(m.error == null, m.name + " failed: " + m.error);
     }
 }

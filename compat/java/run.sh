@@ -66,6 +66,10 @@ kip848)
     for a in consumer-uniform cooperative-sticky range; do
         check "kip848/java/settle-$a" --timeout 240 -- "${JAVA[@]}" Groups settle "$a"
     done
+    # Online migration: rolling upgrade of a classic group to group.protocol=consumer and
+    # back, under load (exactly once with commits, never owned twice).
+    check kip848/java/rolling-upgrade-downgrade --timeout 600 -- "${JAVA[@]}" Groups rolling
+    check kip848/java/rolling-upgrade-downgrade-range --timeout 600 -- "${JAVA[@]}" Groups rolling range
     ;;
 share)
     # Share groups (KIP-932) with KafkaShareConsumer; the figure (records/s acknowledged with

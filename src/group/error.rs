@@ -69,6 +69,10 @@ pub enum GroupError {
     /// and share groups): GROUP_ID_NOT_FOUND, as Kafka answers.
     #[error("Group {group} is not a {kind} group.")]
     WrongGroupType { group: String, kind: &'static str },
+    /// A classic group with members that may not be upgraded online (policy, protocol,
+    /// size): GROUP_ID_NOT_FOUND with Kafka's "Cannot upgrade classic group ..." message.
+    #[error("{0}")]
+    CannotUpgrade(String),
 }
 
 impl GroupError {
@@ -99,7 +103,9 @@ impl GroupError {
             GroupError::InvalidRegularExpression(_) => KafkaError::InvalidRegularExpression,
             GroupError::InvalidRequest(_) => KafkaError::InvalidRequest,
             GroupError::UnsupportedVersion(_) => KafkaError::UnsupportedVersion,
-            GroupError::WrongGroupType { .. } => KafkaError::GroupIdNotFound,
+            GroupError::WrongGroupType { .. } | GroupError::CannotUpgrade(_) => {
+                KafkaError::GroupIdNotFound
+            }
         }
         .code()
     }

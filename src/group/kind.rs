@@ -4,9 +4,10 @@
 //! (KIP-932, ShareGroupHeartbeat; no committed offsets — its progress is share-partition
 //! state, kept by `src/share`). A KIP-848 consumer group is a classic slot that also holds
 //! a `ConsumerGroup` (`GroupSlot::consumer`): its classic part owns the committed offsets,
-//! which are keyed by group id whatever the protocol, and stays Empty; a classic JoinGroup
-//! into a non-empty consumer group is refused, a consumer heartbeat into a non-empty classic
-//! group gets GROUP_ID_NOT_FOUND, and empty groups convert freely, keeping their offsets. A group id names one group of one kind: a request of one kind
+//! which are keyed by group id whatever the protocol, and stays Empty. Empty groups convert
+//! freely between the two protocols, keeping their offsets; groups with members convert
+//! through the online upgrade / downgrade (`coordinator/migration.rs`), and classic members
+//! of a consumer group live in its `ConsumerGroup`. A group id names one group of one kind: a request of one kind
 //! for a group of the other gets GROUP_ID_NOT_FOUND ("Group X is not a share group.", "... is
 //! not a classic group."), except JoinGroup, which gets INCONSISTENT_GROUP_PROTOCOL, as Kafka
 //! answers.

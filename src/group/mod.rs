@@ -12,7 +12,8 @@
 //! - `coordinator`  `GroupCoordinator`: async API, per-group locks, parked replies, timer task
 //! - `timer`        clock on `tokio::time` and the per-group deadline queue
 //! - `store`        `GroupStore` trait, persisted records and their JSON format, in-memory store
-//! - `subscription` bounded reader of the consumer protocol's subscribed topics
+//! - `subscription` bounded reader of the consumer protocol's subscription, reader/writer of
+//!   its assignment
 //!
 //! This module never imports `kafka_protocol`.
 

@@ -1,14 +1,21 @@
-//! Minimal reader of the "consumer" protocol subscription (ConsumerProtocolSubscription).
+//! Reader of the "consumer" protocol's embedded subscription (ConsumerProtocolSubscription),
+//! and reader/writer of its assignment (ConsumerProtocolAssignment).
 //!
-//! Only the topic list is needed: OffsetDelete refuses to delete offsets of topics that a
-//! live consumer group subscribes to, and offset expiry spares them.
+//! The topic list serves OffsetDelete (it refuses offsets of topics a live group subscribes
+//! to) and offset expiry; the owned partitions and the assignment serve the conversions
+//! between classic and KIP-848 consumer groups (a classic member's subscription and
+//! assignment become a consumer member's, and back).
 //!
 //! ```text
-//! offset  field
-//! 0       Version  int16   (every version starts with the v0 layout below)
-//! 2       Topics   int32 count, then count × (int16 length, UTF-8 bytes)
-//! ...     UserData, OwnedPartitions (v1+), GenerationId (v2+), RackId (v3+): ignored
+//! Subscription                                 Assignment
+//! Version         int16                        Version             int16
+//! Topics          [string]                     AssignedPartitions  [string, [int32]]
+//! UserData        nullable bytes               UserData            nullable bytes
+//! OwnedPartitions [string, [int32]]  (v1+)
+//! GenerationId    int32              (v2+, ignored)
+//! RackId          nullable string    (v3+)
 //! ```
+//! (string = int16 length + UTF-8; bytes = int32 length, −1 null; array = int32 count, −1 null.)
 //!
 //! Input is hostile: every length is checked against the bytes left before anything is
 //! allocated, and a malformed payload is an error, never a panic.
@@ -56,6 +63,147 @@ impl<'a> Reader<'a> {
     fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
+
+    /// An array count, bounded by the bytes left (each element takes at least `min` bytes);
+    /// a null (−1) array is empty.
+    fn count(&mut self, min: usize) -> Result<usize, SubscriptionError> {
+        let count = self.i32()?;
+        if count == -1 {
+            return Ok(0);
+        }
+        if count < 0 || count as usize > self.remaining() / min {
+            return Err(SubscriptionError::BadCount(count));
+        }
+        Ok(count as usize)
+    }
+
+    /// A nullable string (`None` for −1).
+    fn string(&mut self) -> Result<Option<String>, SubscriptionError> {
+        let len = self.i16()?;
+        if len < 0 {
+            return Ok(None);
+        }
+        let bytes = self.take(len as usize)?;
+        let s = std::str::from_utf8(bytes).map_err(|_| SubscriptionError::NotUtf8)?;
+        Ok(Some(s.to_string()))
+    }
+
+    /// Skips nullable bytes.
+    fn skip_bytes(&mut self) -> Result<(), SubscriptionError> {
+        let len = self.i32()?;
+        if len >= 0 {
+            self.take(len as usize)?;
+        }
+        Ok(())
+    }
+
+    /// `[string, [int32]]`: partitions by topic name.
+    fn topic_partitions(&mut self) -> Result<Vec<(String, Vec<i32>)>, SubscriptionError> {
+        let n = self.count(6)?;
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let topic = self
+                .string()?
+                .ok_or(SubscriptionError::Truncated(self.pos))?;
+            let np = self.count(4)?;
+            let mut ps = Vec::with_capacity(np);
+            for _ in 0..np {
+                ps.push(self.i32()?);
+            }
+            out.push((topic, ps));
+        }
+        Ok(out)
+    }
+}
+
+/// A whole consumer-protocol subscription (the fields the coordinator uses).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Subscription {
+    pub topics: Vec<String>,
+    /// Partitions the member owns as it joins (v1+, cooperative assignors); empty below.
+    pub owned: Vec<(String, Vec<i32>)>,
+    pub rack_id: Option<String>,
+}
+
+/// Reads a subscription of any version; fields of later versions than ours are ignored.
+pub fn read_subscription(metadata: &[u8]) -> Result<Subscription, SubscriptionError> {
+    let mut r = Reader {
+        buf: metadata,
+        pos: 0,
+    };
+    let version = r.i16()?;
+    if version < 0 {
+        return Err(SubscriptionError::BadVersion(version));
+    }
+    let n = r.count(2)?;
+    let mut topics = Vec::with_capacity(n);
+    for _ in 0..n {
+        topics.push(r.string()?.ok_or(SubscriptionError::Truncated(r.pos))?);
+    }
+    let mut sub = Subscription {
+        topics,
+        ..Subscription::default()
+    };
+    if r.remaining() == 0 {
+        return Ok(sub);
+    }
+    r.skip_bytes()?;
+    if version >= 1 {
+        sub.owned = r.topic_partitions()?;
+    }
+    if version >= 3 {
+        r.i32()?;
+        sub.rack_id = r.string()?;
+    }
+    Ok(sub)
+}
+
+/// Reads an assignment: partitions by topic name (user data ignored). An empty payload (a
+/// member that never got an assignment) is an empty assignment.
+pub fn read_assignment(bytes: &[u8]) -> Result<Vec<(String, Vec<i32>)>, SubscriptionError> {
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut r = Reader { buf: bytes, pos: 0 };
+    let version = r.i16()?;
+    if version < 0 {
+        return Err(SubscriptionError::BadVersion(version));
+    }
+    r.topic_partitions()
+}
+
+/// Encodes a v0 assignment (no user data): what a classic member of a consumer group gets
+/// in SyncGroup, and the assignment a downgraded group's members start with.
+pub fn encode_assignment(partitions: &[(String, Vec<i32>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&0i16.to_be_bytes());
+    out.extend_from_slice(&(partitions.len() as i32).to_be_bytes());
+    for (topic, ps) in partitions {
+        out.extend_from_slice(&(topic.len() as i16).to_be_bytes());
+        out.extend_from_slice(topic.as_bytes());
+        out.extend_from_slice(&(ps.len() as i32).to_be_bytes());
+        for p in ps {
+            out.extend_from_slice(&p.to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&(-1i32).to_be_bytes());
+    out
+}
+
+/// Encodes a v1 subscription with owned partitions (tests and tools).
+pub fn encode_subscription_v1(topics: &[&str], owned: &[(&str, Vec<i32>)]) -> Vec<u8> {
+    let mut out = encode_subscription_v0(topics);
+    out[1] = 1;
+    out.extend_from_slice(&(owned.len() as i32).to_be_bytes());
+    for (topic, ps) in owned {
+        out.extend_from_slice(&(topic.len() as i16).to_be_bytes());
+        out.extend_from_slice(topic.as_bytes());
+        out.extend_from_slice(&(ps.len() as i32).to_be_bytes());
+        for p in ps {
+            out.extend_from_slice(&p.to_be_bytes());
+        }
+    }
+    out
 }
 
 /// Topics listed in a consumer-protocol subscription. A null (−1) array reads as empty.
@@ -151,10 +299,27 @@ mod tests {
         );
     }
 
+    #[test]
+    fn reads_owned_partitions_and_assignments() {
+        let v1 = encode_subscription_v1(&["a", "b"], &[("a", vec![0, 2])]);
+        let sub = read_subscription(&v1).unwrap();
+        assert_eq!(sub.topics, vec!["a", "b"]);
+        assert_eq!(sub.owned, vec![("a".to_string(), vec![0, 2])]);
+        // v0 has no owned partitions.
+        let v0 = read_subscription(&encode_subscription_v0(&["a"])).unwrap();
+        assert!(v0.owned.is_empty());
+        let a = vec![("a".to_string(), vec![1, 3]), ("b".to_string(), vec![])];
+        assert_eq!(read_assignment(&encode_assignment(&a)).unwrap(), a);
+        assert_eq!(read_assignment(&[]).unwrap(), Vec::new());
+        assert!(read_assignment(&[0, 0, 0, 0, 0, 9]).is_err());
+    }
+
     proptest! {
         #[test]
         fn never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             let _ = subscribed_topics(&bytes);
+            let _ = read_subscription(&bytes);
+            let _ = read_assignment(&bytes);
         }
 
         #[test]

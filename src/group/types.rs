@@ -42,6 +42,8 @@ pub struct GroupConfig {
     pub share_heartbeat_interval_ms: i32,
     /// `group.share.max.size`.
     pub share_max_size: usize,
+    /// `group.consumer.migration.policy`: online upgrade / downgrade of groups with members.
+    pub migration_policy: crate::config::ConsumerMigrationPolicy,
 }
 
 impl Default for GroupConfig {
@@ -60,6 +62,7 @@ impl Default for GroupConfig {
             share_session_timeout_ms: 45_000,
             share_heartbeat_interval_ms: 5_000,
             share_max_size: 200,
+            migration_policy: crate::config::ConsumerMigrationPolicy::Bidirectional,
         }
     }
 }
@@ -325,6 +328,7 @@ impl From<&crate::config::GroupConfig> for GroupConfig {
             share_session_timeout_ms: c.share_session_timeout_ms,
             share_heartbeat_interval_ms: c.share_heartbeat_interval_ms,
             share_max_size: c.share_max_size,
+            migration_policy: c.consumer_migration_policy,
             ..GroupConfig::default()
         }
     }

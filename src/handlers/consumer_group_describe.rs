@@ -1,7 +1,8 @@
 //! ConsumerGroupDescribe (key 69, v0–1): KIP-848 consumer groups as the Admin client and
 //! `kafka-consumer-groups --describe` read them: state, group and assignment epochs, the
 //! assignor, and per member its epoch, subscription, current and target assignments (topic
-//! ids with their names). v1 adds `MemberType` (1 = consumer protocol).
+//! ids with their names). v1 adds `MemberType` (1 = consumer protocol, 0 = a classic member of a
+//! consumer group, during an online upgrade or downgrade).
 //!
 //! A classic or unknown group answers GROUP_ID_NOT_FOUND: the Admin client then falls back
 //! to DescribeGroups. A group the principal may not DESCRIBE answers
@@ -25,8 +26,11 @@ use crate::group::GroupError;
 use crate::kafka_error::KafkaError;
 use crate::security::acl::ResourceType;
 
-/// MemberType of a member using ConsumerGroupHeartbeat (KIP-1099).
+/// MemberType (KIP-1099) of a member using ConsumerGroupHeartbeat, and of one using the
+/// classic protocol inside a consumer group (`kafka-consumer-groups --describe --members
+/// --verbose` prints UPGRADED from these).
 const MEMBER_TYPE_CONSUMER: i8 = 1;
+const MEMBER_TYPE_CLASSIC: i8 = 0;
 
 fn assignment(broker: &Broker, a: consumer::Assignment) -> Assignment {
     Assignment::default().with_topic_partitions(
@@ -81,10 +85,10 @@ fn described(
                         )
                         .with_assignment(assignment(broker, m.assignment))
                         .with_target_assignment(assignment(broker, m.target_assignment))
-                        .with_member_type(if version >= 1 {
-                            MEMBER_TYPE_CONSUMER
-                        } else {
-                            -1
+                        .with_member_type(match (version >= 1, m.classic) {
+                            (false, _) => -1,
+                            (true, true) => MEMBER_TYPE_CLASSIC,
+                            (true, false) => MEMBER_TYPE_CONSUMER,
                         })
                 })
                 .collect(),

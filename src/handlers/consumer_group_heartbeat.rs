@@ -25,9 +25,13 @@ use crate::kafka_error::KafkaError;
 
 /// Every topic that exists now, for the coordinator's assignor and regexes.
 pub(crate) fn topics_image(broker: &Broker) -> TopicsImage {
+    metadata_topics(&broker.metadata)
+}
+
+/// `topics_image` of a metadata view (the coordinator's topics hook, see `broker.rs`).
+pub(crate) fn metadata_topics(metadata: &crate::cluster::MetadataView) -> TopicsImage {
     TopicsImage {
-        by_name: broker
-            .metadata
+        by_name: metadata
             .topics()
             .into_iter()
             .map(|t| {

@@ -28,6 +28,7 @@ mod api_versions;
 pub(crate) mod authz;
 mod consumer_group_describe;
 mod consumer_group_heartbeat;
+pub(crate) use consumer_group_heartbeat::metadata_topics;
 mod create_acls;
 mod create_partitions;
 mod create_topics;

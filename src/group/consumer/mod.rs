@@ -23,6 +23,7 @@
 //!   a static member that left temporarily).
 //!
 //! - `assignor`   the server-side `uniform` and `range` assignors (both sticky)
+//! - `classic`    classic-protocol members and the conversions from / to a classic group
 //! - `reconcile`  the member's next assignment (revoke before assign)
 //! - `record`     the persisted form (the `"consumer"` object of the group metadata record)
 
@@ -33,7 +34,10 @@ use uuid::Uuid;
 
 use super::error::GroupError;
 
+pub use classic::{ClassicJoinOutcome, ClassicMember, UpgradeError};
+
 pub mod assignor;
+mod classic;
 mod reconcile;
 pub mod record;
 #[cfg(test)]
@@ -137,6 +141,9 @@ pub struct ConsumerMember {
     pub pending_revocation: Assignment,
     session_deadline_ms: i64,
     rebalance_deadline_ms: Option<i64>,
+    /// Set while the member speaks the classic protocol (JoinGroup, SyncGroup, Heartbeat)
+    /// inside this consumer group (`classic.rs`).
+    pub classic: Option<ClassicMember>,
 }
 
 impl ConsumerMember {
@@ -159,6 +166,7 @@ impl ConsumerMember {
             pending_revocation: BTreeMap::new(),
             session_deadline_ms: now_ms,
             rebalance_deadline_ms: None,
+            classic: None,
         }
     }
 
@@ -381,7 +389,13 @@ impl ConsumerGroup {
     pub fn next_deadline(&self) -> Option<i64> {
         self.members
             .values()
-            .flat_map(|m| [Some(m.session_deadline_ms), m.rebalance_deadline_ms])
+            .flat_map(|m| {
+                [
+                    Some(m.session_deadline_ms),
+                    m.rebalance_deadline_ms,
+                    m.classic.as_ref().and_then(|c| c.join_or_sync_deadline_ms),
+                ]
+            })
             .flatten()
             .min()
     }
@@ -593,6 +607,10 @@ impl ConsumerGroup {
             .filter(|m| {
                 m.session_deadline_ms <= now_ms
                     || m.rebalance_deadline_ms.is_some_and(|d| d <= now_ms)
+                    || m.classic
+                        .as_ref()
+                        .and_then(|c| c.join_or_sync_deadline_ms)
+                        .is_some_and(|d| d <= now_ms)
             })
             .map(|m| m.member_id.clone())
             .collect();
@@ -606,7 +624,11 @@ impl ConsumerGroup {
     /// was revoking gets a full rebalance timeout again.
     pub fn on_loaded(&mut self, session_timeout_ms: i32, now_ms: i64) {
         for m in self.members.values_mut() {
-            m.session_deadline_ms = now_ms.saturating_add(i64::from(session_timeout_ms));
+            let session = m
+                .classic
+                .as_ref()
+                .map_or(session_timeout_ms, |c| c.session_timeout_ms);
+            m.session_deadline_ms = now_ms.saturating_add(i64::from(session));
             if m.state == MemberState::UnrevokedPartitions {
                 m.rebalance_deadline_ms =
                     Some(now_ms.saturating_add(i64::from(m.rebalance_timeout_ms)));
@@ -679,6 +701,13 @@ impl ConsumerGroup {
         };
         if epoch == m.member_epoch {
             return Ok(());
+        }
+        if m.classic.is_some() {
+            // A classic member commits with its generation, which is its member epoch.
+            return Err(GroupError::IllegalGeneration {
+                requested: epoch,
+                current: m.member_epoch,
+            });
         }
         if epoch > m.member_epoch {
             return Err(stale());
@@ -787,6 +816,8 @@ pub struct ConsumerMemberDescription {
     pub subscribed_topic_regex: Option<String>,
     pub assignment: Assignment,
     pub target_assignment: Assignment,
+    /// The member speaks the classic protocol (ConsumerGroupDescribe v1 MemberType).
+    pub classic: bool,
 }
 
 /// ConsumerGroupDescribe result for one group.
@@ -822,6 +853,7 @@ impl ConsumerGroup {
                     subscribed_topic_regex: m.subscribed_regex.clone(),
                     assignment: m.assigned_partitions(),
                     target_assignment: self.target.get(&m.member_id).cloned().unwrap_or_default(),
+                    classic: m.classic.is_some(),
                 })
                 .collect(),
         }

@@ -45,7 +45,7 @@ impl ConsumerGroup {
     }
 
     /// Every partition another member owns (assigned or pending revocation).
-    fn owned_by_others(&self, member_id: &str) -> BTreeSet<(Uuid, i32)> {
+    pub(super) fn owned_by_others(&self, member_id: &str) -> BTreeSet<(Uuid, i32)> {
         let mut out = BTreeSet::new();
         for m in self.members.values().filter(|m| m.member_id != member_id) {
             for (t, ps) in &m.assigned {

@@ -9,8 +9,11 @@
 //!     "rebalance_timeout_ms","member_epoch","previous_member_epoch","state":"Stable",
 //!     "assigned":[{"topic_id":"<uuid>","partitions":[[0,5],[1,3]]}],   (partition, epoch)
 //!     "pending_revocation":[{"topic_id","partitions":[2]}],
-//!     "target":[{"topic_id","partitions":[0,1]}]}]}
+//!     "target":[{"topic_id","partitions":[0,1]}],
+//!     "classic":{"session_timeout_ms":45000,"protocols":[{"name","metadata":"<hex>"}]}}]}
 //! ```
+//! `"classic"` (absent in records written before migration existed) marks a member that
+//! speaks the classic protocol: its JoinGroup's session timeout and protocols.
 //! Session and rebalance deadlines are not persisted: after a restart every member gets a
 //! fresh session timeout (`ConsumerGroup::on_loaded`).
 
@@ -19,8 +22,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Assignment, ConsumerGroup, ConsumerMember, MemberState};
+use super::{Assignment, ClassicMember, ConsumerGroup, ConsumerMember, MemberState};
 use crate::group::error::GroupError;
+use crate::group::store::ProtocolRecord;
+use crate::group::types::Protocol;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsumerGroupRecord {
@@ -47,6 +52,15 @@ pub struct ConsumerMemberRecord {
     pub assigned: Vec<EpochTopicRecord>,
     pub pending_revocation: Vec<TopicRecord>,
     pub target: Vec<TopicRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classic: Option<ClassicMemberRecord>,
+}
+
+/// A classic-protocol member's JoinGroup settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassicMemberRecord {
+    pub session_timeout_ms: i32,
+    pub protocols: Vec<ProtocolRecord>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,6 +127,17 @@ impl ConsumerGroup {
                         .get(&m.member_id)
                         .map(topics)
                         .unwrap_or_default(),
+                    classic: m.classic.as_ref().map(|c| ClassicMemberRecord {
+                        session_timeout_ms: c.session_timeout_ms,
+                        protocols: c
+                            .protocols
+                            .iter()
+                            .map(|p| ProtocolRecord {
+                                name: p.name.clone(),
+                                metadata: p.metadata.to_vec(),
+                            })
+                            .collect(),
+                    }),
                 })
                 .collect(),
         }
@@ -153,6 +178,18 @@ impl ConsumerGroup {
                 })
                 .collect();
             m.pending_revocation = assignment(mr.pending_revocation);
+            m.classic = mr.classic.map(|c| ClassicMember {
+                session_timeout_ms: c.session_timeout_ms,
+                protocols: c
+                    .protocols
+                    .into_iter()
+                    .map(|p| Protocol {
+                        name: p.name,
+                        metadata: bytes::Bytes::from(p.metadata),
+                    })
+                    .collect(),
+                join_or_sync_deadline_ms: None,
+            });
             if let Some(instance) = &m.instance_id {
                 g.static_members
                     .insert(instance.clone(), m.member_id.clone());

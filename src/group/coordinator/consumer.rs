@@ -6,16 +6,18 @@
 //! - a heartbeat's state change is persisted (the group metadata record with its
 //!   `"consumer"` object) before the response leaves; if the write fails the group is put
 //!   back as it was and the member gets COORDINATOR_NOT_AVAILABLE;
-//! - a non-empty classic group is never turned into a consumer group (GROUP_ID_NOT_FOUND,
-//!   as Kafka answers when it cannot upgrade online) and a non-empty consumer group never
-//!   into a classic one (INCONSISTENT_GROUP_PROTOCOL to the JoinGroup).
+//! - a classic group with members becomes a consumer group only through the online upgrade,
+//!   and a consumer group with members a classic one only through the online downgrade
+//!   (`migration`).
 
+use super::migration::Undo;
 use super::{GroupCoordinator, GroupSlot, Inner};
 use crate::group::consumer::{
     ConsumerGroup, ConsumerGroupDescription, ConsumerHeartbeat, ConsumerHeartbeatResponse,
     TopicsImage,
 };
 use crate::group::error::GroupError;
+use crate::group::state::Effects;
 use crate::group::store::{GroupWrite, MetadataWrite, PersistedGroup};
 use crate::group::types::*;
 
@@ -60,7 +62,7 @@ impl GroupSlot {
     }
 
     /// The group metadata record of a consumer group.
-    fn consumer_record(&self) -> Option<crate::group::store::GroupMetadataRecord> {
+    pub(super) fn consumer_record(&self) -> Option<crate::group::store::GroupMetadataRecord> {
         let c = self.consumer.as_ref()?;
         let mut rec = self.group.to_record();
         rec.group_type = crate::group::kind::GroupType::Consumer;
@@ -91,58 +93,42 @@ pub(super) fn loaded(
 }
 
 impl Inner {
-    /// Writes a consumer group's record (its state after a change).
-    async fn persist_consumer(&self, s: &GroupSlot) -> Result<(), GroupError> {
-        let Some(rec) = s.consumer_record() else {
-            return Ok(());
-        };
-        let write = GroupWrite {
-            metadata: MetadataWrite::Put(rec),
-            offsets_put: Vec::new(),
-            offsets_delete: Vec::new(),
-        };
-        self.persist(s.group.group_id(), write).await
-    }
-
-    /// A classic JoinGroup arrived: an empty consumer group becomes a classic one again (its
-    /// record rewritten as classic); a non-empty one refuses the join.
+    /// A classic JoinGroup arrived at an empty consumer group: it becomes a classic one
+    /// again (its record rewritten as classic). A consumer group with members serves the
+    /// join itself (`migration`).
     pub(super) async fn leave_consumer_protocol(
         &self,
         s: &mut GroupSlot,
     ) -> Result<(), GroupError> {
-        match &s.consumer {
-            None => Ok(()),
-            Some(c) if !c.is_empty() => Err(GroupError::InconsistentGroupProtocol(format!(
-                "group {} is a consumer group with members",
-                c.group_id()
-            ))),
-            Some(_) => {
-                let write = GroupWrite {
-                    metadata: MetadataWrite::Put(s.group.to_record()),
-                    offsets_put: Vec::new(),
-                    offsets_delete: Vec::new(),
-                };
-                self.persist(s.group.group_id(), write).await?;
-                s.consumer = None;
-                Ok(())
-            }
+        if s.consumer.is_none() {
+            return Ok(());
         }
+        let write = GroupWrite {
+            metadata: MetadataWrite::Put(s.group.to_record()),
+            offsets_put: Vec::new(),
+            offsets_delete: Vec::new(),
+        };
+        self.persist(s.group.group_id(), write).await?;
+        s.consumer = None;
+        Ok(())
     }
 
     /// Fires a consumer group's session and rebalance timeouts; fenced members are
-    /// persisted as gone (on a failed write they stay, and the timer fires again).
+    /// persisted as gone, and the group downgraded if only classic members are left (on a
+    /// failed write the group stays as it was, and the timer fires again).
     pub(super) async fn tick_consumer(&self, s: &mut GroupSlot, now_ms: i64) {
+        let undo = Undo::of(s);
         let Some(c) = s.consumer.as_mut() else {
             return;
         };
-        let before = c.clone();
         let fenced = c.tick(now_ms);
         if fenced.is_empty() {
             return;
         }
-        tracing::info!(group = %before.group_id(), members = ?fenced, "consumer group members fenced by timeout");
-        if self.persist_consumer(s).await.is_err() {
-            s.consumer = Some(before);
+        tracing::info!(group = %c.group_id(), members = ?fenced, "consumer group members fenced by timeout");
+        let fx = self.maybe_downgrade(s).unwrap_or_default();
+        if self.persist_change(s, undo).await.is_ok() {
+            s.deliver(fx);
         }
     }
 }
@@ -171,19 +157,26 @@ impl GroupCoordinator {
                 req.group_id
             )));
         }
+        let undo = Undo::of(&s);
+        let mut fx = Effects::default();
         if s.consumer.is_none() {
-            // A share group, or a classic group with members: not convertible.
+            // A share group (GROUP_ID_NOT_FOUND), an empty classic group (converted freely)
+            // or a classic group with members (online upgrade, epoch 0 only).
             let group = s.group.classic()?;
-            if group.state() != GroupState::Empty
-                || group.num_members() > 0
-                || group.has_pending_members()
-            {
-                return Err(GroupError::GroupIdNotFound(req.group_id));
-            }
+            let empty = group.state() == GroupState::Empty
+                && group.num_members() == 0
+                && !group.has_pending_members();
             if !create {
-                return Err(GroupError::UnknownMemberId(req.member_id));
+                return Err(match empty {
+                    true => GroupError::UnknownMemberId(req.member_id),
+                    false => GroupError::GroupIdNotFound(req.group_id),
+                });
             }
-            s.consumer = Some(ConsumerGroup::new(req.group_id.clone()));
+            if empty {
+                s.consumer = Some(ConsumerGroup::new(req.group_id.clone()));
+            } else {
+                fx = self.inner.upgrade(&mut s, image)?;
+            }
         }
         let now = self.now_ms();
         let max_size = self.inner.config.max_size;
@@ -192,24 +185,21 @@ impl GroupCoordinator {
                 "no consumer group".into(),
             ));
         };
-        let before = c.clone();
-        let was_new = before.is_empty() && before.group_epoch() == 0;
-        let result = c.heartbeat(&req, image, max_size, now);
-        let changed = c.to_record() != before.to_record();
-        let result = match result {
+        let result = match c.heartbeat(&req, image, max_size, now) {
             Err(e) => {
-                s.consumer = (!was_new).then_some(before);
+                undo.restore(&mut s);
                 Err(e)
             }
-            Ok(r) if changed => match self.inner.persist_consumer(&s).await {
-                Ok(()) => Ok(r),
-                Err(e) => {
-                    s.consumer = (!was_new).then_some(before);
-                    Err(e)
+            Ok(r) => {
+                if let Some(more) = self.inner.maybe_downgrade(&mut s) {
+                    fx.merge(more);
                 }
-            },
-            Ok(r) => Ok(r),
+                self.inner.persist_change(&mut s, undo).await.map(|()| r)
+            }
         };
+        if result.is_ok() {
+            s.deliver(fx);
+        }
         self.inner.schedule(&s);
         result
     }
@@ -257,8 +247,9 @@ impl GroupCoordinator {
         }
     }
 
-    /// Whether `member_id` is a member of consumer group `group_id` (OffsetCommit below v9
-    /// from such a member is refused with UNSUPPORTED_VERSION).
+    /// Whether `member_id` is a consumer-protocol member of consumer group `group_id`
+    /// (OffsetCommit below v9 from such a member is refused with UNSUPPORTED_VERSION; a
+    /// classic member of the group commits with its classic client's version).
     pub async fn is_consumer_member(&self, group_id: &str, member_id: &str) -> bool {
         let Ok(Some((slot, _))) = self.inner.served_slot(group_id, false) else {
             return false;
@@ -266,6 +257,6 @@ impl GroupCoordinator {
         let s = slot.lock().await;
         s.consumer
             .as_ref()
-            .is_some_and(|c| c.member(member_id).is_some())
+            .is_some_and(|c| c.is_consumer_protocol_member(member_id))
     }
 }

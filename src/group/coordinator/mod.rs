@@ -2,7 +2,8 @@
 //! state machine per group (plus a `ConsumerGroup` for a KIP-848 group, see `group::kind`).
 //! This file holds the groups, their locks, the parked replies and the timer task, and
 //! serves the membership and group-admin APIs; the committed-offset APIs and the retention
-//! pass are in `offsets`, ConsumerGroupHeartbeat and ConsumerGroupDescribe in `consumer`.
+//! pass are in `offsets`, ConsumerGroupHeartbeat and ConsumerGroupDescribe in `consumer`,
+//! classic members of consumer groups and the online upgrade / downgrade in `migration`.
 //!
 //! Concurrency:
 //! - `groups` is a `std::sync::Mutex<HashMap<group id, Arc<tokio::sync::Mutex<GroupSlot>>>>`.
@@ -51,10 +52,12 @@ use super::timer::{Clock, TimerQueue};
 use super::types::*;
 
 mod consumer;
+mod migration;
 mod offsets;
 mod ownership;
 mod share;
 
+pub use migration::TopicsHook;
 pub use share::ShareGroupDeletedHook;
 
 use ownership::Owned;
@@ -106,6 +109,8 @@ struct Inner {
     snapshots: StdMutex<HashMap<String, GroupSnapshot>>,
     /// Called after a share group is deleted (see `on_share_group_deleted`).
     share_deleted: StdMutex<Option<ShareGroupDeletedHook>>,
+    /// The topics that exist (see `on_topics`).
+    topics: StdMutex<Option<TopicsHook>>,
 }
 
 /// The classic group coordinator. Cheap to share behind an `Arc`.
@@ -186,6 +191,7 @@ impl GroupCoordinator {
             shutdown,
             snapshots: StdMutex::new(HashMap::new()),
             share_deleted: StdMutex::new(None),
+            topics: StdMutex::new(None),
         });
         Ok(Arc::new(GroupCoordinator {
             inner,
@@ -305,6 +311,9 @@ impl GroupCoordinator {
             Err(e) => return JoinResponse::error(e, req.member_id),
         };
         let mut s = slot.lock().await;
+        if s.consumer.as_ref().is_some_and(|c| !c.is_empty()) {
+            return self.inner.classic_join_consumer(&mut s, &req).await;
+        }
         if let Err(e) = self.inner.leave_consumer_protocol(&mut s).await {
             return JoinResponse::error(e, req.member_id);
         }
@@ -352,6 +361,9 @@ impl GroupCoordinator {
             Err(e) => return SyncResponse::error(e),
         };
         let mut s = slot.lock().await;
+        if s.consumer.is_some() {
+            return self.inner.classic_sync_consumer(&mut s, &req);
+        }
         let now = self.now_ms();
         let group = match s.group.classic_mut() {
             Ok(g) => g,
@@ -387,6 +399,9 @@ impl GroupCoordinator {
             return Err(GroupError::UnknownMemberId(req.member_id));
         };
         let mut s = slot.lock().await;
+        if s.consumer.is_some() {
+            return self.inner.classic_heartbeat_consumer(&mut s, &req);
+        }
         let now = self.now_ms();
         let (result, fx) = s
             .group
@@ -409,6 +424,9 @@ impl GroupCoordinator {
             return Err(GroupError::UnknownMemberId(String::new()));
         };
         let mut s = slot.lock().await;
+        if s.consumer.is_some() {
+            return self.inner.classic_leave_consumer(&mut s, &members).await;
+        }
         let now = self.now_ms();
         let (result, fx) = s
             .group
@@ -762,6 +780,8 @@ async fn run_timers(
     tracing::debug!("group coordinator timer task stopped");
 }
 
+#[cfg(test)]
+mod migration_tests;
 #[cfg(test)]
 mod share_tests;
 #[cfg(test)]

@@ -119,7 +119,7 @@ impl GroupCoordinator {
             s.group.put_offset(&t, p, o);
         }
         if !req.member_id.is_empty() {
-            s.group.touch_member(&req.member_id, now);
+            s.touch_member(&req.member_id, now);
         }
         self.inner.finish(&mut s, Effects::default()).await;
         Ok(results)
@@ -295,7 +295,7 @@ impl GroupCoordinator {
             mine.insert((t, p), o);
         }
         if !req.member_id.is_empty() {
-            s.group.touch_member(&req.member_id, now);
+            s.touch_member(&req.member_id, now);
         }
         self.inner.finish(&mut s, Effects::default()).await;
         Ok(results)

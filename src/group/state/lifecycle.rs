@@ -12,6 +12,21 @@
 use bytes::Bytes;
 
 use super::{ClassicGroup, Effects, Member};
+
+/// A member a downgraded consumer group hands to its classic group
+/// (`ClassicGroup::adopt_members`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdoptedMember {
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub rebalance_timeout_ms: i32,
+    pub session_timeout_ms: i32,
+    pub protocols: Vec<Protocol>,
+    /// Its current assignment, as a consumer-protocol assignment.
+    pub assignment: Bytes,
+}
 use crate::group::error::GroupError;
 use crate::group::store::{
     GroupMetadataRecord, MemberRecord, PersistedGroup, ProtocolRecord, RECORD_VERSION,
@@ -131,6 +146,86 @@ impl ClassicGroup {
             GroupState::Empty => Ok(()),
             _ => Err(GroupError::NonEmptyGroup(self.group_id.clone())),
         }
+    }
+
+    /// Online upgrade (`ConsumerGroup::from_classic` read the members first): the members
+    /// move to the consumer group, their parked JoinGroup / SyncGroup get
+    /// REBALANCE_IN_PROGRESS (they rejoin, now into the consumer group), and this group
+    /// stays behind Empty with the offsets and the generation.
+    pub fn hand_over_members(&mut self, now_ms: i64) -> Effects {
+        let mut fx = Effects::default();
+        for m in self.members.values() {
+            if m.awaiting_join {
+                fx.join_replies.push((
+                    m.member_id.clone(),
+                    JoinResponse::error(GroupError::RebalanceInProgress, m.member_id.clone()),
+                ));
+            }
+            if m.awaiting_sync {
+                fx.sync_replies.push((
+                    m.member_id.clone(),
+                    SyncResponse::error(GroupError::RebalanceInProgress),
+                ));
+            }
+        }
+        let mut empty = ClassicGroup::new(self.group_id.clone(), now_ms);
+        empty.generation_id = self.generation_id;
+        empty.offsets = std::mem::take(&mut self.offsets);
+        *self = empty;
+        fx
+    }
+
+    /// Online downgrade: this Empty group (the offsets part of a consumer group) takes the
+    /// consumer group's classic members at `generation`, as if Stable, and starts a
+    /// rebalance: the members are told REBALANCE_IN_PROGRESS by their next heartbeat and
+    /// rejoin; the group record must be written (`Effects::persist_metadata`).
+    pub fn adopt_members(
+        &mut self,
+        generation: i32,
+        members: Vec<AdoptedMember>,
+        cfg: &GroupConfig,
+        now_ms: i64,
+    ) -> Effects {
+        let mut fx = Effects::default();
+        self.generation_id = generation;
+        self.protocol_type = Some(super::CONSUMER_PROTOCOL_TYPE.to_string());
+        for a in members {
+            if let Some(instance) = &a.group_instance_id {
+                self.static_members
+                    .insert(instance.clone(), a.member_id.clone());
+            }
+            self.members.insert(
+                a.member_id.clone(),
+                Member {
+                    member_id: a.member_id,
+                    group_instance_id: a.group_instance_id,
+                    client_id: a.client_id,
+                    client_host: a.client_host,
+                    rebalance_timeout_ms: a.rebalance_timeout_ms,
+                    session_timeout_ms: a.session_timeout_ms,
+                    protocol_type: super::CONSUMER_PROTOCOL_TYPE.to_string(),
+                    protocols: a.protocols,
+                    assignment: a.assignment,
+                    awaiting_join: false,
+                    awaiting_sync: false,
+                    is_new: false,
+                    heartbeat_deadline_ms: now_ms
+                        .saturating_add(i64::from(a.session_timeout_ms.max(0))),
+                },
+            );
+        }
+        if self.members.is_empty() {
+            return fx;
+        }
+        self.leader_id = self.members.keys().next().cloned();
+        self.protocol_name = self.select_protocol();
+        self.subscribed_topics = self.compute_subscribed_topics();
+        self.previous_state = GroupState::CompletingRebalance;
+        self.state = GroupState::Stable;
+        self.state_timestamp_ms = Some(now_ms);
+        self.prepare_rebalance(cfg, now_ms, &mut fx);
+        fx.persist_metadata = true;
+        fx
     }
 
     /// The group is deleted or unloaded: parked requests get `err` (COORDINATOR_NOT_AVAILABLE

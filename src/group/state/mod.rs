@@ -37,6 +37,7 @@ use bytes::Bytes;
 use indexmap::IndexMap;
 
 use super::types::*;
+pub use lifecycle::AdoptedMember;
 use timers::JoinTimer;
 
 mod join;
@@ -76,7 +77,8 @@ pub struct Member {
 }
 
 impl Member {
-    fn metadata(&self, protocol: &str) -> Bytes {
+    /// The metadata it sent for `protocol` (empty if it does not support it).
+    pub fn metadata(&self, protocol: &str) -> Bytes {
         self.protocols
             .iter()
             .find(|p| p.name == protocol)
@@ -210,6 +212,10 @@ impl ClassicGroup {
     }
     pub fn member(&self, member_id: &str) -> Option<&Member> {
         self.members.get(member_id)
+    }
+    /// The members, in join order.
+    pub fn members(&self) -> impl Iterator<Item = &Member> {
+        self.members.values()
     }
     pub fn num_members(&self) -> usize {
         self.members.len()
