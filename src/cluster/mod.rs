@@ -17,6 +17,7 @@ pub mod image;
 pub mod leadership;
 pub mod member;
 pub mod metadata;
+pub mod peer;
 pub mod quorum;
 pub mod setup;
 pub mod topic_config;

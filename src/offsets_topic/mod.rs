@@ -24,12 +24,16 @@
 //!   pending offsets of transactions still open, which the transaction's marker (local, or a
 //!   WriteTxnMarkers from the transaction coordinator's broker) completes.
 //!
+//! - **Share state** (`share.rs`): the share coordinator's share-partition states, as
+//!   share-state records in the same partitions, loaded and unloaded with them.
+//!
 //! Loads and unloads run in image order on one task, so an unload never overtakes the load
 //! that follows it. A single broker never builds this: its coordinator writes RocksDB directly.
 //! The offsets topic is compacted, so retention never deletes it; compaction itself does not
 //! exist yet, so its partitions grow with every commit (replay time grows with them).
 
 mod records;
+mod share;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -78,6 +82,10 @@ pub struct OffsetsTopic {
     changes: mpsc::UnboundedSender<Change>,
     /// Taken by `start`.
     pending: Mutex<Option<mpsc::UnboundedReceiver<Change>>>,
+    /// Share-partition states of the loaded offsets partitions (`share.rs`).
+    shares: Mutex<share::LoadedShares>,
+    /// Serialize a share-partition's check-and-append (`share.rs`), sharded by key.
+    share_locks: Vec<Mutex<()>>,
 }
 
 /// What this broker leads of the offsets topic, as last applied from an image.
@@ -103,6 +111,7 @@ impl OffsetsTopic {
         commit_timeout: Duration,
     ) -> Result<Arc<Self>, crate::store::StoreError> {
         view.replace_groups(|_| true, &[])?;
+        share::clear_view(&view)?;
         let (tx, rx) = mpsc::unbounded_channel();
         Ok(Arc::new(OffsetsTopic {
             node_id,
@@ -112,6 +121,8 @@ impl OffsetsTopic {
             state: Mutex::new(Led::default()),
             changes: tx,
             pending: Mutex::new(Some(rx)),
+            shares: Mutex::new(HashMap::new()),
+            share_locks: (0..share::SHARE_LOCKS).map(|_| Mutex::new(())).collect(),
         }))
     }
 
@@ -180,6 +191,9 @@ impl OffsetsTopic {
             match change {
                 Change::Unload { partition } => {
                     groups.unload(partition).await;
+                    let this = self.clone();
+                    let _ =
+                        tokio::task::spawn_blocking(move || this.unload_shares(partition)).await;
                     let count = lock(&self.state).partitions;
                     let view = self.view.clone();
                     let dropped = tokio::task::spawn_blocking(move || {
@@ -268,6 +282,7 @@ impl OffsetsTopic {
                 "offsets-topic records skipped while loading"
             );
         }
+        self.install_shares(partition, replay.take_shares())?;
         let groups = replay.finish();
         self.view
             .replace_groups(|g| offsets_partition(g, partitions) == partition, &groups)

@@ -7,6 +7,8 @@
 //! offset commit    i16 version = 1, string group, string topic, i32 partition
 //! group metadata   i16 version = 2, string group
 //! pending offsets  i16 version = 100, string group, i64 producer id   (Runnel's own)
+//! share state      i16 version = 101, string group, 16-byte topic id, i32 partition
+//!                                                                       (Runnel's own)
 //! ```
 //! Values are the JSON documents of `group::store` (`OffsetRecord`, `GroupMetadataRecord`,
 //! each with its format version `"v"`), not Kafka's binary values; a null value is a tombstone
@@ -20,6 +22,16 @@
 //! writes transactional offset commits as transactional batches completed by a control
 //! batch; here the completion is an ordinary record, so the replay needs no producer state.
 //!
+//! A share-state record is one share-partition's whole durable state as its share coordinator
+//! (the group's coordinator) holds it: value = i32 leader epoch (BE; the data partition's
+//! leader epoch of the last writer) followed by the share-partition record of
+//! `share::persist` (magic, format version, state epoch, start offset, ranges, CRC-32C) — the
+//! same bytes a single node keeps in its store. A start offset of −1 means "not initialized
+//! at this state epoch" (DeleteShareGroupOffsets: the next leader starts afresh, and a stale
+//! leader's write at the older epoch is fenced). A null value is a tombstone (the share group
+//! was deleted). Records written before this kind existed are read as before; a broker that
+//! does not know key version 101 skips the record and counts it.
+//!
 //! One `GroupWrite` is one uncompressed batch with no producer id, so it is appended, replicated
 //! and truncated whole: its group metadata record first, then the offset tombstones, then the
 //! offsets — the order `group::store::apply_write` applies them in.
@@ -31,6 +43,7 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
+use uuid::Uuid;
 
 use serde::{Deserialize, Serialize};
 
@@ -39,11 +52,13 @@ use crate::group::store::{
     PendingWrite, PersistedGroup,
 };
 use crate::log::batch::KeyValue;
+use crate::share::partition::Snapshot;
 
 const OFFSET_KEY_V0: i16 = 0;
 const OFFSET_KEY: i16 = 1;
 const GROUP_KEY: i16 = 2;
 const PENDING_KEY: i16 = 100;
+const SHARE_KEY: i16 = 101;
 /// Version of the pending-offsets JSON document.
 const PENDING_VERSION: u16 = 1;
 
@@ -62,6 +77,41 @@ enum Key {
         group: String,
         producer_id: i64,
     },
+    Share(ShareStateKey),
+}
+
+/// A share-partition: (group, topic id, partition).
+pub type ShareStateKey = (String, Uuid, i32);
+
+/// One share-partition's state at its share coordinator (see the header).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareStateRecord {
+    /// The data partition's leader epoch of the last reader or writer (fences older leaders).
+    pub leader_epoch: i32,
+    /// The state; `start_offset` −1 = not initialized at `state_epoch`.
+    pub snapshot: Snapshot,
+}
+
+impl ShareStateRecord {
+    /// The record's value bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let body = crate::share::persist::encode(&self.snapshot);
+        let mut v = Vec::with_capacity(4 + body.len());
+        v.extend_from_slice(&self.leader_epoch.to_be_bytes());
+        v.extend_from_slice(&body);
+        v
+    }
+
+    /// Decodes a value; anything malformed is an error.
+    pub fn decode(v: &[u8]) -> Result<ShareStateRecord, String> {
+        if v.len() < 4 {
+            return Err("a share-state value shorter than its leader epoch".into());
+        }
+        Ok(ShareStateRecord {
+            leader_epoch: i32::from_be_bytes([v[0], v[1], v[2], v[3]]),
+            snapshot: crate::share::persist::decode(&v[4..])?,
+        })
+    }
 }
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
@@ -95,6 +145,12 @@ impl Key {
                 put_str(&mut out, group);
                 out.extend_from_slice(&producer_id.to_be_bytes());
             }
+            Key::Share((group, topic_id, partition)) => {
+                out.extend_from_slice(&SHARE_KEY.to_be_bytes());
+                put_str(&mut out, group);
+                out.extend_from_slice(topic_id.as_bytes());
+                out.extend_from_slice(&partition.to_be_bytes());
+            }
         }
         out
     }
@@ -112,6 +168,11 @@ impl Key {
                 group: r.string()?,
                 producer_id: r.i64()?,
             },
+            SHARE_KEY => {
+                let group = r.string()?;
+                let id = Uuid::from_slice(r.take(16)?).map_err(|e| e.to_string())?;
+                Key::Share((group, id, r.i32()?))
+            }
             v => return Err(format!("unknown key version {v}")),
         };
         if !r.0.is_empty() {
@@ -213,16 +274,39 @@ pub fn encode_pending(group_id: &str, write: &PendingWrite, now_ms: i64) -> Vec<
     crate::log::encode_batch(&[(Some(key.as_slice()), Some(value.as_slice()))], now_ms)
 }
 
-/// One decoded record: a group write or a transactional-offsets write.
+/// The batch that carries share-partition states (`None` = tombstone), in order.
+pub fn encode_share_states(
+    states: &[(ShareStateKey, Option<ShareStateRecord>)],
+    now_ms: i64,
+) -> Vec<u8> {
+    let records: Vec<(Vec<u8>, Option<Vec<u8>>)> = states
+        .iter()
+        .map(|(k, v)| {
+            (
+                Key::Share(k.clone()).encode(),
+                v.as_ref().map(ShareStateRecord::encode),
+            )
+        })
+        .collect();
+    let refs: Vec<KeyValue<'_>> = records
+        .iter()
+        .map(|(k, v)| (Some(k.as_slice()), v.as_deref()))
+        .collect();
+    crate::log::encode_batch(&refs, now_ms)
+}
+
+/// One decoded record: a group write, a transactional-offsets write or a share state.
 enum Decoded {
     Group(String, GroupWrite),
     Pending(String, PendingWrite),
+    Share(ShareStateKey, Option<ShareStateRecord>),
 }
 
 /// The groups of one offsets partition, folded from its batches in log order.
 #[derive(Default)]
 pub struct Replay {
     groups: HashMap<String, PersistedGroup>,
+    shares: HashMap<ShareStateKey, ShareStateRecord>,
     /// Records that did not decode (see the header).
     pub skipped: usize,
 }
@@ -245,6 +329,12 @@ impl Replay {
                 Ok(Decoded::Pending(group, write)) => {
                     apply_pending(&mut self.groups, &group, &write)
                 }
+                Ok(Decoded::Share(key, Some(state))) => {
+                    self.shares.insert(key, state);
+                }
+                Ok(Decoded::Share(key, None)) => {
+                    self.shares.remove(&key);
+                }
                 Err(e) => {
                     tracing::warn!(offset = r.offset, error = %e, "skipping an offsets-topic record that does not decode");
                     self.skipped += 1;
@@ -252,6 +342,11 @@ impl Replay {
             }
         }
         Ok(())
+    }
+
+    /// Takes the share-partition states replayed so far (every one, before `finish`).
+    pub fn take_shares(&mut self) -> HashMap<ShareStateKey, ShareStateRecord> {
+        std::mem::take(&mut self.shares)
     }
 
     /// The groups, in group id order.
@@ -270,6 +365,10 @@ fn record_write(key: &[u8], value: Option<&[u8]>) -> Result<Decoded, String> {
         offsets_delete: Vec::new(),
     };
     let group = match Key::decode(key)? {
+        Key::Share(k) => {
+            let state = value.map(ShareStateRecord::decode).transpose()?;
+            return Ok(Decoded::Share(k, state));
+        }
         Key::Group { group } => {
             write.metadata = match value {
                 None => MetadataWrite::Delete,
