@@ -635,4 +635,83 @@ mod tests {
             .apply_batch(Bytes::from_static(b"short"))
             .is_err());
     }
+
+    fn share_state(leader_epoch: i32, start_offset: i64) -> ShareStateRecord {
+        use crate::share::partition::{RecordState, StateRange};
+        ShareStateRecord {
+            leader_epoch,
+            snapshot: Snapshot {
+                state_epoch: 2,
+                start_offset,
+                ranges: vec![StateRange {
+                    first: start_offset,
+                    last: start_offset + 3,
+                    state: RecordState::Acknowledged,
+                    delivery_count: 1,
+                }],
+            },
+        }
+    }
+
+    /// Share-state records: Runnel's key version 101, the value's layout, and a replay that
+    /// keeps the last state of each share-partition and drops tombstoned ones — with group
+    /// records in the same partition untouched.
+    #[test]
+    fn share_states_replay_last_wins_and_tombstones_delete() {
+        let id = Uuid::from_u128(77);
+        let k = Key::Share(("g".into(), id, 3));
+        let enc = k.encode();
+        assert_eq!(&enc[..5], &[0, 101, 0, 1, b'g']);
+        assert_eq!(enc.len(), 2 + 3 + 16 + 4);
+        assert_eq!(Key::decode(&enc), Ok(k));
+        assert!(Key::decode(&enc[..enc.len() - 1]).is_err());
+
+        let v = share_state(7, 10).encode();
+        assert_eq!(&v[..4], &7i32.to_be_bytes());
+        assert_eq!(
+            &v[4..],
+            crate::share::persist::encode(&share_state(7, 10).snapshot)
+        );
+        assert_eq!(ShareStateRecord::decode(&v), Ok(share_state(7, 10)));
+        assert!(ShareStateRecord::decode(&v[..3]).is_err());
+        assert!(ShareStateRecord::decode(&v[..v.len() - 1]).is_err());
+
+        let a = ("g".to_string(), id, 0);
+        let b = ("g".to_string(), id, 1);
+        let other = ("h".to_string(), id, 0);
+        let mut replay = Replay::default();
+        let batches = [
+            encode_share_states(
+                &[
+                    (a.clone(), Some(share_state(1, 0))),
+                    (b.clone(), Some(share_state(1, 5))),
+                ],
+                1,
+            ),
+            encode_write(
+                "g",
+                &GroupWrite {
+                    metadata: MetadataWrite::Put(metadata(1)),
+                    offsets_put: vec![],
+                    offsets_delete: vec![],
+                },
+                2,
+            ),
+            encode_share_states(&[(a.clone(), Some(share_state(2, 4)))], 3),
+            encode_share_states(
+                &[(b.clone(), None), (other.clone(), Some(share_state(1, 1)))],
+                4,
+            ),
+        ];
+        for batch in batches {
+            replay.apply_batch(Bytes::from(batch)).unwrap();
+        }
+        assert_eq!(replay.skipped, 0);
+        let shares = replay.take_shares();
+        assert_eq!(shares.len(), 2);
+        assert_eq!(shares[&a], share_state(2, 4));
+        assert_eq!(shares[&other], share_state(1, 1));
+        assert!(!shares.contains_key(&b));
+        assert_eq!(replay.finish().len(), 1);
+    }
 }

@@ -808,6 +808,7 @@ fn classify(headers: &[BatchPos], aborted: &[AbortedTxn]) -> Vec<LogBatch> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kafka_error::KafkaError;
 
     #[test]
     fn iso_durations() {
@@ -885,5 +886,143 @@ mod tests {
             .map(|b| b.skip)
             .collect();
         assert_eq!(skip, vec![true, false, true, true, false, false]);
+    }
+
+    /// A stand-in for the share coordinator with its fencing rules (`offsets_topic::share`):
+    /// leader epochs recorded on read, older ones refused; older state epochs refused.
+    #[derive(Default)]
+    struct Coordinator {
+        states: Mutex<HashMap<ShareKey, (i32, Snapshot)>>,
+    }
+
+    impl Persister for Coordinator {
+        fn read(&self, key: &ShareKey, leader_epoch: i32) -> Result<Option<Snapshot>, StateError> {
+            let mut m = lock(&self.states);
+            match m.get_mut(key) {
+                Some((e, _)) if leader_epoch < *e => {
+                    Err(StateError::FencedLeaderEpoch("older leader".into()))
+                }
+                Some((e, s)) => {
+                    *e = leader_epoch;
+                    Ok(Some(s.clone()))
+                }
+                None => Ok(None),
+            }
+        }
+
+        fn write(
+            &self,
+            key: &ShareKey,
+            leader_epoch: i32,
+            state: &Snapshot,
+        ) -> Result<(), StateError> {
+            let mut m = lock(&self.states);
+            if let Some((e, s)) = m.get(key) {
+                if leader_epoch < *e {
+                    return Err(StateError::FencedLeaderEpoch("older leader".into()));
+                }
+                if state.state_epoch < s.state_epoch {
+                    return Err(StateError::FencedStateEpoch("older state".into()));
+                }
+            }
+            m.insert(key.clone(), (leader_epoch, state.clone()));
+            Ok(())
+        }
+
+        fn shared(&self) -> bool {
+            true
+        }
+    }
+
+    fn manager(dir: &std::path::Path, coordinator: Arc<Coordinator>) -> ShareManager {
+        let store = Arc::new(Store::open(dir).unwrap());
+        ShareManager::new(store, coordinator, crate::telemetry::Metrics::new().share)
+    }
+
+    fn log_of(dir: &std::path::Path, records: usize) -> PartitionLog {
+        let log = PartitionLog::open(dir, crate::log::LogConfig::default(), 0).unwrap();
+        let batch = crate::log::testutil::BatchBuilder::new()
+            .records(records)
+            .build();
+        log.append(&batch, 0, 1_000).unwrap();
+        log
+    }
+
+    fn accept(first: i64, last: i64) -> Vec<Ack> {
+        vec![Ack {
+            first,
+            last,
+            types: vec![super::super::partition::AckType::Accept],
+        }]
+    }
+
+    /// A new leader of the data partition (a higher leader epoch) loads the state the old one
+    /// made durable: accepted records never come back, acquired-but-unacked ones do; the old
+    /// leader is fenced from then on, and an admin reset (higher state epoch) fences the
+    /// cached copy of the new leader, which reloads.
+    #[test]
+    fn leader_change_and_admin_reset_are_fenced() {
+        let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+        let coordinator = Arc::new(Coordinator::default());
+        let old = manager(dirs[0].path(), coordinator.clone());
+        let new = manager(dirs[1].path(), coordinator.clone());
+        let log = log_of(dirs[2].path(), 10);
+        let settings = GroupSettings {
+            reset: AutoReset::Earliest,
+            ..GroupSettings::default()
+        };
+        let key = ShareKey {
+            group: Arc::from("g"),
+            topic_id: Uuid::from_u128(9),
+            partition: 0,
+        };
+        let m1: MemberId = Arc::from("m1");
+        let m2: MemberId = Arc::from("m2");
+        let got = old
+            .fetch(&key, &settings, &m1, &log, 1, 1 << 20, 100, true, 10)
+            .unwrap()
+            .unwrap();
+        assert_eq!((got.acquired[0].first, got.acquired[0].last), (0, 9));
+        old.acknowledge(&key, &settings, &m1, &accept(0, 4), 1, 11)
+            .unwrap();
+
+        // The new leader: 0..4 accepted for good, 5..9 available again.
+        let got = new
+            .fetch(&key, &settings, &m2, &log, 2, 1 << 20, 100, true, 12)
+            .unwrap()
+            .unwrap();
+        assert_eq!((got.acquired[0].first, got.acquired[0].last), (5, 9));
+        // The old leader's write is refused, and so is its reload.
+        let e = old
+            .acknowledge(&key, &settings, &m1, &accept(5, 9), 1, 13)
+            .unwrap_err();
+        assert_eq!(e.kafka_code(), KafkaError::FencedLeaderEpoch.code());
+        let e = old
+            .acknowledge(&key, &settings, &m1, &accept(5, 9), 1, 14)
+            .unwrap_err();
+        assert_eq!(e.kafka_code(), KafkaError::FencedLeaderEpoch.code());
+        new.acknowledge(&key, &settings, &m2, &accept(5, 6), 2, 15)
+            .unwrap();
+
+        // An admin reset at the coordinator: start 8, next state epoch.
+        {
+            let mut m = lock(&coordinator.states);
+            let (_, s) = m.get_mut(&key).unwrap();
+            *s = Snapshot {
+                state_epoch: s.state_epoch + 1,
+                start_offset: 8,
+                ranges: Vec::new(),
+            };
+        }
+        let e = new
+            .acknowledge(&key, &settings, &m2, &accept(7, 7), 2, 16)
+            .unwrap_err();
+        assert_eq!(e.kafka_code(), KafkaError::FencedStateEpoch.code());
+        let got = new
+            .fetch(&key, &settings, &m2, &log, 2, 1 << 20, 100, true, 17)
+            .unwrap()
+            .unwrap();
+        assert_eq!((got.acquired[0].first, got.acquired[0].last), (8, 9));
+        assert_eq!(lock(&coordinator.states)[&key].1.state_epoch, 1);
     }
 }
