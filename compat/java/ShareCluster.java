@@ -8,12 +8,14 @@ import java.util.concurrent.atomic.AtomicLong;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.consumer.AcknowledgeType;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaShareConsumer;
 import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicIdPartition;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 
 import static java.util.concurrent.TimeUnit.SECONDS;
 
@@ -24,8 +26,8 @@ import static java.util.concurrent.TimeUnit.SECONDS;
  * commitSync, whose per-partition result says whether the broker made them durable. Mid-run
  * one broker is SIGKILLed and started again 5 s later:
  *
- *   ShareCluster kill-leader DIR       the leader of partition 0 (its share-partition state
- *                                      is at the group's coordinator, not on the leader)
+ *   ShareCluster kill-leader DIR       the leader of the partition least consumed so far (its
+ *                                      share-partition state is at the group's coordinator)
  *   ShareCluster kill-coordinator DIR  the share group's coordinator (holds the share state
  *                                      in the group's __consumer_offsets partition)
  *
@@ -48,10 +50,23 @@ public final class ShareCluster {
 
     static int index(String key) { return Integer.parseInt(key.substring(1)); }
 
+    /** Share.shareConsumer with at most 50 records a poll. */
+    static KafkaShareConsumer<byte[], byte[]> consumer(String group, String clientId) {
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, Util.BOOTSTRAP);
+        p.put(ConsumerConfig.GROUP_ID_CONFIG, group);
+        p.put(ConsumerConfig.CLIENT_ID_CONFIG, clientId);
+        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        p.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, "50");
+        p.put("share.acknowledgement.mode", "explicit");
+        return new KafkaShareConsumer<>(p);
+    }
+
     static void killRun(boolean leader, String dir) throws Exception {
         String topic = Util.topic(leader ? "share-kill-leader" : "share-kill-coord");
         String group = Util.topic(leader ? "sg-kill-leader" : "sg-kill-coord");
-        int n = 6000;
+        int n = 12000;
         try (Admin a = Util.admin()) {
             NewTopic nt = new NewTopic(topic, 3, (short) 3).configs(Map.of("min.insync.replicas", "2"));
             a.createTopics(List.of(nt)).all().get(60, SECONDS);
@@ -75,7 +90,7 @@ public final class ShareCluster {
             String id = "kc" + m;
             Thread t = new Thread(() -> {
                 while (!stop.get()) {
-                    try (KafkaShareConsumer<byte[], byte[]> c = Share.shareConsumer(group, id)) {
+                    try (KafkaShareConsumer<byte[], byte[]> c = consumer(group, id)) {
                         c.subscribe(List.of(topic));
                         while (!stop.get()) {
                             ConsumerRecords<byte[], byte[]> recs = c.poll(Duration.ofMillis(300));
@@ -95,6 +110,9 @@ public final class ShareCluster {
                                 pending.computeIfAbsent(new TopicPartition(r.topic(), r.partition()), x -> new ArrayList<>()).add(k);
                             }
                             if (recs.isEmpty()) continue;
+                            // Paced (~1,500 records/s for three members) so that the kill
+                            // falls in the middle of the run.
+                            Thread.sleep(100);
                             Map<TopicIdPartition, Optional<KafkaException>> res = c.commitSync(Duration.ofSeconds(30));
                             long done = System.nanoTime();
                             Set<TopicPartition> ok = new HashSet<>();
@@ -124,10 +142,14 @@ public final class ShareCluster {
         }
         Util.waitUntil(() -> accepted.size() >= toAccept / 4, Duration.ofSeconds(120), "a quarter of the records accepted");
         int victim;
+        int[] perPartition = new int[3];
+        for (String k : accepted) perPartition[index(k) % 3]++;
+        int behind = 0;
+        for (int p = 1; p < 3; p++) if (perPartition[p] < perPartition[behind]) behind = p;
         try (Admin a = Util.admin()) {
             if (leader) {
                 victim = a.describeTopics(List.of(topic)).allTopicNames().get(60, SECONDS).get(topic)
-                        .partitions().get(0).leader().id();
+                        .partitions().get(behind).leader().id();
             } else {
                 victim = a.describeShareGroups(List.of(group)).describedGroups().get(group).get(60, SECONDS)
                         .coordinator().id();
@@ -135,8 +157,8 @@ public final class ShareCluster {
         }
         killAt.set(System.nanoTime());
         ProcessHandle.of(Cluster.pid(dir, victim)).ifPresent(ProcessHandle::destroyForcibly);
-        System.out.println("SIGKILL node " + victim + " (" + (leader ? "leader of partition 0" : "share coordinator")
-                + ") with " + accepted.size() + "/" + toAccept + " accepted");
+        System.out.println("SIGKILL node " + victim + " (" + (leader ? "leader of partition " + behind : "share coordinator")
+                + ") with " + accepted.size() + "/" + toAccept + " accepted, per partition " + Arrays.toString(perPartition));
         Thread.sleep(5000);
         Cluster.clusterCtl(dir, "start", String.valueOf(victim));
         System.out.println("node " + victim + " started again with " + accepted.size() + "/" + toAccept + " accepted");
