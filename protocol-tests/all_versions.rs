@@ -573,6 +573,38 @@ pub(crate) fn sample(key: ApiKey, v: i16) -> RequestKind {
                     ]),
             ]),
         ),
+        // Between brokers only: a single node answers INVALID_REQUEST per partition.
+        ApiKey::ReadShareGroupState => RequestKind::ReadShareGroupState(
+            m::ReadShareGroupStateRequest::default()
+                .with_group_id(s("av-share"))
+                .with_topics(vec![
+                    m::read_share_group_state_request::ReadStateData::default()
+                        .with_topic_id(uuid::Uuid::from_u128(5))
+                        .with_partitions(vec![
+                            m::read_share_group_state_request::PartitionData::default()
+                                .with_leader_epoch(0),
+                        ]),
+                ]),
+        ),
+        ApiKey::WriteShareGroupState => RequestKind::WriteShareGroupState(
+            m::WriteShareGroupStateRequest::default()
+                .with_group_id(s("av-share"))
+                .with_topics(vec![
+                    m::write_share_group_state_request::WriteStateData::default()
+                        .with_topic_id(uuid::Uuid::from_u128(5))
+                        .with_partitions(vec![
+                            m::write_share_group_state_request::PartitionData::default()
+                                .with_start_offset(0)
+                                .with_state_batches(vec![
+                                    m::write_share_group_state_request::StateBatch::default()
+                                        .with_first_offset(0)
+                                        .with_last_offset(1)
+                                        .with_delivery_state(2)
+                                        .with_delivery_count(1),
+                                ]),
+                        ]),
+                ]),
+        ),
         other => panic!("no sample request for advertised API {other:?}"),
     }
 }

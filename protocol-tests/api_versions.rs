@@ -38,8 +38,9 @@ async fn v0_lists_the_advertised_table() {
     assert!(entries.contains(&(68, 0, 1)));
     assert!(entries.contains(&(69, 0, 1)));
     assert!(entries.contains(&(76, 1, 1)));
-    // Not advertised: WriteTxnMarkers (cluster mode only), the streams group APIs.
-    for missing in [27, 88, 89] {
+    // Not advertised: WriteTxnMarkers and Read/WriteShareGroupState (cluster mode only), the
+    // streams group APIs.
+    for missing in [27, 84, 85, 88, 89] {
         assert!(
             entries.iter().all(|e| e.0 != missing),
             "{missing} advertised"

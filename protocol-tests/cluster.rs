@@ -1160,3 +1160,215 @@ async fn transactions_span_brokers_and_survive_the_loss_of_their_coordinator() {
         n.shutdown().await;
     }
 }
+
+/// The leader of `topic`/0 as `node`'s partition layer knows it: (leader id, leader epoch).
+fn leader_of(node: &Running, topic: &str) -> (i32, i32) {
+    let t = node.broker.metadata.topic(topic).expect("topic known");
+    let p = t.partition(0).expect("partition 0");
+    (p.leader, p.leader_epoch)
+}
+
+/// Share groups in a cluster: a GROUP config set through one broker is applied by every
+/// broker (replicated metadata); acknowledgements made on the leader of a share-partition are
+/// durable at the share group's coordinator (ReadShareGroupState / WriteShareGroupState when
+/// it is another broker), so after the leader shuts down the new leader loads them: accepted
+/// records are never acquired again, acquired-but-unacknowledged ones are, and the old
+/// leader epoch is fenced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn share_state_survives_the_loss_of_the_share_partition_leader() {
+    use runnel::share::partition::{Ack, AckType};
+    use runnel::share::{GroupSettings, ShareKey};
+
+    let (_dirs, nodes) = start_cluster::<3>(|c| {
+        c.group.offsets_topic_num_partitions = 3;
+        c.group.initial_rebalance_delay_ms = 0;
+    })
+    .await;
+    assert_eq!(create(&nodes[0], "queue", 1, 3).await, 0);
+    // The offsets topic exists once a coordinator is found.
+    for _ in 0..200 {
+        if find_coordinator(&nodes[0], "sg").await.0 == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // share.auto.offset.reset=earliest through node 3 reaches every broker.
+    let alter = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        incremental_alter_configs_request::AlterConfigsResource::default()
+            .with_resource_type(32)
+            .with_resource_name(s("sg"))
+            .with_configs(vec![
+                incremental_alter_configs_request::AlterableConfig::default()
+                    .with_name(s("share.auto.offset.reset"))
+                    .with_config_operation(0)
+                    .with_value(Some(s("earliest"))),
+            ]),
+    ]);
+    let ResponseKind::IncrementalAlterConfigs(r) = call(
+        &nodes[2],
+        ApiKey::IncrementalAlterConfigs,
+        1,
+        RequestKind::IncrementalAlterConfigs(alter),
+    )
+    .await
+    else {
+        panic!("not an IncrementalAlterConfigs response")
+    };
+    assert_eq!(r.responses[0].error_code, 0, "{:?}", r.responses[0]);
+    for n in &nodes {
+        let b = n.broker.clone();
+        eventually("the group config on every broker", || {
+            let b = b.clone();
+            async move {
+                b.controller
+                    .group_overrides("sg")
+                    .get("share.auto.offset.reset")
+                    .map(String::as_str)
+                    == Some("earliest")
+            }
+        })
+        .await;
+    }
+
+    let (leader, epoch) = leader_of(&nodes[0], "queue");
+    let lnode = &nodes[leader as usize - 1];
+    let values: Vec<Vec<u8>> = (0..10).map(|i| format!("r{i}").into_bytes()).collect();
+    let refs: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+    assert_eq!(produce(lnode, "queue", 0, -1, &refs).await, (0, 0));
+    let topic_id = lnode.broker.metadata.topic("queue").unwrap().id;
+    let key = ShareKey {
+        group: "sg".into(),
+        topic_id,
+        partition: 0,
+    };
+
+    // Member m1 acquires 0..9 and accepts 0..4 on the leader (durable at the coordinator).
+    let b = lnode.broker.clone();
+    let k = key.clone();
+    let acquired = tokio::task::spawn_blocking(move || {
+        let settings = GroupSettings::from_overrides(&b.controller.group_overrides("sg"));
+        let lp = b.replicas.leader("queue", 0, -1).unwrap();
+        let got = b
+            .shares
+            .fetch(
+                &k,
+                &settings,
+                &"m1".into(),
+                &lp.log,
+                lp.leader_epoch,
+                1 << 20,
+                100,
+                true,
+                1,
+            )
+            .unwrap()
+            .expect("records acquired");
+        let accept = [Ack {
+            first: 0,
+            last: 4,
+            types: vec![AckType::Accept],
+        }];
+        b.shares
+            .acknowledge(&k, &settings, &"m1".into(), &accept, lp.leader_epoch, 2)
+            .unwrap();
+        got.acquired
+            .iter()
+            .map(|a| (a.first, a.last))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    assert_eq!(acquired, vec![(0, 9)]);
+
+    // The leader goes; another broker leads the partition at a higher epoch.
+    let rest: Vec<Running> = {
+        let mut rest = Vec::new();
+        for n in nodes {
+            if n.broker.node.node_id == leader {
+                n.shutdown().await;
+            } else {
+                rest.push(n);
+            }
+        }
+        rest
+    };
+    let b0 = rest[0].broker.clone();
+    eventually("a new leader of queue-0", || {
+        let b0 = b0.clone();
+        async move {
+            let t = b0.metadata.topic("queue").unwrap();
+            let p = t.partition(0).unwrap();
+            p.leader != leader && p.leader > 0 && p.leader_epoch > epoch
+        }
+    })
+    .await;
+    let (new_leader, new_epoch) = leader_of(&rest[0], "queue");
+    let nnode = rest
+        .iter()
+        .find(|n| n.broker.node.node_id == new_leader)
+        .unwrap();
+    let b = nnode.broker.clone();
+    let k = key.clone();
+    let got = tokio::task::spawn_blocking(move || {
+        let settings = GroupSettings::from_overrides(&b.controller.group_overrides("sg"));
+        let start = Instant::now();
+        loop {
+            // The new leader may not have taken the leadership up yet.
+            let Ok(lp) = b.replicas.leader("queue", 0, -1) else {
+                assert!(start.elapsed() < Duration::from_secs(20), "no leader");
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            };
+            let r = b.shares.fetch(
+                &k,
+                &settings,
+                &"m2".into(),
+                &lp.log,
+                lp.leader_epoch,
+                1 << 20,
+                100,
+                true,
+                3,
+            );
+            match r {
+                Ok(Some(read)) => {
+                    let reject = [Ack {
+                        first: 5,
+                        last: 6,
+                        types: vec![AckType::Reject],
+                    }];
+                    b.shares
+                        .acknowledge(&k, &settings, &"m2".into(), &reject, lp.leader_epoch, 4)
+                        .unwrap();
+                    // The old leader's epoch is fenced at the coordinator.
+                    let stale = b
+                        .shares
+                        .acknowledge(&k, &settings, &"m2".into(), &reject, epoch, 5)
+                        .unwrap_err();
+                    return (
+                        read.acquired
+                            .iter()
+                            .map(|a| (a.first, a.last))
+                            .collect::<Vec<_>>(),
+                        stale.kafka_code(),
+                    );
+                }
+                other => {
+                    assert!(
+                        start.elapsed() < Duration::from_secs(20),
+                        "new leader fetch: {other:?}"
+                    );
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(new_epoch > epoch);
+    assert_eq!(got.0, vec![(5, 9)], "accepted records came back");
+    assert_eq!(got.1, KafkaError::FencedLeaderEpoch.code());
+    for n in rest {
+        n.shutdown().await;
+    }
+}

@@ -39,6 +39,8 @@ use crate::log::LogManager;
 use crate::offsets_topic::OffsetsTopic;
 use crate::replica::ReplicaManager;
 use crate::security::acl::Authorizer;
+use crate::share::persister::{LocalPersister, Persister};
+use crate::share::remote::ClusterPersister;
 use crate::share::ShareManager;
 use crate::store::{marker, ConfigScope, Store};
 use crate::telemetry::Metrics;
@@ -327,17 +329,46 @@ impl Broker {
         let fetch_sessions = Arc::new(FetchSessionCache::new(
             config.fetch.max_incremental_sessions,
         ));
-        let shares = Arc::new(ShareManager::new(store.clone(), metrics.share.clone()));
+        // Share-partition state: the broker's store (single node), or the share group's
+        // coordinator in the replicated offsets topic (cluster).
+        let persister: Arc<dyn Persister> = match &offsets_topic {
+            Some(o) => Arc::new(ClusterPersister::new(
+                node.node_id,
+                controller.clone(),
+                o.clone(),
+            )),
+            None => Arc::new(LocalPersister(store.clone())),
+        };
+        let shares = Arc::new(ShareManager::new(
+            store.clone(),
+            persister,
+            metrics.share.clone(),
+        ));
         // A deleted share group (DeleteGroups, empty groups only) takes its share-partition
-        // state and sessions with it. The hook runs on the coordinator's task; the deletion is
-        // one synced store write on a rare path.
+        // state and sessions with it. The hook runs on the coordinator's task: a single node's
+        // deletion is one synced store write on a rare path; a cluster's is an acks=all append
+        // to the offsets topic, run on a blocking thread in the background (logged if it fails).
         let deleted = shares.clone();
         // Classic members of consumer groups name their partitions by topic name.
         let image = metadata.clone();
         groups.on_topics(Arc::new(move || crate::handlers::metadata_topics(&image)));
-        groups.on_share_group_deleted(Arc::new(move |group: &str| {
-            if let Err(e) = deleted.on_group_deleted(group) {
-                tracing::warn!(group, error = %e, "deleting a share group's share-partition state failed");
+        let offsets = offsets_topic.clone();
+        groups.on_share_group_deleted(Arc::new(move |group: &str| match &offsets {
+            None => {
+                if let Err(e) = deleted.on_group_deleted(group) {
+                    tracing::warn!(group, error = %e, "deleting a share group's share-partition state failed");
+                }
+            }
+            Some(o) => {
+                deleted.forget_group(group, true);
+                let (o, group) = (o.clone(), group.to_string());
+                if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                    rt.spawn_blocking(move || {
+                        if let Err(e) = o.delete_share_group_states(&group) {
+                            tracing::warn!(group, error = %e, "deleting a share group's share-partition state failed");
+                        }
+                    });
+                }
             }
         }));
         Ok(Arc::new(Broker {

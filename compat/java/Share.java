@@ -42,7 +42,8 @@ public final class Share {
                 case "sigkill" -> sigkill();
                 case "admin" -> admin();
                 case "mixed" -> mixed();
-                case "throughput" -> throughput(Integer.parseInt(args[1]));
+                case "throughput" -> throughput(Integer.parseInt(args[1]),
+                        args.length > 2 ? Short.parseShort(args[2]) : 1);
                 default -> throw new IllegalArgumentException(cmd);
             }
         });
@@ -297,13 +298,15 @@ public final class Share {
         Util.eq(share.size(), n, "share group records");
     }
 
-    /** Records/s acknowledged by `members` share consumers on a 3-partition topic (figure). */
-    static void throughput(int members) throws Exception {
+    /** Records/s acknowledged by `members` share consumers on a 3-partition topic of
+     *  replication factor `rf` (figure; rf 3 needs a cluster). */
+    static void throughput(int members, short rf) throws Exception {
         String topic = Util.topic("java-share-tp");
         String group = Util.topic("sg-tp");
         int n = 100_000;
         try (Admin a = Util.admin()) {
-            Util.createTopic(a, topic, 3);
+            a.createTopics(List.of(new org.apache.kafka.clients.admin.NewTopic(topic, 3, rf)))
+                    .all().get(60, TimeUnit.SECONDS);
             groupConfig(a, group);
         }
         produce(topic, n, 3);
@@ -335,7 +338,7 @@ public final class Share {
         stop.set(true);
         for (Thread t : threads) t.join(30000);
         double secs = (end - firstAck[0]) / 1e9;
-        System.out.printf("share throughput: %d members, %d records acknowledged (commitSync per poll) in %.1fs = %.0f records/s%n",
-                members, acked.get(), secs, acked.get() / secs);
+        System.out.printf("share throughput: %d members, RF %d, %d records acknowledged (commitSync per poll) in %.1fs = %.0f records/s%n",
+                members, rf, acked.get(), secs, acked.get() / secs);
     }
 }

@@ -90,6 +90,12 @@ cluster)
         "${JAVA[@]}" Cluster failover-rolling "$COMPAT_CLUSTER_DIR"
     check cluster/java/eos-coordinator-kill --timeout 300 -- \
         "${JAVA[@]}" Txn eos-cluster "$COMPAT_CLUSTER_DIR"
+    # Share groups: acknowledgements survive the loss of the data-partition leader and of
+    # the share coordinator (ShareCluster.java).
+    for c in kill-leader kill-coordinator; do
+        check "cluster/java/share-$c" --timeout 420 -- \
+            "${JAVA[@]}" ShareCluster "$c" "$COMPAT_CLUSTER_DIR"
+    done
     ;;
 esac
 # Results are recorded by `check`; a non-zero exit here means run.sh itself broke.

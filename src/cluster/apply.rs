@@ -17,6 +17,7 @@
 //! delete). The store keeps every topic (the broker's copy of the image), so a restarted
 //! broker serves its last known metadata until the controller's image replaces it.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -127,6 +128,36 @@ impl Controller {
             });
         }
         Ok(topic.to_info())
+    }
+
+    /// Cluster mode's group configs: commit the group's new overrides, wait until this
+    /// broker's image has them. Blocking.
+    pub(super) fn forward_group_configs(
+        &self,
+        member: &Member,
+        name: &str,
+        configs: BTreeMap<String, String>,
+    ) -> Result<(), TopicError> {
+        let cmd = Command::SetGroupConfigs {
+            name: name.to_string(),
+            configs: configs.clone(),
+        };
+        let handle = tokio::runtime::Handle::current();
+        handle.block_on(member.submit(cmd, SUBMIT_DEADLINE))?;
+        let applied = || {
+            member
+                .image()
+                .group_configs
+                .get(name)
+                .map_or(configs.is_empty(), |c| *c == configs)
+        };
+        if !wait_while(|| !applied()) {
+            return Err(TopicError::Cluster {
+                code: crate::kafka_error::KafkaError::RequestTimedOut.code(),
+                message: "the change was committed but this broker has not applied it yet".into(),
+            });
+        }
+        Ok(())
     }
 
     /// ElectLeaders in cluster mode: the quorum elects, then this waits until the new leader

@@ -83,6 +83,15 @@ impl Controller {
 
     /// A group's config overrides (empty when it has none).
     pub fn group_overrides(&self, group: &str) -> BTreeMap<String, String> {
+        if let Some(member) = self.remote.get() {
+            // Cluster mode: the replicated metadata holds them (every broker the same).
+            return member
+                .image()
+                .group_configs
+                .get(group)
+                .cloned()
+                .unwrap_or_default();
+        }
         self.group_configs
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -292,6 +301,10 @@ impl Controller {
                 group_config::validate(&new).map_err(TopicError::InvalidConfig)?;
                 if validate_only {
                     return Ok(());
+                }
+                if let Some(member) = self.remote.get() {
+                    drop(guard);
+                    return self.forward_group_configs(member, name, new);
                 }
                 self.store
                     .put_config_overrides(ConfigScope::Group, name, &new)?;

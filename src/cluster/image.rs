@@ -26,6 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::controller::{check_growth, validate_topic_name, TopicError, MAX_PARTITIONS};
+use super::group_config;
 use super::leadership::ReassignError;
 use super::metadata::{PartitionInfo, TopicInfo};
 use super::topic_config;
@@ -137,6 +138,10 @@ pub struct Image {
     pub topics: BTreeMap<String, TopicState>,
     /// The first producer id not yet handed to any broker (Kafka's `ProducerIdsRecord`).
     pub next_producer_id: i64,
+    /// GROUP config overrides (Kafka's `ConfigRecord` of GROUP resources), by group id, so
+    /// every broker — each share-partition leader — applies the same ones.
+    #[serde(default)]
+    pub group_configs: BTreeMap<String, BTreeMap<String, String>>,
     /// The Raft log index of the last command applied.
     pub index: u64,
 }
@@ -196,6 +201,11 @@ pub enum Command {
     },
     /// Replaces a topic's config overrides.
     SetTopicConfigs {
+        name: String,
+        configs: BTreeMap<String, String>,
+    },
+    /// Replaces a group's config overrides (none = the group's entry goes).
+    SetGroupConfigs {
         name: String,
         configs: BTreeMap<String, String>,
     },
@@ -501,6 +511,17 @@ impl Image {
                 }
                 None => Reply::from_topic_error(TopicError::Unknown(name.clone())),
             },
+            Command::SetGroupConfigs { name, configs } => {
+                if let Err(e) = group_config::validate(configs) {
+                    return Reply::from_topic_error(TopicError::InvalidConfig(e));
+                }
+                if configs.is_empty() {
+                    self.group_configs.remove(name);
+                } else {
+                    self.group_configs.insert(name.clone(), configs.clone());
+                }
+                Reply::Done
+            }
         }
     }
 

@@ -18,6 +18,7 @@ pub mod internal_topic;
 pub mod leadership;
 pub mod member;
 pub mod metadata;
+pub mod peer;
 pub mod quorum;
 pub mod setup;
 pub mod topic_config;

@@ -2,7 +2,9 @@
 //! named share-partition restarts at the given start offset with nothing in flight, written
 //! durably before the answer. The group must have no active member on this broker (no share
 //! session) and no member in the group coordinator: NON_EMPTY_GROUP otherwise, top-level, as
-//! Kafka refuses to move a live group.
+//! Kafka refuses to move a live group. In a cluster it runs at the group's share coordinator,
+//! which holds the state (else NOT_COORDINATOR); the reset bumps the state epoch, fencing the
+//! leaders' cached copies.
 //! Needs READ on the group and on each topic; an offset outside the log's
 //! [start, end] is clamped by nothing — Kafka stores what it is given, and so do we (a start
 //! below the log start is archived on the next fetch).
@@ -16,10 +18,10 @@ use kafka_protocol::messages::{AlterShareGroupOffsetsRequest, AlterShareGroupOff
 use kafka_protocol::protocol::StrBytes;
 
 use super::authz::{self, Op};
+use super::share_common;
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::kafka_error::{self, KafkaError};
-use crate::share::ShareKey;
 
 pub async fn handle(
     broker: &Arc<Broker>,
@@ -41,6 +43,11 @@ pub async fn handle(
             format!("not authorized to read group {group}"),
         );
     }
+    if let Err((code, message)) = share_common::coordinator_check(broker, &group) {
+        return AlterShareGroupOffsetsResponse::default()
+            .with_error_code(code)
+            .with_error_message(Some(StrBytes::from_string(message)));
+    }
     let has_members = broker
         .groups
         .describe_share_groups()
@@ -52,7 +59,6 @@ pub async fn handle(
             format!("share group {group} has active members"),
         );
     }
-    let gid: Arc<str> = Arc::from(group.as_str());
     let mut responses = Vec::new();
     for t in req.topics {
         let name = t.topic_name.as_str().to_string();
@@ -65,18 +71,12 @@ pub async fn handle(
             let code = match &topic {
                 _ if denied => KafkaError::TopicAuthorizationFailed.code(),
                 Some(ti) if ti.partition(p.partition_index).is_some() => {
-                    let key = ShareKey {
-                        group: gid.clone(),
-                        topic_id: ti.id,
-                        partition: p.partition_index,
-                    };
-                    let b = broker.clone();
-                    let start = p.start_offset;
-                    match super::blocking(move || b.shares.reset_start(&key, start)).await {
+                    let reset = vec![(ti.id, p.partition_index, Some(p.start_offset))];
+                    match share_common::reset_states(broker, &group, reset).await {
                         Ok(()) => kafka_error::NONE,
-                        Err(e) => {
-                            pd.error_message = Some(StrBytes::from_string(e.to_string()));
-                            e.kafka_code()
+                        Err((code, message)) => {
+                            pd.error_message = Some(StrBytes::from_string(message));
+                            code
                         }
                     }
                 }

@@ -1,7 +1,9 @@
 //! DeleteShareGroupOffsets (key 92, v0): `kafka-share-groups --delete-offsets`. The named
 //! topics' share-partition state of the group is deleted (durably); a later fetch starts over
 //! at `share.auto.offset.reset`. The group must have no member (group coordinator) and no
-//! share session on this broker (NON_EMPTY_GROUP, top-level). Needs DELETE on the group and READ on each topic.
+//! share session on this broker (NON_EMPTY_GROUP, top-level). In a cluster it runs at the
+//! group's share coordinator (else NOT_COORDINATOR), where the state becomes "not initialized"
+//! at the next state epoch. Needs DELETE on the group and READ on each topic.
 
 use std::sync::Arc;
 
@@ -10,6 +12,7 @@ use kafka_protocol::messages::{DeleteShareGroupOffsetsRequest, DeleteShareGroupO
 use kafka_protocol::protocol::StrBytes;
 
 use super::authz::{self, Op};
+use super::share_common;
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::kafka_error::{self, KafkaError};
@@ -34,6 +37,11 @@ pub async fn handle(
             format!("not authorized to delete from group {group}"),
         );
     }
+    if let Err((code, message)) = share_common::coordinator_check(broker, &group) {
+        return DeleteShareGroupOffsetsResponse::default()
+            .with_error_code(code)
+            .with_error_message(Some(StrBytes::from_string(message)));
+    }
     let has_members = broker
         .groups
         .describe_share_groups()
@@ -53,18 +61,16 @@ pub async fn handle(
             r.error_code = KafkaError::TopicAuthorizationFailed.code();
         } else if let Some(topic) = broker.metadata.topic(&name) {
             r.topic_id = topic.id;
-            let parts: Vec<(uuid::Uuid, i32)> = topic
+            let parts: Vec<(uuid::Uuid, i32, Option<i64>)> = topic
                 .partitions
                 .iter()
-                .map(|p| (topic.id, p.index))
+                .map(|p| (topic.id, p.index, None))
                 .collect();
-            let b = broker.clone();
-            let g = group.clone();
-            match super::blocking(move || b.shares.delete_state(&g, Some(&parts))).await {
+            match share_common::reset_states(broker, &group, parts).await {
                 Ok(()) => r.error_code = kafka_error::NONE,
-                Err(e) => {
-                    r.error_code = e.kafka_code();
-                    r.error_message = Some(StrBytes::from_string(e.to_string()));
+                Err((code, message)) => {
+                    r.error_code = code;
+                    r.error_message = Some(StrBytes::from_string(message));
                 }
             }
         } else {

@@ -3,7 +3,8 @@
 //! topic the group has share state for; a partition without state answers start offset −1,
 //! as Kafka does for a partition not yet initialized. Needs DESCRIBE on the group (else
 //! GROUP_AUTHORIZATION_FAILED for that group) and on each topic (else
-//! TOPIC_AUTHORIZATION_FAILED per partition).
+//! TOPIC_AUTHORIZATION_FAILED per partition). In a cluster it runs at the group's share
+//! coordinator, which holds the state (else NOT_COORDINATOR / COORDINATOR_LOAD_IN_PROGRESS).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::authz::{self, Op};
+use super::share_common;
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::kafka_error::{self, KafkaError};
@@ -36,21 +38,20 @@ pub async fn handle(
             groups.push(out);
             continue;
         }
-        let b = broker.clone();
-        let gname = group.clone();
-        let views = match super::blocking(move || b.shares.describe_group(&gname)).await {
+        let views = match share_common::coordinator_check(broker, &group) {
+            Ok(()) => share_common::start_offsets(broker, &group).await,
+            Err(e) => Err(e),
+        };
+        let views = match views {
             Ok(v) => v,
-            Err(e) => {
-                out.error_code = e.kafka_code();
-                out.error_message = Some(StrBytes::from_string(e.to_string()));
+            Err((code, message)) => {
+                out.error_code = code;
+                out.error_message = Some(StrBytes::from_string(message));
                 groups.push(out);
                 continue;
             }
         };
-        let start: BTreeMap<(uuid::Uuid, i32), i64> = views
-            .iter()
-            .map(|v| ((v.key.topic_id, v.key.partition), v.start_offset))
-            .collect();
+        let start: BTreeMap<(uuid::Uuid, i32), i64> = views.iter().copied().collect();
         // (topic name, partitions) to answer.
         let wanted: Vec<(String, Option<Vec<i32>>)> = match g.topics {
             Some(ts) => ts
@@ -59,12 +60,9 @@ pub async fn handle(
                 .collect(),
             None => {
                 let mut by_name: BTreeMap<String, Vec<i32>> = BTreeMap::new();
-                for v in &views {
-                    if let Some(t) = broker.metadata.topic_by_id(v.key.topic_id) {
-                        by_name
-                            .entry(t.name.clone())
-                            .or_default()
-                            .push(v.key.partition);
+                for ((topic_id, partition), _) in &views {
+                    if let Some(t) = broker.metadata.topic_by_id(*topic_id) {
+                        by_name.entry(t.name.clone()).or_default().push(*partition);
                     }
                 }
                 by_name.into_iter().map(|(n, p)| (n, Some(p))).collect()

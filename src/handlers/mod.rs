@@ -67,6 +67,7 @@ mod offset_delete;
 mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
+mod read_share_group_state;
 mod sasl_authenticate;
 mod sasl_handshake;
 mod share_acknowledge;
@@ -76,6 +77,7 @@ mod share_group_describe;
 mod share_group_heartbeat;
 mod sync_group;
 mod txn_offset_commit;
+mod write_share_group_state;
 mod write_txn_markers;
 
 /// Who sent a request and how it was framed.
@@ -154,6 +156,8 @@ pub fn api_name(key: ApiKey) -> &'static str {
         ApiKey::DescribeShareGroupOffsets => "DescribeShareGroupOffsets",
         ApiKey::AlterShareGroupOffsets => "AlterShareGroupOffsets",
         ApiKey::DeleteShareGroupOffsets => "DeleteShareGroupOffsets",
+        ApiKey::ReadShareGroupState => "ReadShareGroupState",
+        ApiKey::WriteShareGroupState => "WriteShareGroupState",
         _ => "Other",
     }
 }
@@ -268,6 +272,12 @@ pub async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, req: RequestKi
         Rq::EndTxn(r) => Rs::EndTxn(end_txn::handle(broker, ctx, r).await),
         Rq::WriteTxnMarkers(r) => {
             Rs::WriteTxnMarkers(write_txn_markers::handle(broker, ctx, r).await)
+        }
+        Rq::ReadShareGroupState(r) => {
+            Rs::ReadShareGroupState(read_share_group_state::handle(broker, ctx, r).await)
+        }
+        Rq::WriteShareGroupState(r) => {
+            Rs::WriteShareGroupState(write_share_group_state::handle(broker, ctx, r).await)
         }
         Rq::TxnOffsetCommit(r) => {
             Rs::TxnOffsetCommit(txn_offset_commit::handle(broker, ctx, r).await)

@@ -1,7 +1,10 @@
-//! What ShareFetch and ShareAcknowledge share: turning a request's acknowledgement batches
-//! into domain acks (topic ids resolved, READ authorized, types checked, leadership checked),
-//! and applying them — per partition atomic, durable before the answer — off the async
-//! workers.
+//! What the share handlers share: turning a request's acknowledgement batches into domain
+//! acks (topic ids resolved, READ authorized, types checked, leadership checked) and applying
+//! them — per partition atomic, durable before the answer — off the async workers (ShareFetch,
+//! ShareAcknowledge); and the share-state admin operations at the share coordinator
+//! (Describe/Alter/DeleteShareGroupOffsets): a single node's own store through the
+//! share-partition manager, or a cluster's offsets topic (`offsets_topic::share`), where this
+//! broker must be the group's coordinator (NOT_COORDINATOR / COORDINATOR_LOAD_IN_PROGRESS).
 
 use std::sync::Arc;
 
@@ -14,6 +17,96 @@ use crate::kafka_error::{self, KafkaError};
 use crate::share::partition::{Ack, AckType};
 use crate::share::session::TopicIdPartition;
 use crate::share::{GroupSettings, ShareKey};
+
+/// A failed admin operation: (Kafka code, message).
+pub type AdminError = (i16, String);
+
+/// Cluster mode: whether this broker is `group`'s (loaded) share coordinator.
+pub fn coordinator_check(broker: &Broker, group: &str) -> Result<(), AdminError> {
+    match &broker.offsets_topic {
+        None => Ok(()),
+        Some(o) => o
+            .check_share_coordinator(group)
+            .map_err(|e| (e.kafka_code(), e.to_string())),
+    }
+}
+
+/// The start offset of each share-partition of `group` that has state.
+pub async fn start_offsets(
+    broker: &Arc<Broker>,
+    group: &str,
+) -> Result<Vec<(TopicIdPartition, i64)>, AdminError> {
+    let b = broker.clone();
+    let g = group.to_string();
+    super::blocking(move || match &b.offsets_topic {
+        None => b
+            .shares
+            .describe_group(&g)
+            .map(|v| {
+                v.into_iter()
+                    .map(|v| ((v.key.topic_id, v.key.partition), v.start_offset))
+                    .collect()
+            })
+            .map_err(|e| (e.kafka_code(), e.to_string())),
+        Some(o) => o
+            .share_states(&g)
+            .map(|v| {
+                v.into_iter()
+                    .map(|(id, p, s)| ((id, p), s.start_offset))
+                    .collect()
+            })
+            .map_err(|e| (e.kafka_code(), e.to_string())),
+    })
+    .await
+}
+
+/// Restarts share-partitions of `group` at a start offset (`Some`) or deletes their state
+/// (`None`), durably; a cluster also drops this broker's cached copies (other leaders' are
+/// fenced by the new state epoch, and reloaded when the group's first session opens there).
+pub async fn reset_states(
+    broker: &Arc<Broker>,
+    group: &str,
+    resets: Vec<(uuid::Uuid, i32, Option<i64>)>,
+) -> Result<(), AdminError> {
+    let b = broker.clone();
+    let g = group.to_string();
+    super::blocking(move || match &b.offsets_topic {
+        None => {
+            let gid: Arc<str> = Arc::from(g.as_str());
+            let deletes: Vec<TopicIdPartition> = resets
+                .iter()
+                .filter(|r| r.2.is_none())
+                .map(|r| (r.0, r.1))
+                .collect();
+            if !deletes.is_empty() {
+                b.shares
+                    .delete_state(&g, Some(&deletes))
+                    .map_err(|e| (e.kafka_code(), e.to_string()))?;
+            }
+            for (topic_id, partition, start) in resets {
+                if let Some(start) = start {
+                    let key = ShareKey {
+                        group: gid.clone(),
+                        topic_id,
+                        partition,
+                    };
+                    b.shares
+                        .reset_start(&key, start)
+                        .map_err(|e| (e.kafka_code(), e.to_string()))?;
+                }
+            }
+            Ok(())
+        }
+        Some(o) => {
+            let r = o
+                .reset_share_states(&g, &resets)
+                .map_err(|e| (e.kafka_code(), e.to_string()));
+            b.shares.forget_group(&g, false);
+            r
+        }
+    })
+    .await
+}
 
 /// A partition's acknowledgement result.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,8 +124,8 @@ impl AckOutcome {
     }
 }
 
-/// Per partition: the acks to apply, or why none can be.
-pub type ResolvedAcks = Vec<(TopicIdPartition, Result<Vec<Ack>, AckOutcome>)>;
+/// Per partition: the acks to apply and the partition's leader epoch, or why none can be.
+pub type ResolvedAcks = Vec<(TopicIdPartition, Result<(Vec<Ack>, i32), AckOutcome>)>;
 
 /// One partition's wire batches: (first offset, last offset, types).
 pub type WireBatches = Vec<(i64, i64, Vec<i8>)>;
@@ -66,16 +159,19 @@ pub fn resolve_acks(
             ));
             continue;
         }
-        if let Err(e) = broker.replicas.leader(&topic.name, partition, -1) {
-            out.push((
-                tp,
-                Err(AckOutcome {
-                    code: e.kafka_code(),
-                    message: Some(e.to_string()),
-                }),
-            ));
-            continue;
-        }
+        let leader_epoch = match broker.replicas.leader(&topic.name, partition, -1) {
+            Ok(lp) => lp.leader_epoch,
+            Err(e) => {
+                out.push((
+                    tp,
+                    Err(AckOutcome {
+                        code: e.kafka_code(),
+                        message: Some(e.to_string()),
+                    }),
+                ));
+                continue;
+            }
+        };
         let mut acks = Vec::with_capacity(batches.len());
         let mut bad = None;
         for (first, last, types) in batches {
@@ -100,7 +196,7 @@ pub fn resolve_acks(
                     format!("unknown acknowledge type {t}"),
                 )),
             )),
-            None => out.push((tp, Ok(acks))),
+            None => out.push((tp, Ok((acks, leader_epoch)))),
         }
     }
     out
@@ -128,13 +224,20 @@ pub async fn apply_acks(
             .map(|(tp, r)| {
                 let outcome = match r {
                     Err(o) => o,
-                    Ok(acks) => {
+                    Ok((acks, leader_epoch)) => {
                         let key = ShareKey {
                             group: group.clone(),
                             topic_id: tp.0,
                             partition: tp.1,
                         };
-                        match b.shares.acknowledge(&key, &settings, &member, &acks, now) {
+                        match b.shares.acknowledge(
+                            &key,
+                            &settings,
+                            &member,
+                            &acks,
+                            leader_epoch,
+                            now,
+                        ) {
                             Ok(_) => AckOutcome {
                                 code: kafka_error::NONE,
                                 message: None,

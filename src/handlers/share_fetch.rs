@@ -337,6 +337,7 @@ async fn read_all(
                 &settings,
                 &member,
                 &log,
+                epoch,
                 budget,
                 max_records,
                 total == 0,

@@ -24,6 +24,9 @@
 //!   pending offsets of transactions still open, which the transaction's marker (local, or a
 //!   WriteTxnMarkers from the transaction coordinator's broker) completes.
 //!
+//! - **Share state** (`share.rs`): the share coordinator's share-partition states, as
+//!   share-state records in the same partitions, loaded and unloaded with them.
+//!
 //! Loads and unloads run in image order on one task, so an unload never overtakes the load
 //! that follows it. A single broker never builds this: its coordinator writes RocksDB directly.
 //! The offsets topic is compacted, so retention never deletes it, and the log cleaner keeps
@@ -32,8 +35,10 @@
 //! `cluster::internal_topic`.
 
 mod records;
+mod share;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::broker::now_ms;
@@ -50,11 +55,19 @@ use crate::store::Store;
 /// Pause before a failed load is tried again.
 const LOAD_RETRY: Duration = Duration::from_secs(1);
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// The group store of a cluster member (see the module header).
 pub struct OffsetsTopic {
     topic: InternalTopic,
     /// The RocksDB view of the groups this broker coordinates.
     view: Arc<Store>,
+    /// Share-partition states of the loaded offsets partitions (`share.rs`).
+    shares: Mutex<share::LoadedShares>,
+    /// Serialize a share-partition's check-and-append (`share.rs`), sharded by key.
+    share_locks: Vec<Mutex<()>>,
 }
 
 impl OffsetsTopic {
@@ -67,9 +80,12 @@ impl OffsetsTopic {
         commit_timeout: Duration,
     ) -> Result<Arc<Self>, crate::store::StoreError> {
         view.replace_groups(|_| true, &[])?;
+        share::clear_view(&view)?;
         Ok(Arc::new(OffsetsTopic {
             topic: InternalTopic::new(OFFSETS_TOPIC, node_id, replicas, commit_timeout),
             view,
+            shares: Mutex::new(HashMap::new()),
+            share_locks: (0..share::SHARE_LOCKS).map(|_| Mutex::new(())).collect(),
         }))
     }
 
@@ -96,6 +112,9 @@ impl OffsetsTopic {
             match change {
                 Change::Unload { partition } => {
                     groups.unload(partition).await;
+                    let this = self.clone();
+                    let _ =
+                        tokio::task::spawn_blocking(move || this.unload_shares(partition)).await;
                     let count = self.topic.partitions();
                     let view = self.view.clone();
                     let dropped = tokio::task::spawn_blocking(move || {
@@ -181,6 +200,7 @@ impl OffsetsTopic {
                 "offsets-topic records skipped while loading"
             );
         }
+        self.install_shares(partition, replay.take_shares())?;
         let groups = replay.finish();
         self.view
             .replace_groups(|g| offsets_partition(g, partitions) == partition, &groups)

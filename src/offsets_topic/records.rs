@@ -9,6 +9,8 @@
 //! pending offset   i16 version = 102, string group, i64 producer id, string topic,
 //!                  i32 partition                                      (Runnel's own)
 //! pending offsets  i16 version = 100, string group, i64 producer id   (read only, older runs)
+//! share state      i16 version = 101, string group, 16-byte topic id, i32 partition
+//!                                                                       (Runnel's own)
 //! ```
 //! Values are the JSON documents of `group::store` (`OffsetRecord`, `GroupMetadataRecord`,
 //! each with its format version `"v"`), not Kafka's binary values; a null value is a tombstone
@@ -28,6 +30,16 @@
 //! `{"v":1,"stage":[[topic,partition,offset]..],"unstage":[[topic,partition]..],
 //! "commit":[[topic,partition,offset]..]}`; it is still replayed.
 //!
+//! A share-state record is one share-partition's whole durable state as its share coordinator
+//! (the group's coordinator) holds it: value = i32 leader epoch (BE; the data partition's
+//! leader epoch of the last writer) followed by the share-partition record of
+//! `share::persist` (magic, format version, state epoch, start offset, ranges, CRC-32C) — the
+//! same bytes a single node keeps in its store. A start offset of −1 means "not initialized
+//! at this state epoch" (DeleteShareGroupOffsets: the next leader starts afresh, and a stale
+//! leader's write at the older epoch is fenced). A null value is a tombstone (the share group
+//! was deleted). Records written before this kind existed are read as before; a broker that
+//! does not know key version 101 skips the record and counts it.
+//!
 //! One `GroupWrite` is one uncompressed batch with no producer id, so it is appended, replicated
 //! and truncated whole: its group metadata record first, then the offset tombstones, then the
 //! offsets — the order `group::store::apply_write` applies them in.
@@ -39,6 +51,7 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
+use uuid::Uuid;
 
 use serde::Deserialize;
 
@@ -47,11 +60,13 @@ use crate::group::store::{
     PendingWrite, PersistedGroup,
 };
 use crate::log::batch::KeyValue;
+use crate::share::partition::Snapshot;
 
 const OFFSET_KEY_V0: i16 = 0;
 const OFFSET_KEY: i16 = 1;
 const GROUP_KEY: i16 = 2;
 const PENDING_KEY_V100: i16 = 100;
+const SHARE_KEY: i16 = 101;
 const PENDING_KEY: i16 = 102;
 /// Version of the version-100 pending-offsets JSON document.
 const PENDING_VERSION: u16 = 1;
@@ -79,6 +94,41 @@ enum Key {
         group: String,
         producer_id: i64,
     },
+    Share(ShareStateKey),
+}
+
+/// A share-partition: (group, topic id, partition).
+pub type ShareStateKey = (String, Uuid, i32);
+
+/// One share-partition's state at its share coordinator (see the header).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareStateRecord {
+    /// The data partition's leader epoch of the last reader or writer (fences older leaders).
+    pub leader_epoch: i32,
+    /// The state; `start_offset` −1 = not initialized at `state_epoch`.
+    pub snapshot: Snapshot,
+}
+
+impl ShareStateRecord {
+    /// The record's value bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let body = crate::share::persist::encode(&self.snapshot);
+        let mut v = Vec::with_capacity(4 + body.len());
+        v.extend_from_slice(&self.leader_epoch.to_be_bytes());
+        v.extend_from_slice(&body);
+        v
+    }
+
+    /// Decodes a value; anything malformed is an error.
+    pub fn decode(v: &[u8]) -> Result<ShareStateRecord, String> {
+        if v.len() < 4 {
+            return Err("a share-state value shorter than its leader epoch".into());
+        }
+        Ok(ShareStateRecord {
+            leader_epoch: i32::from_be_bytes([v[0], v[1], v[2], v[3]]),
+            snapshot: crate::share::persist::decode(&v[4..])?,
+        })
+    }
 }
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
@@ -124,6 +174,12 @@ impl Key {
                 put_str(&mut out, group);
                 out.extend_from_slice(&producer_id.to_be_bytes());
             }
+            Key::Share((group, topic_id, partition)) => {
+                out.extend_from_slice(&SHARE_KEY.to_be_bytes());
+                put_str(&mut out, group);
+                out.extend_from_slice(topic_id.as_bytes());
+                out.extend_from_slice(&partition.to_be_bytes());
+            }
         }
         out
     }
@@ -147,6 +203,11 @@ impl Key {
                 group: r.string()?,
                 producer_id: r.i64()?,
             },
+            SHARE_KEY => {
+                let group = r.string()?;
+                let id = Uuid::from_slice(r.take(16)?).map_err(|e| e.to_string())?;
+                Key::Share((group, id, r.i32()?))
+            }
             v => return Err(format!("unknown key version {v}")),
         };
         if !r.0.is_empty() {
@@ -267,16 +328,39 @@ pub fn encode_pending(group_id: &str, write: &PendingWrite, now_ms: i64) -> Vec<
     encode_records(&records, now_ms)
 }
 
-/// One decoded record: a group write or a transactional-offsets write.
+/// The batch that carries share-partition states (`None` = tombstone), in order.
+pub fn encode_share_states(
+    states: &[(ShareStateKey, Option<ShareStateRecord>)],
+    now_ms: i64,
+) -> Vec<u8> {
+    let records: Vec<(Vec<u8>, Option<Vec<u8>>)> = states
+        .iter()
+        .map(|(k, v)| {
+            (
+                Key::Share(k.clone()).encode(),
+                v.as_ref().map(ShareStateRecord::encode),
+            )
+        })
+        .collect();
+    let refs: Vec<KeyValue<'_>> = records
+        .iter()
+        .map(|(k, v)| (Some(k.as_slice()), v.as_deref()))
+        .collect();
+    crate::log::encode_batch(&refs, now_ms)
+}
+
+/// One decoded record: a group write, a transactional-offsets write or a share state.
 enum Decoded {
     Group(String, GroupWrite),
     Pending(String, PendingWrite),
+    Share(ShareStateKey, Option<ShareStateRecord>),
 }
 
 /// The groups of one offsets partition, folded from its batches in log order.
 #[derive(Default)]
 pub struct Replay {
     groups: HashMap<String, PersistedGroup>,
+    shares: HashMap<ShareStateKey, ShareStateRecord>,
     /// Records that did not decode (see the header).
     pub skipped: usize,
 }
@@ -299,6 +383,12 @@ impl Replay {
                 Ok(Decoded::Pending(group, write)) => {
                     apply_pending(&mut self.groups, &group, &write)
                 }
+                Ok(Decoded::Share(key, Some(state))) => {
+                    self.shares.insert(key, state);
+                }
+                Ok(Decoded::Share(key, None)) => {
+                    self.shares.remove(&key);
+                }
                 Err(e) => {
                     tracing::warn!(offset = r.offset, error = %e, "skipping an offsets-topic record that does not decode");
                     self.skipped += 1;
@@ -306,6 +396,11 @@ impl Replay {
             }
         }
         Ok(())
+    }
+
+    /// Takes the share-partition states replayed so far (every one, before `finish`).
+    pub fn take_shares(&mut self) -> HashMap<ShareStateKey, ShareStateRecord> {
+        std::mem::take(&mut self.shares)
     }
 
     /// The groups, in group id order.
@@ -324,6 +419,10 @@ fn record_write(key: &[u8], value: Option<&[u8]>) -> Result<Decoded, String> {
         offsets_delete: Vec::new(),
     };
     let group = match Key::decode(key)? {
+        Key::Share(k) => {
+            let state = value.map(ShareStateRecord::decode).transpose()?;
+            return Ok(Decoded::Share(k, state));
+        }
         Key::Group { group } => {
             write.metadata = match value {
                 None => MetadataWrite::Delete,
@@ -695,5 +794,84 @@ mod tests {
         assert!(Replay::default()
             .apply_batch(Bytes::from_static(b"short"))
             .is_err());
+    }
+
+    fn share_state(leader_epoch: i32, start_offset: i64) -> ShareStateRecord {
+        use crate::share::partition::{RecordState, StateRange};
+        ShareStateRecord {
+            leader_epoch,
+            snapshot: Snapshot {
+                state_epoch: 2,
+                start_offset,
+                ranges: vec![StateRange {
+                    first: start_offset,
+                    last: start_offset + 3,
+                    state: RecordState::Acknowledged,
+                    delivery_count: 1,
+                }],
+            },
+        }
+    }
+
+    /// Share-state records: Runnel's key version 101, the value's layout, and a replay that
+    /// keeps the last state of each share-partition and drops tombstoned ones — with group
+    /// records in the same partition untouched.
+    #[test]
+    fn share_states_replay_last_wins_and_tombstones_delete() {
+        let id = Uuid::from_u128(77);
+        let k = Key::Share(("g".into(), id, 3));
+        let enc = k.encode();
+        assert_eq!(&enc[..5], &[0, 101, 0, 1, b'g']);
+        assert_eq!(enc.len(), 2 + 3 + 16 + 4);
+        assert_eq!(Key::decode(&enc), Ok(k));
+        assert!(Key::decode(&enc[..enc.len() - 1]).is_err());
+
+        let v = share_state(7, 10).encode();
+        assert_eq!(&v[..4], &7i32.to_be_bytes());
+        assert_eq!(
+            &v[4..],
+            crate::share::persist::encode(&share_state(7, 10).snapshot)
+        );
+        assert_eq!(ShareStateRecord::decode(&v), Ok(share_state(7, 10)));
+        assert!(ShareStateRecord::decode(&v[..3]).is_err());
+        assert!(ShareStateRecord::decode(&v[..v.len() - 1]).is_err());
+
+        let a = ("g".to_string(), id, 0);
+        let b = ("g".to_string(), id, 1);
+        let other = ("h".to_string(), id, 0);
+        let mut replay = Replay::default();
+        let batches = [
+            encode_share_states(
+                &[
+                    (a.clone(), Some(share_state(1, 0))),
+                    (b.clone(), Some(share_state(1, 5))),
+                ],
+                1,
+            ),
+            encode_write(
+                "g",
+                &GroupWrite {
+                    metadata: MetadataWrite::Put(metadata(1)),
+                    offsets_put: vec![],
+                    offsets_delete: vec![],
+                },
+                2,
+            ),
+            encode_share_states(&[(a.clone(), Some(share_state(2, 4)))], 3),
+            encode_share_states(
+                &[(b.clone(), None), (other.clone(), Some(share_state(1, 1)))],
+                4,
+            ),
+        ];
+        for batch in batches {
+            replay.apply_batch(Bytes::from(batch)).unwrap();
+        }
+        assert_eq!(replay.skipped, 0);
+        let shares = replay.take_shares();
+        assert_eq!(shares.len(), 2);
+        assert_eq!(shares[&a], share_state(2, 4));
+        assert_eq!(shares[&other], share_state(1, 1));
+        assert!(!shares.contains_key(&b));
+        assert_eq!(replay.finish().len(), 1);
     }
 }

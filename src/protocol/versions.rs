@@ -89,6 +89,9 @@ pub const SUPPORTED: &[Range] = &[
     // (renew acks, acquire modes) needs a regenerated crate.
     r(ApiKey::ShareFetch, 1, 1),
     r(ApiKey::ShareAcknowledge, 1, 1),
+    // Between brokers only: share-partition leaders and the share coordinator (cluster mode).
+    r(ApiKey::ReadShareGroupState, 0, 0),
+    r(ApiKey::WriteShareGroupState, 0, 0),
     r(ApiKey::DescribeShareGroupOffsets, 0, 0),
     r(ApiKey::AlterShareGroupOffsets, 0, 0),
     r(ApiKey::DeleteShareGroupOffsets, 0, 0),
@@ -99,28 +102,24 @@ pub const PRODUCE_MIN_ACCEPTED: i16 = 3;
 
 /// APIs that only a cluster node advertises (a single node has no controller quorum). They
 /// still decode everywhere; a single node answers them with an error.
-pub const CLUSTER_ONLY: &[ApiKey] = &[ApiKey::DescribeQuorum, ApiKey::WriteTxnMarkers];
+pub const CLUSTER_ONLY: &[ApiKey] = &[
+    ApiKey::DescribeQuorum,
+    ApiKey::WriteTxnMarkers,
+    ApiKey::ReadShareGroupState,
+    ApiKey::WriteShareGroupState,
+];
 
 /// APIs that only a single node advertises: the ACL APIs, whose ACLs live in each node's own store rather than
 /// in the replicated metadata (a cluster node enforces only super users and
 /// `allow_everyone_if_no_acl_found`), and AlterUserScramCredentials (credentials are per
-/// node), and the share-group APIs, whose share-partition state (`src/share`) is kept in the
-/// leader's own store and not replicated yet, so a leader change would lose acknowledgements.
-/// They still decode everywhere; a cluster node answers UNSUPPORTED_VERSION (ACLs),
-/// INVALID_REQUEST (credentials) or serves a share request from its local state.
+/// node). They still decode everywhere; a cluster node answers UNSUPPORTED_VERSION (ACLs) or
+/// INVALID_REQUEST (credentials).
 pub const SINGLE_NODE_ONLY: &[ApiKey] = &[
     ApiKey::DescribeAcls,
     ApiKey::CreateAcls,
     ApiKey::DeleteAcls,
     // SCRAM credentials live in each node's store, not replicated yet.
     ApiKey::AlterUserScramCredentials,
-    ApiKey::ShareGroupHeartbeat,
-    ApiKey::ShareGroupDescribe,
-    ApiKey::ShareFetch,
-    ApiKey::ShareAcknowledge,
-    ApiKey::DescribeShareGroupOffsets,
-    ApiKey::AlterShareGroupOffsets,
-    ApiKey::DeleteShareGroupOffsets,
 ];
 
 /// The advertised range for an API key, if we serve it.

@@ -24,17 +24,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::fetch_response::PartitionData;
-use kafka_protocol::messages::{
-    ApiKey, BrokerId, FetchRequest, FetchResponse, RequestHeader, ResponseHeader, TopicName,
-};
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
 use tokio::sync::Notify;
 
+use crate::cluster::peer::Peer;
 use crate::kafka_error::KafkaError;
 use crate::log::PartitionLog;
 
@@ -47,6 +43,8 @@ const PARTITION_MAX_BYTES: i32 = 1 << 20;
 const RESPONSE_MAX_BYTES: i32 = 10 << 20;
 /// Largest response frame accepted from a leader.
 const MAX_FRAME: usize = 64 << 20;
+/// How long one fetch exchange may take (the leader long-polls for `FETCH_WAIT_MS`).
+const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 /// Kafka's `replica.fetch.backoff.ms`.
 const BACKOFF: Duration = Duration::from_secs(1);
 
@@ -171,7 +169,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// One leader's fetch loop: connect, fetch, apply, until shutdown (idle while nothing is
 /// followed).
 async fn run(node_id: i32, f: Arc<Fetcher>, stopped: Arc<AtomicBool>) {
-    let mut conn: Option<Connection> = None;
+    let mut conn: Option<Peer> = None;
     while !stopped.load(Ordering::Acquire) {
         let now = tokio::time::Instant::now();
         let batch: Vec<((String, i32), Followed)> = lock(&f.partitions)
@@ -185,7 +183,7 @@ async fn run(node_id: i32, f: Arc<Fetcher>, stopped: Arc<AtomicBool>) {
         }
         if conn.is_none() {
             let (host, port) = lock(&f.endpoint).clone();
-            match Connection::open(&host, port, node_id).await {
+            match Peer::open(&host, port, format!("runnel-replica-{node_id}")).await {
                 Ok(c) => conn = Some(c),
                 Err(e) => {
                     tracing::debug!(leader = f.leader, error = %e, "cannot reach the leader");
@@ -197,7 +195,7 @@ async fn run(node_id: i32, f: Arc<Fetcher>, stopped: Arc<AtomicBool>) {
         let Some(c) = conn.as_mut() else { continue };
         let req = build_request(node_id, &batch);
         let resp = tokio::select! {
-            r = c.fetch(&req) => r,
+            r = c.call(&req, FETCH_VERSION, MAX_FRAME, FETCH_TIMEOUT) => r,
             // A new partition to follow (or a leadership change) interrupts a long poll; the
             // answer in flight is abandoned with its connection.
             () = f.changed.notified() => {
@@ -348,88 +346,4 @@ fn apply_partition(log: &PartitionLog, pd: &PartitionData) -> Result<(), String>
             .map_err(|e| e.to_string())?;
     }
     Ok(())
-}
-
-/// A Kafka client connection to a leader, for Fetch only.
-struct Connection {
-    stream: TcpStream,
-    correlation: i32,
-    client_id: StrBytes,
-}
-
-impl Connection {
-    async fn open(host: &str, port: i32, node_id: i32) -> std::io::Result<Connection> {
-        let addr = format!("{host}:{port}");
-        let stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(&addr))
-            .await
-            .map_err(|_| {
-                std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
-            })??;
-        stream.set_nodelay(true)?;
-        Ok(Connection {
-            stream,
-            correlation: 0,
-            client_id: StrBytes::from_string(format!("runnel-replica-{node_id}")),
-        })
-    }
-
-    async fn fetch(&mut self, req: &FetchRequest) -> std::io::Result<FetchResponse> {
-        let bad = |e: anyhow::Error| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
-        self.correlation = self.correlation.wrapping_add(1);
-        let header = RequestHeader::default()
-            .with_request_api_key(ApiKey::Fetch as i16)
-            .with_request_api_version(FETCH_VERSION)
-            .with_correlation_id(self.correlation)
-            .with_client_id(Some(self.client_id.clone()));
-        let mut buf = BytesMut::new();
-        buf.put_i32(0);
-        header
-            .encode(&mut buf, FetchRequest::header_version(FETCH_VERSION))
-            .map_err(bad)?;
-        req.encode(&mut buf, FETCH_VERSION).map_err(bad)?;
-        let len = (buf.len() - 4) as i32;
-        buf[..4].copy_from_slice(&len.to_be_bytes());
-        self.stream.write_all(&buf).await?;
-
-        // The leader long-polls for up to FETCH_WAIT_MS.
-        let read = async {
-            let len = self.stream.read_i32().await?;
-            let len = usize::try_from(len).unwrap_or(usize::MAX);
-            if len > MAX_FRAME {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("fetch response of {len} bytes"),
-                ));
-            }
-            let mut body = Vec::with_capacity(len.min(1 << 20));
-            (&mut self.stream)
-                .take(len as u64)
-                .read_to_end(&mut body)
-                .await?;
-            if body.len() != len {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            Ok(body)
-        };
-        let body = tokio::time::timeout(Duration::from_secs(30), read)
-            .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "fetch timed out"))??;
-        let mut body = Bytes::from(body);
-        let rh = ResponseHeader::decode(&mut body, FetchResponse::header_version(FETCH_VERSION))
-            .map_err(bad)?;
-        if rh.correlation_id != self.correlation {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "correlation id mismatch",
-            ));
-        }
-        let resp = FetchResponse::decode(&mut body, FETCH_VERSION).map_err(bad)?;
-        if body.has_remaining() {
-            tracing::debug!(
-                left = body.remaining(),
-                "trailing bytes after a fetch response"
-            );
-        }
-        Ok(resp)
-    }
 }

@@ -26,10 +26,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+use super::partition::Snapshot;
 use super::partition::{
     Ack, AckCounts, AckError, Acquired, Limits, LogBatch, MemberId, SharePartition,
 };
 use super::persist;
+use super::persister::{Persister, StateError};
 use super::session::{SessionCache, SessionError, SessionKey, TopicIdPartition};
 use crate::kafka_error::KafkaError;
 use crate::log::batch::{BatchHeader, HEADER_SIZE};
@@ -150,6 +152,8 @@ pub enum ShareError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
     Log(#[from] LogError),
 }
 
@@ -161,6 +165,7 @@ impl ShareError {
             }
             ShareError::Ack(AckError::InvalidRequest(_)) => KafkaError::InvalidRequest.code(),
             ShareError::Store(e) => e.kafka_code(),
+            ShareError::State(e) => e.kafka_code(),
             ShareError::Log(e) => e.kafka_code(),
         }
     }
@@ -185,11 +190,21 @@ pub struct SharePartitionView {
     pub completed: u64,
 }
 
-type Slot = Arc<Mutex<SharePartition>>;
+/// A loaded share-partition: its state, and the data partition's leader epoch it was loaded
+/// at (a different epoch means another leader may have written since: reload).
+struct Loaded {
+    leader_epoch: i32,
+    sp: Mutex<SharePartition>,
+}
+
+type Slot = Arc<Loaded>;
 
 /// Every share-partition and share session of this broker.
 pub struct ShareManager {
+    /// Single node: where the admin operations (describe, reset, delete) read and write.
     store: Arc<Store>,
+    /// Where share-partition state is read and written (`persister`).
+    persister: Arc<dyn Persister>,
     parts: Mutex<HashMap<ShareKey, Slot>>,
     sessions: Mutex<SessionCache>,
     /// Woken when records become AVAILABLE again (release, expiry, release acks), so parked
@@ -203,9 +218,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl ShareManager {
-    pub fn new(store: Arc<Store>, metrics: ShareMetrics) -> ShareManager {
+    pub fn new(
+        store: Arc<Store>,
+        persister: Arc<dyn Persister>,
+        metrics: ShareMetrics,
+    ) -> ShareManager {
         ShareManager {
             store,
+            persister,
             parts: Mutex::new(HashMap::new()),
             sessions: Mutex::new(SessionCache::new(MAX_SHARE_SESSIONS)),
             available: Notify::new(),
@@ -213,21 +233,28 @@ impl ShareManager {
         }
     }
 
-    /// The share-partition, loaded or created (blocking: may read and write the store).
+    /// The share-partition, loaded or created at the data partition's `leader_epoch`
+    /// (blocking: may read and write through the persister). A slot loaded at another leader
+    /// epoch is replaced by a fresh read. The map lock is not held while reading.
     fn partition(
         &self,
         key: &ShareKey,
         settings: &GroupSettings,
         log: Option<&PartitionLog>,
+        leader_epoch: i32,
         now_ms: i64,
     ) -> Result<Option<Slot>, ShareError> {
-        let mut parts = lock(&self.parts);
-        if let Some(p) = parts.get(key) {
-            return Ok(Some(p.clone()));
+        if let Some(p) = lock(&self.parts).get(key) {
+            if p.leader_epoch == leader_epoch {
+                return Ok(Some(p.clone()));
+            }
         }
-        let sp = match persist::load(&self.store, &key.group, key.topic_id, key.partition)? {
-            Some(snap) => SharePartition::from_snapshot(&snap, settings.limits),
-            None => {
+        let stored = self.persister.read(key, leader_epoch)?;
+        let sp = match stored {
+            Some(snap) if snap.start_offset >= 0 => {
+                SharePartition::from_snapshot(&snap, settings.limits)
+            }
+            uninitialized => {
                 let Some(log) = log else {
                     return Ok(None);
                 };
@@ -238,35 +265,49 @@ impl ShareManager {
                         .offset_for_timestamp(now_ms - d)?
                         .map_or_else(|| log.high_watermark(), |(o, _)| o),
                 };
-                let sp = SharePartition::new(start, settings.limits);
-                persist::save(
-                    &self.store,
-                    &key.group,
-                    key.topic_id,
-                    key.partition,
-                    &sp.snapshot(),
-                )?;
-                sp
+                let fresh = Snapshot {
+                    state_epoch: uninitialized.map_or(0, |s| s.state_epoch),
+                    start_offset: start,
+                    ranges: Vec::new(),
+                };
+                self.persister.write(key, leader_epoch, &fresh)?;
+                SharePartition::from_snapshot(&fresh, settings.limits)
             }
         };
-        let slot = Arc::new(Mutex::new(sp));
+        let mut parts = lock(&self.parts);
+        if let Some(p) = parts.get(key) {
+            if p.leader_epoch == leader_epoch {
+                return Ok(Some(p.clone())); // loaded meanwhile by another request
+            }
+            let stale = lock(&p.sp).acquired_records();
+            self.metrics.acquired_records.sub(stale as i64);
+        }
+        let slot = Arc::new(Loaded {
+            leader_epoch,
+            sp: Mutex::new(sp),
+        });
         parts.insert(key.clone(), slot.clone());
         self.metrics.partitions.set(parts.len() as i64);
         Ok(Some(slot))
     }
 
     /// Persists `sp`'s state; on failure forgets the in-memory state (reloaded on next use).
-    fn persist(&self, key: &ShareKey, sp: &SharePartition) -> Result<(), ShareError> {
-        let r = persist::save(
-            &self.store,
-            &key.group,
-            key.topic_id,
-            key.partition,
-            &sp.snapshot(),
-        );
-        if let Err(e) = r {
+    fn persist(
+        &self,
+        key: &ShareKey,
+        leader_epoch: i32,
+        sp: &SharePartition,
+    ) -> Result<(), ShareError> {
+        if let Err(e) = self.persister.write(key, leader_epoch, &sp.snapshot()) {
             tracing::error!(group = %key.group, partition = key.partition, error = %e, "share state write failed");
-            lock(&self.parts).remove(key);
+            let mut parts = lock(&self.parts);
+            if parts
+                .get(key)
+                .is_some_and(|p| p.leader_epoch == leader_epoch)
+            {
+                parts.remove(key);
+                self.metrics.partitions.set(parts.len() as i64);
+            }
             return Err(e.into());
         }
         Ok(())
@@ -281,21 +322,22 @@ impl ShareManager {
         settings: &GroupSettings,
         member: &MemberId,
         log: &PartitionLog,
+        leader_epoch: i32,
         max_bytes: usize,
         max_records: i64,
         min_one: bool,
         now_ms: i64,
     ) -> Result<Option<ShareRead>, ShareError> {
-        let Some(slot) = self.partition(key, settings, Some(log), now_ms)? else {
+        let Some(slot) = self.partition(key, settings, Some(log), leader_epoch, now_ms)? else {
             return Ok(None);
         };
         let offset = {
-            let mut sp = lock(&slot);
+            let mut sp = lock(&slot.sp);
             sp.set_limits(settings.limits);
             let before = sp.start_offset();
             sp.archive_below(log.log_start_offset());
             if sp.start_offset() != before {
-                self.persist(key, &sp)?;
+                self.persist(key, leader_epoch, &sp)?;
             }
             sp.next_fetch_offset()
         };
@@ -318,7 +360,7 @@ impl ShareManager {
         };
         let batches = classify(&headers, &aborted);
         let acquired = {
-            let mut sp = lock(&slot);
+            let mut sp = lock(&slot.sp);
             let before = sp.acquired_records();
             let got = sp.acquire(member, &batches, max_records, now_ms);
             let after = sp.acquired_records();
@@ -368,16 +410,17 @@ impl ShareManager {
         settings: &GroupSettings,
         member: &MemberId,
         acks: &[Ack],
+        leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AckCounts, ShareError> {
-        let Some(slot) = self.partition(key, settings, None, now_ms)? else {
+        let Some(slot) = self.partition(key, settings, None, leader_epoch, now_ms)? else {
             return Err(AckError::InvalidRecordState(format!(
                 "share-partition {}/{} has no records in flight",
                 key.topic_id, key.partition
             ))
             .into());
         };
-        let mut sp = lock(&slot);
+        let mut sp = lock(&slot.sp);
         sp.set_limits(settings.limits);
         let before = sp.acquired_records();
         let expired = sp.expire_locks(now_ms);
@@ -386,7 +429,7 @@ impl ShareManager {
             Ok(c) => c,
             Err(e) => {
                 if expired > 0 {
-                    self.persist(key, &sp)?;
+                    self.persist(key, leader_epoch, &sp)?;
                 }
                 self.metrics
                     .acquired_records
@@ -394,7 +437,7 @@ impl ShareManager {
                 return Err(e.into());
             }
         };
-        self.persist(key, &sp)?;
+        self.persist(key, leader_epoch, &sp)?;
         self.metrics
             .acquired_records
             .add(sp.acquired_records() as i64 - before as i64);
@@ -429,11 +472,11 @@ impl ShareManager {
             let Some(slot) = lock(&self.parts).get(&key).cloned() else {
                 continue;
             };
-            let mut sp = lock(&slot);
+            let mut sp = lock(&slot.sp);
             let n = sp.release_member(member);
             if n > 0 {
                 released += n;
-                let _ = self.persist(&key, &sp);
+                let _ = self.persist(&key, slot.leader_epoch, &sp);
             }
         }
         if released > 0 {
@@ -451,14 +494,14 @@ impl ShareManager {
             .collect();
         let mut total = 0u64;
         for (key, slot) in slots {
-            let mut sp = lock(&slot);
+            let mut sp = lock(&slot.sp);
             if sp.next_deadline().is_none_or(|d| d > now_ms) {
                 continue;
             }
             let n = sp.expire_locks(now_ms);
             if n > 0 {
                 total += n;
-                let _ = self.persist(&key, &sp);
+                let _ = self.persist(&key, slot.leader_epoch, &sp);
             }
         }
         if total > 0 {
@@ -500,6 +543,12 @@ impl ShareManager {
         partitions: Vec<TopicIdPartition>,
     ) -> Result<(), SessionError> {
         let mut s = lock(&self.sessions);
+        if self.persister.shared() && !s.has_group(&key.0) {
+            // The group's first session here: cached state may be stale (an admin reset or a
+            // deleted and re-created group at the coordinator); nothing of the group is
+            // acquired here without a session, so reload it on first use.
+            self.forget_group(&key.0, false);
+        }
         let r = s.open(key, connection, partitions);
         self.metrics.sessions.set(s.len() as i64);
         r
@@ -585,7 +634,7 @@ impl ShareManager {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         for (key, slot) in slots {
-            let sp = lock(&slot);
+            let sp = lock(&slot.sp);
             out.insert(
                 (key.topic_id, key.partition),
                 SharePartitionView {
@@ -620,7 +669,7 @@ impl ShareManager {
             &sp.snapshot(),
         )?;
         if let Some(slot) = lock(&self.parts).get(key) {
-            let mut cur = lock(slot);
+            let mut cur = lock(&slot.sp);
             let limits = cur.limits();
             *cur = SharePartition::new(start_offset, limits);
         }
@@ -654,6 +703,27 @@ impl ShareManager {
     pub fn on_group_deleted(&self, group: &str) -> Result<(), StoreError> {
         lock(&self.sessions).remove_group(group);
         self.delete_state(group, None)
+    }
+
+    /// Cluster mode's hook for a deleted group or an admin reset of its state at the
+    /// coordinator: this broker's sessions (deleted group only) and in-memory share-partitions
+    /// of the group go; the durable state is the coordinator's.
+    pub fn forget_group(&self, group: &str, sessions: bool) {
+        if sessions {
+            lock(&self.sessions).remove_group(group);
+        }
+        let mut parts = lock(&self.parts);
+        let mut acquired = 0u64;
+        parts.retain(|k, v| {
+            if &*k.group == group {
+                acquired += lock(&v.sp).acquired_records();
+                false
+            } else {
+                true
+            }
+        });
+        self.metrics.acquired_records.sub(acquired as i64);
+        self.metrics.partitions.set(parts.len() as i64);
     }
 }
 
@@ -738,6 +808,7 @@ fn classify(headers: &[BatchPos], aborted: &[AbortedTxn]) -> Vec<LogBatch> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kafka_error::KafkaError;
 
     #[test]
     fn iso_durations() {
@@ -815,5 +886,143 @@ mod tests {
             .map(|b| b.skip)
             .collect();
         assert_eq!(skip, vec![true, false, true, true, false, false]);
+    }
+
+    /// A stand-in for the share coordinator with its fencing rules (`offsets_topic::share`):
+    /// leader epochs recorded on read, older ones refused; older state epochs refused.
+    #[derive(Default)]
+    struct Coordinator {
+        states: Mutex<HashMap<ShareKey, (i32, Snapshot)>>,
+    }
+
+    impl Persister for Coordinator {
+        fn read(&self, key: &ShareKey, leader_epoch: i32) -> Result<Option<Snapshot>, StateError> {
+            let mut m = lock(&self.states);
+            match m.get_mut(key) {
+                Some((e, _)) if leader_epoch < *e => {
+                    Err(StateError::FencedLeaderEpoch("older leader".into()))
+                }
+                Some((e, s)) => {
+                    *e = leader_epoch;
+                    Ok(Some(s.clone()))
+                }
+                None => Ok(None),
+            }
+        }
+
+        fn write(
+            &self,
+            key: &ShareKey,
+            leader_epoch: i32,
+            state: &Snapshot,
+        ) -> Result<(), StateError> {
+            let mut m = lock(&self.states);
+            if let Some((e, s)) = m.get(key) {
+                if leader_epoch < *e {
+                    return Err(StateError::FencedLeaderEpoch("older leader".into()));
+                }
+                if state.state_epoch < s.state_epoch {
+                    return Err(StateError::FencedStateEpoch("older state".into()));
+                }
+            }
+            m.insert(key.clone(), (leader_epoch, state.clone()));
+            Ok(())
+        }
+
+        fn shared(&self) -> bool {
+            true
+        }
+    }
+
+    fn manager(dir: &std::path::Path, coordinator: Arc<Coordinator>) -> ShareManager {
+        let store = Arc::new(Store::open(dir).unwrap());
+        ShareManager::new(store, coordinator, crate::telemetry::Metrics::new().share)
+    }
+
+    fn log_of(dir: &std::path::Path, records: usize) -> PartitionLog {
+        let log = PartitionLog::open(dir, crate::log::LogConfig::default(), 0).unwrap();
+        let batch = crate::log::testutil::BatchBuilder::new()
+            .records(records)
+            .build();
+        log.append(&batch, 0, 1_000).unwrap();
+        log
+    }
+
+    fn accept(first: i64, last: i64) -> Vec<Ack> {
+        vec![Ack {
+            first,
+            last,
+            types: vec![super::super::partition::AckType::Accept],
+        }]
+    }
+
+    /// A new leader of the data partition (a higher leader epoch) loads the state the old one
+    /// made durable: accepted records never come back, acquired-but-unacked ones do; the old
+    /// leader is fenced from then on, and an admin reset (higher state epoch) fences the
+    /// cached copy of the new leader, which reloads.
+    #[test]
+    fn leader_change_and_admin_reset_are_fenced() {
+        let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+        let coordinator = Arc::new(Coordinator::default());
+        let old = manager(dirs[0].path(), coordinator.clone());
+        let new = manager(dirs[1].path(), coordinator.clone());
+        let log = log_of(dirs[2].path(), 10);
+        let settings = GroupSettings {
+            reset: AutoReset::Earliest,
+            ..GroupSettings::default()
+        };
+        let key = ShareKey {
+            group: Arc::from("g"),
+            topic_id: Uuid::from_u128(9),
+            partition: 0,
+        };
+        let m1: MemberId = Arc::from("m1");
+        let m2: MemberId = Arc::from("m2");
+        let got = old
+            .fetch(&key, &settings, &m1, &log, 1, 1 << 20, 100, true, 10)
+            .unwrap()
+            .unwrap();
+        assert_eq!((got.acquired[0].first, got.acquired[0].last), (0, 9));
+        old.acknowledge(&key, &settings, &m1, &accept(0, 4), 1, 11)
+            .unwrap();
+
+        // The new leader: 0..4 accepted for good, 5..9 available again.
+        let got = new
+            .fetch(&key, &settings, &m2, &log, 2, 1 << 20, 100, true, 12)
+            .unwrap()
+            .unwrap();
+        assert_eq!((got.acquired[0].first, got.acquired[0].last), (5, 9));
+        // The old leader's write is refused, and so is its reload.
+        let e = old
+            .acknowledge(&key, &settings, &m1, &accept(5, 9), 1, 13)
+            .unwrap_err();
+        assert_eq!(e.kafka_code(), KafkaError::FencedLeaderEpoch.code());
+        let e = old
+            .acknowledge(&key, &settings, &m1, &accept(5, 9), 1, 14)
+            .unwrap_err();
+        assert_eq!(e.kafka_code(), KafkaError::FencedLeaderEpoch.code());
+        new.acknowledge(&key, &settings, &m2, &accept(5, 6), 2, 15)
+            .unwrap();
+
+        // An admin reset at the coordinator: start 8, next state epoch.
+        {
+            let mut m = lock(&coordinator.states);
+            let (_, s) = m.get_mut(&key).unwrap();
+            *s = Snapshot {
+                state_epoch: s.state_epoch + 1,
+                start_offset: 8,
+                ranges: Vec::new(),
+            };
+        }
+        let e = new
+            .acknowledge(&key, &settings, &m2, &accept(7, 7), 2, 16)
+            .unwrap_err();
+        assert_eq!(e.kafka_code(), KafkaError::FencedStateEpoch.code());
+        let got = new
+            .fetch(&key, &settings, &m2, &log, 2, 1 << 20, 100, true, 17)
+            .unwrap()
+            .unwrap();
+        assert_eq!((got.acquired[0].first, got.acquired[0].last), (8, 9));
+        assert_eq!(lock(&coordinator.states)[&key].1.state_epoch, 1);
     }
 }

@@ -5,6 +5,10 @@
 //!   record states, acquisition locks, delivery counts), `now_ms` passed in
 //! - [`session`]   — share sessions: epochs, partitions, the connection each belongs to
 //! - [`persist`]   — the durable record of a share-partition in the store (byte table)
+//! - [`persister`] — where the leader reads and writes that state: the trait, and the single
+//!   node's store
+//! - [`remote`]    — cluster mode's persister: the share group's coordinator, local or over
+//!   Read/WriteShareGroupState
 //! - [`manager`]   — the workflows: acquire from the log, acknowledge durably, release on
 //!   session end, disconnect and lock expiry; what handlers call
 //!
@@ -14,6 +18,8 @@
 pub mod manager;
 pub mod partition;
 pub mod persist;
+pub mod persister;
+pub mod remote;
 pub mod session;
 
 pub use manager::{GroupSettings, ShareKey, ShareManager};

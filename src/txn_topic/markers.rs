@@ -12,26 +12,21 @@
 //! leader, a connection failure, NOT_LEADER_OR_FOLLOWER, too few in-sync replicas — is retried
 //! by the coordinator.
 //!
-//! Inter-broker connections are plaintext to each broker's first listener, as the replica
-//! fetchers use; one idle connection per broker is kept for the next marker.
+//! Inter-broker connections are `cluster::peer` clients (plaintext, each broker's first
+//! listener); one idle connection per broker is kept for the next marker.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::write_txn_markers_request::{
     WritableTxnMarker, WritableTxnMarkerTopic,
 };
-use kafka_protocol::messages::{
-    ApiKey, ProducerId, RequestHeader, ResponseHeader, TopicName, WriteTxnMarkersRequest,
-    WriteTxnMarkersResponse,
-};
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use kafka_protocol::messages::{ProducerId, TopicName, WriteTxnMarkersRequest};
+use kafka_protocol::protocol::StrBytes;
 
 use crate::cluster::controller::Controller;
+use crate::cluster::peer::Peer;
 use crate::cluster::OFFSETS_TOPIC;
 use crate::kafka_error::KafkaError;
 use crate::txn::markers::BrokerMarkers;
@@ -88,11 +83,6 @@ impl ClusterMarkers {
         if p.leader == self.node_id {
             return self.local.write_marker(to, marker).await;
         }
-        let Some(b) = image.brokers.get(&p.leader).filter(|b| !b.fenced) else {
-            return Err(MarkerError::Retry(format!(
-                "{topic}-{partition} has no live leader"
-            )));
-        };
         let req =
             WriteTxnMarkersRequest::default().with_markers(vec![WritableTxnMarker::default()
                 .with_producer_id(ProducerId(marker.producer_id))
@@ -106,13 +96,17 @@ impl ClusterMarkers {
         let peer = lock(&self.idle).remove(&leader);
         let mut peer = match peer {
             Some(c) => c,
-            None => Peer::open(&b.host, b.port, self.node_id)
-                .await
-                .map_err(|e| MarkerError::Retry(format!("connecting to broker {leader}: {e}")))?,
-        };
-        let resp = tokio::time::timeout(REMOTE_TIMEOUT, peer.call(&req))
+            None => Peer::open_broker(
+                &image,
+                leader,
+                format!("runnel-txn-coordinator-{}", self.node_id),
+            )
             .await
-            .map_err(|_| MarkerError::Retry(format!("broker {leader} did not answer in time")))?
+            .map_err(|e| MarkerError::Retry(format!("connecting to broker {leader}: {e}")))?,
+        };
+        let resp = peer
+            .call(&req, WRITE_TXN_MARKERS_VERSION, MAX_FRAME, REMOTE_TIMEOUT)
+            .await
             .map_err(|e| MarkerError::Retry(format!("WriteTxnMarkers to broker {leader}: {e}")))?;
         lock(&self.idle).insert(leader, peer);
         let code = resp
@@ -149,77 +143,4 @@ impl MarkerSink for ClusterMarkers {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// A Kafka client connection to another broker, for WriteTxnMarkers.
-struct Peer {
-    stream: TcpStream,
-    correlation: i32,
-    client_id: StrBytes,
-}
-
-impl Peer {
-    async fn open(host: &str, port: i32, node_id: i32) -> std::io::Result<Peer> {
-        let addr = format!("{host}:{port}");
-        let stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(&addr))
-            .await
-            .map_err(|_| {
-                std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
-            })??;
-        stream.set_nodelay(true)?;
-        Ok(Peer {
-            stream,
-            correlation: 0,
-            client_id: StrBytes::from_string(format!("runnel-txn-coordinator-{node_id}")),
-        })
-    }
-
-    async fn call(
-        &mut self,
-        req: &WriteTxnMarkersRequest,
-    ) -> std::io::Result<WriteTxnMarkersResponse> {
-        let v = WRITE_TXN_MARKERS_VERSION;
-        let bad = |e: anyhow::Error| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
-        self.correlation = self.correlation.wrapping_add(1);
-        let header = RequestHeader::default()
-            .with_request_api_key(ApiKey::WriteTxnMarkers as i16)
-            .with_request_api_version(v)
-            .with_correlation_id(self.correlation)
-            .with_client_id(Some(self.client_id.clone()));
-        let mut buf = BytesMut::new();
-        buf.put_i32(0);
-        header
-            .encode(&mut buf, WriteTxnMarkersRequest::header_version(v))
-            .map_err(bad)?;
-        req.encode(&mut buf, v).map_err(bad)?;
-        let len = (buf.len() - 4) as i32;
-        buf[..4].copy_from_slice(&len.to_be_bytes());
-        self.stream.write_all(&buf).await?;
-        let len = usize::try_from(self.stream.read_i32().await?).unwrap_or(usize::MAX);
-        if len > MAX_FRAME {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("WriteTxnMarkers response of {len} bytes"),
-            ));
-        }
-        let mut body = vec![0u8; len];
-        self.stream.read_exact(&mut body).await?;
-        let mut body = Bytes::from(body);
-        let rh = ResponseHeader::decode(&mut body, WriteTxnMarkersResponse::header_version(v))
-            .map_err(bad)?;
-        if rh.correlation_id != self.correlation {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "correlation id mismatch",
-            ));
-        }
-        let resp = WriteTxnMarkersResponse::decode(&mut body, v).map_err(bad)?;
-        if body.has_remaining() {
-            tracing::debug!(
-                left = body.remaining(),
-                "trailing bytes after a WriteTxnMarkers response"
-            );
-        }
-        Ok(resp)
-    }
 }
