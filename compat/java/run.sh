@@ -86,6 +86,9 @@ cluster)
         "${JAVA[@]}" Cluster failover-rolling "$COMPAT_CLUSTER_DIR"
     check cluster/java/eos-coordinator-kill --timeout 300 -- \
         "${JAVA[@]}" Txn eos-cluster "$COMPAT_CLUSTER_DIR"
+    # KIP-848 (group.protocol=consumer): the group coordinator's broker SIGKILLed mid-run.
+    check cluster/java/kip848-coordinator-kill --timeout 360 -- \
+        "${JAVA[@]}" Groups coordinator-kill "$COMPAT_CLUSTER_DIR"
     ;;
 esac
 # Results are recorded by `check`; a non-zero exit here means run.sh itself broke.
