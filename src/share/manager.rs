@@ -298,7 +298,11 @@ impl ShareManager {
 
     /// Locks `slot` if it is still `key`'s share-partition (`None`: its state was dropped
     /// since the slot was looked up).
-    fn current<'a>(&self, key: &ShareKey, slot: &'a Slot) -> Option<MutexGuard<'a, SharePartition>> {
+    fn current<'a>(
+        &self,
+        key: &ShareKey,
+        slot: &'a Slot,
+    ) -> Option<MutexGuard<'a, SharePartition>> {
         let sp = lock(slot);
         let live = lock(&self.parts)
             .get(key)
@@ -366,7 +370,9 @@ impl ShareManager {
             let Some(mut sp) = self.current(key, &slot) else {
                 return Ok(None);
             };
-            self.tracked(&mut sp, |sp| sp.acquire(member, &batches, max_records, now_ms))
+            self.tracked(&mut sp, |sp| {
+                sp.acquire(member, &batches, max_records, now_ms)
+            })
         };
         let redelivered: i64 = acquired
             .iter()
@@ -664,7 +670,9 @@ impl ShareManager {
         if let Some(slot) = slot {
             let mut cur = lock(&slot);
             let limits = cur.limits();
-            self.tracked(&mut cur, |cur| *cur = SharePartition::new(start_offset, limits));
+            self.tracked(&mut cur, |cur| {
+                *cur = SharePartition::new(start_offset, limits)
+            });
         }
         Ok(())
     }
@@ -912,9 +920,20 @@ mod tests {
         };
         let member = |s: &str| -> MemberId { Arc::from(s) };
         let fetch = |g: &str, who: &str, n: i64, now: i64| {
-            m.fetch(&key(g), &settings, &member(who), &log, 1 << 20, n, true, now)
-                .unwrap()
-                .map_or(0, |r| r.acquired.iter().map(|a| a.last - a.first + 1).sum::<i64>())
+            m.fetch(
+                &key(g),
+                &settings,
+                &member(who),
+                &log,
+                1 << 20,
+                n,
+                true,
+                now,
+            )
+            .unwrap()
+            .map_or(0, |r| {
+                r.acquired.iter().map(|a| a.last - a.first + 1).sum::<i64>()
+            })
         };
         let gauge = || metrics.acquired_records.get();
 
@@ -925,7 +944,8 @@ mod tests {
             last: 1,
             types: vec![AckType::Accept],
         };
-        m.acknowledge(&key("g1"), &settings, &member("a"), &[accept], 0).unwrap();
+        m.acknowledge(&key("g1"), &settings, &member("a"), &[accept], 0)
+            .unwrap();
         assert_eq!(gauge(), 2);
         // Offsets 2 and 3 expire; b acquires 2..=4, then the log start passes them.
         assert_eq!(m.expire_locks(60_000), 2);
@@ -934,7 +954,11 @@ mod tests {
         assert_eq!(gauge(), 3);
         log.delete_records_before(5).unwrap();
         assert_eq!(fetch("g1", "b", 2, 60_000), 2);
-        assert_eq!(gauge(), 2, "records archived below the log start are not acquired");
+        assert_eq!(
+            gauge(),
+            2,
+            "records archived below the log start are not acquired"
+        );
         m.release_member(&Arc::from("g1"), "b", &[(topic, 0)]);
         assert_eq!(gauge(), 0);
         assert_eq!(fetch("g1", "b", 2, 60_000), 2);

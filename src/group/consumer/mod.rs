@@ -200,13 +200,19 @@ impl ConsumerMember {
 
     /// Re-resolves `regex_topics` against `image` with the topics the member's principal may
     /// describe now (`None`: no authorizer). Returns whether it changed.
-    fn filter_regex(&mut self, describable: Option<&BTreeSet<String>>, image: &TopicsImage) -> bool {
+    fn filter_regex(
+        &mut self,
+        describable: Option<&BTreeSet<String>>,
+        image: &TopicsImage,
+    ) -> bool {
         let new = match (describable, &self.regex) {
             (Some(allowed), Some(_)) => Some(
                 image
                     .by_name
                     .iter()
-                    .filter(|(name, meta)| self.regex_matches(name, meta) && allowed.contains(*name))
+                    .filter(|(name, meta)| {
+                        self.regex_matches(name, meta) && allowed.contains(*name)
+                    })
                     .map(|(name, _)| name.clone())
                     .collect(),
             ),

@@ -98,10 +98,7 @@ impl ConsumerGroup {
                     client_host: m.client_host.clone(),
                     subscribed_names: m.subscribed_names.clone(),
                     subscribed_regex: m.subscribed_regex.clone(),
-                    regex_topics: m
-                        .regex_topics
-                        .as_ref()
-                        .map(|t| t.iter().cloned().collect()),
+                    regex_topics: m.regex_topics.as_ref().map(|t| t.iter().cloned().collect()),
                     server_assignor: m.server_assignor.clone(),
                     rebalance_timeout_ms: m.rebalance_timeout_ms,
                     member_epoch: m.member_epoch,
