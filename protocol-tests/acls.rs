@@ -1,7 +1,8 @@
 //! Authorization end to end: a broker with `auth.authorizer = true` and a super user, and
 //! requests dispatched under chosen principals — denied, then allowed once the super user
 //! has created the ACL; PREFIXED patterns; DENY beating ALLOW; Metadata filtering; group
-//! and cluster checks; DescribeAcls / DeleteAcls filters; ACLs surviving a restart.
+//! and cluster checks; DescribeAcls / DeleteAcls filters; ACLs surviving a restart; KIP-848
+//! regex subscriptions limited to the topics the member may DESCRIBE.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -22,6 +23,7 @@ const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
 const GROUP_AUTHORIZATION_FAILED: i16 = 30;
 const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
 const INVALID_REQUEST: i16 = 42;
+const INVALID_REGULAR_EXPRESSION: i16 = 128;
 const SECURITY_DISABLED: i16 = 54;
 
 // Kafka's codes.
@@ -87,6 +89,7 @@ async fn call(b: &Arc<Broker>, principal: &str, v: i16, req: RequestKind) -> Res
         RequestKind::DescribeLogDirs(_) => ApiKey::DescribeLogDirs,
         RequestKind::InitProducerId(_) => ApiKey::InitProducerId,
         RequestKind::DescribeCluster(_) => ApiKey::DescribeCluster,
+        RequestKind::ConsumerGroupHeartbeat(_) => ApiKey::ConsumerGroupHeartbeat,
         other => panic!("no key for {other:?}"),
     };
     match dispatch(b, &ctx(principal, key, v), req).await {
@@ -619,4 +622,67 @@ async fn without_an_authorizer_everything_is_allowed_and_acl_apis_are_disabled()
     );
     let (code, _) = describe_acls(&b, describe_filter(ANY, None, ANY, None)).await;
     assert_eq!(code, SECURITY_DISABLED);
+}
+
+/// A KIP-848 member subscribed by regex is assigned only the matching topics its principal
+/// may DESCRIBE (as Kafka filters resolved regexes); a regex that does not compile is
+/// INVALID_REGULAR_EXPRESSION.
+#[tokio::test]
+async fn consumer_group_regex_gets_only_describable_topics() {
+    let tb = start().await;
+    let b = broker(&tb);
+    for t in ["rx-open", "rx-secret"] {
+        create_topic(&b, t).await;
+    }
+    let acls = [
+        allow(GROUP, "ga", "User:alice", READ),
+        allow(TOPIC, "rx-open", "User:alice", DESCRIBE),
+        allow(GROUP, "gb", "User:bob", READ),
+        allow(TOPIC, "rx-open", "User:bob", DESCRIBE),
+        allow(TOPIC, "rx-secret", "User:bob", DESCRIBE),
+    ];
+    assert_eq!(create_acls(&b, "User:admin", &acls).await, vec![0; 5]);
+    let ids = broker(&tb).metadata.topics();
+    let id_of = |n: &str| ids.iter().find(|t| t.name == n).unwrap().id;
+    let join = |group: &str, regex: &str| {
+        RequestKind::ConsumerGroupHeartbeat(
+            ConsumerGroupHeartbeatRequest::default()
+                .with_group_id(GroupId(s(group)))
+                .with_member_id(s(&format!("{group}-member")))
+                .with_member_epoch(0)
+                .with_rebalance_timeout_ms(30_000)
+                .with_subscribed_topic_regex(Some(s(regex)))
+                .with_topic_partitions(Some(vec![])),
+        )
+    };
+    let assigned = |r: &ConsumerGroupHeartbeatResponse| {
+        let mut t: Vec<uuid::Uuid> = r
+            .assignment
+            .as_ref()
+            .map(|a| a.topic_partitions.iter().map(|tp| tp.topic_id).collect())
+            .unwrap_or_default();
+        t.sort();
+        t
+    };
+    let ResponseKind::ConsumerGroupHeartbeat(r) =
+        call(&b, "User:alice", 1, join("ga", "rx-.*")).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+    assert_eq!(assigned(&r), vec![id_of("rx-open")]);
+    let ResponseKind::ConsumerGroupHeartbeat(r) =
+        call(&b, "User:bob", 1, join("gb", "rx-.*")).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+    let mut both = vec![id_of("rx-open"), id_of("rx-secret")];
+    both.sort();
+    assert_eq!(assigned(&r), both);
+    let ResponseKind::ConsumerGroupHeartbeat(r) = call(&b, "User:bob", 1, join("gb", "rx-(")).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(r.error_code, INVALID_REGULAR_EXPRESSION);
 }

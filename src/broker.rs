@@ -255,10 +255,6 @@ impl Broker {
                 "partition directories reconciled with the metadata store"
             );
         }
-        let topic_metrics = metrics.clone();
-        controller.set_deleted_observer(Arc::new(move |name: &str| {
-            topic_metrics.topics.remove_topic(name)
-        }));
         let hosted = logs.partition_count();
         tracing::info!(
             open_file_limit = nofile,
@@ -369,6 +365,15 @@ impl Broker {
                         }
                     });
                 }
+            }
+        }));
+        // A deleted topic takes its metrics and its share-partition state with it.
+        let topic_metrics = metrics.clone();
+        let topic_shares = shares.clone();
+        controller.set_deleted_observer(Arc::new(move |name: &str, id| {
+            topic_metrics.topics.remove_topic(name);
+            if let Err(e) = topic_shares.on_topic_deleted(id) {
+                tracing::warn!(topic = name, error = %e, "deleting a topic's share-partition state failed");
             }
         }));
         Ok(Arc::new(Broker {

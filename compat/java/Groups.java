@@ -53,6 +53,15 @@ import static java.util.concurrent.TimeUnit.SECONDS;
  *       one by one (rolling downgrade: a classic group again), the broker restarted
  *       mid-migration (unless COMPAT_EXTERNAL_BROKER); every record exactly once with
  *       commits, no partition ever owned by two members at once.
+ *   Groups coordinator-kill DIR
+ *       (DIR: the cluster dir of compat/run's 3-node cluster) 3 KIP-848 members (uniform) on a
+ *       6-partition RF 3 topic (min.insync.replicas=2) while a producer writes; the group's
+ *       coordinator (leader of its __consumer_offsets partition, describeConsumerGroups'
+ *       coordinator) is SIGKILLed and started again 5 s later, then the broker that took the group
+ *       over, the same way. Each time the group re-forms on the new
+ *       coordinator with the same member ids and a group epoch that never goes back (no
+ *       GROUP_ID_NOT_FOUND or other fatal error in any member), every record is delivered,
+ *       none again after a successful commit, and no partition is owned by two members at once.
  */
 public class Groups {
     static final int PARTITIONS = 6;
@@ -69,6 +78,7 @@ public class Groups {
                 case "settle" -> settle(args[1]);
                 case "describe-consumer" -> describeConsumer();
                 case "rolling" -> rolling(args.length > 1 ? args[1] : "cooperative-sticky");
+                case "coordinator-kill" -> coordinatorKill(args[1]);
                 default -> throw new IllegalArgumentException(cmd);
             }
         });
@@ -770,5 +780,111 @@ public class Groups {
         awaitDelivered(ledger, end, Duration.ofSeconds(90), "every record consumed across the rolls");
         for (Member m : ms) m.close();
         for (Member m : ms) Util.check(m.error == null, m.name + " failed: " + m.error);
+    }
+
+    // ------------------------------------------------------------------------------------
+
+    /** The group's description via Admin a (null while it cannot be described). */
+    static ConsumerGroupDescription describeGroup(Admin a, String group) {
+        try {
+            return a.describeConsumerGroups(List.of(group)).all().get(30, SECONDS).get(group);
+        } catch (Exception e) {
+            return null;
+        }
+    }
+
+    static Set<String> memberIds(ConsumerGroupDescription d) {
+        return d.members().stream().map(MemberDescription::consumerId).collect(Collectors.toCollection(TreeSet::new));
+    }
+
+    static void coordinatorKill(String dir) throws Exception {
+        String topic = Util.topic("java-kip848-cluster");
+        String group = Util.topic("g-kip848-cluster");
+        try (Admin a = Util.admin()) {
+            a.createTopics(List.of(new NewTopic(topic, PARTITIONS, (short) 3).configs(Map.of("min.insync.replicas", "2"))))
+                    .all().get(60, SECONDS);
+        }
+        Ledger ledger = new Ledger();
+        List<Member> ms = new ArrayList<>();
+        for (int i = 0; i < 3; i++) ms.add(new Member("c" + i, group, topic, "consumer-uniform", ledger));
+        awaitCoverage("3 members assigned", Duration.ofSeconds(90), ms, null);
+
+        // A producer writes round-robin to the 6 partitions for the whole run (~300 records/s).
+        AtomicBoolean stopProducing = new AtomicBoolean();
+        List<String> sendErrors = Collections.synchronizedList(new ArrayList<>());
+        Thread producer = new Thread(() -> {
+            try (KafkaProducer<byte[], byte[]> p = Util.producer("linger.ms", "5",
+                    "delivery.timeout.ms", "120000", "request.timeout.ms", "10000")) {
+                for (int i = 0; !stopProducing.get(); i++) {
+                    p.send(new ProducerRecord<>(topic, i % PARTITIONS, Util.b("k" + i), Util.b("v" + i)), (md, e) -> {
+                        if (e != null) sendErrors.add(e.toString());
+                    });
+                    if (i % 30 == 29) Thread.sleep(100);
+                }
+                p.flush();
+            } catch (Exception e) {
+                sendErrors.add("producer: " + e);
+            }
+        }, "producer");
+        producer.start();
+
+        // Two rounds: the coordinator is killed, then the broker that took the group over.
+        for (int round = 1; round <= 2; round++) {
+            ConsumerGroupDescription before;
+            int victim;
+            try (Admin a = Util.admin()) {
+                Util.waitUntil(() -> {
+                    ConsumerGroupDescription d = describeGroup(a, group);
+                    return d != null && d.groupState() == GroupState.STABLE && d.members().size() == 3;
+                }, Duration.ofSeconds(60), "group Stable with 3 members");
+                Thread.sleep(4000); // consume under load for a while
+                before = describeGroup(a, group);
+                Util.check(before != null, "group not describable before kill " + round);
+                victim = before.coordinator().id();
+            }
+            int delivered = ledger.distinct();
+            System.out.println("round " + round + ": coordinator " + victim + ", group epoch " + before.groupEpoch()
+                    + ", members " + memberIds(before) + ", " + delivered + " records delivered so far");
+            long t0 = System.currentTimeMillis();
+            ProcessHandle.of(Cluster.pid(dir, victim)).ifPresent(ProcessHandle::destroyForcibly);
+            System.out.println("SIGKILL node " + victim + " (the group coordinator)");
+            Thread.sleep(5000);
+            Cluster.clusterCtl(dir, "start", String.valueOf(victim));
+            System.out.printf("node %d started again %.1fs after the kill%n", victim, (System.currentTimeMillis() - t0) / 1000.0);
+
+            ConsumerGroupDescription[] after = new ConsumerGroupDescription[1];
+            try (Admin a = Util.admin()) {
+                Util.waitUntil(() -> {
+                    after[0] = describeGroup(a, group);
+                    return after[0] != null && after[0].groupState() == GroupState.STABLE && after[0].members().size() == 3;
+                }, Duration.ofSeconds(90), "group Stable with 3 members after kill " + round);
+            }
+            System.out.printf("after kill %d (%.1fs): coordinator %d, group epoch %s, members %s%n", round,
+                    (System.currentTimeMillis() - t0) / 1000.0, after[0].coordinator().id(), after[0].groupEpoch(), memberIds(after[0]));
+            Util.eq(memberIds(after[0]), memberIds(before), "member ids after the coordinator moved");
+            Util.check(after[0].groupEpoch().orElse(-1) >= before.groupEpoch().orElse(0),
+                    "group epoch went back: " + before.groupEpoch() + " -> " + after[0].groupEpoch());
+            awaitCoverage("3 members after kill " + round, Duration.ofSeconds(60), ms, null);
+            Util.waitUntil(() -> ledger.distinct() > delivered + 300, Duration.ofSeconds(60),
+                    "consumption to go on after kill " + round);
+        }
+        Thread.sleep(3000); // more records consumed on the new coordinator
+        stopProducing.set(true);
+        producer.join(180_000);
+        Util.check(sendErrors.isEmpty(), "sends failed: " + sendErrors.subList(0, Math.min(5, sendErrors.size())));
+        Map<Integer, Long> end = new TreeMap<>();
+        try (Admin a = Util.admin()) {
+            Map<TopicPartition, OffsetSpec> latest = new HashMap<>();
+            for (int p = 0; p < PARTITIONS; p++) latest.put(new TopicPartition(topic, p), OffsetSpec.latest());
+            a.listOffsets(latest).all().get(60, SECONDS).forEach((tp, r) -> end.put(tp.partition(), r.offset()));
+        }
+        System.out.println("records produced: " + total(end) + " " + end);
+        awaitDelivered(ledger, end, Duration.ofSeconds(120), "3 members consume everything");
+        for (Member m : ms) m.close();
+        for (Member m : ms) Util.check(m.error == null, m.name + " failed: " + m.error);
+        try (Admin a = Util.admin()) {
+            Map<Integer, Long> got = offsets(a.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get(60, SECONDS));
+            Util.eq(got, end, "committed offsets = log end offsets");
+        }
     }
 }

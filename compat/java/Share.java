@@ -21,6 +21,8 @@ import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.KafkaShareConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.KafkaException;
+import org.apache.kafka.common.TopicIdPartition;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
@@ -28,8 +30,8 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 /**
  * Share groups (KIP-932) with the Java 4.3 KafkaShareConsumer: delivery exactly once with
  * three members, release → redelivery, reject → never again, the delivery limit, a member
- * SIGKILLed with records acquired, the admin view, a classic group beside a share group on one
- * topic, and acknowledged records/s with 1 and 3 members.
+ * SIGKILLed with records acquired, the admin view, a classic, a consumer-protocol and a share
+ * group on one topic at once, and acknowledged records/s with 1 and 3 members.
  */
 public final class Share {
     public static void main(String[] args) throws Exception {
@@ -263,39 +265,86 @@ public final class Share {
     }
 
     /** A classic group and a share group read the same topic: both see every record. */
+    /**
+     * One classic group, one consumer-protocol (KIP-848) group and one share group read the
+     * same 3-partition topic at once, half the records produced before they start and half
+     * while they run: the classic and the consumer group each see every record once (one
+     * member each, commitSync per poll), the share group accepts every record once.
+     */
     static void mixed() throws Exception {
         String topic = Util.topic("java-share-mixed");
         String group = Util.topic("sg-mixed");
-        int n = 1000;
+        int n = 2000, partitions = 3;
         try (Admin a = Util.admin()) {
-            Util.createTopic(a, topic, 2);
+            Util.createTopic(a, topic, partitions);
             groupConfig(a, group);
         }
-        produce(topic, n, 2);
-        Set<String> share = ConcurrentHashMap.newKeySet();
-        Thread t = new Thread(() -> {
-            try (KafkaShareConsumer<byte[], byte[]> c = shareConsumer(group, "mixed-share")) {
-                c.subscribe(List.of(topic));
-                long deadline = System.currentTimeMillis() + 90000;
-                while (share.size() < n && System.currentTimeMillis() < deadline) {
-                    ConsumerRecords<byte[], byte[]> recs = c.poll(Duration.ofMillis(300));
-                    for (ConsumerRecord<byte[], byte[]> rec : recs) { c.acknowledge(rec, AcknowledgeType.ACCEPT); share.add(key(rec)); }
-                    if (!recs.isEmpty()) c.commitSync(Duration.ofSeconds(30));
-                }
-            }
-        });
-        t.start();
-        Set<String> classic = new HashSet<>();
-        try (KafkaConsumer<byte[], byte[]> c = Util.consumer(ConsumerConfig.GROUP_ID_CONFIG, Util.topic("classic-mixed"))) {
-            c.subscribe(List.of(topic));
-            long deadline = System.currentTimeMillis() + 90000;
-            while (classic.size() < n && System.currentTimeMillis() < deadline)
-                for (ConsumerRecord<byte[], byte[]> rec : c.poll(Duration.ofMillis(300))) classic.add(key(rec));
-            c.commitSync();
+        try (KafkaProducer<byte[], byte[]> p = Util.producer("linger.ms", "5")) {
+            for (int i = 0; i < n / 2; i++)
+                p.send(new ProducerRecord<>(topic, i % partitions, null, Util.b("k" + i), Util.b("v" + i)));
+            p.flush();
         }
-        t.join(120000);
-        Util.eq(classic.size(), n, "classic group records");
-        Util.eq(share.size(), n, "share group records");
+        Map<String, Map<String, Integer>> seen = new ConcurrentHashMap<>();
+        List<String> errors = Collections.synchronizedList(new ArrayList<>());
+        List<Thread> readers = new ArrayList<>();
+        for (String kind : List.of("classic", "consumer", "share")) {
+            Map<String, Integer> counts = new ConcurrentHashMap<>();
+            seen.put(kind, counts);
+            Thread t = new Thread(() -> {
+                long deadline = System.currentTimeMillis() + 120_000;
+                try {
+                    if (kind.equals("share")) {
+                        try (KafkaShareConsumer<byte[], byte[]> c = shareConsumer(group, "mixed-share")) {
+                            c.subscribe(List.of(topic));
+                            while (counts.size() < n && System.currentTimeMillis() < deadline) {
+                                ConsumerRecords<byte[], byte[]> recs = c.poll(Duration.ofMillis(300));
+                                for (ConsumerRecord<byte[], byte[]> rec : recs) c.acknowledge(rec, AcknowledgeType.ACCEPT);
+                                if (recs.isEmpty()) continue;
+                                // Counted once the acceptance is durable.
+                                Map<TopicIdPartition, Optional<KafkaException>> r = c.commitSync(Duration.ofSeconds(30));
+                                r.values().forEach(e -> e.ifPresent(x -> errors.add("share commit: " + x)));
+                                for (ConsumerRecord<byte[], byte[]> rec : recs) counts.merge(key(rec), 1, Integer::sum);
+                            }
+                        }
+                    } else {
+                        String g = Util.topic(kind + "-mixed");
+                        KafkaConsumer<byte[], byte[]> consumer = kind.equals("consumer")
+                                ? Util.consumer(ConsumerConfig.GROUP_ID_CONFIG, g, ConsumerConfig.GROUP_PROTOCOL_CONFIG, "consumer")
+                                : Util.consumer(ConsumerConfig.GROUP_ID_CONFIG, g);
+                        try (KafkaConsumer<byte[], byte[]> c = consumer) {
+                            c.subscribe(List.of(topic));
+                            while (counts.size() < n && System.currentTimeMillis() < deadline) {
+                                ConsumerRecords<byte[], byte[]> recs = c.poll(Duration.ofMillis(300));
+                                if (recs.isEmpty()) continue;
+                                c.commitSync(Duration.ofSeconds(30));
+                                for (ConsumerRecord<byte[], byte[]> rec : recs) counts.merge(key(rec), 1, Integer::sum);
+                            }
+                        }
+                    }
+                } catch (Exception e) {
+                    errors.add(kind + ": " + e);
+                }
+            }, "mixed-" + kind);
+            t.start();
+            readers.add(t);
+        }
+        Thread.sleep(2000);
+        try (KafkaProducer<byte[], byte[]> p = Util.producer("linger.ms", "5")) {
+            for (int i = n / 2; i < n; i++) {
+                p.send(new ProducerRecord<>(topic, i % partitions, null, Util.b("k" + i), Util.b("v" + i)));
+                if (i % 100 == 0) Thread.sleep(50);
+            }
+            p.flush();
+        }
+        for (Thread t : readers) t.join(150_000);
+        Util.check(errors.isEmpty(), "errors: " + errors);
+        for (var e : seen.entrySet()) {
+            Map<String, Integer> counts = e.getValue();
+            List<String> twice = counts.entrySet().stream().filter(c -> c.getValue() != 1).map(Map.Entry::getKey).limit(5).toList();
+            System.out.println(e.getKey() + " group: " + counts.size() + " distinct records, more than once: " + twice);
+            Util.eq(counts.size(), n, e.getKey() + " group: distinct records");
+            Util.check(twice.isEmpty(), e.getKey() + " group: records seen more than once: " + twice);
+        }
     }
 
     /** Records/s acknowledged by `members` share consumers on a 3-partition topic of

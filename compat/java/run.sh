@@ -96,6 +96,9 @@ cluster)
         check "cluster/java/share-$c" --timeout 420 -- \
             "${JAVA[@]}" ShareCluster "$c" "$COMPAT_CLUSTER_DIR"
     done
+    # KIP-848 (group.protocol=consumer): the group coordinator's broker SIGKILLed mid-run.
+    check cluster/java/kip848-coordinator-kill --timeout 360 -- \
+        "${JAVA[@]}" Groups coordinator-kill "$COMPAT_CLUSTER_DIR"
     ;;
 esac
 # Results are recorded by `check`; a non-zero exit here means run.sh itself broke.

@@ -157,8 +157,9 @@ pub struct OngoingReassignment {
 /// A topic's reassignments in progress.
 pub type TopicReassignments = (String, Vec<OngoingReassignment>);
 
-/// Receives the name of each deleted topic, after its logs are gone.
-pub type TopicDeletedObserver = Arc<dyn Fn(&str) + Send + Sync>;
+/// Receives the name and id of each deleted topic, after its logs are gone (blocking context:
+/// it runs on the thread that deleted the topic).
+pub type TopicDeletedObserver = Arc<dyn Fn(&str, uuid::Uuid) + Send + Sync>;
 
 /// Kafka's rules for growing a topic from `current` to `total` partitions.
 pub(super) fn check_growth(current: i32, total: i32) -> Result<(), TopicError> {
@@ -233,7 +234,7 @@ impl Controller {
         }
     }
 
-    /// Installs the callback told the name of every deleted topic.
+    /// Installs the callback told the name and id of every deleted topic.
     pub fn set_deleted_observer(&self, observer: TopicDeletedObserver) {
         *self
             .deleted_observer
@@ -470,7 +471,7 @@ impl Controller {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         if let Some(o) = observer {
-            o(name);
+            o(name, topic.id);
         }
         tracing::info!(topic = name, id = %topic.id, offsets, "deleted topic");
         Ok((*topic).clone())

@@ -7,10 +7,13 @@
 //! internal ones flagged so regexes skip them), resolves the group's
 //! `consumer.session.timeout.ms` / `consumer.heartbeat.interval.ms` (GROUP config, else the
 //! broker's `[group]` settings), and checks READ on the group and DESCRIBE on every
-//! subscribed topic name (TOPIC_AUTHORIZATION_FAILED, as Kafka). v1 member ids come from the
-//! client; v0 clients joining without one get a generated id.
+//! subscribed topic name (TOPIC_AUTHORIZATION_FAILED, as Kafka). With an authorizer, a regex
+//! subscription only gets the topics the member's principal may DESCRIBE (Kafka filters the
+//! topics a regex resolves to the same way): the handler passes that set (one check per
+//! non-internal topic per heartbeat) and the group keeps each member's filtered matches. v1
+//! member ids come from the client; v0 clients joining without one get a generated id.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use kafka_protocol::messages::consumer_group_heartbeat_response::{Assignment, TopicPartitions};
@@ -56,10 +59,28 @@ fn group_setting(broker: &Broker, group: &str, name: &str, default: i32) -> i32 
         .unwrap_or(default)
 }
 
+/// The non-internal topics the request's principal may DESCRIBE (`None` without an
+/// authorizer).
+fn describable_topics(
+    broker: &Broker,
+    ctx: &RequestContext,
+    image: &TopicsImage,
+) -> Option<BTreeSet<String>> {
+    broker.acls.enabled().then(|| {
+        image
+            .by_name
+            .iter()
+            .filter(|(name, meta)| !meta.internal && authz::topic(broker, ctx, Op::Describe, name))
+            .map(|(name, _)| name.clone())
+            .collect()
+    })
+}
+
 fn to_domain(
     broker: &Broker,
     ctx: &RequestContext,
     req: ConsumerGroupHeartbeatRequest,
+    image: &TopicsImage,
 ) -> ConsumerHeartbeat {
     let group_id = req.group_id.0.to_string();
     let cfg = broker.groups.config();
@@ -104,6 +125,7 @@ fn to_domain(
         }),
         client_id: ctx.client_id.clone(),
         client_host: format!("/{}", ctx.client_host),
+        describable_topics: describable_topics(broker, ctx, image),
     }
 }
 
@@ -137,8 +159,8 @@ pub async fn handle(
             );
         }
     }
-    let request = to_domain(broker, ctx, req);
     let image = topics_image(broker);
+    let request = to_domain(broker, ctx, req, &image);
     match broker
         .groups
         .consumer_heartbeat(request, ctx.api_version, &image)

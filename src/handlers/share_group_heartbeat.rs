@@ -5,6 +5,8 @@
 //! As Kafka: READ on the group (GROUP_AUTHORIZATION_FAILED), DESCRIBE on every subscribed topic
 //! named in the request (TOPIC_AUTHORIZATION_FAILED); the error answers carry Kafka's error
 //! message and no member id. Topic names resolve against the metadata view at request time.
+//! The group's `share.session.timeout.ms` / `share.heartbeat.interval.ms` (GROUP config)
+//! override the broker's `[group]` settings for its members.
 
 use std::sync::Arc;
 
@@ -31,7 +33,22 @@ impl TopicLookup for Topics<'_> {
     }
 }
 
-fn to_domain(ctx: &RequestContext, req: ShareGroupHeartbeatRequest) -> ShareHeartbeatRequest {
+/// The group's `share.*` timing overrides (GROUP config): session timeout, heartbeat interval.
+fn group_timing(broker: &Broker, group: &str) -> (Option<i64>, Option<i32>) {
+    let o = broker.controller.group_overrides(group);
+    let get = |k: &str| o.get(k).and_then(|v| v.trim().parse::<i64>().ok());
+    (
+        get("share.session.timeout.ms"),
+        get("share.heartbeat.interval.ms").and_then(|v| i32::try_from(v).ok()),
+    )
+}
+
+fn to_domain(
+    broker: &Broker,
+    ctx: &RequestContext,
+    req: ShareGroupHeartbeatRequest,
+) -> ShareHeartbeatRequest {
+    let (session_timeout_ms, heartbeat_interval_ms) = group_timing(broker, req.group_id.as_str());
     ShareHeartbeatRequest {
         group_id: req.group_id.0.to_string(),
         member_id: req.member_id.to_string(),
@@ -42,6 +59,8 @@ fn to_domain(ctx: &RequestContext, req: ShareGroupHeartbeatRequest) -> ShareHear
             .map(|ts| ts.into_iter().map(|t| t.0.to_string()).collect()),
         client_id: ctx.client_id.clone(),
         client_host: format!("/{}", ctx.client_host),
+        session_timeout_ms,
+        heartbeat_interval_ms,
     }
 }
 
@@ -96,7 +115,7 @@ pub async fn handle(
             );
         }
     }
-    let domain = to_domain(ctx, req);
+    let domain = to_domain(broker, ctx, req);
     to_wire(
         broker
             .groups

@@ -6,8 +6,16 @@
 //! for lookups only. Each share-partition has its own sync mutex, held while its state changes
 //! and — for changes that must be durable — across the synced store write, so no later change
 //! is reported before an earlier one is on disk. Every method that may touch the store or read
-//! the log blocks: async callers run it through `spawn_blocking`. Lock order: map, then one
-//! share-partition; never two share-partitions at once.
+//! the log blocks: async callers run it through `spawn_blocking`. The map is never held while
+//! waiting for a share-partition's lock (a share-partition's lock may be held while the map is
+//! locked, to drop a failed state); never two share-partitions at once.
+//!
+//! The `runnel_share_acquired_records` gauge equals the acquired records of the
+//! share-partitions in the map: every change of a share-partition's state goes through
+//! `tracked` (which moves the gauge by the change), and a state dropped from the map (failed
+//! write, reload at a new leader epoch, reset, deletion) takes its acquired records off the
+//! gauge. A slot dropped from the map while a request held it is stale: `current` refuses it,
+//! so nothing is acquired in a state no one will release.
 //!
 //! The hot path reads no record: the log answers a fetch with whole batches as a file slice;
 //! only their 61-byte headers are read to learn offsets, control and transactional bits. The
@@ -19,6 +27,7 @@
 //! watermark, `by_duration:` = the first offset with a timestamp at or after now − duration),
 //! written at once so the start does not move. A failed store write discards the in-memory
 //! state; the next use reloads the last durable one (acquired records become AVAILABLE again).
+//! Share-partitions of a deleted topic are deleted with it (`on_topic_deleted`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -37,7 +46,7 @@ use crate::kafka_error::KafkaError;
 use crate::log::batch::{BatchHeader, HEADER_SIZE};
 use crate::log::txn_index::AbortedTxn;
 use crate::log::{FileSlice, LogError, PartitionLog};
-use crate::store::{Store, StoreError};
+use crate::store::{Space, Store, StoreError};
 use crate::telemetry::ShareMetrics;
 
 /// Kafka's `group.share.max.share.sessions` default.
@@ -274,20 +283,22 @@ impl ShareManager {
                 SharePartition::from_snapshot(&fresh, settings.limits)
             }
         };
-        let mut parts = lock(&self.parts);
-        if let Some(p) = parts.get(key) {
-            if p.leader_epoch == leader_epoch {
-                return Ok(Some(p.clone())); // loaded meanwhile by another request
+        let (slot, stale) = {
+            let mut parts = lock(&self.parts);
+            if let Some(p) = parts.get(key) {
+                if p.leader_epoch == leader_epoch {
+                    return Ok(Some(p.clone())); // loaded meanwhile by another request
+                }
             }
-            let stale = lock(&p.sp).acquired_records();
-            self.metrics.acquired_records.sub(stale as i64);
-        }
-        let slot = Arc::new(Loaded {
-            leader_epoch,
-            sp: Mutex::new(sp),
-        });
-        parts.insert(key.clone(), slot.clone());
-        self.metrics.partitions.set(parts.len() as i64);
+            let slot = Arc::new(Loaded {
+                leader_epoch,
+                sp: Mutex::new(sp),
+            });
+            let stale = parts.insert(key.clone(), slot.clone());
+            self.metrics.partitions.set(parts.len() as i64);
+            (slot, stale)
+        };
+        self.forget(stale.into_iter().collect());
         Ok(Some(slot))
     }
 
@@ -307,10 +318,46 @@ impl ShareManager {
             {
                 parts.remove(key);
                 self.metrics.partitions.set(parts.len() as i64);
+                self.metrics
+                    .acquired_records
+                    .sub(sp.acquired_records() as i64);
             }
             return Err(e.into());
         }
         Ok(())
+    }
+
+    /// Runs `f` on a share-partition and moves the acquired-records gauge by the change.
+    fn tracked<R>(&self, sp: &mut SharePartition, f: impl FnOnce(&mut SharePartition) -> R) -> R {
+        let before = sp.acquired_records();
+        let r = f(sp);
+        self.metrics
+            .acquired_records
+            .add(sp.acquired_records() as i64 - before as i64);
+        r
+    }
+
+    /// Locks `slot` if it is still `key`'s share-partition (`None`: its state was dropped
+    /// or reloaded since the slot was looked up).
+    fn current<'a>(
+        &self,
+        key: &ShareKey,
+        slot: &'a Slot,
+    ) -> Option<MutexGuard<'a, SharePartition>> {
+        let sp = lock(&slot.sp);
+        let live = lock(&self.parts)
+            .get(key)
+            .is_some_and(|s| Arc::ptr_eq(s, slot));
+        live.then_some(sp)
+    }
+
+    /// Takes dropped share-partitions' acquired records off the gauge (the map lock is not
+    /// held: each slot is locked in turn).
+    fn forget(&self, dropped: Vec<Slot>) {
+        for slot in dropped {
+            let n = lock(&slot.sp).acquired_records();
+            self.metrics.acquired_records.sub(n as i64);
+        }
     }
 
     /// Acquires records of one share-partition for `member` (blocking). `None`: nothing to
@@ -332,10 +379,12 @@ impl ShareManager {
             return Ok(None);
         };
         let offset = {
-            let mut sp = lock(&slot.sp);
+            let Some(mut sp) = self.current(key, &slot) else {
+                return Ok(None);
+            };
             sp.set_limits(settings.limits);
             let before = sp.start_offset();
-            sp.archive_below(log.log_start_offset());
+            self.tracked(&mut sp, |sp| sp.archive_below(log.log_start_offset()));
             if sp.start_offset() != before {
                 self.persist(key, leader_epoch, &sp)?;
             }
@@ -360,14 +409,12 @@ impl ShareManager {
         };
         let batches = classify(&headers, &aborted);
         let acquired = {
-            let mut sp = lock(&slot.sp);
-            let before = sp.acquired_records();
-            let got = sp.acquire(member, &batches, max_records, now_ms);
-            let after = sp.acquired_records();
-            self.metrics
-                .acquired_records
-                .add(after as i64 - before as i64);
-            got
+            let Some(mut sp) = self.current(key, &slot) else {
+                return Ok(None);
+            };
+            self.tracked(&mut sp, |sp| {
+                sp.acquire(member, &batches, max_records, now_ms)
+            })
         };
         let redelivered: i64 = acquired
             .iter()
@@ -413,34 +460,32 @@ impl ShareManager {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AckCounts, ShareError> {
-        let Some(slot) = self.partition(key, settings, None, leader_epoch, now_ms)? else {
-            return Err(AckError::InvalidRecordState(format!(
+        let no_state = || {
+            ShareError::from(AckError::InvalidRecordState(format!(
                 "share-partition {}/{} has no records in flight",
                 key.topic_id, key.partition
-            ))
-            .into());
+            )))
         };
-        let mut sp = lock(&slot.sp);
+        let Some(slot) = self.partition(key, settings, None, leader_epoch, now_ms)? else {
+            return Err(no_state());
+        };
+        // A state dropped (failed write) since the lookup held nothing this member acquired.
+        let Some(mut sp) = self.current(key, &slot) else {
+            return Err(no_state());
+        };
         sp.set_limits(settings.limits);
-        let before = sp.acquired_records();
-        let expired = sp.expire_locks(now_ms);
+        let expired = self.tracked(&mut sp, |sp| sp.expire_locks(now_ms));
         self.metrics.lock_expiries.inc_by(expired);
-        let counts = match sp.acknowledge(member, acks) {
+        let counts = match self.tracked(&mut sp, |sp| sp.acknowledge(member, acks)) {
             Ok(c) => c,
             Err(e) => {
                 if expired > 0 {
                     self.persist(key, leader_epoch, &sp)?;
                 }
-                self.metrics
-                    .acquired_records
-                    .add(sp.acquired_records() as i64 - before as i64);
                 return Err(e.into());
             }
         };
         self.persist(key, leader_epoch, &sp)?;
-        self.metrics
-            .acquired_records
-            .add(sp.acquired_records() as i64 - before as i64);
         drop(sp);
         for (i, name) in ["gap", "accept", "release", "reject"].iter().enumerate() {
             if counts.by_type[i] > 0 {
@@ -472,15 +517,16 @@ impl ShareManager {
             let Some(slot) = lock(&self.parts).get(&key).cloned() else {
                 continue;
             };
-            let mut sp = lock(&slot.sp);
-            let n = sp.release_member(member);
+            let Some(mut sp) = self.current(&key, &slot) else {
+                continue;
+            };
+            let n = self.tracked(&mut sp, |sp| sp.release_member(member));
             if n > 0 {
                 released += n;
                 let _ = self.persist(&key, slot.leader_epoch, &sp);
             }
         }
         if released > 0 {
-            self.metrics.acquired_records.sub(released as i64);
             self.available.notify_waiters();
         }
     }
@@ -494,11 +540,13 @@ impl ShareManager {
             .collect();
         let mut total = 0u64;
         for (key, slot) in slots {
-            let mut sp = lock(&slot.sp);
+            let Some(mut sp) = self.current(&key, &slot) else {
+                continue;
+            };
             if sp.next_deadline().is_none_or(|d| d > now_ms) {
                 continue;
             }
-            let n = sp.expire_locks(now_ms);
+            let n = self.tracked(&mut sp, |sp| sp.expire_locks(now_ms));
             if n > 0 {
                 total += n;
                 let _ = self.persist(&key, slot.leader_epoch, &sp);
@@ -506,7 +554,6 @@ impl ShareManager {
         }
         if total > 0 {
             self.metrics.lock_expiries.inc_by(total);
-            self.metrics.acquired_records.sub(total as i64);
             self.available.notify_waiters();
         }
         total
@@ -668,10 +715,13 @@ impl ShareManager {
             key.partition,
             &sp.snapshot(),
         )?;
-        if let Some(slot) = lock(&self.parts).get(key) {
+        let slot = lock(&self.parts).get(key).cloned();
+        if let Some(slot) = slot {
             let mut cur = lock(&slot.sp);
             let limits = cur.limits();
-            *cur = SharePartition::new(start_offset, limits);
+            self.tracked(&mut cur, |cur| {
+                *cur = SharePartition::new(start_offset, limits)
+            });
         }
         Ok(())
     }
@@ -690,11 +740,37 @@ impl ShareManager {
             .map(|(id, p, _)| persist::key(group, *id, *p))
             .collect();
         persist::delete(&self.store, keys)?;
-        let mut parts = lock(&self.parts);
-        parts.retain(|k, _| {
-            &*k.group != group || which.is_some_and(|w| !w.contains(&(k.topic_id, k.partition)))
+        self.drop_where(|k| {
+            &*k.group == group && which.is_none_or(|w| w.contains(&(k.topic_id, k.partition)))
         });
-        self.metrics.partitions.set(parts.len() as i64);
+        Ok(())
+    }
+
+    /// Drops the in-memory share-partitions whose key matches (their records leave the gauge).
+    fn drop_where(&self, pred: impl Fn(&ShareKey) -> bool) {
+        let dropped: Vec<Slot> = {
+            let mut parts = lock(&self.parts);
+            let keys: Vec<ShareKey> = parts.keys().filter(|k| pred(k)).cloned().collect();
+            let dropped = keys.iter().filter_map(|k| parts.remove(k)).collect();
+            self.metrics.partitions.set(parts.len() as i64);
+            dropped
+        };
+        self.forget(dropped);
+    }
+
+    /// Topic `topic_id` was deleted: every share group's state of its partitions goes, in
+    /// memory and in this broker's store (blocking). Kafka deletes share-partition state with
+    /// the topic.
+    pub fn on_topic_deleted(&self, topic_id: Uuid) -> Result<(), StoreError> {
+        let keys: Vec<Vec<u8>> = self
+            .store
+            .scan_prefix(Space::Share, &[])?
+            .into_iter()
+            .map(|(k, _)| k)
+            .filter(|k| persist::parse_key(k).is_some_and(|(_, id, _)| id == topic_id))
+            .collect();
+        persist::delete(&self.store, keys)?;
+        self.drop_where(|k| k.topic_id == topic_id);
         Ok(())
     }
 
@@ -712,18 +788,7 @@ impl ShareManager {
         if sessions {
             lock(&self.sessions).remove_group(group);
         }
-        let mut parts = lock(&self.parts);
-        let mut acquired = 0u64;
-        parts.retain(|k, v| {
-            if &*k.group == group {
-                acquired += lock(&v.sp).acquired_records();
-                false
-            } else {
-                true
-            }
-        });
-        self.metrics.acquired_records.sub(acquired as i64);
-        self.metrics.partitions.set(parts.len() as i64);
+        self.drop_where(|k| &*k.group == group);
     }
 }
 
@@ -1024,5 +1089,100 @@ mod tests {
             .unwrap();
         assert_eq!((got.acquired[0].first, got.acquired[0].last), (8, 9));
         assert_eq!(lock(&coordinator.states)[&key].1.state_epoch, 1);
+    }
+
+    /// The acquired-records gauge follows acquisition, acknowledgement, lock expiry, the log
+    /// start moving past acquired records, reset, group and topic deletion.
+    #[test]
+    fn acquired_gauge_is_exact() {
+        use super::super::partition::AckType;
+        use crate::log::testutil::BatchBuilder;
+        use crate::log::LogConfig;
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("store")).unwrap());
+        let log = PartitionLog::open(&dir.path().join("t-0"), LogConfig::default(), 0).unwrap();
+        for _ in 0..20 {
+            log.append(&BatchBuilder::new().build(), 0, 0).unwrap();
+        }
+        let metrics = crate::telemetry::Metrics::new().share.clone();
+        let m = ShareManager::new(
+            store.clone(),
+            Arc::new(super::super::persister::LocalPersister(store.clone())),
+            metrics.clone(),
+        );
+        let settings = GroupSettings {
+            reset: AutoReset::Earliest,
+            ..GroupSettings::default()
+        };
+        let topic = Uuid::from_u128(7);
+        let key = |g: &str| ShareKey {
+            group: Arc::from(g),
+            topic_id: topic,
+            partition: 0,
+        };
+        let member = |s: &str| -> MemberId { Arc::from(s) };
+        let fetch = |g: &str, who: &str, n: i64, now: i64| {
+            m.fetch(
+                &key(g),
+                &settings,
+                &member(who),
+                &log,
+                0,
+                1 << 20,
+                n,
+                true,
+                now,
+            )
+            .unwrap()
+            .map_or(0, |r| {
+                r.acquired.iter().map(|a| a.last - a.first + 1).sum::<i64>()
+            })
+        };
+        let gauge = || metrics.acquired_records.get();
+
+        assert_eq!(fetch("g1", "a", 4, 0), 4);
+        assert_eq!(gauge(), 4);
+        let accept = Ack {
+            first: 0,
+            last: 1,
+            types: vec![AckType::Accept],
+        };
+        m.acknowledge(&key("g1"), &settings, &member("a"), &[accept], 0, 0)
+            .unwrap();
+        assert_eq!(gauge(), 2);
+        // Offsets 2 and 3 expire; b acquires 2..=4, then the log start passes them.
+        assert_eq!(m.expire_locks(60_000), 2);
+        assert_eq!(gauge(), 0);
+        assert_eq!(fetch("g1", "b", 3, 60_000), 3);
+        assert_eq!(gauge(), 3);
+        log.delete_records_before(5).unwrap();
+        assert_eq!(fetch("g1", "b", 2, 60_000), 2);
+        assert_eq!(
+            gauge(),
+            2,
+            "records archived below the log start are not acquired"
+        );
+        m.release_member(&Arc::from("g1"), "b", &[(topic, 0)]);
+        assert_eq!(gauge(), 0);
+        assert_eq!(fetch("g1", "b", 2, 60_000), 2);
+        m.reset_start(&key("g1"), 10).unwrap();
+        assert_eq!(gauge(), 0, "a reset drops what was acquired");
+        // Group deletion, then topic deletion.
+        assert_eq!(fetch("g2", "c", 3, 60_000), 3);
+        assert_eq!(gauge(), 3);
+        m.delete_state("g2", None).unwrap();
+        assert_eq!(gauge(), 0);
+        assert_eq!(fetch("g1", "a", 3, 60_000), 3);
+        assert_eq!(fetch("g3", "a", 1, 60_000), 1);
+        assert_eq!(gauge(), 4);
+        m.on_topic_deleted(Uuid::from_u128(8)).unwrap();
+        assert_eq!(gauge(), 4, "another topic's deletion changes nothing");
+        m.on_topic_deleted(topic).unwrap();
+        assert_eq!(gauge(), 0);
+        assert!(m.groups_in_memory().is_empty());
+        for g in ["g1", "g2", "g3"] {
+            assert!(persist::load(&store, g, topic, 0).unwrap().is_none(), "{g}");
+        }
     }
 }

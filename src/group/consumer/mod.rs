@@ -130,6 +130,10 @@ pub struct ConsumerMember {
     pub subscribed_regex: Option<String>,
     /// `subscribed_regex` compiled for a whole-name match.
     regex: Option<Regex>,
+    /// The topics its regex matched that its principal may DESCRIBE, as of its last
+    /// heartbeat (Kafka filters resolved regexes by DESCRIBE ACLs); `None`: not filtered (no
+    /// authorizer).
+    pub regex_topics: Option<BTreeSet<String>>,
     pub server_assignor: Option<String>,
     pub rebalance_timeout_ms: i32,
     pub member_epoch: i32,
@@ -157,6 +161,7 @@ impl ConsumerMember {
             subscribed_names: Vec::new(),
             subscribed_regex: None,
             regex: None,
+            regex_topics: None,
             server_assignor: None,
             rebalance_timeout_ms: 300_000,
             member_epoch: 0,
@@ -179,17 +184,51 @@ impl ConsumerMember {
     }
 
     /// The topic names this member subscribes to that exist: its names, plus every
-    /// non-internal topic its regex matches in full.
+    /// non-internal topic its regex matches in full (and its principal may describe, when
+    /// `regex_topics` says).
     pub fn subscribed_topics<'a>(&self, image: &'a TopicsImage) -> BTreeSet<&'a str> {
         image
             .by_name
             .iter()
             .filter(|(name, meta)| {
                 self.subscribed_names.iter().any(|n| n == *name)
-                    || (!meta.internal && self.regex.as_ref().is_some_and(|r| r.is_match(name)))
+                    || (self.regex_matches(name, meta)
+                        && self
+                            .regex_topics
+                            .as_ref()
+                            .is_none_or(|t| t.contains(name.as_str())))
             })
             .map(|(name, _)| name.as_str())
             .collect()
+    }
+
+    fn regex_matches(&self, name: &str, meta: &TopicMeta) -> bool {
+        !meta.internal && self.regex.as_ref().is_some_and(|r| r.is_match(name))
+    }
+
+    /// Re-resolves `regex_topics` against `image` with the topics the member's principal may
+    /// describe now (`None`: no authorizer). Returns whether it changed.
+    fn filter_regex(
+        &mut self,
+        describable: Option<&BTreeSet<String>>,
+        image: &TopicsImage,
+    ) -> bool {
+        let new = match (describable, &self.regex) {
+            (Some(allowed), Some(_)) => Some(
+                image
+                    .by_name
+                    .iter()
+                    .filter(|(name, meta)| {
+                        self.regex_matches(name, meta) && allowed.contains(*name)
+                    })
+                    .map(|(name, _)| name.clone())
+                    .collect(),
+            ),
+            _ => None,
+        };
+        let changed = new != self.regex_topics;
+        self.regex_topics = new;
+        changed
     }
 
     fn set_regex(&mut self, regex: Option<String>) -> Result<(), GroupError> {
@@ -228,6 +267,9 @@ pub struct ConsumerHeartbeat {
     pub session_timeout_ms: i32,
     /// The group's `consumer.heartbeat.interval.ms` (resolved by the caller).
     pub heartbeat_interval_ms: i32,
+    /// The topics the member's principal may DESCRIBE, which bound what its regex matches;
+    /// `None`: no authorizer, every topic.
+    pub describable_topics: Option<BTreeSet<String>>,
 }
 
 impl ConsumerHeartbeat {
@@ -422,6 +464,7 @@ impl ConsumerGroup {
             .get_mut(&req.member_id)
             .ok_or_else(|| GroupError::UnknownMemberId(req.member_id.clone()))?;
         bump |= update_member(m, req)?;
+        bump |= m.filter_regex(req.describable_topics.as_ref(), image);
         m.session_deadline_ms = now_ms.saturating_add(i64::from(req.session_timeout_ms));
         let hash = self.refresh_topics(image);
         if hash != self.metadata_hash {

@@ -6,6 +6,7 @@
 //! "consumer": {"group_epoch":5,"assignment_epoch":5,"metadata_hash":123,
 //!   "members":[{"member_id","instance_id"|null,"rack_id"|null,"client_id","client_host",
 //!     "subscribed_names":["t"],"subscribed_regex":"t.*"|null,"server_assignor":"uniform"|null,
+//!     "regex_topics":["t1"] (only with an authorizer: what the regex may match),
 //!     "rebalance_timeout_ms","member_epoch","previous_member_epoch","state":"Stable",
 //!     "assigned":[{"topic_id":"<uuid>","partitions":[[0,5],[1,3]]}],   (partition, epoch)
 //!     "pending_revocation":[{"topic_id","partitions":[2]}],
@@ -44,6 +45,9 @@ pub struct ConsumerMemberRecord {
     pub client_host: String,
     pub subscribed_names: Vec<String>,
     pub subscribed_regex: Option<String>,
+    /// Absent in records written before it existed, and without an authorizer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex_topics: Option<Vec<String>>,
     pub server_assignor: Option<String>,
     pub rebalance_timeout_ms: i32,
     pub member_epoch: i32,
@@ -108,6 +112,7 @@ impl ConsumerGroup {
                     client_host: m.client_host.clone(),
                     subscribed_names: m.subscribed_names.clone(),
                     subscribed_regex: m.subscribed_regex.clone(),
+                    regex_topics: m.regex_topics.as_ref().map(|t| t.iter().cloned().collect()),
                     server_assignor: m.server_assignor.clone(),
                     rebalance_timeout_ms: m.rebalance_timeout_ms,
                     member_epoch: m.member_epoch,
@@ -162,6 +167,7 @@ impl ConsumerGroup {
             m.client_host = mr.client_host;
             m.subscribed_names = mr.subscribed_names;
             m.set_regex(mr.subscribed_regex)?;
+            m.regex_topics = mr.regex_topics.map(|t| t.into_iter().collect());
             m.server_assignor = mr.server_assignor;
             m.rebalance_timeout_ms = mr.rebalance_timeout_ms;
             m.member_epoch = mr.member_epoch;

@@ -364,3 +364,53 @@ fn record_round_trip() {
         .unwrap();
     assert_eq!(r.member_epoch, 2);
 }
+
+/// With an authorizer a regex only gets the topics the member's principal may describe;
+/// the filtered matches are re-resolved at each heartbeat and survive the record.
+#[test]
+fn regex_matches_are_filtered_by_describe_rights() {
+    const U: Uuid = Uuid::from_u128(8);
+    let mut img = image(2);
+    img.by_name.insert(
+        "u".into(),
+        TopicMeta {
+            id: U,
+            partitions: 2,
+            internal: false,
+        },
+    );
+    let only = |names: &[&str]| Some(names.iter().map(|n| n.to_string()).collect());
+    let mut g = ConsumerGroup::new("g");
+    let mut req = join("a");
+    req.subscribed_topic_names = None;
+    req.subscribed_topic_regex = Some("t|u|__consumer_offsets".into());
+    req.describable_topics = only(&["t"]);
+    let r = g.heartbeat(&req, &img, usize::MAX, 0).unwrap();
+    let topics: Vec<Uuid> = r.assignment.unwrap().into_keys().collect();
+    assert_eq!(topics, vec![T]);
+    let epoch = g.group_epoch();
+    // The principal may now describe u: the next heartbeat brings it in.
+    let mut b = beat("a", r.member_epoch, Some(&[0, 1]));
+    b.describable_topics = only(&["t", "u"]);
+    let r = g.heartbeat(&b, &img, usize::MAX, 10).unwrap();
+    assert_eq!(g.group_epoch(), epoch + 1);
+    let topics: Vec<Uuid> = r.assignment.unwrap().into_keys().collect();
+    assert_eq!(topics, vec![T, U]);
+    let rec = g.to_record();
+    assert_eq!(
+        rec.members[0].regex_topics,
+        Some(vec!["t".to_string(), "u".to_string()])
+    );
+    let back = ConsumerGroup::from_record("g", rec, 20).unwrap();
+    assert_eq!(
+        back.member("a").unwrap().regex_topics,
+        g.member("a").unwrap().regex_topics
+    );
+    // Without an authorizer nothing is filtered, and the record field is left out.
+    let mut b = beat("a", r.member_epoch, Some(&[0, 1]));
+    b.describable_topics = None;
+    g.heartbeat(&b, &img, usize::MAX, 30).unwrap();
+    assert_eq!(g.member("a").unwrap().regex_topics, None);
+    let json = serde_json::to_string(&g.to_record()).unwrap();
+    assert!(!json.contains("regex_topics"), "{json}");
+}

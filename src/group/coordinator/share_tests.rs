@@ -33,6 +33,8 @@ fn hb(group: &str, member: &str, epoch: i32) -> ShareHeartbeatRequest {
         subscribed_topic_names: (epoch == 0).then(|| vec!["t".to_string()]),
         client_id: "share-app".into(),
         client_host: "/10.0.0.2".into(),
+        session_timeout_ms: None,
+        heartbeat_interval_ms: None,
     }
 }
 

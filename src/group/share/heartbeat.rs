@@ -57,13 +57,16 @@ impl ShareGroup {
                 self.group_id
             )));
         }
+        let interval_ms = req
+            .heartbeat_interval_ms
+            .unwrap_or(cfg.share_heartbeat_interval_ms);
         if req.member_epoch == LEAVE_GROUP_MEMBER_EPOCH {
             self.remove_member(&req.member_id)?;
             return Ok(ShareHeartbeatResponse {
                 error: None,
                 member_id: req.member_id.clone(),
                 member_epoch: LEAVE_GROUP_MEMBER_EPOCH,
-                heartbeat_interval_ms: cfg.share_heartbeat_interval_ms,
+                heartbeat_interval_ms: interval_ms,
                 assignment: None,
             });
         }
@@ -116,7 +119,10 @@ impl ShareGroup {
             m.member_epoch = epoch;
             m.assignment = target;
         }
-        m.session_deadline_ms = now_ms.saturating_add(cfg.share_session_timeout_ms);
+        let session_ms = req
+            .session_timeout_ms
+            .unwrap_or(cfg.share_session_timeout_ms);
+        m.session_deadline_ms = now_ms.saturating_add(session_ms);
         let assignment = (joining || assignment_changed).then(|| {
             m.assignment
                 .iter()
@@ -127,7 +133,7 @@ impl ShareGroup {
             error: None,
             member_id: m.member_id.clone(),
             member_epoch: m.member_epoch,
-            heartbeat_interval_ms: cfg.share_heartbeat_interval_ms,
+            heartbeat_interval_ms: interval_ms,
             assignment,
         })
     }

@@ -81,6 +81,10 @@ pub struct ShareHeartbeatRequest {
     pub subscribed_topic_names: Option<Vec<String>>,
     pub client_id: String,
     pub client_host: String,
+    /// The group's `share.session.timeout.ms` (GROUP config); `None`: the broker's.
+    pub session_timeout_ms: Option<i64>,
+    /// The group's `share.heartbeat.interval.ms` (GROUP config); `None`: the broker's.
+    pub heartbeat_interval_ms: Option<i32>,
 }
 
 /// ShareGroupHeartbeat answer.

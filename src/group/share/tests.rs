@@ -32,6 +32,8 @@ fn hb(member: &str, epoch: i32, subscribe: bool) -> ShareHeartbeatRequest {
         subscribed_topic_names: subscribe.then(|| vec!["t".to_string()]),
         client_id: "c".into(),
         client_host: "/127.0.0.1".into(),
+        session_timeout_ms: None,
+        heartbeat_interval_ms: None,
     }
 }
 
@@ -263,4 +265,24 @@ fn dead_group_refuses_heartbeats() {
         .unwrap_err();
     assert_eq!(e.kafka_code(), 15);
     assert_eq!(g.next_deadline(), None);
+}
+
+#[test]
+fn group_timing_overrides_the_broker_settings() {
+    let mut g = ShareGroup::new("g");
+    let t = topics(2);
+    let with = |mut r: ShareHeartbeatRequest| {
+        r.session_timeout_ms = Some(50_000);
+        r.heartbeat_interval_ms = Some(7_000);
+        r
+    };
+    let a = g.heartbeat(&with(hb("a", 0, true)), &t, &cfg(), 0).unwrap();
+    assert_eq!(a.heartbeat_interval_ms, 7_000);
+    // The broker's 45 s session would have expired the member; the group's 50 s has not.
+    assert!(!g.expire_sessions(49_999));
+    assert!(g.expire_sessions(50_000));
+    let b = g.heartbeat(&hb("b", 0, true), &t, &cfg(), 60_000).unwrap();
+    assert_eq!(b.heartbeat_interval_ms, 5_000);
+    assert!(!g.expire_sessions(60_000 + 44_999));
+    assert!(g.expire_sessions(60_000 + 45_000));
 }
