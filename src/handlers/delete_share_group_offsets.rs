@@ -23,35 +23,12 @@ pub async fn handle(
     req: DeleteShareGroupOffsetsRequest,
 ) -> DeleteShareGroupOffsetsResponse {
     let group = req.group_id.as_str().to_string();
-    let top = |e: KafkaError, m: String| {
-        DeleteShareGroupOffsetsResponse::default()
-            .with_error_code(e.code())
-            .with_error_message(Some(StrBytes::from_string(m)))
-    };
-    if group.is_empty() {
-        return top(KafkaError::InvalidGroupId, "the group id is empty".into());
-    }
-    if !authz::group(broker, ctx, Op::Delete, &group) {
-        return top(
-            KafkaError::GroupAuthorizationFailed,
-            format!("not authorized to delete from group {group}"),
-        );
-    }
-    if let Err((code, message)) = share_common::coordinator_check(broker, &group) {
+    if let Err((code, message)) =
+        share_common::admin_change_allowed(broker, ctx, &group, Op::Delete, "delete from")
+    {
         return DeleteShareGroupOffsetsResponse::default()
             .with_error_code(code)
             .with_error_message(Some(StrBytes::from_string(message)));
-    }
-    let has_members = broker
-        .groups
-        .describe_share_groups()
-        .iter()
-        .any(|g| g.group_id == group && !g.members.is_empty());
-    if has_members || broker.shares.group_has_sessions(&group) {
-        return top(
-            KafkaError::NonEmptyGroup,
-            format!("share group {group} has active members"),
-        );
     }
     let mut responses = Vec::new();
     for t in req.topics {

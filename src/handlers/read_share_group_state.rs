@@ -17,10 +17,8 @@ use kafka_protocol::messages::read_share_group_state_response::{
 use kafka_protocol::messages::{ReadShareGroupStateRequest, ReadShareGroupStateResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::authz::{self, Op};
 use super::RequestContext;
 use crate::broker::Broker;
-use crate::kafka_error::KafkaError;
 
 fn failed(partition: i32, code: i16, message: String) -> PartitionResult {
     PartitionResult::default()
@@ -36,30 +34,18 @@ pub async fn handle(
     ctx: &RequestContext,
     req: ReadShareGroupStateRequest,
 ) -> ReadShareGroupStateResponse {
-    let allowed = authz::authorize_cluster(broker, ctx, Op::ClusterAction);
+    let store = super::share_common::state_store(broker, ctx, "read");
     let group = req.group_id.as_str().to_string();
     let mut results = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let mut partitions = Vec::with_capacity(t.partitions.len());
         for p in t.partitions {
-            let offsets = match &broker.offsets_topic {
-                _ if !allowed => {
-                    partitions.push(failed(
-                        p.partition,
-                        KafkaError::ClusterAuthorizationFailed.code(),
-                        "CLUSTER_ACTION is needed to read share state".into(),
-                    ));
+            let offsets = match &store {
+                Ok(o) => o.clone(),
+                Err((code, message)) => {
+                    partitions.push(failed(p.partition, *code, message.clone()));
                     continue;
                 }
-                None => {
-                    partitions.push(failed(
-                        p.partition,
-                        KafkaError::InvalidRequest.code(),
-                        "a single node keeps its share state itself".into(),
-                    ));
-                    continue;
-                }
-                Some(o) => o.clone(),
             };
             let key = (group.clone(), t.topic_id, p.partition);
             let epoch = p.leader_epoch;

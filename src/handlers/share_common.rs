@@ -31,6 +31,66 @@ pub fn coordinator_check(broker: &Broker, group: &str) -> Result<(), AdminError>
     }
 }
 
+/// The share-state store a Read/WriteShareGroupState (`what`: "read" / "write") from another
+/// broker reaches: this cluster node's offsets topic, or the error every partition of the
+/// request gets (CLUSTER_AUTHORIZATION_FAILED without CLUSTER_ACTION; INVALID_REQUEST on a
+/// single node, which keeps its share state itself).
+pub fn state_store(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    what: &str,
+) -> Result<Arc<crate::offsets_topic::OffsetsTopic>, AdminError> {
+    if !authz::authorize_cluster(broker, ctx, Op::ClusterAction) {
+        return Err((
+            KafkaError::ClusterAuthorizationFailed.code(),
+            format!("CLUSTER_ACTION is needed to {what} share state"),
+        ));
+    }
+    broker.offsets_topic.clone().ok_or_else(|| {
+        (
+            KafkaError::InvalidRequest.code(),
+            "a single node keeps its share state itself".to_string(),
+        )
+    })
+}
+
+/// The checks before an admin change of `group`'s share state (Alter/DeleteShareGroupOffsets):
+/// a group id, `op` on the group (`verb` names it in the message), this broker the group's
+/// share coordinator, and no member or share session (NON_EMPTY_GROUP), as Kafka checks them.
+pub fn admin_change_allowed(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    group: &str,
+    op: Op,
+    verb: &str,
+) -> Result<(), AdminError> {
+    if group.is_empty() {
+        return Err((
+            KafkaError::InvalidGroupId.code(),
+            "the group id is empty".into(),
+        ));
+    }
+    if !authz::group(broker, ctx, op, group) {
+        return Err((
+            KafkaError::GroupAuthorizationFailed.code(),
+            format!("not authorized to {verb} group {group}"),
+        ));
+    }
+    coordinator_check(broker, group)?;
+    let has_members = broker
+        .groups
+        .describe_share_groups()
+        .iter()
+        .any(|g| g.group_id == group && !g.members.is_empty());
+    if has_members || broker.shares.group_has_sessions(group) {
+        return Err((
+            KafkaError::NonEmptyGroup.code(),
+            format!("share group {group} has active members"),
+        ));
+    }
+    Ok(())
+}
+
 /// The start offset of each share-partition of `group` that has state.
 pub async fn start_offsets(
     broker: &Arc<Broker>,

@@ -18,7 +18,6 @@ use kafka_protocol::messages::write_share_group_state_response::{
 use kafka_protocol::messages::{WriteShareGroupStateRequest, WriteShareGroupStateResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::authz::{self, Op};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::kafka_error::{self, KafkaError};
@@ -36,30 +35,18 @@ pub async fn handle(
     ctx: &RequestContext,
     req: WriteShareGroupStateRequest,
 ) -> WriteShareGroupStateResponse {
-    let allowed = authz::authorize_cluster(broker, ctx, Op::ClusterAction);
+    let store = super::share_common::state_store(broker, ctx, "write");
     let group = req.group_id.as_str().to_string();
     let mut results = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let mut partitions = Vec::with_capacity(t.partitions.len());
         for p in t.partitions {
-            let offsets = match &broker.offsets_topic {
-                _ if !allowed => {
-                    partitions.push(result(
-                        p.partition,
-                        KafkaError::ClusterAuthorizationFailed.code(),
-                        Some("CLUSTER_ACTION is needed to write share state".into()),
-                    ));
+            let offsets = match &store {
+                Ok(o) => o.clone(),
+                Err((code, message)) => {
+                    partitions.push(result(p.partition, *code, Some(message.clone())));
                     continue;
                 }
-                None => {
-                    partitions.push(result(
-                        p.partition,
-                        KafkaError::InvalidRequest.code(),
-                        Some("a single node keeps its share state itself".into()),
-                    ));
-                    continue;
-                }
-                Some(o) => o.clone(),
             };
             let state = match from_wire(
                 p.state_epoch,
