@@ -1173,7 +1173,7 @@ fn leader_of(node: &Running, topic: &str) -> (i32, i32) {
 /// durable at the share group's coordinator (ReadShareGroupState / WriteShareGroupState when
 /// it is another broker), so after the leader shuts down the new leader loads them: accepted
 /// records are never acquired again, acquired-but-unacknowledged ones are, and the old
-/// leader epoch is fenced.
+/// leader epoch is fenced. Deleting the topic tombstones its share states.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn share_state_survives_the_loss_of_the_share_partition_leader() {
     use runnel::share::partition::{Ack, AckType};
@@ -1368,6 +1368,26 @@ async fn share_state_survives_the_loss_of_the_share_partition_leader() {
     assert!(new_epoch > epoch);
     assert_eq!(got.0, vec![(5, 9)], "accepted records came back");
     assert_eq!(got.1, KafkaError::FencedLeaderEpoch.code());
+
+    // Deleting the topic tombstones its share states at the group's coordinator.
+    let coordinator: Vec<_> = rest
+        .iter()
+        .filter_map(|n| n.broker.offsets_topic.clone())
+        .filter(|o| o.check_share_coordinator("sg").is_ok())
+        .collect();
+    assert_eq!(coordinator.len(), 1, "one share coordinator of sg");
+    let o = coordinator[0].clone();
+    assert_eq!(o.share_states("sg").unwrap().len(), 1, "queue-0's state");
+    let b = rest[0].broker.clone();
+    tokio::task::spawn_blocking(move || b.controller.delete_topic("queue"))
+        .await
+        .unwrap()
+        .expect("topic deleted");
+    eventually("the deleted topic's share states tombstoned", || {
+        let o = o.clone();
+        async move { o.share_states("sg").is_ok_and(|s| s.is_empty()) }
+    })
+    .await;
     for n in rest {
         n.shutdown().await;
     }

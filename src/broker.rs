@@ -367,13 +367,24 @@ impl Broker {
                 }
             }
         }));
-        // A deleted topic takes its metrics and its share-partition state with it.
+        // A deleted topic takes its metrics and its share-partition state with it: in this
+        // broker's memory and store, and in a cluster the share-state records of the share
+        // groups this broker coordinates (tombstones appended at acks=all, in the background).
         let topic_metrics = metrics.clone();
         let topic_shares = shares.clone();
+        let topic_offsets = offsets_topic.clone();
         controller.set_deleted_observer(Arc::new(move |name: &str, id| {
             topic_metrics.topics.remove_topic(name);
             if let Err(e) = topic_shares.on_topic_deleted(id) {
                 tracing::warn!(topic = name, error = %e, "deleting a topic's share-partition state failed");
+            }
+            if let (Some(o), Ok(rt)) = (&topic_offsets, tokio::runtime::Handle::try_current()) {
+                let (o, name) = (o.clone(), name.to_string());
+                rt.spawn_blocking(move || {
+                    if let Err(e) = o.delete_topic_share_states(id) {
+                        tracing::warn!(topic = name, error = %e, "tombstoning a deleted topic's share states failed");
+                    }
+                });
             }
         }));
         Ok(Arc::new(Broker {

@@ -29,8 +29,8 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 
 /**
  * Share groups (KIP-932) with the Java 4.3 KafkaShareConsumer: delivery exactly once with
- * three members, release → redelivery, reject → never again, the delivery limit, a member
- * SIGKILLed with records acquired, the admin view, a classic, a consumer-protocol and a share
+ * three members, release → redelivery, reject → never again, the delivery limit, a poison
+ * record isolated by throttled delivery, a member SIGKILLed with records acquired, the admin view, a classic, a consumer-protocol and a share
  * group on one topic at once, and acknowledged records/s with 1 and 3 members.
  */
 public final class Share {
@@ -41,6 +41,7 @@ public final class Share {
             switch (cmd) {
                 case "three-members" -> threeMembers();
                 case "release-reject-limit" -> releaseRejectLimit();
+                case "poison" -> poison();
                 case "sigkill" -> sigkill();
                 case "admin" -> admin();
                 case "mixed" -> mixed();
@@ -176,6 +177,64 @@ public final class Share {
         for (Map.Entry<String, List<Short>> e : seen.entrySet())
             if (!Set.of("k3", "k7").contains(e.getKey()))
                 Util.eq(e.getValue(), List.of((short) 1), "record " + e.getKey() + " delivery counts");
+    }
+
+    /** A poison record: the application fails (releases) every poll that holds k13 and accepts
+     *  the others. Throttled delivery isolates k13 before the delivery limit (5), so it alone is
+     *  archived and every other record of its batch is accepted once. */
+    static void poison() throws Exception {
+        String topic = Util.topic("java-share-poison");
+        String group = Util.topic("sg-poison");
+        int n = 200;
+        try (Admin a = Util.admin()) {
+            Util.createTopic(a, topic, 1);
+            groupConfig(a, group, "share.delivery.count.limit", "5");
+        }
+        try (KafkaProducer<byte[], byte[]> p = Util.producer("linger.ms", "1000", "batch.size", "1000000")) {
+            for (int i = 0; i < n; i++)
+                p.send(new ProducerRecord<>(topic, 0, null, Util.b("k" + i), Util.b("v" + i)));
+            p.flush();
+        }
+        Map<String, Integer> accepted = new HashMap<>();
+        List<Short> poisonCounts = new ArrayList<>();
+        List<Integer> poisonPollSizes = new ArrayList<>();
+        long deadline = System.currentTimeMillis() + 120000;
+        try (KafkaShareConsumer<byte[], byte[]> c = shareConsumer(group, "poison")) {
+            c.subscribe(List.of(topic));
+            long quietSince = -1;
+            while (System.currentTimeMillis() < deadline) {
+                ConsumerRecords<byte[], byte[]> recs = c.poll(Duration.ofMillis(500));
+                if (recs.isEmpty()) {
+                    if (accepted.size() >= n - 1 || poisonCounts.size() >= 5) {
+                        if (quietSince < 0) quietSince = System.currentTimeMillis();
+                        else if (System.currentTimeMillis() - quietSince > 3000) break;
+                    }
+                    continue;
+                }
+                quietSince = -1;
+                boolean poisoned = false;
+                for (ConsumerRecord<byte[], byte[]> r : recs)
+                    if (key(r).equals("k13")) {
+                        poisoned = true;
+                        poisonCounts.add(r.deliveryCount().orElse((short) -1));
+                        poisonPollSizes.add(recs.count());
+                    }
+                for (ConsumerRecord<byte[], byte[]> r : recs) {
+                    c.acknowledge(r, poisoned ? AcknowledgeType.RELEASE : AcknowledgeType.ACCEPT);
+                    if (!poisoned) accepted.merge(key(r), 1, Integer::sum);
+                }
+                c.commitSync(Duration.ofSeconds(30));
+            }
+        }
+        System.out.println("poison: k13 delivered with counts " + poisonCounts + " in polls of " + poisonPollSizes
+                + " records; " + accepted.size() + " other records accepted");
+        Util.eq(poisonCounts, List.of((short) 1, (short) 2, (short) 3, (short) 4, (short) 5),
+                "k13 delivered up to the limit, then archived");
+        Util.eq(poisonPollSizes.get(4), 1, "k13 alone on its last delivery");
+        Util.eq(accepted.size(), n - 1, "every other record accepted");
+        Util.check(!accepted.containsKey("k13"), "k13 never accepted");
+        List<String> twice = accepted.entrySet().stream().filter(e -> e.getValue() > 1).map(Map.Entry::getKey).toList();
+        Util.check(twice.isEmpty(), "records accepted twice: " + twice);
     }
 
     /** A member in another JVM acquires records and never acknowledges (prints HOLD). */

@@ -89,6 +89,9 @@ impl Controller {
             tracing::warn!(topic = %name, "finishing a topic deletion interrupted by a crash");
             leftovers.extend(self.logs.retire_topic(&name)?);
             self.groups.remove_offsets_for_topic(&name);
+            if let Some(t) = topics.get(&name) {
+                crate::share::persist::delete_topic(&self.store, t.id)?;
+            }
             self.store.delete_topic(&name)?;
             topics.remove(&name);
             report.finished_deletes.push(name);

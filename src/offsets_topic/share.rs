@@ -266,6 +266,29 @@ impl OffsetsTopic {
         self.commit_shares(group, p, keys.into_iter().map(|k| (k, None)).collect())
     }
 
+    /// A deleted topic: tombstones for every share group's state of its partitions in the
+    /// offsets partitions this broker coordinates (Kafka deletes share state with the topic).
+    /// An offsets partition loading or changing hands at that moment keeps its records of the
+    /// topic (harmless: a topic id is never reused, and a group's deletion tombstones them).
+    /// Blocking.
+    pub fn delete_topic_share_states(&self, topic_id: Uuid) -> Result<(), StateError> {
+        let doomed: Vec<(i32, Vec<ShareStateKey>)> = lock(&self.shares)
+            .iter()
+            .map(|(p, m)| (*p, m.keys().filter(|k| k.1 == topic_id).cloned().collect()))
+            .filter(|(_, keys): &(i32, Vec<ShareStateKey>)| !keys.is_empty())
+            .collect();
+        let mut result = Ok(());
+        for (p, keys) in doomed {
+            let group = keys[0].0.clone();
+            let _guards = self.share_locks_for(&keys);
+            let tombstones = keys.into_iter().map(|k| (k, None)).collect();
+            if let Err(e) = self.commit_shares(&group, p, tombstones) {
+                result = Err(e);
+            }
+        }
+        result
+    }
+
     /// The lock shards of `keys`, taken in shard order (no two callers deadlock).
     fn share_locks_for(&self, keys: &[ShareStateKey]) -> Vec<MutexGuard<'_, ()>> {
         use std::hash::{Hash, Hasher};

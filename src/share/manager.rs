@@ -46,7 +46,7 @@ use crate::kafka_error::KafkaError;
 use crate::log::batch::{BatchHeader, HEADER_SIZE};
 use crate::log::txn_index::AbortedTxn;
 use crate::log::{FileSlice, LogError, PartitionLog};
-use crate::store::{Space, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::telemetry::ShareMetrics;
 
 /// Kafka's `group.share.max.share.sessions` default.
@@ -762,14 +762,7 @@ impl ShareManager {
     /// memory and in this broker's store (blocking). Kafka deletes share-partition state with
     /// the topic.
     pub fn on_topic_deleted(&self, topic_id: Uuid) -> Result<(), StoreError> {
-        let keys: Vec<Vec<u8>> = self
-            .store
-            .scan_prefix(Space::Share, &[])?
-            .into_iter()
-            .map(|(k, _)| k)
-            .filter(|k| persist::parse_key(k).is_some_and(|(_, id, _)| id == topic_id))
-            .collect();
-        persist::delete(&self.store, keys)?;
+        persist::delete_topic(&self.store, topic_id)?;
         self.drop_where(|k| k.topic_id == topic_id);
         Ok(())
     }

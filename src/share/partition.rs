@@ -350,6 +350,15 @@ impl SharePartition {
     /// in-flight cap stops new records. Each acquired record's delivery count goes up by one
     /// and its lock expires at `now_ms + lock_duration_ms`. `skip` batches past SPEO are
     /// archived, never handed out.
+    ///
+    /// Throttled delivery (Kafka 4.2, KAFKA-17541): records already delivered
+    /// [`throttle_from`] times or more are suspect (a record that crashes its consumer fails
+    /// its whole batch with it). They are never mixed into a fetch that already holds other
+    /// records, and a fetch that starts with one hands out at most `max_records` halved once
+    /// per delivery past the threshold (exactly, splitting a log batch), and a single record on
+    /// its last delivery; no other records join such a fetch. So a poison record ends up alone
+    /// and archived at the limit while the records of its batch get delivered and
+    /// acknowledged, instead of all being archived together.
     pub fn acquire(
         &mut self,
         member: &MemberId,
@@ -360,27 +369,37 @@ impl SharePartition {
         let deadline = now_ms + self.limits.lock_duration_ms;
         let mut out: Vec<Acquired> = Vec::new();
         let mut taken = 0i64;
+        let mut budget = None;
         for lb in batches {
             if taken >= max_records.max(1) || lb.last < lb.first {
                 break;
             }
-            // Offsets already in flight: take the AVAILABLE ones.
+            // Offsets already in flight: take the AVAILABLE ones the throttle allows.
             let from = lb.first.max(self.spso);
             let to = lb.last.min(self.speo - 1);
             if from <= to {
-                self.visit(from, to, false, |a, b, slot| {
-                    if slot.state == RecordState::Available {
-                        slot.state = RecordState::Acquired;
-                        slot.delivery_count = slot.delivery_count.saturating_add(1);
-                        slot.owner = Some(member.clone());
-                        slot.deadline_ms = deadline;
-                        taken += b - a + 1;
-                        push_range(&mut out, a, b, slot.delivery_count);
-                    }
-                });
+                let (end, stop) = self.acquirable_end(from, to, taken, max_records, &mut budget);
+                if from <= end {
+                    self.visit(from, end, false, |a, b, slot| {
+                        if slot.state == RecordState::Available {
+                            slot.state = RecordState::Acquired;
+                            slot.delivery_count = slot.delivery_count.saturating_add(1);
+                            slot.owner = Some(member.clone());
+                            slot.deadline_ms = deadline;
+                            taken += b - a + 1;
+                            push_range(&mut out, a, b, slot.delivery_count);
+                        }
+                    });
+                }
+                if stop {
+                    break;
+                }
             }
-            // New offsets, up to the in-flight cap.
+            // New offsets, up to the in-flight cap (never with throttled records).
             if lb.last >= self.speo {
+                if budget.is_some() {
+                    break;
+                }
                 let from = lb.first.max(self.speo);
                 let room = self.spso + self.limits.max_record_locks - from;
                 if room <= 0 {
@@ -414,6 +433,53 @@ impl SharePartition {
         }
         self.advance_start();
         out
+    }
+
+    /// The last offset of `[from, to]` this fetch may acquire in flight after `taken` records,
+    /// and whether the fetch must stop there (see [`SharePartition::acquire`]). `budget` is the
+    /// fetch's record budget once it hands out throttled records.
+    fn acquirable_end(
+        &self,
+        from: i64,
+        to: i64,
+        mut taken: i64,
+        max_records: i64,
+        budget: &mut Option<i64>,
+    ) -> (i64, bool) {
+        let limit = self.limits.delivery_count_limit;
+        let threshold = throttle_from(limit);
+        let (mut end, mut stop) = (to, false);
+        self.for_each_read(from, to, |a, b, slot| {
+            if stop || slot.state != RecordState::Available {
+                return;
+            }
+            let suspect = slot.delivery_count >= threshold;
+            match (*budget, suspect) {
+                (None, false) => {
+                    taken += b - a + 1;
+                    return;
+                }
+                // Suspect records get a fetch of their own.
+                (None, true) if taken > 0 => {
+                    (end, stop) = (a - 1, true);
+                    return;
+                }
+                (Some(_), false) => {
+                    (end, stop) = (a - 1, true);
+                    return;
+                }
+                _ => {}
+            }
+            let cap = throttled_records(slot.delivery_count, limit, max_records);
+            let cap = budget.map_or(cap, |b| b.min(cap));
+            *budget = Some(cap);
+            let room = cap - taken;
+            if room < b - a + 1 {
+                (end, stop) = (a + room.max(0) - 1, true);
+            }
+            taken += b - a + 1;
+        });
+        (end, stop)
     }
 
     /// Applies one request's acknowledgements for `member`, all or nothing. Offsets below SPSO
@@ -700,6 +766,23 @@ impl SharePartition {
             }
         }
     }
+}
+
+/// The delivery count from which an AVAILABLE record's delivery is throttled: half the
+/// delivery count limit rounded up, at least 2 (Kafka's throttle limit).
+fn throttle_from(limit: i16) -> i16 {
+    ((limit + 1) / 2).max(2)
+}
+
+/// How many records a fetch may acquire when it holds a record already delivered `delivered`
+/// times: one on the record's last delivery, else `max_records` halved once per delivery at or
+/// past [`throttle_from`], at least one.
+fn throttled_records(delivered: i16, limit: i16, max_records: i64) -> i64 {
+    if delivered + 1 >= limit {
+        return 1;
+    }
+    let halvings = (delivered - throttle_from(limit) + 1).clamp(0, 62) as u32;
+    (max_records.max(1) >> halvings).max(1)
 }
 
 /// Appends `[a, b]` to `out`, merging with the previous range when contiguous with the same

@@ -175,6 +175,18 @@ pub fn load_group(store: &Store, group: &str) -> Result<Vec<(Uuid, i32, Snapshot
     Ok(out)
 }
 
+/// Deletes every share group's share-partition records of topic `topic_id` (synced): the
+/// topic was deleted.
+pub fn delete_topic(store: &Store, topic_id: Uuid) -> Result<(), StoreError> {
+    let keys = store
+        .scan_prefix(Space::Share, &[])?
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| parse_key(k).is_some_and(|(_, id, _)| id == topic_id))
+        .collect();
+    delete(store, keys)
+}
+
 /// Deletes share-partition records (synced).
 pub fn delete(store: &Store, keys: Vec<Vec<u8>>) -> Result<(), StoreError> {
     if keys.is_empty() {

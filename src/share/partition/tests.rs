@@ -72,19 +72,127 @@ fn accept_advances_start_and_drops_batches() {
 fn release_redelivers_with_a_higher_count_and_archives_at_the_limit() {
     let mut p = SharePartition::new(0, limits());
     let a = m("a");
-    for round in 1..=3i16 {
+    for round in 1..=2i16 {
         let got = p.acquire(&a, &[lb(0, 4)], 500, 0);
         assert_eq!(got, vec![acq(0, 4, round)]);
         let c = p.acknowledge(&a, &[ack(0, 4, AckType::Release)]).unwrap();
-        if round < 3 {
-            assert_eq!(p.next_fetch_offset(), Some(0));
-            assert_eq!(c.archived_at_limit, 0);
-        } else {
-            // Third delivery was the last (limit 3): archived, start moves on.
-            assert_eq!(c.archived_at_limit, 5);
-            assert_eq!(p.start_offset(), 5);
-        }
+        assert_eq!(p.next_fetch_offset(), Some(0));
+        assert_eq!(c.archived_at_limit, 0);
     }
+    // The third delivery is the last (limit 3): one record per fetch (throttled delivery),
+    // archived when released; the start moves on.
+    for x in 0..5 {
+        assert_eq!(p.acquire(&a, &[lb(0, 4)], 500, 0), vec![acq(x, x, 3)]);
+        let c = p.acknowledge(&a, &[ack(x, x, AckType::Release)]).unwrap();
+        assert_eq!(c.archived_at_limit, 1);
+        assert_eq!(p.start_offset(), x + 1);
+    }
+}
+
+fn limit5() -> Limits {
+    Limits {
+        delivery_count_limit: 5,
+        ..limits()
+    }
+}
+
+#[test]
+fn throttled_delivery_halves_then_goes_one_by_one() {
+    let mut p = SharePartition::new(0, limit5());
+    let a = m("a");
+    let log = [lb(0, 7), lb(8, 9)];
+    // Deliveries 1 to 3 hand out whole batches (the threshold is ceil(5 / 2) = 3).
+    for round in 1..=3 {
+        assert_eq!(p.acquire(&a, &log[..1], 8, 0), vec![acq(0, 7, round)]);
+        p.acknowledge(&a, &[ack(0, 7, AckType::Release)]).unwrap();
+    }
+    // The 4th: max_records halved, exactly (the log batch is split), nothing else joins.
+    assert_eq!(p.acquire(&a, &log, 8, 0), vec![acq(0, 3, 4)]);
+    assert_eq!(p.end_offset(), 8, "no new records in a throttled fetch");
+    p.acknowledge(&a, &[ack(0, 3, AckType::Release)]).unwrap();
+    // 0..=3 are on their last delivery: one per fetch, before 4..=7.
+    for x in 0..4 {
+        assert_eq!(p.acquire(&a, &log, 8, 0), vec![acq(x, x, 5)]);
+        p.acknowledge(&a, &[ack(x, x, AckType::Accept)]).unwrap();
+    }
+    assert_eq!(p.start_offset(), 4);
+    assert_eq!(p.acquire(&a, &log, 8, 0), vec![acq(4, 7, 4)]);
+    p.acknowledge(&a, &[ack(4, 7, AckType::Accept)]).unwrap();
+    // Healthy records again: whole batches.
+    assert_eq!(p.acquire(&a, &log, 8, 0), vec![acq(8, 9, 1)]);
+}
+
+#[test]
+fn suspect_records_get_a_fetch_of_their_own() {
+    let mut p = SharePartition::new(0, limit5());
+    let (a, b) = (m("a"), m("b"));
+    let log = [lb(0, 9), lb(10, 14)];
+    // a holds 0..=4 while 5..=9 are delivered three times.
+    assert_eq!(p.acquire(&a, &log[..1], 500, 0), vec![acq(0, 9, 1)]);
+    p.acknowledge(&a, &[ack(5, 9, AckType::Release)]).unwrap();
+    for round in 2..=3 {
+        assert_eq!(p.acquire(&b, &log[..1], 500, 0), vec![acq(5, 9, round)]);
+        p.acknowledge(&b, &[ack(5, 9, AckType::Release)]).unwrap();
+    }
+    p.acknowledge(&a, &[ack(0, 4, AckType::Release)]).unwrap();
+    // The healthy records first (the suspects behind them in the same log batch wait), then
+    // the suspects alone, then new records.
+    assert_eq!(p.acquire(&b, &log, 500, 0), vec![acq(0, 4, 2)]);
+    assert_eq!(p.acquire(&b, &log, 500, 0), vec![acq(5, 9, 4)]);
+    assert_eq!(p.acquire(&b, &log, 500, 0), vec![acq(10, 14, 1)]);
+}
+
+#[test]
+fn a_poison_record_is_isolated_and_its_batch_delivered() {
+    // A consumer that fails (releases) every fetch holding offset 13 and accepts the others.
+    let mut p = SharePartition::new(0, limit5());
+    let a = m("a");
+    let log = [lb(0, 9), lb(10, 29), lb(30, 39)];
+    let (mut accepted, mut poison_deliveries) = (Vec::new(), 0);
+    for _ in 0..100 {
+        let Some(at) = p.next_fetch_offset() else {
+            break;
+        };
+        let offered: Vec<LogBatch> = log.iter().copied().filter(|b| b.last >= at).collect();
+        let got = p.acquire(&a, &offered, 500, 0);
+        if got.is_empty() {
+            break;
+        }
+        let poisoned = got.iter().any(|r| (r.first..=r.last).contains(&13));
+        let t = if poisoned {
+            AckType::Release
+        } else {
+            AckType::Accept
+        };
+        for r in &got {
+            p.acknowledge(&a, &[ack(r.first, r.last, t)]).unwrap();
+            if !poisoned {
+                accepted.extend(r.first..=r.last);
+            }
+        }
+        poison_deliveries += i32::from(poisoned);
+    }
+    accepted.sort_unstable();
+    assert_eq!(accepted, (0..40).filter(|&x| x != 13).collect::<Vec<i64>>());
+    assert_eq!(poison_deliveries, 5, "the poison record reached the limit");
+    assert_eq!((p.start_offset(), p.end_offset()), (40, 40));
+}
+
+#[test]
+fn no_throttling_at_a_delivery_limit_of_two() {
+    let mut p = SharePartition::new(
+        0,
+        Limits {
+            delivery_count_limit: 2,
+            ..limits()
+        },
+    );
+    let a = m("a");
+    for round in 1..=2 {
+        assert_eq!(p.acquire(&a, &[lb(0, 4)], 500, 0), vec![acq(0, 4, round)]);
+        p.acknowledge(&a, &[ack(0, 4, AckType::Release)]).unwrap();
+    }
+    assert_eq!(p.start_offset(), 5);
 }
 
 #[test]
@@ -170,12 +278,12 @@ fn lock_expiry_on_a_fake_clock() {
     let b = m("b");
     assert_eq!(p.acquire(&b, &[lb(0, 4)], 500, 2_000), vec![acq(0, 4, 2)]);
     assert_eq!(p.acquire(&a, &[lb(0, 4)], 500, 2_000), vec![]);
-    // Expiry at the delivery limit archives.
+    // Expiry at the delivery limit archives (the last delivery is one record per fetch).
     p.expire_locks(3_000);
-    p.acquire(&b, &[lb(0, 4)], 500, 3_000);
-    assert_eq!(p.expire_locks(4_000), 5);
-    assert_eq!(p.start_offset(), 5);
-    assert_eq!(p.next_fetch_offset(), Some(5));
+    assert_eq!(p.acquire(&b, &[lb(0, 4)], 500, 3_000), vec![acq(0, 0, 3)]);
+    assert_eq!(p.expire_locks(4_000), 1);
+    assert_eq!(p.start_offset(), 1);
+    assert_eq!(p.next_fetch_offset(), Some(1));
 }
 
 #[test]
