@@ -1392,3 +1392,141 @@ async fn share_state_survives_the_loss_of_the_share_partition_leader() {
         n.shutdown().await;
     }
 }
+
+/// ShareGroupHeartbeat (v1) through `node`.
+async fn share_heartbeat(
+    node: &Running,
+    group: &str,
+    member: &str,
+    epoch: i32,
+    topics: Option<&[&str]>,
+) -> ShareGroupHeartbeatResponse {
+    let req = ShareGroupHeartbeatRequest::default()
+        .with_group_id(GroupId(s(group)))
+        .with_member_id(s(member))
+        .with_member_epoch(epoch)
+        .with_subscribed_topic_names(topics.map(|ts| ts.iter().map(|t| TopicName(s(t))).collect()));
+    let ResponseKind::ShareGroupHeartbeat(r) = call(
+        node,
+        ApiKey::ShareGroupHeartbeat,
+        1,
+        RequestKind::ShareGroupHeartbeat(req),
+    )
+    .await
+    else {
+        panic!("not a ShareGroupHeartbeat response")
+    };
+    r
+}
+
+/// A share group's topic gains a partition in a cluster: the group's coordinator (its share
+/// coordinator too) starts the new share-partition at offset 0 before the member is assigned
+/// it, so the records produced to it before anyone fetched it are delivered (under the
+/// default `share.auto.offset.reset=latest`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_a_share_groups_topic_gains_start_at_zero() {
+    use runnel::share::{GroupSettings, ShareKey};
+
+    let (_dirs, nodes) = start_cluster::<3>(|c| {
+        c.group.offsets_topic_num_partitions = 3;
+        c.group.initial_rebalance_delay_ms = 0;
+    })
+    .await;
+    assert_eq!(create(&nodes[0], "grow", 1, 3).await, 0);
+    let mut coordinator = 0;
+    for _ in 0..200 {
+        let (err, node) = find_coordinator(&nodes[0], "sg").await;
+        if err == 0 {
+            coordinator = node;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let cnode = &nodes[coordinator as usize - 1];
+    let start = Instant::now();
+    let joined = loop {
+        let r = share_heartbeat(cnode, "sg", "m", 0, Some(&["grow"])).await;
+        if r.error_code == 0 {
+            break r;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "join: {r:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(joined.member_epoch, 1);
+
+    let req = CreatePartitionsRequest::default()
+        .with_timeout_ms(10_000)
+        .with_topics(vec![
+            create_partitions_request::CreatePartitionsTopic::default()
+                .with_name(TopicName(s("grow")))
+                .with_count(2)
+                .with_assignments(None),
+        ]);
+    let ResponseKind::CreatePartitions(r) = call(
+        &nodes[0],
+        ApiKey::CreatePartitions,
+        3,
+        RequestKind::CreatePartitions(req),
+    )
+    .await
+    else {
+        panic!("not a CreatePartitions response")
+    };
+    assert_eq!(r.results[0].error_code, 0);
+    // Three records reach grow-1 before any member hears of it.
+    let start = Instant::now();
+    let leader = loop {
+        let led = cnode
+            .broker
+            .metadata
+            .topic("grow")
+            .and_then(|t| t.partition(1).map(|p| p.leader))
+            .filter(|l| *l > 0);
+        if let Some(l) = led {
+            let lnode = &nodes[l as usize - 1];
+            if produce(lnode, "grow", 1, -1, &[b"a", b"b", b"c"]).await == (0, 0) {
+                break lnode;
+            }
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "grow-1 not led");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let r = share_heartbeat(cnode, "sg", "m", 1, None).await;
+    assert_eq!((r.error_code, r.member_epoch), (0, 2), "{r:?}");
+    let topic_id = cnode.broker.metadata.topic("grow").unwrap().id;
+    let key = ShareKey {
+        group: "sg".into(),
+        topic_id,
+        partition: 1,
+    };
+    let b = leader.broker.clone();
+    let acquired = tokio::task::spawn_blocking(move || {
+        let settings = GroupSettings::from_overrides(&b.controller.group_overrides("sg"));
+        let lp = b.replicas.leader("grow", 1, -1).unwrap();
+        let got = b
+            .shares
+            .fetch(
+                &key,
+                &settings,
+                &"m".into(),
+                &lp.log,
+                lp.leader_epoch,
+                1 << 20,
+                100,
+                true,
+                1,
+            )
+            .unwrap()
+            .expect("records acquired");
+        got.acquired
+            .iter()
+            .map(|a| (a.first, a.last))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    assert_eq!(acquired, vec![(0, 2)]);
+    for n in nodes {
+        n.shutdown().await;
+    }
+}

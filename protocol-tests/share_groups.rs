@@ -1,12 +1,14 @@
 //! Share groups (KIP-932) over the wire: ShareGroupHeartbeat v1 and ShareGroupDescribe v1
 //! against an in-process broker, with ListGroups / DescribeGroups / DeleteGroups on the same
-//! group namespace, a topic gaining partitions, and a restart that keeps members and epochs.
+//! group namespace, a topic gaining partitions (their share-partitions start at offset 0), and
+//! a restart that keeps members and epochs.
 
 use bytes::Bytes;
 use kafka_protocol::messages::*;
 use uuid::Uuid;
 
 use crate::harness::{self, call, create_topic, s, Client};
+use crate::wire::record_batch;
 
 async fn heartbeat(
     c: &mut Client,
@@ -162,9 +164,50 @@ async fn new_partitions_reach_the_members() {
         ]);
     let r: CreatePartitionsResponse = call(&mut c, ApiKey::CreatePartitions, 3, &req).await;
     assert_eq!(r.results[0].error_code, 0);
+    // Records reach the new partition 2 before any member hears of it.
+    let produce = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![produce_request::TopicProduceData::default()
+            .with_name(TopicName(s("grow")))
+            .with_partition_data(vec![
+                produce_request::PartitionProduceData::default()
+                    .with_index(2)
+                    .with_records(Some(Bytes::from(record_batch(
+                        &[b"a", b"b", b"c"],
+                        1_700_000_000_000,
+                    )))),
+            ])]);
+    let r: ProduceResponse = call(&mut c, ApiKey::Produce, 9, &produce).await;
+    assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
     let a = heartbeat(&mut c, "sg2", "m", 1, None).await;
     assert_eq!(a.member_epoch, 2);
     assert_eq!(assigned(&a, id), Some(vec![0, 1, 2]));
+    // A partition the known topic gained starts at offset 0, not at `latest` (the default):
+    // the member gets the three records.
+    use share_fetch_request::{FetchPartition, FetchTopic};
+    let fetch = ShareFetchRequest::default()
+        .with_group_id(Some(GroupId(s("sg2"))))
+        .with_member_id(Some(s("m")))
+        .with_share_session_epoch(0)
+        .with_max_wait_ms(0)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_max_records(500)
+        .with_batch_size(500)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic_id(id)
+            .with_partitions(vec![
+                FetchPartition::default().with_partition_index(2)
+            ])]);
+    let r: ShareFetchResponse = call(&mut c, ApiKey::ShareFetch, 1, &fetch).await;
+    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+    let got: Vec<(i64, i64)> = r.responses[0].partitions[0]
+        .acquired_records
+        .iter()
+        .map(|a| (a.first_offset, a.last_offset))
+        .collect();
+    assert_eq!(got, vec![(0, 2)]);
 }
 
 #[tokio::test]

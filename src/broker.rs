@@ -30,16 +30,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use uuid::Uuid;
+
 use crate::cluster::topic_config::BrokerLayers;
 use crate::cluster::{Controller, MetadataView, NodeInfo};
 use crate::config::Config;
 use crate::fetch_session::FetchSessionCache;
+use crate::group::error::GroupError;
 use crate::group::GroupCoordinator;
 use crate::log::LogManager;
 use crate::offsets_topic::OffsetsTopic;
 use crate::replica::ReplicaManager;
 use crate::security::acl::Authorizer;
-use crate::share::persister::{LocalPersister, Persister};
+use crate::share::persister::{LocalPersister, Persister, StateError};
 use crate::share::remote::ClusterPersister;
 use crate::share::ShareManager;
 use crate::store::{marker, ConfigScope, Store};
@@ -365,6 +368,26 @@ impl Broker {
                         }
                     });
                 }
+            }
+        }));
+        // Partitions a share group's known topics gained start at offset 0: in this broker's
+        // store on a single node, at the share coordinator (this broker, the group's
+        // coordinator) in a cluster.
+        let added_shares = shares.clone();
+        let added_offsets = offsets_topic.clone();
+        groups.on_share_partitions_added(Arc::new(move |group: &str, added: &[(Uuid, i32)]| {
+            let unavailable = |e: String| GroupError::CoordinatorNotAvailable(e);
+            match &added_offsets {
+                None => added_shares
+                    .initialize_added(group, added)
+                    .map_err(|e| unavailable(e.to_string())),
+                Some(o) => o
+                    .initialize_share_states(group, added)
+                    .map_err(|e| match e {
+                        StateError::NotCoordinator(m) => GroupError::NotCoordinator(m),
+                        StateError::LoadInProgress(_) => GroupError::CoordinatorLoadInProgress,
+                        other => unavailable(other.to_string()),
+                    }),
             }
         }));
         // A deleted topic takes its metrics and its share-partition state with it: in this

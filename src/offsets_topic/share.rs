@@ -252,6 +252,44 @@ impl OffsetsTopic {
         self.commit_shares(group, p, states)
     }
 
+    /// Partitions `group`'s known topics gained (`group::share::added_partitions`): each
+    /// share-partition not initialized yet starts at offset 0, at the next state epoch, so a
+    /// leader that read it uninitialized meanwhile is fenced and reloads it. Blocking.
+    pub fn initialize_share_states(
+        &self,
+        group: &str,
+        added: &[(Uuid, i32)],
+    ) -> Result<(), StateError> {
+        let p = self.share_partition(group)?;
+        let keys: Vec<ShareStateKey> = added
+            .iter()
+            .map(|(id, part)| (group.to_string(), *id, *part))
+            .collect();
+        let _guards = self.share_locks_for(&keys);
+        let mut states = Vec::new();
+        for key in keys {
+            let stored = self.stored(p, &key);
+            if stored
+                .as_ref()
+                .is_some_and(|s| s.snapshot.start_offset >= 0)
+            {
+                continue;
+            }
+            let (leader_epoch, state_epoch) =
+                stored.map_or((-1, 0), |s| (s.leader_epoch, s.snapshot.state_epoch + 1));
+            let rec = ShareStateRecord {
+                leader_epoch,
+                snapshot: Snapshot {
+                    state_epoch,
+                    start_offset: 0,
+                    ranges: Vec::new(),
+                },
+            };
+            states.push((key, Some(rec)));
+        }
+        self.commit_shares(group, p, states)
+    }
+
     /// A deleted share group: tombstones for every share-partition state it has. Blocking.
     pub fn delete_share_group_states(&self, group: &str) -> Result<(), StateError> {
         let p = self.share_partition(group)?;

@@ -726,6 +726,19 @@ impl ShareManager {
         Ok(())
     }
 
+    /// Partitions a share group's known topics gained (single node, blocking): each
+    /// share-partition without state starts at offset 0 (see
+    /// `group::share::added_partitions`).
+    pub fn initialize_added(&self, group: &str, added: &[(Uuid, i32)]) -> Result<(), StoreError> {
+        for &(topic_id, partition) in added {
+            if persist::load(&self.store, group, topic_id, partition)?.is_none() {
+                let start = SharePartition::new(0, Limits::default()).snapshot();
+                persist::save(&self.store, group, topic_id, partition, &start)?;
+            }
+        }
+        Ok(())
+    }
+
     /// DeleteShareGroupOffsets / a deleted share group: forgets the share-partitions' state
     /// (blocking). `None` = every share-partition of the group.
     pub fn delete_state(

@@ -58,7 +58,7 @@ mod ownership;
 mod share;
 
 pub use migration::TopicsHook;
-pub use share::ShareGroupDeletedHook;
+pub use share::{ShareGroupDeletedHook, SharePartitionsAddedHook};
 
 use ownership::Owned;
 
@@ -109,6 +109,9 @@ struct Inner {
     snapshots: StdMutex<HashMap<String, GroupSnapshot>>,
     /// Called after a share group is deleted (see `on_share_group_deleted`).
     share_deleted: StdMutex<Option<ShareGroupDeletedHook>>,
+    /// Initializes the partitions a share group's known topics gained (see
+    /// `on_share_partitions_added`).
+    share_added: StdMutex<Option<SharePartitionsAddedHook>>,
     /// The topics that exist (see `on_topics`).
     topics: StdMutex<Option<TopicsHook>>,
 }
@@ -191,6 +194,7 @@ impl GroupCoordinator {
             shutdown,
             snapshots: StdMutex::new(HashMap::new()),
             share_deleted: StdMutex::new(None),
+            share_added: StdMutex::new(None),
             topics: StdMutex::new(None),
         });
         Ok(Arc::new(GroupCoordinator {

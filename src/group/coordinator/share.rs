@@ -1,9 +1,13 @@
 //! The coordinator's share-group APIs (KIP-932): ShareGroupHeartbeat, ShareGroupDescribe, and
-//! the hook that tells the share-partition layer a share group was deleted. The state machine
-//! is `group::share::ShareGroup`; this file adds the group lookup in the one namespace, the
-//! write before the answer, and the timer.
+//! the hooks that tell the share-partition layer a share group was deleted or that its known
+//! topics gained partitions. The state machine is `group::share::ShareGroup`; this file adds
+//! the group lookup in the one namespace, the write before the answer, and the timer.
 //!
 //! Invariants:
+//! - partitions a known topic gained are initialized at offset 0 (the partitions-added hook)
+//!   before the heartbeat that first saw them is persisted and answered, so no member is
+//!   assigned one before its share-partition starts at 0; if that fails the heartbeat fails
+//!   and the group is as before (the next heartbeat sees the new partitions again);
 //! - a heartbeat that changes the group's persisted state is answered only after the store
 //!   write succeeded; if the write fails the group is restored to what it was before the
 //!   request (a group the request created is dropped) and the member gets the store error
@@ -15,12 +19,14 @@
 
 use std::sync::Arc;
 
+use uuid::Uuid;
+
 use super::{lock, GroupCoordinator, SlotRef};
 use crate::group::error::GroupError;
 use crate::group::kind::{Group, GroupType};
 use crate::group::share::{
-    validate_request, ShareGroupDescription, ShareHeartbeatRequest, ShareHeartbeatResponse,
-    TopicLookup,
+    added_partitions, validate_request, ShareGroupDescription, ShareHeartbeatRequest,
+    ShareHeartbeatResponse, TopicLookup,
 };
 use crate::group::store::{GroupWrite, MetadataWrite};
 use crate::group::types::GroupState;
@@ -28,6 +34,12 @@ use crate::group::types::GroupState;
 /// Called with the group id after DeleteGroups removed a share group, while the group's lock
 /// is held: it must not block (hand the work to a task).
 pub type ShareGroupDeletedHook = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Called (on a blocking thread) with a share group's id and the (topic id, partition) pairs
+/// its known topics gained (`group::share::added_partitions`): each share-partition without
+/// state starts at offset 0. Durable when it returns; an error fails the heartbeat.
+pub type SharePartitionsAddedHook =
+    Arc<dyn Fn(&str, &[(Uuid, i32)]) -> Result<(), GroupError> + Send + Sync>;
 
 impl GroupCoordinator {
     /// ShareGroupHeartbeat: join (epoch 0), heartbeat, leave (epoch −1). `topics` resolves the
@@ -65,6 +77,18 @@ impl GroupCoordinator {
                 return fail(e);
             }
         };
+        let added = added_partitions(before.topics(), group.topics());
+        if !added.is_empty() {
+            // A group this request created knows no topics yet: nothing to forget here.
+            if let Err(e) = self
+                .inner
+                .share_partitions_added(&req.group_id, added)
+                .await
+            {
+                *group = before;
+                return fail(e);
+            }
+        }
         if group.share_record() != before_record {
             let write = GroupWrite {
                 metadata: MetadataWrite::Put(group.to_record()),
@@ -137,6 +161,12 @@ impl GroupCoordinator {
     pub fn on_share_group_deleted(&self, hook: ShareGroupDeletedHook) {
         *lock(&self.inner.share_deleted) = Some(hook);
     }
+
+    /// Registers the function that starts the partitions a share group's known topics gained
+    /// at offset 0. A second call replaces it.
+    pub fn on_share_partitions_added(&self, hook: SharePartitionsAddedHook) {
+        *lock(&self.inner.share_added) = Some(hook);
+    }
 }
 
 impl super::Inner {
@@ -146,6 +176,23 @@ impl super::Inner {
         if let Some(hook) = hook {
             hook(group_id);
         }
+    }
+
+    /// Runs the partitions-added hook, if any, on a blocking thread.
+    async fn share_partitions_added(
+        &self,
+        group_id: &str,
+        added: Vec<(Uuid, i32)>,
+    ) -> Result<(), GroupError> {
+        let Some(hook) = lock(&self.share_added).clone() else {
+            return Ok(());
+        };
+        let group = group_id.to_string();
+        tokio::task::spawn_blocking(move || hook(&group, &added))
+            .await
+            .map_err(|e| {
+                GroupError::CoordinatorNotAvailable(format!("initializing new partitions: {e}"))
+            })?
     }
 
     /// Drops a share group that a failed join created (nothing of it was persisted): it is

@@ -195,3 +195,47 @@ async fn silent_member_is_removed_by_the_timer() {
     let stored = store.snapshot("sg").unwrap().metadata.unwrap();
     assert_eq!(stored.share.unwrap().members.len(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn partitions_a_known_topic_gains_are_initialized_before_the_answer() {
+    let store = Arc::new(MemoryGroupStore::new());
+    let c = coordinator(store.clone(), cfg()).await;
+    let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let fail = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let (seen, failing) = (calls.clone(), fail.clone());
+    c.on_share_partitions_added(Arc::new(move |g: &str, added: &[(Uuid, i32)]| {
+        seen.lock().unwrap().push((g.to_string(), added.to_vec()));
+        if failing.load(Ordering::SeqCst) {
+            return Err(GroupError::CoordinatorNotAvailable("store down".into()));
+        }
+        Ok(())
+    }));
+    // A topic seen for the first time: nothing to initialize.
+    let r = c.share_heartbeat(hb("sg", "a", 0), &topics()).await;
+    assert_eq!((r.error, r.member_epoch), (None, 1));
+    assert!(calls.lock().unwrap().is_empty());
+    let mut grown = topics();
+    grown.get_mut("t").unwrap().partitions = 4;
+    let id = Uuid::from_u128(9);
+    // The hook fails: the heartbeat fails and the group is as before.
+    let writes = store.writes();
+    let r = c.share_heartbeat(hb("sg", "a", 1), &grown).await;
+    assert_eq!(r.error.map(|e| e.kafka_code()), Some(15));
+    assert_eq!(store.writes(), writes);
+    let d = c.share_describe(&["sg".to_string()]).await;
+    assert_eq!(d[0].1.as_ref().unwrap().group_epoch, 1);
+    // The retry sees the new partitions again; they are initialized before the assignment.
+    fail.store(false, Ordering::SeqCst);
+    let r = c.share_heartbeat(hb("sg", "a", 1), &grown).await;
+    assert_eq!((r.error, r.member_epoch), (None, 2));
+    assert_eq!(
+        r.assignment.unwrap(),
+        vec![(id, vec![0, 1, 2, 3])],
+        "the member gets the new partitions"
+    );
+    let expected = ("sg".to_string(), vec![(id, 2), (id, 3)]);
+    assert_eq!(*calls.lock().unwrap(), vec![expected.clone(), expected]);
+    // Once known, no more calls.
+    c.share_heartbeat(hb("sg", "a", 2), &grown).await;
+    assert_eq!(calls.lock().unwrap().len(), 2);
+}

@@ -67,6 +67,25 @@ impl TopicLookup for BTreeMap<String, TopicMeta> {
 /// Partitions by topic id.
 pub type Assignment = BTreeMap<Uuid, BTreeSet<i32>>;
 
+/// The partitions that topics the group already knew gained between two views of its
+/// subscribed topics (same name and id, more partitions). Their share-partitions start at
+/// offset 0, not where `share.auto.offset.reset` says (Kafka's KAFKA-20742): the records
+/// produced to a new partition before a member first fetches it belong to the group. A topic
+/// the group sees for the first time starts where `share.auto.offset.reset` says.
+pub fn added_partitions(
+    before: &BTreeMap<String, TopicMeta>,
+    after: &BTreeMap<String, TopicMeta>,
+) -> Vec<(Uuid, i32)> {
+    after
+        .iter()
+        .filter_map(|(name, now)| {
+            let was = before.get(name).filter(|was| was.id == now.id)?;
+            Some((was.partitions.max(0)..now.partitions).map(move |p| (now.id, p)))
+        })
+        .flatten()
+        .collect()
+}
+
 /// ShareGroupHeartbeat, in domain terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShareHeartbeatRequest {
@@ -228,6 +247,11 @@ impl ShareGroup {
 
     pub fn members(&self) -> impl Iterator<Item = &ShareMember> {
         self.members.values()
+    }
+
+    /// The subscribed topics that exist, as last seen.
+    pub fn topics(&self) -> &BTreeMap<String, TopicMeta> {
+        &self.topics
     }
 
     /// The topics the members subscribe to (by name), existing or not.

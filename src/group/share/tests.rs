@@ -186,14 +186,33 @@ fn new_partitions_and_new_topics_bump_the_epoch() {
         .unwrap();
     // Subscribed to a topic that does not exist yet: empty assignment.
     assert_eq!((r.member_epoch, parts(&r)), (1, Some(vec![])));
+    let before = g.topics().clone();
     let r = g
         .heartbeat(&hb("a", 1, false), &topics(1), &cfg(), 0)
         .unwrap();
     assert_eq!((r.member_epoch, parts(&r)), (2, Some(vec![0])));
+    // A topic seen for the first time: its partitions start where the reset config says.
+    assert_eq!(added_partitions(&before, g.topics()), vec![]);
+    let before = g.topics().clone();
     let r = g
         .heartbeat(&hb("a", 2, false), &topics(3), &cfg(), 0)
         .unwrap();
     assert_eq!((r.member_epoch, parts(&r)), (3, Some(vec![0, 1, 2])));
+    // Partitions a known topic gained start at offset 0.
+    let id = Uuid::from_u128(T);
+    assert_eq!(
+        added_partitions(&before, g.topics()),
+        vec![(id, 1), (id, 2)]
+    );
+    // A topic deleted and created again under the same name is a new topic.
+    let recreated = BTreeMap::from([(
+        "t".to_string(),
+        TopicMeta {
+            id: Uuid::from_u128(T + 1),
+            partitions: 5,
+        },
+    )]);
+    assert_eq!(added_partitions(g.topics(), &recreated), vec![]);
     let r = g
         .heartbeat(&hb("a", 3, false), &topics(3), &cfg(), 0)
         .unwrap();
