@@ -405,6 +405,19 @@ async fn find_coordinator(node: &Running, group: &str) -> (i16, i32) {
     (r.error_code, r.node_id.0)
 }
 
+/// `group`'s coordinator once FindCoordinator through `node` names one (the first call
+/// creates the offsets topic; its leader must load the partition): its node id.
+async fn coordinator_of(node: &Running, group: &str) -> i32 {
+    for _ in 0..200 {
+        let (code, id) = find_coordinator(node, group).await;
+        if code == 0 {
+            return id;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no coordinator for {group}")
+}
+
 /// OffsetCommit (v8) of `offset` for `topic`/0: the partition's error code.
 async fn commit(
     node: &Running,
@@ -477,16 +490,7 @@ async fn groups_and_committed_offsets_survive_the_loss_of_their_coordinator() {
     assert_eq!(create(&nodes[0], "orders", 1, 3).await, 0);
     // The first FindCoordinator creates the offsets topic (RF 3); its leader loads the
     // partition and is named.
-    let mut coordinator = -1;
-    for _ in 0..200 {
-        let (code, id) = find_coordinator(&nodes[1], "g").await;
-        if code == 0 {
-            coordinator = id;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!((1..=3).contains(&coordinator), "no coordinator for g");
+    let mut coordinator = coordinator_of(&nodes[1], "g").await;
     let owner = &nodes[coordinator as usize - 1];
     let other = nodes
         .iter()
@@ -1186,12 +1190,7 @@ async fn share_state_survives_the_loss_of_the_share_partition_leader() {
     .await;
     assert_eq!(create(&nodes[0], "queue", 1, 3).await, 0);
     // The offsets topic exists once a coordinator is found.
-    for _ in 0..200 {
-        if find_coordinator(&nodes[0], "sg").await.0 == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    coordinator_of(&nodes[0], "sg").await;
     // share.auto.offset.reset=earliest through node 3 reaches every broker.
     let alter = IncrementalAlterConfigsRequest::default().with_resources(vec![
         incremental_alter_configs_request::AlterConfigsResource::default()
@@ -1433,15 +1432,7 @@ async fn partitions_a_share_groups_topic_gains_start_at_zero() {
     })
     .await;
     assert_eq!(create(&nodes[0], "grow", 1, 3).await, 0);
-    let mut coordinator = 0;
-    for _ in 0..200 {
-        let (err, node) = find_coordinator(&nodes[0], "sg").await;
-        if err == 0 {
-            coordinator = node;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let coordinator = coordinator_of(&nodes[0], "sg").await;
     let cnode = &nodes[coordinator as usize - 1];
     let start = Instant::now();
     let joined = loop {
