@@ -11,6 +11,7 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AlterConfigOp;
 import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.ListShareGroupOffsetsSpec;
+import org.apache.kafka.clients.admin.NewPartitions;
 import org.apache.kafka.clients.admin.ShareGroupDescription;
 import org.apache.kafka.clients.admin.SharePartitionOffsetInfo;
 import org.apache.kafka.clients.consumer.AcknowledgeType;
@@ -30,7 +31,8 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 /**
  * Share groups (KIP-932) with the Java 4.3 KafkaShareConsumer: delivery exactly once with
  * three members, release → redelivery, reject → never again, the delivery limit, a poison
- * record isolated by throttled delivery, a member SIGKILLed with records acquired, the admin view, a classic, a consumer-protocol and a share
+ * record isolated by throttled delivery, a topic gaining a partition while consumed (its
+ * records from offset 0 delivered), a member SIGKILLed with records acquired, the admin view, a classic, a consumer-protocol and a share
  * group on one topic at once, and acknowledged records/s with 1 and 3 members.
  */
 public final class Share {
@@ -42,6 +44,7 @@ public final class Share {
                 case "three-members" -> threeMembers();
                 case "release-reject-limit" -> releaseRejectLimit();
                 case "poison" -> poison();
+                case "grow" -> grow();
                 case "sigkill" -> sigkill();
                 case "admin" -> admin();
                 case "mixed" -> mixed();
@@ -235,6 +238,55 @@ public final class Share {
         Util.check(!accepted.containsKey("k13"), "k13 never accepted");
         List<String> twice = accepted.entrySet().stream().filter(e -> e.getValue() > 1).map(Map.Entry::getKey).toList();
         Util.check(twice.isEmpty(), "records accepted twice: " + twice);
+    }
+
+    /** A topic the share group consumes gains a partition and records go to it at once,
+     *  before the member hears of it (the default share.auto.offset.reset=latest): the new
+     *  partition starts at offset 0, so every one of them is delivered. */
+    static void grow() throws Exception {
+        String topic = Util.topic("java-share-grow");
+        String group = Util.topic("sg-grow");
+        try (Admin a = Util.admin()) {
+            Util.createTopic(a, topic, 1);
+        }
+        Set<String> accepted = ConcurrentHashMap.newKeySet();
+        AtomicBoolean stop = new AtomicBoolean();
+        List<Throwable> errors = Collections.synchronizedList(new ArrayList<>());
+        Thread member = new Thread(() -> {
+            try (KafkaShareConsumer<byte[], byte[]> c = shareConsumer(group, "grow")) {
+                c.subscribe(List.of(topic));
+                while (!stop.get()) {
+                    ConsumerRecords<byte[], byte[]> recs = c.poll(Duration.ofMillis(300));
+                    for (ConsumerRecord<byte[], byte[]> r : recs) {
+                        c.acknowledge(r, AcknowledgeType.ACCEPT);
+                        accepted.add(r.partition() + ":" + key(r));
+                    }
+                    if (!recs.isEmpty()) c.commitSync(Duration.ofSeconds(30));
+                }
+            } catch (Throwable e) { errors.add(e); }
+        });
+        member.start();
+        // The member owns partition 0 once a record produced now reaches it.
+        try (KafkaProducer<byte[], byte[]> p = Util.producer()) {
+            long until = System.currentTimeMillis() + 60000;
+            while (!accepted.contains("0:ready") && errors.isEmpty()) {
+                Util.check(System.currentTimeMillis() < until, "the member never consumed partition 0");
+                p.send(new ProducerRecord<>(topic, 0, null, Util.b("ready"), Util.b("v"))).get();
+                Thread.sleep(500);
+            }
+            try (Admin a = Util.admin()) {
+                a.createPartitions(Map.of(topic, NewPartitions.increaseTo(2))).all().get(60, TimeUnit.SECONDS);
+            }
+            for (int i = 0; i < 50; i++)
+                p.send(new ProducerRecord<>(topic, 1, null, Util.b("n" + i), Util.b("v" + i)));
+            p.flush();
+        }
+        Util.waitUntil(() -> accepted.stream().filter(k -> k.startsWith("1:")).count() >= 50 || !errors.isEmpty(),
+                Duration.ofSeconds(60), "the 50 records of the new partition accepted");
+        stop.set(true);
+        member.join(30000);
+        Util.check(errors.isEmpty(), "member errors: " + errors);
+        Util.eq(accepted.stream().filter(k -> k.startsWith("1:")).count(), 50L, "records of partition 1 accepted");
     }
 
     /** A member in another JVM acquires records and never acknowledges (prints HOLD). */

@@ -74,7 +74,7 @@ kip848)
 share)
     # Share groups (KIP-932) with KafkaShareConsumer; the figure (records/s acknowledged with
     # 1 and 3 members) is printed by `Share throughput N`, not checked.
-    for c in three-members release-reject-limit poison sigkill admin mixed; do
+    for c in three-members release-reject-limit poison grow sigkill admin mixed; do
         check "share/java/$c" --timeout 300 -- "${JAVA[@]}" Share "$c"
     done
     ;;
