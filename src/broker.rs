@@ -370,25 +370,17 @@ impl Broker {
                 }
             }
         }));
-        // Partitions a share group's known topics gained start at offset 0: in this broker's
-        // store on a single node, at the share coordinator (this broker, the group's
-        // coordinator) in a cluster.
+        // Partitions a share group's known topics gained start at offset 0, through the
+        // persister (this broker's store, or the share coordinator: the group's coordinator).
         let added_shares = shares.clone();
-        let added_offsets = offsets_topic.clone();
         groups.on_share_partitions_added(Arc::new(move |group: &str, added: &[(Uuid, i32)]| {
-            let unavailable = |e: String| GroupError::CoordinatorNotAvailable(e);
-            match &added_offsets {
-                None => added_shares
-                    .initialize_added(group, added)
-                    .map_err(|e| unavailable(e.to_string())),
-                Some(o) => o
-                    .initialize_share_states(group, added)
-                    .map_err(|e| match e {
-                        StateError::NotCoordinator(m) => GroupError::NotCoordinator(m),
-                        StateError::LoadInProgress(_) => GroupError::CoordinatorLoadInProgress,
-                        other => unavailable(other.to_string()),
-                    }),
-            }
+            added_shares
+                .initialize_added(group, added)
+                .map_err(|e| match e {
+                    StateError::NotCoordinator(m) => GroupError::NotCoordinator(m),
+                    StateError::LoadInProgress(_) => GroupError::CoordinatorLoadInProgress,
+                    other => GroupError::CoordinatorNotAvailable(other.to_string()),
+                })
         }));
         // A deleted topic takes its metrics and its share-partition state with it: in this
         // broker's memory and store, and in a cluster the share-state records of the share

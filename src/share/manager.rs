@@ -726,17 +726,11 @@ impl ShareManager {
         Ok(())
     }
 
-    /// Partitions a share group's known topics gained (single node, blocking): each
-    /// share-partition without state starts at offset 0 (see
+    /// Partitions a share group's known topics gained: each share-partition without state
+    /// starts at offset 0, through the persister (blocking; see
     /// `group::share::added_partitions`).
-    pub fn initialize_added(&self, group: &str, added: &[(Uuid, i32)]) -> Result<(), StoreError> {
-        for &(topic_id, partition) in added {
-            if persist::load(&self.store, group, topic_id, partition)?.is_none() {
-                let start = SharePartition::new(0, Limits::default()).snapshot();
-                persist::save(&self.store, group, topic_id, partition, &start)?;
-            }
-        }
-        Ok(())
+    pub fn initialize_added(&self, group: &str, added: &[(Uuid, i32)]) -> Result<(), StateError> {
+        self.persister.initialize_at_zero(group, added)
     }
 
     /// DeleteShareGroupOffsets / a deleted share group: forgets the share-partitions' state
@@ -997,6 +991,28 @@ mod tests {
                 }
             }
             m.insert(key.clone(), (leader_epoch, state.clone()));
+            Ok(())
+        }
+
+        fn initialize_at_zero(&self, group: &str, added: &[(Uuid, i32)]) -> Result<(), StateError> {
+            let mut m = lock(&self.states);
+            for &(topic_id, partition) in added {
+                let key = ShareKey {
+                    group: group.into(),
+                    topic_id,
+                    partition,
+                };
+                m.entry(key).or_insert_with(|| {
+                    (
+                        -1,
+                        Snapshot {
+                            state_epoch: 0,
+                            start_offset: 0,
+                            ranges: Vec::new(),
+                        },
+                    )
+                });
+            }
             Ok(())
         }
 

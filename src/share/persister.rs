@@ -16,6 +16,8 @@
 
 use std::sync::Arc;
 
+use uuid::Uuid;
+
 use super::manager::ShareKey;
 use super::partition::Snapshot;
 use super::persist;
@@ -87,6 +89,11 @@ pub trait Persister: Send + Sync {
     fn read(&self, key: &ShareKey, leader_epoch: i32) -> Result<Option<Snapshot>, StateError>;
     /// Replaces the stored state; durable when it returns.
     fn write(&self, key: &ShareKey, leader_epoch: i32, state: &Snapshot) -> Result<(), StateError>;
+    /// Partitions `group`'s known topics gained (`group::share::added_partitions`): each
+    /// share-partition without state starts at offset 0; durable when it returns. Called on
+    /// the group's coordinator, which is also its share coordinator.
+    fn initialize_at_zero(&self, group: &str, added: &[(Uuid, i32)]) -> Result<(), StateError>;
+
     /// Whether others (admin operations at a remote coordinator) may change the state behind
     /// this broker's cache.
     fn shared(&self) -> bool {
@@ -120,5 +127,19 @@ impl Persister for LocalPersister {
             key.partition,
             state,
         )?)
+    }
+
+    fn initialize_at_zero(&self, group: &str, added: &[(Uuid, i32)]) -> Result<(), StateError> {
+        for &(topic_id, partition) in added {
+            if persist::load(&self.0, group, topic_id, partition)?.is_none() {
+                let start = Snapshot {
+                    state_epoch: 0,
+                    start_offset: 0,
+                    ranges: Vec::new(),
+                };
+                persist::save(&self.0, group, topic_id, partition, &start)?;
+            }
+        }
+        Ok(())
     }
 }

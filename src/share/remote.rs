@@ -20,6 +20,7 @@ use kafka_protocol::messages::{
     WriteShareGroupStateRequest,
 };
 use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
 
 use super::manager::ShareKey;
 use super::partition::{RecordState, Snapshot, StateRange};
@@ -196,6 +197,10 @@ impl ClusterPersister {
 impl Persister for ClusterPersister {
     fn shared(&self) -> bool {
         true
+    }
+
+    fn initialize_at_zero(&self, group: &str, added: &[(Uuid, i32)]) -> Result<(), StateError> {
+        self.offsets.initialize_share_states(group, added)
     }
 
     fn read(&self, key: &ShareKey, leader_epoch: i32) -> Result<Option<Snapshot>, StateError> {
